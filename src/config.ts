@@ -1,0 +1,96 @@
+import path from 'node:path';
+import { z } from 'zod';
+
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'])
+  .transform((value) => value === 'true' || value === '1' || value === 'yes');
+
+/** Every setting Conveyor reads from the environment, with its default. */
+const envSchema = z.object({
+  DATABASE_URL: z.string().url().optional(),
+  CONVEYOR_DATA_DIR: z.string().default('.conveyor'),
+  CONVEYOR_EMBEDDED_PG_PORT: z.coerce.number().int().min(1).max(65535).default(54329),
+  HOST: z.string().default('0.0.0.0'),
+  PORT: z.coerce.number().int().min(0).max(65535).default(4000),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  LOG_PRETTY: bool.optional(),
+  WORKER_ENABLED: bool.default(true),
+  WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(1000).default(10),
+  WORKER_POLL_INTERVAL_MS: z.coerce.number().int().min(10).default(1000),
+  EXTERNAL_JOB_TYPES: z.string().default(''),
+  DEFAULT_USER_CONCURRENCY: z.coerce.number().int().min(1).max(10_000).default(2),
+  DEFAULT_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(3),
+  BACKOFF_BASE_MS: z.coerce.number().int().min(0).default(1000),
+  BACKOFF_MAX_MS: z.coerce.number().int().min(0).default(60 * 60 * 1000),
+  LEASE_SECONDS: z.coerce.number().int().min(1).max(86_400).default(30),
+  MAINTENANCE_ENABLED: bool.default(true),
+  MAINTENANCE_INTERVAL_MS: z.coerce.number().int().min(10).default(1000),
+  RETENTION_HOURS: z.coerce.number().min(0).default(7 * 24),
+});
+
+export type Config = Readonly<{
+  /** null means: start the embedded PostgreSQL under dataDir. */
+  databaseUrl: string | null;
+  dataDir: string;
+  embeddedPostgresPort: number;
+  host: string;
+  port: number;
+  log: Readonly<{ level: string; pretty: boolean }>;
+  worker: Readonly<{ enabled: boolean; concurrency: number; pollIntervalMs: number }>;
+  /** Job types that outside workers run: accepted by submitJob with any JSON payload. */
+  externalJobTypes: readonly string[];
+  scheduling: Readonly<{
+    defaultUserConcurrency: number;
+    defaultMaxAttempts: number;
+    backoffBaseMs: number;
+    backoffMaxMs: number;
+    leaseSeconds: number;
+  }>;
+  maintenance: Readonly<{ enabled: boolean; intervalMs: number; retentionHours: number }>;
+}>;
+
+export class ConfigError extends Error {}
+
+/** Parses the environment once into a frozen config; throws ConfigError naming every bad variable. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
+    throw new ConfigError(`Invalid configuration:\n  ${problems.join('\n  ')}`);
+  }
+  const e = parsed.data;
+  return deepFreeze({
+    databaseUrl: e.DATABASE_URL ?? null,
+    dataDir: path.resolve(e.CONVEYOR_DATA_DIR),
+    embeddedPostgresPort: e.CONVEYOR_EMBEDDED_PG_PORT,
+    host: e.HOST,
+    port: e.PORT,
+    log: { level: e.LOG_LEVEL, pretty: e.LOG_PRETTY ?? (process.stdout.isTTY === true) },
+    worker: {
+      enabled: e.WORKER_ENABLED,
+      concurrency: e.WORKER_CONCURRENCY,
+      pollIntervalMs: e.WORKER_POLL_INTERVAL_MS,
+    },
+    externalJobTypes: e.EXTERNAL_JOB_TYPES.split(',').map((t) => t.trim()).filter(Boolean),
+    scheduling: {
+      defaultUserConcurrency: e.DEFAULT_USER_CONCURRENCY,
+      defaultMaxAttempts: e.DEFAULT_MAX_ATTEMPTS,
+      backoffBaseMs: e.BACKOFF_BASE_MS,
+      backoffMaxMs: e.BACKOFF_MAX_MS,
+      leaseSeconds: e.LEASE_SECONDS,
+    },
+    maintenance: {
+      enabled: e.MAINTENANCE_ENABLED,
+      intervalMs: e.MAINTENANCE_INTERVAL_MS,
+      retentionHours: e.RETENTION_HOURS,
+    },
+  });
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object') {
+    for (const inner of Object.values(value)) deepFreeze(inner);
+    Object.freeze(value);
+  }
+  return value;
+}

@@ -1,0 +1,53 @@
+import type { JobStatus } from '../scheduler/states.js';
+
+/**
+ * One job change as published by the statements in scheduler/sql.ts (`eventJson`): every field a
+ * subscriber renders except payload and result, which are read on demand.
+ */
+export interface JobEvent {
+  id: string;
+  seq: string;
+  version: number;
+  status: JobStatus;
+  type: string;
+  userId: string;
+  priority: number;
+  runAt: Date;
+  holdsSlot: boolean;
+  attempts: number;
+  maxAttempts: number;
+  progress: number | null;
+  progressMessage: string | null;
+  /** Null when absent or when too long for an event (then `lastErrorTruncated`). */
+  lastError: string | null;
+  lastErrorTruncated: boolean;
+  idempotencyKey: string | null;
+  workerId: string | null;
+  leaseExpiresAt: Date | null;
+  createdAt: Date;
+  startedAt: Date | null;
+  completedAt: Date | null;
+  updatedAt: Date;
+}
+
+const DATE_FIELDS = ['runAt', 'leaseExpiresAt', 'createdAt', 'startedAt', 'completedAt', 'updatedAt'] as const;
+
+/** Parses one NOTIFY payload (a JSON array of events). */
+export function parseJobEvents(payload: string): JobEvent[] {
+  const raw = JSON.parse(payload) as Record<string, unknown>[];
+  return raw.map((event) => {
+    for (const field of DATE_FIELDS) {
+      const value = event[field];
+      if (typeof value === 'string') event[field] = new Date(value);
+    }
+    return event as unknown as JobEvent;
+  });
+}
+
+/** Pubsub topics a job event is published on; the subscription fields listen to one of them. */
+export const jobTopics = {
+  byId: (id: string) => `job:${id}`,
+  byUser: (userId: string) => `userJobs:${userId}`,
+  byType: (type: string) => `typeJobs:${type}`,
+  all: 'allJobs',
+} as const;

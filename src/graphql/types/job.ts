@@ -1,0 +1,78 @@
+import { JOB_STATUSES } from '../../scheduler/states.js';
+import { builder } from '../builder.js';
+import type { JobSource } from '../jobSource.js';
+
+export const JobStatusEnum = builder.enumType('JobStatus', {
+  description: 'QUEUED → RUNNING → COMPLETED | FAILED (retries go back to QUEUED); QUEUED or RUNNING → CANCELLED.',
+  values: JOB_STATUSES,
+});
+
+export const JobWaitReasonEnum = builder.enumType('JobWaitReason', {
+  description: 'Why a QUEUED job is not being handed out yet.',
+  values: {
+    RUN_AT: { description: 'Scheduled for later, or backing off before a retry: see runAt.' },
+    USER_CONCURRENCY: { description: "All of the user's concurrency slots are taken; it runs when one frees." },
+  },
+});
+
+export const LeaseRef = builder.objectRef<{ token: string; expiresAt: Date }>('Lease').implement({
+  description: 'Proof of a claim. Pass the token to heartbeat, complete and fail; it stops working when the lease expires.',
+  fields: (t) => ({
+    token: t.exposeString('token'),
+    expiresAt: t.expose('expiresAt', { type: 'DateTime' }),
+  }),
+});
+
+export const JobRef = builder.objectRef<JobSource>('Job').implement({
+  description: 'A unit of work submitted by a user and run by a worker.',
+  fields: (t) => ({
+    id: t.exposeID('id'),
+    type: t.exposeString('type', { description: 'What runs it: a registered job type.' }),
+    userId: t.exposeString('userId', { description: 'Whose job it is: the key of fairness and of the concurrency limit.' }),
+    payload: t.field({
+      type: 'JSON',
+      resolve: async (job, _args, ctx) => ('payload' in job ? job.payload : (await ctx.fullJobs.load(job))?.payload ?? null),
+    }),
+    status: t.field({ type: JobStatusEnum, resolve: (job) => job.status }),
+    waitingFor: t.field({
+      type: JobWaitReasonEnum,
+      nullable: true,
+      description: 'Set while QUEUED and not yet claimable.',
+      resolve: (job) => {
+        if (job.status !== 'QUEUED') return null;
+        if (new Date(job.runAt).getTime() > Date.now()) return 'RUN_AT';
+        return job.holdsSlot ? null : 'USER_CONCURRENCY';
+      },
+    }),
+    priority: t.exposeInt('priority', { description: 'Higher runs first.' }),
+    runAt: t.expose('runAt', { type: 'DateTime', description: 'Not handed out before this time.' }),
+    attempts: t.exposeInt('attempts', { description: 'Times the job has been claimed, including the current run.' }),
+    maxAttempts: t.exposeInt('maxAttempts'),
+    lastError: t.string({
+      nullable: true,
+      resolve: async (job, _args, ctx) =>
+        job.lastErrorTruncated ? (await ctx.fullJobs.load(job))?.lastError ?? null : job.lastError,
+    }),
+    result: t.field({
+      type: 'JSON',
+      nullable: true,
+      resolve: async (job, _args, ctx) => ('result' in job ? job.result : (await ctx.fullJobs.load(job))?.result ?? null),
+    }),
+    progress: t.exposeInt('progress', { nullable: true, description: '0–100, reported by the handler or heartbeat.' }),
+    progressMessage: t.exposeString('progressMessage', { nullable: true }),
+    idempotencyKey: t.exposeString('idempotencyKey', { nullable: true }),
+    workerId: t.exposeString('workerId', { nullable: true, description: 'The worker that claimed it last.' }),
+    leaseExpiresAt: t.expose('leaseExpiresAt', { type: 'DateTime', nullable: true }),
+    lease: t.field({
+      type: LeaseRef,
+      nullable: true,
+      description: 'Only on the result of dequeue and heartbeat, for the worker holding the claim.',
+      resolve: (job) => job.lease ?? null,
+    }),
+    version: t.exposeInt('version', { description: 'Grows with every change; orders and de-duplicates updates.' }),
+    createdAt: t.expose('createdAt', { type: 'DateTime' }),
+    startedAt: t.expose('startedAt', { type: 'DateTime', nullable: true, description: 'When it was last picked.' }),
+    completedAt: t.expose('completedAt', { type: 'DateTime', nullable: true, description: 'When it finished.' }),
+    updatedAt: t.expose('updatedAt', { type: 'DateTime' }),
+  }),
+});

@@ -1,0 +1,126 @@
+import { builder } from '../builder.js';
+import { jobFromRow } from '../jobSource.js';
+import { JobRef } from './job.js';
+
+const SubmitJobInput = builder.inputType('SubmitJobInput', {
+  fields: (t) => ({
+    type: t.string({ required: true, description: 'A registered job type, e.g. "send_email".' }),
+    payload: t.field({ type: 'JSON', description: "Validated against the type's schema. Default {}." }),
+    userId: t.string({ required: true }),
+    priority: t.int({ description: 'Higher runs first; -1000 to 1000, default 0.' }),
+    runAt: t.field({ type: 'DateTime', description: 'Do not run before this time.' }),
+    maxAttempts: t.int({ description: 'Attempts before FAILED; defaults per type, then to the server default.' }),
+    idempotencyKey: t.string({ description: "A key already used by this user returns that user's existing job." }),
+  }),
+});
+
+const SubmitJobPayloadRef = builder
+  .objectRef<{ job: ReturnType<typeof jobFromRow>; deduplicated: boolean }>('SubmitJobPayload')
+  .implement({
+    fields: (t) => ({
+      job: t.expose('job', { type: JobRef }),
+      deduplicated: t.exposeBoolean('deduplicated', {
+        description: 'True when the idempotency key matched an existing job, which is returned instead.',
+      }),
+    }),
+  });
+
+const DEFAULT_WORKER_ID = 'graphql';
+
+builder.mutationFields((t) => ({
+  submitJob: t.field({
+    type: SubmitJobPayloadRef,
+    args: { input: t.arg({ type: SubmitJobInput, required: true }) },
+    resolve: async (_root, { input }, ctx) => {
+      const { job, deduplicated } = await ctx.scheduler.submitJob(input);
+      if (!deduplicated) ctx.logger.info({ jobId: job.id, type: job.type, userId: job.userId }, 'job submitted');
+      return { job: jobFromRow(job), deduplicated };
+    },
+  }),
+  dequeue: t.field({
+    type: JobRef,
+    nullable: true,
+    description: 'Claims the next ready job for an outside worker, with a lease; null when there is none.',
+    args: {
+      types: t.arg.stringList({ description: 'Only these job types (default: any).' }),
+      leaseSeconds: t.arg.int({ description: 'Lease length; extend it with heartbeat.' }),
+      workerId: t.arg.string(),
+    },
+    resolve: async (_root, args, ctx) => {
+      const [job] = await ctx.scheduler.claimJobs({
+        limit: 1,
+        types: args.types ?? null,
+        leaseSeconds: args.leaseSeconds ?? null,
+        workerId: args.workerId ?? DEFAULT_WORKER_ID,
+      });
+      return job ? jobFromRow(job, { withLease: true }) : null;
+    },
+  }),
+  dequeueJobs: t.field({
+    type: [JobRef],
+    description: 'Claims up to `limit` ready jobs at once (empty list when none).',
+    args: {
+      limit: t.arg.int({ required: true }),
+      types: t.arg.stringList(),
+      leaseSeconds: t.arg.int(),
+      workerId: t.arg.string(),
+    },
+    resolve: async (_root, args, ctx) =>
+      (
+        await ctx.scheduler.claimJobs({
+          limit: args.limit,
+          types: args.types ?? null,
+          leaseSeconds: args.leaseSeconds ?? null,
+          workerId: args.workerId ?? DEFAULT_WORKER_ID,
+        })
+      ).map((job) => jobFromRow(job, { withLease: true })),
+  }),
+  complete: t.field({
+    type: JobRef,
+    description: 'RUNNING → COMPLETED. NOT_FOUND for an unknown job; CONFLICT when it is not running or the lease is not yours.',
+    args: {
+      id: t.arg.id({ required: true }),
+      leaseToken: t.arg.string({ required: true }),
+      result: t.arg({ type: 'JSON' }),
+    },
+    resolve: async (_root, args, ctx) =>
+      jobFromRow(await ctx.scheduler.completeJob(String(args.id), args.leaseToken, args.result ?? null)),
+  }),
+  fail: t.field({
+    type: JobRef,
+    description: 'Records a failed attempt: back to QUEUED with backoff while attempts are left and retryable, else FAILED.',
+    args: {
+      id: t.arg.id({ required: true }),
+      leaseToken: t.arg.string({ required: true }),
+      error: t.arg.string({ required: true }),
+      retryable: t.arg.boolean({ defaultValue: true }),
+    },
+    resolve: async (_root, args, ctx) =>
+      jobFromRow(await ctx.scheduler.failJob(String(args.id), args.leaseToken, args.error, args.retryable ?? true)),
+  }),
+  heartbeat: t.field({
+    type: JobRef,
+    description: 'Extends the lease and records progress. CONFLICT once the job was cancelled or the lease lost: stop working on it.',
+    args: {
+      id: t.arg.id({ required: true }),
+      leaseToken: t.arg.string({ required: true }),
+      leaseSeconds: t.arg.int(),
+      progress: t.arg.int({ description: '0–100' }),
+      progressMessage: t.arg.string(),
+    },
+    resolve: async (_root, args, ctx) =>
+      jobFromRow(await ctx.scheduler.heartbeat({ ...args, id: String(args.id) }), { withLease: true }),
+  }),
+  cancelJob: t.field({
+    type: JobRef,
+    description: 'QUEUED or RUNNING → CANCELLED; a running handler is told through its AbortSignal.',
+    args: { id: t.arg.id({ required: true }) },
+    resolve: async (_root, { id }, ctx) => jobFromRow(await ctx.scheduler.cancelJob(String(id))),
+  }),
+  retryJob: t.field({
+    type: JobRef,
+    description: 'FAILED or CANCELLED → QUEUED, with its attempts reset.',
+    args: { id: t.arg.id({ required: true }) },
+    resolve: async (_root, { id }, ctx) => jobFromRow(await ctx.scheduler.retryJob(String(id))),
+  }),
+}));

@@ -1,0 +1,91 @@
+import { InvalidInputError } from '../../scheduler/errors.js';
+import { builder } from '../builder.js';
+import { jobFromRow, type JobSource } from '../jobSource.js';
+import { JobRef, JobStatusEnum } from './job.js';
+
+const PageInfoRef = builder
+  .objectRef<{ hasNextPage: boolean; endCursor: string | null }>('PageInfo')
+  .implement({
+    fields: (t) => ({
+      hasNextPage: t.exposeBoolean('hasNextPage'),
+      hasPreviousPage: t.boolean({ resolve: () => false, description: 'Pages only go forward.' }),
+      startCursor: t.string({ nullable: true, resolve: () => null }),
+      endCursor: t.exposeString('endCursor', { nullable: true }),
+    }),
+  });
+
+const JobEdgeRef = builder.objectRef<{ cursor: string; node: JobSource }>('JobEdge').implement({
+  fields: (t) => ({
+    cursor: t.exposeString('cursor'),
+    node: t.expose('node', { type: JobRef }),
+  }),
+});
+
+const JobConnectionRef = builder
+  .objectRef<{ edges: { cursor: string; node: JobSource }[]; hasNextPage: boolean }>('JobConnection')
+  .implement({
+    fields: (t) => ({
+      edges: t.expose('edges', { type: [JobEdgeRef] }),
+      nodes: t.field({ type: [JobRef], resolve: (c) => c.edges.map((e) => e.node) }),
+      pageInfo: t.field({
+        type: PageInfoRef,
+        resolve: (c) => ({ hasNextPage: c.hasNextPage, endCursor: c.edges.at(-1)?.cursor ?? null }),
+      }),
+    }),
+  });
+
+/** Keyset cursors: the submission sequence number, opaque to clients. */
+export function encodeCursor(seq: bigint | string): string {
+  return Buffer.from(`job:${seq}`).toString('base64url');
+}
+
+export function decodeCursor(cursor: string): bigint {
+  const match = /^job:(\d{1,19})$/.exec(Buffer.from(cursor, 'base64url').toString());
+  if (!match) throw new InvalidInputError('`after` is not a cursor returned by this API.');
+  return BigInt(match[1]!);
+}
+
+builder.queryFields((t) => ({
+  job: t.field({
+    type: JobRef,
+    nullable: true,
+    description: 'A job by id; null when there is no such job.',
+    args: { id: t.arg.id({ required: true }) },
+    resolve: async (_root, { id }, ctx) => {
+      const row = await ctx.scheduler.getJob(String(id));
+      if (!row) ctx.logger.warn({ jobId: id }, 'lookup of unknown job');
+      return row ? jobFromRow(row) : null;
+    },
+  }),
+  userJobs: t.field({
+    type: JobConnectionRef,
+    description: "A user's jobs, newest first, optionally of one status.",
+    args: {
+      userId: t.arg.string({ required: true }),
+      status: t.arg({ type: JobStatusEnum }),
+      first: t.arg.int({ defaultValue: 20 }),
+      after: t.arg.string(),
+    },
+    resolve: async (_root, args, ctx) => {
+      const page = await ctx.scheduler.listUserJobs({
+        userId: args.userId,
+        status: args.status ?? null,
+        first: args.first ?? 20,
+        beforeSeq: args.after ? decodeCursor(args.after) : null,
+      });
+      return {
+        edges: page.jobs.map((row) => ({ cursor: encodeCursor(row.seq), node: jobFromRow(row) })),
+        hasNextPage: page.hasMore,
+      };
+    },
+  }),
+  pendingJobs: t.field({
+    type: [JobRef],
+    description:
+      'Queued jobs in the order they will be handed out: ready jobs in claim order (priority, runAt, submission), ' +
+      'then jobs waiting for their runAt or a user slot.',
+    args: { first: t.arg.int({ defaultValue: 50 }), userId: t.arg.string() },
+    resolve: async (_root, args, ctx) =>
+      (await ctx.scheduler.listPendingJobs(args.first ?? 50, args.userId ?? null)).map((row) => jobFromRow(row)),
+  }),
+}));

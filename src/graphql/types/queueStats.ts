@@ -1,0 +1,28 @@
+import type { QueueCounts } from '../../scheduler/scheduler.js';
+import { builder } from '../builder.js';
+
+const QueueStatsRef = builder.objectRef<QueueCounts>('QueueStats').implement({
+  description: 'Job counts by state. QUEUED jobs are split into ready, waiting and scheduled.',
+  fields: (t) => ({
+    ready: t.exposeInt('ready', { description: 'QUEUED, due, holding a user slot: next to be claimed.' }),
+    waiting: t.exposeInt('waiting', { description: "QUEUED and due, but waiting for a slot under the user's limit." }),
+    scheduled: t.exposeInt('scheduled', { description: 'QUEUED with a future runAt (scheduled, or backing off before a retry).' }),
+    queued: t.int({ description: 'ready + waiting + scheduled', resolve: (s) => s.ready + s.waiting + s.scheduled }),
+    running: t.exposeInt('running'),
+    completed: t.exposeInt('completed'),
+    failed: t.exposeInt('failed'),
+    cancelled: t.exposeInt('cancelled'),
+    total: t.int({
+      resolve: (s) => s.ready + s.waiting + s.scheduled + s.running + s.completed + s.failed + s.cancelled,
+    }),
+  }),
+});
+
+builder.queryFields((t) => ({
+  queueStats: t.field({
+    type: QueueStatsRef,
+    description: 'Counts for the whole queue, or for one user and/or one job type.',
+    args: { userId: t.arg.string(), type: t.arg.string() },
+    resolve: (_root, args, ctx) => ctx.scheduler.queueStats({ userId: args.userId ?? null, type: args.type ?? null }),
+  }),
+}));

@@ -1,0 +1,29 @@
+import type { UserConcurrency } from '../../scheduler/scheduler.js';
+import { builder } from '../builder.js';
+
+const UserConcurrencyRef = builder.objectRef<UserConcurrency>('UserConcurrency').implement({
+  description: "A user's limit on jobs running at once, across all workers.",
+  fields: (t) => ({
+    userId: t.exposeString('userId'),
+    limit: t.exposeInt('limit'),
+    isDefault: t.exposeBoolean('isDefault', { description: 'True when the configured default applies.' }),
+    running: t.exposeInt('running'),
+  }),
+});
+
+builder.queryFields((t) => ({
+  userConcurrency: t.field({
+    type: UserConcurrencyRef,
+    args: { userId: t.arg.string({ required: true }) },
+    resolve: (_root, { userId }, ctx) => ctx.scheduler.getUserConcurrency(userId),
+  }),
+}));
+
+builder.mutationFields((t) => ({
+  setUserConcurrency: t.field({
+    type: UserConcurrencyRef,
+    description: "Sets a user's limit (0 pauses the user; null restores the default). Takes effect at once.",
+    args: { userId: t.arg.string({ required: true }), limit: t.arg.int() },
+    resolve: (_root, { userId, limit }, ctx) => ctx.scheduler.setUserConcurrency(userId, limit ?? null),
+  }),
+}));

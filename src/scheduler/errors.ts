@@ -1,0 +1,20 @@
+/**
+ * Expected outcomes a client must branch on. Each carries the stable code that the GraphQL layer puts
+ * in `extensions.code`; anything that is not a ConveyorError is unexpected and gets masked.
+ */
+export abstract class ConveyorError extends Error {
+  abstract readonly code: 'NOT_FOUND' | 'CONFLICT' | 'BAD_USER_INPUT';
+}
+
+export class NotFoundError extends ConveyorError {
+  readonly code = 'NOT_FOUND';
+}
+
+/** The job exists but is not in a state that allows the operation (or the caller's lease is gone). */
+export class ConflictError extends ConveyorError {
+  readonly code = 'CONFLICT';
+}
+
+export class InvalidInputError extends ConveyorError {
+  readonly code = 'BAD_USER_INPUT';
+}

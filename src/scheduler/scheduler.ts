@@ -1,0 +1,328 @@
+import { z } from 'zod';
+import type { PrismaClient } from '../generated/prisma/client.js';
+import type { JobTypeRegistry } from '../worker/registry.js';
+import { ConflictError, InvalidInputError, NotFoundError } from './errors.js';
+import * as sql from './sql.js';
+import type { JobRow, QueueCounts } from './sql.js';
+import type { JobStatus } from './states.js';
+
+export type { JobRow, QueueCounts };
+
+export interface SchedulerSettings {
+  defaultUserConcurrency: number;
+  defaultMaxAttempts: number;
+  backoffBaseMs: number;
+  backoffMaxMs: number;
+  leaseSeconds: number;
+}
+
+export interface SubmitJobInput {
+  type: string;
+  payload?: unknown;
+  userId: string;
+  priority?: number | null;
+  runAt?: Date | null;
+  maxAttempts?: number | null;
+  idempotencyKey?: string | null;
+}
+
+export interface ClaimOptions {
+  limit?: number;
+  types?: readonly string[] | null;
+  leaseSeconds?: number | null;
+  workerId: string;
+}
+
+export interface HeartbeatInput {
+  id: string;
+  leaseToken: string;
+  leaseSeconds?: number | null;
+  progress?: number | null;
+  progressMessage?: string | null;
+}
+
+export interface UserConcurrency {
+  userId: string;
+  limit: number;
+  /** Whether the limit is the user's own or the configured default. */
+  isDefault: boolean;
+  running: number;
+}
+
+/** Input bounds. Kept in one place so that errors read the same everywhere. */
+export const LIMITS = {
+  typeLength: 64,
+  userIdLength: 128,
+  idempotencyKeyLength: 200,
+  priority: 1000,
+  maxAttempts: 100,
+  leaseSeconds: 86_400,
+  claimBatch: 500,
+  progressMessageLength: 200,
+  errorLength: 10_000,
+  pageSize: 100,
+  userConcurrency: 10_000,
+} as const;
+
+const uuid = z.uuid();
+
+/**
+ * The queue's operations. Validates input, runs the statements in ./sql.ts and turns "no row"
+ * into the reason a caller can act on. Holds no state but its collaborators.
+ */
+export class Scheduler {
+  readonly #db: PrismaClient;
+  readonly #registry: JobTypeRegistry;
+  readonly #settings: SchedulerSettings;
+
+  constructor(deps: { prisma: PrismaClient; registry: JobTypeRegistry; settings: SchedulerSettings }) {
+    this.#db = deps.prisma;
+    this.#registry = deps.registry;
+    this.#settings = deps.settings;
+  }
+
+  get settings(): SchedulerSettings {
+    return this.#settings;
+  }
+
+  async submitJob(input: SubmitJobInput): Promise<{ job: JobRow; deduplicated: boolean }> {
+    checkLength('type', input.type, LIMITS.typeLength);
+    checkUserId(input.userId);
+    const payload = this.#registry.parsePayload(input.type, input.payload ?? {});
+    const priority = input.priority ?? 0;
+    checkRange('priority', priority, -LIMITS.priority, LIMITS.priority);
+    const maxAttempts =
+      input.maxAttempts ?? this.#registry.get(input.type)?.maxAttempts ?? this.#settings.defaultMaxAttempts;
+    checkRange('maxAttempts', maxAttempts, 1, LIMITS.maxAttempts);
+    if (input.idempotencyKey != null) checkLength('idempotencyKey', input.idempotencyKey, LIMITS.idempotencyKeyLength);
+    if (input.runAt && Number.isNaN(input.runAt.getTime())) throw new InvalidInputError('runAt is not a valid date.');
+
+    const params: sql.JobInsertParams = {
+      type: input.type,
+      payload,
+      userId: input.userId,
+      priority,
+      runAt: input.runAt ?? null,
+      maxAttempts,
+      idempotencyKey: input.idempotencyKey ?? null,
+    };
+    for (;;) {
+      const [row] = await sql.jobInsert(this.#db, params, this.#settings);
+      if (row && row.id !== null) {
+        const { deduplicated, slotsTaken: _slotsTaken, ...job } = row as JobRow & { deduplicated: boolean; slotsTaken: number };
+        return { job, deduplicated };
+      }
+      // A concurrent submit with the same idempotency key committed first: give back the slot this
+      // statement took for a job it did not insert, and return the winner's job on the next pass.
+      if (row && row.slotsTaken > 0) await sql.userSlotRelease(this.#db, input.userId, this.#settings);
+    }
+  }
+
+  /** Claims up to `limit` ready jobs for one worker; an empty list when there is nothing to do. */
+  async claimJobs(options: ClaimOptions): Promise<JobRow[]> {
+    const limit = options.limit ?? 1;
+    checkRange('limit', limit, 1, LIMITS.claimBatch);
+    const leaseSeconds = options.leaseSeconds ?? this.#settings.leaseSeconds;
+    checkRange('leaseSeconds', leaseSeconds, 1, LIMITS.leaseSeconds);
+    checkLength('workerId', options.workerId, LIMITS.userIdLength);
+    if (options.types) options.types.forEach((t) => checkLength('types', t, LIMITS.typeLength));
+    return sql.jobClaimMany(this.#db, {
+      limit,
+      types: options.types && options.types.length > 0 ? options.types : null,
+      leaseSeconds,
+      workerId: options.workerId,
+    });
+  }
+
+  async completeJob(id: string, leaseToken: string, result?: unknown): Promise<JobRow> {
+    checkJobId(id);
+    checkLeaseToken(leaseToken);
+    const [job] = await sql.jobCompleteMany(this.#db, [{ id, leaseToken, result }], this.#settings);
+    return job ?? this.#refusal(id, leaseToken, 'complete');
+  }
+
+  /** Batched completion for the built-in worker: returns the jobs that were still theirs. */
+  completeJobs(items: readonly sql.JobCompletion[]): Promise<JobRow[]> {
+    return items.length === 0 ? Promise.resolve([]) : sql.jobCompleteMany(this.#db, items, this.#settings);
+  }
+
+  async failJob(id: string, leaseToken: string, error: string, retryable = true): Promise<JobRow> {
+    checkJobId(id);
+    checkLeaseToken(leaseToken);
+    const [job] = await sql.jobFailMany(
+      this.#db,
+      [{ id, leaseToken, error: truncate(error, LIMITS.errorLength), retryable }],
+      this.#settings,
+      this.#settings,
+    );
+    return job ?? this.#refusal(id, leaseToken, 'fail');
+  }
+
+  failJobs(items: readonly sql.JobFailure[]): Promise<JobRow[]> {
+    if (items.length === 0) return Promise.resolve([]);
+    const bounded = items.map((i) => ({ ...i, error: truncate(i.error, LIMITS.errorLength) }));
+    return sql.jobFailMany(this.#db, bounded, this.#settings, this.#settings);
+  }
+
+  /** Extends a lease (and records progress); CONFLICT once the job was cancelled or the lease lost. */
+  async heartbeat(input: HeartbeatInput): Promise<JobRow> {
+    checkJobId(input.id);
+    checkLeaseToken(input.leaseToken);
+    const leaseSeconds = input.leaseSeconds ?? this.#settings.leaseSeconds;
+    checkRange('leaseSeconds', leaseSeconds, 1, LIMITS.leaseSeconds);
+    if (input.progress != null) checkRange('progress', input.progress, 0, 100);
+    if (input.progressMessage != null) checkLength('progressMessage', input.progressMessage, LIMITS.progressMessageLength);
+    const [job] = await sql.jobHeartbeat(this.#db, {
+      id: input.id,
+      leaseToken: input.leaseToken,
+      leaseSeconds,
+      progress: input.progress ?? null,
+      progressMessage: input.progressMessage ?? null,
+    });
+    return job ?? this.#refusal(input.id, input.leaseToken, 'heartbeat');
+  }
+
+  extendLeases(leases: readonly { id: string; leaseToken: string }[], leaseSeconds = this.#settings.leaseSeconds) {
+    return leases.length === 0 ? Promise.resolve([]) : sql.jobExtendLeases(this.#db, leases, leaseSeconds);
+  }
+
+  async cancelJob(id: string): Promise<JobRow> {
+    checkJobId(id);
+    const [job] = await sql.jobCancel(this.#db, id, this.#settings);
+    if (job) return job;
+    const current = await this.getJob(id);
+    if (!current) throw new NotFoundError(`No job with id ${id}.`);
+    throw new ConflictError(`Job ${id} is ${current.status}; only QUEUED or RUNNING jobs can be cancelled.`);
+  }
+
+  async retryJob(id: string): Promise<JobRow> {
+    checkJobId(id);
+    const [job] = await sql.jobRetry(this.#db, id, this.#settings);
+    if (job) return job;
+    const current = await this.getJob(id);
+    if (!current) throw new NotFoundError(`No job with id ${id}.`);
+    throw new ConflictError(`Job ${id} is ${current.status}; only FAILED or CANCELLED jobs can be retried.`);
+  }
+
+  async getJob(id: string): Promise<JobRow | null> {
+    checkJobId(id);
+    const [job] = await sql.jobGet(this.#db, id);
+    return job ?? null;
+  }
+
+  /** One page of a user's jobs, newest first; `hasMore` when another page follows. */
+  async listUserJobs(p: { userId: string; status?: JobStatus | null; first?: number | null; beforeSeq?: bigint | null }) {
+    checkUserId(p.userId);
+    const first = p.first ?? 20;
+    checkRange('first', first, 0, LIMITS.pageSize);
+    const rows = await sql.jobListByUser(this.#db, {
+      userId: p.userId,
+      status: p.status ?? null,
+      beforeSeq: p.beforeSeq ?? null,
+      limit: first + 1,
+    });
+    return { jobs: rows.slice(0, first), hasMore: rows.length > first };
+  }
+
+  listPendingJobs(first = 50, userId: string | null = null): Promise<JobRow[]> {
+    checkRange('first', first, 0, LIMITS.pageSize);
+    if (userId !== null) checkUserId(userId);
+    return sql.jobListPending(this.#db, first, userId);
+  }
+
+  async queueStats(filter: { userId?: string | null; type?: string | null } = {}): Promise<QueueCounts> {
+    const [counts] = await sql.queueStatsGet(this.#db, { userId: filter.userId ?? null, type: filter.type ?? null });
+    return counts!;
+  }
+
+  /** Sets a user's limit (null: back to the default) and moves slots to match, at once. */
+  async setUserConcurrency(userId: string, limit: number | null): Promise<UserConcurrency> {
+    checkUserId(userId);
+    if (limit !== null) checkRange('limit', limit, 0, LIMITS.userConcurrency);
+    await this.#db.$transaction(async (tx) => {
+      await sql.userSlotSetLimit(tx, userId, limit);
+      await sql.userSlotShrink(tx, userId, this.#settings);
+    });
+    await sql.userSlotFill(this.#db, userId, this.#settings);
+    return this.getUserConcurrency(userId);
+  }
+
+  async getUserConcurrency(userId: string): Promise<UserConcurrency> {
+    checkUserId(userId);
+    const [slot] = await sql.userSlotGet(this.#db, userId);
+    return {
+      userId,
+      limit: slot?.maxRunning ?? this.#settings.defaultUserConcurrency,
+      isDefault: slot?.maxRunning == null,
+      running: slot?.running ?? 0,
+    };
+  }
+
+  /** True when PostgreSQL answers. */
+  async ping(): Promise<boolean> {
+    return sql.databasePing(this.#db).then(
+      () => true,
+      () => false,
+    );
+  }
+
+  /**
+   * One maintenance pass, run by whichever process wins the advisory lock: expires lapsed leases,
+   * promotes waiting jobs that became due, prunes old finished jobs. Returns null if another
+   * process holds the lock.
+   */
+  async runMaintenance(options: { pruneOlderThan: Date | null; batchSize?: number }) {
+    const batchSize = options.batchSize ?? 1000;
+    return this.#db.$transaction(async (tx) => {
+      const [lock] = await sql.maintenanceLockTry(tx);
+      if (!lock?.locked) return null;
+      const expired = await sql.jobExpireLeases(tx, batchSize, this.#settings, this.#settings);
+      const promoted = await sql.jobPromoteWaiting(tx, batchSize, this.#settings);
+      const pruned = options.pruneOlderThan ? await sql.jobPruneFinished(tx, options.pruneOlderThan, batchSize) : 0;
+      return { expired, promoted: promoted.length, pruned };
+    });
+  }
+
+  /** Why a lease-holding operation matched no row: the job is unknown, finished, or no longer theirs. */
+  async #refusal(id: string, leaseToken: string, operation: string): Promise<never> {
+    const current = await this.getJob(id);
+    if (!current) throw new NotFoundError(`No job with id ${id}.`);
+    if (current.status !== 'RUNNING') {
+      throw new ConflictError(`Cannot ${operation} job ${id}: it is ${current.status}, not RUNNING.`);
+    }
+    if (current.leaseToken !== leaseToken) {
+      throw new ConflictError(
+        `Cannot ${operation} job ${id}: the lease token is not current (the lease expired and the job was claimed again).`,
+      );
+    }
+    throw new ConflictError(`Cannot ${operation} job ${id}: it changed concurrently; read it again.`);
+  }
+}
+
+function checkJobId(id: string) {
+  if (!uuid.safeParse(id).success) throw new InvalidInputError(`"${truncate(id, 60)}" is not a job id (a UUID).`);
+}
+
+function checkLeaseToken(token: string) {
+  if (!uuid.safeParse(token).success) throw new InvalidInputError('leaseToken is not a lease token (a UUID).');
+}
+
+function checkUserId(userId: string) {
+  checkLength('userId', userId, LIMITS.userIdLength);
+}
+
+function checkLength(field: string, value: string, max: number) {
+  if (value.length === 0 || value.length > max) {
+    throw new InvalidInputError(`${field} must be 1 to ${max} characters long.`);
+  }
+}
+
+function checkRange(field: string, value: number, min: number, max: number) {
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new InvalidInputError(`${field} must be an integer from ${min} to ${max}.`);
+  }
+}
+
+function truncate(text: string, max: number): string {
+  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
+}

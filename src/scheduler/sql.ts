@@ -1,0 +1,596 @@
+/**
+ * Every SQL statement Conveyor runs against the job tables, one noun-verb named function each.
+ *
+ * Shape of the statements, and why:
+ * - Each state change is ONE statement (data-modifying CTEs), so it is its own transaction: no
+ *   BEGIN/COMMIT round trips, and the NOTIFY inside it is delivered only after it commits.
+ * - Events are coalesced: one `pg_notify` per ~3.5 kB chunk of changed rows, never one per row
+ *   (NOTIFY takes a database-wide lock at commit, so its count matters more than its size).
+ * - Per-user concurrency is a semaphore: `user_slots.used` counts the user's jobs that hold a slot
+ *   (`jobs.holds_slot`: ready to claim, or running). A job takes a slot when submitted, promoted or
+ *   retried while the user has one free; otherwise it waits outside the claim index. So the claim
+ *   statement never has to look at the user's limit, and a user's 100 000 waiting jobs are not in
+ *   the index it walks. Freeing a slot and promoting the user's next waiting job happen in the same
+ *   statement (`releaseAndPromote`); a periodic `jobPromoteWaiting` covers jobs that become due
+ *   later (scheduled or backing off) and the rare race where a job was inserted blocked while a
+ *   concurrent statement freed the slot.
+ * - The WHERE clause of every transition names its source states from states.ts.
+ */
+import { Prisma } from '../generated/prisma/client.js';
+import type { JobStatus } from './states.js';
+import { FINISHED_STATUSES, sourceStates, type Transition } from './states.js';
+
+const { sql, raw, empty } = Prisma;
+
+/** Anything that runs raw queries: the PrismaClient or an interactive transaction client. */
+export interface Db {
+  $queryRaw<T = unknown>(query: Prisma.Sql): Prisma.PrismaPromise<T>;
+  $executeRaw(query: Prisma.Sql): Prisma.PrismaPromise<number>;
+}
+
+export const JOB_EVENTS_CHANNEL = 'conveyor_job_events';
+
+/** A job row as the statements return it (camelCase, as the Prisma model names its fields). */
+export interface JobRow {
+  id: string;
+  seq: bigint;
+  type: string;
+  payload: unknown;
+  userId: string;
+  priority: number;
+  runAt: Date;
+  status: JobStatus;
+  holdsSlot: boolean;
+  attempts: number;
+  maxAttempts: number;
+  lastError: string | null;
+  result: unknown;
+  progress: number | null;
+  progressMessage: string | null;
+  idempotencyKey: string | null;
+  leaseToken: string | null;
+  leaseExpiresAt: Date | null;
+  workerId: string | null;
+  version: number;
+  createdAt: Date;
+  startedAt: Date | null;
+  completedAt: Date | null;
+  updatedAt: Date;
+}
+
+/** Limits that some statements need; passed in so that SQL holds no configuration of its own. */
+export interface SlotSettings {
+  defaultUserConcurrency: number;
+}
+
+export interface BackoffSettings {
+  backoffBaseMs: number;
+  backoffMaxMs: number;
+}
+
+/** Longest lastError carried inside an event; longer ones are flagged and read on demand. */
+export const EVENT_LAST_ERROR_MAX = 500;
+/** Rows are grouped into NOTIFY payloads of about this many bytes (PostgreSQL's limit is 8000;
+ * one event is at most ~4.1 kB given the input length limits, so a chunk never passes 7.6 kB). */
+const NOTIFY_CHUNK_BYTES = 3500;
+
+function jobColumns(alias: string): Prisma.Sql {
+  const a = alias;
+  return raw(`${a}.id, ${a}.seq, ${a}.type, ${a}.payload, ${a}.user_id AS "userId", ${a}.priority,
+    ${a}.run_at AS "runAt", ${a}.status::text AS status, ${a}.holds_slot AS "holdsSlot", ${a}.attempts,
+    ${a}.max_attempts AS "maxAttempts", ${a}.last_error AS "lastError", ${a}.result, ${a}.progress,
+    ${a}.progress_message AS "progressMessage", ${a}.idempotency_key AS "idempotencyKey",
+    ${a}.lease_token::text AS "leaseToken", ${a}.lease_expires_at AS "leaseExpiresAt", ${a}.worker_id AS "workerId",
+    ${a}.version, ${a}.created_at AS "createdAt", ${a}.started_at AS "startedAt",
+    ${a}.completed_at AS "completedAt", ${a}.updated_at AS "updatedAt"`);
+}
+
+/** The compact event for one changed row: everything a subscriber renders except payload/result. */
+function eventJson(a: string): string {
+  return `json_build_object('id', ${a}.id, 'seq', ${a}.seq::text, 'version', ${a}.version, 'status', ${a}.status,
+    'type', ${a}.type, 'userId', ${a}.user_id, 'priority', ${a}.priority, 'runAt', ${a}.run_at,
+    'holdsSlot', ${a}.holds_slot, 'attempts', ${a}.attempts, 'maxAttempts', ${a}.max_attempts,
+    'progress', ${a}.progress, 'progressMessage', ${a}.progress_message,
+    'lastError', CASE WHEN length(${a}.last_error) <= ${EVENT_LAST_ERROR_MAX} THEN ${a}.last_error END,
+    'lastErrorTruncated', coalesce(length(${a}.last_error) > ${EVENT_LAST_ERROR_MAX}, false),
+    'idempotencyKey', ${a}.idempotency_key, 'workerId', ${a}.worker_id, 'leaseExpiresAt', ${a}.lease_expires_at,
+    'createdAt', ${a}.created_at, 'startedAt', ${a}.started_at, 'completedAt', ${a}.completed_at,
+    'updatedAt', ${a}.updated_at)`;
+}
+
+/**
+ * A CTE named `notified` that NOTIFYs the rows of CTE `source`, a few kilobytes per notification.
+ * A plain SELECT CTE only runs when referenced, so every statement using it ends with
+ * `WHERE (SELECT count(*) FROM notified) >= 0`.
+ */
+function notifyCte(source: string): Prisma.Sql {
+  return raw(`notified AS (
+    SELECT pg_notify('${JOB_EVENTS_CHANNEL}', json_agg(event ORDER BY n)::text)
+    FROM (
+      SELECT event, n, sum(octet_length(event::text)) OVER (ORDER BY n) / ${NOTIFY_CHUNK_BYTES} AS chunk
+      FROM (SELECT ${eventJson('c')} AS event, row_number() OVER () AS n FROM ${source} c) events
+    ) chunks
+    GROUP BY chunk
+  )`);
+}
+
+const NOTIFIED = raw('(SELECT count(*) FROM notified) >= 0');
+
+function states(transition: Transition): Prisma.Sql {
+  return sql`${[...sourceStates(transition)]}::job_status[]`;
+}
+
+/**
+ * CTEs that give back the slots counted in CTE `freed(user_id, n)` and hand each affected user's free
+ * slots to their best waiting jobs (priority, then runAt, then submission). Defines `promoted`.
+ */
+function releaseAndPromote(slotSettings: SlotSettings): Prisma.Sql {
+  return sql`
+  freed_users AS (SELECT user_id, sum(n)::int AS n FROM freed GROUP BY user_id),
+  slots AS (
+    SELECT s.user_id, f.n,
+           greatest(coalesce(s.max_running, ${slotSettings.defaultUserConcurrency}::int) - (s.used - f.n), 0) AS free
+    FROM user_slots s JOIN freed_users f ON f.user_id = s.user_id
+    ORDER BY s.user_id
+    FOR UPDATE OF s
+  ),
+  promoted AS (
+    UPDATE jobs j SET holds_slot = true, version = j.version + 1, updated_at = now()
+    FROM (
+      SELECT w.id FROM slots, LATERAL (
+        SELECT id FROM jobs
+        WHERE user_id = slots.user_id AND status = 'QUEUED' AND NOT holds_slot AND run_at <= now()
+        ORDER BY priority DESC, run_at, seq
+        LIMIT slots.free
+        FOR UPDATE SKIP LOCKED
+      ) w
+    ) p
+    WHERE j.id = p.id
+    RETURNING j.*
+  ),
+  slots_updated AS (
+    UPDATE user_slots s
+    SET used = s.used - slots.n + (SELECT count(*)::int FROM promoted p WHERE p.user_id = s.user_id)
+    FROM slots WHERE s.user_id = slots.user_id
+    RETURNING s.user_id
+  )`;
+}
+
+/** Takes one of the user's slots if one is free; the CTE `slot` has a row when it did. */
+function slotAcquire(userIdSql: Prisma.Sql, condition: Prisma.Sql, slotSettings: SlotSettings): Prisma.Sql {
+  return sql`
+  slot AS (
+    INSERT INTO user_slots AS s (user_id, used)
+    SELECT ${userIdSql}, 1 WHERE ${condition}
+    ON CONFLICT (user_id) DO UPDATE SET used = s.used + 1
+      WHERE s.used < coalesce(s.max_running, ${slotSettings.defaultUserConcurrency}::int)
+    RETURNING s.user_id
+  )`;
+}
+
+function backoffRunAt(backoff: BackoffSettings): Prisma.Sql {
+  // 1 s, 2 s, 4 s … with ±10 % jitter so that a burst of failures does not retry in lockstep.
+  return sql`now() + make_interval(secs => least(
+      ${backoff.backoffBaseMs}::float8 * power(2, greatest(j.attempts - 1, 0)) * (0.9 + random() * 0.2),
+      ${backoff.backoffMaxMs}::float8) / 1000.0)`;
+}
+
+/** SET list for RUNNING → QUEUED (attempts left and retryable) or FAILED. */
+function failSet(retryable: Prisma.Sql, error: Prisma.Sql, backoff: BackoffSettings): Prisma.Sql {
+  const retry = sql`(${retryable} AND j.attempts < j.max_attempts)`;
+  return sql`
+    status = CASE WHEN ${retry} THEN 'QUEUED' ELSE 'FAILED' END::job_status,
+    run_at = CASE WHEN ${retry} THEN ${backoffRunAt(backoff)} ELSE j.run_at END,
+    completed_at = CASE WHEN ${retry} THEN NULL ELSE now() END,
+    last_error = ${error}, holds_slot = false, lease_token = NULL, lease_expires_at = NULL,
+    updated_at = now(), version = j.version + 1`;
+}
+
+// ───────────────────────────── submit ─────────────────────────────
+
+type NullRow = { [K in keyof JobRow]: null } & { deduplicated: null; slotsTaken: number };
+
+export interface JobInsertParams {
+  type: string;
+  payload: unknown;
+  userId: string;
+  priority: number;
+  runAt: Date | null;
+  maxAttempts: number;
+  idempotencyKey: string | null;
+}
+
+/**
+ * Inserts a job, taking a user slot when it is due and one is free. With an idempotency key the
+ * user already used, returns that job instead (`deduplicated`). Always one row: its `id` is null only
+ * when a concurrent submit with the same key won the race, and then `slotsTaken` says whether a slot
+ * must be given back (`userSlotRelease`).
+ */
+export function jobInsert(db: Db, p: JobInsertParams, slots: SlotSettings) {
+  const runAt = sql`coalesce(${p.runAt}::timestamptz, now())`;
+  return db.$queryRaw<((JobRow & { deduplicated: boolean }) | NullRow)[]>(sql`
+  WITH existing AS (
+    SELECT * FROM jobs WHERE user_id = ${p.userId} AND idempotency_key = ${p.idempotencyKey}::text
+  ),
+  ${slotAcquire(sql`${p.userId}`, sql`NOT EXISTS (SELECT 1 FROM existing) AND ${runAt} <= now()`, slots)},
+  inserted AS (
+    INSERT INTO jobs (type, payload, user_id, priority, run_at, max_attempts, idempotency_key, holds_slot)
+    SELECT ${p.type}, ${JSON.stringify(p.payload ?? {})}::jsonb, ${p.userId}, ${p.priority}::int, ${runAt},
+           ${p.maxAttempts}::int, ${p.idempotencyKey}::text, EXISTS (SELECT 1 FROM slot)
+    WHERE NOT EXISTS (SELECT 1 FROM existing)
+    ON CONFLICT (user_id, idempotency_key) DO NOTHING
+    RETURNING *
+  ),
+  ${notifyCte('inserted')}
+  SELECT r.*, (SELECT count(*)::int FROM slot) AS "slotsTaken"
+  FROM (SELECT 1) one LEFT JOIN (
+    SELECT ${jobColumns('c')}, false AS deduplicated FROM inserted c WHERE ${NOTIFIED}
+    UNION ALL
+    SELECT ${jobColumns('c')}, true AS deduplicated FROM existing c
+  ) r ON true`);
+}
+
+/** Gives back one slot of the user (taken by a submit that then lost an idempotency race). */
+export function userSlotRelease(db: Db, userId: string, slots: SlotSettings) {
+  return db.$queryRaw<JobRow[]>(sql`
+  WITH freed AS (SELECT ${userId}::text AS user_id, 1 AS n),
+  ${releaseAndPromote(slots)},
+  ${notifyCte('promoted')}
+  SELECT ${jobColumns('c')} FROM promoted c WHERE ${NOTIFIED}`);
+}
+
+// ───────────────────────────── claim ─────────────────────────────
+
+export interface JobClaimParams {
+  limit: number;
+  types: readonly string[] | null;
+  leaseSeconds: number;
+  workerId: string;
+}
+
+/**
+ * Claims up to `limit` ready jobs in order (priority, runAt, submission). SKIP LOCKED makes
+ * concurrent claimers take disjoint rows; the partial index holds only jobs that own a user slot.
+ */
+export function jobClaimMany(db: Db, p: JobClaimParams) {
+  const typeFilter = p.types ? sql`AND type = ANY(${[...p.types]}::text[])` : empty;
+  return db.$queryRaw<JobRow[]>(sql`
+  WITH picked AS (
+    SELECT id FROM jobs
+    WHERE status = ANY(${states('claim')}) AND holds_slot AND run_at <= now() ${typeFilter}
+    ORDER BY priority DESC, run_at, seq
+    LIMIT ${p.limit}::int
+    FOR UPDATE SKIP LOCKED
+  ),
+  claimed AS (
+    UPDATE jobs j SET status = 'RUNNING', attempts = j.attempts + 1, lease_token = gen_random_uuid(),
+      lease_expires_at = now() + make_interval(secs => ${p.leaseSeconds}::float8), worker_id = ${p.workerId},
+      started_at = now(), updated_at = now(), progress = NULL, progress_message = NULL, version = j.version + 1
+    FROM picked WHERE j.id = picked.id
+    RETURNING j.*
+  ),
+  ${notifyCte('claimed')}
+  SELECT ${jobColumns('c')} FROM claimed c WHERE ${NOTIFIED}
+  ORDER BY c.priority DESC, c.run_at, c.seq`);
+}
+
+// ───────────────────────────── finish ─────────────────────────────
+
+export interface JobCompletion {
+  id: string;
+  leaseToken: string;
+  result: unknown;
+}
+
+/** RUNNING → COMPLETED for every (id, lease) still current; frees their slots and promotes. */
+export function jobCompleteMany(db: Db, items: readonly JobCompletion[], slots: SlotSettings) {
+  return db.$queryRaw<JobRow[]>(sql`
+  WITH input AS (
+    SELECT * FROM unnest(${items.map((i) => i.id)}::uuid[], ${items.map((i) => i.leaseToken)}::uuid[],
+                         ${items.map((i) => JSON.stringify(i.result ?? null))}::jsonb[]) AS t(id, lease_token, result)
+  ),
+  done AS (
+    UPDATE jobs j SET status = 'COMPLETED', result = input.result, completed_at = now(), updated_at = now(),
+      holds_slot = false, lease_token = NULL, lease_expires_at = NULL, version = j.version + 1
+    FROM input
+    WHERE j.id = input.id AND j.lease_token = input.lease_token AND j.status = ANY(${states('complete')})
+    RETURNING j.*
+  ),
+  freed AS (SELECT user_id, 1 AS n FROM done),
+  ${releaseAndPromote(slots)},
+  changed AS (SELECT * FROM done UNION ALL SELECT * FROM promoted),
+  ${notifyCte('changed')}
+  SELECT ${jobColumns('c')} FROM done c WHERE ${NOTIFIED}`);
+}
+
+export interface JobFailure {
+  id: string;
+  leaseToken: string;
+  error: string;
+  retryable: boolean;
+}
+
+/** RUNNING → QUEUED with backoff (attempts left, retryable) or FAILED; frees slots and promotes. */
+export function jobFailMany(db: Db, items: readonly JobFailure[], slots: SlotSettings, backoff: BackoffSettings) {
+  return db.$queryRaw<JobRow[]>(sql`
+  WITH input AS (
+    SELECT * FROM unnest(${items.map((i) => i.id)}::uuid[], ${items.map((i) => i.leaseToken)}::uuid[],
+                         ${items.map((i) => i.error)}::text[], ${items.map((i) => i.retryable)}::boolean[])
+      AS t(id, lease_token, error, retryable)
+  ),
+  failed AS (
+    UPDATE jobs j SET ${failSet(sql`input.retryable`, sql`input.error`, backoff)}
+    FROM input
+    WHERE j.id = input.id AND j.lease_token = input.lease_token AND j.status = ANY(${states('fail')})
+    RETURNING j.*
+  ),
+  freed AS (SELECT user_id, 1 AS n FROM failed),
+  ${releaseAndPromote(slots)},
+  changed AS (SELECT * FROM failed UNION ALL SELECT * FROM promoted),
+  ${notifyCte('changed')}
+  SELECT ${jobColumns('c')} FROM failed c WHERE ${NOTIFIED}`);
+}
+
+/** Lapsed leases count as failed attempts (a crashed or stuck worker); up to `limit` per call. */
+export function jobExpireLeases(db: Db, limit: number, slots: SlotSettings, backoff: BackoffSettings) {
+  return db.$queryRaw<JobRow[]>(sql`
+  WITH lapsed AS (
+    SELECT id FROM jobs
+    WHERE status = ANY(${states('expireLease')}) AND lease_expires_at < now()
+    ORDER BY lease_expires_at
+    LIMIT ${limit}::int
+    FOR UPDATE SKIP LOCKED
+  ),
+  expired AS (
+    UPDATE jobs j SET ${failSet(sql`true`, sql`'lease expired (worker ' || coalesce(j.worker_id, '?') || ' stopped heartbeating)'`, backoff)}
+    FROM lapsed WHERE j.id = lapsed.id
+    RETURNING j.*
+  ),
+  freed AS (SELECT user_id, 1 AS n FROM expired),
+  ${releaseAndPromote(slots)},
+  changed AS (SELECT * FROM expired UNION ALL SELECT * FROM promoted),
+  ${notifyCte('changed')}
+  SELECT ${jobColumns('c')} FROM expired c WHERE ${NOTIFIED}`);
+}
+
+// ───────────────────────────── leases and progress ─────────────────────────────
+
+export interface JobHeartbeatParams {
+  id: string;
+  leaseToken: string;
+  leaseSeconds: number;
+  progress: number | null;
+  progressMessage: string | null;
+}
+
+/** Extends one lease; publishes an event only when progress or its message changed. */
+export function jobHeartbeat(db: Db, p: JobHeartbeatParams) {
+  const progressed = sql`((${p.progress}::int IS NOT NULL AND ${p.progress}::int IS DISTINCT FROM target.progress)
+      OR (${p.progressMessage}::text IS NOT NULL AND ${p.progressMessage}::text IS DISTINCT FROM target.progress_message))`;
+  return db.$queryRaw<JobRow[]>(sql`
+  WITH target AS (
+    SELECT id, progress, progress_message FROM jobs
+    WHERE id = ${p.id}::uuid AND lease_token = ${p.leaseToken}::uuid AND status = 'RUNNING'
+    FOR UPDATE
+  ),
+  beat AS (
+    UPDATE jobs j SET lease_expires_at = now() + make_interval(secs => ${p.leaseSeconds}::float8),
+      progress = coalesce(${p.progress}::int, j.progress),
+      progress_message = coalesce(${p.progressMessage}::text, j.progress_message),
+      version = j.version + CASE WHEN ${progressed} THEN 1 ELSE 0 END,
+      updated_at = CASE WHEN ${progressed} THEN now() ELSE j.updated_at END
+    FROM target WHERE j.id = target.id
+    RETURNING j.*, ${progressed} AS progressed
+  ),
+  progressed AS (SELECT * FROM beat WHERE progressed),
+  ${notifyCte('progressed')}
+  SELECT ${jobColumns('c')} FROM beat c WHERE ${NOTIFIED}`);
+}
+
+/** Extends the leases the built-in worker holds, in one statement; returns the ids still held. */
+export function jobExtendLeases(
+  db: Db,
+  leases: readonly { id: string; leaseToken: string }[],
+  leaseSeconds: number,
+) {
+  return db.$queryRaw<{ id: string; leaseExpiresAt: Date }[]>(sql`
+  UPDATE jobs j SET lease_expires_at = now() + make_interval(secs => ${leaseSeconds}::float8)
+  FROM unnest(${leases.map((l) => l.id)}::uuid[], ${leases.map((l) => l.leaseToken)}::uuid[]) AS h(id, lease_token)
+  WHERE j.id = h.id AND j.lease_token = h.lease_token AND j.status = 'RUNNING'
+  RETURNING j.id, j.lease_expires_at AS "leaseExpiresAt"`);
+}
+
+// ───────────────────────────── cancel and retry ─────────────────────────────
+
+/** QUEUED or RUNNING → CANCELLED. A running job's worker learns it from the event / its lease. */
+export function jobCancel(db: Db, id: string, slots: SlotSettings) {
+  return db.$queryRaw<JobRow[]>(sql`
+  WITH target AS (
+    SELECT id, holds_slot FROM jobs WHERE id = ${id}::uuid AND status = ANY(${states('cancel')}) FOR UPDATE
+  ),
+  cancelled AS (
+    UPDATE jobs j SET status = 'CANCELLED', holds_slot = false, completed_at = now(), lease_token = NULL,
+      lease_expires_at = NULL, updated_at = now(), version = j.version + 1
+    FROM target WHERE j.id = target.id
+    RETURNING j.*
+  ),
+  freed AS (SELECT c.user_id, 1 AS n FROM cancelled c JOIN target t ON t.id = c.id WHERE t.holds_slot),
+  ${releaseAndPromote(slots)},
+  changed AS (SELECT * FROM cancelled UNION ALL SELECT * FROM promoted),
+  ${notifyCte('changed')}
+  SELECT ${jobColumns('c')} FROM cancelled c WHERE ${NOTIFIED}`);
+}
+
+/** FAILED or CANCELLED → QUEUED with a fresh set of attempts; takes a user slot if one is free. */
+export function jobRetry(db: Db, id: string, slots: SlotSettings) {
+  return db.$queryRaw<JobRow[]>(sql`
+  WITH target AS (
+    SELECT id, user_id FROM jobs WHERE id = ${id}::uuid AND status = ANY(${states('retry')}) FOR UPDATE
+  ),
+  ${slotAcquire(sql`(SELECT user_id FROM target)`, sql`EXISTS (SELECT 1 FROM target)`, slots)},
+  retried AS (
+    UPDATE jobs j SET status = 'QUEUED', holds_slot = EXISTS (SELECT 1 FROM slot), attempts = 0, run_at = now(),
+      started_at = NULL, completed_at = NULL, result = NULL, progress = NULL, progress_message = NULL,
+      worker_id = NULL, updated_at = now(), version = j.version + 1
+    FROM target WHERE j.id = target.id
+    RETURNING j.*
+  ),
+  ${notifyCte('retried')}
+  SELECT ${jobColumns('c')} FROM retried c WHERE ${NOTIFIED}`);
+}
+
+// ───────────────────────────── maintenance ─────────────────────────────
+
+/**
+ * Hands free slots to waiting jobs that are due: jobs whose runAt arrived (scheduled, or backing
+ * off after a failure) and any left waiting by a race. Looks only at users with a free slot.
+ */
+export function jobPromoteWaiting(db: Db, userLimit: number, slots: SlotSettings) {
+  return db.$queryRaw<JobRow[]>(sql`
+  WITH freed AS (
+    SELECT s.user_id, 0 AS n FROM user_slots s
+    WHERE s.used < coalesce(s.max_running, ${slots.defaultUserConcurrency}::int)
+      AND EXISTS (SELECT 1 FROM jobs j WHERE j.user_id = s.user_id AND j.status = 'QUEUED'
+                  AND NOT j.holds_slot AND j.run_at <= now())
+    LIMIT ${userLimit}::int
+  ),
+  ${releaseAndPromote(slots)},
+  ${notifyCte('promoted')}
+  SELECT ${jobColumns('c')} FROM promoted c WHERE ${NOTIFIED}`);
+}
+
+/** Deletes up to `limit` finished jobs that finished before `olderThan`; returns how many. */
+export function jobPruneFinished(db: Db, olderThan: Date, limit: number) {
+  return db.$executeRaw(sql`
+  DELETE FROM jobs WHERE id IN (
+    SELECT id FROM jobs
+    WHERE status = ANY(${[...FINISHED_STATUSES]}::job_status[]) AND completed_at < ${olderThan}::timestamptz
+    LIMIT ${limit}::int
+  )`);
+}
+
+// ───────────────────────────── user limits ─────────────────────────────
+
+/** Sets (or with null, clears) a user's concurrency override; returns the row, locked. */
+export function userSlotSetLimit(db: Db, userId: string, limit: number | null) {
+  return db.$queryRaw<{ userId: string; used: number; maxRunning: number | null }[]>(sql`
+  INSERT INTO user_slots AS s (user_id, used, max_running) VALUES (${userId}, 0, ${limit}::int)
+  ON CONFLICT (user_id) DO UPDATE SET max_running = EXCLUDED.max_running
+  RETURNING s.user_id AS "userId", s.used, s.max_running AS "maxRunning"`);
+}
+
+/**
+ * After a limit was lowered: takes slots back from ready (not yet running) jobs beyond the limit,
+ * lowest-ranked first. Running jobs keep theirs and finish; no new job starts until under the limit.
+ */
+export function userSlotShrink(db: Db, userId: string, slots: SlotSettings) {
+  return db.$queryRaw<JobRow[]>(sql`
+  WITH slot_row AS (
+    SELECT user_id, used - coalesce(max_running, ${slots.defaultUserConcurrency}::int) AS excess
+    FROM user_slots WHERE user_id = ${userId} FOR UPDATE
+  ),
+  demoted AS (
+    UPDATE jobs j SET holds_slot = false, version = j.version + 1, updated_at = now()
+    FROM (
+      SELECT id FROM jobs
+      WHERE user_id = ${userId} AND status = 'QUEUED' AND holds_slot
+      ORDER BY priority ASC, run_at DESC, seq DESC
+      LIMIT greatest((SELECT excess FROM slot_row), 0)
+      FOR UPDATE
+    ) d
+    WHERE j.id = d.id
+    RETURNING j.*
+  ),
+  slots_updated AS (
+    UPDATE user_slots s SET used = s.used - (SELECT count(*)::int FROM demoted) WHERE s.user_id = ${userId}
+    RETURNING 1
+  ),
+  ${notifyCte('demoted')}
+  SELECT ${jobColumns('c')} FROM demoted c WHERE ${NOTIFIED} AND EXISTS (SELECT 1 FROM slots_updated)`);
+}
+
+/** Gives a user's free slots (after a raised limit) to their waiting jobs. */
+export function userSlotFill(db: Db, userId: string, slots: SlotSettings) {
+  return db.$queryRaw<JobRow[]>(sql`
+  WITH freed AS (SELECT ${userId}::text AS user_id, 0 AS n),
+  ${releaseAndPromote(slots)},
+  ${notifyCte('promoted')}
+  SELECT ${jobColumns('c')} FROM promoted c WHERE ${NOTIFIED}`);
+}
+
+// ───────────────────────────── reads ─────────────────────────────
+
+export function jobGet(db: Db, id: string) {
+  return db.$queryRaw<JobRow[]>(sql`SELECT ${jobColumns('c')} FROM jobs c WHERE c.id = ${id}::uuid`);
+}
+
+export interface JobListByUserParams {
+  userId: string;
+  status: JobStatus | null;
+  /** Keyset cursor: only jobs submitted before this one (newest first). */
+  beforeSeq: bigint | null;
+  limit: number;
+}
+
+export function jobListByUser(db: Db, p: JobListByUserParams) {
+  const status = p.status ? sql`AND c.status = ${p.status}::job_status` : empty;
+  const before = p.beforeSeq !== null ? sql`AND c.seq < ${p.beforeSeq.toString()}::bigint` : empty;
+  return db.$queryRaw<JobRow[]>(sql`
+  SELECT ${jobColumns('c')} FROM jobs c
+  WHERE c.user_id = ${p.userId} ${status} ${before}
+  ORDER BY c.seq DESC
+  LIMIT ${p.limit}::int`);
+}
+
+/** Queued jobs in the order they will be handed out: ready ones in claim order, then the waiting. */
+export function jobListPending(db: Db, limit: number, userId: string | null) {
+  const user = userId !== null ? sql`AND c.user_id = ${userId}` : empty;
+  return db.$queryRaw<JobRow[]>(sql`
+  SELECT ${jobColumns('c')} FROM jobs c
+  WHERE c.status = 'QUEUED' ${user}
+  ORDER BY (c.holds_slot AND c.run_at <= now()) DESC, c.priority DESC, c.run_at, c.seq
+  LIMIT ${limit}::int`);
+}
+
+export interface QueueCounts {
+  ready: number;
+  waiting: number;
+  scheduled: number;
+  running: number;
+  completed: number;
+  failed: number;
+  cancelled: number;
+}
+
+export function queueStatsGet(db: Db, filter: { userId: string | null; type: string | null }) {
+  const user = filter.userId !== null ? sql`AND user_id = ${filter.userId}` : empty;
+  const type = filter.type !== null ? sql`AND type = ${filter.type}` : empty;
+  return db.$queryRaw<QueueCounts[]>(sql`
+  SELECT
+    count(*) FILTER (WHERE status = 'QUEUED' AND run_at <= now() AND holds_slot)::int AS ready,
+    count(*) FILTER (WHERE status = 'QUEUED' AND run_at <= now() AND NOT holds_slot)::int AS waiting,
+    count(*) FILTER (WHERE status = 'QUEUED' AND run_at > now())::int AS scheduled,
+    count(*) FILTER (WHERE status = 'RUNNING')::int AS running,
+    count(*) FILTER (WHERE status = 'COMPLETED')::int AS completed,
+    count(*) FILTER (WHERE status = 'FAILED')::int AS failed,
+    count(*) FILTER (WHERE status = 'CANCELLED')::int AS cancelled
+  FROM jobs WHERE true ${user} ${type}`);
+}
+
+export function userSlotGet(db: Db, userId: string) {
+  return db.$queryRaw<{ userId: string; used: number; maxRunning: number | null; running: number }[]>(sql`
+  SELECT ${userId}::text AS "userId", coalesce(s.used, 0) AS used, s.max_running AS "maxRunning",
+    (SELECT count(*)::int FROM jobs WHERE user_id = ${userId} AND status = 'RUNNING') AS running
+  FROM (SELECT 1) one LEFT JOIN user_slots s ON s.user_id = ${userId}`);
+}
+
+export function databasePing(db: Db) {
+  return db.$queryRaw<{ ok: number }[]>(sql`SELECT 1 AS ok`);
+}
+
+/** Session-free leader election for one maintenance pass: true in exactly one transaction at a time. */
+export function maintenanceLockTry(db: Db) {
+  return db.$queryRaw<{ locked: boolean }[]>(sql`SELECT pg_try_advisory_xact_lock(${MAINTENANCE_LOCK_KEY}::bigint) AS locked`);
+}
+
+const MAINTENANCE_LOCK_KEY = 0x436f6e76_0002; // 'Conv' + 2: distinct from the migrator's key

@@ -1,0 +1,33 @@
+/**
+ * The job states and the only transitions between them. The SQL in ./sql.ts implements exactly these
+ * (each statement's WHERE clause names the states it leaves); a test checks the two agree.
+ *
+ *   QUEUED ──claim──▶ RUNNING ──complete──▶ COMPLETED
+ *      ▲                 │ fail / lease expired, attempts left → QUEUED (runAt = now + backoff)
+ *      │                 └ fail, no attempts left or not retryable ──▶ FAILED
+ *      └── retry ◀── FAILED / CANCELLED          QUEUED or RUNNING ──cancel──▶ CANCELLED
+ */
+export const JOB_STATUSES = ['QUEUED', 'RUNNING', 'COMPLETED', 'FAILED', 'CANCELLED'] as const;
+export type JobStatus = (typeof JOB_STATUSES)[number];
+
+export const TRANSITIONS = {
+  claim: { from: ['QUEUED'], to: ['RUNNING'] },
+  complete: { from: ['RUNNING'], to: ['COMPLETED'] },
+  fail: { from: ['RUNNING'], to: ['QUEUED', 'FAILED'] },
+  expireLease: { from: ['RUNNING'], to: ['QUEUED', 'FAILED'] },
+  cancel: { from: ['QUEUED', 'RUNNING'], to: ['CANCELLED'] },
+  retry: { from: ['FAILED', 'CANCELLED'], to: ['QUEUED'] },
+} as const satisfies Record<string, { from: readonly JobStatus[]; to: readonly JobStatus[] }>;
+
+export type Transition = keyof typeof TRANSITIONS;
+
+export const FINISHED_STATUSES = ['COMPLETED', 'FAILED', 'CANCELLED'] as const satisfies readonly JobStatus[];
+
+export function canTransition(transition: Transition, from: JobStatus): boolean {
+  return (TRANSITIONS[transition].from as readonly JobStatus[]).includes(from);
+}
+
+/** The states a transition may leave, as a SQL array literal's elements, for the statements in sql.ts. */
+export function sourceStates(transition: Transition): readonly JobStatus[] {
+  return TRANSITIONS[transition].from;
+}

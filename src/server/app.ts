@@ -1,0 +1,123 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
+import { GraphQLError, parse as parseDocument } from 'graphql';
+import { createPubSub, createYoga, maskError as defaultMaskError, type YogaServerInstance } from 'graphql-yoga';
+import { useServer } from 'graphql-ws/use/ws';
+import { WebSocketServer } from 'ws';
+import type { JobEventBus } from '../events/jobEventBus.js';
+import type { GraphQLContext, JobPubSub } from '../graphql/context.js';
+import { FullJobLoader } from '../graphql/jobSource.js';
+import { buildSchema } from '../graphql/schema.js';
+import type { Logger } from '../logger.js';
+import { ConveyorError } from '../scheduler/errors.js';
+import type { Scheduler } from '../scheduler/scheduler.js';
+
+export interface AppDeps {
+  scheduler: Scheduler;
+  bus: JobEventBus;
+  logger: Logger;
+  /** Show error details to clients (development only). */
+  exposeErrors?: boolean;
+}
+
+export interface App {
+  yoga: YogaServerInstance<Record<string, unknown>, GraphQLContext>;
+  server: Server;
+  /** Listens; resolves with the base URL (port 0 picks a free port). */
+  start(port: number, host?: string): Promise<string>;
+  /** Closes every HTTP and WebSocket connection. */
+  stop(): Promise<void>;
+}
+
+export const GRAPHQL_PATH = '/graphql';
+
+/** The HTTP + WebSocket front: GraphQL over HTTP (GraphiQL on GET), graphql-ws and SSE on one path. */
+export function buildApp(deps: AppDeps): App {
+  const logger = deps.logger.child({ module: 'http' });
+  const pubsub: JobPubSub = createPubSub({ eventTarget: deps.bus.eventTarget as never });
+  const fullJobs = new FullJobLoader(deps.scheduler);
+  const context: GraphQLContext = { scheduler: deps.scheduler, pubsub, logger, fullJobs };
+
+  const yoga = createYoga<Record<string, unknown>, GraphQLContext>({
+    schema: buildSchema(),
+    graphqlEndpoint: GRAPHQL_PATH,
+    context: () => context,
+    landingPage: false,
+    graphiql: { title: 'Conveyor', subscriptionsProtocol: 'WS' },
+    renderGraphiQL,
+    logging: {
+      debug: (...args) => logger.debug(args.join(' ')),
+      info: (...args) => logger.info(args.join(' ')),
+      warn: (...args) => logger.warn(args.join(' ')),
+      error: (...args) => logger.error(args.join(' ')),
+    },
+    maskedErrors: {
+      isDev: deps.exposeErrors ?? false,
+      maskError(error, message, isDev) {
+        const original = error instanceof GraphQLError ? error.originalError : error;
+        if (original instanceof ConveyorError && error instanceof GraphQLError) {
+          return new GraphQLError(original.message, {
+            nodes: error.nodes,
+            source: error.source,
+            positions: error.positions,
+            path: error.path,
+            extensions: { ...error.extensions, code: original.code },
+          });
+        }
+        logger.error({ err: original ?? error }, 'unexpected error in a GraphQL operation');
+        return defaultMaskError(error, message, isDev);
+      },
+    },
+  });
+
+  const server = createServer(yoga);
+  const wss = new WebSocketServer({ server, path: GRAPHQL_PATH });
+  useServer(
+    {
+      execute: (args: any) => args.rootValue.execute(args),
+      subscribe: (args: any) => args.rootValue.subscribe(args),
+      onSubscribe: async (ctx, _id, params) => {
+        const enveloped = yoga.getEnveloped({ ...ctx, req: ctx.extra.request, socket: ctx.extra.socket, params });
+        let document;
+        try {
+          document = parseDocument(params.query);
+        } catch (error) {
+          return [error as GraphQLError];
+        }
+        const errors = enveloped.validate(enveloped.schema, document);
+        if (errors.length > 0) return errors;
+        return {
+          schema: enveloped.schema,
+          operationName: params.operationName,
+          document,
+          variableValues: params.variables,
+          contextValue: await enveloped.contextFactory(),
+          rootValue: { execute: enveloped.execute, subscribe: enveloped.subscribe },
+        };
+      },
+    },
+    wss,
+  );
+
+  return {
+    yoga,
+    server,
+    start: (port, host) =>
+      new Promise((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, host, () => {
+          server.off('error', reject);
+          const address = server.address() as AddressInfo;
+          const shownHost = !host || host === '0.0.0.0' || host === '::' ? 'localhost' : host;
+          resolve(`http://${shownHost}:${address.port}`);
+        });
+      }),
+    stop: async () => {
+      for (const client of wss.clients) client.terminate();
+      await new Promise<void>((resolve) => wss.close(() => resolve()));
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}

@@ -1,0 +1,252 @@
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import type { JobEventBus } from '../events/jobEventBus.js';
+import type { Logger } from '../logger.js';
+import type { JobRow, Scheduler } from '../scheduler/scheduler.js';
+import { NonRetryableError, type JobTypeRegistry } from './registry.js';
+
+export interface WorkerOptions {
+  concurrency: number;
+  pollIntervalMs: number;
+  leaseSeconds: number;
+  /** Shown on claimed jobs (`workerId`); defaults to host:pid:random. */
+  workerId?: string;
+}
+
+interface RunningJob {
+  job: JobRow;
+  controller: AbortController;
+  /** Why the controller fired, for the log and the failure message. */
+  abortReason: 'cancelled' | 'timeout' | 'shutdown' | null;
+}
+
+/** How often a handler's progress reports reach the database at most. */
+const PROGRESS_INTERVAL_MS = 250;
+
+/**
+ * The built-in worker: claims no more jobs than it has free slots, runs their handlers, records the
+ * outcome, heartbeats its leases. Wakes on a NOTIFY of a ready job, polls as a fallback.
+ */
+export class Worker {
+  readonly id: string;
+  readonly #scheduler: Scheduler;
+  readonly #registry: JobTypeRegistry;
+  readonly #bus: JobEventBus | null;
+  readonly #logger: Logger;
+  readonly #options: WorkerOptions;
+  readonly #running = new Map<string, RunningJob>();
+  readonly #handledTypes: string[];
+  #stopping = false;
+  #loop: Promise<void> | null = null;
+  #wake: (() => void) | null = null;
+  #wakePending = false;
+  #heartbeatTimer: NodeJS.Timeout | null = null;
+  #unsubscribe: (() => void) | null = null;
+  #idle: (() => void) | null = null;
+
+  constructor(deps: {
+    scheduler: Scheduler;
+    registry: JobTypeRegistry;
+    bus: JobEventBus | null;
+    logger: Logger;
+    options: WorkerOptions;
+  }) {
+    this.#scheduler = deps.scheduler;
+    this.#registry = deps.registry;
+    this.#bus = deps.bus;
+    this.#options = deps.options;
+    this.id = deps.options.workerId ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+    this.#logger = deps.logger.child({ module: 'worker', workerId: this.id });
+    this.#handledTypes = this.#registry.handledTypes();
+  }
+
+  get activeJobCount(): number {
+    return this.#running.size;
+  }
+
+  start(): void {
+    if (this.#loop) return;
+    this.#stopping = false;
+    this.#unsubscribe = this.#bus?.subscribe((events) => {
+      for (const event of events) {
+        if (event.status === 'QUEUED' && event.holdsSlot && this.#handledTypes.includes(event.type)) this.#wakeUp();
+        if (event.status !== 'RUNNING') {
+          const running = this.#running.get(event.id);
+          if (running && event.status === 'CANCELLED') this.#abort(running, 'cancelled');
+        }
+      }
+    }) ?? null;
+    const heartbeatMs = Math.max(100, (this.#options.leaseSeconds * 1000) / 3);
+    this.#heartbeatTimer = setInterval(() => void this.#heartbeat(), heartbeatMs);
+    this.#loop = this.#run();
+    this.#logger.info({ concurrency: this.#options.concurrency, types: this.#handledTypes }, 'worker started');
+  }
+
+  /**
+   * Stops claiming; waits up to `graceMs` for running handlers, then aborts them and gives their jobs
+   * back to the queue as failed attempts (they will be retried).
+   */
+  async stop(graceMs = 10_000): Promise<void> {
+    if (!this.#loop) return;
+    this.#stopping = true;
+    this.#wakeUp();
+    await this.#loop;
+    if (this.#running.size > 0) {
+      const drained = new Promise<void>((resolve) => (this.#idle = resolve));
+      const timer = setTimeout(() => {
+        for (const running of this.#running.values()) this.#abort(running, 'shutdown');
+      }, graceMs);
+      await drained;
+      clearTimeout(timer);
+    }
+    if (this.#heartbeatTimer) clearInterval(this.#heartbeatTimer);
+    this.#unsubscribe?.();
+    this.#loop = null;
+    this.#logger.info('worker stopped');
+  }
+
+  async #run(): Promise<void> {
+    while (!this.#stopping) {
+      const free = this.#options.concurrency - this.#running.size;
+      let claimed: JobRow[] = [];
+      if (free > 0 && this.#handledTypes.length > 0) {
+        try {
+          claimed = await this.#scheduler.claimJobs({
+            limit: free,
+            types: this.#handledTypes,
+            leaseSeconds: this.#options.leaseSeconds,
+            workerId: this.id,
+          });
+        } catch (error) {
+          this.#logger.error({ err: error }, 'claiming jobs failed');
+        }
+        for (const job of claimed) this.#execute(job);
+      }
+      // A full batch means there may be more right away; otherwise sleep until woken or polled.
+      if (claimed.length === 0 || claimed.length < free) await this.#sleep();
+    }
+  }
+
+  #sleep(): Promise<void> {
+    if (this.#wakePending) {
+      this.#wakePending = false;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, this.#options.pollIntervalMs);
+      const self = this;
+      function done() {
+        clearTimeout(timer);
+        self.#wake = null;
+        self.#wakePending = false;
+        resolve();
+      }
+      this.#wake = done;
+    });
+  }
+
+  #wakeUp() {
+    if (this.#wake) this.#wake();
+    else this.#wakePending = true;
+  }
+
+  #execute(job: JobRow) {
+    const definition = this.#registry.get(job.type);
+    const running: RunningJob = { job, controller: new AbortController(), abortReason: null };
+    this.#running.set(job.id, running);
+    const logger = this.#logger.child({ jobId: job.id, type: job.type, attempt: job.attempts });
+    const timeout = definition?.timeoutMs
+      ? setTimeout(() => this.#abort(running, 'timeout'), definition.timeoutMs)
+      : null;
+    const reportProgress = this.#progressReporter(job, logger);
+
+    const run = async () => {
+      if (!definition?.handler) throw new NonRetryableError(`no handler for job type ${job.type} in this worker`);
+      const payload = definition.payload.parse(job.payload);
+      return definition.handler(payload, { job, signal: running.controller.signal, reportProgress, logger });
+    };
+
+    run()
+      .then(
+        async (result) => {
+          if (running.abortReason) throw abortError(running);
+          const [done] = await this.#scheduler.completeJobs([{ id: job.id, leaseToken: job.leaseToken!, result: result ?? null }]);
+          if (done) logger.info('job completed');
+          else logger.warn('job finished but was no longer ours (cancelled or lease lost)');
+        },
+      )
+      .catch(async (error: unknown) => {
+        const failure = running.abortReason ? abortError(running) : toError(error);
+        const retryable = !(failure instanceof NonRetryableError) && running.abortReason !== 'cancelled';
+        if (running.abortReason === 'cancelled') return logger.info('job cancelled while running');
+        logger.error({ err: failure, retryable }, 'job failed');
+        await this.#scheduler.failJobs([
+          { id: job.id, leaseToken: job.leaseToken!, error: failure.message || String(failure), retryable },
+        ]);
+      })
+      .catch((error: unknown) => logger.error({ err: error }, 'recording the job outcome failed; its lease will expire'))
+      .finally(() => {
+        if (timeout) clearTimeout(timeout);
+        this.#running.delete(job.id);
+        this.#wakeUp();
+        if (this.#running.size === 0) this.#idle?.();
+      });
+  }
+
+  #abort(running: RunningJob, reason: NonNullable<RunningJob['abortReason']>) {
+    if (running.abortReason) return;
+    running.abortReason = reason;
+    running.controller.abort(new Error(`job ${reason}`));
+  }
+
+  /** Throttled progress: at most one write per PROGRESS_INTERVAL_MS, carrying the latest report. */
+  #progressReporter(job: JobRow, logger: Logger) {
+    let pending: { percent: number; message?: string } | null = null;
+    let timer: NodeJS.Timeout | null = null;
+    let lastSentAt = 0;
+    const flush = () => {
+      timer = null;
+      lastSentAt = Date.now();
+      const report = pending;
+      pending = null;
+      if (!report || !this.#running.has(job.id)) return;
+      this.#scheduler
+        .heartbeat({
+          id: job.id,
+          leaseToken: job.leaseToken!,
+          leaseSeconds: this.#options.leaseSeconds,
+          progress: Math.max(0, Math.min(100, Math.round(report.percent))),
+          progressMessage: report.message?.slice(0, 200) ?? null,
+        })
+        .catch((error: unknown) => logger.debug({ err: error }, 'progress report refused'));
+    };
+    return (percent: number, message?: string) => {
+      pending = { percent, message };
+      timer ??= setTimeout(flush, Math.max(0, lastSentAt + PROGRESS_INTERVAL_MS - Date.now()));
+    };
+  }
+
+  async #heartbeat() {
+    if (this.#running.size === 0) return;
+    const leases = [...this.#running.values()].map(({ job }) => ({ id: job.id, leaseToken: job.leaseToken! }));
+    try {
+      const held = new Set((await this.#scheduler.extendLeases(leases, this.#options.leaseSeconds)).map((r) => r.id));
+      for (const [id, running] of this.#running) {
+        // Lease lost (expired and reclaimed, or cancelled while the event was missed): stop the handler.
+        if (!held.has(id) && leases.some((l) => l.id === id)) this.#abort(running, 'cancelled');
+      }
+    } catch (error) {
+      this.#logger.warn({ err: error }, 'heartbeat failed');
+    }
+  }
+}
+
+function abortError(running: RunningJob): Error {
+  return running.abortReason === 'timeout'
+    ? new Error(`job timed out`)
+    : new Error(`job aborted (${running.abortReason})`);
+}
+
+function toError(error: unknown): Error {
+  return error instanceof Error ? error : new Error(String(error));
+}

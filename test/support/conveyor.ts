@@ -1,0 +1,73 @@
+import { loadConfig } from '../../src/config.js';
+import { createLogger } from '../../src/logger.js';
+import { startConveyor, type Conveyor } from '../../src/server/conveyor.js';
+import type { JobTypeDefinition } from '../../src/worker/registry.js';
+import { Worker, type WorkerOptions } from '../../src/worker/worker.js';
+import { createTestDatabase } from './database.js';
+
+export interface TestConveyor extends Conveyor {
+  graphqlUrl: string;
+  wsUrl: string;
+  databaseUrl: string;
+  /** Starts another built-in worker in this process (e.g. after a subscription is live). */
+  startWorker(options?: Partial<WorkerOptions>): Worker;
+  /** Stops the process's parts and drops its database. */
+  close(): Promise<void>;
+}
+
+/**
+ * A whole Conveyor process (HTTP server, worker, maintenance) on a fresh database of its own, with
+ * quick polling so that tests do not wait on timers. `env` overrides any configuration variable.
+ */
+export async function startTestConveyor(
+  options: { env?: Record<string, string>; jobTypes?: JobTypeDefinition<any>[]; databaseUrl?: string } = {},
+): Promise<TestConveyor> {
+  const database = options.databaseUrl ? { url: options.databaseUrl, drop: async () => {} } : await createTestDatabase();
+  const config = loadConfig({
+    DATABASE_URL: database.url,
+    HOST: '127.0.0.1',
+    PORT: '0',
+    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
+    LOG_PRETTY: 'false',
+    WORKER_POLL_INTERVAL_MS: '200',
+    MAINTENANCE_INTERVAL_MS: '200',
+    BACKOFF_BASE_MS: '100',
+    ...options.env,
+  });
+  const conveyor = await startConveyor({
+    config,
+    databaseUrl: database.url,
+    logger: createLogger(config),
+    jobTypes: options.jobTypes,
+  });
+  const graphqlUrl = `${conveyor.url}/graphql`;
+  const extraWorkers: Worker[] = [];
+  return {
+    ...conveyor,
+    graphqlUrl,
+    wsUrl: graphqlUrl.replace(/^http/, 'ws'),
+    databaseUrl: database.url,
+    startWorker(workerOptions = {}) {
+      const worker = new Worker({
+        scheduler: conveyor.scheduler,
+        registry: conveyor.registry,
+        bus: conveyor.bus,
+        logger: createLogger(config),
+        options: {
+          concurrency: config.worker.concurrency,
+          pollIntervalMs: config.worker.pollIntervalMs,
+          leaseSeconds: config.scheduling.leaseSeconds,
+          ...workerOptions,
+        },
+      });
+      worker.start();
+      extraWorkers.push(worker);
+      return worker;
+    },
+    async close() {
+      await Promise.all(extraWorkers.map((worker) => worker.stop(1000)));
+      await conveyor.stop({ graceMs: 1000 });
+      await database.drop();
+    },
+  };
+}

@@ -1,0 +1,106 @@
+import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
+import { print, type GraphQLFormattedError } from 'graphql';
+import { createClient, type Client } from 'graphql-ws';
+import WebSocket from 'ws';
+
+export interface GraphQLResult<T> {
+  status: number;
+  data?: T | null;
+  errors?: GraphQLFormattedError[];
+}
+
+/** One GraphQL-over-HTTP request with a typed document. */
+export async function execute<TResult, TVariables>(
+  url: string,
+  document: TypedDocumentNode<TResult, TVariables>,
+  ...[variables]: TVariables extends Record<string, never> ? [] : [TVariables]
+): Promise<GraphQLResult<TResult>> {
+  return postGraphQL<TResult>(url, { query: print(document), variables });
+}
+
+/** A raw POST, for requests a typed document cannot express (bad input). */
+export async function postGraphQL<T = unknown>(url: string, body: unknown, headers: Record<string, string> = {}) {
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json, application/json', ...headers },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
+  const json = (await response.json()) as Omit<GraphQLResult<T>, 'status'>;
+  return { status: response.status, ...json };
+}
+
+/** Data of a request that must succeed; throws with the errors otherwise. */
+export async function executeOk<TResult, TVariables>(
+  url: string,
+  document: TypedDocumentNode<TResult, TVariables>,
+  ...rest: TVariables extends Record<string, never> ? [] : [TVariables]
+): Promise<TResult> {
+  const result = await execute(url, document, ...rest);
+  if (result.errors?.length || !result.data) throw new Error(`GraphQL errors: ${JSON.stringify(result.errors)}`);
+  return result.data;
+}
+
+export function createWsClient(wsUrl: string): Client {
+  return createClient({ url: wsUrl, webSocketImpl: WebSocket, retryAttempts: 0, lazy: true });
+}
+
+/** A live subscription that records what it receives, with a way to wait for a condition. */
+export class Recorder<T> {
+  readonly values: T[] = [];
+  readonly errors: unknown[] = [];
+  #waiters: { predicate: (values: T[]) => boolean; resolve: () => void }[] = [];
+  readonly dispose: () => void;
+
+  constructor(client: Client, document: TypedDocumentNode<T, any>, variables: Record<string, unknown>) {
+    this.dispose = client.subscribe<T>(
+      { query: print(document), variables },
+      {
+        next: (value) => {
+          if (value.errors) this.errors.push(...value.errors);
+          if (value.data) this.values.push(value.data as T);
+          this.#check();
+        },
+        error: (error) => {
+          this.errors.push(error);
+          this.#check();
+        },
+        complete: () => {},
+      },
+    );
+  }
+
+  /** Resolves once `predicate(values)` holds; rejects after `timeoutMs` with what arrived so far. */
+  waitFor(predicate: (values: T[]) => boolean, timeoutMs = 15_000): Promise<void> {
+    if (predicate(this.values)) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        reject(new Error(`timed out; received ${JSON.stringify(this.values).slice(0, 2000)} errors ${JSON.stringify(this.errors)}`));
+      }, timeoutMs);
+      this.#waiters.push({
+        predicate,
+        resolve: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+      });
+    });
+  }
+
+  #check() {
+    this.#waiters = this.#waiters.filter((waiter) => {
+      if (!waiter.predicate(this.values)) return true;
+      waiter.resolve();
+      return false;
+    });
+  }
+}
+
+/** Resolves when the server has acknowledged the connection (so subscriptions are live). */
+export function connected(client: Client): Promise<void> {
+  return new Promise((resolve) => {
+    const off = client.on('connected', () => {
+      off();
+      resolve();
+    });
+  });
+}
