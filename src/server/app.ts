@@ -12,6 +12,7 @@ import { buildSchema } from '../graphql/schema.js';
 import type { Logger } from '../logger.js';
 import { ConveyorError } from '../scheduler/errors.js';
 import type { Scheduler } from '../scheduler/scheduler.js';
+import { useRequestErrorCodes } from './useRequestErrorCodes.js';
 
 export interface AppDeps {
   scheduler: Scheduler;
@@ -44,6 +45,7 @@ export function buildApp(deps: AppDeps): App {
     graphqlEndpoint: GRAPHQL_PATH,
     context: () => context,
     landingPage: false,
+    plugins: [useRequestErrorCodes()],
     graphiql: { title: 'Conveyor', subscriptionsProtocol: 'WS' },
     renderGraphiQL,
     logging: {

@@ -1,0 +1,31 @@
+import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { generate } from '@graphql-codegen/cli';
+import { describe, expect, it } from 'vitest';
+import { printSchemaSdl } from '../src/graphql/schema.js';
+import codegenConfig from '../codegen.ts';
+
+describe('generated artefacts are current', () => {
+  it('schema.graphql is the schema the code builds (run `npm run schema:print`)', async () => {
+    const committed = await readFile(new URL('../schema.graphql', import.meta.url), 'utf8');
+    expect(printSchemaSdl()).toBe(committed);
+  });
+
+  it('client/generated is what codegen makes of schema.graphql and the operations (run `npm run codegen`)', async () => {
+    const out = await mkdtemp(path.join(tmpdir(), 'conveyor-codegen-'));
+    try {
+      const [target, options] = Object.entries(codegenConfig.generates)[0]!;
+      await generate({ ...codegenConfig, generates: { [`${out}/`]: options } }, true);
+      const committedDir = new URL(`../${target}`, import.meta.url);
+      const files = (await readdir(committedDir)).sort();
+      expect((await readdir(out)).sort()).toEqual(files);
+      for (const file of files) {
+        const fresh = await readFile(path.join(out, file), 'utf8');
+        expect(fresh, file).toBe(await readFile(new URL(file, committedDir), 'utf8'));
+      }
+    } finally {
+      await rm(out, { recursive: true, force: true });
+    }
+  });
+});
