@@ -7,7 +7,8 @@ const bool = z
 
 /** Every setting Conveyor reads from the environment, with its default. */
 const envSchema = z.object({
-  DATABASE_URL: z.string().url().optional(),
+  // Empty counts as unset, so that `DATABASE_URL= npm start` picks the embedded database.
+  DATABASE_URL: z.preprocess((v) => (v === '' ? undefined : v), z.string().url().optional()),
   CONVEYOR_DATA_DIR: z.string().default('.conveyor'),
   CONVEYOR_EMBEDDED_PG_PORT: z.coerce.number().int().min(1).max(65535).default(54329),
   HOST: z.string().default('0.0.0.0'),

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { generate } from '@graphql-codegen/cli';
 import { describe, expect, it } from 'vitest';
 import { printSchemaSdl } from '../src/graphql/schema.js';
-import codegenConfig from '../codegen.ts';
+import codegenConfig from '../codegen.js';
 
 describe('generated artefacts are current', () => {
   it('schema.graphql is the schema the code builds (run `npm run schema:print`)', async () => {

@@ -13,7 +13,7 @@ export interface GraphQLResult<T> {
 export async function execute<TResult, TVariables>(
   url: string,
   document: TypedDocumentNode<TResult, TVariables>,
-  ...[variables]: TVariables extends Record<string, never> ? [] : [TVariables]
+  variables?: TVariables,
 ): Promise<GraphQLResult<TResult>> {
   return postGraphQL<TResult>(url, { query: print(document), variables });
 }
@@ -33,9 +33,9 @@ export async function postGraphQL<T = unknown>(url: string, body: unknown, heade
 export async function executeOk<TResult, TVariables>(
   url: string,
   document: TypedDocumentNode<TResult, TVariables>,
-  ...rest: TVariables extends Record<string, never> ? [] : [TVariables]
+  variables?: TVariables,
 ): Promise<TResult> {
-  const result = await execute(url, document, ...rest);
+  const result = await execute(url, document, variables);
   if (result.errors?.length || !result.data) throw new Error(`GraphQL errors: ${JSON.stringify(result.errors)}`);
   return result.data;
 }

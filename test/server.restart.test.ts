@@ -1,0 +1,48 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { JobDocument, QueueStatsDocument, SubmitJobDocument } from '../client/generated/graphql.js';
+import { executeOk } from './support/graphqlClient.js';
+import { freePort } from './support/ports.js';
+import { spawnConveyor, waitForServer } from './support/processes.js';
+
+describe('npm start on the embedded database', () => {
+  let dataDir: string;
+  afterAll(async () => {
+    if (dataDir) await rm(dataDir, { recursive: true, force: true });
+  });
+
+  it('keeps the jobs across a restart, and stops cleanly with exit code 0 on SIGTERM', async () => {
+    dataDir = await mkdtemp(path.join(tmpdir(), 'conveyor-restart-'));
+    const env = {
+      CONVEYOR_DATA_DIR: dataDir,
+      CONVEYOR_EMBEDDED_PG_PORT: String(await freePort()),
+      PORT: String(await freePort()),
+      WORKER_ENABLED: 'false',
+      DATABASE_URL: '', // the embedded default, even where the suite runs against DATABASE_URL
+    };
+    const url = `http://127.0.0.1:${env.PORT}/graphql`;
+
+    const first = spawnConveyor(env);
+    await waitForServer(url, first);
+    const { submitJob } = await executeOk(url, SubmitJobDocument, {
+      input: { type: 'echo', userId: 'persistent', payload: { message: 'survive' }, priority: 7 },
+    });
+    first.child.kill('SIGTERM');
+    expect(await first.exited).toEqual({ code: 0, signal: null });
+    expect(first.output()).toContain('embedded PostgreSQL started');
+
+    const second = spawnConveyor(env);
+    try {
+      await waitForServer(url, second);
+      const { job } = await executeOk(url, JobDocument, { id: submitJob.job.id });
+      expect(job).toMatchObject({ status: 'QUEUED', priority: 7, payload: { message: 'survive' } });
+      expect((await executeOk(url, QueueStatsDocument, {})).queueStats.total).toBe(1);
+      expect(second.output()).not.toContain('applied migrations');
+    } finally {
+      second.child.kill('SIGTERM');
+      expect((await second.exited).code).toBe(0);
+    }
+  });
+});
