@@ -20,6 +20,8 @@ export type JobWaitReason =
   | 'USER_CONCURRENCY';
 
 export type SubmitJobInput = {
+  /** Delay before the first retry in ms, doubling per attempt (with jitter); default from config. */
+  backoffBaseMs?: number | null | undefined;
   /** A key already used by this user returns that user's existing job. */
   idempotencyKey?: string | null | undefined;
   /** Attempts before FAILED; defaults per type, then to the server default. */

@@ -16,6 +16,7 @@ export interface JobEvent {
   holdsSlot: boolean;
   attempts: number;
   maxAttempts: number;
+  backoffBaseMs: number | null;
   progress: number | null;
   progressMessage: string | null;
   /** Null when absent or when too long for an event (then `lastErrorTruncated`). */

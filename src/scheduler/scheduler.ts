@@ -23,6 +23,8 @@ export interface SubmitJobInput {
   priority?: number | null;
   runAt?: Date | null;
   maxAttempts?: number | null;
+  /** First retry delay (doubles per attempt); default from config. */
+  backoffBaseMs?: number | null;
   idempotencyKey?: string | null;
 }
 
@@ -56,6 +58,7 @@ export const LIMITS = {
   idempotencyKeyLength: 200,
   priority: 1000,
   maxAttempts: 100,
+  backoffBaseMs: 24 * 3_600_000,
   leaseSeconds: 86_400,
   claimBatch: 500,
   progressMessageLength: 200,
@@ -94,6 +97,7 @@ export class Scheduler {
     const maxAttempts =
       input.maxAttempts ?? this.#registry.get(input.type)?.maxAttempts ?? this.#settings.defaultMaxAttempts;
     checkRange('maxAttempts', maxAttempts, 1, LIMITS.maxAttempts);
+    if (input.backoffBaseMs != null) checkRange('backoffBaseMs', input.backoffBaseMs, 0, LIMITS.backoffBaseMs);
     if (input.idempotencyKey != null) checkLength('idempotencyKey', input.idempotencyKey, LIMITS.idempotencyKeyLength);
     if (input.runAt && Number.isNaN(input.runAt.getTime())) throw new InvalidInputError('runAt is not a valid date.');
 
@@ -104,6 +108,7 @@ export class Scheduler {
       priority,
       runAt: input.runAt ?? null,
       maxAttempts,
+      backoffBaseMs: input.backoffBaseMs ?? null,
       idempotencyKey: input.idempotencyKey ?? null,
     };
     for (;;) {

@@ -43,6 +43,7 @@ export interface JobRow {
   holdsSlot: boolean;
   attempts: number;
   maxAttempts: number;
+  backoffBaseMs: number | null;
   lastError: string | null;
   result: unknown;
   progress: number | null;
@@ -78,7 +79,7 @@ function jobColumns(alias: string): Prisma.Sql {
   const a = alias;
   return raw(`${a}.id, ${a}.seq, ${a}.type, ${a}.payload, ${a}.user_id AS "userId", ${a}.priority,
     ${a}.run_at AS "runAt", ${a}.status::text AS status, ${a}.holds_slot AS "holdsSlot", ${a}.attempts,
-    ${a}.max_attempts AS "maxAttempts", ${a}.last_error AS "lastError", ${a}.result, ${a}.progress,
+    ${a}.max_attempts AS "maxAttempts", ${a}.backoff_base_ms AS "backoffBaseMs", ${a}.last_error AS "lastError", ${a}.result, ${a}.progress,
     ${a}.progress_message AS "progressMessage", ${a}.idempotency_key AS "idempotencyKey",
     ${a}.lease_token::text AS "leaseToken", ${a}.lease_expires_at AS "leaseExpiresAt", ${a}.worker_id AS "workerId",
     ${a}.version, ${a}.created_at AS "createdAt", ${a}.started_at AS "startedAt",
@@ -90,7 +91,7 @@ function eventJson(a: string): string {
   return `json_build_object('id', ${a}.id, 'seq', ${a}.seq::text, 'version', ${a}.version, 'status', ${a}.status,
     'type', ${a}.type, 'userId', ${a}.user_id, 'priority', ${a}.priority, 'runAt', ${a}.run_at,
     'holdsSlot', ${a}.holds_slot, 'attempts', ${a}.attempts, 'maxAttempts', ${a}.max_attempts,
-    'progress', ${a}.progress, 'progressMessage', ${a}.progress_message,
+    'backoffBaseMs', ${a}.backoff_base_ms, 'progress', ${a}.progress, 'progressMessage', ${a}.progress_message,
     'lastError', CASE WHEN length(${a}.last_error) <= ${EVENT_LAST_ERROR_MAX} THEN ${a}.last_error END,
     'lastErrorTruncated', coalesce(length(${a}.last_error) > ${EVENT_LAST_ERROR_MAX}, false),
     'idempotencyKey', ${a}.idempotency_key, 'workerId', ${a}.worker_id, 'leaseExpiresAt', ${a}.lease_expires_at,
@@ -171,7 +172,8 @@ function slotAcquire(userIdSql: Prisma.Sql, condition: Prisma.Sql, slotSettings:
 function backoffRunAt(backoff: BackoffSettings): Prisma.Sql {
   // 1 s, 2 s, 4 s … with ±10 % jitter so that a burst of failures does not retry in lockstep.
   return sql`now() + make_interval(secs => least(
-      ${backoff.backoffBaseMs}::float8 * power(2, greatest(j.attempts - 1, 0)) * (0.9 + random() * 0.2),
+      coalesce(j.backoff_base_ms, ${backoff.backoffBaseMs}::int)::float8 * power(2, greatest(j.attempts - 1, 0))
+        * (0.9 + random() * 0.2),
       ${backoff.backoffMaxMs}::float8) / 1000.0)`;
 }
 
@@ -197,6 +199,7 @@ export interface JobInsertParams {
   priority: number;
   runAt: Date | null;
   maxAttempts: number;
+  backoffBaseMs: number | null;
   idempotencyKey: string | null;
 }
 
@@ -214,9 +217,9 @@ export function jobInsert(db: Db, p: JobInsertParams, slots: SlotSettings) {
   ),
   ${slotAcquire(sql`${p.userId}`, sql`NOT EXISTS (SELECT 1 FROM existing) AND ${runAt} <= now()`, slots)},
   inserted AS (
-    INSERT INTO jobs (type, payload, user_id, priority, run_at, max_attempts, idempotency_key, holds_slot)
+    INSERT INTO jobs (type, payload, user_id, priority, run_at, max_attempts, backoff_base_ms, idempotency_key, holds_slot)
     SELECT ${p.type}, ${JSON.stringify(p.payload ?? {})}::jsonb, ${p.userId}, ${p.priority}::int, ${runAt},
-           ${p.maxAttempts}::int, ${p.idempotencyKey}::text, EXISTS (SELECT 1 FROM slot)
+           ${p.maxAttempts}::int, ${p.backoffBaseMs}::int, ${p.idempotencyKey}::text, EXISTS (SELECT 1 FROM slot)
     WHERE NOT EXISTS (SELECT 1 FROM existing)
     ON CONFLICT (user_id, idempotency_key) DO NOTHING
     RETURNING *

@@ -1,4 +1,6 @@
 -- Conveyor's first schema: the job table and the per-user slot semaphore.
+-- Timestamps keep PostgreSQL's full (microsecond) precision: with milliseconds, a job re-queued with
+-- run_at = now() could be rounded up past now() and not count as due within its own transaction.
 
 CREATE TYPE "job_status" AS ENUM ('QUEUED', 'RUNNING', 'COMPLETED', 'FAILED', 'CANCELLED');
 
@@ -9,24 +11,25 @@ CREATE TABLE "jobs" (
     "payload" JSONB NOT NULL DEFAULT '{}',
     "user_id" TEXT NOT NULL,
     "priority" INTEGER NOT NULL DEFAULT 0,
-    "run_at" TIMESTAMPTZ(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    "run_at" TIMESTAMPTZ(6) NOT NULL DEFAULT CURRENT_TIMESTAMP,
     "status" "job_status" NOT NULL DEFAULT 'QUEUED',
     "holds_slot" BOOLEAN NOT NULL DEFAULT false,
     "attempts" INTEGER NOT NULL DEFAULT 0,
     "max_attempts" INTEGER NOT NULL DEFAULT 3,
+    "backoff_base_ms" INTEGER,
     "last_error" TEXT,
     "result" JSONB,
     "progress" INTEGER,
     "progress_message" TEXT,
     "idempotency_key" TEXT,
     "lease_token" UUID,
-    "lease_expires_at" TIMESTAMPTZ(3),
+    "lease_expires_at" TIMESTAMPTZ(6),
     "worker_id" TEXT,
     "version" INTEGER NOT NULL DEFAULT 1,
-    "created_at" TIMESTAMPTZ(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,
-    "started_at" TIMESTAMPTZ(3),
-    "completed_at" TIMESTAMPTZ(3),
-    "updated_at" TIMESTAMPTZ(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    "created_at" TIMESTAMPTZ(6) NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    "started_at" TIMESTAMPTZ(6),
+    "completed_at" TIMESTAMPTZ(6),
+    "updated_at" TIMESTAMPTZ(6) NOT NULL DEFAULT CURRENT_TIMESTAMP,
 
     CONSTRAINT "jobs_pkey" PRIMARY KEY ("id")
 );

@@ -48,6 +48,7 @@ export const JobRef = builder.objectRef<JobSource>('Job').implement({
     runAt: t.expose('runAt', { type: 'DateTime', description: 'Not handed out before this time.' }),
     attempts: t.exposeInt('attempts', { description: 'Times the job has been claimed, including the current run.' }),
     maxAttempts: t.exposeInt('maxAttempts'),
+    backoffBaseMs: t.exposeInt('backoffBaseMs', { nullable: true, description: "This job's first retry delay, if it overrides the default." }),
     lastError: t.string({
       nullable: true,
       resolve: async (job, _args, ctx) =>

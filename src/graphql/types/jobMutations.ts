@@ -10,6 +10,7 @@ const SubmitJobInput = builder.inputType('SubmitJobInput', {
     priority: t.int({ description: 'Higher runs first; -1000 to 1000, default 0.' }),
     runAt: t.field({ type: 'DateTime', description: 'Do not run before this time.' }),
     maxAttempts: t.int({ description: 'Attempts before FAILED; defaults per type, then to the server default.' }),
+    backoffBaseMs: t.int({ description: 'Delay before the first retry in ms, doubling per attempt (with jitter); default from config.' }),
     idempotencyKey: t.string({ description: "A key already used by this user returns that user's existing job." }),
   }),
 });

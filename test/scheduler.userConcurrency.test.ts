@@ -1,0 +1,134 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  DequeueJobsDocument,
+  JobDocument,
+  PendingJobsDocument,
+  QueueStatsDocument,
+  SetUserConcurrencyDocument,
+} from '../client/generated/graphql.js';
+import { startTestConveyor, type TestConveyor } from './support/conveyor.js';
+import { withClient } from './support/database.js';
+import { executeOk } from './support/graphqlClient.js';
+
+describe('per-user concurrency limits', () => {
+  let conveyor: TestConveyor;
+  const submit = (userId: string, priority = 0, runAt?: Date) =>
+    conveyor.scheduler.submitJob({ type: 'echo', userId, priority, runAt }).then((r) => r.job);
+  const claimAll = async () =>
+    (await executeOk(conveyor.graphqlUrl, DequeueJobsDocument, { limit: 100, workerId: 't' })).dequeueJobs;
+  const complete = (job: { id: string; lease?: { token: string } | null }) =>
+    conveyor.scheduler.completeJob(job.id, job.lease!.token, null);
+
+  beforeAll(async () => {
+    conveyor = await startTestConveyor({ env: { WORKER_ENABLED: 'false', MAINTENANCE_ENABLED: 'false' } });
+  });
+  afterAll(() => conveyor?.close());
+
+  it('runs at most 2 of a user\'s jobs by default; the rest wait FIFO and are promoted as slots free', async () => {
+    const jobs = [];
+    for (let i = 0; i < 5; i++) jobs.push(await submit('ann'));
+    const other = await submit('ben');
+
+    const firstClaim = await claimAll();
+    expect(firstClaim.map((j) => j.id).sort()).toEqual([jobs[0]!.id, jobs[1]!.id, other.id].sort());
+    const waiting = (await executeOk(conveyor.graphqlUrl, JobDocument, { id: jobs[2]!.id })).job!;
+    expect(waiting).toMatchObject({ status: 'QUEUED', waitingFor: 'USER_CONCURRENCY' });
+    expect((await executeOk(conveyor.graphqlUrl, QueueStatsDocument, { userId: 'ann' })).queueStats).toMatchObject({
+      running: 2,
+      waiting: 3,
+      ready: 0,
+    });
+    expect(await claimAll()).toEqual([]);
+
+    // Completing one of ann's jobs promotes her oldest waiting job in the same statement.
+    await complete(firstClaim.find((j) => j.id === jobs[0]!.id)!);
+    const next = await claimAll();
+    expect(next.map((j) => j.id)).toEqual([jobs[2]!.id]);
+    // Failing (no attempts left) and cancelling free slots too.
+    await conveyor.scheduler.failJob(jobs[1]!.id, firstClaim.find((j) => j.id === jobs[1]!.id)!.lease!.token, 'x', false);
+    await conveyor.scheduler.cancelJob(jobs[2]!.id);
+    expect((await claimAll()).map((j) => j.id)).toEqual([jobs[3]!.id, jobs[4]!.id]);
+  });
+
+  it('promotes a user\'s waiting jobs by priority first, then FIFO', async () => {
+    const running = [await submit('cat'), await submit('cat')];
+    const low = await submit('cat', 0);
+    const high = await submit('cat', 10);
+    const lowToo = await submit('cat', 0);
+    const claimed = await claimAll();
+    expect(claimed.map((j) => j.id).sort()).toEqual(running.map((j) => j.id).sort());
+    // Each freed slot goes to the best waiting job: priority first, then submission order.
+    await complete(claimed[0]!);
+    const [first] = await claimAll();
+    expect(first!.id).toBe(high.id);
+    await complete(claimed[1]!);
+    const [second] = await claimAll();
+    expect(second!.id).toBe(low.id);
+    await complete(first!);
+    const [third] = await claimAll();
+    expect(third!.id).toBe(lowToo.id);
+    await complete(second!);
+    await complete(third!);
+  });
+
+  it('applies a changed limit at once: raising promotes, lowering takes slots back, 0 pauses', async () => {
+    for (let i = 0; i < 6; i++) await submit('dan');
+    const url = conveyor.graphqlUrl;
+    const raised = await executeOk(url, SetUserConcurrencyDocument, { userId: 'dan', limit: 4 });
+    expect(raised.setUserConcurrency).toMatchObject({ userId: 'dan', limit: 4, isDefault: false });
+    expect((await executeOk(url, QueueStatsDocument, { userId: 'dan' })).queueStats).toMatchObject({ ready: 4, waiting: 2 });
+
+    await executeOk(url, SetUserConcurrencyDocument, { userId: 'dan', limit: 1 });
+    expect((await executeOk(url, QueueStatsDocument, { userId: 'dan' })).queueStats).toMatchObject({ ready: 1, waiting: 5 });
+    const [only, ...none] = await claimAll();
+    expect(none).toEqual([]);
+
+    await executeOk(url, SetUserConcurrencyDocument, { userId: 'dan', limit: 0 });
+    await complete(only!);
+    expect(await claimAll()).toEqual([]);
+    expect((await executeOk(url, QueueStatsDocument, { userId: 'dan' })).queueStats).toMatchObject({ ready: 0, waiting: 5 });
+
+    const reset = await executeOk(url, SetUserConcurrencyDocument, { userId: 'dan', limit: null });
+    expect(reset.setUserConcurrency).toMatchObject({ limit: 2, isDefault: true });
+    expect(await claimAll()).toHaveLength(2);
+  });
+
+  it('does not let a user with 100 000 waiting jobs get in the way of another user\'s claim', async () => {
+    // Two of hog's jobs run; 100 000 more wait for her slots (inserted in bulk, as submits would leave them).
+    const running = [await submit('hog'), await submit('hog')];
+    expect((await claimAll()).map((j) => j.id).sort()).toEqual(running.map((j) => j.id).sort());
+    await withClient(conveyor.databaseUrl, async (client) => {
+      await client.query(`
+        INSERT INTO jobs (type, payload, user_id, priority, holds_slot, created_at)
+        SELECT 'echo', '{}', 'hog', 100, false, now() - interval '1 hour' FROM generate_series(1, 100000)`);
+      await client.query('ANALYZE jobs');
+    });
+    const light = await submit('light', -100);
+
+    const { pendingJobs } = await executeOk(conveyor.graphqlUrl, PendingJobsDocument, { first: 1 });
+    expect(pendingJobs.map((j) => j.id)).toEqual([light.id]);
+    const [claimed] = await claimAll();
+    expect(claimed?.id).toBe(light.id);
+
+    // The claim walks only the index of slot-holding jobs: hog's waiting rows are not in it.
+    const plan = await withClient(conveyor.databaseUrl, async (client) => {
+      const { rows } = await client.query(`EXPLAIN (ANALYZE, FORMAT JSON)
+        SELECT id FROM jobs WHERE status = 'QUEUED' AND holds_slot AND run_at <= now()
+        ORDER BY priority DESC, run_at, seq LIMIT 10 FOR UPDATE SKIP LOCKED`);
+      return JSON.stringify(rows[0]['QUERY PLAN']);
+    });
+    expect(plan).toContain('jobs_claimable_idx');
+    const rowsRead = [...plan.matchAll(/"Actual Rows":(\d+(?:\.\d+)?)/g)].map((m) => Number(m[1]));
+    expect(Math.max(...rowsRead)).toBeLessThan(10);
+  });
+
+  it('keeps user_slots.used equal to the jobs actually holding slots', async () => {
+    await withClient(conveyor.databaseUrl, async (client) => {
+      const { rows } = await client.query(`
+        SELECT s.user_id, s.used, count(j.id)::int AS holders
+        FROM user_slots s LEFT JOIN jobs j ON j.user_id = s.user_id AND j.holds_slot AND j.status IN ('QUEUED', 'RUNNING')
+        GROUP BY s.user_id, s.used HAVING s.used <> count(j.id)`);
+      expect(rows).toEqual([]);
+    });
+  });
+});
