@@ -6,6 +6,7 @@ import {
   QueueStatsDocument,
   SetUserConcurrencyDocument,
 } from '../client/generated/graphql.js';
+import type { JobRow } from '../src/scheduler/scheduler.js';
 import { startTestConveyor, type TestConveyor } from './support/conveyor.js';
 import { withClient } from './support/database.js';
 import { executeOk } from './support/graphqlClient.js';
@@ -25,7 +26,7 @@ describe('per-user concurrency limits', () => {
   afterAll(() => conveyor?.close());
 
   it('runs at most 2 of a user\'s jobs by default; the rest wait FIFO and are promoted as slots free', async () => {
-    const jobs = [];
+    const jobs: JobRow[] = [];
     for (let i = 0; i < 5; i++) jobs.push(await submit('ann'));
     const other = await submit('ben');
 
