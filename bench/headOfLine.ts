@@ -1,0 +1,52 @@
+import { createPrismaClient } from '../src/db/prisma.js';
+import { Scheduler } from '../src/scheduler/scheduler.js';
+import { builtinJobTypes } from '../src/worker/jobTypes.js';
+import { JobTypeRegistry } from '../src/worker/registry.js';
+import pg from 'pg';
+import { median, percentile, type BenchDatabase, type Report } from './support.js';
+
+const SETTINGS = { defaultUserConcurrency: 2, defaultMaxAttempts: 3, backoffBaseMs: 1000, backoffMaxMs: 3_600_000, leaseSeconds: 30 };
+
+/**
+ * Scenario 2c (claim side): one user holds 100 000 waiting jobs while other users submit one job at a
+ * time; how long does claiming each of the others' jobs take, against the same without the backlog?
+ */
+export async function benchHeadOfLine(db: BenchDatabase, report: Report, options: { quick: boolean }) {
+  const backlog = 100_000;
+  const samples = options.quick ? 300 : 1000;
+  for (const withBacklog of [false, true]) {
+    const url = await db.create(withBacklog ? 'hol_backlog' : 'hol_baseline');
+    const prisma = createPrismaClient(url);
+    const registry = new JobTypeRegistry();
+    for (const type of builtinJobTypes) registry.register(type);
+    const scheduler = new Scheduler({ prisma, registry, settings: SETTINGS });
+    if (withBacklog) {
+      // The hog's two slots are busy; the rest wait outside the claim index, as submits leave them.
+      await scheduler.submitJob({ type: 'echo', userId: 'hog' });
+      await scheduler.submitJob({ type: 'echo', userId: 'hog' });
+      await scheduler.claimJobs({ workerId: 'hog-worker', limit: 2 });
+      const client = new pg.Client({ connectionString: url });
+      await client.connect();
+      await client.query(
+        `INSERT INTO jobs (type, payload, user_id, priority, holds_slot) SELECT 'echo', '{}', 'hog', 100, false FROM generate_series(1, $1)`,
+        [backlog],
+      );
+      await client.query('ANALYZE jobs');
+      await client.end();
+    }
+    const latencies: number[] = [];
+    for (let i = 0; i < samples; i++) {
+      const { job } = await scheduler.submitJob({ type: 'echo', userId: `light-${i % 50}` });
+      const started = performance.now();
+      const [claimed] = await scheduler.claimJobs({ workerId: 'bench', limit: 1 });
+      latencies.push(performance.now() - started);
+      if (claimed?.id !== job.id) throw new Error('head-of-line: another user\'s job was not claimed first');
+      await scheduler.completeJob(claimed.id, claimed.leaseToken!, null);
+    }
+    latencies.sort((a, b) => a - b);
+    const scenario = withBacklog ? '2c claim, 100k waiting' : '2c claim, no backlog';
+    report.add({ scenario, metric: 'claim p50', value: median(latencies), unit: 'ms', runs: samples });
+    report.add({ scenario, metric: 'claim p99', value: percentile(latencies, 99), unit: 'ms', runs: samples });
+    await prisma.$disconnect();
+  }
+}
