@@ -1,5 +1,6 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MAINTENANCE_LOCK_KEY } from '../src/scheduler/sql.js';
 import { startTestConveyor, type TestConveyor } from './support/conveyor.js';
 
 describe('maintenance', () => {
@@ -14,7 +15,7 @@ describe('maintenance', () => {
     await other.connect();
     try {
       await other.query('BEGIN');
-      const { rows } = await other.query(`SELECT pg_try_advisory_xact_lock(${0x436f6e76_0002}::bigint) AS locked`);
+      const { rows } = await other.query(`SELECT pg_try_advisory_xact_lock($1::bigint) AS locked`, [MAINTENANCE_LOCK_KEY]);
       expect(rows[0].locked).toBe(true);
       expect(await conveyor.scheduler.runMaintenance({ pruneOlderThan: null })).toBeNull();
       await other.query('COMMIT');

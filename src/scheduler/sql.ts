@@ -596,4 +596,4 @@ export function maintenanceLockTry(db: Db) {
   return db.$queryRaw<{ locked: boolean }[]>(sql`SELECT pg_try_advisory_xact_lock(${MAINTENANCE_LOCK_KEY}::bigint) AS locked`);
 }
 
-const MAINTENANCE_LOCK_KEY = 0x436f6e76_0002; // 'Conv' + 2: distinct from the migrator's key
+export const MAINTENANCE_LOCK_KEY = 0x436f6e76_0002; // 'Conv' + 2: distinct from the migrator's key
