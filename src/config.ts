@@ -15,6 +15,7 @@ const envSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(4000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   LOG_PRETTY: bool.optional(),
+  HTTP_ENABLED: bool.default(true),
   WORKER_ENABLED: bool.default(true),
   WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(1000).default(10),
   WORKER_POLL_INTERVAL_MS: z.coerce.number().int().min(10).default(1000),
@@ -34,6 +35,8 @@ export type Config = Readonly<{
   databaseUrl: string | null;
   dataDir: string;
   embeddedPostgresPort: number;
+  /** Serve the GraphQL API; off for worker-only processes. */
+  httpEnabled: boolean;
   host: string;
   port: number;
   log: Readonly<{ level: string; pretty: boolean }>;
@@ -64,6 +67,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     databaseUrl: e.DATABASE_URL ?? null,
     dataDir: path.resolve(e.CONVEYOR_DATA_DIR),
     embeddedPostgresPort: e.CONVEYOR_EMBEDDED_PG_PORT,
+    httpEnabled: e.HTTP_ENABLED,
     host: e.HOST,
     port: e.PORT,
     log: { level: e.LOG_LEVEL, pretty: e.LOG_PRETTY ?? (process.stdout.isTTY === true) },

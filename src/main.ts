@@ -26,7 +26,9 @@ async function main() {
   const conveyor = await startConveyor({ config, databaseUrl, logger });
   logger.info(
     { worker: config.worker.enabled ? `concurrency ${config.worker.concurrency}` : 'off' },
-    `Conveyor ready: GraphQL and GraphiQL at ${conveyor.url}${GRAPHQL_PATH} (graphql-ws and SSE on the same path)`,
+    conveyor.url
+      ? `Conveyor ready: GraphQL and GraphiQL at ${conveyor.url}${GRAPHQL_PATH} (graphql-ws and SSE on the same path)`
+      : 'Conveyor ready: worker only, no HTTP',
   );
 
   let stopping = false;

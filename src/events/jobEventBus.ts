@@ -44,7 +44,9 @@ export class JobEventBus {
   readonly #databaseUrl: string;
   readonly #logger: Logger;
   readonly #listeners = new Set<Listener>();
-  readonly #reconnectListeners = new Set<() => void>();
+  readonly #reconnectListeners = new Set<(lostAt: Date) => void>();
+  /** When the current outage began; null while connected. */
+  #lostAt: Date | null = null;
   #client: pg.Client | null = null;
   #stopped = false;
   #reconnectTimer: NodeJS.Timeout | null = null;
@@ -74,7 +76,9 @@ export class JobEventBus {
     return () => this.#listeners.delete(listener);
   }
 
-  onReconnect(listener: () => void): () => void {
+  /** Called after a lost LISTEN connection is back, with the moment it was lost: events committed in
+   * between were never delivered, so listeners re-read what changed since then. */
+  onReconnect(listener: (lostAt: Date) => void): () => void {
     this.#reconnectListeners.add(listener);
     return () => this.#reconnectListeners.delete(listener);
   }
@@ -91,33 +95,44 @@ export class JobEventBus {
     });
     client.on('error', (error) => {
       this.#logger.warn({ err: error }, 'LISTEN connection failed');
-      this.#scheduleReconnect(client);
+      this.#connectionLost(client);
     });
-    client.on('end', () => this.#scheduleReconnect(client));
-    await client.connect();
-    await client.query(`LISTEN ${JOB_EVENTS_CHANNEL}`);
+    client.on('end', () => this.#connectionLost(client));
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${JOB_EVENTS_CHANNEL}`);
+    } catch (error) {
+      client.end().catch(() => {});
+      throw error;
+    }
+    if (this.#stopped) return void (await client.end());
     this.#client = client;
     this.#reconnectDelayMs = 100;
   }
 
-  #scheduleReconnect(failed: pg.Client) {
-    if (this.#stopped || this.#client !== failed) return;
+  #connectionLost(lost: pg.Client) {
+    if (this.#stopped || this.#client !== lost) return; // an old client, or one that never came up
     this.#client = null;
-    failed.end().catch(() => {});
+    this.#lostAt ??= new Date();
+    lost.end().catch(() => {});
+    this.#reconnectLater();
+  }
+
+  #reconnectLater() {
     const delay = this.#reconnectDelayMs;
     this.#reconnectDelayMs = Math.min(delay * 2, 5000);
-    this.#reconnectTimer = setTimeout(() => {
-      this.#connect().then(
-        () => {
-          this.#logger.info('LISTEN connection re-established');
-          for (const listener of this.#reconnectListeners) listener();
-        },
-        (error) => {
-          this.#logger.warn({ err: error, retryInMs: this.#reconnectDelayMs }, 'LISTEN reconnect failed');
-          this.#client = failed; // so that the next attempt is scheduled by the same path
-          this.#scheduleReconnect(failed);
-        },
-      );
+    this.#reconnectTimer = setTimeout(async () => {
+      try {
+        await this.#connect();
+      } catch (error) {
+        this.#logger.warn({ err: error, retryInMs: this.#reconnectDelayMs }, 'LISTEN reconnect failed');
+        if (!this.#stopped) this.#reconnectLater();
+        return;
+      }
+      const lostAt = this.#lostAt ?? new Date();
+      this.#lostAt = null;
+      this.#logger.info({ lostAt }, 'LISTEN connection re-established');
+      for (const listener of this.#reconnectListeners) listener(lostAt);
     }, delay);
   }
 

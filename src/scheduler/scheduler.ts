@@ -65,6 +65,8 @@ export const LIMITS = {
   errorLength: 10_000,
   pageSize: 100,
   userConcurrency: 10_000,
+  /** Jobs re-read for one subscription after a lost LISTEN connection. */
+  catchUp: 10_000,
 } as const;
 
 const uuid = z.uuid();
@@ -229,6 +231,12 @@ export class Scheduler {
     return { jobs: rows.slice(0, first), hasMore: rows.length > first };
   }
 
+  /** Jobs matching the filter that changed since `since` (oldest change first): the catch-up read of a
+   * subscription after the LISTEN connection was lost. */
+  listJobsChangedSince(filter: { id: string | null; userId: string | null; type: string | null; since: Date }) {
+    return sql.jobListChangedSince(this.#db, { ...filter, limit: LIMITS.catchUp });
+  }
+
   listPendingJobs(first = 50, userId: string | null = null): Promise<JobRow[]> {
     checkRange('first', first, 0, LIMITS.pageSize);
     if (userId !== null) checkUserId(userId);
@@ -304,7 +312,8 @@ export class Scheduler {
   }
 }
 
-function checkJobId(id: string) {
+/** InvalidInputError unless `id` has the form of a job id. */
+export function checkJobId(id: string) {
   if (!uuid.safeParse(id).success) throw new InvalidInputError(`"${truncate(id, 60)}" is not a job id (a UUID).`);
 }
 

@@ -545,6 +545,20 @@ export function jobListByUser(db: Db, p: JobListByUserParams) {
   LIMIT ${p.limit}::int`);
 }
 
+export function jobListChangedSince(
+  db: Db,
+  p: { id: string | null; userId: string | null; type: string | null; since: Date; limit: number },
+) {
+  const id = p.id !== null ? sql`AND c.id = ${p.id}::uuid` : empty;
+  const user = p.userId !== null ? sql`AND c.user_id = ${p.userId}` : empty;
+  const type = p.type !== null ? sql`AND c.type = ${p.type}` : empty;
+  return db.$queryRaw<JobRow[]>(sql`
+  SELECT ${jobColumns('c')} FROM jobs c
+  WHERE c.updated_at >= ${p.since}::timestamptz ${id} ${user} ${type}
+  ORDER BY c.updated_at
+  LIMIT ${p.limit}::int`);
+}
+
 /** Queued jobs in the order they will be handed out: ready ones in claim order, then the waiting. */
 export function jobListPending(db: Db, limit: number, userId: string | null) {
   const user = userId !== null ? sql`AND c.user_id = ${userId}` : empty;

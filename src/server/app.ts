@@ -2,11 +2,12 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import { GraphQLError, parse as parseDocument } from 'graphql';
-import { createPubSub, createYoga, maskError as defaultMaskError, type YogaServerInstance } from 'graphql-yoga';
+import { createYoga, maskError as defaultMaskError, type YogaServerInstance } from 'graphql-yoga';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
 import type { JobEventBus } from '../events/jobEventBus.js';
-import type { GraphQLContext, JobPubSub } from '../graphql/context.js';
+import { QueueStatsFeed } from '../events/queueStatsFeed.js';
+import type { GraphQLContext } from '../graphql/context.js';
 import { FullJobLoader } from '../graphql/jobSource.js';
 import { buildSchema } from '../graphql/schema.js';
 import type { Logger } from '../logger.js';
@@ -36,9 +37,9 @@ export const GRAPHQL_PATH = '/graphql';
 /** The HTTP + WebSocket front: GraphQL over HTTP (GraphiQL on GET), graphql-ws and SSE on one path. */
 export function buildApp(deps: AppDeps): App {
   const logger = deps.logger.child({ module: 'http' });
-  const pubsub: JobPubSub = createPubSub({ eventTarget: deps.bus.eventTarget as never });
   const fullJobs = new FullJobLoader(deps.scheduler);
-  const context: GraphQLContext = { scheduler: deps.scheduler, pubsub, logger, fullJobs };
+  const queueStatsFeed = new QueueStatsFeed({ scheduler: deps.scheduler, bus: deps.bus, logger });
+  const context: GraphQLContext = { scheduler: deps.scheduler, bus: deps.bus, queueStatsFeed, logger, fullJobs };
 
   const yoga = createYoga<Record<string, unknown>, GraphQLContext>({
     schema: buildSchema(),
@@ -116,6 +117,7 @@ export function buildApp(deps: AppDeps): App {
         });
       }),
     stop: async () => {
+      queueStatsFeed.stop();
       for (const client of wss.clients) client.terminate();
       await new Promise<void>((resolve) => wss.close(() => resolve()));
       server.closeAllConnections();

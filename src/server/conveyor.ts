@@ -28,8 +28,6 @@ export interface StartOptions {
   config: Config;
   databaseUrl: string;
   logger: Logger;
-  /** Serve GraphQL (default true). */
-  http?: boolean;
   /** Job types besides the built-in ones (tests register their own handlers here). */
   jobTypes?: readonly JobTypeDefinition<any>[];
 }
@@ -49,7 +47,7 @@ export async function startConveyor(options: StartOptions): Promise<Conveyor> {
   const bus = new JobEventBus({ databaseUrl, logger });
   await bus.start();
 
-  const app = options.http === false ? null : buildApp({ scheduler, bus, logger });
+  const app = config.httpEnabled ? buildApp({ scheduler, bus, logger }) : null;
   const url = app ? await app.start(config.port, config.host) : null;
 
   const worker = config.worker.enabled

@@ -8,7 +8,7 @@ import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
 import { startConveyor } from '../../src/server/conveyor.js';
 
-const config = loadConfig();
+const config = loadConfig({ ...process.env, HTTP_ENABLED: 'false' });
 const databaseUrl = config.databaseUrl!;
 const pool = new pg.Pool({ connectionString: databaseUrl, max: config.worker.concurrency + 2 });
 const label = process.env.WORKER_LABEL ?? String(process.pid);
@@ -17,7 +17,6 @@ const conveyor = await startConveyor({
   config,
   databaseUrl,
   logger: createLogger(config),
-  http: false,
   jobTypes: [
     {
       name: 'record',

@@ -1,17 +1,25 @@
-import { Repeater } from 'graphql-yoga';
-import type { JobEvent } from '../../events/jobEvent.js';
 import { jobTopics } from '../../events/jobEvent.js';
+import { openJobStream } from '../../events/jobStream.js';
+import { checkJobId } from '../../scheduler/scheduler.js';
 import { builder } from '../builder.js';
 import type { GraphQLContext } from '../context.js';
-import { jobFromEvent, jobFromRow, type JobSource } from '../jobSource.js';
+import { jobFromRow, type JobSource } from '../jobSource.js';
 import { JobRef } from './job.js';
+
+/** How far back a catch-up after a lost LISTEN connection looks, beyond the moment it was lost. */
+const CATCH_UP_MARGIN_MS = 5000;
+/** Versions remembered per subscription for de-duplication (oldest forgotten first). */
+const SEEN_VERSIONS_MAX = 10_000;
 
 builder.subscriptionFields((t) => ({
   jobUpdated: t.field({
     type: JobRef,
     description:
-      'Every change of the jobs selected by id, userId or type (all jobs without a filter), after it commits. ' +
-      'With id, the job as it is now comes first.',
+      'Every change of the jobs selected by id, userId or type (all jobs without a filter), after it commits, ' +
+      'in order (`version` grows by one per change). With id, the job as it is now comes first. A subscriber ' +
+      'that falls behind gets the latest state of each job rather than every intermediate one; if the server ' +
+      'lost its database notifications for a moment, it re-reads the jobs that changed meanwhile and sends ' +
+      'their latest state.',
     args: { id: t.arg.id(), userId: t.arg.string(), type: t.arg.string() },
     subscribe: (_root, args, ctx) =>
       jobUpdates(ctx, { id: args.id == null ? null : String(args.id), userId: args.userId ?? null, type: args.type ?? null }),
@@ -19,11 +27,18 @@ builder.subscriptionFields((t) => ({
   }),
 }));
 
-/** Subscribes to the narrowest topic, filters by the other arguments, skips versions already seen. */
-function jobUpdates(
-  ctx: GraphQLContext,
-  filter: { id: string | null; userId: string | null; type: string | null },
-): AsyncIterable<JobSource> {
+interface JobFilter {
+  id: string | null;
+  userId: string | null;
+  type: string | null;
+}
+
+/**
+ * Subscribes to the narrowest topic and filters by the other arguments. Listens before the initial
+ * read, so nothing between the two is missed; drops versions already delivered.
+ */
+function jobUpdates(ctx: GraphQLContext, filter: JobFilter): AsyncIterableIterator<JobSource> {
+  if (filter.id) checkJobId(filter.id);
   const topic = filter.id
     ? jobTopics.byId(filter.id)
     : filter.userId
@@ -31,31 +46,54 @@ function jobUpdates(
       : filter.type
         ? jobTopics.byType(filter.type)
         : jobTopics.all;
-  const matches = (event: JobEvent) =>
-    (!filter.id || event.id === filter.id) &&
-    (!filter.userId || event.userId === filter.userId) &&
-    (!filter.type || event.type === filter.type);
+  const matches = (job: JobSource) =>
+    (!filter.id || job.id === filter.id) &&
+    (!filter.userId || job.userId === filter.userId) &&
+    (!filter.type || job.type === filter.type);
 
-  return new Repeater<JobSource>(async (push, stop) => {
-    // Listen before reading, so that no change between the read and the first event is missed.
-    const events = ctx.pubsub.subscribe(topic)[Symbol.asyncIterator]();
-    stop.then(() => events.return?.());
-    const seen = new Map<string, number>();
-    if (filter.id) {
-      const current = await ctx.scheduler.getJob(filter.id);
-      if (current && matches(current as unknown as JobEvent)) {
-        seen.set(current.id, current.version);
-        await push(jobFromRow(current));
-      }
-    }
-    for (;;) {
-      const next = await Promise.race([events.next(), stop.then(() => null)]);
-      if (!next || next.done) break;
-      const event = next.value;
-      if (!matches(event) || (seen.get(event.id) ?? 0) >= event.version) continue;
-      if (filter.id) seen.set(event.id, event.version);
-      await push(jobFromEvent(event));
-    }
-    stop();
+  const stream = openJobStream<JobSource>(ctx.bus.eventTarget, topic);
+  const seen = new Map<string, number>();
+  const isNew = (job: JobSource) => {
+    if ((seen.get(job.id) ?? 0) >= job.version) return false;
+    seen.delete(job.id);
+    seen.set(job.id, job.version);
+    if (seen.size > SEEN_VERSIONS_MAX) seen.delete(seen.keys().next().value!);
+    return true;
+  };
+  const stopCatchUp = ctx.bus.onReconnect((lostAt) => {
+    ctx.scheduler
+      .listJobsChangedSince({ ...filter, since: new Date(lostAt.getTime() - CATCH_UP_MARGIN_MS) })
+      .then((rows) => rows.forEach((row) => stream.push(jobFromRow(row))))
+      .catch((error: unknown) => ctx.logger.error({ err: error }, 'subscription catch-up failed'));
   });
+  let initial = filter.id ? ctx.scheduler.getJob(filter.id) : null;
+
+  return {
+    async next() {
+      if (initial) {
+        const current = await initial;
+        initial = null;
+        if (current) {
+          const job = jobFromRow(current);
+          if (matches(job) && isNew(job)) return { value: job, done: false };
+        }
+      }
+      for (;;) {
+        const result = await stream.next();
+        if (result.done) {
+          stopCatchUp();
+          return result;
+        }
+        if (matches(result.value) && isNew(result.value)) return result;
+      }
+    },
+    async return() {
+      stopCatchUp();
+      await stream.return?.();
+      return { value: undefined, done: true };
+    },
+    [Symbol.asyncIterator]() {
+      return this;
+    },
+  };
 }

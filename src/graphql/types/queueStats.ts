@@ -26,3 +26,13 @@ builder.queryFields((t) => ({
     resolve: (_root, args, ctx) => ctx.scheduler.queueStats({ userId: args.userId ?? null, type: args.type ?? null }),
   }),
 }));
+
+builder.subscriptionFields((t) => ({
+  queueStatsUpdated: t.field({
+    type: QueueStatsRef,
+    description: 'queueStats now, then again whenever it changes, at most twice a second.',
+    args: { userId: t.arg.string(), type: t.arg.string() },
+    subscribe: (_root, args, ctx) => ctx.queueStatsFeed.watch({ userId: args.userId ?? null, type: args.type ?? null }),
+    resolve: (counts) => counts,
+  }),
+}));

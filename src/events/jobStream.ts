@@ -1,0 +1,92 @@
+import type { JobEvent } from './jobEvent.js';
+
+export class SubscriberTooSlowError extends Error {}
+
+export interface JobStreamOptions {
+  /** Events that may wait for a subscriber before the queue is coalesced. */
+  maxPendingEvents?: number;
+}
+
+/**
+ * The events of one topic as an async iterator, for one subscriber. A subscriber normally receives
+ * every event. One that reads slower than events arrive does not grow memory without bound: once
+ * `maxPendingEvents` wait, the queue is coalesced to the latest state of each job, and if that still
+ * leaves more than half the bound, the stream ends with SubscriberTooSlowError (the client
+ * resubscribes; `jobUpdated(id)` starts from the current state).
+ */
+export function openJobStream<T extends { id: string } = JobEvent>(
+  target: EventTarget,
+  topic: string,
+  options: JobStreamOptions = {},
+): AsyncIterableIterator<T> & { push(event: T): void } {
+  const maxPending = options.maxPendingEvents ?? 2000;
+  let queue: T[] = [];
+  let head = 0;
+  let waiting: ((result: IteratorResult<T>) => void) | null = null;
+  let failure: Error | null = null;
+  let closed = false;
+
+  const coalesce = () => {
+    const latest = new Map<string, T>();
+    for (let i = head; i < queue.length; i++) {
+      const event = queue[i]!;
+      latest.delete(event.id); // the job moves to where its newest state arrived
+      latest.set(event.id, event);
+    }
+    queue = [...latest.values()];
+    head = 0;
+    if (queue.length > maxPending / 2) {
+      failure = new SubscriberTooSlowError(`subscriber fell behind by more than ${queue.length} jobs`);
+      queue = [];
+      close();
+    }
+  };
+
+  const push = (event: T) => {
+    if (closed) return;
+    if (waiting) {
+      const resolve = waiting;
+      waiting = null;
+      resolve({ value: event, done: false });
+      return;
+    }
+    queue.push(event);
+    if (queue.length - head > maxPending) coalesce();
+  };
+  const listener = (event: Event) => push((event as CustomEvent<T>).detail);
+  target.addEventListener(topic, listener);
+
+  function close() {
+    if (closed) return;
+    closed = true;
+    target.removeEventListener(topic, listener);
+    if (waiting && !failure) waiting({ value: undefined, done: true });
+  }
+
+  return {
+    push,
+    next() {
+      if (failure) return Promise.reject(failure);
+      if (head < queue.length) {
+        const value = queue[head]!;
+        queue[head++] = undefined as never; // let it be collected
+        if (head === queue.length) {
+          queue = [];
+          head = 0;
+        }
+        return Promise.resolve({ value, done: false });
+      }
+      if (closed) return Promise.resolve({ value: undefined, done: true });
+      return new Promise((resolve) => (waiting = resolve));
+    },
+    return() {
+      close();
+      queue = [];
+      head = 0;
+      return Promise.resolve({ value: undefined, done: true });
+    },
+    [Symbol.asyncIterator]() {
+      return this;
+    },
+  };
+}

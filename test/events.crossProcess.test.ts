@@ -1,0 +1,66 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { JobUpdatedDocument, SubmitJobDocument, type JobUpdatedSubscription } from '../client/generated/graphql.js';
+import { createTestDatabase } from './support/database.js';
+import { connected, createWsClient, executeOk, Recorder } from './support/graphqlClient.js';
+import { byJob, expectCompleteHistory } from './support/jobSequences.js';
+import { freePort } from './support/ports.js';
+import { spawnConveyor, waitForServer, type ConveyorProcess } from './support/processes.js';
+
+describe('live updates across processes', () => {
+  let database: { url: string; drop: () => Promise<void> };
+  const processes: ConveyorProcess[] = [];
+  let apiA: string;
+  let apiB: string;
+
+  beforeAll(async () => {
+    database = await createTestDatabase();
+    const common = { DATABASE_URL: database.url, LOG_LEVEL: 'warn', MAINTENANCE_INTERVAL_MS: '200' };
+    const [portA, portB] = [await freePort(), await freePort()];
+    const a = spawnConveyor({ ...common, PORT: String(portA), WORKER_ENABLED: 'false' });
+    const b = spawnConveyor({ ...common, PORT: String(portB), WORKER_ENABLED: 'false' });
+    const w = spawnConveyor({ ...common, HTTP_ENABLED: 'false', WORKER_CONCURRENCY: '8', DEFAULT_USER_CONCURRENCY: '2' });
+    processes.push(a, b, w);
+    apiA = `http://127.0.0.1:${portA}/graphql`;
+    apiB = `http://127.0.0.1:${portB}/graphql`;
+    await Promise.all([waitForServer(apiA, a), waitForServer(apiB, b)]);
+  });
+  afterAll(async () => {
+    for (const p of processes) p.child.kill('SIGTERM');
+    await Promise.all(processes.map((p) => p.exited));
+    await database?.drop();
+  });
+
+  it('a subscriber on server A sees every transition of jobs submitted on B and run by worker W, in order', async () => {
+    const ws = createWsClient(apiA.replace('http', 'ws'));
+    const ready = connected(ws);
+    const updates = new Recorder<JobUpdatedSubscription>(ws, JobUpdatedDocument, { userId: 'watcher' });
+    await ready;
+    try {
+      // A first job proves the subscription is live before the measured ones are submitted.
+      const submit = (ms: number) =>
+        executeOk(apiB, SubmitJobDocument, { input: { type: 'sleep', userId: 'watcher', payload: { ms, steps: 2 } } });
+      const probe = await submit(0);
+      await updates.waitFor((values) => values.some((v) => v.jobUpdated.id === probe.submitJob.job.id));
+      const ids = [probe.submitJob.job.id];
+      for (let i = 0; i < 12; i++) ids.push((await submit(30)).submitJob.job.id);
+
+      await updates.waitFor(
+        (values) => ids.every((id) => values.some((v) => v.jobUpdated.id === id && v.jobUpdated.status === 'COMPLETED')),
+        60_000,
+      );
+      const jobs = byJob(updates.values.map((v) => v.jobUpdated));
+      expect([...jobs.keys()].sort()).toEqual([...ids].sort());
+      for (const id of ids) expectCompleteHistory(jobs.get(id)!, 'COMPLETED');
+      // Progress reported by the worker process arrived too (sleep reports after each step) …
+      const progress = [...jobs.values()].flat().filter((u) => u.status === 'RUNNING' && u.progress !== null);
+      expect(progress.length).toBeGreaterThan(0);
+      // … and ten of twelve jobs had to wait for a slot, and were seen being promoted.
+      const promoted = [...jobs.values()].filter((history) => history.filter((u) => u.status === 'QUEUED').length > 1);
+      expect(promoted.length).toBeGreaterThan(0);
+      expect(updates.errors).toEqual([]);
+    } finally {
+      updates.dispose();
+      await ws.dispose();
+    }
+  });
+});

@@ -1,0 +1,203 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  DequeueDocument,
+  HeartbeatDocument,
+  JobUpdatedDocument,
+  QueueStatsUpdatedDocument,
+  SubmitJobDocument,
+  type JobUpdatedSubscription,
+  type QueueStatsUpdatedSubscription,
+} from '../client/generated/graphql.js';
+import { openJobStream, SubscriberTooSlowError } from '../src/events/jobStream.js';
+import { startTestConveyor, type TestConveyor } from './support/conveyor.js';
+import { connected, createWsClient, executeOk, Recorder } from './support/graphqlClient.js';
+import { byJob, expectCompleteHistory } from './support/jobSequences.js';
+import { SseSubscription } from './support/sse.js';
+
+type Update = JobUpdatedSubscription['jobUpdated'];
+
+describe('subscriptions', () => {
+  let conveyor: TestConveyor;
+  beforeAll(async () => {
+    conveyor = await startTestConveyor({ env: { WORKER_ENABLED: 'false', EXTERNAL_JOB_TYPES: 'remote' } });
+  });
+  afterAll(() => conveyor?.close());
+
+  async function liveRecorder(variables: Record<string, unknown>) {
+    const ws = createWsClient(conveyor.wsUrl);
+    const ready = connected(ws);
+    const recorder = new Recorder<JobUpdatedSubscription>(ws, JobUpdatedDocument, variables);
+    await ready;
+    return { ws, recorder, close: async () => (recorder.dispose(), await ws.dispose()) };
+  }
+
+  const submit = (userId: string, type = 'remote') => conveyor.scheduler.submitJob({ type, userId }).then((r) => r.job);
+
+  it('jobUpdated(id) starts with the job as it is, then follows it; jobUpdated(type) sees only that type', async () => {
+    const job = await submit('by-id');
+    const byId = await liveRecorder({ id: job.id });
+    const byType = await liveRecorder({ type: 'echo' });
+    try {
+      await byId.recorder.waitFor((v) => v.length === 1);
+      expect(byId.recorder.values[0]!.jobUpdated).toMatchObject({ id: job.id, status: 'QUEUED', version: 1 });
+      const echo = await submit('by-id', 'echo');
+      const [claimed] = (await conveyor.scheduler.claimJobs({ workerId: 't', limit: 10 })).filter((j) => j.id === job.id);
+      await conveyor.scheduler.completeJob(claimed!.id, claimed!.leaseToken!, { ok: 1 });
+      await byId.recorder.waitFor((v) => v.some((u) => u.jobUpdated.status === 'COMPLETED'));
+      expect(byId.recorder.values.map((v) => [v.jobUpdated.status, v.jobUpdated.version])).toEqual([
+        ['QUEUED', 1],
+        ['RUNNING', 2],
+        ['COMPLETED', 3],
+      ]);
+      expect(byId.recorder.values.at(-1)!.jobUpdated.result).toEqual({ ok: 1 });
+      await byType.recorder.waitFor((v) => v.length >= 1);
+      expect(new Set(byType.recorder.values.map((v) => v.jobUpdated.id))).toEqual(new Set([echo.id]));
+    } finally {
+      await byId.close();
+      await byType.close();
+    }
+  });
+
+  it('progress sent with an outside worker\'s heartbeat reaches subscribers', async () => {
+    const sub = await liveRecorder({ userId: 'progress' });
+    try {
+      const job = await submit('progress');
+      await sub.recorder.waitFor((v) => v.length >= 1);
+      const { dequeue } = await executeOk(conveyor.graphqlUrl, DequeueDocument, { types: ['remote'] });
+      expect(dequeue!.id).toBe(job.id);
+      for (const progress of [10, 60]) {
+        await executeOk(conveyor.graphqlUrl, HeartbeatDocument, {
+          id: job.id,
+          leaseToken: dequeue!.lease!.token,
+          progress,
+          progressMessage: `at ${progress}`,
+        });
+      }
+      await sub.recorder.waitFor((v) => v.some((u) => u.jobUpdated.progress === 60));
+      expect(sub.recorder.values.map((v) => [v.jobUpdated.progress, v.jobUpdated.progressMessage])).toEqual([
+        [null, null],
+        [null, null],
+        [10, 'at 10'],
+        [60, 'at 60'],
+      ]);
+    } finally {
+      await sub.close();
+    }
+  });
+
+  it('after the LISTEN connection is killed, the server reconnects; changes made in the gap arrive as the jobs\' latest state', async () => {
+    const sub = await liveRecorder({ userId: 'gap' });
+    try {
+      const before = await submit('gap');
+      await sub.recorder.waitFor((v) => v.length >= 1);
+
+      const admin = new pg.Client({ connectionString: conveyor.databaseUrl });
+      await admin.connect();
+      const pid = conveyor.bus.listenerPid;
+      await admin.query('SELECT pg_terminate_backend($1)', [pid]);
+      // In the gap: the first job runs to completion and a second job is submitted. Their NOTIFYs go
+      // nowhere; the catch-up read after reconnecting must make up for them.
+      const [claimed] = (await conveyor.scheduler.claimJobs({ workerId: 't', limit: 50 })).filter((j) => j.id === before.id);
+      await conveyor.scheduler.completeJob(before.id, claimed!.leaseToken!, null);
+      const inGap = await submit('gap');
+      await expect.poll(() => conveyor.bus.listenerPid !== null && conveyor.bus.listenerPid !== pid, { timeout: 10_000 }).toBe(true);
+      await admin.end();
+
+      const after = await submit('gap');
+      await sub.recorder.waitFor((v) => v.some((u) => u.jobUpdated.id === after.id));
+      await sub.recorder.waitFor((v) => v.some((u) => u.jobUpdated.id === before.id && u.jobUpdated.status === 'COMPLETED'));
+      await sub.recorder.waitFor((v) => v.some((u) => u.jobUpdated.id === inGap.id));
+
+      const jobs = byJob(sub.recorder.values.map((v) => v.jobUpdated));
+      // What the client sees: QUEUED, then straight to COMPLETED (RUNNING happened in the gap and
+      // is not replayed); versions still only grow, and no update comes twice.
+      expect(jobs.get(before.id)!.map((u) => u.status)).toEqual(['QUEUED', 'COMPLETED']);
+      expect(jobs.get(before.id)!.map((u) => u.version)).toEqual([1, 3]);
+      expect(jobs.get(inGap.id)!.map((u) => u.status)).toEqual(['QUEUED']);
+      expect(jobs.get(after.id)!.map((u) => u.status)).toEqual(['QUEUED']);
+    } finally {
+      await sub.close();
+    }
+  });
+
+  it('an SSE client receives the same sequence as a graphql-ws client', async () => {
+    const sub = await liveRecorder({ userId: 'both' });
+    const sse = new SseSubscription(conveyor.graphqlUrl, JobUpdatedDocument, { userId: 'both' });
+    try {
+      const probe = await submit('both');
+      await sub.recorder.waitFor((v) => v.length >= 1);
+      await expect.poll(() => sse.values.length, { timeout: 10_000 }).toBeGreaterThanOrEqual(1);
+      const ids = [probe.id];
+      for (let i = 0; i < 4; i++) ids.push((await submit('both')).id);
+      // An outside worker runs them (two at a time: the user's limit), each seen by both transports.
+      for (let finished = 0; finished < ids.length; ) {
+        for (const job of await conveyor.scheduler.claimJobs({ workerId: 'outside', types: ['remote'], limit: 50 })) {
+          await conveyor.scheduler.completeJob(job.id, job.leaseToken!, null);
+          if (ids.includes(job.id)) finished++;
+        }
+      }
+      const done = (values: Update[]) => ids.every((id) => values.some((u) => u.id === id && u.status === 'COMPLETED'));
+      await sub.recorder.waitFor((v) => done(v.map((u) => u.jobUpdated)));
+      await expect.poll(() => done(sse.values.map((v) => v.jobUpdated)), { timeout: 10_000 }).toBe(true);
+
+      const shape = (u: Update) => `${u.id}:${u.version}:${u.status}`;
+      const overWs = sub.recorder.values.map((v) => shape(v.jobUpdated));
+      const overSse = sse.values.map((v) => shape(v.jobUpdated));
+      expect(overSse).toEqual(overWs);
+      for (const history of byJob(sse.values.map((v) => v.jobUpdated)).values()) expectCompleteHistory(history, 'COMPLETED');
+    } finally {
+      sse.close();
+      await sub.close();
+    }
+  });
+
+  it('queueStatsUpdated sends the counts at once, then at most twice a second while they change', async () => {
+    const ws = createWsClient(conveyor.wsUrl);
+    const stats = new Recorder<QueueStatsUpdatedSubscription>(ws, QueueStatsUpdatedDocument, { userId: 'stats-live' });
+    try {
+      await stats.waitFor((v) => v.length === 1);
+      expect(stats.values[0]!.queueStatsUpdated).toMatchObject({ total: 0 });
+      const started = Date.now();
+      for (let i = 0; i < 40; i++) {
+        await submit('stats-live');
+        await sleep(25);
+      }
+      await stats.waitFor((v) => v.at(-1)!.queueStatsUpdated.total === 40);
+      const elapsed = Date.now() - started;
+      const updates = stats.values.length - 1;
+      expect(updates).toBeGreaterThanOrEqual(2);
+      expect(updates).toBeLessThanOrEqual(Math.ceil(elapsed / 500) + 1);
+      expect(stats.values.at(-1)!.queueStatsUpdated).toMatchObject({ ready: 2, waiting: 38 });
+    } finally {
+      stats.dispose();
+      await ws.dispose();
+    }
+  });
+});
+
+describe('a slow subscriber', () => {
+  it('gets every event while it keeps up, the latest state per job when it falls behind, and is cut off past the bound', async () => {
+    const target = new EventTarget();
+    const event = (id: string, version: number) => new CustomEvent('t', { detail: { id, version } });
+    const stream = openJobStream<{ id: string; version: number }>(target, 't', { maxPendingEvents: 100 });
+    for (let v = 1; v <= 50; v++) target.dispatchEvent(event('a', v));
+    expect((await stream.next()).value).toEqual({ id: 'a', version: 1 });
+    for (let v = 1; v <= 60; v++) target.dispatchEvent(event(`b${v % 3}`, v));
+    // 49 + 60 > 100 pending: the queue was coalesced once it passed 100, to the newest of each job.
+    const drained: { id: string; version: number }[] = [];
+    while (drained.at(-1)?.version !== 60) drained.push((await stream.next()).value);
+    expect(drained[0]).toEqual({ id: 'a', version: 50 });
+    expect(drained.filter((e) => e.id === 'a')).toHaveLength(1);
+    expect(drained.length).toBeLessThan(20);
+    const versions = drained.slice(1).map((e) => e.version);
+    expect(versions).toEqual([...versions].sort((x, y) => x - y));
+    for (const id of ['b0', 'b1', 'b2']) expect(drained.filter((e) => e.id === id).at(-1)!.version).toBeGreaterThanOrEqual(58);
+
+    const slow = openJobStream<{ id: string; version: number }>(target, 't', { maxPendingEvents: 100 });
+    for (let i = 0; i < 200; i++) target.dispatchEvent(event(`job-${i}`, 1));
+    await expect(slow.next()).rejects.toBeInstanceOf(SubscriberTooSlowError);
+    await stream.return!();
+  });
+});
