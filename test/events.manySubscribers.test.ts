@@ -1,0 +1,48 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { JobStatusChangesDocument, type JobStatusChangesSubscription } from '../client/generated/graphql.js';
+import { startTestConveyor, type TestConveyor } from './support/conveyor.js';
+import { connected, createWsClient, Recorder } from './support/graphqlClient.js';
+
+const SUBSCRIBERS = 1000;
+const BURST = 500;
+
+describe('many subscribers', () => {
+  let conveyor: TestConveyor;
+  beforeAll(async () => {
+    conveyor = await startTestConveyor({ env: { WORKER_ENABLED: 'false', DEFAULT_USER_CONCURRENCY: '1000' } });
+  });
+  afterAll(() => conveyor?.close());
+
+  it(`${SUBSCRIBERS} graphql-ws subscribers each receive all of a burst of ${BURST} job updates`, async () => {
+    const clients = Array.from({ length: SUBSCRIBERS }, () => createWsClient(conveyor.wsUrl));
+    const ready = Promise.all(clients.map((client) => connected(client)));
+    const recorders = clients.map(
+      (client) => new Recorder<JobStatusChangesSubscription>(client, JobStatusChangesDocument, { userId: 'crowd' }),
+    );
+    try {
+      await ready;
+      // A probe that every subscriber receives proves every subscription is live.
+      const probe = await conveyor.scheduler.submitJob({ type: 'echo', userId: 'crowd' });
+      await Promise.all(recorders.map((r) => r.waitFor((v) => v.some((u) => u.jobUpdated.id === probe.job.id), 60_000)));
+
+      const ids: string[] = [];
+      for (let i = 0; i < BURST; i += 50) {
+        const batch = await Promise.all(
+          Array.from({ length: 50 }, () => conveyor.scheduler.submitJob({ type: 'echo', userId: 'crowd' })),
+        );
+        ids.push(...batch.map((r) => r.job.id));
+      }
+      await Promise.all(recorders.map((r) => r.waitFor((v) => v.length >= BURST + 1, 120_000)));
+
+      for (const recorder of recorders) {
+        expect(recorder.values).toHaveLength(BURST + 1);
+        expect(recorder.errors).toEqual([]);
+      }
+      const expected = new Set(ids);
+      expect(recorders.every((r) => r.values.slice(1).every((v) => expected.has(v.jobUpdated.id)))).toBe(true);
+    } finally {
+      recorders.forEach((r) => r.dispose());
+      await Promise.all(clients.map((client) => client.dispose()));
+    }
+  }, 240_000);
+});
