@@ -13,6 +13,7 @@ import { buildSchema } from '../graphql/schema.js';
 import type { Logger } from '../logger.js';
 import { ConveyorError } from '../scheduler/errors.js';
 import type { Scheduler } from '../scheduler/scheduler.js';
+import { routeRequests, type HttpRoute } from './routes/route.js';
 import { useRequestErrorCodes } from './useRequestErrorCodes.js';
 
 export interface AppDeps {
@@ -21,6 +22,8 @@ export interface AppDeps {
   logger: Logger;
   /** Show error details to clients (development only). */
   exposeErrors?: boolean;
+  /** Plain HTTP endpoints served before GraphQL (health, metrics, dashboard). */
+  routes?: readonly HttpRoute[];
 }
 
 export interface App {
@@ -74,7 +77,8 @@ export function buildApp(deps: AppDeps): App {
     },
   });
 
-  const server = createServer(yoga);
+  const routes: HttpRoute[] = [...(deps.routes ?? [])];
+  const server = createServer(routeRequests(routes, yoga));
   const wss = new WebSocketServer({ server, path: GRAPHQL_PATH });
   useServer(
     {

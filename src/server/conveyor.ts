@@ -9,6 +9,7 @@ import { Maintenance } from '../worker/maintenance.js';
 import { JobTypeRegistry, type JobTypeDefinition } from '../worker/registry.js';
 import { Worker } from '../worker/worker.js';
 import { buildApp, type App } from './app.js';
+import type { HttpRoute } from './routes/route.js';
 
 export interface Conveyor {
   /** Base URL of the HTTP server, when `http` is on. */
@@ -47,7 +48,8 @@ export async function startConveyor(options: StartOptions): Promise<Conveyor> {
   const bus = new JobEventBus({ databaseUrl, logger });
   await bus.start();
 
-  const app = config.httpEnabled ? buildApp({ scheduler, bus, logger }) : null;
+  const routes: HttpRoute[] = [];
+  const app = config.httpEnabled ? buildApp({ scheduler, bus, logger, routes }) : null;
   const url = app ? await app.start(config.port, config.host) : null;
 
   const worker = config.worker.enabled

@@ -1,0 +1,22 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+
+/**
+ * A plain HTTP endpoint beside GraphQL (health, metrics, the dashboard's files). `handle` returns
+ * false when the request is not for it, so that the next route (and finally Yoga) gets it.
+ */
+export interface HttpRoute {
+  handle(request: IncomingMessage, response: ServerResponse): boolean | Promise<boolean>;
+}
+
+/** Runs the routes in order, then `fallback` (Yoga) for anything no route took. */
+export function routeRequests(
+  routes: readonly HttpRoute[],
+  fallback: (request: IncomingMessage, response: ServerResponse) => unknown,
+) {
+  return async (request: IncomingMessage, response: ServerResponse) => {
+    for (const route of routes) {
+      if (await route.handle(request, response)) return;
+    }
+    await fallback(request, response);
+  };
+}
