@@ -37,6 +37,11 @@ describe('job state transitions', () => {
     fail: (job) => conveyor.scheduler.failJob(job.id, job.leaseToken ?? randomUUID(), 'try again'),
     cancel: (job) => conveyor.scheduler.cancelJob(job.id),
     retry: (job) => conveyor.scheduler.retryJob(job.id),
+    release: async (job) => {
+      const [released] = await conveyor.scheduler.releaseJobs([{ id: job.id, leaseToken: job.leaseToken ?? randomUUID() }]);
+      if (!released) throw new ConflictError('not released'); // releaseJobs skips what it may not release
+      return released;
+    },
   };
 
   for (const [transition, operation] of Object.entries(operations)) {

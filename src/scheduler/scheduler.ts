@@ -43,6 +43,19 @@ export interface HeartbeatInput {
   progressMessage?: string | null;
 }
 
+/**
+ * Told what this process's scheduler did (metrics, logs). Each transition is reported once, by the
+ * process that made it, so summing over processes counts every job once.
+ */
+export interface SchedulerObserver {
+  jobsSubmitted?(jobs: readonly JobRow[]): void;
+  jobsClaimed?(jobs: readonly JobRow[], seconds: number): void;
+  jobsCompleted?(jobs: readonly JobRow[]): void;
+  /** Failed attempts, whether re-queued for a retry (status QUEUED) or final (FAILED). */
+  jobsFailed?(jobs: readonly JobRow[]): void;
+  jobsCancelled?(jobs: readonly JobRow[]): void;
+}
+
 export interface UserConcurrency {
   userId: string;
   limit: number;
@@ -79,11 +92,18 @@ export class Scheduler {
   readonly #db: PrismaClient;
   readonly #registry: JobTypeRegistry;
   readonly #settings: SchedulerSettings;
+  readonly #observer: SchedulerObserver;
 
-  constructor(deps: { prisma: PrismaClient; registry: JobTypeRegistry; settings: SchedulerSettings }) {
+  constructor(deps: {
+    prisma: PrismaClient;
+    registry: JobTypeRegistry;
+    settings: SchedulerSettings;
+    observer?: SchedulerObserver;
+  }) {
     this.#db = deps.prisma;
     this.#registry = deps.registry;
     this.#settings = deps.settings;
+    this.#observer = deps.observer ?? {};
   }
 
   get settings(): SchedulerSettings {
@@ -117,6 +137,7 @@ export class Scheduler {
       const [row] = await sql.jobInsert(this.#db, params, this.#settings);
       if (row && row.id !== null) {
         const { deduplicated, slotsTaken: _slotsTaken, ...job } = row as JobRow & { deduplicated: boolean; slotsTaken: number };
+        if (!deduplicated) this.#observer.jobsSubmitted?.([job]);
         return { job, deduplicated };
       }
       // A concurrent submit with the same idempotency key committed first: give back the slot this
@@ -133,42 +154,53 @@ export class Scheduler {
     checkRange('leaseSeconds', leaseSeconds, 1, LIMITS.leaseSeconds);
     checkLength('workerId', options.workerId, LIMITS.userIdLength);
     if (options.types) options.types.forEach((t) => checkLength('types', t, LIMITS.typeLength));
-    return sql.jobClaimMany(this.#db, {
+    const started = performance.now();
+    const jobs = await sql.jobClaimMany(this.#db, {
       limit,
       types: options.types && options.types.length > 0 ? options.types : null,
       leaseSeconds,
       workerId: options.workerId,
     });
+    this.#observer.jobsClaimed?.(jobs, (performance.now() - started) / 1000);
+    return jobs;
   }
 
   async completeJob(id: string, leaseToken: string, result?: unknown): Promise<JobRow> {
     checkJobId(id);
     checkLeaseToken(leaseToken);
-    const [job] = await sql.jobCompleteMany(this.#db, [{ id, leaseToken, result }], this.#settings);
+    const [job] = await this.completeJobs([{ id, leaseToken, result }]);
     return job ?? this.#refusal(id, leaseToken, 'complete');
   }
 
   /** Batched completion for the built-in worker: returns the jobs that were still theirs. */
-  completeJobs(items: readonly sql.JobCompletion[]): Promise<JobRow[]> {
-    return items.length === 0 ? Promise.resolve([]) : sql.jobCompleteMany(this.#db, items, this.#settings);
+  async completeJobs(items: readonly sql.JobCompletion[]): Promise<JobRow[]> {
+    if (items.length === 0) return [];
+    const jobs = await sql.jobCompleteMany(this.#db, items, this.#settings);
+    this.#observer.jobsCompleted?.(jobs);
+    return jobs;
   }
 
   async failJob(id: string, leaseToken: string, error: string, retryable = true): Promise<JobRow> {
     checkJobId(id);
     checkLeaseToken(leaseToken);
-    const [job] = await sql.jobFailMany(
-      this.#db,
-      [{ id, leaseToken, error: truncate(error, LIMITS.errorLength), retryable }],
-      this.#settings,
-      this.#settings,
-    );
+    const [job] = await this.failJobs([{ id, leaseToken, error, retryable }]);
     return job ?? this.#refusal(id, leaseToken, 'fail');
   }
 
-  failJobs(items: readonly sql.JobFailure[]): Promise<JobRow[]> {
-    if (items.length === 0) return Promise.resolve([]);
+  async failJobs(items: readonly sql.JobFailure[]): Promise<JobRow[]> {
+    if (items.length === 0) return [];
     const bounded = items.map((i) => ({ ...i, error: truncate(i.error, LIMITS.errorLength) }));
-    return sql.jobFailMany(this.#db, bounded, this.#settings, this.#settings);
+    const jobs = await sql.jobFailMany(this.#db, bounded, this.#settings, this.#settings);
+    this.#observer.jobsFailed?.(jobs);
+    return jobs;
+  }
+
+  /**
+   * Hands running jobs back to the queue without counting the attempt (a worker shutting down
+   * before they finished); their slots go to the next waiting jobs. Returns the jobs released.
+   */
+  async releaseJobs(leases: readonly { id: string; leaseToken: string }[]): Promise<JobRow[]> {
+    return leases.length === 0 ? [] : sql.jobReleaseMany(this.#db, leases, this.#settings);
   }
 
   /** Extends a lease (and records progress); CONFLICT once the job was cancelled or the lease lost. */
@@ -196,7 +228,10 @@ export class Scheduler {
   async cancelJob(id: string): Promise<JobRow> {
     checkJobId(id);
     const [job] = await sql.jobCancel(this.#db, id, this.#settings);
-    if (job) return job;
+    if (job) {
+      this.#observer.jobsCancelled?.([job]);
+      return job;
+    }
     const current = await this.getJob(id);
     if (!current) throw new NotFoundError(`No job with id ${id}.`);
     throw new ConflictError(`Job ${id} is ${current.status}; only QUEUED or RUNNING jobs can be cancelled.`);
@@ -290,6 +325,7 @@ export class Scheduler {
       const [lock] = await sql.maintenanceLockTry(tx);
       if (!lock?.locked) return null;
       const expired = await sql.jobExpireLeases(tx, batchSize, this.#settings, this.#settings);
+      this.#observer.jobsFailed?.(expired);
       const promoted = await sql.jobPromoteWaiting(tx, batchSize, this.#settings);
       const pruned = options.pruneOlderThan ? await sql.jobPruneFinished(tx, options.pruneOlderThan, batchSize) : 0;
       return { expired, promoted: promoted.length, pruned };

@@ -356,6 +356,24 @@ export function jobExpireLeases(db: Db, limit: number, slots: SlotSettings, back
   SELECT ${jobColumns('c')} FROM expired c WHERE ${NOTIFIED}`);
 }
 
+/** RUNNING → QUEUED, due at once, the attempt given back: for a worker that shuts down mid-job. */
+export function jobReleaseMany(db: Db, leases: readonly { id: string; leaseToken: string }[], slots: SlotSettings) {
+  return db.$queryRaw<JobRow[]>(sql`
+  WITH released AS (
+    UPDATE jobs j SET status = 'QUEUED', attempts = greatest(j.attempts - 1, 0), run_at = now(), holds_slot = false,
+      lease_token = NULL, lease_expires_at = NULL, progress = NULL, progress_message = NULL,
+      updated_at = now(), version = j.version + 1
+    FROM unnest(${leases.map((l) => l.id)}::uuid[], ${leases.map((l) => l.leaseToken)}::uuid[]) AS h(id, lease_token)
+    WHERE j.id = h.id AND j.lease_token = h.lease_token AND j.status = ANY(${states('release')})
+    RETURNING j.*
+  ),
+  freed AS (SELECT user_id, 1 AS n FROM released),
+  ${releaseAndPromote(slots)},
+  changed AS (SELECT * FROM released UNION ALL SELECT * FROM promoted),
+  ${notifyCte('changed')}
+  SELECT ${jobColumns('c')} FROM released c WHERE ${NOTIFIED}`);
+}
+
 // ───────────────────────────── leases and progress ─────────────────────────────
 
 export interface JobHeartbeatParams {

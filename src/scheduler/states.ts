@@ -4,6 +4,7 @@
  *
  *   QUEUED ──claim──▶ RUNNING ──complete──▶ COMPLETED
  *      ▲                 │ fail / lease expired, attempts left → QUEUED (runAt = now + backoff)
+ *      │                 │ release (worker shutting down) → QUEUED, the attempt not counted
  *      │                 └ fail, no attempts left or not retryable ──▶ FAILED
  *      └── retry ◀── FAILED / CANCELLED          QUEUED or RUNNING ──cancel──▶ CANCELLED
  */
@@ -15,6 +16,8 @@ export const TRANSITIONS = {
   complete: { from: ['RUNNING'], to: ['COMPLETED'] },
   fail: { from: ['RUNNING'], to: ['QUEUED', 'FAILED'] },
   expireLease: { from: ['RUNNING'], to: ['QUEUED', 'FAILED'] },
+  /** A worker shutting down hands back what it could not finish; the attempt does not count. */
+  release: { from: ['RUNNING'], to: ['QUEUED'] },
   cancel: { from: ['QUEUED', 'RUNNING'], to: ['CANCELLED'] },
   retry: { from: ['FAILED', 'CANCELLED'], to: ['QUEUED'] },
 } as const satisfies Record<string, { from: readonly JobStatus[]; to: readonly JobStatus[] }>;
