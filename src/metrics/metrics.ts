@@ -66,7 +66,7 @@ export class ConveyorMetrics implements SchedulerObserver {
   });
 
   constructor() {
-    collectDefaultMetrics({ register: this.registry, prefix: 'conveyor_process_' });
+    collectDefaultMetrics({ register: this.registry, prefix: 'conveyor_' });
   }
 
   /** Queue depth by state, read from the database when Prometheus scrapes. */

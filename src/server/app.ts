@@ -15,6 +15,8 @@ import { ConveyorError } from '../scheduler/errors.js';
 import type { Scheduler } from '../scheduler/scheduler.js';
 import { routeRequests, type HttpRoute } from './routes/route.js';
 import { useRequestErrorCodes } from './useRequestErrorCodes.js';
+import { requestIdOf, useRequestId } from './useRequestId.js';
+import type { ConveyorMetrics } from '../metrics/metrics.js';
 
 export interface AppDeps {
   scheduler: Scheduler;
@@ -22,6 +24,7 @@ export interface AppDeps {
   logger: Logger;
   /** Show error details to clients (development only). */
   exposeErrors?: boolean;
+  metrics: ConveyorMetrics;
   /** Plain HTTP endpoints served before GraphQL (health, metrics, dashboard). */
   routes?: readonly HttpRoute[];
 }
@@ -41,15 +44,21 @@ export const GRAPHQL_PATH = '/graphql';
 export function buildApp(deps: AppDeps): App {
   const logger = deps.logger.child({ module: 'http' });
   const fullJobs = new FullJobLoader(deps.scheduler);
+  const requestIds = new WeakMap<Request, string>();
   const queueStatsFeed = new QueueStatsFeed({ scheduler: deps.scheduler, bus: deps.bus, logger });
-  const context: GraphQLContext = { scheduler: deps.scheduler, bus: deps.bus, queueStatsFeed, logger, fullJobs };
+  const base = { scheduler: deps.scheduler, bus: deps.bus, queueStatsFeed, fullJobs, metrics: deps.metrics };
 
   const yoga = createYoga<Record<string, unknown>, GraphQLContext>({
     schema: buildSchema(),
     graphqlEndpoint: GRAPHQL_PATH,
-    context: () => context,
+    // A child logger per request carries its id (taken from x-request-id, or made up) into every line.
+    context: ({ request }): GraphQLContext => ({
+      ...base,
+      // (graphql-ws operations have no fetch Request: they get an id of their own)
+      logger: logger.child({ requestId: (request && requestIds.get(request)) ?? requestIdOf(null) }),
+    }),
     landingPage: false,
-    plugins: [useRequestErrorCodes()],
+    plugins: [useRequestErrorCodes(), useRequestId(requestIds)],
     graphiql: { title: 'Conveyor', subscriptionsProtocol: 'WS' },
     renderGraphiQL,
     logging: {

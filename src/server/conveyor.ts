@@ -3,18 +3,23 @@ import { migrate } from '../db/migrator.js';
 import { createPrismaClient, type PrismaClient } from '../db/prisma.js';
 import { JobEventBus } from '../events/jobEventBus.js';
 import type { Logger } from '../logger.js';
+import { ConveyorMetrics } from '../metrics/metrics.js';
 import { Scheduler } from '../scheduler/scheduler.js';
 import { builtinJobTypes } from '../worker/jobTypes.js';
 import { Maintenance } from '../worker/maintenance.js';
 import { JobTypeRegistry, type JobTypeDefinition } from '../worker/registry.js';
 import { Worker } from '../worker/worker.js';
 import { buildApp, type App } from './app.js';
+import { dashboardRoute } from './routes/dashboard.js';
+import { healthRoute } from './routes/health.js';
+import { metricsRoute } from './routes/metrics.js';
 import type { HttpRoute } from './routes/route.js';
 
 export interface Conveyor {
   /** Base URL of the HTTP server, when `http` is on. */
   url: string | null;
   prisma: PrismaClient;
+  metrics: ConveyorMetrics;
   scheduler: Scheduler;
   registry: JobTypeRegistry;
   bus: JobEventBus;
@@ -44,12 +49,15 @@ export async function startConveyor(options: StartOptions): Promise<Conveyor> {
   for (const name of config.externalJobTypes) if (!registry.get(name)) registry.registerExternal(name);
 
   const prisma = createPrismaClient(databaseUrl, { poolSize: Math.max(10, config.worker.concurrency + 4) });
-  const scheduler = new Scheduler({ prisma, registry, settings: config.scheduling });
+  const metrics = new ConveyorMetrics();
+  const scheduler = new Scheduler({ prisma, registry, settings: config.scheduling, observer: metrics });
+  metrics.watchQueueDepth(scheduler);
   const bus = new JobEventBus({ databaseUrl, logger });
+  bus.subscribe((events) => metrics.eventsReceived(events));
   await bus.start();
 
-  const routes: HttpRoute[] = [];
-  const app = config.httpEnabled ? buildApp({ scheduler, bus, logger, routes }) : null;
+  const routes: HttpRoute[] = [healthRoute({ scheduler, databaseUrl }), metricsRoute(metrics), dashboardRoute()];
+  const app = config.httpEnabled ? buildApp({ scheduler, bus, logger, metrics, routes }) : null;
   const url = app ? await app.start(config.port, config.host) : null;
 
   const worker = config.worker.enabled
@@ -58,6 +66,7 @@ export async function startConveyor(options: StartOptions): Promise<Conveyor> {
         registry,
         bus,
         logger,
+        metrics,
         options: {
           concurrency: config.worker.concurrency,
           pollIntervalMs: config.worker.pollIntervalMs,
@@ -75,6 +84,7 @@ export async function startConveyor(options: StartOptions): Promise<Conveyor> {
   return {
     url,
     prisma,
+    metrics,
     scheduler,
     registry,
     bus,

@@ -5,6 +5,11 @@ import type { Logger } from '../logger.js';
 import type { JobRow, Scheduler } from '../scheduler/scheduler.js';
 import { NonRetryableError, type JobTypeRegistry } from './registry.js';
 
+/** What the worker reports about each run (metrics). */
+export interface WorkerObserver {
+  jobRan(type: string, outcome: 'completed' | 'failed' | 'cancelled', seconds: number): void;
+}
+
 export interface WorkerOptions {
   concurrency: number;
   pollIntervalMs: number;
@@ -34,6 +39,7 @@ export class Worker {
   readonly #bus: JobEventBus | null;
   readonly #logger: Logger;
   readonly #options: WorkerOptions;
+  readonly #observer: WorkerObserver | null;
   readonly #running = new Map<string, RunningJob>();
   readonly #handledTypes: string[];
   #stopping = false;
@@ -49,8 +55,10 @@ export class Worker {
     registry: JobTypeRegistry;
     bus: JobEventBus | null;
     logger: Logger;
+    metrics?: WorkerObserver;
     options: WorkerOptions;
   }) {
+    this.#observer = deps.metrics ?? null;
     this.#scheduler = deps.scheduler;
     this.#registry = deps.registry;
     this.#bus = deps.bus;
@@ -83,8 +91,8 @@ export class Worker {
   }
 
   /**
-   * Stops claiming; waits up to `graceMs` for running handlers, then aborts them and gives their jobs
-   * back to the queue as failed attempts (they will be retried).
+   * Stops claiming; waits up to `graceMs` for running handlers, then aborts them and releases their
+   * jobs back to the queue (the interrupted attempt does not count), so nothing is left RUNNING.
    */
   async stop(graceMs = 10_000): Promise<void> {
     if (!this.#loop) return;
@@ -166,23 +174,34 @@ export class Worker {
       return definition.handler(payload, { job, signal: running.controller.signal, reportProgress, logger });
     };
 
+    const started = performance.now();
+    const ran = (outcome: 'completed' | 'failed' | 'cancelled') =>
+      this.#observer?.jobRan(job.type, outcome, (performance.now() - started) / 1000);
+    const lease = { id: job.id, leaseToken: job.leaseToken! };
+    logger.info('job started');
+
     run()
-      .then(
-        async (result) => {
-          if (running.abortReason) throw abortError(running);
-          const [done] = await this.#scheduler.completeJobs([{ id: job.id, leaseToken: job.leaseToken!, result: result ?? null }]);
-          if (done) logger.info('job completed');
-          else logger.warn('job finished but was no longer ours (cancelled or lease lost)');
-        },
-      )
+      .then(async (result) => {
+        if (running.abortReason) throw abortError(running);
+        ran('completed');
+        const [done] = await this.#scheduler.completeJobs([{ ...lease, result: result ?? null }]);
+        if (done) logger.info('job completed');
+        else logger.warn('job finished but was no longer ours (cancelled or lease lost)');
+      })
       .catch(async (error: unknown) => {
+        if (running.abortReason === 'cancelled') {
+          ran('cancelled');
+          return logger.info('job cancelled while running');
+        }
+        if (running.abortReason === 'shutdown') {
+          await this.#scheduler.releaseJobs([lease]);
+          return logger.warn('job released back to the queue: the worker is shutting down');
+        }
         const failure = running.abortReason ? abortError(running) : toError(error);
-        const retryable = !(failure instanceof NonRetryableError) && running.abortReason !== 'cancelled';
-        if (running.abortReason === 'cancelled') return logger.info('job cancelled while running');
+        const retryable = !(failure instanceof NonRetryableError);
+        ran('failed');
         logger.error({ err: failure, retryable }, 'job failed');
-        await this.#scheduler.failJobs([
-          { id: job.id, leaseToken: job.leaseToken!, error: failure.message || String(failure), retryable },
-        ]);
+        await this.#scheduler.failJobs([{ ...lease, error: failure.message || String(failure), retryable }]);
       })
       .catch((error: unknown) => logger.error({ err: error }, 'recording the job outcome failed; its lease will expire'))
       .finally(() => {

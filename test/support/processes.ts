@@ -8,9 +8,9 @@ export interface ConveyorProcess {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-/** Starts `src/main.ts` (what `npm start` runs) as a separate OS process with the given environment. */
-export function spawnConveyor(env: Record<string, string>, entry = 'src/main.ts'): ConveyorProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', entry], {
+/** Starts `src/cli.ts serve` (what `npm start` runs) as a separate OS process with the given environment. */
+export function spawnConveyor(env: Record<string, string>, entry = 'src/cli.ts', args = ['serve']): ConveyorProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', entry, ...args], {
     env: { ...process.env, LOG_LEVEL: 'info', LOG_PRETTY: 'false', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

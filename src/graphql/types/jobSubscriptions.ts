@@ -2,6 +2,7 @@ import { jobTopics } from '../../events/jobEvent.js';
 import { openJobStream } from '../../events/jobStream.js';
 import { checkJobId } from '../../scheduler/scheduler.js';
 import { builder } from '../builder.js';
+import { countSubscription } from '../countSubscription.js';
 import type { GraphQLContext } from '../context.js';
 import { jobFromRow, type JobSource } from '../jobSource.js';
 import { JobRef } from './job.js';
@@ -22,7 +23,11 @@ builder.subscriptionFields((t) => ({
       'their latest state.',
     args: { id: t.arg.id(), userId: t.arg.string(), type: t.arg.string() },
     subscribe: (_root, args, ctx) =>
-      jobUpdates(ctx, { id: args.id == null ? null : String(args.id), userId: args.userId ?? null, type: args.type ?? null }),
+      countSubscription(
+        ctx.metrics,
+        'jobUpdated',
+        jobUpdates(ctx, { id: args.id == null ? null : String(args.id), userId: args.userId ?? null, type: args.type ?? null }),
+      ),
     resolve: (job) => job,
   }),
 }));

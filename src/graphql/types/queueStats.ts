@@ -1,5 +1,6 @@
 import type { QueueCounts } from '../../scheduler/scheduler.js';
 import { builder } from '../builder.js';
+import { countSubscription } from '../countSubscription.js';
 
 const QueueStatsRef = builder.objectRef<QueueCounts>('QueueStats').implement({
   description: 'Job counts by state. QUEUED jobs are split into ready, waiting and scheduled.',
@@ -32,7 +33,12 @@ builder.subscriptionFields((t) => ({
     type: QueueStatsRef,
     description: 'queueStats now, then again whenever it changes, at most twice a second.',
     args: { userId: t.arg.string(), type: t.arg.string() },
-    subscribe: (_root, args, ctx) => ctx.queueStatsFeed.watch({ userId: args.userId ?? null, type: args.type ?? null }),
+    subscribe: (_root, args, ctx) =>
+      countSubscription(
+        ctx.metrics,
+        'queueStatsUpdated',
+        ctx.queueStatsFeed.watch({ userId: args.userId ?? null, type: args.type ?? null }),
+      ),
     resolve: (counts) => counts,
   }),
 }));

@@ -1,0 +1,42 @@
+// Queries and mutations as GraphQL over HTTP (POST /graphql).
+
+import { authorizationFor } from './apiKey.js';
+
+/** A request that came back with GraphQL errors (or none of the data it asked for). */
+export class GraphQLRequestError extends Error {
+  constructor(messages) {
+    super(messages.join('\n'));
+    this.name = 'GraphQLRequestError';
+    this.messages = messages;
+  }
+}
+
+/** Returns `request(query, variables)`, resolving with `data` or rejecting with GraphQLRequestError. */
+export function createGraphQLHttpClient({ endpoint, getApiKey }) {
+  return async function request(query, variables = {}) {
+    const headers = {
+      'content-type': 'application/json',
+      accept: 'application/graphql-response+json, application/json',
+    };
+    const authorization = authorizationFor(getApiKey());
+    if (authorization) headers.authorization = authorization;
+
+    let response;
+    try {
+      response = await fetch(endpoint, { method: 'POST', headers, body: JSON.stringify({ query, variables }) });
+    } catch (error) {
+      throw new GraphQLRequestError([`Cannot reach the server: ${error.message}`]);
+    }
+    let body;
+    try {
+      body = await response.json();
+    } catch {
+      throw new GraphQLRequestError([`HTTP ${response.status} ${response.statusText}`.trim()]);
+    }
+    if (Array.isArray(body.errors) && body.errors.length > 0) {
+      throw new GraphQLRequestError(body.errors.map((error) => error.message));
+    }
+    if (!response.ok || !body.data) throw new GraphQLRequestError([`HTTP ${response.status} ${response.statusText}`.trim()]);
+    return body.data;
+  };
+}

@@ -1,0 +1,193 @@
+// Wires the page: one live connection, one job store, and the panels rendered from them.
+
+import { authorizationFor, readApiKey, saveApiKey } from './apiKey.js';
+import { createGraphQLHttpClient } from './graphqlHttp.js';
+import { JobStore } from './jobStore.js';
+import { LiveFeed } from './liveFeed.js';
+import { ALL_JOBS_UPDATED, CANCEL_JOB, JOB, ONE_JOB_UPDATED, QUEUE_STATS_UPDATED, RETRY_JOB, USER_JOBS } from './operations.js';
+import { renderConnectionStatus } from './views/connectionStatus.js';
+import { ErrorList } from './views/errorList.js';
+import { renderJobDetail } from './views/jobDetail.js';
+import { renderJobList } from './views/jobList.js';
+import { renderStats } from './views/statsBar.js';
+
+const GRAPHQL_PATH = '/graphql';
+const RECENT_FAILURES = 20;
+const USER_JOBS_PAGE = 100;
+
+const $ = (selector) => document.querySelector(selector);
+const panels = {
+  running: $('#running .job-list'),
+  failures: $('#failures .job-list'),
+  userJobs: $('#user-jobs .job-list'),
+  detail: $('#detail .detail-body'),
+};
+
+/** What the page is looking at; everything else is derived from the store. */
+const view = {
+  selectedId: null,
+  detailLoading: false,
+  detailMissingId: null,
+  stopDetailFeed: () => {},
+  userId: null,
+};
+
+const errors = new ErrorList($('#errors'));
+const store = new JobStore({ isPinned: (id) => id === view.selectedId });
+const request = createGraphQLHttpClient({ endpoint: GRAPHQL_PATH, getApiKey: readApiKey });
+const feed = new LiveFeed({
+  url: `${location.protocol === 'https:' ? 'wss:' : 'ws:'}//${location.host}${GRAPHQL_PATH}`,
+  connectionParams: () => {
+    const authorization = authorizationFor(readApiKey());
+    return authorization ? { authorization } : {};
+  },
+  onStatus: (state) => renderConnectionStatus($('#connection'), state),
+  onError: (message) => errors.show([message]),
+  // Events sent while the socket was down are gone: read what is on screen again.
+  onReconnected: () => reloadOpenData(),
+});
+
+function showRequestError(error) {
+  errors.show(error.messages ?? [error.message]);
+}
+
+// Rendering is batched per frame: a burst of events costs one render, not one per event.
+let renderPending = false;
+function scheduleRender() {
+  if (renderPending) return;
+  renderPending = true;
+  requestAnimationFrame(() => {
+    renderPending = false;
+    render();
+  });
+}
+
+function render() {
+  const selectedId = view.selectedId;
+  renderJobList(
+    panels.running,
+    store.list((job) => job.status === 'RUNNING', (a, b) => (b.startedAt ?? '').localeCompare(a.startedAt ?? '')),
+    { selectedId },
+  );
+  renderJobList(
+    panels.failures,
+    store.list((job) => job.status === 'FAILED', (a, b) => (b.completedAt ?? b.updatedAt).localeCompare(a.completedAt ?? a.updatedAt)),
+    { selectedId, showError: true, limit: RECENT_FAILURES },
+  );
+  renderJobList(
+    panels.userJobs,
+    view.userId ? store.list((job) => job.userId === view.userId, (a, b) => b.createdAt.localeCompare(a.createdAt)) : [],
+    { selectedId, showError: true, limit: USER_JOBS_PAGE },
+  );
+  renderJobDetail(panels.detail, {
+    job: selectedId ? store.get(selectedId) : null,
+    history: selectedId ? store.history(selectedId) : [],
+    loading: view.detailLoading,
+    missingId: view.detailMissingId,
+  });
+}
+
+async function openJob(id) {
+  if (id === view.selectedId) return;
+  view.stopDetailFeed();
+  Object.assign(view, { selectedId: id, detailLoading: true, detailMissingId: null });
+  rememberInAddress();
+  scheduleRender();
+  // The all-jobs stream leaves out payload and result (each costs a database read per event);
+  // this one job's stream includes them, so a result shows up as soon as the job completes.
+  view.stopDetailFeed = feed.subscribe(ONE_JOB_UPDATED, { id }, (data) => store.put(data.jobUpdated));
+  await loadJob(id);
+}
+
+async function loadJob(id) {
+  try {
+    const { job } = await request(JOB, { id });
+    if (view.selectedId !== id) return;
+    if (job) store.put(job);
+    else view.detailMissingId = id;
+  } catch (error) {
+    showRequestError(error);
+  } finally {
+    if (view.selectedId === id) view.detailLoading = false;
+    scheduleRender();
+  }
+}
+
+async function loadUser(userId) {
+  view.userId = userId;
+  rememberInAddress();
+  scheduleRender();
+  try {
+    const { userJobs } = await request(USER_JOBS, { userId, first: USER_JOBS_PAGE });
+    for (const job of userJobs.nodes) store.put(job);
+  } catch (error) {
+    showRequestError(error);
+  }
+}
+
+function reloadOpenData() {
+  if (view.selectedId) void loadJob(view.selectedId);
+  if (view.userId) void loadUser(view.userId);
+}
+
+async function runAction(action, id, button) {
+  button.disabled = true;
+  try {
+    const data = action === 'retry' ? await request(RETRY_JOB, { id }) : await request(CANCEL_JOB, { id });
+    store.put(action === 'retry' ? data.retryJob : data.cancelJob);
+  } catch (error) {
+    showRequestError(error);
+  } finally {
+    button.disabled = false;
+  }
+}
+
+/** `#job=<id>&user=<id>`, so that a reload or a shared link opens the same view. */
+function rememberInAddress() {
+  const params = new URLSearchParams();
+  if (view.selectedId) params.set('job', view.selectedId);
+  if (view.userId) params.set('user', view.userId);
+  history.replaceState(null, '', `${location.pathname}${location.search}#${params}`);
+}
+
+function restoreFromAddress() {
+  const params = new URLSearchParams(location.hash.slice(1));
+  const userId = params.get('user');
+  if (userId) {
+    $('#user-id').value = userId;
+    void loadUser(userId);
+  }
+  const jobId = params.get('job');
+  if (jobId) void openJob(jobId);
+}
+
+// One listener for every job item and button, since the lists are re-rendered on each change.
+$('main').addEventListener('click', (event) => {
+  const holder = event.target.closest('[data-job-id]');
+  if (!holder) return;
+  const button = event.target.closest('button[data-action]');
+  const action = button?.dataset.action;
+  if (action === 'retry' || action === 'cancel') void runAction(action, holder.dataset.jobId, button);
+  else void openJob(holder.dataset.jobId);
+});
+
+$('#user-form').addEventListener('submit', (event) => {
+  event.preventDefault();
+  const userId = $('#user-id').value.trim();
+  if (userId) void loadUser(userId);
+});
+
+$('#api-key').value = readApiKey();
+$('#api-key-form').addEventListener('submit', (event) => {
+  event.preventDefault();
+  saveApiKey($('#api-key').value);
+  // The socket authenticated with the old key; only a new connection sends the new one.
+  feed.reconnect();
+  reloadOpenData();
+});
+
+store.onChange(scheduleRender);
+feed.subscribe(ALL_JOBS_UPDATED, {}, (data) => store.recordUpdate(data.jobUpdated));
+feed.subscribe(QUEUE_STATS_UPDATED, {}, (data) => renderStats($('#stats'), data.queueStatsUpdated));
+restoreFromAddress();
+render();

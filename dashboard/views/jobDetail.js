@@ -1,0 +1,78 @@
+import { h, jsonText, timeOf } from '../dom.js';
+import { actionButtons } from './jobActions.js';
+import { progressOf, statusBadge } from './jobStatus.js';
+
+/**
+ * The open job: its fields as last read or received, and the history of jobUpdated events seen
+ * for it since the page opened.
+ */
+export function renderJobDetail(container, { job, history, loading, missingId }) {
+  if (missingId) {
+    container.replaceChildren(h('p', { className: 'empty' }, `No job with id ${missingId}.`));
+  } else if (!job) {
+    container.replaceChildren(h('p', { className: 'empty muted' }, loading ? 'Loading…' : 'Select a job to see its detail.'));
+  } else {
+    container.replaceChildren(...detailOf(job, history));
+  }
+}
+
+function detailOf(job, history) {
+  const fields = [
+    ['ID', h('code', {}, job.id)],
+    ['Type', job.type],
+    ['User', job.userId],
+    ['Status', statusBadge(job)],
+    ['Attempts', `${job.attempts} of ${job.maxAttempts}`],
+    ['Progress', progressOf(job) ?? h('span', { className: 'muted' }, '—')],
+    ['Priority', String(job.priority)],
+    ['Version', String(job.version)],
+    ['Worker', job.workerId ?? h('span', { className: 'muted' }, '—')],
+    ['Idempotency key', job.idempotencyKey ?? h('span', { className: 'muted' }, '—')],
+    ['Created', timeOf(job.createdAt)],
+    ['Run at', timeOf(job.runAt)],
+    ['Started', timeOf(job.startedAt)],
+    ['Completed', timeOf(job.completedAt)],
+    ['Updated', timeOf(job.updatedAt)],
+    ['Lease expires', timeOf(job.leaseExpiresAt)],
+  ];
+  return [
+    h('div', { className: 'detail-head', dataset: { jobId: job.id } }, h('strong', {}, job.type), actionButtons(job)),
+    h('dl', { className: 'fields' }, fields.map(([name, value]) => h('div', {}, h('dt', {}, name), h('dd', {}, value)))),
+    job.lastError ? block('Last error', h('pre', { className: 'job-error', dataset: { field: 'lastError' } }, job.lastError)) : null,
+    block('Payload', h('pre', { dataset: { field: 'payload' } }, jsonText(job.payload))),
+    block('Result', job.result == null ? h('p', { className: 'muted' }, 'None yet.') : h('pre', { dataset: { field: 'result' } }, jsonText(job.result))),
+    historyTable(history),
+  ].filter(Boolean);
+}
+
+function block(title, content) {
+  return h('section', { className: 'block' }, h('h3', {}, title), content);
+}
+
+function historyTable(history) {
+  if (history.length === 0) {
+    return block('History', h('p', { className: 'muted' }, 'No updates received since this page opened.'));
+  }
+  return h(
+    'table',
+    { className: 'history' },
+    h('caption', {}, 'History'),
+    h('thead', {}, h('tr', {}, ['Version', 'Status', 'Attempts', 'Progress', 'Received', 'Error'].map((name) => h('th', { scope: 'col' }, name)))),
+    h(
+      'tbody',
+      {},
+      history.map((entry) =>
+        h(
+          'tr',
+          { dataset: { version: String(entry.version) } },
+          h('td', {}, String(entry.version)),
+          h('td', {}, statusBadge(entry)),
+          h('td', {}, String(entry.attempts)),
+          h('td', {}, entry.progress == null ? '—' : `${entry.progress}%`),
+          h('td', {}, timeOf(entry.receivedAt)),
+          h('td', { className: 'history-error' }, entry.lastError ?? ''),
+        ),
+      ),
+    ),
+  );
+}

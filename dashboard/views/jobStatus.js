@@ -1,0 +1,24 @@
+import { h } from '../dom.js';
+
+const WAIT_REASONS = { RUN_AT: 'scheduled', USER_CONCURRENCY: 'waiting for a user slot' };
+
+export function statusBadge(job) {
+  const wait = job.status === 'QUEUED' && job.waitingFor ? WAIT_REASONS[job.waitingFor] : null;
+  return h(
+    'span',
+    { className: `status status-${job.status.toLowerCase()}`, dataset: { status: job.status } },
+    job.status,
+    wait ? h('span', { className: 'status-wait' }, ` · ${wait}`) : null,
+  );
+}
+
+/** Progress is only reported by some handlers; nothing is shown until it is. */
+export function progressOf(job) {
+  if (job.progress == null) return null;
+  return h(
+    'div',
+    { className: 'progress' },
+    h('progress', { max: 100, value: job.progress, 'aria-label': 'Progress' }),
+    h('span', {}, `${job.progress}%${job.progressMessage ? ` ${job.progressMessage}` : ''}`),
+  );
+}

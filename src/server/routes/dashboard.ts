@@ -1,0 +1,109 @@
+import { readFile } from 'node:fs/promises';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createRequire } from 'node:module';
+import { dirname, extname, join, resolve, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { HttpRoute } from './route.js';
+
+export const DASHBOARD_PATH = '/dashboard';
+
+/** Ends with a separator, so that a prefix check cannot match a sibling such as dashboard-old/. */
+const DASHBOARD_FOLDER = join(fileURLToPath(new URL('../../../dashboard/', import.meta.url)), sep);
+// Resolved through the package (not a fixed node_modules path) so that hoisting does not matter.
+const GRAPHQL_WS_BROWSER_BUILD = join(
+  dirname(createRequire(import.meta.url).resolve('graphql-ws/package.json')),
+  'umd/graphql-ws.min.js',
+);
+
+/** Only these kinds of file are served, so that nothing else that lands in the folder leaks out. */
+const CONTENT_TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.svg': 'image/svg+xml',
+  '.png': 'image/png',
+  '.ico': 'image/x-icon',
+};
+
+/**
+ * Everything the page may load comes from this server: the policy turns an accidental CDN link into
+ * a visible browser error instead of a silent dependency on the internet. `ws:`/`wss:` are listed
+ * because older browsers do not count the same-origin WebSocket as 'self'.
+ */
+const CONTENT_SECURITY_POLICY = [
+  "default-src 'self'",
+  "connect-src 'self' ws: wss:",
+  "img-src 'self' data:",
+  "base-uri 'none'",
+  "form-action 'none'",
+  "frame-ancestors 'none'",
+].join('; ');
+
+/**
+ * The dashboard's static files: GET /dashboard (or /dashboard/) is dashboard/index.html,
+ * /dashboard/<file> a file under dashboard/, and /dashboard/vendor/graphql-ws.js the browser build
+ * of graphql-ws from node_modules. There is no build step; the files are served as they are.
+ */
+export function dashboardRoute(): HttpRoute {
+  return {
+    async handle(request: IncomingMessage, response: ServerResponse) {
+      const pathname = new URL(request.url ?? '/', 'http://localhost').pathname;
+      if (pathname !== DASHBOARD_PATH && !pathname.startsWith(`${DASHBOARD_PATH}/`)) return false;
+
+      if (request.method !== 'GET' && request.method !== 'HEAD') {
+        sendText(response, 405, 'Method Not Allowed', { allow: 'GET, HEAD' });
+        return true;
+      }
+      const file = fileFor(pathname.slice(DASHBOARD_PATH.length));
+      const contentType = file ? CONTENT_TYPES[extname(file)] : undefined;
+      if (!file || !contentType) {
+        sendText(response, 404, 'Not Found');
+        return true;
+      }
+      await sendFile(request, response, file, contentType);
+      return true;
+    },
+  };
+}
+
+/** The file a path below /dashboard names, or null when it would leave the dashboard folder. */
+function fileFor(subpath: string): string | null {
+  if (subpath === '' || subpath === '/') return join(DASHBOARD_FOLDER, 'index.html');
+  if (subpath === '/vendor/graphql-ws.js') return GRAPHQL_WS_BROWSER_BUILD;
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(subpath);
+  } catch {
+    return null;
+  }
+  if (decoded.includes('\0')) return null;
+  // Checked after decoding and resolving, so that neither `..` nor `%2e%2e%2f` can step outside.
+  const file = resolve(DASHBOARD_FOLDER, `.${decoded}`);
+  return file.startsWith(DASHBOARD_FOLDER) ? file : null;
+}
+
+async function sendFile(request: IncomingMessage, response: ServerResponse, file: string, contentType: string) {
+  let body: Buffer;
+  try {
+    body = await readFile(file);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const missing = code === 'ENOENT' || code === 'EISDIR' || code === 'ENOTDIR';
+    sendText(response, missing ? 404 : 500, missing ? 'Not Found' : 'Internal Server Error');
+    return;
+  }
+  response.writeHead(200, {
+    'content-type': contentType,
+    'content-length': body.length,
+    // The files change with the checkout, not with a build: always revalidate.
+    'cache-control': 'no-cache',
+    'x-content-type-options': 'nosniff',
+    'content-security-policy': CONTENT_SECURITY_POLICY,
+  });
+  response.end(request.method === 'HEAD' ? undefined : body);
+}
+
+function sendText(response: ServerResponse, status: number, text: string, headers: Record<string, string> = {}) {
+  response.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', ...headers });
+  response.end(text);
+}

@@ -1,0 +1,197 @@
+import { mkdir } from 'node:fs/promises';
+import { request as httpRequest } from 'node:http';
+import { dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { HealthDocument, SubmitJobDocument } from '../client/generated/graphql.js';
+import { startTestConveyor, type TestConveyor } from './support/conveyor.js';
+import { executeOk } from './support/graphqlClient.js';
+
+// Debian's Chromium, not a browser downloaded by Playwright: the tests run offline.
+const CHROMIUM = {
+  executablePath: '/usr/bin/chromium',
+  args: [
+    '--headless',
+    '--no-sandbox',
+    '--disable-gpu',
+    '--disable-quic',
+    '--no-first-run',
+    '--disable-background-networking',
+    '--disable-component-update',
+    '--disable-sync',
+  ],
+};
+const SCREENSHOT = fileURLToPath(new URL('../test-results/dashboard.png', import.meta.url));
+
+/** A GET with the path sent exactly as written (fetch would normalise `..` away). */
+function rawGet(url: string, path: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const { hostname, port } = new URL(url);
+    httpRequest({ hostname, port, path, method: 'GET' }, (response) => {
+      response.resume();
+      resolve(response.statusCode ?? 0);
+    })
+      .on('error', reject)
+      .end();
+  });
+}
+
+describe('the dashboard', () => {
+  let conveyor: TestConveyor;
+  let browser: Browser;
+  let page: Page;
+  const pageProblems: string[] = [];
+  const requestedUrls: string[] = [];
+
+  /** A page that records its script errors and every URL it asks for. */
+  async function openDashboard(): Promise<Page> {
+    const opened = await browser.newPage({ viewport: { width: 1440, height: 1000 } });
+    opened.on('pageerror', (error) => pageProblems.push(`pageerror: ${error.message}`));
+    opened.on('console', (message) => {
+      if (message.type() === 'error') pageProblems.push(`console: ${message.text()}`);
+    });
+    opened.on('request', (request) => requestedUrls.push(request.url()));
+    await opened.goto(`${conveyor.url}/dashboard`);
+    await opened.locator('#connection[data-state="connected"]').waitFor();
+    return opened;
+  }
+
+  const stat = (name: string) => page.locator(`[data-stat="${name}"] dd`);
+  const itemIn = (panel: string, jobId: string) => page.locator(`#${panel} [data-job-id="${jobId}"]`);
+  const statusOf = async (jobId: string) => (await conveyor.scheduler.getJob(jobId))?.status;
+
+  beforeAll(async () => {
+    // No built-in worker: the test claims and fails jobs itself, so it decides every transition.
+    conveyor = await startTestConveyor({ env: { WORKER_ENABLED: 'false' } });
+    browser = await chromium.launch(CHROMIUM);
+    page = await openDashboard();
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await conveyor?.close();
+  });
+
+  it('is served by the Conveyor server itself, with nothing from the internet', async () => {
+    const index = await fetch(`${conveyor.url}/dashboard`);
+    expect(index.status).toBe(200);
+    expect(index.headers.get('content-type')).toMatch(/^text\/html/);
+    const html = await index.text();
+    expect(html).not.toMatch(/(?:src|href)\s*=\s*["']?\s*https?:\/\//i);
+    expect(html).not.toContain('http://');
+    expect(html).not.toContain('https://');
+    expect(await (await fetch(`${conveyor.url}/dashboard/`)).text()).toBe(html);
+
+    const vendor = await fetch(`${conveyor.url}/dashboard/vendor/graphql-ws.js`);
+    expect(vendor.headers.get('content-type')).toMatch(/^text\/javascript/);
+    expect(await vendor.text()).toContain('graphqlWs');
+    expect((await fetch(`${conveyor.url}/dashboard/main.js`)).headers.get('content-type')).toMatch(/^text\/javascript/);
+    expect((await fetch(`${conveyor.url}/dashboard/styles.css`)).headers.get('content-type')).toMatch(/^text\/css/);
+
+    expect(await rawGet(conveyor.url!, '/dashboard/../package.json')).toBe(404);
+    expect(await rawGet(conveyor.url!, '/dashboard/..%2f..%2fpackage.json')).toBe(404);
+    expect(await rawGet(conveyor.url!, '/dashboard/%2e%2e/%2e%2e/package.json')).toBe(404);
+    expect(await rawGet(conveyor.url!, '/dashboard/missing.js')).toBe(404);
+
+    // Everything else still reaches GraphQL.
+    expect(await executeOk(conveyor.graphqlUrl, HealthDocument, {})).toMatchObject({ health: { ok: true } });
+  });
+
+  it('follows jobs live: stats, running, failures with their error, detail with history, retry and cancel', async () => {
+    await expect.poll(() => stat('ready').textContent()).toBe('0');
+
+    const first = (await conveyor.scheduler.submitJob({ type: 'echo', userId: 'dash', payload: { message: 'one' } })).job;
+    const second = (await conveyor.scheduler.submitJob({ type: 'echo', userId: 'dash', payload: { message: 'two' } })).job;
+    await expect.poll(() => stat('ready').textContent()).toBe('2');
+
+    const claimed = await conveyor.scheduler.claimJobs({ workerId: 'w', limit: 2 });
+    const claimedFirst = claimed.find((job) => job.id === first.id)!;
+    await itemIn('running', first.id).waitFor();
+    await itemIn('running', second.id).waitFor();
+    await expect.poll(() => stat('running').textContent()).toBe('2');
+    await expect.poll(() => stat('ready').textContent()).toBe('0');
+
+    const failed = await conveyor.scheduler.failJob(first.id, claimedFirst.leaseToken!, 'kaboom', false);
+    await expect.poll(() => itemIn('failures', first.id).textContent()).toContain('kaboom');
+    await expect.poll(() => itemIn('running', first.id).count()).toBe(0);
+    await expect.poll(() => stat('failed').textContent()).toBe('1');
+
+    await itemIn('failures', first.id).click();
+    const detail = page.locator('#detail');
+    await expect.poll(() => detail.locator('[data-field="lastError"]').textContent()).toBe('kaboom');
+    await expect.poll(() => detail.locator('[data-field="payload"]').textContent()).toContain('"message": "one"');
+    await expect
+      .poll(() => detail.locator('table.history tbody tr').evaluateAll((rows) => rows.map((row) => row.getAttribute('data-version'))))
+      .toEqual([first.version, claimedFirst.version, failed.version].map(String));
+    await expect
+      .poll(() => detail.locator('table.history tbody [data-status]').allTextContents())
+      .toEqual(['QUEUED', 'RUNNING', 'FAILED']);
+
+    await mkdir(dirname(SCREENSHOT), { recursive: true });
+    await page.screenshot({ path: SCREENSHOT, fullPage: true });
+
+    await detail.locator('.detail-head button[data-action="retry"]').click();
+    await expect.poll(() => statusOf(first.id)).toBe('QUEUED');
+    await expect.poll(() => itemIn('failures', first.id).count()).toBe(0);
+    await expect.poll(() => detail.locator('.detail-head').count()).toBe(1);
+    await expect.poll(() => detail.locator('.fields [data-status]').textContent()).toBe('QUEUED');
+
+    // The open job's own stream carries its result, so it appears without a reload.
+    const [rerun] = await conveyor.scheduler.claimJobs({ workerId: 'w', limit: 1 });
+    expect(rerun?.id).toBe(first.id);
+    await conveyor.scheduler.completeJob(first.id, rerun!.leaseToken!, { echoed: 'one' });
+    await expect.poll(() => detail.locator('[data-field="result"]').textContent()).toContain('"echoed": "one"');
+    await expect.poll(() => detail.locator('.fields [data-status]').textContent()).toBe('COMPLETED');
+
+    await itemIn('running', second.id).locator('button[data-action="cancel"]').click();
+    await expect.poll(() => statusOf(second.id)).toBe('CANCELLED');
+    await expect.poll(() => itemIn('running', second.id).count()).toBe(0);
+    await expect.poll(() => stat('cancelled').textContent()).toBe('1');
+  });
+
+  it("loads a user's jobs that changed before the page opened, and shows GraphQL errors", async () => {
+    const { submitJob } = await executeOk(conveyor.graphqlUrl, SubmitJobDocument, {
+      input: { type: 'echo', userId: 'early', payload: { message: 'before the page' } },
+    });
+    const fresh = await openDashboard();
+    try {
+      await fresh.locator('#user-id').fill('early');
+      await fresh.locator('#user-form button[type="submit"]').click();
+      await fresh.locator(`#user-jobs [data-job-id="${submitJob.job.id}"]`).waitFor();
+
+      await fresh.locator('#user-id').fill('x'.repeat(200));
+      await fresh.locator('#user-form button[type="submit"]').click();
+      await fresh.locator('#errors').waitFor();
+      await expect.poll(() => fresh.locator('#errors').textContent()).toContain('userId must be 1 to 128 characters long.');
+    } finally {
+      await fresh.close();
+    }
+  });
+
+  it('sends the saved API key as a bearer token over HTTP and graphql-ws', async () => {
+    const keyed = await openDashboard();
+    try {
+      const socketFrames: string[] = [];
+      keyed.on('websocket', (socket) => socket.on('framesent', (frame) => socketFrames.push(String(frame.payload))));
+      await keyed.locator('#api-key').fill('secret-key');
+      const graphqlRequest = keyed.waitForRequest((request) => request.url().endsWith('/graphql') && request.method() === 'POST');
+      await keyed.locator('#api-key-form button[type="submit"]').click();
+      await keyed.locator('#user-id').fill('dash');
+      await keyed.locator('#user-form button[type="submit"]').click();
+
+      expect((await graphqlRequest).headers()['authorization']).toBe('Bearer secret-key');
+      expect(await keyed.evaluate(() => localStorage.getItem('conveyor.apiKey'))).toBe('secret-key');
+      await expect
+        .poll(() => socketFrames.map((payload) => JSON.parse(payload)).find((message) => message.type === 'connection_init'))
+        .toMatchObject({ payload: { authorization: 'Bearer secret-key' } });
+    } finally {
+      await keyed.evaluate(() => localStorage.removeItem('conveyor.apiKey'));
+      await keyed.close();
+    }
+  });
+
+  it('made no requests beyond this server and raised no script errors', () => {
+    expect(requestedUrls.filter((url) => !url.startsWith(`${conveyor.url}/`))).toEqual([]);
+    expect(pageProblems).toEqual([]);
+  });
+});
