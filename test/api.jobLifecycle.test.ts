@@ -5,6 +5,7 @@ import {
   JobDocument,
   JobUpdatedDocument,
   QueueStatsDocument,
+  RecentJobsDocument,
   SubmitJobDocument,
   type JobUpdatedSubscription,
 } from '../client/generated/graphql.js';
@@ -41,6 +42,8 @@ describe('a job over the GraphQL API', () => {
     expect(complete).toMatchObject({ status: 'COMPLETED', result: { sent: true } });
     expect(new Date(complete.completedAt!).getTime()).toBeGreaterThanOrEqual(new Date(complete.startedAt!).getTime());
 
+    const { recentJobs } = await executeOk(url, RecentJobsDocument, { status: 'COMPLETED' });
+    expect(recentJobs.map((j) => j.id)).toEqual([submitJob.job.id]);
     const { job } = await executeOk(url, JobDocument, { id: submitJob.job.id });
     expect(job).toMatchObject({ status: 'COMPLETED', result: { sent: true }, payload: { message: 'hello' } });
     const { dequeue: nothing } = await executeOk(url, DequeueDocument, {});

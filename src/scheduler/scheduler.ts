@@ -266,6 +266,12 @@ export class Scheduler {
     return { jobs: rows.slice(0, first), hasMore: rows.length > first };
   }
 
+  /** The latest jobs in one state, all users (running: newest start first; finished: newest finish first). */
+  listRecentJobs(status: JobStatus, first = 20): Promise<JobRow[]> {
+    checkRange('first', first, 0, LIMITS.pageSize);
+    return sql.jobListRecentByStatus(this.#db, status, first);
+  }
+
   /** Jobs matching the filter that changed since `since` (oldest change first): the catch-up read of a
    * subscription after the LISTEN connection was lost. */
   listJobsChangedSince(filter: { id: string | null; userId: string | null; type: string | null; since: Date }) {

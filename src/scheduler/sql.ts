@@ -563,6 +563,20 @@ export function jobListByUser(db: Db, p: JobListByUserParams) {
   LIMIT ${p.limit}::int`);
 }
 
+/**
+ * The latest jobs in one state, for operators: running by start, finished by finish, queued by
+ * submission (each order served by an index on that state).
+ */
+export function jobListRecentByStatus(db: Db, status: JobStatus, limit: number) {
+  const order =
+    status === 'RUNNING' ? raw('c.started_at DESC') : status === 'QUEUED' ? raw('c.seq DESC') : raw('c.completed_at DESC');
+  return db.$queryRaw<JobRow[]>(sql`
+  SELECT ${jobColumns('c')} FROM jobs c
+  WHERE c.status = ${status}::job_status
+  ORDER BY ${order}
+  LIMIT ${limit}::int`);
+}
+
 export function jobListChangedSince(
   db: Db,
   p: { id: string | null; userId: string | null; type: string | null; since: Date; limit: number },
