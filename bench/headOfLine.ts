@@ -1,3 +1,4 @@
+import { loadConfig } from '../src/config.js';
 import { createPrismaClient } from '../src/db/prisma.js';
 import { Scheduler } from '../src/scheduler/scheduler.js';
 import { builtinJobTypes } from '../src/worker/jobTypes.js';
@@ -5,7 +6,8 @@ import { JobTypeRegistry } from '../src/worker/registry.js';
 import pg from 'pg';
 import { median, percentile, type BenchDatabase, type Report } from './support.js';
 
-const SETTINGS = { defaultUserConcurrency: 2, defaultMaxAttempts: 3, backoffBaseMs: 1000, backoffMaxMs: 3_600_000, leaseSeconds: 30 };
+/** The default settings, as a server started with no configuration has them. */
+const SETTINGS = loadConfig({}).scheduling;
 
 /**
  * Scenario 2c (claim side): one user holds 100 000 waiting jobs while other users submit one job at a

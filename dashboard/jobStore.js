@@ -53,6 +53,13 @@ export class JobStore {
     this.put(job);
   }
 
+  /** A job the server no longer has. */
+  forget(id) {
+    if (!this.#jobs.delete(id)) return;
+    this.#history.delete(id);
+    this.#changed();
+  }
+
   get(id) {
     return this.#jobs.get(id);
   }

@@ -26,7 +26,7 @@ export class LiveFeed {
   #connectionParams;
   #onStatus;
   #onError;
-  #onReconnected;
+  #onConnected;
   #client = null;
   #subscriptions = new Set();
   #wasConnected = false;
@@ -37,14 +37,15 @@ export class LiveFeed {
    * @param {() => object} options.connectionParams evaluated on every (re)connect
    * @param {(state: 'connecting' | 'connected' | 'disconnected') => void} options.onStatus
    * @param {(message: string) => void} options.onError
-   * @param {() => void} options.onReconnected events may have been missed while disconnected
+   * @param {(reconnected: boolean) => void} options.onConnected after every connection; `reconnected`
+   *   when there was one before, so events may have been missed while disconnected
    */
-  constructor({ url, connectionParams, onStatus, onError, onReconnected }) {
+  constructor({ url, connectionParams, onStatus, onError, onConnected }) {
     this.#url = url;
     this.#connectionParams = connectionParams;
     this.#onStatus = onStatus;
     this.#onError = onError;
-    this.#onReconnected = onReconnected;
+    this.#onConnected = onConnected;
     this.#client = this.#createClient();
   }
 
@@ -102,8 +103,9 @@ export class LiveFeed {
         connected: () => {
           if (client !== this.#client) return;
           this.#onStatus('connected');
-          if (this.#wasConnected) this.#onReconnected();
+          const reconnected = this.#wasConnected;
           this.#wasConnected = true;
+          this.#onConnected(reconnected);
         },
         closed: () => client === this.#client && this.#onStatus('disconnected'),
       },

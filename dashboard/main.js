@@ -4,7 +4,17 @@ import { authorizationFor, readApiKey, saveApiKey } from './apiKey.js';
 import { createGraphQLHttpClient } from './graphqlHttp.js';
 import { JobStore } from './jobStore.js';
 import { LiveFeed } from './liveFeed.js';
-import { ALL_JOBS_UPDATED, CANCEL_JOB, JOB, ONE_JOB_UPDATED, QUEUE_STATS_UPDATED, RETRY_JOB, USER_JOBS } from './operations.js';
+import {
+  ALL_JOBS_UPDATED,
+  CANCEL_JOB,
+  JOB,
+  JOB_SUMMARY_BY_ID,
+  ONE_JOB_UPDATED,
+  QUEUE_STATS_UPDATED,
+  RECENT_JOBS,
+  RETRY_JOB,
+  USER_JOBS,
+} from './operations.js';
 import { renderConnectionStatus } from './views/connectionStatus.js';
 import { ErrorList } from './views/errorList.js';
 import { renderJobDetail } from './views/jobDetail.js';
@@ -12,8 +22,21 @@ import { renderJobList } from './views/jobList.js';
 import { renderStats } from './views/statsBar.js';
 
 const GRAPHQL_PATH = '/graphql';
+const RUNNING_SHOWN = 50;
 const RECENT_FAILURES = 20;
 const USER_JOBS_PAGE = 100;
+/** Jobs re-read at once when the page finds it missed their changes (see loadRecent). */
+const REREAD_BATCH = 10;
+
+/**
+ * The panels filled from `recentJobs` on open and after every reconnect, then kept live by the
+ * jobUpdated stream. `orderKey` is the field recentJobs orders them by (newest first).
+ */
+const RECENT = {
+  running: { status: 'RUNNING', first: RUNNING_SHOWN, orderKey: (job) => job.startedAt ?? '' },
+  failures: { status: 'FAILED', first: RECENT_FAILURES, orderKey: (job) => job.completedAt ?? job.updatedAt },
+};
+const newestFirst = (orderKey) => (a, b) => orderKey(b).localeCompare(orderKey(a));
 
 const $ = (selector) => document.querySelector(selector);
 const panels = {
@@ -43,8 +66,9 @@ const feed = new LiveFeed({
   },
   onStatus: (state) => renderConnectionStatus($('#connection'), state),
   onError: (message) => errors.show([message]),
-  // Events sent while the socket was down are gone: read what is on screen again.
-  onReconnected: () => reloadOpenData(),
+  // Events sent while the socket was down are gone: read what is on screen again. After the first
+  // connection, the read made at startup may have missed changes made before the subscription began.
+  onConnected: (reconnected) => (reconnected ? reloadOpenData() : void loadRecentJobs()),
 });
 
 function showRequestError(error) {
@@ -64,16 +88,13 @@ function scheduleRender() {
 
 function render() {
   const selectedId = view.selectedId;
-  renderJobList(
-    panels.running,
-    store.list((job) => job.status === 'RUNNING', (a, b) => (b.startedAt ?? '').localeCompare(a.startedAt ?? '')),
-    { selectedId },
-  );
-  renderJobList(
-    panels.failures,
-    store.list((job) => job.status === 'FAILED', (a, b) => (b.completedAt ?? b.updatedAt).localeCompare(a.completedAt ?? a.updatedAt)),
-    { selectedId, showError: true, limit: RECENT_FAILURES },
-  );
+  for (const [panel, { status, first, orderKey }] of Object.entries(RECENT)) {
+    renderJobList(panels[panel], store.list((job) => job.status === status, newestFirst(orderKey)), {
+      selectedId,
+      showError: status === 'FAILED',
+      limit: first,
+    });
+  }
   renderJobList(
     panels.userJobs,
     view.userId ? store.list((job) => job.userId === view.userId, (a, b) => b.createdAt.localeCompare(a.createdAt)) : [],
@@ -125,7 +146,50 @@ async function loadUser(userId) {
   }
 }
 
+async function loadRecentJobs() {
+  try {
+    await Promise.all(Object.values(RECENT).map(loadRecent));
+  } catch (error) {
+    showRequestError(error);
+  }
+}
+
+/**
+ * Merges the latest jobs in one state into the store. The page may also hold jobs in that state
+ * that left it while no events reached the page (the socket was down): those the answer would
+ * have included (it is not full, or they sort before its last job) but did not are read again.
+ * Jobs changed by an event while the query ran are left alone: the event is at least as new.
+ */
+async function loadRecent({ status, first, orderKey }) {
+  const held = store.list((job) => job.status === status).map((job) => ({ id: job.id, version: job.version }));
+  const { recentJobs } = await request(RECENT_JOBS, { status, first });
+  for (const job of recentJobs) store.put(job);
+
+  const answered = new Set(recentJobs.map((job) => job.id));
+  const last = recentJobs.length >= first ? orderKey(recentJobs[recentJobs.length - 1]) : null;
+  const missed = held
+    .filter(({ id, version }) => {
+      const job = store.get(id);
+      return !answered.has(id) && job?.status === status && job.version === version && (last === null || orderKey(job) > last);
+    })
+    .map(({ id }) => id);
+  for (let i = 0; i < missed.length; i += REREAD_BATCH) {
+    await Promise.all(missed.slice(i, i + REREAD_BATCH).map(rereadJob));
+  }
+}
+
+async function rereadJob(id) {
+  const { job } = await request(JOB_SUMMARY_BY_ID, { id });
+  if (job) {
+    store.put(job);
+    return;
+  }
+  if (id === view.selectedId) view.detailMissingId = id;
+  store.forget(id);
+}
+
 function reloadOpenData() {
+  void loadRecentJobs();
   if (view.selectedId) void loadJob(view.selectedId);
   if (view.userId) void loadUser(view.userId);
 }
@@ -189,5 +253,6 @@ $('#api-key-form').addEventListener('submit', (event) => {
 store.onChange(scheduleRender);
 feed.subscribe(ALL_JOBS_UPDATED, {}, (data) => store.recordUpdate(data.jobUpdated));
 feed.subscribe(QUEUE_STATS_UPDATED, {}, (data) => renderStats($('#stats'), data.queueStatsUpdated));
+void loadRecentJobs();
 restoreFromAddress();
 render();

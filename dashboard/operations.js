@@ -28,6 +28,18 @@ export const JOB = `
     job(id: $id) { ${JOB_FULL} }
   }`;
 
+/** The Running and Recent failures panels, read on open and after every reconnect. */
+export const RECENT_JOBS = `
+  query DashboardRecentJobs($status: JobStatus!, $first: Int) {
+    recentJobs(status: $status, first: $first) { ${JOB_SUMMARY} }
+  }`;
+
+/** A job the page may hold in a state it has since left (see loadRecent in main.js). */
+export const JOB_SUMMARY_BY_ID = `
+  query DashboardJobSummary($id: ID!) {
+    job(id: $id) { ${JOB_SUMMARY} }
+  }`;
+
 export const USER_JOBS = `
   query DashboardUserJobs($userId: String!, $first: Int) {
     userJobs(userId: $userId, first: $first) { nodes { ${JOB_SUMMARY} } }

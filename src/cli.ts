@@ -2,7 +2,10 @@ import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from './config.js';
 import { startEmbeddedPostgres } from './db/embedded.js';
 import { migrate } from './db/migrator.js';
+import { ApiKeyStore } from './auth/apiKeys.js';
+import { createPrismaClient } from './db/prisma.js';
 import { runProcess } from './main.js';
+import { ConveyorError } from './scheduler/errors.js';
 
 const HELP: Record<string, string> = {
   main: `conveyor — a PostgreSQL job queue with a GraphQL API
@@ -13,11 +16,12 @@ Commands:
   serve     GraphQL API (HTTP, graphql-ws, SSE) and, unless --no-worker, the built-in worker
   worker    the built-in worker only, no HTTP
   migrate   apply pending database migrations and exit
+  keys      create, list and revoke API keys
 
 Run \`conveyor <command> --help\` for a command's options. Settings come from the environment
 (DATABASE_URL, PORT, WORKER_CONCURRENCY, …: see the README); options override them.
 Without DATABASE_URL, serve, worker and migrate use the embedded PostgreSQL in .conveyor/.`,
-  serve: `Usage: conveyor serve [--port N] [--host H] [--no-worker] [--concurrency N]
+  serve: `Usage: conveyor serve [--port N] [--host H] [--no-worker] [--concurrency N] [--no-auth]
 
 Serves GraphQL at /graphql (GraphiQL on GET, graphql-ws and SSE on the same path), /dashboard,
 /metrics and /health/live, /health/ready. Runs the built-in worker too unless --no-worker.
@@ -27,7 +31,9 @@ released back to the queue; a second signal exits at once.
   --port N          listen on port N (PORT, default 4000)
   --host H          bind address (HOST, default 0.0.0.0)
   --no-worker       API only (WORKER_ENABLED=false)
-  --concurrency N   jobs the built-in worker runs at once (WORKER_CONCURRENCY, default 10)`,
+  --concurrency N   jobs the built-in worker runs at once (WORKER_CONCURRENCY, default 10)
+  --no-auth         no API keys needed, every caller is an admin (AUTH_DISABLED=true): local
+                    development only, refused when NODE_ENV=production`,
   worker: `Usage: conveyor worker [--concurrency N]
 
 Runs the built-in worker (and the maintenance loop) without HTTP. Start as many as you like,
@@ -38,6 +44,14 @@ on as many machines as you like, against one DATABASE_URL.
 
 Applies the migrations under prisma/migrations that the database lacks, under an advisory lock
 (safe to run from several processes at once), and exits. serve and worker do this at start-up too.`,
+  keys: `Usage:
+  conveyor keys create --name NAME --role admin|worker|user [--user USER_ID]
+  conveyor keys list
+  conveyor keys revoke ID
+
+API keys are sent as "Authorization: Bearer <key>" (HTTP) or in graphql-ws connectionParams
+({ authorization: "Bearer <key>" }). Only a hash is stored: a new key is printed once, on creation.
+A user key acts for exactly one userId; a worker key may dequeue, heartbeat, complete and fail.`,
 };
 
 export async function runCli(argv: string[]): Promise<number> {
@@ -50,7 +64,7 @@ export async function runCli(argv: string[]): Promise<number> {
     console.error(`Unknown command "${command}".\n\n${HELP.main}`);
     return 1;
   }
-  const { values } = parseArgs({
+  const { values, positionals } = parseArgs({
     args: rest,
     strict: true,
     options: {
@@ -59,7 +73,12 @@ export async function runCli(argv: string[]): Promise<number> {
       host: { type: 'string' },
       concurrency: { type: 'string' },
       'no-worker': { type: 'boolean' },
+      'no-auth': { type: 'boolean' },
+      name: { type: 'string' },
+      role: { type: 'string' },
+      user: { type: 'string' },
     },
+    allowPositionals: command === 'keys',
   });
   if (values.help) {
     console.log(HELP[command]);
@@ -70,23 +89,65 @@ export async function runCli(argv: string[]): Promise<number> {
   if (values.host !== undefined) overrides.HOST = values.host;
   if (values.concurrency !== undefined) overrides.WORKER_CONCURRENCY = values.concurrency;
   if (command === 'serve' && values['no-worker']) overrides.WORKER_ENABLED = 'false';
+  if (command === 'serve' && values['no-auth']) overrides.AUTH_DISABLED = 'true';
   if (command === 'worker') Object.assign(overrides, { HTTP_ENABLED: 'false', WORKER_ENABLED: 'true' });
   const config = loadConfig({ ...process.env, ...overrides });
 
-  if (command === 'migrate') {
+  if (command === 'migrate' || command === 'keys') {
     const embedded = config.databaseUrl
       ? null
       : await startEmbeddedPostgres({ dataDir: config.dataDir, port: config.embeddedPostgresPort });
+    const databaseUrl = config.databaseUrl ?? embedded!.url;
     try {
-      const applied = await migrate(config.databaseUrl ?? embedded!.url);
-      console.log(applied.length ? `applied: ${applied.join(', ')}` : 'database is up to date');
+      const applied = await migrate(databaseUrl);
+      if (command === 'migrate') {
+        console.log(applied.length ? `applied: ${applied.join(', ')}` : 'database is up to date');
+        return 0;
+      }
+      return await runKeysCommand(databaseUrl, positionals, values);
     } finally {
       await embedded?.stop();
     }
-    return 0;
   }
   await runProcess(config);
   return -1; // keeps running until a signal
+}
+
+async function runKeysCommand(
+  databaseUrl: string,
+  [action, id]: string[],
+  options: { name?: string; role?: string; user?: string },
+): Promise<number> {
+  const prisma = createPrismaClient(databaseUrl, { poolSize: 2 });
+  const keys = new ApiKeyStore(prisma);
+  try {
+    if (action === 'create') {
+      const role = options.role?.toUpperCase();
+      if (!options.name || (role !== 'ADMIN' && role !== 'WORKER' && role !== 'USER')) {
+        console.error(`keys create needs --name and --role admin|worker|user.\n\n${HELP.keys}`);
+        return 1;
+      }
+      const { key, info } = await keys.create({ name: options.name, role, userId: options.user ?? null });
+      console.log(`created ${info.role} key ${info.id}${info.userId ? ` for user ${info.userId}` : ''}. It is shown only now:\n${key}`);
+      return 0;
+    }
+    if (action === 'list') {
+      for (const key of await keys.list()) {
+        const state = key.revokedAt ? `revoked ${key.revokedAt.toISOString()}` : 'active';
+        console.log(`${key.id}  ${key.keyPrefix}…  ${key.role.padEnd(6)}  ${(key.userId ?? '-').padEnd(20)}  ${state}  ${key.name}`);
+      }
+      return 0;
+    }
+    if (action === 'revoke' && id) {
+      const info = await keys.revoke(id);
+      console.log(`revoked ${info.id} (${info.name})`);
+      return 0;
+    }
+    console.error(HELP.keys);
+    return 1;
+  } finally {
+    await prisma.$disconnect();
+  }
 }
 
 runCli(process.argv.slice(2)).then(
@@ -94,7 +155,11 @@ runCli(process.argv.slice(2)).then(
     if (code >= 0) process.exit(code);
   },
   (error: unknown) => {
-    if (error instanceof ConfigError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+    if (
+      error instanceof ConfigError ||
+      error instanceof ConveyorError ||
+      (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')
+    ) {
       console.error((error as Error).message);
     } else {
       console.error('conveyor failed:', error);

@@ -30,6 +30,13 @@ const envSchema = z.object({
   MAINTENANCE_INTERVAL_MS: z.coerce.number().int().min(10).default(1000),
   RETENTION_HOURS: z.coerce.number().min(0).default(7 * 24),
   SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).default(10_000),
+  NODE_ENV: z.string().default('development'),
+  AUTH_DISABLED: bool.default(false),
+  CONVEYOR_ADMIN_KEY: z.string().min(32).optional(),
+  GRAPHQL_INTROSPECTION: bool.optional(),
+  GRAPHIQL_ENABLED: bool.optional(),
+  MAX_PAYLOAD_BYTES: z.coerce.number().int().min(2).default(256 * 1024),
+  REQUEST_BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).default(1024 * 1024),
 });
 
 export type Config = Readonly<{
@@ -52,10 +59,24 @@ export type Config = Readonly<{
     backoffBaseMs: number;
     backoffMaxMs: number;
     leaseSeconds: number;
+    /** Largest job payload, as JSON bytes. */
+    maxPayloadBytes: number;
   }>;
   maintenance: Readonly<{ enabled: boolean; intervalMs: number; retentionHours: number }>;
   /** On SIGTERM, how long running jobs may take to finish before they are released to the queue. */
   shutdownGraceMs: number;
+  production: boolean;
+  auth: Readonly<{
+    /** Every caller acts as an admin: local development only (refused in production). */
+    disabled: boolean;
+    /** Stored as the first admin key when the key table is empty. */
+    bootstrapAdminKey: string | null;
+  }>;
+  graphql: Readonly<{
+    introspection: boolean;
+    graphiql: boolean;
+    requestBodyLimitBytes: number;
+  }>;
 }>;
 
 export class ConfigError extends Error {}
@@ -68,6 +89,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(`Invalid configuration:\n  ${problems.join('\n  ')}`);
   }
   const e = parsed.data;
+  const production = e.NODE_ENV === 'production';
+  if (production && e.AUTH_DISABLED) {
+    throw new ConfigError('Invalid configuration:\n  AUTH_DISABLED: authentication cannot be turned off in production (NODE_ENV=production).');
+  }
+  if (e.MAX_PAYLOAD_BYTES >= e.REQUEST_BODY_LIMIT_BYTES) {
+    throw new ConfigError('Invalid configuration:\n  MAX_PAYLOAD_BYTES: must be smaller than REQUEST_BODY_LIMIT_BYTES.');
+  }
   return deepFreeze({
     databaseUrl: e.DATABASE_URL ?? null,
     dataDir: path.resolve(e.CONVEYOR_DATA_DIR),
@@ -88,6 +116,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       backoffBaseMs: e.BACKOFF_BASE_MS,
       backoffMaxMs: e.BACKOFF_MAX_MS,
       leaseSeconds: e.LEASE_SECONDS,
+      maxPayloadBytes: e.MAX_PAYLOAD_BYTES,
     },
     maintenance: {
       enabled: e.MAINTENANCE_ENABLED,
@@ -95,6 +124,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       retentionHours: e.RETENTION_HOURS,
     },
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
+    production,
+    auth: { disabled: e.AUTH_DISABLED, bootstrapAdminKey: e.CONVEYOR_ADMIN_KEY ?? null },
+    graphql: {
+      // Off in production unless asked for: they show the whole schema to anyone.
+      introspection: e.GRAPHQL_INTROSPECTION ?? !production,
+      graphiql: e.GRAPHIQL_ENABLED ?? !production,
+      requestBodyLimitBytes: e.REQUEST_BODY_LIMIT_BYTES,
+    },
   });
 }
 

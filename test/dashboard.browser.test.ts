@@ -2,7 +2,7 @@ import { mkdir } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { chromium, type Browser, type Page, type WebSocketRoute } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HealthDocument, SubmitJobDocument } from '../client/generated/graphql.js';
 import { startTestConveyor, type TestConveyor } from './support/conveyor.js';
@@ -44,9 +44,10 @@ describe('the dashboard', () => {
   const pageProblems: string[] = [];
   const requestedUrls: string[] = [];
 
-  /** A page that records its script errors and every URL it asks for. */
-  async function openDashboard(): Promise<Page> {
+  /** A page that records its script errors and every URL it asks for; `prepare` runs before it loads. */
+  async function openDashboard(prepare?: (opened: Page) => Promise<void>): Promise<Page> {
     const opened = await browser.newPage({ viewport: { width: 1440, height: 1000 } });
+    await prepare?.(opened);
     opened.on('pageerror', (error) => pageProblems.push(`pageerror: ${error.message}`));
     opened.on('console', (message) => {
       if (message.type() === 'error') pageProblems.push(`console: ${message.text()}`);
@@ -149,6 +150,55 @@ describe('the dashboard', () => {
     await expect.poll(() => stat('cancelled').textContent()).toBe('1');
   });
 
+  it('shows jobs already running or failed when it opens, and reads them again after a reconnect', async () => {
+    // Two jobs that reach RUNNING and FAILED before the page exists: no event about them reaches it.
+    const running = (await conveyor.scheduler.submitJob({ type: 'echo', userId: 'before-a', payload: { message: 'a' } })).job;
+    const failing = (await conveyor.scheduler.submitJob({ type: 'echo', userId: 'before-b', payload: { message: 'b' } })).job;
+    const claimed = await conveyor.scheduler.claimJobs({ workerId: 'w', limit: 2 });
+    expect(claimed.map((job) => job.id).sort()).toEqual([running.id, failing.id].sort());
+    const lease = (id: string) => claimed.find((job) => job.id === id)!.leaseToken!;
+    await conveyor.scheduler.failJob(failing.id, lease(failing.id), 'failed before the page', false);
+
+    // Every graphql-ws connection goes through here, so that the test can drop it and hold the next.
+    const sockets: WebSocketRoute[] = [];
+    let holdSockets = false;
+    const fresh = await openDashboard((opened) =>
+      opened.routeWebSocket(/\/graphql$/, (socket) => {
+        sockets.push(socket);
+        if (!holdSockets) socket.connectToServer();
+      }),
+    );
+    const freshItem = (panel: string, jobId: string) => fresh.locator(`#${panel} [data-job-id="${jobId}"]`);
+    try {
+      await freshItem('running', running.id).waitFor();
+      await expect.poll(() => freshItem('failures', failing.id).textContent()).toContain('failed before the page');
+      await expect.poll(() => fresh.locator('.scope-note').textContent()).not.toContain('changed since this page opened');
+
+      // The connection drops and the next one is held: both jobs change while no event can arrive.
+      holdSockets = true;
+      const dropped = sockets.length;
+      await sockets[dropped - 1]!.close({ code: 1012, reason: 'test: dropped' });
+      // graphql-ws waits 1 to 1.5 s before it tries again.
+      await expect.poll(() => sockets.length, { timeout: 10_000 }).toBeGreaterThan(dropped);
+      await expect.poll(() => fresh.locator('#connection').getAttribute('data-state')).not.toBe('connected');
+      await conveyor.scheduler.failJob(running.id, lease(running.id), 'failed while away', false);
+      await conveyor.scheduler.retryJob(failing.id);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(await freshItem('running', running.id).count()).toBe(1);
+      expect(await freshItem('failures', failing.id).count()).toBe(1);
+
+      // Once connected again, the page reads both panels again: one job moved, the other left.
+      holdSockets = false;
+      await sockets[sockets.length - 1]!.close({ code: 1012, reason: 'test: released' });
+      await fresh.locator('#connection[data-state="connected"]').waitFor();
+      await expect.poll(() => freshItem('failures', running.id).textContent()).toContain('failed while away');
+      await expect.poll(() => freshItem('running', running.id).count()).toBe(0);
+      await expect.poll(() => freshItem('failures', failing.id).count()).toBe(0);
+    } finally {
+      await fresh.close();
+    }
+  });
+
   it("loads a user's jobs that changed before the page opened, and shows GraphQL errors", async () => {
     const { submitJob } = await executeOk(conveyor.graphqlUrl, SubmitJobDocument, {
       input: { type: 'echo', userId: 'early', payload: { message: 'before the page' } },
@@ -174,7 +224,10 @@ describe('the dashboard', () => {
       const socketFrames: string[] = [];
       keyed.on('websocket', (socket) => socket.on('framesent', (frame) => socketFrames.push(String(frame.payload))));
       await keyed.locator('#api-key').fill('secret-key');
-      const graphqlRequest = keyed.waitForRequest((request) => request.url().endsWith('/graphql') && request.method() === 'POST');
+      // The user-jobs query itself: the page also reads its panels on its own (after a reconnect, say).
+      const graphqlRequest = keyed.waitForRequest(
+        (request) => request.url().endsWith('/graphql') && request.method() === 'POST' && (request.postData() ?? '').includes('DashboardUserJobs'),
+      );
       await keyed.locator('#api-key-form button[type="submit"]').click();
       await keyed.locator('#user-id').fill('dash');
       await keyed.locator('#user-form button[type="submit"]').click();

@@ -34,7 +34,8 @@ export type SubmitJobInput = {
   runAt?: string | null | undefined;
   /** A registered job type, e.g. "send_email". */
   type: string;
-  userId: string;
+  /** Whose job it is. A user key submits for its own user and may leave this out; an admin key must set it. */
+  userId?: string | null | undefined;
 };
 
 export type JobFieldsFragment = { id: string, type: string, userId: string, status: JobStatus, waitingFor: JobWaitReason | null, priority: number, runAt: string, attempts: number, maxAttempts: number, lastError: string | null, progress: number | null, progressMessage: string | null, version: number, createdAt: string, startedAt: string | null, completedAt: string | null, updatedAt: string };

@@ -1,3 +1,5 @@
+import type { ApiKeyStore } from '../auth/apiKeys.js';
+import type { Viewer } from '../auth/viewer.js';
 import type { JobEventBus } from '../events/jobEventBus.js';
 import type { QueueStatsFeed } from '../events/queueStatsFeed.js';
 import type { Logger } from '../logger.js';
@@ -8,6 +10,9 @@ import type { FullJobLoader } from './jobSource.js';
 /** What every resolver gets; built per request (HTTP) or per connection (graphql-ws). */
 export interface GraphQLContext {
   scheduler: Scheduler;
+  /** Who is calling (from the API key); resolvers check it with src/auth/viewer.ts. */
+  viewer: Viewer;
+  apiKeys: ApiKeyStore;
   /** Job events of every process, by topic (`bus.eventTarget`). */
   bus: JobEventBus;
   queueStatsFeed: QueueStatsFeed;

@@ -7,6 +7,7 @@ import './types/jobSubscriptions.js';
 import './types/queueStats.js';
 import './types/userConcurrency.js';
 import './types/health.js';
+import './types/apiKeys.js';
 
 export function buildSchema(): GraphQLSchema {
   return builder.toSchema();

@@ -3,7 +3,7 @@
  * in `extensions.code`; anything that is not a ConveyorError is unexpected and gets masked.
  */
 export abstract class ConveyorError extends Error {
-  abstract readonly code: 'NOT_FOUND' | 'CONFLICT' | 'BAD_USER_INPUT';
+  abstract readonly code: 'NOT_FOUND' | 'CONFLICT' | 'BAD_USER_INPUT' | 'UNAUTHENTICATED' | 'FORBIDDEN';
 }
 
 export class NotFoundError extends ConveyorError {
@@ -17,4 +17,14 @@ export class ConflictError extends ConveyorError {
 
 export class InvalidInputError extends ConveyorError {
   readonly code = 'BAD_USER_INPUT';
+}
+
+/** No valid API key came with the request or connection. */
+export class UnauthenticatedError extends ConveyorError {
+  readonly code = 'UNAUTHENTICATED';
+}
+
+/** The key is valid, but its role or user may not do this. */
+export class ForbiddenError extends ConveyorError {
+  readonly code = 'FORBIDDEN';
 }

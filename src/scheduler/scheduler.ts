@@ -14,6 +14,8 @@ export interface SchedulerSettings {
   backoffBaseMs: number;
   backoffMaxMs: number;
   leaseSeconds: number;
+  /** Largest payload accepted, as JSON bytes. */
+  maxPayloadBytes: number;
 }
 
 export interface SubmitJobInput {
@@ -78,6 +80,7 @@ export const LIMITS = {
   errorLength: 10_000,
   pageSize: 100,
   userConcurrency: 10_000,
+  runAtHorizonDays: 366,
   /** Jobs re-read for one subscription after a lost LISTEN connection. */
   catchUp: 10_000,
 } as const;
@@ -113,6 +116,12 @@ export class Scheduler {
   async submitJob(input: SubmitJobInput): Promise<{ job: JobRow; deduplicated: boolean }> {
     checkLength('type', input.type, LIMITS.typeLength);
     checkUserId(input.userId);
+    const payloadBytes = Buffer.byteLength(JSON.stringify(input.payload ?? {}) ?? '');
+    if (payloadBytes > this.#settings.maxPayloadBytes) {
+      throw new InvalidInputError(
+        `payload is ${payloadBytes} bytes of JSON; the limit is ${this.#settings.maxPayloadBytes}. Store large data elsewhere and pass a reference.`,
+      );
+    }
     const payload = this.#registry.parsePayload(input.type, input.payload ?? {});
     const priority = input.priority ?? 0;
     checkRange('priority', priority, -LIMITS.priority, LIMITS.priority);
@@ -121,7 +130,7 @@ export class Scheduler {
     checkRange('maxAttempts', maxAttempts, 1, LIMITS.maxAttempts);
     if (input.backoffBaseMs != null) checkRange('backoffBaseMs', input.backoffBaseMs, 0, LIMITS.backoffBaseMs);
     if (input.idempotencyKey != null) checkLength('idempotencyKey', input.idempotencyKey, LIMITS.idempotencyKeyLength);
-    if (input.runAt && Number.isNaN(input.runAt.getTime())) throw new InvalidInputError('runAt is not a valid date.');
+    if (input.runAt) checkRunAt(input.runAt);
 
     const params: sql.JobInsertParams = {
       type: input.type,
@@ -361,6 +370,14 @@ export function checkJobId(id: string) {
 
 function checkLeaseToken(token: string) {
   if (!uuid.safeParse(token).success) throw new InvalidInputError('leaseToken is not a lease token (a UUID).');
+}
+
+function checkRunAt(runAt: Date) {
+  if (Number.isNaN(runAt.getTime())) throw new InvalidInputError('runAt is not a valid date.');
+  if (runAt.getTime() > Date.now() + LIMITS.runAtHorizonDays * 86_400_000) {
+    throw new InvalidInputError(`runAt may be at most ${LIMITS.runAtHorizonDays} days ahead.`);
+  }
+  if (runAt.getFullYear() < 2000) throw new InvalidInputError('runAt is before the year 2000; leave it out to run now.');
 }
 
 function checkUserId(userId: string) {

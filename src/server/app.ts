@@ -13,14 +13,29 @@ import { buildSchema } from '../graphql/schema.js';
 import type { Logger } from '../logger.js';
 import { ConveyorError } from '../scheduler/errors.js';
 import type { Scheduler } from '../scheduler/scheduler.js';
+import { EnvelopArmor } from '@escape.tech/graphql-armor';
+import { useDisableIntrospection } from '@graphql-yoga/plugin-disable-introspection';
+import { bearerKey, type ApiKeyStore } from '../auth/apiKeys.js';
+import { ANONYMOUS, DEVELOPMENT, type Viewer } from '../auth/viewer.js';
+import { bodyLimitRoute } from './routes/bodyLimit.js';
 import { routeRequests, type HttpRoute } from './routes/route.js';
 import { useRequestErrorCodes } from './useRequestErrorCodes.js';
 import { requestIdOf, useRequestId } from './useRequestId.js';
 import type { ConveyorMetrics } from '../metrics/metrics.js';
 
+export interface SecuritySettings {
+  /** Every caller acts as an admin (local development only). */
+  authDisabled: boolean;
+  introspection: boolean;
+  graphiql: boolean;
+  requestBodyLimitBytes: number;
+}
+
 export interface AppDeps {
   scheduler: Scheduler;
   bus: JobEventBus;
+  apiKeys: ApiKeyStore;
+  security: SecuritySettings;
   logger: Logger;
   /** Show error details to clients (development only). */
   exposeErrors?: boolean;
@@ -40,26 +55,54 @@ export interface App {
 
 export const GRAPHQL_PATH = '/graphql';
 
+/**
+ * Limits on what one operation may ask for (GraphQL Armor). Conveyor's own operations stay far
+ * below them: the deepest is 4 levels, the largest ~150 tokens.
+ */
+const ARMOR = {
+  maxDepth: { n: 10 },
+  maxAliases: { n: 15 },
+  maxDirectives: { n: 20 },
+  maxTokens: { n: 2000 },
+  costLimit: { maxCost: 5000 },
+  blockFieldSuggestion: { enabled: true },
+};
+
 /** The HTTP + WebSocket front: GraphQL over HTTP (GraphiQL on GET), graphql-ws and SSE on one path. */
 export function buildApp(deps: AppDeps): App {
   const logger = deps.logger.child({ module: 'http' });
   const fullJobs = new FullJobLoader(deps.scheduler);
   const requestIds = new WeakMap<Request, string>();
   const queueStatsFeed = new QueueStatsFeed({ scheduler: deps.scheduler, bus: deps.bus, logger });
-  const base = { scheduler: deps.scheduler, bus: deps.bus, queueStatsFeed, fullJobs, metrics: deps.metrics };
+  const base = { scheduler: deps.scheduler, bus: deps.bus, queueStatsFeed, fullJobs, metrics: deps.metrics, apiKeys: deps.apiKeys };
+  const { security } = deps;
+  /** Who sends this Authorization value; anonymous for none or an unknown key. */
+  const viewerOf = async (authorization: unknown): Promise<Viewer> => {
+    if (security.authDisabled) return DEVELOPMENT;
+    const key = bearerKey(authorization);
+    return (key && (await deps.apiKeys.authenticate(key))) || ANONYMOUS;
+  };
 
   const yoga = createYoga<Record<string, unknown>, GraphQLContext>({
     schema: buildSchema(),
     graphqlEndpoint: GRAPHQL_PATH,
     // A child logger per request carries its id (taken from x-request-id, or made up) into every line.
-    context: ({ request }): GraphQLContext => ({
+    // graphql-ws operations have no fetch Request: their viewer was settled when the socket connected.
+    context: async ({ request, extra }: { request?: Request; extra?: { viewer?: Viewer } }): Promise<GraphQLContext> => ({
       ...base,
-      // (graphql-ws operations have no fetch Request: they get an id of their own)
+      viewer: extra?.viewer ?? (await viewerOf(request?.headers.get('authorization'))),
       logger: logger.child({ requestId: (request && requestIds.get(request)) ?? requestIdOf(null) }),
     }),
     landingPage: false,
-    plugins: [useRequestErrorCodes(), useRequestId(requestIds)],
-    graphiql: { title: 'Conveyor', subscriptionsProtocol: 'WS' },
+    // One operation per request; a JSON array of operations is refused.
+    batching: false,
+    plugins: [
+      useRequestErrorCodes(),
+      useRequestId(requestIds),
+      ...new EnvelopArmor(ARMOR).protect().plugins,
+      ...(security.introspection ? [] : [useDisableIntrospection()]),
+    ],
+    graphiql: security.graphiql ? { title: 'Conveyor', subscriptionsProtocol: 'WS' } : false,
     renderGraphiQL,
     logging: {
       debug: (...args) => logger.debug(args.join(' ')),
@@ -86,11 +129,19 @@ export function buildApp(deps: AppDeps): App {
     },
   });
 
-  const routes: HttpRoute[] = [...(deps.routes ?? [])];
+  const routes: HttpRoute[] = [bodyLimitRoute(security.requestBodyLimitBytes), ...(deps.routes ?? [])];
   const server = createServer(routeRequests(routes, yoga));
   const wss = new WebSocketServer({ server, path: GRAPHQL_PATH });
   useServer(
     {
+      // The key is checked once, when the socket connects; a refused socket is closed with 4403.
+      onConnect: async (ctx) => {
+        const params = ctx.connectionParams ?? {};
+        const viewer = await viewerOf(params.authorization ?? params.Authorization);
+        if (viewer.kind === 'anonymous') return false;
+        (ctx.extra as { viewer?: Viewer }).viewer = viewer;
+        return true;
+      },
       execute: (args: any) => args.rootValue.execute(args),
       subscribe: (args: any) => args.rootValue.subscribe(args),
       onSubscribe: async (ctx, _id, params) => {

@@ -9,6 +9,7 @@ import { builtinJobTypes } from '../worker/jobTypes.js';
 import { Maintenance } from '../worker/maintenance.js';
 import { JobTypeRegistry, type JobTypeDefinition } from '../worker/registry.js';
 import { Worker } from '../worker/worker.js';
+import { ApiKeyStore } from '../auth/apiKeys.js';
 import { buildApp, type App } from './app.js';
 import { dashboardRoute } from './routes/dashboard.js';
 import { healthRoute } from './routes/health.js';
@@ -19,6 +20,7 @@ export interface Conveyor {
   /** Base URL of the HTTP server, when `http` is on. */
   url: string | null;
   prisma: PrismaClient;
+  apiKeys: ApiKeyStore;
   metrics: ConveyorMetrics;
   scheduler: Scheduler;
   registry: JobTypeRegistry;
@@ -36,6 +38,21 @@ export interface StartOptions {
   logger: Logger;
   /** Job types besides the built-in ones (tests register their own handlers here). */
   jobTypes?: readonly JobTypeDefinition<any>[];
+}
+
+/**
+ * On the first start (no API keys yet), stores CONVEYOR_ADMIN_KEY or creates an admin key and prints
+ * it once on stdout: the only time it is ever shown.
+ */
+async function bootstrapAdminKey(apiKeys: ApiKeyStore, fromEnvironment: string | null, logger: Logger) {
+  const { created, imported } = await apiKeys.bootstrapAdminKey(fromEnvironment);
+  if (imported) logger.info('stored CONVEYOR_ADMIN_KEY as the first admin key');
+  if (created) {
+    process.stdout.write(
+      `\nNo API keys existed, so an admin key was created. It is shown only this once; keep it safe:\n\n    ${created}\n\n` +
+        'Send it as "Authorization: Bearer <key>". Create more with `conveyor keys create` or the createApiKey mutation.\n\n',
+    );
+  }
 }
 
 /** Wires one Conveyor process from config: migrations, database pool, events, API, worker, maintenance. */
@@ -57,7 +74,19 @@ export async function startConveyor(options: StartOptions): Promise<Conveyor> {
   await bus.start();
 
   const routes: HttpRoute[] = [healthRoute({ scheduler, databaseUrl }), metricsRoute(metrics), dashboardRoute()];
-  const app = config.httpEnabled ? buildApp({ scheduler, bus, logger, metrics, routes }) : null;
+  const apiKeys = new ApiKeyStore(prisma);
+  if (config.auth.disabled) {
+    logger.warn('AUTHENTICATION IS DISABLED: every caller acts as an admin. For local development only.');
+  } else if (config.httpEnabled) {
+    await bootstrapAdminKey(apiKeys, config.auth.bootstrapAdminKey, logger);
+  }
+  const security = {
+    authDisabled: config.auth.disabled,
+    introspection: config.graphql.introspection,
+    graphiql: config.graphql.graphiql,
+    requestBodyLimitBytes: config.graphql.requestBodyLimitBytes,
+  };
+  const app = config.httpEnabled ? buildApp({ scheduler, bus, apiKeys, security, logger, metrics, routes }) : null;
   const url = app ? await app.start(config.port, config.host) : null;
 
   const worker = config.worker.enabled
@@ -84,6 +113,7 @@ export async function startConveyor(options: StartOptions): Promise<Conveyor> {
   return {
     url,
     prisma,
+    apiKeys,
     metrics,
     scheduler,
     registry,

@@ -32,6 +32,8 @@ export async function startTestConveyor(
     WORKER_POLL_INTERVAL_MS: '200',
     MAINTENANCE_INTERVAL_MS: '200',
     BACKOFF_BASE_MS: '100',
+    // Tests of other things act as an admin; test/auth.* turn authentication on.
+    AUTH_DISABLED: 'true',
     ...options.env,
   });
   const conveyor = await startConveyor({

@@ -11,7 +11,7 @@ export interface ConveyorProcess {
 /** Starts `src/cli.ts serve` (what `npm start` runs) as a separate OS process with the given environment. */
 export function spawnConveyor(env: Record<string, string>, entry = 'src/cli.ts', args = ['serve']): ConveyorProcess {
   const child = spawn(process.execPath, ['--import', 'tsx', entry, ...args], {
-    env: { ...process.env, LOG_LEVEL: 'info', LOG_PRETTY: 'false', ...env },
+    env: { ...process.env, LOG_LEVEL: 'info', LOG_PRETTY: 'false', AUTH_DISABLED: 'true', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';

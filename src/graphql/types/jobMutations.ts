@@ -1,4 +1,7 @@
+import { actingUserId, requireJobOwner, requireRole } from '../../auth/viewer.js';
+import { InvalidInputError, NotFoundError } from '../../scheduler/errors.js';
 import { builder } from '../builder.js';
+import type { GraphQLContext } from '../context.js';
 import { jobFromRow } from '../jobSource.js';
 import { JobRef } from './job.js';
 
@@ -6,7 +9,7 @@ const SubmitJobInput = builder.inputType('SubmitJobInput', {
   fields: (t) => ({
     type: t.string({ required: true, description: 'A registered job type, e.g. "send_email".' }),
     payload: t.field({ type: 'JSON', description: "Validated against the type's schema. Default {}." }),
-    userId: t.string({ required: true }),
+    userId: t.string({ description: 'Whose job it is. A user key submits for its own user and may leave this out; an admin key must set it.' }),
     priority: t.int({ description: 'Higher runs first; -1000 to 1000, default 0.' }),
     runAt: t.field({ type: 'DateTime', description: 'Do not run before this time.' }),
     maxAttempts: t.int({ description: 'Attempts before FAILED; defaults per type, then to the server default.' }),
@@ -33,7 +36,10 @@ builder.mutationFields((t) => ({
     type: SubmitJobPayloadRef,
     args: { input: t.arg({ type: SubmitJobInput, required: true }) },
     resolve: async (_root, { input }, ctx) => {
-      const { job, deduplicated } = await ctx.scheduler.submitJob(input);
+      requireRole(ctx.viewer, 'ADMIN', 'USER');
+      const userId = actingUserId(ctx.viewer, input.userId);
+      if (userId === null) throw new InvalidInputError('userId is required: whose job is it?');
+      const { job, deduplicated } = await ctx.scheduler.submitJob({ ...input, userId });
       if (!deduplicated) ctx.logger.info({ jobId: job.id, type: job.type, userId: job.userId }, 'job submitted');
       return { job: jobFromRow(job), deduplicated };
     },
@@ -48,6 +54,7 @@ builder.mutationFields((t) => ({
       workerId: t.arg.string(),
     },
     resolve: async (_root, args, ctx) => {
+      requireRole(ctx.viewer, 'ADMIN', 'WORKER');
       const [job] = await ctx.scheduler.claimJobs({
         limit: 1,
         types: args.types ?? null,
@@ -66,15 +73,16 @@ builder.mutationFields((t) => ({
       leaseSeconds: t.arg.int(),
       workerId: t.arg.string(),
     },
-    resolve: async (_root, args, ctx) =>
-      (
-        await ctx.scheduler.claimJobs({
-          limit: args.limit,
-          types: args.types ?? null,
-          leaseSeconds: args.leaseSeconds ?? null,
-          workerId: args.workerId ?? DEFAULT_WORKER_ID,
-        })
-      ).map((job) => jobFromRow(job, { withLease: true })),
+    resolve: async (_root, args, ctx) => {
+      requireRole(ctx.viewer, 'ADMIN', 'WORKER');
+      const jobs = await ctx.scheduler.claimJobs({
+        limit: args.limit,
+        types: args.types ?? null,
+        leaseSeconds: args.leaseSeconds ?? null,
+        workerId: args.workerId ?? DEFAULT_WORKER_ID,
+      });
+      return jobs.map((job) => jobFromRow(job, { withLease: true }));
+    },
   }),
   complete: t.field({
     type: JobRef,
@@ -84,8 +92,10 @@ builder.mutationFields((t) => ({
       leaseToken: t.arg.string({ required: true }),
       result: t.arg({ type: 'JSON' }),
     },
-    resolve: async (_root, args, ctx) =>
-      jobFromRow(await ctx.scheduler.completeJob(String(args.id), args.leaseToken, args.result ?? null)),
+    resolve: async (_root, args, ctx) => {
+      requireRole(ctx.viewer, 'ADMIN', 'WORKER');
+      return jobFromRow(await ctx.scheduler.completeJob(String(args.id), args.leaseToken, args.result ?? null));
+    },
   }),
   fail: t.field({
     type: JobRef,
@@ -96,8 +106,10 @@ builder.mutationFields((t) => ({
       error: t.arg.string({ required: true }),
       retryable: t.arg.boolean({ defaultValue: true }),
     },
-    resolve: async (_root, args, ctx) =>
-      jobFromRow(await ctx.scheduler.failJob(String(args.id), args.leaseToken, args.error, args.retryable ?? true)),
+    resolve: async (_root, args, ctx) => {
+      requireRole(ctx.viewer, 'ADMIN', 'WORKER');
+      return jobFromRow(await ctx.scheduler.failJob(String(args.id), args.leaseToken, args.error, args.retryable ?? true));
+    },
   }),
   heartbeat: t.field({
     type: JobRef,
@@ -109,19 +121,40 @@ builder.mutationFields((t) => ({
       progress: t.arg.int({ description: '0–100' }),
       progressMessage: t.arg.string(),
     },
-    resolve: async (_root, args, ctx) =>
-      jobFromRow(await ctx.scheduler.heartbeat({ ...args, id: String(args.id) }), { withLease: true }),
+    resolve: async (_root, args, ctx) => {
+      requireRole(ctx.viewer, 'ADMIN', 'WORKER');
+      return jobFromRow(await ctx.scheduler.heartbeat({ ...args, id: String(args.id) }), { withLease: true });
+    },
   }),
   cancelJob: t.field({
     type: JobRef,
     description: 'QUEUED or RUNNING → CANCELLED; a running handler is told through its AbortSignal.',
     args: { id: t.arg.id({ required: true }) },
-    resolve: async (_root, { id }, ctx) => jobFromRow(await ctx.scheduler.cancelJob(String(id))),
+    resolve: async (_root, { id }, ctx) => {
+      await requireOwnJob(ctx, String(id));
+      const job = await ctx.scheduler.cancelJob(String(id));
+      ctx.logger.info({ jobId: job.id }, 'job cancelled');
+      return jobFromRow(job);
+    },
   }),
   retryJob: t.field({
     type: JobRef,
     description: 'FAILED or CANCELLED → QUEUED, with its attempts reset.',
     args: { id: t.arg.id({ required: true }) },
-    resolve: async (_root, { id }, ctx) => jobFromRow(await ctx.scheduler.retryJob(String(id))),
+    resolve: async (_root, { id }, ctx) => {
+      await requireOwnJob(ctx, String(id));
+      const job = await ctx.scheduler.retryJob(String(id));
+      ctx.logger.info({ jobId: job.id }, 'job retried');
+      return jobFromRow(job);
+    },
   }),
 }));
+
+/** Cancel and retry: admins any job, users their own (FORBIDDEN for another user's, NOT_FOUND if none). */
+async function requireOwnJob(ctx: GraphQLContext, id: string) {
+  requireRole(ctx.viewer, 'ADMIN', 'USER');
+  if (ctx.viewer.kind !== 'key' || ctx.viewer.role !== 'USER') return;
+  const job = await ctx.scheduler.getJob(id);
+  if (!job) throw new NotFoundError(`No job with id ${id}.`);
+  requireJobOwner(ctx.viewer, job);
+}

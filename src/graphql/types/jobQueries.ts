@@ -1,3 +1,4 @@
+import { actingUserId, requireJobOwner, requireRole } from '../../auth/viewer.js';
 import { InvalidInputError } from '../../scheduler/errors.js';
 import { builder } from '../builder.js';
 import { jobFromRow, type JobSource } from '../jobSource.js';
@@ -52,8 +53,10 @@ builder.queryFields((t) => ({
     description: 'A job by id; null when there is no such job.',
     args: { id: t.arg.id({ required: true }) },
     resolve: async (_root, { id }, ctx) => {
+      requireRole(ctx.viewer, 'ADMIN', 'WORKER', 'USER');
       const row = await ctx.scheduler.getJob(String(id));
       if (!row) ctx.logger.warn({ jobId: id }, 'lookup of unknown job');
+      if (row) requireJobOwner(ctx.viewer, row);
       return row ? jobFromRow(row) : null;
     },
   }),
@@ -67,8 +70,9 @@ builder.queryFields((t) => ({
       after: t.arg.string(),
     },
     resolve: async (_root, args, ctx) => {
+      requireRole(ctx.viewer, 'ADMIN', 'WORKER', 'USER');
       const page = await ctx.scheduler.listUserJobs({
-        userId: args.userId,
+        userId: actingUserId(ctx.viewer, args.userId)!,
         status: args.status ?? null,
         first: args.first ?? 20,
         beforeSeq: args.after ? decodeCursor(args.after) : null,
@@ -85,8 +89,10 @@ builder.queryFields((t) => ({
       "The latest jobs in one state across all users, for operators: RUNNING by start, finished states by finish, " +
       'QUEUED by submission (newest first).',
     args: { status: t.arg({ type: JobStatusEnum, required: true }), first: t.arg.int({ defaultValue: 20 }) },
-    resolve: async (_root, args, ctx) =>
-      (await ctx.scheduler.listRecentJobs(args.status, args.first ?? 20)).map((row) => jobFromRow(row)),
+    resolve: async (_root, args, ctx) => {
+      requireRole(ctx.viewer, 'ADMIN', 'WORKER');
+      return (await ctx.scheduler.listRecentJobs(args.status, args.first ?? 20)).map((row) => jobFromRow(row));
+    },
   }),
   pendingJobs: t.field({
     type: [JobRef],
@@ -94,7 +100,10 @@ builder.queryFields((t) => ({
       'Queued jobs in the order they will be handed out: ready jobs in claim order (priority, runAt, submission), ' +
       'then jobs waiting for their runAt or a user slot.',
     args: { first: t.arg.int({ defaultValue: 50 }), userId: t.arg.string() },
-    resolve: async (_root, args, ctx) =>
-      (await ctx.scheduler.listPendingJobs(args.first ?? 50, args.userId ?? null)).map((row) => jobFromRow(row)),
+    resolve: async (_root, args, ctx) => {
+      requireRole(ctx.viewer, 'ADMIN', 'WORKER', 'USER');
+      const userId = actingUserId(ctx.viewer, args.userId);
+      return (await ctx.scheduler.listPendingJobs(args.first ?? 50, userId)).map((row) => jobFromRow(row));
+    },
   }),
 }));

@@ -1,5 +1,6 @@
 import { jobTopics } from '../../events/jobEvent.js';
 import { openJobStream } from '../../events/jobStream.js';
+import { actingUserId, requireJobOwner, requireRole } from '../../auth/viewer.js';
 import { checkJobId } from '../../scheduler/scheduler.js';
 import { builder } from '../builder.js';
 import { countSubscription } from '../countSubscription.js';
@@ -22,12 +23,17 @@ builder.subscriptionFields((t) => ({
       'lost its database notifications for a moment, it re-reads the jobs that changed meanwhile and sends ' +
       'their latest state.',
     args: { id: t.arg.id(), userId: t.arg.string(), type: t.arg.string() },
-    subscribe: (_root, args, ctx) =>
-      countSubscription(
-        ctx.metrics,
-        'jobUpdated',
-        jobUpdates(ctx, { id: args.id == null ? null : String(args.id), userId: args.userId ?? null, type: args.type ?? null }),
-      ),
+    subscribe: async (_root, args, ctx) => {
+      requireRole(ctx.viewer, 'ADMIN', 'WORKER', 'USER');
+      // A user key only ever sees its own user's jobs, whatever it asks for.
+      const filter = { id: args.id == null ? null : String(args.id), userId: actingUserId(ctx.viewer, args.userId), type: args.type ?? null };
+      if (filter.id) {
+        checkJobId(filter.id);
+        const job = await ctx.scheduler.getJob(filter.id);
+        if (job) requireJobOwner(ctx.viewer, job);
+      }
+      return countSubscription(ctx.metrics, 'jobUpdated', jobUpdates(ctx, filter));
+    },
     resolve: (job) => job,
   }),
 }));
@@ -43,7 +49,6 @@ interface JobFilter {
  * read, so nothing between the two is missed; drops versions already delivered.
  */
 function jobUpdates(ctx: GraphQLContext, filter: JobFilter): AsyncIterableIterator<JobSource> {
-  if (filter.id) checkJobId(filter.id);
   const topic = filter.id
     ? jobTopics.byId(filter.id)
     : filter.userId

@@ -1,4 +1,5 @@
 import type { QueueCounts } from '../../scheduler/scheduler.js';
+import { actingUserId, requireRole } from '../../auth/viewer.js';
 import { builder } from '../builder.js';
 import { countSubscription } from '../countSubscription.js';
 
@@ -24,7 +25,10 @@ builder.queryFields((t) => ({
     type: QueueStatsRef,
     description: 'Counts for the whole queue, or for one user and/or one job type.',
     args: { userId: t.arg.string(), type: t.arg.string() },
-    resolve: (_root, args, ctx) => ctx.scheduler.queueStats({ userId: args.userId ?? null, type: args.type ?? null }),
+    resolve: (_root, args, ctx) => {
+      requireRole(ctx.viewer, 'ADMIN', 'WORKER', 'USER');
+      return ctx.scheduler.queueStats({ userId: actingUserId(ctx.viewer, args.userId), type: args.type ?? null });
+    },
   }),
 }));
 
@@ -33,12 +37,11 @@ builder.subscriptionFields((t) => ({
     type: QueueStatsRef,
     description: 'queueStats now, then again whenever it changes, at most twice a second.',
     args: { userId: t.arg.string(), type: t.arg.string() },
-    subscribe: (_root, args, ctx) =>
-      countSubscription(
-        ctx.metrics,
-        'queueStatsUpdated',
-        ctx.queueStatsFeed.watch({ userId: args.userId ?? null, type: args.type ?? null }),
-      ),
+    subscribe: (_root, args, ctx) => {
+      requireRole(ctx.viewer, 'ADMIN', 'WORKER', 'USER');
+      const filter = { userId: actingUserId(ctx.viewer, args.userId), type: args.type ?? null };
+      return countSubscription(ctx.metrics, 'queueStatsUpdated', ctx.queueStatsFeed.watch(filter));
+    },
     resolve: (counts) => counts,
   }),
 }));

@@ -1,4 +1,5 @@
 import type { UserConcurrency } from '../../scheduler/scheduler.js';
+import { actingUserId, requireRole } from '../../auth/viewer.js';
 import { builder } from '../builder.js';
 
 const UserConcurrencyRef = builder.objectRef<UserConcurrency>('UserConcurrency').implement({
@@ -15,7 +16,10 @@ builder.queryFields((t) => ({
   userConcurrency: t.field({
     type: UserConcurrencyRef,
     args: { userId: t.arg.string({ required: true }) },
-    resolve: (_root, { userId }, ctx) => ctx.scheduler.getUserConcurrency(userId),
+    resolve: (_root, { userId }, ctx) => {
+      requireRole(ctx.viewer, 'ADMIN', 'WORKER', 'USER');
+      return ctx.scheduler.getUserConcurrency(actingUserId(ctx.viewer, userId)!);
+    },
   }),
 }));
 
@@ -24,6 +28,10 @@ builder.mutationFields((t) => ({
     type: UserConcurrencyRef,
     description: "Sets a user's limit (0 pauses the user; null restores the default). Takes effect at once.",
     args: { userId: t.arg.string({ required: true }), limit: t.arg.int() },
-    resolve: (_root, { userId, limit }, ctx) => ctx.scheduler.setUserConcurrency(userId, limit ?? null),
+    resolve: (_root, { userId, limit }, ctx) => {
+      requireRole(ctx.viewer, 'ADMIN');
+      ctx.logger.info({ userId, limit }, 'user concurrency set');
+      return ctx.scheduler.setUserConcurrency(userId, limit ?? null);
+    },
   }),
 }));

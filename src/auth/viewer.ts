@@ -1,0 +1,52 @@
+import { ForbiddenError, UnauthenticatedError } from '../scheduler/errors.js';
+
+export type Role = 'ADMIN' | 'WORKER' | 'USER';
+
+/** Who is calling: from the API key of the request (HTTP) or of the connection (graphql-ws). */
+export type Viewer =
+  | { kind: 'anonymous' }
+  | { kind: 'key'; keyId: string; role: Role; userId: string | null }
+  /** Authentication turned off for local development: acts as an admin. */
+  | { kind: 'development' };
+
+export const ANONYMOUS: Viewer = { kind: 'anonymous' };
+export const DEVELOPMENT: Viewer = { kind: 'development' };
+
+function roleOf(viewer: Viewer): Role | null {
+  if (viewer.kind === 'development') return 'ADMIN';
+  return viewer.kind === 'key' ? viewer.role : null;
+}
+
+/** UNAUTHENTICATED without a key; FORBIDDEN when the key's role is not one of `roles`. */
+export function requireRole(viewer: Viewer, ...roles: Role[]): Role {
+  const role = roleOf(viewer);
+  if (!role) throw new UnauthenticatedError('An API key is required: send "Authorization: Bearer <key>".');
+  if (!roles.includes(role)) {
+    throw new ForbiddenError(`This operation needs a ${roles.join(' or ')} key; this key is ${role}.`);
+  }
+  return role;
+}
+
+/** The userId a USER key is bound to, or null for roles that may act for any user. */
+export function ownUserId(viewer: Viewer): string | null {
+  return viewer.kind === 'key' && viewer.role === 'USER' ? viewer.userId : null;
+}
+
+/**
+ * The user an operation acts for. A USER key always acts for its own user (naming another is
+ * FORBIDDEN); other roles act for the user they name, or for no particular user (null).
+ */
+export function actingUserId(viewer: Viewer, requested: string | null | undefined): string | null {
+  const own = ownUserId(viewer);
+  if (own === null) return requested ?? null;
+  if (requested != null && requested !== own) {
+    throw new ForbiddenError(`This key acts for user "${own}" only.`);
+  }
+  return own;
+}
+
+/** FORBIDDEN when a USER key reaches for another user's job. */
+export function requireJobOwner(viewer: Viewer, job: { userId: string }) {
+  const own = ownUserId(viewer);
+  if (own !== null && job.userId !== own) throw new ForbiddenError("This job belongs to another user.");
+}
