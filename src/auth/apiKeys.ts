@@ -94,7 +94,7 @@ export class ApiKeyStore {
    */
   async bootstrapAdminKey(fromEnvironment: string | null): Promise<{ created: string | null; imported: boolean }> {
     return this.#db.$transaction(async (tx) => {
-      await tx.$queryRaw`SELECT pg_advisory_xact_lock(${BOOTSTRAP_LOCK_KEY}::bigint)`;
+      await tx.$queryRaw`SELECT 1 AS locked FROM pg_advisory_xact_lock(${BOOTSTRAP_LOCK_KEY}::bigint)`;
       if ((await tx.apiKey.count()) > 0) return { created: null, imported: false };
       const store = new ApiKeyStore(tx as unknown as PrismaClient);
       if (fromEnvironment) {

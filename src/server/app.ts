@@ -108,7 +108,9 @@ export function buildApp(deps: AppDeps): App {
       debug: (...args) => logger.debug(args.join(' ')),
       info: (...args) => logger.info(args.join(' ')),
       warn: (...args) => logger.warn(args.join(' ')),
-      error: (...args) => logger.error(args.join(' ')),
+      // Yoga reports here the GraphQL errors of subscriptions too, expected ones (FORBIDDEN …)
+      // included; unexpected errors are logged at error level by maskError below.
+      error: (...args) => logger.warn(args.join(' ')),
     },
     maskedErrors: {
       isDev: deps.exposeErrors ?? false,

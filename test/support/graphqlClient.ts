@@ -104,3 +104,21 @@ export function connected(client: Client): Promise<void> {
     });
   });
 }
+
+/**
+ * Resolves once the subscription is live: submits a probe (whose event the subscription must see)
+ * until one arrives, since a subscribe message has no acknowledgement of its own.
+ */
+export async function untilLive<T>(recorder: Recorder<T>, submitProbe: () => Promise<{ id: string }>, attempts = 40) {
+  for (let attempt = 0; attempt < attempts; attempt++) {
+    const probe = await submitProbe();
+    const seen = (values: T[]) => JSON.stringify(values).includes(probe.id);
+    try {
+      await recorder.waitFor(seen, 250);
+      return;
+    } catch {
+      // not live yet: try again with a new probe
+    }
+  }
+  throw new Error('the subscription never became live');
+}
