@@ -1,34 +1,31 @@
-import { GraphQLError } from 'graphql';
+import { GraphQLError, type ExecutionResult } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 
 /**
- * Gives request errors a stable `extensions.code`. graphql-js reports variables that fail coercion
- * (wrong type, missing, unknown enum value) as a result without `data` and without a code, so a client
- * could not tell them from a server fault; they are the client's input, so: BAD_USER_INPUT.
+ * Gives request errors a stable `extensions.code`. A result without `data` is a request error: the
+ * operation never ran because of what the client sent. graphql-js reports variables that fail
+ * coercion that way without a code, and GraphQL Armor's limits (depth, aliases, directives, tokens,
+ * cost) too; so that a client can tell them from a server fault, they get BAD_USER_INPUT.
  */
 export function useRequestErrorCodes(): Plugin {
   return {
-    onExecute() {
-      return {
-        onExecuteDone({ result, setResult }) {
-          if (Symbol.asyncIterator in result || 'data' in result || !result.errors) return;
-          setResult({
-            ...result,
-            errors: result.errors.map((error) =>
-              error.extensions?.code
-                ? error
-                : new GraphQLError(error.message, {
-                    nodes: error.nodes,
-                    source: error.source,
-                    positions: error.positions,
-                    path: error.path,
-                    originalError: error.originalError,
-                    extensions: { ...error.extensions, code: 'BAD_USER_INPUT', http: { status: 400 } },
-                  }),
-            ),
-          });
-        },
-      };
+    onResultProcess({ result, setResult }) {
+      if (Array.isArray(result) || Symbol.asyncIterator in result) return;
+      const single = result as ExecutionResult;
+      if ('data' in single || !single.errors?.some((error) => !error.extensions?.code)) return;
+      setResult({ ...single, errors: single.errors.map(withBadUserInputCode) });
     },
   };
+}
+
+function withBadUserInputCode(error: GraphQLError): GraphQLError {
+  if (error.extensions?.code) return error;
+  return new GraphQLError(error.message, {
+    nodes: error.nodes,
+    source: error.source,
+    positions: error.positions,
+    path: error.path,
+    originalError: error.originalError,
+    extensions: { ...error.extensions, code: 'BAD_USER_INPUT', http: { status: 400 } },
+  });
 }
