@@ -35,13 +35,15 @@ export class ApiKeyStore {
   }
 
   async create(input: { name: string; role: Role; userId?: string | null }): Promise<{ key: string; info: ApiKeyInfo }> {
-    if (!input.name || input.name.length > 100) throw new InvalidInputError('name must be 1 to 100 characters long.');
+    if (!input.name || input.name.length > 100 || input.name.includes('\u0000')) {
+      throw new InvalidInputError('name must be 1 to 100 characters long, without NUL characters.');
+    }
     const userId = input.userId ?? null;
     if ((input.role === 'USER') !== (userId !== null)) {
       throw new InvalidInputError('A USER key needs a userId; ADMIN and WORKER keys must not have one.');
     }
-    if (userId !== null && (userId.length === 0 || userId.length > 128)) {
-      throw new InvalidInputError('userId must be 1 to 128 characters long.');
+    if (userId !== null && (userId.length === 0 || userId.length > 128 || userId.includes('\u0000'))) {
+      throw new InvalidInputError('userId must be 1 to 128 characters long, without NUL characters.');
     }
     const key = `${KEY_PREFIX}${randomBytes(32).toString('base64url')}`;
     const row = await this.#db.apiKey.create({

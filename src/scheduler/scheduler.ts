@@ -116,7 +116,9 @@ export class Scheduler {
   async submitJob(input: SubmitJobInput): Promise<{ job: JobRow; deduplicated: boolean }> {
     checkLength('type', input.type, LIMITS.typeLength);
     checkUserId(input.userId);
-    const payloadBytes = Buffer.byteLength(JSON.stringify(input.payload ?? {}) ?? '');
+    const payloadJson = JSON.stringify(input.payload ?? {}) ?? '';
+    const payloadBytes = Buffer.byteLength(payloadJson);
+    if (containsNul(input.payload)) throw new InvalidInputError('payload must not contain NUL (\\u0000) characters.');
     if (payloadBytes > this.#settings.maxPayloadBytes) {
       throw new InvalidInputError(
         `payload is ${payloadBytes} bytes of JSON; the limit is ${this.#settings.maxPayloadBytes}. Store large data elsewhere and pass a reference.`,
@@ -184,7 +186,7 @@ export class Scheduler {
   /** Batched completion for the built-in worker: returns the jobs that were still theirs. */
   async completeJobs(items: readonly sql.JobCompletion[]): Promise<JobRow[]> {
     if (items.length === 0) return [];
-    const jobs = await sql.jobCompleteMany(this.#db, items, this.#settings);
+    const jobs = await sql.jobCompleteMany(this.#db, items.map((i) => ({ ...i, result: replaceNul(i.result) })), this.#settings);
     this.#observer.jobsCompleted?.(jobs);
     return jobs;
   }
@@ -198,7 +200,7 @@ export class Scheduler {
 
   async failJobs(items: readonly sql.JobFailure[]): Promise<JobRow[]> {
     if (items.length === 0) return [];
-    const bounded = items.map((i) => ({ ...i, error: truncate(i.error, LIMITS.errorLength) }));
+    const bounded = items.map((i) => ({ ...i, error: replaceNul(truncate(i.error, LIMITS.errorLength)) }));
     const jobs = await sql.jobFailMany(this.#db, bounded, this.#settings, this.#settings);
     this.#observer.jobsFailed?.(jobs);
     return jobs;
@@ -294,6 +296,8 @@ export class Scheduler {
   }
 
   async queueStats(filter: { userId?: string | null; type?: string | null } = {}): Promise<QueueCounts> {
+    if (filter.userId != null) checkUserId(filter.userId);
+    if (filter.type != null) checkLength('type', filter.type, LIMITS.typeLength);
     const [counts] = await sql.queueStatsGet(this.#db, { userId: filter.userId ?? null, type: filter.type ?? null });
     return counts!;
   }
@@ -388,6 +392,31 @@ function checkLength(field: string, value: string, max: number) {
   if (value.length === 0 || value.length > max) {
     throw new InvalidInputError(`${field} must be 1 to ${max} characters long.`);
   }
+  if (value.includes('\u0000')) throw new InvalidInputError(`${field} must not contain NUL (\\u0000) characters.`);
+}
+
+/** PostgreSQL's text and jsonb cannot hold U+0000: true if any string or key in `value` has one. */
+function containsNul(value: unknown): boolean {
+  if (typeof value === 'string') return value.includes('\u0000');
+  if (Array.isArray(value)) return value.some(containsNul);
+  if (value && typeof value === 'object') {
+    return Object.entries(value).some(([key, inner]) => key.includes('\u0000') || containsNul(inner));
+  }
+  return false;
+}
+
+/** For what a worker reports (errors, results): U+0000 becomes U+FFFD, so it can be stored, not refused. */
+function replaceNul<T>(value: T): T {
+  if (!containsNul(value)) return value;
+  const fix = (inner: unknown): unknown => {
+    if (typeof inner === 'string') return inner.replaceAll('\u0000', '\ufffd');
+    if (Array.isArray(inner)) return inner.map(fix);
+    if (inner && typeof inner === 'object') {
+      return Object.fromEntries(Object.entries(inner).map(([key, v]) => [key.replaceAll('\u0000', '\ufffd'), fix(v)]));
+    }
+    return inner;
+  };
+  return fix(value) as T;
 }
 
 function checkRange(field: string, value: number, min: number, max: number) {
