@@ -81,6 +81,7 @@ export const LIMITS = {
   pageSize: 100,
   userConcurrency: 10_000,
   runAtHorizonDays: 366,
+  submitBatch: 1000,
   /** Jobs re-read for one subscription after a lost LISTEN connection. */
   catchUp: 10_000,
 } as const;
@@ -114,36 +115,7 @@ export class Scheduler {
   }
 
   async submitJob(input: SubmitJobInput): Promise<{ job: JobRow; deduplicated: boolean }> {
-    checkLength('type', input.type, LIMITS.typeLength);
-    checkUserId(input.userId);
-    const payloadJson = JSON.stringify(input.payload ?? {}) ?? '';
-    const payloadBytes = Buffer.byteLength(payloadJson);
-    if (containsNul(input.payload)) throw new InvalidInputError('payload must not contain NUL (\\u0000) characters.');
-    if (payloadBytes > this.#settings.maxPayloadBytes) {
-      throw new InvalidInputError(
-        `payload is ${payloadBytes} bytes of JSON; the limit is ${this.#settings.maxPayloadBytes}. Store large data elsewhere and pass a reference.`,
-      );
-    }
-    const payload = this.#registry.parsePayload(input.type, input.payload ?? {});
-    const priority = input.priority ?? 0;
-    checkRange('priority', priority, -LIMITS.priority, LIMITS.priority);
-    const maxAttempts =
-      input.maxAttempts ?? this.#registry.get(input.type)?.maxAttempts ?? this.#settings.defaultMaxAttempts;
-    checkRange('maxAttempts', maxAttempts, 1, LIMITS.maxAttempts);
-    if (input.backoffBaseMs != null) checkRange('backoffBaseMs', input.backoffBaseMs, 0, LIMITS.backoffBaseMs);
-    if (input.idempotencyKey != null) checkLength('idempotencyKey', input.idempotencyKey, LIMITS.idempotencyKeyLength);
-    if (input.runAt) checkRunAt(input.runAt);
-
-    const params: sql.JobInsertParams = {
-      type: input.type,
-      payload,
-      userId: input.userId,
-      priority,
-      runAt: input.runAt ?? null,
-      maxAttempts,
-      backoffBaseMs: input.backoffBaseMs ?? null,
-      idempotencyKey: input.idempotencyKey ?? null,
-    };
+    const params = this.#insertParams(input);
     for (;;) {
       const [row] = await sql.jobInsert(this.#db, params, this.#settings);
       if (row && row.id !== null) {
@@ -155,6 +127,58 @@ export class Scheduler {
       // statement took for a job it did not insert, and return the winner's job on the next pass.
       if (row && row.slotsTaken > 0) await sql.userSlotRelease(this.#db, input.userId, this.#settings);
     }
+  }
+
+  /**
+   * Submits many jobs in one transaction (a few statements, however many jobs): results in input
+   * order, each `deduplicated` like submitJob's. Slots are handed out per user, best priority first.
+   */
+  async submitJobs(inputs: readonly SubmitJobInput[]): Promise<{ job: JobRow; deduplicated: boolean }[]> {
+    if (inputs.length > LIMITS.submitBatch) {
+      throw new InvalidInputError(`submitJobs takes at most ${LIMITS.submitBatch} jobs at once.`);
+    }
+    if (inputs.length === 0) return [];
+    const params = inputs.map((input) => this.#insertParams(input));
+    const results = await this.#db.$transaction(async (tx) => {
+      const users = [...new Set(params.map((p) => p.userId))].sort();
+      const free = new Map((await sql.userSlotLockMany(tx, users, this.#settings)).map((r) => [r.userId, r.free]));
+      const now = Date.now();
+      // Each user's due jobs, best first, take that user's free slots.
+      const order = params
+        .map((p, index) => ({ p, index }))
+        .filter(({ p }) => !p.runAt || p.runAt.getTime() <= now)
+        .sort((a, b) => b.p.priority - a.p.priority || (a.p.runAt?.getTime() ?? now) - (b.p.runAt?.getTime() ?? now) || a.index - b.index);
+      const holdsSlot = new Array<boolean>(params.length).fill(false);
+      for (const { p, index } of order) {
+        const left = free.get(p.userId) ?? 0;
+        if (left > 0) {
+          holdsSlot[index] = true;
+          free.set(p.userId, left - 1);
+        }
+      }
+      const inserted = await sql.jobInsertMany(tx, params.map((p, i) => ({ ...p, holdsSlot: holdsSlot[i]! })));
+      const taken = new Map<string, number>();
+      for (const job of inserted) if (job.holdsSlot) taken.set(job.userId, (taken.get(job.userId) ?? 0) + 1);
+      await sql.userSlotAddUsed(tx, [...taken].map(([userId, n]) => ({ userId, n })));
+      // Rows that hit an idempotency key already used (before, or earlier in this batch).
+      const byKey = new Map(inserted.map((job) => [`${job.userId}\u0000${job.idempotencyKey}`, job]));
+      const missing = params.filter((p) => p.idempotencyKey !== null && !byKey.has(`${p.userId}\u0000${p.idempotencyKey}`));
+      const existing = missing.length > 0 ? await sql.jobGetByIdempotencyKeys(tx, missing) : [];
+      const insertedIds = new Set(inserted.map((job) => job.id));
+      for (const job of existing) byKey.set(`${job.userId}\u0000${job.idempotencyKey}`, job);
+      let next = 0;
+      const unkeyed = inserted.filter((job) => job.idempotencyKey === null);
+      const delivered = new Set<string>();
+      return params.map((p) => {
+        const job = p.idempotencyKey === null ? unkeyed[next++]! : byKey.get(`${p.userId}\u0000${p.idempotencyKey}`)!;
+        // Inserted now and first in the batch: new; otherwise the key was used before.
+        const deduplicated = !insertedIds.has(job.id) || delivered.has(job.id);
+        delivered.add(job.id);
+        return { job, deduplicated };
+      });
+    });
+    this.#observer.jobsSubmitted?.(results.filter((r) => !r.deduplicated).map((r) => r.job));
+    return results;
   }
 
   /** Claims up to `limit` ready jobs for one worker; an empty list when there is nothing to do. */
@@ -322,6 +346,38 @@ export class Scheduler {
       limit: slot?.maxRunning ?? this.#settings.defaultUserConcurrency,
       isDefault: slot?.maxRunning == null,
       running: slot?.running ?? 0,
+    };
+  }
+
+  /** Validates one submission into the row to insert; InvalidInputError naming the first problem. */
+  #insertParams(input: SubmitJobInput): sql.JobInsertParams {
+    checkLength('type', input.type, LIMITS.typeLength);
+    checkUserId(input.userId);
+    const payloadBytes = Buffer.byteLength(JSON.stringify(input.payload ?? {}) ?? '');
+    if (containsNul(input.payload)) throw new InvalidInputError('payload must not contain NUL (\\u0000) characters.');
+    if (payloadBytes > this.#settings.maxPayloadBytes) {
+      throw new InvalidInputError(
+        `payload is ${payloadBytes} bytes of JSON; the limit is ${this.#settings.maxPayloadBytes}. Store large data elsewhere and pass a reference.`,
+      );
+    }
+    const payload = this.#registry.parsePayload(input.type, input.payload ?? {});
+    const priority = input.priority ?? 0;
+    checkRange('priority', priority, -LIMITS.priority, LIMITS.priority);
+    const maxAttempts =
+      input.maxAttempts ?? this.#registry.get(input.type)?.maxAttempts ?? this.#settings.defaultMaxAttempts;
+    checkRange('maxAttempts', maxAttempts, 1, LIMITS.maxAttempts);
+    if (input.backoffBaseMs != null) checkRange('backoffBaseMs', input.backoffBaseMs, 0, LIMITS.backoffBaseMs);
+    if (input.idempotencyKey != null) checkLength('idempotencyKey', input.idempotencyKey, LIMITS.idempotencyKeyLength);
+    if (input.runAt) checkRunAt(input.runAt);
+    return {
+      type: input.type,
+      payload,
+      userId: input.userId,
+      priority,
+      runAt: input.runAt ?? null,
+      maxAttempts,
+      backoffBaseMs: input.backoffBaseMs ?? null,
+      idempotencyKey: input.idempotencyKey ?? null,
     };
   }
 

@@ -233,6 +233,59 @@ export function jobInsert(db: Db, p: JobInsertParams, slots: SlotSettings) {
   ) r ON true`);
 }
 
+/**
+ * Locks the users' slot rows (creating missing ones) in a fixed order and tells how many slots each
+ * has free: the first step of a bulk submit, inside its transaction.
+ */
+export async function userSlotLockMany(db: Db, userIds: readonly string[], slots: SlotSettings) {
+  await db.$executeRaw(sql`
+  INSERT INTO user_slots (user_id) SELECT u FROM unnest(${[...userIds]}::text[]) u ON CONFLICT (user_id) DO NOTHING`);
+  return db.$queryRaw<{ userId: string; free: number }[]>(sql`
+  SELECT user_id AS "userId", greatest(coalesce(max_running, ${slots.defaultUserConcurrency}::int) - used, 0)::int AS free
+  FROM user_slots WHERE user_id = ANY(${[...userIds]}::text[])
+  ORDER BY user_id
+  FOR UPDATE`);
+}
+
+/** Inserts many jobs (holding a slot or not, as decided by the caller under the slot locks). */
+export function jobInsertMany(db: Db, rows: readonly (JobInsertParams & { holdsSlot: boolean })[]) {
+  return db.$queryRaw<JobRow[]>(sql`
+  WITH input AS (
+    SELECT * FROM unnest(
+      ${rows.map((r) => r.type)}::text[], ${rows.map((r) => JSON.stringify(r.payload ?? {}))}::jsonb[],
+      ${rows.map((r) => r.userId)}::text[], ${rows.map((r) => r.priority)}::int[],
+      ${rows.map((r) => (r.runAt ? r.runAt.toISOString() : null))}::timestamptz[], ${rows.map((r) => r.maxAttempts)}::int[],
+      ${rows.map((r) => r.backoffBaseMs)}::int[], ${rows.map((r) => r.idempotencyKey)}::text[], ${rows.map((r) => r.holdsSlot)}::boolean[]
+    ) WITH ORDINALITY AS t(type, payload, user_id, priority, run_at, max_attempts, backoff_base_ms, idempotency_key, holds_slot, n)
+  ),
+  inserted AS (
+    INSERT INTO jobs (type, payload, user_id, priority, run_at, max_attempts, backoff_base_ms, idempotency_key, holds_slot)
+    SELECT type, payload, user_id, priority, coalesce(run_at, now()), max_attempts, backoff_base_ms, idempotency_key, holds_slot
+    FROM input ORDER BY n
+    ON CONFLICT (user_id, idempotency_key) DO NOTHING
+    RETURNING *
+  ),
+  ${notifyCte('inserted')}
+  SELECT ${jobColumns('c')} FROM inserted c WHERE ${NOTIFIED}
+  ORDER BY c.seq`);
+}
+
+/** Counts slots a bulk submit handed out (the rows are locked by userSlotLockMany). */
+export function userSlotAddUsed(db: Db, taken: readonly { userId: string; n: number }[]) {
+  if (taken.length === 0) return Promise.resolve(0);
+  return db.$executeRaw(sql`
+  UPDATE user_slots s SET used = s.used + t.n
+  FROM unnest(${taken.map((t) => t.userId)}::text[], ${taken.map((t) => t.n)}::int[]) AS t(user_id, n)
+  WHERE s.user_id = t.user_id`);
+}
+
+export function jobGetByIdempotencyKeys(db: Db, keys: readonly { userId: string; idempotencyKey: string | null }[]) {
+  return db.$queryRaw<JobRow[]>(sql`
+  SELECT ${jobColumns('c')} FROM jobs c
+  JOIN unnest(${keys.map((k) => k.userId)}::text[], ${keys.map((k) => k.idempotencyKey)}::text[]) AS k(user_id, idempotency_key)
+    ON c.user_id = k.user_id AND c.idempotency_key = k.idempotency_key`);
+}
+
 /** Gives back one slot of the user (taken by a submit that then lost an idempotency race). */
 export function userSlotRelease(db: Db, userId: string, slots: SlotSettings) {
   return db.$queryRaw<JobRow[]>(sql`

@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import type { JobEventBus } from '../events/jobEventBus.js';
 import type { Logger } from '../logger.js';
 import type { JobRow, Scheduler } from '../scheduler/scheduler.js';
+import { BatchCompleter } from './completer.js';
 import { NonRetryableError, type JobTypeRegistry } from './registry.js';
 
 /** What the worker reports about each run (metrics). */
@@ -40,6 +41,7 @@ export class Worker {
   readonly #logger: Logger;
   readonly #options: WorkerOptions;
   readonly #observer: WorkerObserver | null;
+  readonly #completer: BatchCompleter;
   readonly #running = new Map<string, RunningJob>();
   readonly #handledTypes: string[];
   #stopping = false;
@@ -59,6 +61,7 @@ export class Worker {
     options: WorkerOptions;
   }) {
     this.#observer = deps.metrics ?? null;
+    this.#completer = new BatchCompleter(deps.scheduler);
     this.#scheduler = deps.scheduler;
     this.#registry = deps.registry;
     this.#bus = deps.bus;
@@ -184,7 +187,7 @@ export class Worker {
       .then(async (result) => {
         if (running.abortReason) throw abortError(running);
         ran('completed');
-        const [done] = await this.#scheduler.completeJobs([{ ...lease, result: result ?? null }]);
+        const done = await this.#completer.complete({ ...lease, result: result ?? null });
         if (done) logger.info('job completed');
         else logger.warn('job finished but was no longer ours (cancelled or lease lost)');
       })

@@ -44,6 +44,22 @@ builder.mutationFields((t) => ({
       return { job: jobFromRow(job), deduplicated };
     },
   }),
+  submitJobs: t.field({
+    type: [SubmitJobPayloadRef],
+    description: 'Submits up to 1 000 jobs in one transaction; results in input order.',
+    args: { inputs: t.arg({ type: [SubmitJobInput], required: true }) },
+    resolve: async (_root, { inputs }, ctx) => {
+      requireRole(ctx.viewer, 'ADMIN', 'USER');
+      const withUsers = inputs.map((input, index) => {
+        const userId = actingUserId(ctx.viewer, input.userId);
+        if (userId === null) throw new InvalidInputError(`inputs[${index}].userId is required: whose job is it?`);
+        return { ...input, userId };
+      });
+      const results = await ctx.scheduler.submitJobs(withUsers);
+      ctx.logger.info({ submitted: results.filter((r) => !r.deduplicated).length }, 'jobs submitted in bulk');
+      return results.map(({ job, deduplicated }) => ({ job: jobFromRow(job), deduplicated }));
+    },
+  }),
   dequeue: t.field({
     type: JobRef,
     nullable: true,

@@ -1,0 +1,65 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SubmitJobsDocument } from '../client/generated/graphql.js';
+import { startTestConveyor, type TestConveyor } from './support/conveyor.js';
+import { withClient } from './support/database.js';
+import { executeOk } from './support/graphqlClient.js';
+
+describe('submitJobs (bulk)', () => {
+  let conveyor: TestConveyor;
+  beforeAll(async () => {
+    conveyor = await startTestConveyor({ env: { WORKER_ENABLED: 'false', MAINTENANCE_ENABLED: 'false' } });
+  });
+  afterAll(() => conveyor?.close());
+
+  it('inserts in input order, hands each user its free slots best priority first, and de-duplicates keys', async () => {
+    await conveyor.scheduler.submitJob({ type: 'echo', userId: 'bulk-a' }); // takes one of bulk-a's two slots
+    const inputs = [
+      { type: 'echo', userId: 'bulk-a', priority: 0 },
+      { type: 'echo', userId: 'bulk-a', priority: 9 },
+      { type: 'echo', userId: 'bulk-b' },
+      { type: 'echo', userId: 'bulk-b', idempotencyKey: 'k1' },
+      { type: 'echo', userId: 'bulk-b', idempotencyKey: 'k1' },
+      { type: 'echo', userId: 'bulk-b', runAt: new Date(Date.now() + 60_000).toISOString() },
+      { type: 'echo', userId: 'bulk-c' },
+    ];
+    const { submitJobs } = await executeOk(conveyor.graphqlUrl, SubmitJobsDocument, { inputs });
+    expect(submitJobs.map((r) => r.job.userId)).toEqual(inputs.map((i) => i.userId));
+    expect(submitJobs.map((r) => r.deduplicated)).toEqual([false, false, false, false, true, false, false]);
+    expect(submitJobs[4]!.job.id).toBe(submitJobs[3]!.job.id);
+    // bulk-a had one slot left: the priority-9 job took it.
+    expect(submitJobs.map((r) => r.job.waitingFor)).toEqual([
+      'USER_CONCURRENCY',
+      null,
+      null,
+      null,
+      null,
+      'RUN_AT',
+      null,
+    ]);
+    const again = await conveyor.scheduler.submitJobs([{ type: 'echo', userId: 'bulk-b', idempotencyKey: 'k1' }]);
+    expect(again).toMatchObject([{ deduplicated: true, job: { id: submitJobs[3]!.job.id } }]);
+
+    await withClient(conveyor.databaseUrl, async (client) => {
+      const { rows } = await client.query(`
+        SELECT s.user_id, s.used, count(j.id)::int AS holders
+        FROM user_slots s LEFT JOIN jobs j ON j.user_id = s.user_id AND j.holds_slot AND j.status IN ('QUEUED', 'RUNNING')
+        GROUP BY s.user_id, s.used ORDER BY s.user_id`);
+      expect(rows).toEqual([
+        { user_id: 'bulk-a', used: 2, holders: 2 },
+        { user_id: 'bulk-b', used: 2, holders: 2 },
+        { user_id: 'bulk-c', used: 1, holders: 1 },
+      ]);
+    });
+  });
+
+  it('rejects the whole batch when one input is invalid, creating nothing', async () => {
+    const before = await conveyor.scheduler.queueStats({ userId: 'bulk-bad' });
+    await expect(
+      conveyor.scheduler.submitJobs([
+        { type: 'echo', userId: 'bulk-bad' },
+        { type: 'send_email', userId: 'bulk-bad', payload: { to: 'nope' } },
+      ]),
+    ).rejects.toThrow(/Invalid payload/);
+    expect(await conveyor.scheduler.queueStats({ userId: 'bulk-bad' })).toEqual(before);
+  });
+});
