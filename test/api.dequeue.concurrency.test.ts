@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CompleteDocument, DequeueJobsDocument, DequeueDocument, QueueStatsDocument } from '../client/generated/graphql.js';
+import { CompleteDocument, CompleteJobsDocument, DequeueJobsDocument, DequeueDocument, QueueStatsDocument } from '../client/generated/graphql.js';
 import { startTestConveyor, type TestConveyor } from './support/conveyor.js';
 import { executeOk } from './support/graphqlClient.js';
 
@@ -53,5 +53,12 @@ describe('concurrent dequeue over HTTP', () => {
     expect(new Set(dequeueJobs.map((job) => job.lease!.token)).size).toBe(priorities.length);
     const firstFive = dequeueJobs.filter((job) => job.priority === 5);
     expect(new Date(firstFive[0]!.createdAt).getTime()).toBeLessThanOrEqual(new Date(firstFive[1]!.createdAt).getTime());
+
+    // Completed together, in one statement; a stale lease is left out of the result.
+    const completions = dequeueJobs.map((job) => ({ id: job.id, leaseToken: job.lease!.token, result: { ok: true } }));
+    completions[0] = { ...completions[0]!, leaseToken: '00000000-0000-4000-8000-000000000000' };
+    const { completeJobs } = await executeOk(conveyor.graphqlUrl, CompleteJobsDocument, { completions });
+    expect(completeJobs.map((job) => job.id).sort()).toEqual(dequeueJobs.slice(1).map((job) => job.id).sort());
+    expect(completeJobs.every((job) => job.status === 'COMPLETED')).toBe(true);
   });
 });

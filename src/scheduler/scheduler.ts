@@ -207,6 +207,16 @@ export class Scheduler {
     return job ?? this.#refusal(id, leaseToken, 'complete');
   }
 
+  /** completeJobs for input from outside (validated, bounded). */
+  completeJobsChecked(items: readonly sql.JobCompletion[]): Promise<JobRow[]> {
+    if (items.length > LIMITS.claimBatch) throw new InvalidInputError(`completeJobs takes at most ${LIMITS.claimBatch} jobs.`);
+    for (const item of items) {
+      checkJobId(item.id);
+      checkLeaseToken(item.leaseToken);
+    }
+    return this.completeJobs(items);
+  }
+
   /** Batched completion for the built-in worker: returns the jobs that were still theirs. */
   async completeJobs(items: readonly sql.JobCompletion[]): Promise<JobRow[]> {
     if (items.length === 0) return [];

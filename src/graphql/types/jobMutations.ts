@@ -29,6 +29,14 @@ const SubmitJobPayloadRef = builder
     }),
   });
 
+const JobCompletionInput = builder.inputType('JobCompletionInput', {
+  fields: (t) => ({
+    id: t.id({ required: true }),
+    leaseToken: t.string({ required: true }),
+    result: t.field({ type: 'JSON' }),
+  }),
+});
+
 const DEFAULT_WORKER_ID = 'graphql';
 
 builder.mutationFields((t) => ({
@@ -111,6 +119,18 @@ builder.mutationFields((t) => ({
     resolve: async (_root, args, ctx) => {
       requireRole(ctx.viewer, 'ADMIN', 'WORKER');
       return jobFromRow(await ctx.scheduler.completeJob(String(args.id), args.leaseToken, args.result ?? null));
+    },
+  }),
+  completeJobs: t.field({
+    type: [JobRef],
+    description:
+      'Completes many claimed jobs in one statement (up to 500). Returns those completed; a job missing from ' +
+      'the result was not RUNNING under that lease any more (cancelled, or the lease lapsed).',
+    args: { completions: t.arg({ type: [JobCompletionInput], required: true }) },
+    resolve: async (_root, { completions }, ctx) => {
+      requireRole(ctx.viewer, 'ADMIN', 'WORKER');
+      const items = completions.map((c) => ({ id: String(c.id), leaseToken: c.leaseToken, result: c.result ?? null }));
+      return (await ctx.scheduler.completeJobsChecked(items)).map((job) => jobFromRow(job));
     },
   }),
   fail: t.field({
