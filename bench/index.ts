@@ -1,14 +1,35 @@
-// `npm run bench` (add `-- --quick` for the short run): starts its own PostgreSQL (or uses
-// DATABASE_URL's server), runs each scenario, prints a JSON line per figure and a table of medians.
+// `npm run bench` (add `-- --quick` for the short run, under two minutes): starts its own PostgreSQL
+// (or uses DATABASE_URL's server), runs each scenario, prints a JSON line per figure and a table of
+// medians. Scenarios run one after another on the same machine, so their figures compare.
 import { benchHeadOfLine } from './headOfLine.js';
+import { benchCeiling, benchLatency, benchOutsideWorkers, benchProcess, benchSubmit, benchSubscriptions } from './scenarios.js';
 import { Report, startBenchDatabase } from './support.js';
 
 const quick = process.argv.includes('--quick');
+const only = process.argv.find((arg) => arg.startsWith('--only='))?.slice('--only='.length).split(',');
+const options = { quick, runs: quick ? 1 : 3 };
+const scenarios = {
+  submit: benchSubmit,
+  process: benchProcess,
+  headOfLine: benchHeadOfLine,
+  outside: benchOutsideWorkers,
+  latency: benchLatency,
+  subscriptions: benchSubscriptions,
+  ceiling: benchCeiling,
+};
+
 const db = await startBenchDatabase();
 const report = new Report();
 const started = Date.now();
 try {
-  await benchHeadOfLine(db, report, { quick });
+  for (const [name, run] of Object.entries(scenarios)) {
+    if (only && !only.includes(name)) continue;
+    console.error(`bench: ${name} …`);
+    await run(db, report, options);
+  }
+} catch (error) {
+  console.error('bench failed:', error);
+  process.exitCode = 1;
 } finally {
   await db.stop();
 }

@@ -80,3 +80,135 @@ export class Report {
 function formatValue(value: number): string {
   return value >= 100 ? Math.round(value).toLocaleString('en-US') : value.toFixed(2);
 }
+
+/** A Conveyor process (`conveyor serve` or `conveyor worker`) for a scenario, with its memory sampled. */
+export interface BenchProcess {
+  url: string | null;
+  /** Highest resident set size seen so far, in MB. */
+  maxRssMb(): number;
+  stop(): Promise<void>;
+}
+
+export async function spawnBenchProcess(
+  command: 'serve' | 'worker',
+  env: Record<string, string>,
+): Promise<BenchProcess> {
+  const { spawn } = await import('node:child_process');
+  const { readFile } = await import('node:fs/promises');
+  const port = command === 'serve' ? String(await freePort()) : '0';
+  const args = command === 'serve' ? ['serve', '--no-auth'] : ['worker'];
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], {
+    env: { ...process.env, LOG_LEVEL: 'warn', LOG_PRETTY: 'false', AUTH_DISABLED: 'true', PORT: port, ...env },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  let maxRss = 0;
+  const sample = async () => {
+    try {
+      const status = await readFile(`/proc/${child.pid}/status`, 'utf8');
+      const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+      maxRss = Math.max(maxRss, kb / 1024);
+    } catch {
+      // not running (yet, or any more)
+    }
+  };
+  const sampler = setInterval(() => void sample(), 100);
+  const url = command === 'serve' ? `http://127.0.0.1:${port}/graphql` : null;
+  if (url) await waitForHealth(url);
+  else await new Promise((resolve) => setTimeout(resolve, 1500)); // a worker has no endpoint to poll
+  return {
+    url,
+    maxRssMb: () => maxRss,
+    async stop() {
+      clearInterval(sampler);
+      child.kill('SIGTERM');
+      await new Promise((resolve) => child.once('exit', resolve));
+    },
+  };
+}
+
+async function waitForHealth(url: string) {
+  for (let i = 0; i < 300; i++) {
+    try {
+      if ((await fetch(url.replace('/graphql', '/health/live'))).ok) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`bench server at ${url} did not start`);
+}
+
+export async function freePort(): Promise<number> {
+  const { createServer } = await import('node:net');
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** POSTs one GraphQL operation; throws on errors. */
+export async function graphql<T = any>(url: string, query: string, variables: Record<string, unknown> = {}): Promise<T> {
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ query, variables }),
+  });
+  const body = (await response.json()) as { data?: T; errors?: { message: string }[] };
+  if (body.errors?.length || !body.data) throw new Error(`GraphQL: ${JSON.stringify(body.errors)}`);
+  return body.data;
+}
+
+/** Polls until `check` is true. */
+export async function waitUntil(check: () => Promise<boolean>, timeoutMs = 300_000, intervalMs = 50) {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('bench: timed out waiting');
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+}
+
+/** An in-process scheduler on a bench database (for setting up jobs and reading results). */
+export async function benchScheduler(databaseUrl: string, env: Record<string, string> = {}) {
+  const { loadConfig } = await import('../src/config.js');
+  const { createPrismaClient } = await import('../src/db/prisma.js');
+  const { Scheduler } = await import('../src/scheduler/scheduler.js');
+  const { builtinJobTypes } = await import('../src/worker/jobTypes.js');
+  const { JobTypeRegistry } = await import('../src/worker/registry.js');
+  const pg = (await import('pg')).default;
+  const config = loadConfig({ DATABASE_URL: databaseUrl, ...env });
+  const prisma = createPrismaClient(databaseUrl, { poolSize: 20 });
+  const registry = new JobTypeRegistry();
+  for (const type of builtinJobTypes) registry.register(type);
+  const scheduler = new Scheduler({ prisma, registry, settings: config.scheduling });
+  const client = new pg.Client({ connectionString: databaseUrl });
+  client.on('error', () => {}); // the database may stop first when a scenario fails
+  await client.connect();
+  return {
+    scheduler,
+    query: <T extends Record<string, unknown>>(text: string, values: unknown[] = []) =>
+      client.query<T>(text, values).then((r) => r.rows),
+    async close() {
+      await client.end();
+      await prisma.$disconnect();
+    },
+  };
+}
+
+/** Submits `count` echo jobs in bulk, `userOf(i)` choosing each one's user. */
+export async function preQueue(scheduler: import('../src/scheduler/scheduler.js').Scheduler, count: number, userOf: (i: number) => string) {
+  for (let start = 0; start < count; start += 1000) {
+    const batch = Array.from({ length: Math.min(1000, count - start) }, (_, i) => ({ type: 'echo', userId: userOf(start + i) }));
+    await scheduler.submitJobs(batch);
+  }
+}
+
+/** Jobs per second between the first start and the last completion (PostgreSQL's clock). */
+export async function throughputFromDatabase(query: (text: string) => Promise<Record<string, unknown>[]>): Promise<number> {
+  const [row] = await query(`SELECT count(*)::int AS n, extract(epoch FROM max(completed_at) - min(started_at))::float8 AS seconds
+    FROM jobs WHERE status = 'COMPLETED'`);
+  return Number(row!.n) / Number(row!.seconds);
+}

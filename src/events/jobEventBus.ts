@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import pg from 'pg';
 import type { Logger } from '../logger.js';
 import { JOB_EVENTS_CHANNEL } from '../scheduler/sql.js';
@@ -11,6 +12,12 @@ type Listener = (events: readonly JobEvent[]) => void;
  */
 class TopicEventTarget extends EventTarget {
   readonly #listeners = new Map<string, number>();
+
+  constructor() {
+    super();
+    // Thousands of subscribers may share a topic; that is the point, not a leak.
+    setMaxListeners(Number.POSITIVE_INFINITY, this);
+  }
 
   override addEventListener(type: string, callback: EventListenerOrEventListenerObject | null, options?: AddEventListenerOptions | boolean) {
     this.#listeners.set(type, (this.#listeners.get(type) ?? 0) + 1);

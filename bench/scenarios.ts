@@ -1,0 +1,234 @@
+import pg from 'pg';
+import WebSocket from 'ws';
+import { createClient } from 'graphql-ws';
+import {
+  benchScheduler,
+  graphql,
+  median,
+  percentile,
+  preQueue,
+  spawnBenchProcess,
+  throughputFromDatabase,
+  waitUntil,
+  type BenchDatabase,
+  type Report,
+} from './support.js';
+
+export interface BenchOptions {
+  quick: boolean;
+  /** Repetitions of each throughput scenario; the table shows the median. */
+  runs: number;
+}
+
+const SUBMIT = 'mutation ($input: SubmitJobInput!) { submitJob(input: $input) { job { id } } }';
+const SUBMIT_MANY = 'mutation ($inputs: [SubmitJobInput!]!) { submitJobs(inputs: $inputs) { job { id } } }';
+
+/** 1. submitJob over HTTP from 16 concurrent clients, one job per request; and bulk submitJobs. */
+export async function benchSubmit(db: BenchDatabase, report: Report, options: BenchOptions) {
+  const seconds = options.quick ? 3 : 10;
+  const single: number[] = [];
+  const bulk: number[] = [];
+  let rss = 0;
+  for (let run = 0; run < options.runs; run++) {
+    const url = await db.create(`submit${run}`);
+    const server = await spawnBenchProcess('serve', { DATABASE_URL: url, WORKER_ENABLED: 'false', MAINTENANCE_ENABLED: 'false' });
+    let count = 0;
+    const until = Date.now() + seconds * 1000;
+    await Promise.all(
+      Array.from({ length: 16 }, async (_, client) => {
+        while (Date.now() < until) {
+          await graphql(server.url!, SUBMIT, { input: { type: 'echo', userId: `u${client}-${count % 100}` } });
+          count++;
+        }
+      }),
+    );
+    single.push(count / seconds);
+    const inputs = Array.from({ length: 1000 }, (_, i) => ({ type: 'echo', userId: `bulk-${i % 200}` }));
+    let bulkCount = 0;
+    const started = performance.now();
+    while (performance.now() - started < seconds * 1000) {
+      await graphql(server.url!, SUBMIT_MANY, { inputs });
+      bulkCount += inputs.length;
+    }
+    bulk.push(bulkCount / ((performance.now() - started) / 1000));
+    rss = Math.max(rss, server.maxRssMb());
+    await server.stop();
+  }
+  report.add({ scenario: '1 submitJob, 16 HTTP clients', metric: 'throughput', value: median(single), unit: 'jobs/s', runs: options.runs });
+  report.add({ scenario: '1 submitJobs (1 000 per call)', metric: 'throughput', value: median(bulk), unit: 'jobs/s', runs: options.runs });
+  report.add({ scenario: '1 submit', metric: 'server RSS max', value: rss, unit: 'MB' });
+}
+
+/** 2a / 2b. 20 000 pre-queued no-op jobs run by the built-in worker (one worker process). */
+export async function benchProcess(db: BenchDatabase, report: Report, options: BenchOptions) {
+  const total = 20_000;
+  for (const shape of ['2a one user, no limit', '2b 1 000 users, limit 2'] as const) {
+    const rates: number[] = [];
+    let rss = 0;
+    for (let run = 0; run < options.runs; run++) {
+      const url = await db.create(`process${run}`);
+      const setup = await benchScheduler(url);
+      if (shape.startsWith('2a')) {
+        await setup.scheduler.setUserConcurrency('solo', 10_000);
+        await preQueue(setup.scheduler, total, () => 'solo');
+      } else {
+        await preQueue(setup.scheduler, total, (i) => `user-${i % 1000}`);
+      }
+      const worker = await spawnBenchProcess('worker', { DATABASE_URL: url, WORKER_CONCURRENCY: '200', WORKER_POLL_INTERVAL_MS: '100' });
+      await waitUntil(async () => Number((await setup.query(`SELECT count(*)::int AS n FROM jobs WHERE status = 'COMPLETED'`))[0]!.n) === total, 600_000, 200);
+      rates.push(await throughputFromDatabase(setup.query));
+      rss = Math.max(rss, worker.maxRssMb());
+      await worker.stop();
+      await setup.close();
+    }
+    report.add({ scenario: `${shape}`, metric: 'throughput', value: median(rates), unit: 'jobs/s', runs: options.runs });
+    report.add({ scenario: `${shape}`, metric: 'worker RSS max', value: rss, unit: 'MB' });
+  }
+}
+
+/** 3. Outside workers over GraphQL: dequeueJobs(limit: 50) then completeJobs, 4 in parallel. */
+export async function benchOutsideWorkers(db: BenchDatabase, report: Report, options: BenchOptions) {
+  const total = options.quick ? 10_000 : 20_000;
+  const rates: number[] = [];
+  let rss = 0;
+  for (let run = 0; run < options.runs; run++) {
+    const url = await db.create(`outside${run}`);
+    const setup = await benchScheduler(url);
+    await setup.scheduler.setUserConcurrency('remote', 10_000);
+    await preQueue(setup.scheduler, total, () => 'remote');
+    const server = await spawnBenchProcess('serve', { DATABASE_URL: url, WORKER_ENABLED: 'false' });
+    await Promise.all(
+      Array.from({ length: 4 }, async () => {
+        for (;;) {
+          const { dequeueJobs } = await graphql(server.url!, 'mutation { dequeueJobs(limit: 50) { id lease { token } } }');
+          if (dequeueJobs.length === 0) return;
+          const completions = dequeueJobs.map((job: { id: string; lease: { token: string } }) => ({ id: job.id, leaseToken: job.lease.token }));
+          await graphql(server.url!, 'mutation ($c: [JobCompletionInput!]!) { completeJobs(completions: $c) { id } }', { c: completions });
+        }
+      }),
+    );
+    rates.push(await throughputFromDatabase(setup.query));
+    rss = Math.max(rss, server.maxRssMb());
+    await server.stop();
+    await setup.close();
+  }
+  report.add({ scenario: '3 outside workers (4 × dequeue 50)', metric: 'throughput', value: median(rates), unit: 'jobs/s', runs: options.runs });
+  report.add({ scenario: '3 outside workers', metric: 'server RSS max', value: rss, unit: 'MB' });
+}
+
+/** 4. Submit-to-handler-start latency at a steady 200 jobs/s (PostgreSQL's clock at both ends). */
+export async function benchLatency(db: BenchDatabase, report: Report, options: BenchOptions) {
+  const seconds = options.quick ? 5 : 20;
+  const url = await db.create('latency');
+  const setup = await benchScheduler(url);
+  const worker = await spawnBenchProcess('worker', { DATABASE_URL: url, WORKER_CONCURRENCY: '50' });
+  const total = 200 * seconds;
+  const started = performance.now();
+  for (let i = 0; i < total; i++) {
+    const due = started + (i * 1000) / 200;
+    const wait = due - performance.now();
+    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+    void setup.scheduler.submitJob({ type: 'echo', userId: `lat-${i % 500}` });
+  }
+  await waitUntil(async () => Number((await setup.query(`SELECT count(*)::int AS n FROM jobs WHERE status = 'COMPLETED'`))[0]!.n) === total);
+  const rows = await setup.query<{ ms: number }>(`SELECT extract(epoch FROM started_at - created_at) * 1000 AS ms FROM jobs ORDER BY 1`);
+  const latencies = rows.map((r) => Number(r.ms));
+  report.add({ scenario: '4 submit → handler start @200/s', metric: 'p50', value: percentile(latencies, 50), unit: 'ms', runs: total });
+  report.add({ scenario: '4 submit → handler start @200/s', metric: 'p99', value: percentile(latencies, 99), unit: 'ms', runs: total });
+  await worker.stop();
+  await setup.close();
+}
+
+/** 5. 1 000 graphql-ws subscribers: time from a job's change (its commit) to each delivery. */
+export async function benchSubscriptions(db: BenchDatabase, report: Report, options: BenchOptions) {
+  const url = await db.create('subscriptions');
+  const setup = await benchScheduler(url);
+  const server = await spawnBenchProcess('serve', { DATABASE_URL: url, WORKER_ENABLED: 'false' });
+  const wsUrl = server.url!.replace('http', 'ws');
+  const latencies: number[] = [];
+  let received = 0;
+  const clients = Array.from({ length: 1000 }, () => createClient({ url: wsUrl, webSocketImpl: WebSocket, retryAttempts: 0 }));
+  const disposers = clients.map((client) =>
+    client.subscribe<{ jobUpdated: { updatedAt: string } }>(
+      { query: 'subscription { jobUpdated(userId: "watched") { id status updatedAt } }' },
+      {
+        next: (value) => {
+          received++;
+          if (value.data) latencies.push(Date.now() - new Date(value.data.jobUpdated.updatedAt).getTime());
+        },
+        error: () => {},
+        complete: () => {},
+      },
+    ),
+  );
+  // Wait until every subscriber is live (each has seen a probe), then measure a steady stream.
+  await waitUntil(async () => {
+    received = 0;
+    latencies.length = 0;
+    await setup.scheduler.submitJob({ type: 'echo', userId: 'watched' });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    return received >= 1000;
+  }, 120_000, 0);
+  latencies.length = 0;
+  received = 0;
+  const events = options.quick ? 100 : 400;
+  for (let i = 0; i < events; i++) {
+    await setup.scheduler.submitJob({ type: 'echo', userId: 'watched' });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  await waitUntil(async () => received >= events * 1000, 120_000, 50);
+  latencies.sort((a, b) => a - b);
+  report.add({ scenario: '5 1 000 subscribers, change → delivery', metric: 'p50', value: percentile(latencies, 50), unit: 'ms', runs: latencies.length });
+  report.add({ scenario: '5 1 000 subscribers, change → delivery', metric: 'p99', value: percentile(latencies, 99), unit: 'ms', runs: latencies.length });
+  report.add({ scenario: '5 subscriptions', metric: 'server RSS max', value: server.maxRssMb(), unit: 'MB' });
+  disposers.forEach((dispose) => dispose());
+  await Promise.all(clients.map((client) => client.dispose()));
+  await server.stop();
+  await setup.close();
+}
+
+/** The machine's own ceiling: the claim+complete SQL in a tight loop, and INSERT with and without NOTIFY. */
+export async function benchCeiling(db: BenchDatabase, report: Report, options: BenchOptions) {
+  const seconds = options.quick ? 2 : 5;
+  const url = await db.create('ceiling');
+  const setup = await benchScheduler(url);
+  // Jobs that hold a slot are what the claim statement reads; spread them over users so all do.
+  await preQueue(setup.scheduler, options.quick ? 30_000 : 80_000, (i) => `raw-${i % 10}`);
+  for (let i = 0; i < 10; i++) await setup.scheduler.setUserConcurrency(`raw-${i}`, 10_000);
+  const client = new pg.Client({ connectionString: url });
+  client.on('error', () => {});
+  await client.connect();
+  for (const batch of [1, 50]) {
+    let done = 0;
+    const started = performance.now();
+    while (performance.now() - started < seconds * 1000) {
+      await client.query('BEGIN');
+      const { rows } = await client.query(
+        `WITH picked AS (SELECT id FROM jobs WHERE status = 'QUEUED' AND holds_slot AND run_at <= now()
+           ORDER BY priority DESC, run_at, seq LIMIT $1 FOR UPDATE SKIP LOCKED)
+         UPDATE jobs j SET status = 'RUNNING', attempts = j.attempts + 1, started_at = now() FROM picked WHERE j.id = picked.id RETURNING j.id`,
+        [batch],
+      );
+      await client.query(`UPDATE jobs SET status = 'COMPLETED', completed_at = now() WHERE id = ANY($1::uuid[])`, [rows.map((r) => r.id)]);
+      await client.query('COMMIT');
+      done += rows.length;
+    }
+    report.add({ scenario: `ceiling: raw claim+complete, ${batch}/tx`, metric: 'throughput', value: done / seconds, unit: 'jobs/s' });
+  }
+  await client.query('CREATE TEMP TABLE inserts (id bigserial, body text)');
+  for (const notify of [false, true]) {
+    let done = 0;
+    const started = performance.now();
+    while (performance.now() - started < seconds * 1000) {
+      if (notify) {
+        await client.query(`WITH i AS (INSERT INTO inserts (body) VALUES ('x') RETURNING id) SELECT pg_notify('bench', id::text) FROM i`);
+      } else {
+        await client.query(`INSERT INTO inserts (body) VALUES ('x')`);
+      }
+      done++;
+    }
+    report.add({ scenario: `ceiling: INSERT${notify ? ' + NOTIFY' : ''}, 1/tx`, metric: 'throughput', value: done / seconds, unit: 'rows/s' });
+  }
+  await client.end();
+  await setup.close();
+}
