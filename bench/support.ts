@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createDatabaseIfMissing, startEmbeddedPostgres } from '../src/db/embedded.js';
 import { migrate } from '../src/db/migrator.js';
+import { freePort } from '../test/support/ports.js';
 
 export interface BenchDatabase {
   /** A fresh, migrated database per scenario. */
@@ -136,18 +137,6 @@ async function waitForHealth(url: string) {
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   throw new Error(`bench server at ${url} did not start`);
-}
-
-export async function freePort(): Promise<number> {
-  const { createServer } = await import('node:net');
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /** POSTs one GraphQL operation; throws on errors. */

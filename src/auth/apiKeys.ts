@@ -111,24 +111,9 @@ export class ApiKeyStore {
 
 const BOOTSTRAP_LOCK_KEY = 0x436f6e76_0003; // 'Conv' + 3
 
-function toInfo(row: {
-  id: string;
-  name: string;
-  keyPrefix: string;
-  role: Role;
-  userId: string | null;
-  createdAt: Date;
-  revokedAt: Date | null;
-}): ApiKeyInfo {
-  return {
-    id: row.id,
-    name: row.name,
-    keyPrefix: row.keyPrefix,
-    role: row.role,
-    userId: row.userId,
-    createdAt: row.createdAt,
-    revokedAt: row.revokedAt,
-  };
+/** The listing fields of a row (never its hash). */
+function toInfo({ id, name, keyPrefix, role, userId, createdAt, revokedAt }: ApiKeyInfo): ApiKeyInfo {
+  return { id, name, keyPrefix, role, userId, createdAt, revokedAt };
 }
 
 /** The key in an `Authorization: Bearer …` value (HTTP header or graphql-ws connectionParams). */

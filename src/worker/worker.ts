@@ -26,6 +26,9 @@ interface RunningJob {
   abortReason: 'cancelled' | 'timeout' | 'shutdown' | null;
 }
 
+/** After the grace period, how long aborted handlers get to return before their jobs are released. */
+const ABORT_WAIT_MS = 2000;
+
 /** How often a handler's progress reports reach the database at most. */
 const PROGRESS_INTERVAL_MS = 250;
 
@@ -104,11 +107,20 @@ export class Worker {
     await this.#loop;
     if (this.#running.size > 0) {
       const drained = new Promise<void>((resolve) => (this.#idle = resolve));
-      const timer = setTimeout(() => {
-        for (const running of this.#running.values()) this.#abort(running, 'shutdown');
-      }, graceMs);
-      await drained;
+      let timer: NodeJS.Timeout | undefined;
+      const graceOver = new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)));
+      await Promise.race([drained, graceOver]);
       clearTimeout(timer);
+      if (this.#running.size > 0) {
+        for (const running of this.#running.values()) this.#abort(running, 'shutdown');
+        // A handler that ignores its AbortSignal gets a moment more; then its job is released anyway.
+        await Promise.race([drained, new Promise((resolve) => setTimeout(resolve, ABORT_WAIT_MS))]);
+        const stuck = [...this.#running.values()].map(({ job }) => ({ id: job.id, leaseToken: job.leaseToken! }));
+        if (stuck.length > 0) {
+          await this.#scheduler.releaseJobs(stuck).catch((error: unknown) => this.#logger.error({ err: error }, 'releasing jobs failed'));
+          this.#logger.warn({ jobIds: stuck.map((l) => l.id) }, 'handlers ignored their AbortSignal; their jobs were released');
+        }
+      }
     }
     if (this.#heartbeatTimer) clearInterval(this.#heartbeatTimer);
     this.#unsubscribe?.();
@@ -133,7 +145,8 @@ export class Worker {
         }
         for (const job of claimed) this.#execute(job);
       }
-      // A full batch means there may be more right away; otherwise sleep until woken or polled.
+      // A full batch means there may be more right away; otherwise (or with no free slot) sleep until
+      // woken by a NOTIFY or a finished job, or until the poll interval passes.
       if (claimed.length === 0 || claimed.length < free) await this.#sleep();
     }
   }
