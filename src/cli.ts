@@ -158,7 +158,7 @@ runCli(process.argv.slice(2)).then(
     if (
       error instanceof ConfigError ||
       error instanceof ConveyorError ||
-      (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')
+      String((error as { code?: unknown } | null)?.code ?? '').startsWith('ERR_PARSE_ARGS')
     ) {
       console.error((error as Error).message);
     } else {

@@ -29,6 +29,15 @@ export async function startEmbeddedPostgres(options: {
 }): Promise<EmbeddedDatabase> {
   const database = options.database ?? 'conveyor';
   const databaseDir = path.join(options.dataDir, 'pg');
+  const base = `postgres://${USER}:${PASSWORD}@127.0.0.1:${options.port}`;
+  const adminUrl = `${base}/postgres`;
+  // Already running from this folder (say `npm start` in another terminal, and now `conveyor keys`):
+  // use it, and leave stopping it to the process that started it.
+  if (existsSync(path.join(databaseDir, 'postmaster.pid')) && (await answers(adminUrl))) {
+    options.logger?.info({ port: options.port }, 'using the embedded PostgreSQL that is already running');
+    await createDatabaseIfMissing(adminUrl, database);
+    return { url: `${base}/${database}`, adminUrl, stop: async () => {} };
+  }
   await mkdir(options.dataDir, { recursive: true });
   if (process.getuid?.() === 0) {
     // As root, PostgreSQL runs as a separate `postgres` user (createPostgresUser), which must be able
@@ -54,10 +63,20 @@ export async function startEmbeddedPostgres(options: {
   });
   if (!existsSync(path.join(databaseDir, 'PG_VERSION'))) await server.initialise();
   await server.start();
-  const base = `postgres://${USER}:${PASSWORD}@127.0.0.1:${options.port}`;
-  const adminUrl = `${base}/postgres`;
   await createDatabaseIfMissing(adminUrl, database);
   return { url: `${base}/${database}`, adminUrl, stop: () => server.stop() };
+}
+
+async function answers(url: string): Promise<boolean> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 1000 });
+  client.on('error', () => {});
+  try {
+    await client.connect();
+    await client.end();
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Adds search (o+x) permission to `dir` and every folder above it that lacks it; read stays as it is. */
