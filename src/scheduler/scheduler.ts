@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { PrismaClient } from '../generated/prisma/client.js';
 import type { JobTypeRegistry } from '../worker/registry.js';
 import { ConflictError, InvalidInputError, NotFoundError } from './errors.js';
+import { GroupCommit } from './groupCommit.js';
 import * as sql from './sql.js';
 import type { JobRow, QueueCounts } from './sql.js';
 import type { JobStatus } from './states.js';
@@ -97,6 +98,10 @@ export class Scheduler {
   readonly #registry: JobTypeRegistry;
   readonly #settings: SchedulerSettings;
   readonly #observer: SchedulerObserver;
+  readonly #submissions = new GroupCommit<sql.JobInsertParams, { job: JobRow; deduplicated: boolean }>(
+    async (batch) => (batch.length === 1 ? [await this.#insertOne(batch[0]!)] : this.#insertMany(batch)),
+    { maxBatch: 200 },
+  );
 
   constructor(deps: {
     prisma: PrismaClient;
@@ -114,8 +119,16 @@ export class Scheduler {
     return this.#settings;
   }
 
+  /**
+   * Submits one job. Submissions that arrive while another is being written are written together
+   * (group commit), so that many concurrent callers share commits and NOTIFYs.
+   */
   async submitJob(input: SubmitJobInput): Promise<{ job: JobRow; deduplicated: boolean }> {
-    const params = this.#insertParams(input);
+    return this.#submissions.add(this.#insertParams(input));
+  }
+
+  /** One job in one statement: the idle path of submitJob. */
+  async #insertOne(params: sql.JobInsertParams): Promise<{ job: JobRow; deduplicated: boolean }> {
     for (;;) {
       const [row] = await sql.jobInsert(this.#db, params, this.#settings);
       if (row && row.id !== null) {
@@ -125,7 +138,7 @@ export class Scheduler {
       }
       // A concurrent submit with the same idempotency key committed first: give back the slot this
       // statement took for a job it did not insert, and return the winner's job on the next pass.
-      if (row && row.slotsTaken > 0) await sql.userSlotRelease(this.#db, input.userId, this.#settings);
+      if (row && row.slotsTaken > 0) await sql.userSlotRelease(this.#db, params.userId, this.#settings);
     }
   }
 
@@ -138,7 +151,10 @@ export class Scheduler {
       throw new InvalidInputError(`submitJobs takes at most ${LIMITS.submitBatch} jobs at once.`);
     }
     if (inputs.length === 0) return [];
-    const params = inputs.map((input) => this.#insertParams(input));
+    return this.#insertMany(inputs.map((input) => this.#insertParams(input)));
+  }
+
+  async #insertMany(params: readonly sql.JobInsertParams[]): Promise<{ job: JobRow; deduplicated: boolean }[]> {
     const results = await this.#db.$transaction(async (tx) => {
       const users = [...new Set(params.map((p) => p.userId))].sort();
       const free = new Map((await sql.userSlotLockMany(tx, users, this.#settings)).map((r) => [r.userId, r.free]));

@@ -3,7 +3,8 @@ import { hostname } from 'node:os';
 import type { JobEventBus } from '../events/jobEventBus.js';
 import type { Logger } from '../logger.js';
 import type { JobRow, Scheduler } from '../scheduler/scheduler.js';
-import { BatchCompleter } from './completer.js';
+import { GroupCommit } from '../scheduler/groupCommit.js';
+import type { JobCompletion } from '../scheduler/sql.js';
 import { NonRetryableError, type JobTypeRegistry } from './registry.js';
 
 /** What the worker reports about each run (metrics). */
@@ -44,7 +45,8 @@ export class Worker {
   readonly #logger: Logger;
   readonly #options: WorkerOptions;
   readonly #observer: WorkerObserver | null;
-  readonly #completer: BatchCompleter;
+  /** Completions written in batches: true when the job was still this worker's. */
+  readonly #completer: GroupCommit<JobCompletion, boolean>;
   readonly #running = new Map<string, RunningJob>();
   readonly #handledTypes: string[];
   #stopping = false;
@@ -64,7 +66,13 @@ export class Worker {
     options: WorkerOptions;
   }) {
     this.#observer = deps.metrics ?? null;
-    this.#completer = new BatchCompleter(deps.scheduler);
+    this.#completer = new GroupCommit(
+      async (items) => {
+        const done = new Set((await deps.scheduler.completeJobs(items)).map((job) => job.id));
+        return items.map((item) => done.has(item.id));
+      },
+      { maxBatch: 200 },
+    );
     this.#scheduler = deps.scheduler;
     this.#registry = deps.registry;
     this.#bus = deps.bus;
@@ -200,7 +208,7 @@ export class Worker {
       .then(async (result) => {
         if (running.abortReason) throw abortError(running);
         ran('completed');
-        const done = await this.#completer.complete({ ...lease, result: result ?? null });
+        const done = await this.#completer.add({ ...lease, result: result ?? null });
         if (done) logger.info('job completed');
         else logger.warn('job finished but was no longer ours (cancelled or lease lost)');
       })
