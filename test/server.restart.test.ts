@@ -45,4 +45,31 @@ describe('npm start on the embedded database', () => {
       expect((await second.exited).code).toBe(0);
     }
   });
+
+  it('on Ctrl-C (SIGINT to the whole process group) lets the running job finish before the embedded PostgreSQL stops', async () => {
+    const env = {
+      CONVEYOR_DATA_DIR: dataDir,
+      CONVEYOR_EMBEDDED_PG_PORT: String(await freePort()),
+      PORT: String(await freePort()),
+      DATABASE_URL: '',
+    };
+    const url = `http://127.0.0.1:${env.PORT}/graphql`;
+    const server = spawnConveyor(env, 'src/cli.ts', ['serve'], { detached: true });
+    await waitForServer(url, server);
+    const { submitJob } = await executeOk(url, SubmitJobDocument, {
+      input: { type: 'sleep', userId: 'ctrl-c', payload: { ms: 1500, steps: 3 } },
+    });
+    await expect.poll(async () => (await executeOk(url, JobDocument, { id: submitJob.job.id })).job?.status, { timeout: 20_000 }).toBe('RUNNING');
+    process.kill(-server.child.pid!, 'SIGINT'); // what a terminal does: the signal goes to every process in the group
+    expect(await server.exited).toEqual({ code: 0, signal: null });
+
+    const again = spawnConveyor({ ...env, WORKER_ENABLED: 'false' });
+    try {
+      await waitForServer(url, again);
+      expect((await executeOk(url, JobDocument, { id: submitJob.job.id })).job).toMatchObject({ status: 'COMPLETED', attempts: 1 });
+    } finally {
+      again.child.kill('SIGTERM');
+      await again.exited;
+    }
+  });
 });

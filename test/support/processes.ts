@@ -9,8 +9,15 @@ export interface ConveyorProcess {
 }
 
 /** Starts `src/cli.ts serve` (what `npm start` runs) as a separate OS process with the given environment. */
-export function spawnConveyor(env: Record<string, string>, entry = 'src/cli.ts', args = ['serve']): ConveyorProcess {
+export function spawnConveyor(
+  env: Record<string, string>,
+  entry = 'src/cli.ts',
+  args = ['serve'],
+  options: { detached?: boolean } = {},
+): ConveyorProcess {
   const child = spawn(process.execPath, ['--import', 'tsx', entry, ...args], {
+    // detached: a process group of its own, as a terminal gives a command (for Ctrl-C tests)
+    detached: options.detached ?? false,
     env: { ...process.env, LOG_LEVEL: 'info', LOG_PRETTY: 'false', AUTH_DISABLED: 'true', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
