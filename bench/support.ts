@@ -1,9 +1,7 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { createDatabaseIfMissing, startEmbeddedPostgres } from '../src/db/embedded.js';
+import { createDatabaseIfMissing } from '../src/db/embedded.js';
 import { migrate } from '../src/db/migrator.js';
 import { freePort } from '../test/support/ports.js';
+import { startScratchPostgres } from '../test/support/scratchPostgres.js';
 
 export interface BenchDatabase {
   /** A fresh, migrated database per scenario. */
@@ -13,21 +11,7 @@ export interface BenchDatabase {
 
 /** The benchmark's own PostgreSQL: DATABASE_URL's server if set, else an embedded one in a temp folder. */
 export async function startBenchDatabase(): Promise<BenchDatabase> {
-  let adminUrl: string;
-  let stop = async () => {};
-  if (process.env.DATABASE_URL) {
-    const url = new URL(process.env.DATABASE_URL);
-    url.pathname = '/postgres';
-    adminUrl = url.toString();
-  } else {
-    const dataDir = await mkdtemp(path.join(tmpdir(), 'conveyor-bench-'));
-    const embedded = await startEmbeddedPostgres({ dataDir, port: 54400 + Math.floor(Math.random() * 500), persistent: false });
-    adminUrl = embedded.adminUrl;
-    stop = async () => {
-      await embedded.stop();
-      await rm(dataDir, { recursive: true, force: true });
-    };
-  }
+  const { adminUrl, stop } = await startScratchPostgres('bench');
   return {
     async create(name) {
       const database = `conveyor_bench_${name}_${Date.now()}`;

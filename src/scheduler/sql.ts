@@ -157,6 +157,20 @@ function releaseAndPromote(slotSettings: SlotSettings): Prisma.Sql {
   )`;
 }
 
+/**
+ * The end of every statement that takes jobs out of RUNNING: each row of CTE `source` gives back its
+ * user's slot, the slots go to waiting jobs, and both the changed and the promoted jobs are published.
+ * Returns the rows of `source`.
+ */
+function freeSlotsAndReturn(source: string, slots: SlotSettings): Prisma.Sql {
+  return sql`
+  freed AS (SELECT user_id, 1 AS n FROM ${raw(source)}),
+  ${releaseAndPromote(slots)},
+  changed AS (SELECT * FROM ${raw(source)} UNION ALL SELECT * FROM promoted),
+  ${notifyCte('changed')}
+  SELECT ${jobColumns('c')} FROM ${raw(source)} c WHERE ${NOTIFIED}`;
+}
+
 /** Takes one of the user's slots if one is free; the CTE `slot` has a row when it did. */
 function slotAcquire(userIdSql: Prisma.Sql, condition: Prisma.Sql, slotSettings: SlotSettings): Prisma.Sql {
   return sql`
@@ -352,11 +366,7 @@ export function jobCompleteMany(db: Db, items: readonly JobCompletion[], slots: 
     WHERE j.id = input.id AND j.lease_token = input.lease_token AND j.status = ANY(${states('complete')})
     RETURNING j.*
   ),
-  freed AS (SELECT user_id, 1 AS n FROM done),
-  ${releaseAndPromote(slots)},
-  changed AS (SELECT * FROM done UNION ALL SELECT * FROM promoted),
-  ${notifyCte('changed')}
-  SELECT ${jobColumns('c')} FROM done c WHERE ${NOTIFIED}`);
+  ${freeSlotsAndReturn('done', slots)}`);
 }
 
 export interface JobFailure {
@@ -380,11 +390,7 @@ export function jobFailMany(db: Db, items: readonly JobFailure[], slots: SlotSet
     WHERE j.id = input.id AND j.lease_token = input.lease_token AND j.status = ANY(${states('fail')})
     RETURNING j.*
   ),
-  freed AS (SELECT user_id, 1 AS n FROM failed),
-  ${releaseAndPromote(slots)},
-  changed AS (SELECT * FROM failed UNION ALL SELECT * FROM promoted),
-  ${notifyCte('changed')}
-  SELECT ${jobColumns('c')} FROM failed c WHERE ${NOTIFIED}`);
+  ${freeSlotsAndReturn('failed', slots)}`);
 }
 
 /** Lapsed leases count as failed attempts (a crashed or stuck worker); up to `limit` per call. */
@@ -402,11 +408,7 @@ export function jobExpireLeases(db: Db, limit: number, slots: SlotSettings, back
     FROM lapsed WHERE j.id = lapsed.id
     RETURNING j.*
   ),
-  freed AS (SELECT user_id, 1 AS n FROM expired),
-  ${releaseAndPromote(slots)},
-  changed AS (SELECT * FROM expired UNION ALL SELECT * FROM promoted),
-  ${notifyCte('changed')}
-  SELECT ${jobColumns('c')} FROM expired c WHERE ${NOTIFIED}`);
+  ${freeSlotsAndReturn('expired', slots)}`);
 }
 
 /** RUNNING → QUEUED, due at once, the attempt given back: for a worker that shuts down mid-job. */
@@ -420,11 +422,7 @@ export function jobReleaseMany(db: Db, leases: readonly { id: string; leaseToken
     WHERE j.id = h.id AND j.lease_token = h.lease_token AND j.status = ANY(${states('release')})
     RETURNING j.*
   ),
-  freed AS (SELECT user_id, 1 AS n FROM released),
-  ${releaseAndPromote(slots)},
-  changed AS (SELECT * FROM released UNION ALL SELECT * FROM promoted),
-  ${notifyCte('changed')}
-  SELECT ${jobColumns('c')} FROM released c WHERE ${NOTIFIED}`);
+  ${freeSlotsAndReturn('released', slots)}`);
 }
 
 // ───────────────────────────── leases and progress ─────────────────────────────

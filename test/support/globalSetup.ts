@@ -1,11 +1,8 @@
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import pg from 'pg';
 import type { TestProject } from 'vitest/node';
-import { createDatabaseIfMissing, startEmbeddedPostgres } from '../../src/db/embedded.js';
+import { createDatabaseIfMissing } from '../../src/db/embedded.js';
 import { migrate } from '../../src/db/migrator.js';
-import { freePort } from './ports.js';
+import { startScratchPostgres } from './scratchPostgres.js';
 
 export const TEMPLATE_DATABASE = 'conveyor_test_template';
 
@@ -22,18 +19,7 @@ declare module 'vitest' {
  * with a migrated template database that each test file clones into a fresh database of its own.
  */
 export default async function setup(project: TestProject) {
-  let adminUrl: string;
-  let stop = async () => {};
-  if (process.env.DATABASE_URL) {
-    const url = new URL(process.env.DATABASE_URL);
-    url.pathname = '/postgres';
-    adminUrl = url.toString();
-  } else {
-    const dataDir = await mkdtemp(path.join(tmpdir(), 'conveyor-test-pg-'));
-    const embedded = await startEmbeddedPostgres({ dataDir, port: await freePort(), persistent: false });
-    adminUrl = embedded.adminUrl;
-    stop = embedded.stop;
-  }
+  const { adminUrl, stop } = await startScratchPostgres('test-pg');
 
   const client = new pg.Client({ connectionString: adminUrl });
   await client.connect();
