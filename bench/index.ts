@@ -1,6 +1,7 @@
 // `npm run bench` (add `-- --quick` for the short run, under two minutes): starts its own PostgreSQL
 // (or uses DATABASE_URL's server), runs each scenario, prints a JSON line per figure and a table of
 // medians. Scenarios run one after another on the same machine, so their figures compare.
+import { spawnSync } from 'node:child_process';
 import { benchHeadOfLine } from './headOfLine.js';
 import { benchCeiling, benchLatency, benchOutsideWorkers, benchProcess, benchSubmit, benchSubscriptions } from './scenarios.js';
 import { Report, startBenchDatabase } from './support.js';
@@ -17,6 +18,10 @@ const scenarios = {
   subscriptions: benchSubscriptions,
   ceiling: benchCeiling,
 };
+
+// Server and worker processes run the production build.
+const build = spawnSync('npm', ['run', '--silent', 'build'], { stdio: 'inherit' });
+if (build.status !== 0) throw new Error('npm run build failed');
 
 const db = await startBenchDatabase();
 const report = new Report();

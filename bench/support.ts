@@ -82,7 +82,8 @@ export async function spawnBenchProcess(
   const { readFile } = await import('node:fs/promises');
   const port = command === 'serve' ? String(await freePort()) : '0';
   const args = command === 'serve' ? ['serve', '--no-auth'] : ['worker'];
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], {
+  // The production build (dist/, compiled by bench/index.ts), not tsx: memory figures are a deployment's.
+  const child = spawn(process.execPath, ['dist/cli.js', ...args], {
     env: { ...process.env, LOG_LEVEL: 'warn', LOG_PRETTY: 'false', AUTH_DISABLED: 'true', PORT: port, ...env },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
