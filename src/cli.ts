@@ -54,7 +54,7 @@ API keys are sent as "Authorization: Bearer <key>" (HTTP) or in graphql-ws conne
 A user key acts for exactly one userId; a worker key may dequeue, heartbeat, complete and fail.`,
 };
 
-export async function runCli(argv: string[]): Promise<number> {
+async function runCli(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (!command || command === 'help' || command === '--help' || command === '-h') {
     console.log(HELP.main);
