@@ -34,10 +34,6 @@ class TopicEventTarget extends EventTarget {
   publish(topic: string, detail: unknown) {
     if (this.#listeners.has(topic)) this.dispatchEvent(new CustomEvent(topic, { detail }));
   }
-
-  get topicCount() {
-    return this.#listeners.size;
-  }
 }
 
 /**

@@ -1,4 +1,3 @@
-import type { JobEvent } from '../events/jobEvent.js';
 import type { JobRow, Scheduler } from '../scheduler/scheduler.js';
 
 /**
@@ -20,10 +19,6 @@ export function jobFromRow(row: JobRow, options: { withLease?: boolean } = {}): 
   const lease =
     options.withLease && leaseToken && row.leaseExpiresAt ? { token: leaseToken, expiresAt: row.leaseExpiresAt } : undefined;
   return lease ? { ...job, lease } : job;
-}
-
-export function jobFromEvent(event: JobEvent): JobSource {
-  return event;
 }
 
 /**

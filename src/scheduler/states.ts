@@ -26,10 +26,6 @@ export type Transition = keyof typeof TRANSITIONS;
 
 export const FINISHED_STATUSES = ['COMPLETED', 'FAILED', 'CANCELLED'] as const satisfies readonly JobStatus[];
 
-export function canTransition(transition: Transition, from: JobStatus): boolean {
-  return (TRANSITIONS[transition].from as readonly JobStatus[]).includes(from);
-}
-
 /** The states a transition may leave, as a SQL array literal's elements, for the statements in sql.ts. */
 export function sourceStates(transition: Transition): readonly JobStatus[] {
   return TRANSITIONS[transition].from;

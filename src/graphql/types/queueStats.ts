@@ -1,6 +1,7 @@
 import type { QueueCounts } from '../../scheduler/scheduler.js';
 import { actingUserId, requireRole } from '../../auth/viewer.js';
 import { builder } from '../builder.js';
+import type { GraphQLContext } from '../context.js';
 import { countSubscription } from '../countSubscription.js';
 
 const QueueStatsRef = builder.objectRef<QueueCounts>('QueueStats').implement({
@@ -20,15 +21,18 @@ const QueueStatsRef = builder.objectRef<QueueCounts>('QueueStats').implement({
   }),
 });
 
+/** Any role may count; a user key counts only its own user's jobs. */
+function statsFilter(ctx: GraphQLContext, args: { userId?: string | null; type?: string | null }) {
+  requireRole(ctx.viewer, 'ADMIN', 'WORKER', 'USER');
+  return { userId: actingUserId(ctx.viewer, args.userId), type: args.type ?? null };
+}
+
 builder.queryFields((t) => ({
   queueStats: t.field({
     type: QueueStatsRef,
     description: 'Counts for the whole queue, or for one user and/or one job type.',
     args: { userId: t.arg.string(), type: t.arg.string() },
-    resolve: (_root, args, ctx) => {
-      requireRole(ctx.viewer, 'ADMIN', 'WORKER', 'USER');
-      return ctx.scheduler.queueStats({ userId: actingUserId(ctx.viewer, args.userId), type: args.type ?? null });
-    },
+    resolve: (_root, args, ctx) => ctx.scheduler.queueStats(statsFilter(ctx, args)),
   }),
 }));
 
@@ -37,11 +41,8 @@ builder.subscriptionFields((t) => ({
     type: QueueStatsRef,
     description: 'queueStats now, then again whenever it changes, at most twice a second.',
     args: { userId: t.arg.string(), type: t.arg.string() },
-    subscribe: (_root, args, ctx) => {
-      requireRole(ctx.viewer, 'ADMIN', 'WORKER', 'USER');
-      const filter = { userId: actingUserId(ctx.viewer, args.userId), type: args.type ?? null };
-      return countSubscription(ctx.metrics, 'queueStatsUpdated', ctx.queueStatsFeed.watch(filter));
-    },
+    subscribe: (_root, args, ctx) =>
+      countSubscription(ctx.metrics, 'queueStatsUpdated', ctx.queueStatsFeed.watch(statsFilter(ctx, args))),
     resolve: (counts) => counts,
   }),
 }));
