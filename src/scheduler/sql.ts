@@ -137,7 +137,7 @@ function releaseAndPromote(slotSettings: SlotSettings): Prisma.Sql {
   ),
   promoted AS (
     UPDATE jobs j SET holds_slot = true, version = j.version + 1, updated_at = now()
-    FROM (
+    WHERE j.id = ANY(ARRAY(
       SELECT w.id FROM slots, LATERAL (
         SELECT id FROM jobs
         WHERE user_id = slots.user_id AND status = 'QUEUED' AND NOT holds_slot AND run_at <= now()
@@ -145,8 +145,7 @@ function releaseAndPromote(slotSettings: SlotSettings): Prisma.Sql {
         LIMIT slots.free
         FOR UPDATE SKIP LOCKED
       ) w
-    ) p
-    WHERE j.id = p.id
+    ))
     RETURNING j.*
   ),
   slots_updated AS (
@@ -336,7 +335,7 @@ export function jobClaimMany(db: Db, p: JobClaimParams) {
     UPDATE jobs j SET status = 'RUNNING', attempts = j.attempts + 1, lease_token = gen_random_uuid(),
       lease_expires_at = now() + make_interval(secs => ${p.leaseSeconds}::float8), worker_id = ${p.workerId},
       started_at = now(), updated_at = now(), progress = NULL, progress_message = NULL, version = j.version + 1
-    FROM picked WHERE j.id = picked.id
+    WHERE j.id = ANY(ARRAY(SELECT id FROM picked))
     RETURNING j.*
   ),
   ${notifyCte('claimed')}
@@ -363,7 +362,8 @@ export function jobCompleteMany(db: Db, items: readonly JobCompletion[], slots: 
     UPDATE jobs j SET status = 'COMPLETED', result = input.result, completed_at = now(), updated_at = now(),
       holds_slot = false, lease_token = NULL, lease_expires_at = NULL, version = j.version + 1
     FROM input
-    WHERE j.id = input.id AND j.lease_token = input.lease_token AND j.status = ANY(${states('complete')})
+    WHERE j.id = ANY(${items.map((i) => i.id)}::uuid[]) AND j.id = input.id AND j.lease_token = input.lease_token
+      AND j.status = ANY(${states('complete')})
     RETURNING j.*
   ),
   ${freeSlotsAndReturn('done', slots)}`);
@@ -387,7 +387,8 @@ export function jobFailMany(db: Db, items: readonly JobFailure[], slots: SlotSet
   failed AS (
     UPDATE jobs j SET ${failSet(sql`input.retryable`, sql`input.error`, backoff)}
     FROM input
-    WHERE j.id = input.id AND j.lease_token = input.lease_token AND j.status = ANY(${states('fail')})
+    WHERE j.id = ANY(${items.map((i) => i.id)}::uuid[]) AND j.id = input.id AND j.lease_token = input.lease_token
+      AND j.status = ANY(${states('fail')})
     RETURNING j.*
   ),
   ${freeSlotsAndReturn('failed', slots)}`);
@@ -405,7 +406,7 @@ export function jobExpireLeases(db: Db, limit: number, slots: SlotSettings, back
   ),
   expired AS (
     UPDATE jobs j SET ${failSet(sql`true`, sql`'lease expired (worker ' || coalesce(j.worker_id, '?') || ' stopped heartbeating)'`, backoff)}
-    FROM lapsed WHERE j.id = lapsed.id
+    WHERE j.id = ANY(ARRAY(SELECT id FROM lapsed))
     RETURNING j.*
   ),
   ${freeSlotsAndReturn('expired', slots)}`);
@@ -419,7 +420,8 @@ export function jobReleaseMany(db: Db, leases: readonly { id: string; leaseToken
       lease_token = NULL, lease_expires_at = NULL, progress = NULL, progress_message = NULL,
       updated_at = now(), version = j.version + 1
     FROM unnest(${leases.map((l) => l.id)}::uuid[], ${leases.map((l) => l.leaseToken)}::uuid[]) AS h(id, lease_token)
-    WHERE j.id = h.id AND j.lease_token = h.lease_token AND j.status = ANY(${states('release')})
+    WHERE j.id = ANY(${leases.map((l) => l.id)}::uuid[]) AND j.id = h.id AND j.lease_token = h.lease_token
+      AND j.status = ANY(${states('release')})
     RETURNING j.*
   ),
   ${freeSlotsAndReturn('released', slots)}`);
@@ -468,7 +470,8 @@ export function jobExtendLeases(
   return db.$queryRaw<{ id: string; leaseExpiresAt: Date }[]>(sql`
   UPDATE jobs j SET lease_expires_at = now() + make_interval(secs => ${leaseSeconds}::float8)
   FROM unnest(${leases.map((l) => l.id)}::uuid[], ${leases.map((l) => l.leaseToken)}::uuid[]) AS h(id, lease_token)
-  WHERE j.id = h.id AND j.lease_token = h.lease_token AND j.status = 'RUNNING'
+  WHERE j.id = ANY(${leases.map((l) => l.id)}::uuid[]) AND j.id = h.id AND j.lease_token = h.lease_token
+    AND j.status = 'RUNNING'
   RETURNING j.id, j.lease_expires_at AS "leaseExpiresAt"`);
 }
 
@@ -563,14 +566,13 @@ export function userSlotShrink(db: Db, userId: string, slots: SlotSettings) {
   ),
   demoted AS (
     UPDATE jobs j SET holds_slot = false, version = j.version + 1, updated_at = now()
-    FROM (
+    WHERE j.id = ANY(ARRAY(
       SELECT id FROM jobs
       WHERE user_id = ${userId} AND status = 'QUEUED' AND holds_slot
       ORDER BY priority ASC, run_at DESC, seq DESC
       LIMIT greatest((SELECT excess FROM slot_row), 0)
       FOR UPDATE
-    ) d
-    WHERE j.id = d.id
+    ))
     RETURNING j.*
   ),
   slots_updated AS (

@@ -1,0 +1,72 @@
+import type { Prisma } from '../src/generated/prisma/client.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import * as sql from '../src/scheduler/sql.js';
+import { startTestConveyor, type TestConveyor } from './support/conveyor.js';
+import { withClient } from './support/database.js';
+
+/** Builds a statement exactly as the scheduler sends it, without running it. */
+const statementOf = (build: (db: sql.Db) => unknown) =>
+  build({ $queryRaw: (query: Prisma.Sql) => query, $executeRaw: (query: Prisma.Sql) => query } as unknown as sql.Db) as Prisma.Sql;
+
+interface PlanNode {
+  'Node Type': string;
+  'Relation Name'?: string;
+  'Actual Rows'?: number;
+  Plans?: PlanNode[];
+}
+const nodesOf = (node: PlanNode): PlanNode[] => [node, ...(node.Plans ?? []).flatMap(nodesOf)];
+
+describe('query plans of the hot statements', () => {
+  let conveyor: TestConveyor;
+  // A busy queue: 10 000 jobs ready, 10 000 waiting for a slot, 20 000 finished.
+  const queued = 20_000;
+  const finished = 20_000;
+  beforeAll(async () => {
+    conveyor = await startTestConveyor({ env: { WORKER_ENABLED: 'false', MAINTENANCE_ENABLED: 'false' } });
+    await conveyor.scheduler.setUserConcurrency('busy', queued / 2);
+    for (let i = 0; i < queued; i += 1000) {
+      await conveyor.scheduler.submitJobs(Array.from({ length: 1000 }, () => ({ type: 'echo', userId: 'busy' })));
+    }
+    await withClient(conveyor.databaseUrl, async (client) => {
+      await client.query(`INSERT INTO jobs (type, user_id, status, completed_at)
+        SELECT 'echo', 'old-' || (g % 100), 'COMPLETED', now() FROM generate_series(1, $1::int) g`, [finished]);
+      // Statistics as autovacuum leaves them: with real row counts the planner likes hash joins.
+      await client.query('ANALYZE jobs');
+    });
+  });
+  afterAll(() => conveyor?.close());
+
+  /** EXPLAIN ANALYZE inside a transaction that is rolled back; returns every plan node. */
+  const explain = (statement: Prisma.Sql) =>
+    withClient(conveyor.databaseUrl, async (client) => {
+      await client.query('BEGIN');
+      try {
+        const { rows } = await client.query(`EXPLAIN (ANALYZE, FORMAT JSON) ${statement.text}`, statement.values);
+        return nodesOf(rows[0]['QUERY PLAN'][0].Plan);
+      } finally {
+        await client.query('ROLLBACK');
+      }
+    });
+
+  const expectIndexedAccess = (nodes: PlanNode[]) => {
+    expect(nodes.filter((n) => n['Node Type'] === 'Seq Scan' && n['Relation Name'] === 'jobs')).toEqual([]);
+    expect(Math.max(...nodes.map((n) => n['Actual Rows'] ?? 0))).toBeLessThanOrEqual(400);
+  };
+
+  it('claiming 200 jobs reads them through indexes, never the finished rows', async () => {
+    const claim = statementOf((db) => sql.jobClaimMany(db, { limit: 200, types: null, leaseSeconds: 60, workerId: 'plan' }));
+    expectIndexedAccess(await explain(claim));
+  });
+
+  it('completing 200 jobs (freeing slots, promoting waiting jobs) reads them through indexes', async () => {
+    const claimed = await conveyor.scheduler.claimJobs({ limit: 200, types: null, leaseSeconds: 60, workerId: 'plan' });
+    expect(claimed).toHaveLength(200);
+    const completions = claimed.map((job) => ({ id: job.id, leaseToken: job.leaseToken!, result: null }));
+    const complete = statementOf((db) => sql.jobCompleteMany(db, completions, { defaultUserConcurrency: 2 }));
+    const nodes = await explain(complete);
+    expectIndexedAccess(nodes);
+    // 200 waiting jobs were promoted into the freed slots by the same statement.
+    const updates = nodes.filter((n) => n['Node Type'] === 'ModifyTable' && n['Relation Name'] === 'jobs');
+    expect(updates.map((n) => n['Actual Rows'])).toEqual([200, 200]);
+  });
+});
