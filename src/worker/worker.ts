@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { JobEventBus } from '../events/jobEventBus.js';
 import type { Logger } from '../logger.js';
-import type { JobRow, Scheduler } from '../scheduler/scheduler.js';
+import { LIMITS, type JobRow, type Scheduler } from '../scheduler/scheduler.js';
 import { GroupCommit } from '../scheduler/groupCommit.js';
 import type { JobCompletion } from '../scheduler/sql.js';
 import { NonRetryableError, type JobTypeRegistry } from './registry.js';
@@ -138,7 +138,8 @@ export class Worker {
 
   async #run(): Promise<void> {
     while (!this.#stopping) {
-      const free = this.#options.concurrency - this.#running.size;
+      // One claim takes at most LIMITS.claimBatch jobs; a larger free capacity fills over several.
+      const free = Math.min(this.#options.concurrency - this.#running.size, LIMITS.claimBatch);
       let claimed: JobRow[] = [];
       if (free > 0 && this.#handledTypes.length > 0) {
         try {
