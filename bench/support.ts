@@ -83,7 +83,9 @@ export async function spawnBenchProcess(
   const port = command === 'serve' ? String(await freePort()) : '0';
   const args = command === 'serve' ? ['serve', '--no-auth'] : ['worker'];
   // The production build (dist/, compiled by bench/index.ts), not tsx: memory figures are a deployment's.
-  const child = spawn(process.execPath, ['dist/cli.js', ...args], {
+  // BENCH_CPU_PROF=dir writes a V8 CPU profile of every server and worker process there (on exit).
+  const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
+  const child = spawn(process.execPath, [...profile, 'dist/cli.js', ...args], {
     env: { ...process.env, LOG_LEVEL: 'warn', LOG_PRETTY: 'false', AUTH_DISABLED: 'true', PORT: port, ...env },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
