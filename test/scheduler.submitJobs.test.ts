@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SubmitJobsDocument } from '../client/generated/graphql.js';
+import { createPrismaClient } from '../src/db/prisma.js';
+import { Scheduler } from '../src/scheduler/scheduler.js';
 import { startTestConveyor, type TestConveyor } from './support/conveyor.js';
 import { withClient } from './support/database.js';
 import { executeOk } from './support/graphqlClient.js';
@@ -62,4 +64,42 @@ describe('submitJobs (bulk)', () => {
     ).rejects.toThrow(/Invalid payload/);
     expect(await conveyor.scheduler.queueStats({ userId: 'bulk-bad' })).toEqual(before);
   });
+
+  it('from four schedulers at once over the same users, hands out exactly the free slots and counts them right', async () => {
+    // Separate schedulers stand for separate processes: each creates the slot rows of users it has not seen.
+    const prismas = Array.from({ length: 4 }, () => createPrismaClient(conveyor.databaseUrl, { poolSize: 4 }));
+    const schedulers = prismas.map((prisma) => new Scheduler({ prisma, registry: conveyor.registry, settings: conveyor.scheduler.settings }));
+    const users = Array.from({ length: 30 }, (_, i) => `storm-${i}`);
+    const later = new Date(Date.now() + 60_000);
+    try {
+      await Promise.all(
+        schedulers.flatMap((scheduler, s) =>
+          Array.from({ length: 10 }, (_, round) =>
+            scheduler.submitJobs(
+              users.map((userId, u) => ({
+                type: 'echo',
+                userId,
+                priority: (u + round) % 3,
+                runAt: (u + round + s) % 5 === 0 ? later : undefined,
+              })),
+            ),
+          ),
+        ),
+      );
+    } finally {
+      await Promise.all(prismas.map((prisma) => prisma.$disconnect()));
+    }
+    await withClient(conveyor.databaseUrl, async (client) => {
+      const { rows } = await client.query(`
+        SELECT s.user_id, s.used,
+               count(j.id) FILTER (WHERE j.holds_slot)::int AS holders,
+               count(j.id) FILTER (WHERE j.run_at <= now())::int AS due
+        FROM user_slots s JOIN jobs j ON j.user_id = s.user_id
+        WHERE s.user_id LIKE 'storm-%' GROUP BY s.user_id, s.used`);
+      expect(rows).toHaveLength(users.length);
+      // 40 jobs per user, 32 of them due: every user holds exactly its 2 default slots, counted once.
+      for (const row of rows) expect(row).toMatchObject({ used: 2, holders: 2, due: 32 });
+    });
+  });
 });
+

@@ -93,11 +93,16 @@ const uuid = z.uuid();
  * The queue's operations. Validates input, runs the statements in ./sql.ts and turns "no row"
  * into the reason a caller can act on. Holds no state but its collaborators.
  */
+/** Bound on the remembered users with a slot row; past it the memory starts over. */
+const KNOWN_USERS_MAX = 100_000;
+
 export class Scheduler {
   readonly #db: PrismaClient;
   readonly #registry: JobTypeRegistry;
   readonly #settings: SchedulerSettings;
   readonly #observer: SchedulerObserver;
+  /** Users whose slot row exists (rows are never deleted), so that a bulk insert skips creating it. */
+  readonly #usersWithSlotRow = new Set<string>();
   readonly #submissions = new GroupCommit<sql.JobInsertParams, { job: JobRow; deduplicated: boolean }>(
     async (batch) => (batch.length === 1 ? [await this.#insertOne(batch[0]!)] : this.#insertMany(batch)),
     { maxBatch: 200 },
@@ -143,8 +148,9 @@ export class Scheduler {
   }
 
   /**
-   * Submits many jobs in one transaction (a few statements, however many jobs): results in input
-   * order, each `deduplicated` like submitJob's. Slots are handed out per user, best priority first.
+   * Submits many jobs in one statement, however many (plus one creating the slot rows of users this
+   * process has not seen yet): results in input order, each `deduplicated` like submitJob's. Slots
+   * are handed out per user, best priority first.
    */
   async submitJobs(inputs: readonly SubmitJobInput[]): Promise<{ job: JobRow; deduplicated: boolean }[]> {
     if (inputs.length > LIMITS.submitBatch) {
@@ -155,43 +161,28 @@ export class Scheduler {
   }
 
   async #insertMany(params: readonly sql.JobInsertParams[]): Promise<{ job: JobRow; deduplicated: boolean }[]> {
-    const results = await this.#db.$transaction(async (tx) => {
-      const users = [...new Set(params.map((p) => p.userId))].sort();
-      const free = new Map((await sql.userSlotLockMany(tx, users, this.#settings)).map((r) => [r.userId, r.free]));
-      const now = Date.now();
-      // Each user's due jobs, best first, take that user's free slots.
-      const order = params
-        .map((p, index) => ({ p, index }))
-        .filter(({ p }) => !p.runAt || p.runAt.getTime() <= now)
-        .sort((a, b) => b.p.priority - a.p.priority || (a.p.runAt?.getTime() ?? now) - (b.p.runAt?.getTime() ?? now) || a.index - b.index);
-      const holdsSlot = new Array<boolean>(params.length).fill(false);
-      for (const { p, index } of order) {
-        const left = free.get(p.userId) ?? 0;
-        if (left > 0) {
-          holdsSlot[index] = true;
-          free.set(p.userId, left - 1);
-        }
-      }
-      const inserted = await sql.jobInsertMany(tx, params.map((p, i) => ({ ...p, holdsSlot: holdsSlot[i]! })));
-      const taken = new Map<string, number>();
-      for (const job of inserted) if (job.holdsSlot) taken.set(job.userId, (taken.get(job.userId) ?? 0) + 1);
-      await sql.userSlotAddUsed(tx, [...taken].map(([userId, n]) => ({ userId, n })));
-      // Rows that hit an idempotency key already used (before, or earlier in this batch).
-      const byKey = new Map(inserted.map((job) => [`${job.userId}\u0000${job.idempotencyKey}`, job]));
-      const missing = params.filter((p) => p.idempotencyKey !== null && !byKey.has(`${p.userId}\u0000${p.idempotencyKey}`));
-      const existing = missing.length > 0 ? await sql.jobGetByIdempotencyKeys(tx, missing) : [];
-      const insertedIds = new Set(inserted.map((job) => job.id));
-      for (const job of existing) byKey.set(`${job.userId}\u0000${job.idempotencyKey}`, job);
-      let next = 0;
-      const unkeyed = inserted.filter((job) => job.idempotencyKey === null);
-      const delivered = new Set<string>();
-      return params.map((p) => {
-        const job = p.idempotencyKey === null ? unkeyed[next++]! : byKey.get(`${p.userId}\u0000${p.idempotencyKey}`)!;
-        // Inserted now and first in the batch: new; otherwise the key was used before.
-        const deduplicated = !insertedIds.has(job.id) || delivered.has(job.id);
-        delivered.add(job.id);
-        return { job, deduplicated };
-      });
+    const newUsers = [...new Set(params.map((p) => p.userId))].filter((userId) => !this.#usersWithSlotRow.has(userId));
+    if (newUsers.length > 0) {
+      await sql.userSlotEnsure(this.#db, newUsers);
+      if (this.#usersWithSlotRow.size + newUsers.length > KNOWN_USERS_MAX) this.#usersWithSlotRow.clear();
+      for (const userId of newUsers) this.#usersWithSlotRow.add(userId);
+    }
+    const inserted = await sql.jobInsertMany(this.#db, params, this.#settings);
+    // Rows that hit an idempotency key already used (before, or earlier in this batch).
+    const byKey = new Map(inserted.map((job) => [`${job.userId}\u0000${job.idempotencyKey}`, job]));
+    const missing = params.filter((p) => p.idempotencyKey !== null && !byKey.has(`${p.userId}\u0000${p.idempotencyKey}`));
+    const existing = missing.length > 0 ? await sql.jobGetByIdempotencyKeys(this.#db, missing) : [];
+    const insertedIds = new Set(inserted.map((job) => job.id));
+    for (const job of existing) byKey.set(`${job.userId}\u0000${job.idempotencyKey}`, job);
+    let next = 0;
+    const unkeyed = inserted.filter((job) => job.idempotencyKey === null);
+    const delivered = new Set<string>();
+    const results = params.map((p) => {
+      const job = p.idempotencyKey === null ? unkeyed[next++]! : byKey.get(`${p.userId}\u0000${p.idempotencyKey}`)!;
+      // Inserted now and first in the batch: new; otherwise the key was used before.
+      const deduplicated = !insertedIds.has(job.id) || delivered.has(job.id);
+      delivered.add(job.id);
+      return { job, deduplicated };
     });
     this.#observer.jobsSubmitted?.(results.filter((r) => !r.deduplicated).map((r) => r.job));
     return results;

@@ -246,50 +246,65 @@ export function jobInsert(db: Db, p: JobInsertParams, slots: SlotSettings) {
   ) r ON true`);
 }
 
-/**
- * Locks the users' slot rows (creating missing ones) in a fixed order and tells how many slots each
- * has free: the first step of a bulk submit, inside its transaction.
- */
-export async function userSlotLockMany(db: Db, userIds: readonly string[], slots: SlotSettings) {
-  await db.$executeRaw(sql`
-  INSERT INTO user_slots (user_id) SELECT u FROM unnest(${[...userIds]}::text[]) u ON CONFLICT (user_id) DO NOTHING`);
-  return db.$queryRaw<{ userId: string; free: number }[]>(sql`
-  SELECT user_id AS "userId", greatest(coalesce(max_running, ${slots.defaultUserConcurrency}::int) - used, 0)::int AS free
-  FROM user_slots WHERE user_id = ANY(${[...userIds]}::text[])
-  ORDER BY user_id
-  FOR UPDATE`);
+/** Creates the slot rows of users seen for the first time (rows are never deleted). */
+export function userSlotEnsure(db: Db, userIds: readonly string[]) {
+  return db.$executeRaw(sql`
+  INSERT INTO user_slots (user_id) SELECT u FROM unnest(${[...userIds]}::text[]) u ORDER BY u ON CONFLICT (user_id) DO NOTHING`);
 }
 
-/** Inserts many jobs (holding a slot or not, as decided by the caller under the slot locks). */
-export function jobInsertMany(db: Db, rows: readonly (JobInsertParams & { holdsSlot: boolean })[]) {
+/**
+ * Inserts many jobs in one statement. Under the users' slot-row locks, each user's due jobs take
+ * that user's free slots best first (priority, runAt, input order); a key repeated within the batch
+ * is inserted once, and a key the user already used is skipped (the caller reads those jobs).
+ * Every user must have a slot row (`userSlotEnsure`); one without gets no slot here.
+ */
+export function jobInsertMany(db: Db, rows: readonly JobInsertParams[], slots: SlotSettings) {
   return db.$queryRaw<JobRow[]>(sql`
   WITH input AS (
     SELECT * FROM unnest(
       ${rows.map((r) => r.type)}::text[], ${rows.map((r) => JSON.stringify(r.payload ?? {}))}::jsonb[],
       ${rows.map((r) => r.userId)}::text[], ${rows.map((r) => r.priority)}::int[],
       ${rows.map((r) => (r.runAt ? r.runAt.toISOString() : null))}::timestamptz[], ${rows.map((r) => r.maxAttempts)}::int[],
-      ${rows.map((r) => r.backoffBaseMs)}::int[], ${rows.map((r) => r.idempotencyKey)}::text[], ${rows.map((r) => r.holdsSlot)}::boolean[]
-    ) WITH ORDINALITY AS t(type, payload, user_id, priority, run_at, max_attempts, backoff_base_ms, idempotency_key, holds_slot, n)
+      ${rows.map((r) => r.backoffBaseMs)}::int[], ${rows.map((r) => r.idempotencyKey)}::text[]
+    ) WITH ORDINALITY AS t(type, payload, user_id, priority, run_at, max_attempts, backoff_base_ms, idempotency_key, n)
+  ),
+  slots AS (
+    SELECT s.user_id, greatest(coalesce(s.max_running, ${slots.defaultUserConcurrency}::int) - s.used, 0) AS free
+    FROM user_slots s WHERE s.user_id IN (SELECT user_id FROM input)
+    ORDER BY s.user_id
+    FOR UPDATE
+  ),
+  firsts AS (
+    SELECT * FROM (
+      SELECT i.*, coalesce(i.run_at, now()) AS due_at,
+        i.idempotency_key IS NOT NULL
+          AND row_number() OVER (PARTITION BY i.user_id, i.idempotency_key ORDER BY i.n) > 1 AS repeated
+      FROM input i
+    ) r WHERE NOT repeated
+  ),
+  ranked AS (
+    SELECT f.*, CASE WHEN f.due_at <= now()
+      THEN row_number() OVER (PARTITION BY f.user_id, f.due_at <= now() ORDER BY f.priority DESC, f.due_at, f.n) END AS rank
+    FROM firsts f
   ),
   inserted AS (
     INSERT INTO jobs (type, payload, user_id, priority, run_at, max_attempts, backoff_base_ms, idempotency_key, holds_slot)
-    SELECT type, payload, user_id, priority, coalesce(run_at, now()), max_attempts, backoff_base_ms, idempotency_key, holds_slot
-    FROM input ORDER BY n
+    SELECT r.type, r.payload, r.user_id, r.priority, r.due_at, r.max_attempts, r.backoff_base_ms, r.idempotency_key,
+           coalesce(r.rank <= s.free, false)
+    FROM ranked r LEFT JOIN slots s ON s.user_id = r.user_id
+    ORDER BY r.n
     ON CONFLICT (user_id, idempotency_key) DO NOTHING
     RETURNING *
   ),
+  slots_taken AS (
+    UPDATE user_slots s SET used = s.used + t.n
+    FROM (SELECT user_id, count(*)::int AS n FROM inserted WHERE holds_slot GROUP BY user_id) t
+    WHERE s.user_id = t.user_id
+    RETURNING 1
+  ),
   ${notifyCte('inserted')}
-  SELECT ${jobColumns('c')} FROM inserted c WHERE ${NOTIFIED}
+  SELECT ${jobColumns('c')} FROM inserted c WHERE ${NOTIFIED} AND (SELECT count(*) FROM slots_taken) >= 0
   ORDER BY c.seq`);
-}
-
-/** Counts slots a bulk submit handed out (the rows are locked by userSlotLockMany). */
-export function userSlotAddUsed(db: Db, taken: readonly { userId: string; n: number }[]) {
-  if (taken.length === 0) return Promise.resolve(0);
-  return db.$executeRaw(sql`
-  UPDATE user_slots s SET used = s.used + t.n
-  FROM unnest(${taken.map((t) => t.userId)}::text[], ${taken.map((t) => t.n)}::int[]) AS t(user_id, n)
-  WHERE s.user_id = t.user_id`);
 }
 
 export function jobGetByIdempotencyKeys(db: Db, keys: readonly { userId: string; idempotencyKey: string | null }[]) {
