@@ -123,6 +123,27 @@ describe('bad input', () => {
     expect(text).not.toMatch(/at .*\.ts:\d+|SELECT |INSERT |node_modules/);
   });
 
+  it('refuses a chunked body (no Content-Length) with 411 before reading it', async () => {
+    const { request } = await import('node:http');
+    const url = new URL(conveyor.graphqlUrl);
+    const { status, text } = await new Promise<{ status: number; text: string }>((resolve, reject) => {
+      const req = request(
+        { host: url.hostname, port: url.port, path: url.pathname, method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${adminKey}` } },
+        (res) => {
+          let text = '';
+          res.setEncoding('utf8').on('data', (chunk) => (text += chunk)).on('end', () => resolve({ status: res.statusCode!, text }));
+        },
+      );
+      req.on('error', reject);
+      // Written in pieces, so Node sends Transfer-Encoding: chunked and no length.
+      req.write('{"query": "mutation { submitJob(input: {type: \\"echo\\", userId: \\"chunky\\"}) { job { id } } }"');
+      req.end('}');
+    });
+    expect(status).toBe(411);
+    expect(JSON.parse(text).errors[0].extensions.code).toBe('BAD_USER_INPUT');
+    expect((await conveyor.scheduler.queueStats({ userId: 'chunky' })).ready).toBe(0);
+  });
+
   it('leaves the server serving, with no job created and none lost', async () => {
     const health = await fetch(conveyor.graphqlUrl, {
       method: 'POST',
