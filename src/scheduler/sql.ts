@@ -148,10 +148,15 @@ function releaseAndPromote(slotSettings: SlotSettings): Prisma.Sql {
     ))
     RETURNING j.*
   ),
+  slot_changes AS (
+    -- One aggregate over both lists (a correlated count per user would be quadratic in users).
+    SELECT user_id, sum(change)::int AS change
+    FROM (SELECT user_id, -n AS change FROM slots UNION ALL SELECT user_id, 1 FROM promoted) c
+    GROUP BY user_id
+  ),
   slots_updated AS (
-    UPDATE user_slots s
-    SET used = s.used - slots.n + (SELECT count(*)::int FROM promoted p WHERE p.user_id = s.user_id)
-    FROM slots WHERE s.user_id = slots.user_id
+    UPDATE user_slots s SET used = s.used + c.change
+    FROM slot_changes c WHERE s.user_id = c.user_id
     RETURNING s.user_id
   )`;
 }
