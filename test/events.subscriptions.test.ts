@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { parse } from 'graphql';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -12,7 +13,7 @@ import {
 } from '../client/generated/graphql.js';
 import { openJobStream, SubscriberTooSlowError } from '../src/events/jobStream.js';
 import { startTestConveyor, type TestConveyor } from './support/conveyor.js';
-import { connected, createWsClient, executeOk, Recorder } from './support/graphqlClient.js';
+import { connected, createWsClient, executeOk, Recorder, untilLive } from './support/graphqlClient.js';
 import { byJob, expectCompleteHistory } from './support/jobSequences.js';
 import { SseSubscription } from './support/sse.js';
 
@@ -57,6 +58,39 @@ describe('subscriptions', () => {
     } finally {
       await byId.close();
       await byType.close();
+    }
+  });
+
+  it('subscribers of the same topic with different selections, variables or names each get their own shape', async () => {
+    // One event object is executed once per distinct operation and shared; nothing may cross over.
+    const operations = {
+      status: ['subscription { jobUpdated(userId: "shapes") { id status } }', {}],
+      statusAgain: ['subscription { jobUpdated(userId: "shapes") { id status } }', {}],
+      priority: ['subscription { jobUpdated(userId: "shapes") { id type priority } }', {}],
+      byVariable: ['subscription ($u: String) { jobUpdated(userId: $u) { id userId } }', { u: 'shapes' }],
+      named: ['subscription Named { jobUpdated(userId: "shapes") { id version } }', {}],
+    } as const;
+    const ws = createWsClient(conveyor.wsUrl);
+    const ready = connected(ws);
+    const recorders = Object.fromEntries(
+      Object.entries(operations).map(([name, [query, variables]]) => [name, new Recorder<{ jobUpdated: Record<string, unknown> }>(ws, parse(query) as never, variables)]),
+    );
+    try {
+      await ready;
+      for (const recorder of Object.values(recorders)) await untilLive(recorder, () => submit('shapes'));
+      const job = (await conveyor.scheduler.submitJob({ type: 'remote', userId: 'shapes', priority: 7 })).job;
+      const updateOf = async (name: keyof typeof operations) => {
+        await recorders[name]!.waitFor((values) => values.some((v) => v.jobUpdated.id === job.id));
+        return recorders[name]!.values.find((v) => v.jobUpdated.id === job.id)!.jobUpdated;
+      };
+      expect(await updateOf('status')).toEqual({ id: job.id, status: 'QUEUED' });
+      expect(await updateOf('statusAgain')).toEqual({ id: job.id, status: 'QUEUED' });
+      expect(await updateOf('priority')).toEqual({ id: job.id, type: 'remote', priority: 7 });
+      expect(await updateOf('byVariable')).toEqual({ id: job.id, userId: 'shapes' });
+      expect(await updateOf('named')).toEqual({ id: job.id, version: 1 });
+    } finally {
+      Object.values(recorders).forEach((recorder) => recorder.dispose());
+      await ws.dispose();
     }
   });
 

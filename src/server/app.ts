@@ -10,6 +10,7 @@ import { QueueStatsFeed } from '../events/queueStatsFeed.js';
 import type { GraphQLContext } from '../graphql/context.js';
 import { FullJobLoader } from '../graphql/jobSource.js';
 import { buildSchema } from '../graphql/schema.js';
+import { useSharedSubscriptionExecution } from '../graphql/sharedSubscriptionExecution.js';
 import type { Logger } from '../logger.js';
 import { ConveyorError } from '../scheduler/errors.js';
 import type { Scheduler } from '../scheduler/scheduler.js';
@@ -102,6 +103,7 @@ export function buildApp(deps: AppDeps): App {
     plugins: [
       useRequestErrorCodes(),
       useRequestId(requestIds),
+      useSharedSubscriptionExecution(),
       ...new EnvelopArmor(ARMOR).protect().plugins,
       ...(security.introspection ? [] : [useDisableIntrospection()]),
     ],
