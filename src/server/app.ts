@@ -1,6 +1,5 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import { GraphQLError, parse as parseDocument } from 'graphql';
 import { createYoga, maskError as defaultMaskError, type YogaServerInstance } from 'graphql-yoga';
 import { useServer } from 'graphql-ws/use/ws';
@@ -108,7 +107,8 @@ export function buildApp(deps: AppDeps): App {
       ...(security.introspection ? [] : [useDisableIntrospection()]),
     ],
     graphiql: security.graphiql ? { title: 'Conveyor', subscriptionsProtocol: 'WS' } : false,
-    renderGraphiQL,
+    // The offline GraphiQL bundle is a 9 MB module: loaded on the first page view, not in every process.
+    renderGraphiQL: async (options) => (await import('@graphql-yoga/render-graphiql')).renderGraphiQL(options),
     logging: {
       debug: (...args) => logger.debug(args.join(' ')),
       info: (...args) => logger.info(args.join(' ')),
