@@ -77,15 +77,16 @@ describe('subscriptions', () => {
     );
     try {
       await ready;
-      for (const recorder of Object.values(recorders)) await untilLive(recorder, () => submit('shapes'));
-      const job = (await conveyor.scheduler.submitJob({ type: 'remote', userId: 'shapes', priority: 7 })).job;
+      // echo jobs: later tests dequeue the remote ones (no worker runs here).
+      for (const recorder of Object.values(recorders)) await untilLive(recorder, () => submit('shapes', 'echo'));
+      const job = (await conveyor.scheduler.submitJob({ type: 'echo', userId: 'shapes', priority: 7 })).job;
       const updateOf = async (name: keyof typeof operations) => {
         await recorders[name]!.waitFor((values) => values.some((v) => v.jobUpdated.id === job.id));
         return recorders[name]!.values.find((v) => v.jobUpdated.id === job.id)!.jobUpdated;
       };
       expect(await updateOf('status')).toEqual({ id: job.id, status: 'QUEUED' });
       expect(await updateOf('statusAgain')).toEqual({ id: job.id, status: 'QUEUED' });
-      expect(await updateOf('priority')).toEqual({ id: job.id, type: 'remote', priority: 7 });
+      expect(await updateOf('priority')).toEqual({ id: job.id, type: 'echo', priority: 7 });
       expect(await updateOf('byVariable')).toEqual({ id: job.id, userId: 'shapes' });
       expect(await updateOf('named')).toEqual({ id: job.id, version: 1 });
     } finally {
