@@ -69,4 +69,41 @@ describe('query plans of the hot statements', () => {
     const updates = nodes.filter((n) => n['Node Type'] === 'ModifyTable' && n['Relation Name'] === 'jobs');
     expect(updates.map((n) => n['Actual Rows'])).toEqual([200, 200]);
   });
+
+  it('planned once for all executions (as prepared statements are), every statement still reads through indexes', async () => {
+    const id = '00000000-0000-4000-8000-000000000000';
+    const slots = { defaultUserConcurrency: 2 };
+    const backoff = { backoffBaseMs: 1000, backoffMaxMs: 3_600_000 };
+    const input = { type: 'echo', payload: {}, userId: 'busy', priority: 0, runAt: null, maxAttempts: 3, backoffBaseMs: null, idempotencyKey: null };
+    const statements = {
+      claim: statementOf((db) => sql.jobClaimMany(db, { limit: 200, types: ['echo'], leaseSeconds: 60, workerId: 'plan' })),
+      complete: statementOf((db) => sql.jobCompleteMany(db, [{ id, leaseToken: id, result: null }], slots)),
+      fail: statementOf((db) => sql.jobFailMany(db, [{ id, leaseToken: id, error: 'x', retryable: true }], slots, backoff)),
+      release: statementOf((db) => sql.jobReleaseMany(db, [{ id, leaseToken: id }], slots)),
+      expireLeases: statementOf((db) => sql.jobExpireLeases(db, 100, slots, backoff)),
+      heartbeat: statementOf((db) => sql.jobHeartbeat(db, { id, leaseToken: id, leaseSeconds: 60, progress: 1, progressMessage: null })),
+      extendLeases: statementOf((db) => sql.jobExtendLeases(db, [{ id, leaseToken: id }], 60)),
+      cancel: statementOf((db) => sql.jobCancel(db, id, slots)),
+      retry: statementOf((db) => sql.jobRetry(db, id, slots)),
+      insert: statementOf((db) => sql.jobInsert(db, input, slots)),
+      insertMany: statementOf((db) => sql.jobInsertMany(db, [input], slots)),
+      get: statementOf((db) => sql.jobGet(db, id)),
+      listByUser: statementOf((db) => sql.jobListByUser(db, { userId: 'busy', status: 'QUEUED', beforeSeq: 10n, limit: 20 })),
+    };
+    // Not here: maintenance's jobPromoteWaiting, which looks at every user with a free slot by design.
+    const scans = await withClient(conveyor.databaseUrl, async (client) => {
+      const found: string[] = [];
+      for (const [name, statement] of Object.entries(statements)) {
+        const { rows } = await client.query(`EXPLAIN (GENERIC_PLAN, FORMAT JSON) ${statement.text}`);
+        for (const node of nodesOf(rows[0]['QUERY PLAN'][0].Plan)) {
+          if (node['Node Type'] === 'Seq Scan' && ['jobs', 'user_slots'].includes(node['Relation Name']!)) {
+            found.push(`${name}: Seq Scan on ${node['Relation Name']}`);
+          }
+        }
+      }
+      return found;
+    });
+    expect(scans).toEqual([]);
+  });
 });
+

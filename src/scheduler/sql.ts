@@ -117,8 +117,15 @@ function notifyCte(source: string): Prisma.Sql {
 
 const NOTIFIED = raw('(SELECT count(*) FROM notified) >= 0');
 
+/** A constant array of job states, written into the statement rather than bound as a parameter:
+ * only a constant lets the planner match the partial indexes (`WHERE status = 'QUEUED' …`) when it
+ * plans a prepared statement once for all executions (a generic plan). */
+function statusArray(statuses: readonly JobStatus[]): Prisma.Sql {
+  return raw(`ARRAY[${statuses.map((status) => `'${status}'`).join(', ')}]::job_status[]`);
+}
+
 function states(transition: Transition): Prisma.Sql {
-  return sql`${[...sourceStates(transition)]}::job_status[]`;
+  return statusArray(sourceStates(transition));
 }
 
 /**
@@ -132,6 +139,7 @@ function releaseAndPromote(slotSettings: SlotSettings): Prisma.Sql {
     SELECT s.user_id, f.n,
            greatest(coalesce(s.max_running, ${slotSettings.defaultUserConcurrency}::int) - (s.used - f.n), 0) AS free
     FROM user_slots s JOIN freed_users f ON f.user_id = s.user_id
+    WHERE s.user_id = ANY(ARRAY(SELECT user_id FROM freed_users))
     ORDER BY s.user_id
     FOR UPDATE OF s
   ),
@@ -156,7 +164,7 @@ function releaseAndPromote(slotSettings: SlotSettings): Prisma.Sql {
   ),
   slots_updated AS (
     UPDATE user_slots s SET used = s.used + c.change
-    FROM slot_changes c WHERE s.user_id = c.user_id
+    FROM slot_changes c WHERE s.user_id = c.user_id AND s.user_id = ANY(ARRAY(SELECT user_id FROM slot_changes))
     RETURNING s.user_id
   )`;
 }
@@ -275,7 +283,7 @@ export function jobInsertMany(db: Db, rows: readonly JobInsertParams[], slots: S
   ),
   slots AS (
     SELECT s.user_id, greatest(coalesce(s.max_running, ${slots.defaultUserConcurrency}::int) - s.used, 0) AS free
-    FROM user_slots s WHERE s.user_id IN (SELECT user_id FROM input)
+    FROM user_slots s WHERE s.user_id = ANY(ARRAY(SELECT DISTINCT user_id FROM input))
     ORDER BY s.user_id
     FOR UPDATE
   ),
@@ -559,7 +567,7 @@ export function jobPruneFinished(db: Db, olderThan: Date, limit: number) {
   return db.$executeRaw(sql`
   DELETE FROM jobs WHERE id IN (
     SELECT id FROM jobs
-    WHERE status = ANY(${[...FINISHED_STATUSES]}::job_status[]) AND completed_at < ${olderThan}::timestamptz
+    WHERE status = ANY(${statusArray(FINISHED_STATUSES)}) AND completed_at < ${olderThan}::timestamptz
     LIMIT ${limit}::int
   )`);
 }
