@@ -134,14 +134,15 @@ function states(transition: Transition): Prisma.Sql {
  */
 function releaseAndPromote(slotSettings: SlotSettings): Prisma.Sql {
   return sql`
-  freed_users AS (SELECT user_id, sum(n)::int AS n FROM freed GROUP BY user_id),
+  freed_users AS MATERIALIZED (SELECT user_id, sum(n)::int AS n FROM freed GROUP BY user_id ORDER BY user_id),
   slots AS (
+    -- One primary-key lookup per user, locked in user_id order (so that two statements never wait
+    -- on each other's slot rows the other way round).
     SELECT s.user_id, f.n,
            greatest(coalesce(s.max_running, ${slotSettings.defaultUserConcurrency}::int) - (s.used - f.n), 0) AS free
-    FROM user_slots s JOIN freed_users f ON f.user_id = s.user_id
-    WHERE s.user_id = ANY(ARRAY(SELECT user_id FROM freed_users))
-    ORDER BY s.user_id
-    FOR UPDATE OF s
+    FROM freed_users f, LATERAL (
+      SELECT user_id, used, max_running FROM user_slots WHERE user_id = f.user_id FOR UPDATE
+    ) s
   ),
   promoted AS (
     UPDATE jobs j SET holds_slot = true, version = j.version + 1, updated_at = now()
