@@ -11,6 +11,7 @@ const envSchema = z.object({
   DATABASE_URL: z.preprocess((v) => (v === '' ? undefined : v), z.string().url().optional()),
   CONVEYOR_DATA_DIR: z.string().default('.conveyor'),
   CONVEYOR_EMBEDDED_PG_PORT: z.coerce.number().int().min(1).max(65535).default(54329),
+  DATABASE_PREPARED_STATEMENTS: bool.default(true),
   HOST: z.string().default('0.0.0.0'),
   PORT: z.coerce.number().int().min(0).max(65535).default(4000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -44,6 +45,9 @@ export type Config = Readonly<{
   databaseUrl: string | null;
   dataDir: string;
   embeddedPostgresPort: number;
+  /** Named prepared statements (off behind a pooler that cannot keep them, e.g. PgBouncer in
+   * transaction mode before 1.21). */
+  preparedStatements: boolean;
   /** Serve the GraphQL API; off for worker-only processes. */
   httpEnabled: boolean;
   host: string;
@@ -100,6 +104,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     databaseUrl: e.DATABASE_URL ?? null,
     dataDir: path.resolve(e.CONVEYOR_DATA_DIR),
     embeddedPostgresPort: e.CONVEYOR_EMBEDDED_PG_PORT,
+    preparedStatements: e.DATABASE_PREPARED_STATEMENTS,
     httpEnabled: e.HTTP_ENABLED,
     host: e.HOST,
     port: e.PORT,

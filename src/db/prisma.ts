@@ -5,22 +5,35 @@ import { PrismaClient } from '../generated/prisma/client.js';
 export type { PrismaClient };
 
 /** A Prisma client on the driver adapter (no native engine); the caller owns and disconnects it. */
-export function createPrismaClient(databaseUrl: string, options: { poolSize?: number } = {}): PrismaClient {
+export function createPrismaClient(
+  databaseUrl: string,
+  options: { poolSize?: number; preparedStatements?: boolean } = {},
+): PrismaClient {
   const adapter = new PrismaPg(
     { connectionString: databaseUrl, max: options.poolSize ?? 10 },
-    { statementNameGenerator: preparedStatementNames() },
+    // The adapter passes the name on to pg, which leaves a statement unnamed when it is undefined.
+    options.preparedStatements === false
+      ? {}
+      : { statementNameGenerator: preparedStatementNames() as (query: { sql: string; args: unknown[] }) => string },
   );
   return new PrismaClient({ adapter });
 }
 
+/** Arrays longer than this make a call a batch (see below). */
+const PREPARED_ARRAY_MAX = 16;
+
 /**
- * Names every statement after its text, so that each pooled connection parses (and may keep a plan
- * for) a statement once instead of on every call. The statements are the scheduler's fixed set, so
- * the names are few; a text not seen before gets its name from a hash.
+ * Names statements after their text, so that each pooled connection parses a statement once and
+ * PostgreSQL may keep one plan for all its executions: parsing and planning the large CTE
+ * statements cost more than running them for one job (submit -> start p50 2.3 -> 1.4 ms).
+ * Batches (an array argument of more than PREPARED_ARRAY_MAX items) stay unnamed and are planned
+ * for their size each time: a plan made once assumes ten rows per array, and for hundreds of jobs
+ * it was 8-15 % slower than the plan made for the real count.
  */
-function preparedStatementNames() {
+export function preparedStatementNames() {
   const names = new Map<string, string>();
-  return ({ sql }: { sql: string }) => {
+  return ({ sql, args }: { sql: string; args: unknown[] }): string | undefined => {
+    if (args.some((arg) => Array.isArray(arg) && arg.length > PREPARED_ARRAY_MAX)) return undefined;
     let name = names.get(sql);
     if (!name) {
       name = `conveyor_${createHash('sha1').update(sql).digest('hex').slice(0, 20)}`;

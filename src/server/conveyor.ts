@@ -65,7 +65,10 @@ export async function startConveyor(options: StartOptions): Promise<Conveyor> {
   for (const definition of [...builtinJobTypes, ...(options.jobTypes ?? [])]) registry.register(definition);
   for (const name of config.externalJobTypes) if (!registry.get(name)) registry.registerExternal(name);
 
-  const prisma = createPrismaClient(databaseUrl, { poolSize: Math.max(10, config.worker.concurrency + 4) });
+  const prisma = createPrismaClient(databaseUrl, {
+    poolSize: Math.max(10, config.worker.concurrency + 4),
+    preparedStatements: config.preparedStatements,
+  });
   const metrics = new ConveyorMetrics();
   const scheduler = new Scheduler({ prisma, registry, settings: config.scheduling, observer: metrics });
   metrics.watchQueueDepth(scheduler);
