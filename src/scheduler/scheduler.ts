@@ -89,13 +89,13 @@ export const LIMITS = {
 
 const uuid = z.uuid();
 
+/** Bound on the remembered users with a slot row; past it the memory starts over. */
+const KNOWN_USERS_MAX = 100_000;
+
 /**
  * The queue's operations. Validates input, runs the statements in ./sql.ts and turns "no row"
  * into the reason a caller can act on. Holds no state but its collaborators.
  */
-/** Bound on the remembered users with a slot row; past it the memory starts over. */
-const KNOWN_USERS_MAX = 100_000;
-
 export class Scheduler {
   readonly #db: PrismaClient;
   readonly #registry: JobTypeRegistry;
