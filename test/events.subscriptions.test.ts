@@ -95,6 +95,33 @@ describe('subscriptions', () => {
     }
   });
 
+  it('an event carries exactly what a read of the job returns, field for field', async () => {
+    // Events are built in SQL (scheduler/sql.ts eventJson) and read through the same Job type as rows.
+    const fields = `id type userId status waitingFor priority runAt attempts maxAttempts backoffBaseMs lastError
+      progress progressMessage idempotencyKey workerId leaseExpiresAt version createdAt startedAt completedAt updatedAt`;
+    const ws = createWsClient(conveyor.wsUrl);
+    const ready = connected(ws);
+    const { job } = await conveyor.scheduler.submitJob({ type: 'remote', userId: 'fields', idempotencyKey: 'k-fields', backoffBaseMs: 250 });
+    const recorder = new Recorder<{ jobUpdated: Record<string, unknown> }>(ws, parse(`subscription ($id: ID) { jobUpdated(id: $id) { ${fields} } }`) as never, { id: job.id });
+    try {
+      await ready;
+      await recorder.waitFor((values) => values.length === 1); // the current state, read from the row
+      const { dequeue } = await executeOk(conveyor.graphqlUrl, DequeueDocument, { types: ['remote'], workerId: 'field-checker' });
+      expect(dequeue!.id).toBe(job.id);
+      await executeOk(conveyor.graphqlUrl, HeartbeatDocument, { id: job.id, leaseToken: dequeue!.lease!.token, progress: 40, progressMessage: 'almost' });
+      await recorder.waitFor((values) => values.some((v) => v.jobUpdated.progress === 40));
+      const event = recorder.values.find((v) => v.jobUpdated.progress === 40)!.jobUpdated;
+      const read = (await executeOk(conveyor.graphqlUrl, parse(`query ($id: ID!) { job(id: $id) { ${fields} } }`) as never, { id: job.id })) as {
+        job: Record<string, unknown>;
+      };
+      expect(event).toEqual(read.job);
+      expect(event).toMatchObject({ status: 'RUNNING', workerId: 'field-checker', idempotencyKey: 'k-fields', backoffBaseMs: 250, progressMessage: 'almost' });
+    } finally {
+      recorder.dispose();
+      await ws.dispose();
+    }
+  });
+
   it('progress sent with an outside worker\'s heartbeat reaches subscribers', async () => {
     const sub = await liveRecorder({ userId: 'progress' });
     try {

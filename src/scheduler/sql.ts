@@ -86,17 +86,21 @@ function jobColumns(alias: string): Prisma.Sql {
     ${a}.completed_at AS "completedAt", ${a}.updated_at AS "updatedAt"`);
 }
 
-/** The compact event for one changed row: everything a subscriber renders except payload/result. */
+/**
+ * The compact event for one changed row: everything a subscriber renders except payload/result.
+ * row_to_json over a one-row subselect, because json_build_object with 25 pairs costs half as much
+ * again (7.6 vs 5.0 us a row here; three events per job).
+ */
 function eventJson(a: string): string {
-  return `json_build_object('id', ${a}.id, 'seq', ${a}.seq::text, 'version', ${a}.version, 'status', ${a}.status,
-    'type', ${a}.type, 'userId', ${a}.user_id, 'priority', ${a}.priority, 'runAt', ${a}.run_at,
-    'holdsSlot', ${a}.holds_slot, 'attempts', ${a}.attempts, 'maxAttempts', ${a}.max_attempts,
-    'backoffBaseMs', ${a}.backoff_base_ms, 'progress', ${a}.progress, 'progressMessage', ${a}.progress_message,
-    'lastError', CASE WHEN length(${a}.last_error) <= ${EVENT_LAST_ERROR_MAX} THEN ${a}.last_error END,
-    'lastErrorTruncated', coalesce(length(${a}.last_error) > ${EVENT_LAST_ERROR_MAX}, false),
-    'idempotencyKey', ${a}.idempotency_key, 'workerId', ${a}.worker_id, 'leaseExpiresAt', ${a}.lease_expires_at,
-    'createdAt', ${a}.created_at, 'startedAt', ${a}.started_at, 'completedAt', ${a}.completed_at,
-    'updatedAt', ${a}.updated_at)`;
+  return `(SELECT row_to_json(e) FROM (SELECT ${a}.id, ${a}.seq::text AS seq, ${a}.version, ${a}.status,
+    ${a}.type, ${a}.user_id AS "userId", ${a}.priority, ${a}.run_at AS "runAt",
+    ${a}.holds_slot AS "holdsSlot", ${a}.attempts, ${a}.max_attempts AS "maxAttempts",
+    ${a}.backoff_base_ms AS "backoffBaseMs", ${a}.progress, ${a}.progress_message AS "progressMessage",
+    CASE WHEN length(${a}.last_error) <= ${EVENT_LAST_ERROR_MAX} THEN ${a}.last_error END AS "lastError",
+    coalesce(length(${a}.last_error) > ${EVENT_LAST_ERROR_MAX}, false) AS "lastErrorTruncated",
+    ${a}.idempotency_key AS "idempotencyKey", ${a}.worker_id AS "workerId", ${a}.lease_expires_at AS "leaseExpiresAt",
+    ${a}.created_at AS "createdAt", ${a}.started_at AS "startedAt", ${a}.completed_at AS "completedAt",
+    ${a}.updated_at AS "updatedAt") e)`;
 }
 
 /**
