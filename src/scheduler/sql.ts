@@ -188,6 +188,15 @@ function freeSlotsAndReturn(source: string, slots: SlotSettings): Prisma.Sql {
   SELECT ${jobColumns('c')} FROM ${raw(source)} c WHERE ${NOTIFIED}`;
 }
 
+/**
+ * `jobs j` rows still held under the given leases, `leases` naming the relation (id, lease_token) they
+ * are listed in. The `= ANY` on the ids lets the planner reach the rows through the primary key;
+ * joined on the relation alone it may hash it against a scan of every job.
+ */
+function heldUnder(leases: 'input' | 'h', held: readonly { id: string }[]): Prisma.Sql {
+  return sql`j.id = ANY(${held.map((l) => l.id)}::uuid[]) AND j.id = ${raw(leases)}.id AND j.lease_token = ${raw(leases)}.lease_token`;
+}
+
 /** Takes one of the user's slots if one is free; the CTE `slot` has a row when it did. */
 function slotAcquire(userIdSql: Prisma.Sql, condition: Prisma.Sql, slotSettings: SlotSettings): Prisma.Sql {
   return sql`
@@ -395,8 +404,7 @@ export function jobCompleteMany(db: Db, items: readonly JobCompletion[], slots: 
     UPDATE jobs j SET status = 'COMPLETED', result = input.result, completed_at = now(), updated_at = now(),
       holds_slot = false, lease_token = NULL, lease_expires_at = NULL, version = j.version + 1
     FROM input
-    WHERE j.id = ANY(${items.map((i) => i.id)}::uuid[]) AND j.id = input.id AND j.lease_token = input.lease_token
-      AND j.status = ANY(${states('complete')})
+    WHERE ${heldUnder('input', items)} AND j.status = ANY(${states('complete')})
     RETURNING j.*
   ),
   ${freeSlotsAndReturn('done', slots)}`);
@@ -420,8 +428,7 @@ export function jobFailMany(db: Db, items: readonly JobFailure[], slots: SlotSet
   failed AS (
     UPDATE jobs j SET ${failSet(sql`input.retryable`, sql`input.error`, backoff)}
     FROM input
-    WHERE j.id = ANY(${items.map((i) => i.id)}::uuid[]) AND j.id = input.id AND j.lease_token = input.lease_token
-      AND j.status = ANY(${states('fail')})
+    WHERE ${heldUnder('input', items)} AND j.status = ANY(${states('fail')})
     RETURNING j.*
   ),
   ${freeSlotsAndReturn('failed', slots)}`);
@@ -453,8 +460,7 @@ export function jobReleaseMany(db: Db, leases: readonly { id: string; leaseToken
       lease_token = NULL, lease_expires_at = NULL, progress = NULL, progress_message = NULL,
       updated_at = now(), version = j.version + 1
     FROM unnest(${leases.map((l) => l.id)}::uuid[], ${leases.map((l) => l.leaseToken)}::uuid[]) AS h(id, lease_token)
-    WHERE j.id = ANY(${leases.map((l) => l.id)}::uuid[]) AND j.id = h.id AND j.lease_token = h.lease_token
-      AND j.status = ANY(${states('release')})
+    WHERE ${heldUnder('h', leases)} AND j.status = ANY(${states('release')})
     RETURNING j.*
   ),
   ${freeSlotsAndReturn('released', slots)}`);
@@ -503,8 +509,7 @@ export function jobExtendLeases(
   return db.$queryRaw<{ id: string; leaseExpiresAt: Date }[]>(sql`
   UPDATE jobs j SET lease_expires_at = now() + make_interval(secs => ${leaseSeconds}::float8)
   FROM unnest(${leases.map((l) => l.id)}::uuid[], ${leases.map((l) => l.leaseToken)}::uuid[]) AS h(id, lease_token)
-  WHERE j.id = ANY(${leases.map((l) => l.id)}::uuid[]) AND j.id = h.id AND j.lease_token = h.lease_token
-    AND j.status = 'RUNNING'
+  WHERE ${heldUnder('h', leases)} AND j.status = 'RUNNING'
   RETURNING j.id, j.lease_expires_at AS "leaseExpiresAt"`);
 }
 
