@@ -47,7 +47,9 @@ const CONTENT_SECURITY_POLICY = [
 export function dashboardRoute(): HttpRoute {
   return {
     async handle(request: IncomingMessage, response: ServerResponse) {
-      const pathname = new URL(request.url ?? '/', 'http://localhost').pathname;
+      // Every request passes here, GraphQL's too: only a URL that mentions the path is parsed.
+      if (!request.url?.includes(DASHBOARD_PATH)) return false;
+      const pathname = new URL(request.url, 'http://localhost').pathname;
       if (pathname !== DASHBOARD_PATH && !pathname.startsWith(`${DASHBOARD_PATH}/`)) return false;
 
       if (request.method !== 'GET' && request.method !== 'HEAD') {
