@@ -45,9 +45,7 @@ builder.mutationFields((t) => ({
     args: { input: t.arg({ type: SubmitJobInput, required: true }) },
     resolve: async (_root, { input }, ctx) => {
       requireRole(ctx.viewer, 'ADMIN', 'USER');
-      const userId = actingUserId(ctx.viewer, input.userId);
-      if (userId === null) throw new InvalidInputError('userId is required: whose job is it?');
-      const { job, deduplicated } = await ctx.scheduler.submitJob({ ...input, userId });
+      const { job, deduplicated } = await ctx.scheduler.submitJob(withActingUser(ctx, input, 'userId'));
       if (!deduplicated) ctx.logger.info({ jobId: job.id, type: job.type, userId: job.userId }, 'job submitted');
       return { job: jobFromRow(job), deduplicated };
     },
@@ -58,11 +56,7 @@ builder.mutationFields((t) => ({
     args: { inputs: t.arg({ type: [SubmitJobInput], required: true }) },
     resolve: async (_root, { inputs }, ctx) => {
       requireRole(ctx.viewer, 'ADMIN', 'USER');
-      const withUsers = inputs.map((input, index) => {
-        const userId = actingUserId(ctx.viewer, input.userId);
-        if (userId === null) throw new InvalidInputError(`inputs[${index}].userId is required: whose job is it?`);
-        return { ...input, userId };
-      });
+      const withUsers = inputs.map((input, index) => withActingUser(ctx, input, `inputs[${index}].userId`));
       const results = await ctx.scheduler.submitJobs(withUsers);
       ctx.logger.info({ submitted: results.filter((r) => !r.deduplicated).length }, 'jobs submitted in bulk');
       return results.map(({ job, deduplicated }) => ({ job: jobFromRow(job), deduplicated }));
@@ -193,4 +187,11 @@ async function requireOwnJob(ctx: GraphQLContext, id: string) {
   const job = await ctx.scheduler.getJob(id);
   if (!job) throw new NotFoundError(`No job with id ${id}.`);
   requireJobOwner(ctx.viewer, job);
+}
+
+/** A submission for the user it acts for: a user key's own, or the one an admin names (`field` then required). */
+function withActingUser<T extends { userId?: string | null }>(ctx: GraphQLContext, input: T, field: string): T & { userId: string } {
+  const userId = actingUserId(ctx.viewer, input.userId);
+  if (userId === null) throw new InvalidInputError(`${field} is required: whose job is it?`);
+  return { ...input, userId };
 }
