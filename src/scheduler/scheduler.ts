@@ -169,16 +169,16 @@ export class Scheduler {
     }
     const inserted = await sql.jobInsertMany(this.#db, params, this.#settings);
     // Rows that hit an idempotency key already used (before, or earlier in this batch).
-    const byKey = new Map(inserted.map((job) => [`${job.userId}\u0000${job.idempotencyKey}`, job]));
-    const missing = params.filter((p) => p.idempotencyKey !== null && !byKey.has(`${p.userId}\u0000${p.idempotencyKey}`));
+    const byKey = new Map(inserted.map((job) => [keyOf(job), job]));
+    const missing = params.filter((p) => p.idempotencyKey !== null && !byKey.has(keyOf(p)));
     const existing = missing.length > 0 ? await sql.jobGetByIdempotencyKeys(this.#db, missing) : [];
     const insertedIds = new Set(inserted.map((job) => job.id));
-    for (const job of existing) byKey.set(`${job.userId}\u0000${job.idempotencyKey}`, job);
+    for (const job of existing) byKey.set(keyOf(job), job);
     let next = 0;
     const unkeyed = inserted.filter((job) => job.idempotencyKey === null);
     const delivered = new Set<string>();
     const results = params.map((p) => {
-      const job = p.idempotencyKey === null ? unkeyed[next++]! : byKey.get(`${p.userId}\u0000${p.idempotencyKey}`)!;
+      const job = p.idempotencyKey === null ? unkeyed[next++]! : byKey.get(keyOf(p))!;
       // Inserted now and first in the batch: new; otherwise the key was used before.
       const deduplicated = !insertedIds.has(job.id) || delivered.has(job.id);
       delivered.add(job.id);
@@ -447,6 +447,11 @@ export function checkJobId(id: string) {
 
 function checkLeaseToken(token: string) {
   if (!uuid.safeParse(token).success) throw new InvalidInputError('leaseToken is not a lease token (a UUID).');
+}
+
+/** A user's idempotency key as one Map key (NUL cannot occur in either: checkLength refuses it). */
+function keyOf(job: { userId: string; idempotencyKey: string | null }): string {
+  return `${job.userId}\u0000${job.idempotencyKey}`;
 }
 
 function checkRunAt(runAt: Date) {
