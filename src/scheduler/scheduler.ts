@@ -249,10 +249,11 @@ export class Scheduler {
 
   /**
    * Hands running jobs back to the queue without counting the attempt (a worker shutting down
-   * before they finished); their slots go to the next waiting jobs. Returns the jobs released.
+   * before they finished); they keep their user slots and are claimable again at once. Returns the
+   * jobs released.
    */
   async releaseJobs(leases: readonly { id: string; leaseToken: string }[]): Promise<JobRow[]> {
-    return leases.length === 0 ? [] : sql.jobReleaseMany(this.#db, leases, this.#settings);
+    return leases.length === 0 ? [] : sql.jobReleaseMany(this.#db, leases);
   }
 
   /** Extends a lease (and records progress); CONFLICT once the job was cancelled or the lease lost. */

@@ -197,16 +197,22 @@ function heldUnder(leases: 'input' | 'h', held: readonly { id: string }[]): Pris
   return sql`j.id = ANY(${held.map((l) => l.id)}::uuid[]) AND j.id = ${raw(leases)}.id AND j.lease_token = ${raw(leases)}.lease_token`;
 }
 
-/** Takes one of the user's slots if one is free; the CTE `slot` has a row when it did. */
-function slotAcquire(userIdSql: Prisma.Sql, condition: Prisma.Sql, slotSettings: SlotSettings): Prisma.Sql {
+/**
+ * Takes one of the user's slots if `take` holds and one is free; the CTE `slot` has a row when it did.
+ * The user's slot row is created whenever `ensure` holds, taken or not: maintenance hands slots to
+ * due jobs only through slot rows, so a job of a user without one (say, scheduled for later) would
+ * wait for ever.
+ */
+function slotAcquire(userIdSql: Prisma.Sql, ensure: Prisma.Sql, take: Prisma.Sql, slotSettings: SlotSettings): Prisma.Sql {
   return sql`
-  slot AS (
+  slot_row AS (
     INSERT INTO user_slots AS s (user_id, used)
-    SELECT ${userIdSql}, 1 WHERE ${condition}
+    SELECT ${userIdSql}, CASE WHEN ${take} THEN 1 ELSE 0 END WHERE ${ensure}
     ON CONFLICT (user_id) DO UPDATE SET used = s.used + 1
-      WHERE s.used < coalesce(s.max_running, ${slotSettings.defaultUserConcurrency}::int)
+      WHERE ${take} AND s.used < coalesce(s.max_running, ${slotSettings.defaultUserConcurrency}::int)
     RETURNING s.user_id
-  )`;
+  ),
+  slot AS (SELECT user_id FROM slot_row WHERE ${take})`;
 }
 
 function backoffRunAt(backoff: BackoffSettings): Prisma.Sql {
@@ -255,7 +261,7 @@ export function jobInsert(db: Db, p: JobInsertParams, slots: SlotSettings) {
   WITH existing AS (
     SELECT * FROM jobs WHERE user_id = ${p.userId} AND idempotency_key = ${p.idempotencyKey}::text
   ),
-  ${slotAcquire(sql`${p.userId}`, sql`NOT EXISTS (SELECT 1 FROM existing) AND ${runAt} <= now()`, slots)},
+  ${slotAcquire(sql`${p.userId}`, sql`true`, sql`(NOT EXISTS (SELECT 1 FROM existing) AND ${runAt} <= now())`, slots)},
   inserted AS (
     INSERT INTO jobs (type, payload, user_id, priority, run_at, max_attempts, backoff_base_ms, idempotency_key, holds_slot)
     SELECT ${p.type}, ${JSON.stringify(p.payload ?? {})}::jsonb, ${p.userId}, ${p.priority}::int, ${runAt},
@@ -452,18 +458,24 @@ export function jobExpireLeases(db: Db, limit: number, slots: SlotSettings, back
   ${freeSlotsAndReturn('expired', slots)}`);
 }
 
-/** RUNNING → QUEUED, due at once, the attempt given back: for a worker that shuts down mid-job. */
-export function jobReleaseMany(db: Db, leases: readonly { id: string; leaseToken: string }[], slots: SlotSettings) {
+/**
+ * RUNNING → QUEUED, due at once, the attempt given back: for a worker that shuts down mid-job. The job
+ * keeps its user slot (it is due now, so it is simply claimable again): freeing the slot would leave
+ * the job waiting beside a free slot until the next maintenance pass, since the promotion in the same
+ * statement cannot see it as waiting.
+ */
+export function jobReleaseMany(db: Db, leases: readonly { id: string; leaseToken: string }[]) {
   return db.$queryRaw<JobRow[]>(sql`
   WITH released AS (
-    UPDATE jobs j SET status = 'QUEUED', attempts = greatest(j.attempts - 1, 0), run_at = now(), holds_slot = false,
+    UPDATE jobs j SET status = 'QUEUED', attempts = greatest(j.attempts - 1, 0), run_at = now(),
       lease_token = NULL, lease_expires_at = NULL, progress = NULL, progress_message = NULL,
       updated_at = now(), version = j.version + 1
     FROM unnest(${leases.map((l) => l.id)}::uuid[], ${leases.map((l) => l.leaseToken)}::uuid[]) AS h(id, lease_token)
     WHERE ${heldUnder('h', leases)} AND j.status = ANY(${states('release')})
     RETURNING j.*
   ),
-  ${freeSlotsAndReturn('released', slots)}`);
+  ${notifyCte('released')}
+  SELECT ${jobColumns('c')} FROM released c WHERE ${NOTIFIED}`);
 }
 
 // ───────────────────────────── leases and progress ─────────────────────────────
@@ -540,7 +552,7 @@ export function jobRetry(db: Db, id: string, slots: SlotSettings) {
   WITH target AS (
     SELECT id, user_id FROM jobs WHERE id = ${id}::uuid AND status = ANY(${states('retry')}) FOR UPDATE
   ),
-  ${slotAcquire(sql`(SELECT user_id FROM target)`, sql`EXISTS (SELECT 1 FROM target)`, slots)},
+  ${slotAcquire(sql`(SELECT user_id FROM target)`, sql`EXISTS (SELECT 1 FROM target)`, sql`EXISTS (SELECT 1 FROM target)`, slots)},
   retried AS (
     UPDATE jobs j SET status = 'QUEUED', holds_slot = EXISTS (SELECT 1 FROM slot), attempts = 0, run_at = now(),
       started_at = NULL, completed_at = NULL, result = NULL, progress = NULL, progress_message = NULL,

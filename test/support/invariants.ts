@@ -1,0 +1,47 @@
+import type pg from 'pg';
+import { withClient } from './database.js';
+
+/**
+ * Violations of the queue's bookkeeping invariants, as readable sentences (empty when all hold):
+ * - every user's `user_slots.used` equals the number of their jobs holding a slot;
+ * - only QUEUED (due) and RUNNING jobs hold slots;
+ * - every job's user has a slot row (maintenance promotes only through slot rows).
+ * Run it when nothing is in flight (after the workers stopped).
+ */
+export async function slotInvariantViolations(client: pg.Client): Promise<string[]> {
+  const problems: string[] = [];
+  const { rows: mismatched } = await client.query<{ user_id: string; used: number; holding: number }>(`
+    SELECT coalesce(s.user_id, h.user_id) AS user_id, coalesce(s.used, 0) AS used, coalesce(h.n, 0) AS holding
+    FROM user_slots s
+    FULL JOIN (SELECT user_id, count(*)::int AS n FROM jobs WHERE holds_slot GROUP BY user_id) h ON h.user_id = s.user_id
+    WHERE coalesce(s.used, 0) <> coalesce(h.n, 0)`);
+  for (const row of mismatched) {
+    problems.push(`user ${JSON.stringify(row.user_id)}: user_slots.used = ${row.used}, jobs holding a slot = ${row.holding}`);
+  }
+  const { rows: wrongHolders } = await client.query<{ id: string; status: string }>(`
+    SELECT id, status::text FROM jobs
+    WHERE holds_slot AND NOT (status = 'RUNNING' OR (status = 'QUEUED' AND run_at <= now()))`);
+  for (const row of wrongHolders) problems.push(`job ${row.id} holds a slot while ${row.status} (or not yet due)`);
+  const { rows: orphans } = await client.query<{ user_id: string }>(`
+    SELECT DISTINCT j.user_id FROM jobs j WHERE NOT EXISTS (SELECT 1 FROM user_slots s WHERE s.user_id = j.user_id)`);
+  for (const row of orphans) problems.push(`user ${JSON.stringify(row.user_id)} has jobs but no slot row`);
+  return problems;
+}
+
+/**
+ * QUEUED jobs that are due and wait for a slot although their user has one free: a job that would
+ * never start unless something else happened. Only meaningful after a maintenance pass.
+ */
+export async function strandedJobs(client: pg.Client, defaultLimit = 2): Promise<string[]> {
+  const { rows } = await client.query<{ id: string; user_id: string }>(
+    `SELECT j.id, j.user_id FROM jobs j JOIN user_slots s ON s.user_id = j.user_id
+     WHERE j.status = 'QUEUED' AND NOT j.holds_slot AND j.run_at <= now()
+       AND s.used < coalesce(s.max_running, $1::int)`,
+    [defaultLimit],
+  );
+  return rows.map((row) => `job ${row.id} of ${JSON.stringify(row.user_id)} waits although its user has a free slot`);
+}
+
+export function checkInvariants(databaseUrl: string): Promise<string[]> {
+  return withClient(databaseUrl, slotInvariantViolations);
+}
