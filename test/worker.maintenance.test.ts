@@ -2,6 +2,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MAINTENANCE_LOCK_KEY } from '../src/scheduler/sql.js';
 import { startTestConveyor, type TestConveyor } from './support/conveyor.js';
+import { withClient } from './support/database.js';
 
 describe('maintenance', () => {
   let conveyor: TestConveyor;
@@ -22,6 +23,33 @@ describe('maintenance', () => {
       expect(await conveyor.scheduler.runMaintenance({ pruneOlderThan: null })).toEqual({ expired: [], promoted: 0, pruned: 0 });
     } finally {
       await other.end();
+    }
+  });
+
+  it('skips one job that cannot be changed and still expires, promotes and prunes everything else', async () => {
+    const scheduler = conveyor.scheduler;
+    for (let i = 0; i < 5; i++) await scheduler.submitJob({ type: 'echo', userId: `lapsing-${i}` });
+    const claimed = (await scheduler.claimJobs({ workerId: 'stuck', limit: 100, leaseSeconds: 1 })).filter((j) => j.userId.startsWith('lapsing-'));
+    expect(claimed).toHaveLength(5);
+    const poisoned = claimed[2]!;
+    const scheduled = await scheduler.submitJob({ type: 'echo', userId: 'scheduled-bystander', runAt: new Date(Date.now() + 500) });
+    // Any failure specific to one row (here a trigger) stands for content no statement can write.
+    await withClient(conveyor.databaseUrl, (client) =>
+      client.query(`
+        CREATE FUNCTION refuse_poisoned() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN IF OLD.id = '${poisoned.id}' THEN RAISE EXCEPTION 'poisoned row'; END IF; RETURN NEW; END $$;
+        CREATE TRIGGER refuse_poisoned BEFORE UPDATE ON jobs FOR EACH ROW EXECUTE FUNCTION refuse_poisoned();`),
+    );
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 1100));
+      const failures: { task: string; item?: string }[] = [];
+      const outcome = await scheduler.runMaintenance({ pruneOlderThan: null, onFailure: (task, _error, item) => failures.push({ task, item }) });
+      expect(outcome!.expired.map((j) => j.id).sort()).toEqual(claimed.filter((j) => j !== poisoned).map((j) => j.id).sort());
+      expect(failures).toEqual([{ task: 'expire leases', item: poisoned.id }]);
+      expect((await scheduler.getJob(scheduled.job.id))!.holdsSlot).toBe(true);
+      expect((await scheduler.getJob(poisoned.id))!.status).toBe('RUNNING');
+    } finally {
+      await withClient(conveyor.databaseUrl, (client) => client.query('DROP TRIGGER refuse_poisoned ON jobs; DROP FUNCTION refuse_poisoned()'));
     }
   });
 });

@@ -18,12 +18,16 @@ export interface JobEvent {
   maxAttempts: number;
   backoffBaseMs: number | null;
   progress: number | null;
-  progressMessage: string | null;
-  /** Null when absent or when too long for an event (then `lastErrorTruncated`). */
-  lastError: string | null;
-  lastErrorTruncated: boolean;
-  idempotencyKey: string | null;
-  workerId: string | null;
+  /**
+   * True when free text was left out to keep the event small: a lastError over 500 characters (then
+   * null), or, for a job whose text would make the event too long for a NOTIFY, all four text fields
+   * below (then absent). Readers fetch the job for them.
+   */
+  truncated: boolean;
+  progressMessage?: string | null;
+  lastError?: string | null;
+  idempotencyKey?: string | null;
+  workerId?: string | null;
   leaseExpiresAt: Date | null;
   createdAt: Date;
   startedAt: Date | null;

@@ -4,14 +4,21 @@ import type { JobRow, Scheduler } from '../scheduler/scheduler.js';
  * What a `Job` field resolves from: a full row (queries, mutations) or a published event
  * (subscriptions), which lacks payload and result. `lease` is set only for the claimer.
  */
-export type JobSource = Omit<JobRow, 'payload' | 'result' | 'seq' | 'leaseToken' | 'lastError'> & {
+export type JobSource = Omit<JobRow, 'payload' | 'result' | 'seq' | 'leaseToken' | TextField> & {
   seq: bigint | string;
-  lastError: string | null;
-  lastErrorTruncated?: boolean;
+  /** Set on events whose text fields were left out (see JobEvent.truncated): read them from the row. */
+  truncated?: boolean;
+  lastError?: string | null;
+  progressMessage?: string | null;
+  idempotencyKey?: string | null;
+  workerId?: string | null;
   payload?: unknown;
   result?: unknown;
   lease?: { token: string; expiresAt: Date };
 };
+
+/** Text fields an event may leave out. */
+export type TextField = 'lastError' | 'progressMessage' | 'idempotencyKey' | 'workerId';
 
 /** A row as the public sees it: the lease token only travels to the worker that holds it. */
 export function jobFromRow(row: JobRow, options: { withLease?: boolean } = {}): JobSource {

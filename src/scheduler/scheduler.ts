@@ -411,18 +411,86 @@ export class Scheduler {
    * One maintenance pass, run by whichever process wins the advisory lock: expires lapsed leases,
    * promotes waiting jobs that became due, prunes old finished jobs. Returns null if another
    * process holds the lock.
+   *
+   * The lock is held by a transaction that stays open for the pass while each task commits on its
+   * own connection: one task's failure neither undoes nor stops the others. Within a task, a batch
+   * that fails is retried in halves down to single jobs (or users), so that one row that cannot be
+   * changed is reported through `onFailure` and skipped instead of holding back everyone after it.
    */
-  async runMaintenance(options: { pruneOlderThan: Date | null; batchSize?: number }) {
+  async runMaintenance(options: {
+    pruneOlderThan: Date | null;
+    batchSize?: number;
+    onFailure?: (task: string, error: unknown, item?: string) => void;
+  }) {
     const batchSize = options.batchSize ?? 1000;
-    return this.#db.$transaction(async (tx) => {
-      const [lock] = await sql.maintenanceLockTry(tx);
-      if (!lock?.locked) return null;
-      const expired = await sql.jobExpireLeases(tx, batchSize, this.#settings, this.#settings);
-      this.#observer.jobsFailed?.(expired);
-      const promoted = await sql.jobPromoteWaiting(tx, batchSize, this.#settings);
-      const pruned = options.pruneOlderThan ? await sql.jobPruneFinished(tx, options.pruneOlderThan, batchSize) : 0;
-      return { expired, promoted: promoted.length, pruned };
-    });
+    const report = options.onFailure ?? (() => {});
+    const task = async <T>(name: string, empty: T, run: () => Promise<T>): Promise<T> => {
+      try {
+        return await run();
+      } catch (error) {
+        report(name, error);
+        return empty;
+      }
+    };
+    return this.#db.$transaction(
+      async (leader) => {
+        const [lock] = await sql.maintenanceLockTry(leader);
+        if (!lock?.locked) return null;
+        const expired = await task('expire leases', [] as JobRow[], () =>
+          this.#isolatingFailures(
+            () => sql.jobExpireLeases(this.#db, { limit: batchSize }, this.#settings, this.#settings),
+            async () => (await sql.jobListLapsed(this.#db, batchSize)).map((row) => row.id),
+            (ids) => sql.jobExpireLeases(this.#db, { ids }, this.#settings, this.#settings),
+            (id, error) => report('expire leases', error, id),
+          ),
+        );
+        this.#observer.jobsFailed?.(expired);
+        const promoted = await task('promote waiting jobs', [] as JobRow[], () =>
+          this.#isolatingFailures(
+            () => sql.jobPromoteWaiting(this.#db, { limit: batchSize }, this.#settings),
+            async () => (await sql.userListPromotable(this.#db, batchSize, this.#settings)).map((row) => row.userId),
+            (userIds) => sql.jobPromoteWaiting(this.#db, { userIds }, this.#settings),
+            (userId, error) => report('promote waiting jobs', error, userId),
+          ),
+        );
+        const pruned = options.pruneOlderThan
+          ? await task('prune finished jobs', 0, () => sql.jobPruneFinished(this.#db, options.pruneOlderThan!, batchSize))
+          : 0;
+        return { expired, promoted: promoted.length, pruned };
+      },
+      // The tasks run beside this transaction; it only holds the lock (Prisma's default is 5 s).
+      { timeout: 120_000 },
+    );
+  }
+
+  /**
+   * Runs `all`; if it fails, lists the items it would have taken and runs `some` over them, halving
+   * a failing list down to single items, each of whose failures goes to `failed`.
+   */
+  async #isolatingFailures<R>(
+    all: () => Promise<R[]>,
+    list: () => Promise<string[]>,
+    some: (items: readonly string[]) => Promise<R[]>,
+    failed: (item: string, error: unknown) => void,
+  ): Promise<R[]> {
+    try {
+      return await all();
+    } catch {
+      const run = async (items: readonly string[]): Promise<R[]> => {
+        if (items.length === 0) return [];
+        try {
+          return await some(items);
+        } catch (error) {
+          if (items.length === 1) {
+            failed(items[0]!, error);
+            return [];
+          }
+          const half = Math.ceil(items.length / 2);
+          return [...(await run(items.slice(0, half))), ...(await run(items.slice(half)))];
+        }
+      };
+      return run(await list());
+    }
   }
 
   /** Why a lease-holding operation matched no row: the job is unknown, finished, or no longer theirs. */

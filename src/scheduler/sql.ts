@@ -69,10 +69,17 @@ export interface BackoffSettings {
   backoffMaxMs: number;
 }
 
-/** Longest lastError carried inside an event; longer ones are flagged and read on demand. */
+/** Longest lastError carried inside an event; longer ones are left out and read on demand. */
 export const EVENT_LAST_ERROR_MAX = 500;
-/** Rows are grouped into NOTIFY payloads of about this many bytes (PostgreSQL's limit is 8000;
- * one event is at most ~4.1 kB given the input length limits, so a chunk never passes 7.6 kB). */
+/**
+ * Bounds on NOTIFY payloads, whose limit in PostgreSQL is 8000 bytes: a statement whose payload passes
+ * it fails as a whole ("payload string too long"), and with it the change it was making. An event
+ * longer than EVENT_MAX_BYTES is replaced by its slim form (no free text: see slimEventJson), which
+ * is under 1.7 kB whatever the job holds; events are grouped into payloads of NOTIFY_CHUNK_BYTES,
+ * and a chunk passes that by at most one event, so a payload stays under 3500 + 3000 + brackets.
+ * Sizes are real bytes of the JSON text: row_to_json writes a control character as \u00XX (6 bytes).
+ */
+const EVENT_MAX_BYTES = 3000;
 const NOTIFY_CHUNK_BYTES = 3500;
 
 function jobColumns(alias: string): Prisma.Sql {
@@ -89,7 +96,8 @@ function jobColumns(alias: string): Prisma.Sql {
 /**
  * The compact event for one changed row: everything a subscriber renders except payload/result.
  * row_to_json over a one-row subselect, because json_build_object with 25 pairs costs half as much
- * again (7.6 vs 5.0 us a row here; three events per job).
+ * again (7.6 vs 5.0 us a row here; three events per job). `truncated` says that text fields were
+ * left out (a lastError over EVENT_LAST_ERROR_MAX, or the slim form): readers fetch the row.
  */
 function eventJson(a: string): string {
   return `(SELECT row_to_json(e) FROM (SELECT ${a}.id, ${a}.seq::text AS seq, ${a}.version, ${a}.status,
@@ -97,23 +105,40 @@ function eventJson(a: string): string {
     ${a}.holds_slot AS "holdsSlot", ${a}.attempts, ${a}.max_attempts AS "maxAttempts",
     ${a}.backoff_base_ms AS "backoffBaseMs", ${a}.progress, ${a}.progress_message AS "progressMessage",
     CASE WHEN length(${a}.last_error) <= ${EVENT_LAST_ERROR_MAX} THEN ${a}.last_error END AS "lastError",
-    coalesce(length(${a}.last_error) > ${EVENT_LAST_ERROR_MAX}, false) AS "lastErrorTruncated",
+    coalesce(length(${a}.last_error) > ${EVENT_LAST_ERROR_MAX}, false) AS truncated,
     ${a}.idempotency_key AS "idempotencyKey", ${a}.worker_id AS "workerId", ${a}.lease_expires_at AS "leaseExpiresAt",
     ${a}.created_at AS "createdAt", ${a}.started_at AS "startedAt", ${a}.completed_at AS "completedAt",
     ${a}.updated_at AS "updatedAt") e)`;
 }
 
 /**
- * A CTE named `notified` that NOTIFYs the rows of CTE `source`, a few kilobytes per notification.
- * A plain SELECT CTE only runs when referenced, so every statement using it ends with
- * `WHERE (SELECT count(*) FROM notified) >= 0`.
+ * The event without its free text (progressMessage, lastError, idempotencyKey, workerId), for a job
+ * whose text makes the full event too long. What remains is bounded by the input limits on userId
+ * and type (at most 6 bytes a character) and fixed-size fields.
+ */
+function slimEventJson(a: string): string {
+  return `(SELECT row_to_json(e) FROM (SELECT ${a}.id, ${a}.seq::text AS seq, ${a}.version, ${a}.status,
+    ${a}.type, ${a}.user_id AS "userId", ${a}.priority, ${a}.run_at AS "runAt",
+    ${a}.holds_slot AS "holdsSlot", ${a}.attempts, ${a}.max_attempts AS "maxAttempts",
+    ${a}.backoff_base_ms AS "backoffBaseMs", ${a}.progress, true AS truncated,
+    ${a}.lease_expires_at AS "leaseExpiresAt", ${a}.created_at AS "createdAt", ${a}.started_at AS "startedAt",
+    ${a}.completed_at AS "completedAt", ${a}.updated_at AS "updatedAt") e)`;
+}
+
+/**
+ * A CTE named `notified` that NOTIFYs the rows of CTE `source`, a few kilobytes per notification
+ * (never 8000 bytes, whatever the rows hold: see NOTIFY_CHUNK_BYTES). A plain SELECT CTE only runs
+ * when referenced, so every statement using it ends with `WHERE (SELECT count(*) FROM notified) >= 0`.
  */
 function notifyCte(source: string): Prisma.Sql {
   return raw(`notified AS (
-    SELECT pg_notify('${JOB_EVENTS_CHANNEL}', json_agg(event ORDER BY n)::text)
+    SELECT pg_notify('${JOB_EVENTS_CHANNEL}', '[' || string_agg(event, ',' ORDER BY n) || ']')
     FROM (
-      SELECT event, n, sum(octet_length(event::text)) OVER (ORDER BY n) / ${NOTIFY_CHUNK_BYTES} AS chunk
-      FROM (SELECT ${eventJson('c')} AS event, row_number() OVER () AS n FROM ${source} c) events
+      SELECT event, n, sum(octet_length(event) + 1) OVER (ORDER BY n) / ${NOTIFY_CHUNK_BYTES} AS chunk
+      FROM (
+        SELECT n, CASE WHEN octet_length(full_event) <= ${EVENT_MAX_BYTES} THEN full_event ELSE ${slimEventJson('c')}::text END AS event
+        FROM (SELECT c.*, ${eventJson('c')}::text AS full_event, row_number() OVER () AS n FROM ${source} c) c
+      ) events
     ) chunks
     GROUP BY chunk
   )`);
@@ -440,12 +465,17 @@ export function jobFailMany(db: Db, items: readonly JobFailure[], slots: SlotSet
   ${freeSlotsAndReturn('failed', slots)}`);
 }
 
-/** Lapsed leases count as failed attempts (a crashed or stuck worker); up to `limit` per call. */
-export function jobExpireLeases(db: Db, limit: number, slots: SlotSettings, backoff: BackoffSettings) {
+/** Which lapsed leases a call of jobExpireLeases takes: the oldest `limit`, or exactly these jobs. */
+export type Selection = { limit: number } | { ids: readonly string[] };
+
+/** Lapsed leases count as failed attempts (a crashed or stuck worker); frees slots and promotes. */
+export function jobExpireLeases(db: Db, which: Selection, slots: SlotSettings, backoff: BackoffSettings) {
+  const chosen = 'ids' in which ? sql`AND id = ANY(${[...which.ids]}::uuid[])` : empty;
+  const limit = 'ids' in which ? which.ids.length : which.limit;
   return db.$queryRaw<JobRow[]>(sql`
   WITH lapsed AS (
     SELECT id FROM jobs
-    WHERE status = ANY(${states('expireLease')}) AND lease_expires_at < now()
+    WHERE status = ANY(${states('expireLease')}) AND lease_expires_at < now() ${chosen}
     ORDER BY lease_expires_at
     LIMIT ${limit}::int
     FOR UPDATE SKIP LOCKED
@@ -456,6 +486,12 @@ export function jobExpireLeases(db: Db, limit: number, slots: SlotSettings, back
     RETURNING j.*
   ),
   ${freeSlotsAndReturn('expired', slots)}`);
+}
+
+/** Ids of up to `limit` jobs whose leases lapsed, oldest first (no locks: for retrying them apart). */
+export function jobListLapsed(db: Db, limit: number) {
+  return db.$queryRaw<{ id: string }[]>(sql`
+  SELECT id FROM jobs WHERE status = 'RUNNING' AND lease_expires_at < now() ORDER BY lease_expires_at LIMIT ${limit}::int`);
 }
 
 /**
@@ -568,20 +604,32 @@ export function jobRetry(db: Db, id: string, slots: SlotSettings) {
 
 /**
  * Hands free slots to waiting jobs that are due: jobs whose runAt arrived (scheduled, or backing
- * off after a failure) and any left waiting by a race. Looks only at users with a free slot.
+ * off after a failure) and any left waiting by a race. Looks only at users with a free slot (the
+ * first `limit` of them, or exactly the users named).
  */
-export function jobPromoteWaiting(db: Db, userLimit: number, slots: SlotSettings) {
+export function jobPromoteWaiting(db: Db, users: { limit: number } | { userIds: readonly string[] }, slots: SlotSettings) {
+  const chosen = 'userIds' in users ? sql`AND s.user_id = ANY(${[...users.userIds]}::text[])` : empty;
+  const limit = 'userIds' in users ? users.userIds.length : users.limit;
   return db.$queryRaw<JobRow[]>(sql`
   WITH freed AS (
     SELECT s.user_id, 0 AS n FROM user_slots s
-    WHERE s.used < coalesce(s.max_running, ${slots.defaultUserConcurrency}::int)
+    WHERE s.used < coalesce(s.max_running, ${slots.defaultUserConcurrency}::int) ${chosen}
       AND EXISTS (SELECT 1 FROM jobs j WHERE j.user_id = s.user_id AND j.status = 'QUEUED'
                   AND NOT j.holds_slot AND j.run_at <= now())
-    LIMIT ${userLimit}::int
+    LIMIT ${limit}::int
   ),
   ${releaseAndPromote(slots)},
   ${notifyCte('promoted')}
   SELECT ${jobColumns('c')} FROM promoted c WHERE ${NOTIFIED}`);
+}
+
+/** Users with a free slot and a due waiting job (no locks: for retrying them apart). */
+export function userListPromotable(db: Db, limit: number, slots: SlotSettings) {
+  return db.$queryRaw<{ userId: string }[]>(sql`
+  SELECT s.user_id AS "userId" FROM user_slots s
+  WHERE s.used < coalesce(s.max_running, ${slots.defaultUserConcurrency}::int)
+    AND EXISTS (SELECT 1 FROM jobs j WHERE j.user_id = s.user_id AND j.status = 'QUEUED' AND NOT j.holds_slot AND j.run_at <= now())
+  LIMIT ${limit}::int`);
 }
 
 /** Deletes up to `limit` finished jobs that finished before `olderThan`; returns how many. */

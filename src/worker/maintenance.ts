@@ -43,6 +43,8 @@ export class Maintenance {
     try {
       const outcome = await this.#scheduler.runMaintenance({
         pruneOlderThan: retentionMs > 0 ? new Date(Date.now() - retentionMs) : null,
+        onFailure: (task, error, item) =>
+          this.#logger.error({ err: error, task, ...(item === undefined ? {} : { item }) }, item ? `maintenance skipped ${item}` : 'maintenance task failed'),
       });
       if (!outcome) return;
       for (const job of outcome.expired) {

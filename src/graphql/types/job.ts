@@ -1,6 +1,7 @@
 import { JOB_STATUSES } from '../../scheduler/states.js';
 import { builder } from '../builder.js';
-import type { JobSource } from '../jobSource.js';
+import type { GraphQLContext } from '../context.js';
+import type { JobSource, TextField } from '../jobSource.js';
 
 export const JobStatusEnum = builder.enumType('JobStatus', {
   description: 'QUEUED → RUNNING → COMPLETED | FAILED (retries go back to QUEUED); QUEUED or RUNNING → CANCELLED.',
@@ -49,20 +50,20 @@ export const JobRef = builder.objectRef<JobSource>('Job').implement({
     attempts: t.exposeInt('attempts', { description: 'Times the job has been claimed, including the current run.' }),
     maxAttempts: t.exposeInt('maxAttempts'),
     backoffBaseMs: t.exposeInt('backoffBaseMs', { nullable: true, description: "This job's first retry delay, if it overrides the default." }),
-    lastError: t.string({
-      nullable: true,
-      resolve: async (job, _args, ctx) =>
-        job.lastErrorTruncated ? (await ctx.fullJobs.load(job))?.lastError ?? null : job.lastError,
-    }),
+    lastError: t.string({ nullable: true, resolve: (job, _args, ctx) => textField(job, 'lastError', ctx) }),
     result: t.field({
       type: 'JSON',
       nullable: true,
       resolve: async (job, _args, ctx) => ('result' in job ? job.result : (await ctx.fullJobs.load(job))?.result ?? null),
     }),
     progress: t.exposeInt('progress', { nullable: true, description: '0–100, reported by the handler or heartbeat.' }),
-    progressMessage: t.exposeString('progressMessage', { nullable: true }),
-    idempotencyKey: t.exposeString('idempotencyKey', { nullable: true }),
-    workerId: t.exposeString('workerId', { nullable: true, description: 'The worker that claimed it last.' }),
+    progressMessage: t.string({ nullable: true, resolve: (job, _args, ctx) => textField(job, 'progressMessage', ctx) }),
+    idempotencyKey: t.string({ nullable: true, resolve: (job, _args, ctx) => textField(job, 'idempotencyKey', ctx) }),
+    workerId: t.string({
+      nullable: true,
+      description: 'The worker that claimed it last.',
+      resolve: (job, _args, ctx) => textField(job, 'workerId', ctx),
+    }),
     leaseExpiresAt: t.expose('leaseExpiresAt', { type: 'DateTime', nullable: true }),
     lease: t.field({
       type: LeaseRef,
@@ -77,3 +78,8 @@ export const JobRef = builder.objectRef<JobSource>('Job').implement({
     updatedAt: t.expose('updatedAt', { type: 'DateTime' }),
   }),
 });
+
+/** A text field of the job; from the row when the event it came from left the text out. */
+async function textField(job: JobSource, field: TextField, ctx: GraphQLContext): Promise<string | null> {
+  return job.truncated ? ((await ctx.fullJobs.load(job))?.[field] ?? null) : (job[field] ?? null);
+}
