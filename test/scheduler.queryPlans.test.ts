@@ -61,7 +61,7 @@ describe('query plans of the hot statements', () => {
   it('completing 200 jobs (freeing slots, promoting waiting jobs) reads them through indexes', async () => {
     const claimed = await conveyor.scheduler.claimJobs({ limit: 200, types: null, leaseSeconds: 60, workerId: 'plan' });
     expect(claimed).toHaveLength(200);
-    const completions = claimed.map((job) => ({ id: job.id, leaseToken: job.leaseToken!, result: null }));
+    const completions = claimed.map((job) => ({ id: job.id, leaseToken: job.leaseToken!, resultJson: 'null' }));
     const complete = statementOf((db) => sql.jobCompleteMany(db, completions, { defaultUserConcurrency: 2 }));
     const nodes = await explain(complete);
     expectIndexedAccess(nodes);
@@ -74,10 +74,10 @@ describe('query plans of the hot statements', () => {
     const id = '00000000-0000-4000-8000-000000000000';
     const slots = { defaultUserConcurrency: 2 };
     const backoff = { backoffBaseMs: 1000, backoffMaxMs: 3_600_000 };
-    const input = { type: 'echo', payload: {}, userId: 'busy', priority: 0, runAt: null, maxAttempts: 3, backoffBaseMs: null, idempotencyKey: null };
+    const input = { type: 'echo', payloadJson: '{}', userId: 'busy', priority: 0, runAt: null, maxAttempts: 3, backoffBaseMs: null, idempotencyKey: null };
     const statements = {
       claim: statementOf((db) => sql.jobClaimMany(db, { limit: 200, types: ['echo'], leaseSeconds: 60, workerId: 'plan' })),
-      complete: statementOf((db) => sql.jobCompleteMany(db, [{ id, leaseToken: id, result: null }], slots)),
+      complete: statementOf((db) => sql.jobCompleteMany(db, [{ id, leaseToken: id, resultJson: 'null' }], slots)),
       fail: statementOf((db) => sql.jobFailMany(db, [{ id, leaseToken: id, error: 'x', retryable: true }], slots, backoff)),
       release: statementOf((db) => sql.jobReleaseMany(db, [{ id, leaseToken: id }])),
       expireLeases: statementOf((db) => sql.jobExpireLeases(db, { limit: 100 }, slots, backoff)),

@@ -6,6 +6,7 @@ import { GroupCommit } from './groupCommit.js';
 import * as sql from './sql.js';
 import type { JobRow, QueueCounts } from './sql.js';
 import type { JobStatus } from './states.js';
+import { checkStorableJson, storableText, toStorableJson, unstorableText } from './storableJson.js';
 
 export type { JobRow, QueueCounts };
 
@@ -17,6 +18,12 @@ export interface SchedulerSettings {
   leaseSeconds: number;
   /** Largest payload accepted, as JSON bytes. */
   maxPayloadBytes: number;
+}
+
+/** A submission's outcome: the job, and whether an idempotency key made it an existing one. */
+export interface Submitted {
+  job: JobRow;
+  deduplicated: boolean;
 }
 
 export interface SubmitJobInput {
@@ -103,7 +110,7 @@ export class Scheduler {
   readonly #observer: SchedulerObserver;
   /** Users whose slot row exists (rows are never deleted), so that a bulk insert skips creating it. */
   readonly #usersWithSlotRow = new Set<string>();
-  readonly #submissions = new GroupCommit<sql.JobInsertParams, { job: JobRow; deduplicated: boolean }>(
+  readonly #submissions = new GroupCommit<sql.JobInsertParams, Submitted>(
     async (batch) => (batch.length === 1 ? [await this.#insertOne(batch[0]!)] : this.#insertMany(batch)),
     { maxBatch: 200 },
   );
@@ -128,12 +135,12 @@ export class Scheduler {
    * Submits one job. Submissions that arrive while another is being written are written together
    * (group commit), so that many concurrent callers share commits and NOTIFYs.
    */
-  async submitJob(input: SubmitJobInput): Promise<{ job: JobRow; deduplicated: boolean }> {
+  async submitJob(input: SubmitJobInput): Promise<Submitted> {
     return this.#submissions.add(this.#insertParams(input));
   }
 
   /** One job in one statement: the idle path of submitJob. */
-  async #insertOne(params: sql.JobInsertParams): Promise<{ job: JobRow; deduplicated: boolean }> {
+  async #insertOne(params: sql.JobInsertParams): Promise<Submitted> {
     for (;;) {
       const [row] = await sql.jobInsert(this.#db, params, this.#settings);
       if (row && row.id !== null) {
@@ -152,15 +159,23 @@ export class Scheduler {
    * process has not seen yet): results in input order, each `deduplicated` like submitJob's. Slots
    * are handed out per user, best priority first.
    */
-  async submitJobs(inputs: readonly SubmitJobInput[]): Promise<{ job: JobRow; deduplicated: boolean }[]> {
+  async submitJobs(inputs: readonly SubmitJobInput[]): Promise<Submitted[]> {
     if (inputs.length > LIMITS.submitBatch) {
       throw new InvalidInputError(`submitJobs takes at most ${LIMITS.submitBatch} jobs at once.`);
     }
     if (inputs.length === 0) return [];
-    return this.#insertMany(inputs.map((input) => this.#insertParams(input)));
+    const params = inputs.map((input, index) => withIndex(index, inputs.length, () => this.#insertParams(input)));
+    const outcomes = await this.#insertMany(params);
+    const failed = outcomes.find((outcome) => outcome instanceof Error);
+    if (failed) throw failed;
+    return outcomes as Submitted[];
   }
 
-  async #insertMany(params: readonly sql.JobInsertParams[]): Promise<{ job: JobRow; deduplicated: boolean }[]> {
+  /**
+   * Inserts the batch in one statement. Throws only when nothing was committed; once the insert has
+   * committed, an item whose job cannot be read back gets an Error of its own (GroupCommit's rule).
+   */
+  async #insertMany(params: readonly sql.JobInsertParams[]): Promise<(Submitted | Error)[]> {
     const newUsers = [...new Set(params.map((p) => p.userId))].filter((userId) => !this.#usersWithSlotRow.has(userId));
     if (newUsers.length > 0) {
       await sql.userSlotEnsure(this.#db, newUsers);
@@ -168,24 +183,32 @@ export class Scheduler {
       for (const userId of newUsers) this.#usersWithSlotRow.add(userId);
     }
     const inserted = await sql.jobInsertMany(this.#db, params, this.#settings);
-    // Rows that hit an idempotency key already used (before, or earlier in this batch).
+    // Committed. Rows that hit an idempotency key already used (before, or earlier in this batch)
+    // are read back; if that read fails, only those items fail.
     const byKey = new Map(inserted.map((job) => [keyOf(job), job]));
     const missing = params.filter((p) => p.idempotencyKey !== null && !byKey.has(keyOf(p)));
-    const existing = missing.length > 0 ? await sql.jobGetByIdempotencyKeys(this.#db, missing) : [];
+    let unread: Error | null = null;
+    if (missing.length > 0) {
+      try {
+        for (const job of await sql.jobGetByIdempotencyKeys(this.#db, missing)) byKey.set(keyOf(job), job);
+      } catch (error) {
+        unread = new Error('The job with this idempotency key exists but could not be read back; submit again.', { cause: error });
+      }
+    }
     const insertedIds = new Set(inserted.map((job) => job.id));
-    for (const job of existing) byKey.set(keyOf(job), job);
-    let next = 0;
     const unkeyed = inserted.filter((job) => job.idempotencyKey === null);
+    let next = 0;
     const delivered = new Set<string>();
-    const results = params.map((p) => {
-      const job = p.idempotencyKey === null ? unkeyed[next++]! : byKey.get(keyOf(p))!;
+    const outcomes = params.map((p): Submitted | Error => {
+      const job = p.idempotencyKey === null ? unkeyed[next++] : byKey.get(keyOf(p));
+      if (!job) return unread ?? new Error('The submitted job was not found after the insert; submit again.');
       // Inserted now and first in the batch: new; otherwise the key was used before.
       const deduplicated = !insertedIds.has(job.id) || delivered.has(job.id);
       delivered.add(job.id);
       return { job, deduplicated };
     });
-    this.#observer.jobsSubmitted?.(results.filter((r) => !r.deduplicated).map((r) => r.job));
-    return results;
+    this.#observer.jobsSubmitted?.(outcomes.filter((o): o is Submitted => !(o instanceof Error) && !o.deduplicated).map((o) => o.job));
+    return outcomes;
   }
 
   /** Claims up to `limit` ready jobs for one worker; an empty list when there is nothing to do. */
@@ -208,26 +231,48 @@ export class Scheduler {
   }
 
   async completeJob(id: string, leaseToken: string, result?: unknown): Promise<JobRow> {
-    checkJobId(id);
-    checkLeaseToken(leaseToken);
-    const [job] = await this.completeJobs([{ id, leaseToken, result }]);
+    const [job] = await this.completeJobsChecked([{ id, leaseToken, result }]);
     return job ?? this.#refusal(id, leaseToken, 'complete');
   }
 
-  /** completeJobs for input from outside (validated, bounded). */
-  completeJobsChecked(items: readonly sql.JobCompletion[]): Promise<JobRow[]> {
+  /** completeJobs for input from outside (validated, bounded, results checked). */
+  async completeJobsChecked(items: readonly { id: string; leaseToken: string; result?: unknown }[]): Promise<JobRow[]> {
     if (items.length > LIMITS.claimBatch) throw new InvalidInputError(`completeJobs takes at most ${LIMITS.claimBatch} jobs.`);
-    for (const item of items) {
-      checkJobId(item.id);
-      checkLeaseToken(item.leaseToken);
-    }
-    return this.completeJobs(items);
+    const completions = items.map((item, index) =>
+      withIndex(index, items.length, () => {
+        checkJobId(item.id);
+        checkLeaseToken(item.leaseToken);
+        return { id: item.id, leaseToken: item.leaseToken, resultJson: this.serializeResult(item.result) };
+      }),
+    );
+    return this.completeJobs(completions);
   }
 
-  /** Batched completion for the built-in worker: returns the jobs that were still theirs. */
+  /**
+   * A handler's or worker's result as the JSON text the completion statement stores. Text PostgreSQL
+   * cannot store is replaced (U+FFFD); InvalidInputError when it cannot be stored at all: not JSON
+   * (a cycle, a BigInt), nested too deep, or larger than MAX_PAYLOAD_BYTES.
+   */
+  serializeResult(result: unknown): string {
+    const storable = toStorableJson('result', result ?? null);
+    let json: string | undefined;
+    try {
+      json = JSON.stringify(storable);
+    } catch (error) {
+      throw new InvalidInputError(`result is not JSON: ${(error as Error).message}`);
+    }
+    json ??= 'null'; // undefined, a function: nothing to store
+    const bytes = Buffer.byteLength(json);
+    if (bytes > this.#settings.maxPayloadBytes) {
+      throw new InvalidInputError(`result is ${bytes} bytes of JSON; the limit is ${this.#settings.maxPayloadBytes}.`);
+    }
+    return json;
+  }
+
+  /** Batched completion for the built-in worker (results already serialized): the jobs that were still theirs. */
   async completeJobs(items: readonly sql.JobCompletion[]): Promise<JobRow[]> {
     if (items.length === 0) return [];
-    const jobs = await sql.jobCompleteMany(this.#db, items.map((i) => ({ ...i, result: replaceNul(i.result) })), this.#settings);
+    const jobs = await sql.jobCompleteMany(this.#db, items, this.#settings);
     this.#observer.jobsCompleted?.(jobs);
     return jobs;
   }
@@ -241,7 +286,7 @@ export class Scheduler {
 
   async failJobs(items: readonly sql.JobFailure[]): Promise<JobRow[]> {
     if (items.length === 0) return [];
-    const bounded = items.map((i) => ({ ...i, error: replaceNul(truncate(i.error, LIMITS.errorLength)) }));
+    const bounded = items.map((i) => ({ ...i, error: storableText(truncate(i.error, LIMITS.errorLength)) }));
     const jobs = await sql.jobFailMany(this.#db, bounded, this.#settings, this.#settings);
     this.#observer.jobsFailed?.(jobs);
     return jobs;
@@ -371,14 +416,16 @@ export class Scheduler {
   #insertParams(input: SubmitJobInput): sql.JobInsertParams {
     checkLength('type', input.type, LIMITS.typeLength);
     checkUserId(input.userId);
-    const payloadBytes = Buffer.byteLength(JSON.stringify(input.payload ?? {}) ?? '');
-    if (containsNul(input.payload)) throw new InvalidInputError('payload must not contain NUL (\\u0000) characters.');
+    // Before anything else touches it: JSON.stringify and zod recurse, this walk does not.
+    checkStorableJson('payload', input.payload ?? {});
+    const payloadBytes = Buffer.byteLength(JSON.stringify(input.payload ?? {}));
     if (payloadBytes > this.#settings.maxPayloadBytes) {
       throw new InvalidInputError(
         `payload is ${payloadBytes} bytes of JSON; the limit is ${this.#settings.maxPayloadBytes}. Store large data elsewhere and pass a reference.`,
       );
     }
-    const payload = this.#registry.parsePayload(input.type, input.payload ?? {});
+    // What zod returns (defaults filled in) is what is stored, so it is serialized again.
+    const payloadJson = JSON.stringify(this.#registry.parsePayload(input.type, input.payload ?? {}) ?? {});
     const priority = input.priority ?? 0;
     checkRange('priority', priority, -LIMITS.priority, LIMITS.priority);
     const maxAttempts =
@@ -389,7 +436,7 @@ export class Scheduler {
     if (input.runAt) checkRunAt(input.runAt);
     return {
       type: input.type,
-      payload,
+      payloadJson,
       userId: input.userId,
       priority,
       runAt: input.runAt ?? null,
@@ -539,31 +586,18 @@ function checkLength(field: string, value: string, max: number) {
   if (value.length === 0 || value.length > max) {
     throw new InvalidInputError(`${field} must be 1 to ${max} characters long.`);
   }
-  if (value.includes('\u0000')) throw new InvalidInputError(`${field} must not contain NUL (\\u0000) characters.`);
+  const problem = unstorableText(value);
+  if (problem) throw new InvalidInputError(`${field} ${problem}.`);
 }
 
-/** PostgreSQL's text and jsonb cannot hold U+0000: true if any string or key in `value` has one. */
-function containsNul(value: unknown): boolean {
-  if (typeof value === 'string') return value.includes('\u0000');
-  if (Array.isArray(value)) return value.some(containsNul);
-  if (value && typeof value === 'object') {
-    return Object.entries(value).some(([key, inner]) => key.includes('\u0000') || containsNul(inner));
+/** Runs one item's validation of a batch, naming the item in the error when there are several. */
+function withIndex<T>(index: number, count: number, validate: () => T): T {
+  try {
+    return validate();
+  } catch (error) {
+    if (count > 1 && error instanceof InvalidInputError) throw new InvalidInputError(`Item ${index}: ${error.message}`);
+    throw error;
   }
-  return false;
-}
-
-/** For what a worker reports (errors, results): U+0000 becomes U+FFFD, so it can be stored, not refused. */
-function replaceNul<T>(value: T): T {
-  if (!containsNul(value)) return value;
-  const fix = (inner: unknown): unknown => {
-    if (typeof inner === 'string') return inner.replaceAll('\u0000', '\ufffd');
-    if (Array.isArray(inner)) return inner.map(fix);
-    if (inner && typeof inner === 'object') {
-      return Object.fromEntries(Object.entries(inner).map(([key, v]) => [key.replaceAll('\u0000', '\ufffd'), fix(v)]));
-    }
-    return inner;
-  };
-  return fix(value) as T;
 }
 
 function checkRange(field: string, value: number, min: number, max: number) {

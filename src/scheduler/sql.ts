@@ -265,7 +265,8 @@ type NullRow = { [K in keyof JobRow]: null } & { deduplicated: null; slotsTaken:
 
 export interface JobInsertParams {
   type: string;
-  payload: unknown;
+  /** The payload as JSON text (serialized once, when it was checked). */
+  payloadJson: string;
   userId: string;
   priority: number;
   runAt: Date | null;
@@ -289,7 +290,7 @@ export function jobInsert(db: Db, p: JobInsertParams, slots: SlotSettings) {
   ${slotAcquire(sql`${p.userId}`, sql`true`, sql`(NOT EXISTS (SELECT 1 FROM existing) AND ${runAt} <= now())`, slots)},
   inserted AS (
     INSERT INTO jobs (type, payload, user_id, priority, run_at, max_attempts, backoff_base_ms, idempotency_key, holds_slot)
-    SELECT ${p.type}, ${JSON.stringify(p.payload ?? {})}::jsonb, ${p.userId}, ${p.priority}::int, ${runAt},
+    SELECT ${p.type}, ${p.payloadJson}::jsonb, ${p.userId}, ${p.priority}::int, ${runAt},
            ${p.maxAttempts}::int, ${p.backoffBaseMs}::int, ${p.idempotencyKey}::text, EXISTS (SELECT 1 FROM slot)
     WHERE NOT EXISTS (SELECT 1 FROM existing)
     ON CONFLICT (user_id, idempotency_key) DO NOTHING
@@ -320,7 +321,7 @@ export function jobInsertMany(db: Db, rows: readonly JobInsertParams[], slots: S
   return db.$queryRaw<JobRow[]>(sql`
   WITH input AS (
     SELECT * FROM unnest(
-      ${rows.map((r) => r.type)}::text[], ${rows.map((r) => JSON.stringify(r.payload ?? {}))}::jsonb[],
+      ${rows.map((r) => r.type)}::text[], ${rows.map((r) => r.payloadJson)}::jsonb[],
       ${rows.map((r) => r.userId)}::text[], ${rows.map((r) => r.priority)}::int[],
       ${rows.map((r) => (r.runAt ? r.runAt.toISOString() : null))}::timestamptz[], ${rows.map((r) => r.maxAttempts)}::int[],
       ${rows.map((r) => r.backoffBaseMs)}::int[], ${rows.map((r) => r.idempotencyKey)}::text[]
@@ -421,7 +422,8 @@ export function jobClaimMany(db: Db, p: JobClaimParams) {
 export interface JobCompletion {
   id: string;
   leaseToken: string;
-  result: unknown;
+  /** The result as JSON text (see Scheduler.serializeResult). */
+  resultJson: string;
 }
 
 /** RUNNING → COMPLETED for every (id, lease) still current; frees their slots and promotes. */
@@ -429,7 +431,7 @@ export function jobCompleteMany(db: Db, items: readonly JobCompletion[], slots: 
   return db.$queryRaw<JobRow[]>(sql`
   WITH input AS (
     SELECT * FROM unnest(${items.map((i) => i.id)}::uuid[], ${items.map((i) => i.leaseToken)}::uuid[],
-                         ${items.map((i) => JSON.stringify(i.result ?? null))}::jsonb[]) AS t(id, lease_token, result)
+                         ${items.map((i) => i.resultJson)}::jsonb[]) AS t(id, lease_token, result)
   ),
   done AS (
     UPDATE jobs j SET status = 'COMPLETED', result = input.result, completed_at = now(), updated_at = now(),

@@ -4,6 +4,7 @@ import type { JobEventBus } from '../events/jobEventBus.js';
 import type { Logger } from '../logger.js';
 import { LIMITS, type JobRow, type Scheduler } from '../scheduler/scheduler.js';
 import { GroupCommit } from '../scheduler/groupCommit.js';
+import { storableText } from '../scheduler/storableJson.js';
 import type { JobCompletion } from '../scheduler/sql.js';
 import { NonRetryableError, type JobTypeRegistry } from './registry.js';
 
@@ -208,8 +209,9 @@ export class Worker {
     run()
       .then(async (result) => {
         if (running.abortReason) throw abortError(running);
+        const resultJson = this.#storableResult(result);
         ran('completed');
-        const done = await this.#completer.add({ ...lease, result: result ?? null });
+        const done = await this.#completer.add({ ...lease, resultJson });
         if (done) logger.info('job completed');
         else logger.warn('job finished but was no longer ours (cancelled or lease lost)');
       })
@@ -237,6 +239,15 @@ export class Worker {
       });
   }
 
+  /** The result as stored JSON; a result that cannot be stored fails the job, since a retry would return it again. */
+  #storableResult(result: unknown): string {
+    try {
+      return this.#scheduler.serializeResult(result);
+    } catch (error) {
+      throw new NonRetryableError(`the handler's result cannot be stored: ${(error as Error).message}`);
+    }
+  }
+
   #abort(running: RunningJob, reason: NonNullable<RunningJob['abortReason']>) {
     if (running.abortReason) return;
     running.abortReason = reason;
@@ -260,7 +271,7 @@ export class Worker {
           leaseToken: job.leaseToken!,
           leaseSeconds: this.#options.leaseSeconds,
           progress: Math.max(0, Math.min(100, Math.round(report.percent))),
-          progressMessage: report.message?.slice(0, 200) ?? null,
+          progressMessage: report.message === undefined ? null : storableText(report.message.slice(0, LIMITS.progressMessageLength)),
         })
         .catch((error: unknown) => logger.debug({ err: error }, 'progress report refused'));
     };
