@@ -69,6 +69,13 @@ describe('error codes a client branches on', () => {
     expect(result.data).toEqual({ dequeue: null });
   });
 
+  it('dequeue with an empty list of types claims nothing, not every type', async () => {
+    const { submitJob } = await executeOk(url, SubmitJobDocument, { input: { type: 'echo', userId: 'no-types' } });
+    expect(await executeOk(url, DequeueDocument, { types: [] })).toEqual({ dequeue: null });
+    const { job } = await executeOk(url, JobDocument, { id: submitJob.job.id });
+    expect(job!.status).toBe('QUEUED');
+  });
+
   it('job(id) of an unknown id is null; of a malformed id is BAD_USER_INPUT', async () => {
     expect((await executeOk(url, JobDocument, { id: randomUUID() })).job).toBeNull();
     expect(codes(await execute(url, JobDocument, { id: 'not-a-uuid' }))).toEqual(['BAD_USER_INPUT']);
@@ -116,6 +123,6 @@ describe('error codes a client branches on', () => {
   it('still serves after all of the above, with no job lost', async () => {
     expect((await executeOk(url, HealthDocument)).health).toEqual({ ok: true, database: true });
     const { queueStats } = await executeOk(url, QueueStatsDocument, {});
-    expect(queueStats.total).toBe(3);
+    expect(queueStats.total).toBe(4); // every job submitted above
   });
 });

@@ -211,7 +211,10 @@ export class Scheduler {
     return outcomes;
   }
 
-  /** Claims up to `limit` ready jobs for one worker; an empty list when there is nothing to do. */
+  /**
+   * Claims up to `limit` ready jobs for one worker; an empty list when there is nothing to do. `types`
+   * null claims any type; an empty list claims nothing.
+   */
   async claimJobs(options: ClaimOptions): Promise<JobRow[]> {
     const limit = options.limit ?? 1;
     checkRange('limit', limit, 1, LIMITS.claimBatch);
@@ -219,10 +222,11 @@ export class Scheduler {
     checkRange('leaseSeconds', leaseSeconds, 1, LIMITS.leaseSeconds);
     checkLength('workerId', options.workerId, LIMITS.userIdLength);
     if (options.types) options.types.forEach((t) => checkLength('types', t, LIMITS.typeLength));
+    if (options.types?.length === 0) return [];
     const started = performance.now();
     const jobs = await sql.jobClaimMany(this.#db, {
       limit,
-      types: options.types && options.types.length > 0 ? options.types : null,
+      types: options.types ?? null,
       leaseSeconds,
       workerId: options.workerId,
     });
