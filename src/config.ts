@@ -38,6 +38,7 @@ const envSchema = z.object({
   GRAPHIQL_ENABLED: bool.optional(),
   MAX_PAYLOAD_BYTES: z.coerce.number().int().min(2).default(256 * 1024),
   REQUEST_BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).default(1024 * 1024),
+  MAX_RESPONSE_BYTES: z.coerce.number().int().min(1024).default(8 * 1024 * 1024),
 });
 
 export type Config = Readonly<{
@@ -80,6 +81,8 @@ export type Config = Readonly<{
     introspection: boolean;
     graphiql: boolean;
     requestBodyLimitBytes: number;
+    /** Payload and result bytes one response may carry (and one dequeueJobs may claim). */
+    maxResponseBytes: number;
   }>;
 }>;
 
@@ -99,6 +102,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   if (e.MAX_PAYLOAD_BYTES >= e.REQUEST_BODY_LIMIT_BYTES) {
     throw new ConfigError('Invalid configuration:\n  MAX_PAYLOAD_BYTES: must be smaller than REQUEST_BODY_LIMIT_BYTES.');
+  }
+  if (e.MAX_RESPONSE_BYTES < e.MAX_PAYLOAD_BYTES) {
+    throw new ConfigError('Invalid configuration:\n  MAX_RESPONSE_BYTES: must be at least MAX_PAYLOAD_BYTES (one job must fit).');
   }
   return deepFreeze({
     databaseUrl: e.DATABASE_URL ?? null,
@@ -136,6 +142,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       introspection: e.GRAPHQL_INTROSPECTION ?? !production,
       graphiql: e.GRAPHIQL_ENABLED ?? !production,
       requestBodyLimitBytes: e.REQUEST_BODY_LIMIT_BYTES,
+      maxResponseBytes: e.MAX_RESPONSE_BYTES,
     },
   });
 }

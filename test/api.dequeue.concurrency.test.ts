@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CompleteDocument, CompleteJobsDocument, DequeueJobsDocument, DequeueDocument, QueueStatsDocument } from '../client/generated/graphql.js';
 import { startTestConveyor, type TestConveyor } from './support/conveyor.js';
+import { checkInvariants } from './support/invariants.js';
 import { executeOk } from './support/graphqlClient.js';
 
 const JOBS = 2000;
@@ -41,6 +42,7 @@ describe('concurrent dequeue over HTTP', () => {
     expect(perClaimer.size).toBeGreaterThan(1);
     const { queueStats } = await executeOk(conveyor.graphqlUrl, QueueStatsDocument, {});
     expect(queueStats).toMatchObject({ completed: JOBS, queued: 0, running: 0 });
+    expect(await checkInvariants(conveyor.databaseUrl)).toEqual([]);
   });
 
   it('batch-claims with dequeueJobs(limit) in priority order', async () => {

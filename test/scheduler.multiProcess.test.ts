@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import { createTestDatabase, withClient } from './support/database.js';
+import { checkInvariants } from './support/invariants.js';
 import { CREATE_JOB_RUNS, maxConcurrentRunsPerUser } from './support/jobRuns.js';
 import { spawnConveyor, type ConveyorProcess } from './support/processes.js';
 import { startTestConveyor, type TestConveyor } from './support/conveyor.js';
@@ -107,6 +108,7 @@ describe('scheduling across OS processes', () => {
       const statuses = await client.query(`SELECT status, count(*)::int AS n FROM jobs GROUP BY status`);
       expect(statuses.rows).toEqual([{ status: 'COMPLETED', n: total }]);
     });
+    expect(await checkInvariants(database.url)).toEqual([]);
   }
 
   it('a worker killed with SIGKILL mid-job loses its jobs only until their leases lapse; each then completes once', async () => {
@@ -158,5 +160,6 @@ describe('scheduling across OS processes', () => {
     });
     rescuer.child.kill('SIGTERM');
     expect((await rescuer.exited).code).toBe(0);
+    expect(await checkInvariants(database.url)).toEqual([]);
   }, 120_000);
 });

@@ -54,12 +54,12 @@ describe('query plans of the hot statements', () => {
   };
 
   it('claiming 200 jobs reads them through indexes, never the finished rows', async () => {
-    const claim = statementOf((db) => sql.jobClaimMany(db, { limit: 200, types: null, leaseSeconds: 60, workerId: 'plan' }));
+    const claim = statementOf((db) => sql.jobClaimMany(db, { limit: 200, types: null, leaseSeconds: 60, workerId: 'plan', maxBytes: null }));
     expectIndexedAccess(await explain(claim));
   });
 
   it('completing 200 jobs (freeing slots, promoting waiting jobs) reads them through indexes', async () => {
-    const claimed = await conveyor.scheduler.claimJobs({ limit: 200, types: null, leaseSeconds: 60, workerId: 'plan' });
+    const claimed = await conveyor.scheduler.claimJobs({ limit: 200, types: null, leaseSeconds: 60, workerId: 'plan', maxBytes: null });
     expect(claimed).toHaveLength(200);
     const completions = claimed.map((job) => ({ id: job.id, leaseToken: job.leaseToken!, resultJson: 'null' }));
     const complete = statementOf((db) => sql.jobCompleteMany(db, completions, { defaultUserConcurrency: 2 }));
@@ -70,13 +70,27 @@ describe('query plans of the hot statements', () => {
     expect(updates.map((n) => n['Actual Rows'])).toEqual([200, 200]);
   });
 
+  it('counting the queue (queueStats, /metrics) reads no finished job', async () => {
+    for (const filter of [
+      { userId: null, type: null },
+      { userId: null, type: 'echo' },
+      { userId: 'busy', type: null },
+      { userId: 'old-7', type: 'echo' },
+    ]) {
+      const nodes = await explain(statementOf((db) => sql.queueStatsGet(db, filter)));
+      expect(nodes.filter((n) => n['Node Type'] === 'Seq Scan' && n['Relation Name'] === 'jobs'), JSON.stringify(filter)).toEqual([]);
+      // At most the 20 000 live jobs are looked at, never the 20 000 finished ones on top.
+      expect(Math.max(...nodes.map((n) => n['Actual Rows'] ?? 0)), JSON.stringify(filter)).toBeLessThanOrEqual(queued);
+    }
+  });
+
   it('planned once for all executions (as prepared statements are), every statement still reads through indexes', async () => {
     const id = '00000000-0000-4000-8000-000000000000';
     const slots = { defaultUserConcurrency: 2 };
     const backoff = { backoffBaseMs: 1000, backoffMaxMs: 3_600_000 };
-    const input = { type: 'echo', payloadJson: '{}', userId: 'busy', priority: 0, runAt: null, maxAttempts: 3, backoffBaseMs: null, idempotencyKey: null };
+    const input = { type: 'echo', payloadJson: '{}', payloadBytes: 2, userId: 'busy', priority: 0, runAt: null, maxAttempts: 3, backoffBaseMs: null, idempotencyKey: null };
     const statements = {
-      claim: statementOf((db) => sql.jobClaimMany(db, { limit: 200, types: ['echo'], leaseSeconds: 60, workerId: 'plan' })),
+      claim: statementOf((db) => sql.jobClaimMany(db, { limit: 200, types: ['echo'], leaseSeconds: 60, workerId: 'plan', maxBytes: null })),
       complete: statementOf((db) => sql.jobCompleteMany(db, [{ id, leaseToken: id, resultJson: 'null' }], slots)),
       fail: statementOf((db) => sql.jobFailMany(db, [{ id, leaseToken: id, error: 'x', retryable: true }], slots, backoff)),
       release: statementOf((db) => sql.jobReleaseMany(db, [{ id, leaseToken: id }])),

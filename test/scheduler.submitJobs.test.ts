@@ -4,6 +4,7 @@ import { createPrismaClient } from '../src/db/prisma.js';
 import { Scheduler } from '../src/scheduler/scheduler.js';
 import { startTestConveyor, type TestConveyor } from './support/conveyor.js';
 import { withClient } from './support/database.js';
+import { checkInvariants } from './support/invariants.js';
 import { executeOk } from './support/graphqlClient.js';
 
 describe('submitJobs (bulk)', () => {
@@ -100,6 +101,7 @@ describe('submitJobs (bulk)', () => {
       // 40 jobs per user, 32 of them due: every user holds exactly its 2 default slots, counted once.
       for (const row of rows) expect(row).toMatchObject({ used: 2, holders: 2, due: 32 });
     });
+    expect(await checkInvariants(conveyor.databaseUrl)).toEqual([]);
   });
 });
 

@@ -9,6 +9,7 @@ import {
 import type { JobRow } from '../src/scheduler/scheduler.js';
 import { startTestConveyor, type TestConveyor } from './support/conveyor.js';
 import { withClient } from './support/database.js';
+import { checkInvariants } from './support/invariants.js';
 import { executeOk } from './support/graphqlClient.js';
 
 describe('per-user concurrency limits', () => {
@@ -131,5 +132,6 @@ describe('per-user concurrency limits', () => {
         GROUP BY s.user_id, s.used HAVING s.used <> count(j.id)`);
       expect(rows).toEqual([]);
     });
+    expect(await checkInvariants(conveyor.databaseUrl)).toEqual([]);
   });
 });

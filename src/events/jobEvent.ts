@@ -33,6 +33,9 @@ export interface JobEvent {
   startedAt: Date | null;
   completedAt: Date | null;
   updatedAt: Date;
+  /** Bytes of the payload's and the result's JSON (they are not in the event: read on demand). */
+  payloadBytes: number;
+  resultBytes: number;
 }
 
 const DATE_FIELDS = ['runAt', 'leaseExpiresAt', 'createdAt', 'startedAt', 'completedAt', 'updatedAt'] as const;

@@ -6,6 +6,7 @@ import type { Logger } from '../logger.js';
 import type { ConveyorMetrics } from '../metrics/metrics.js';
 import type { Scheduler } from '../scheduler/scheduler.js';
 import type { FullJobLoader } from './jobSource.js';
+import type { ResponseBudget } from './responseBudget.js';
 
 /** What every resolver gets; built per request (HTTP) or per connection (graphql-ws). */
 export interface GraphQLContext {
@@ -20,4 +21,6 @@ export interface GraphQLContext {
   metrics: ConveyorMetrics;
   /** Reads payload/result for event-backed jobs, once per event per process. */
   fullJobs: FullJobLoader;
+  /** The payload and result bytes this operation may still return (a subscription: per event). */
+  responseBudget: ResponseBudget;
 }

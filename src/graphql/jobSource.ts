@@ -1,10 +1,10 @@
-import type { JobRow, Scheduler } from '../scheduler/scheduler.js';
+import { LIMITS, type FullJobRow, type JobRow, type Scheduler } from '../scheduler/scheduler.js';
 
 /**
  * What a `Job` field resolves from: a full row (queries, mutations) or a published event
  * (subscriptions), which lacks payload and result. `lease` is set only for the claimer.
  */
-export type JobSource = Omit<JobRow, 'payload' | 'result' | 'seq' | 'leaseToken' | TextField> & {
+export type JobSource = Omit<JobRow, 'seq' | 'leaseToken' | TextField> & {
   seq: bigint | string;
   /** Set on events whose text fields were left out (see JobEvent.truncated): read them from the row. */
   truncated?: boolean;
@@ -29,23 +29,54 @@ export function jobFromRow(row: JobRow, options: { withLease?: boolean } = {}): 
 }
 
 /**
- * Reads the full row behind an event-backed source once, however many subscribers resolve its
- * payload or result: every subscriber of a process receives the same event object.
+ * Reads the full row (payload, result, every text field) behind a source that lacks it: an event, or
+ * a row of a list. Once per source object, however many subscribers resolve from the same event
+ * (every subscriber of a process receives the same event object); the loads asked for in one turn of
+ * the event loop (the items of a list) are read together, in one statement per page of ids.
  */
 export class FullJobLoader {
-  readonly #loads = new WeakMap<object, Promise<JobRow | null>>();
+  readonly #loads = new WeakMap<object, Promise<FullJobRow | null>>();
   readonly #scheduler: Scheduler;
+  #pending: Map<string, { resolve(row: FullJobRow | null): void; reject(error: unknown): void }[]> | null = null;
 
   constructor(scheduler: Scheduler) {
     this.#scheduler = scheduler;
   }
 
-  load(source: JobSource): Promise<JobRow | null> {
+  load(source: JobSource): Promise<FullJobRow | null> {
     let load = this.#loads.get(source);
     if (!load) {
-      load = this.#scheduler.getJob(source.id);
+      load = this.#enqueue(source.id);
       this.#loads.set(source, load);
     }
     return load;
+  }
+
+  #enqueue(id: string): Promise<FullJobRow | null> {
+    if (!this.#pending) {
+      this.#pending = new Map();
+      setImmediate(() => void this.#readPending());
+    }
+    const pending = this.#pending;
+    return new Promise((resolve, reject) => {
+      const waiters = pending.get(id) ?? [];
+      waiters.push({ resolve, reject });
+      pending.set(id, waiters);
+    });
+  }
+
+  async #readPending() {
+    const pending = this.#pending!;
+    this.#pending = null;
+    const ids = [...pending.keys()];
+    for (let start = 0; start < ids.length; start += LIMITS.pageSize) {
+      const page = ids.slice(start, start + LIMITS.pageSize);
+      try {
+        const rows = new Map((await this.#scheduler.getJobs(page)).map((row) => [row.id, row]));
+        for (const id of page) for (const waiter of pending.get(id)!) waiter.resolve(rows.get(id) ?? null);
+      } catch (error) {
+        for (const id of page) for (const waiter of pending.get(id)!) waiter.reject(error);
+      }
+    }
   }
 }

@@ -3,7 +3,7 @@
  * in `extensions.code`; anything that is not a ConveyorError is unexpected and gets masked.
  */
 export abstract class ConveyorError extends Error {
-  abstract readonly code: 'NOT_FOUND' | 'CONFLICT' | 'BAD_USER_INPUT' | 'UNAUTHENTICATED' | 'FORBIDDEN';
+  abstract readonly code: 'NOT_FOUND' | 'CONFLICT' | 'BAD_USER_INPUT' | 'UNAUTHENTICATED' | 'FORBIDDEN' | 'RESPONSE_TOO_LARGE';
 }
 
 export class NotFoundError extends ConveyorError {
@@ -27,4 +27,9 @@ export class UnauthenticatedError extends ConveyorError {
 /** The key is valid, but its role or user may not do this. */
 export class ForbiddenError extends ConveyorError {
   readonly code = 'FORBIDDEN';
+}
+
+/** The operation asks for more payload and result bytes than one response may carry (MAX_RESPONSE_BYTES). */
+export class ResponseTooLargeError extends ConveyorError {
+  readonly code = 'RESPONSE_TOO_LARGE';
 }

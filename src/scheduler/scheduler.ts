@@ -4,11 +4,11 @@ import type { JobTypeRegistry } from '../worker/registry.js';
 import { ConflictError, InvalidInputError, NotFoundError } from './errors.js';
 import { GroupCommit } from './groupCommit.js';
 import * as sql from './sql.js';
-import type { JobRow, QueueCounts } from './sql.js';
+import type { FullJobRow, JobRow, JobWithPayload, QueueCounts } from './sql.js';
 import type { JobStatus } from './states.js';
 import { checkStorableJson, storableText, toStorableJson, unstorableText } from './storableJson.js';
 
-export type { JobRow, QueueCounts };
+export type { FullJobRow, JobRow, JobWithPayload, QueueCounts };
 
 export interface SchedulerSettings {
   defaultUserConcurrency: number;
@@ -22,7 +22,7 @@ export interface SchedulerSettings {
 
 /** A submission's outcome: the job, and whether an idempotency key made it an existing one. */
 export interface Submitted {
-  job: JobRow;
+  job: JobWithPayload;
   deduplicated: boolean;
 }
 
@@ -43,6 +43,8 @@ export interface ClaimOptions {
   types?: readonly string[] | null;
   leaseSeconds?: number | null;
   workerId: string;
+  /** Most payload bytes to hand out at once (the first job always goes); default: no bound. */
+  maxBytes?: number | null;
 }
 
 export interface HeartbeatInput {
@@ -144,7 +146,7 @@ export class Scheduler {
     for (;;) {
       const [row] = await sql.jobInsert(this.#db, params, this.#settings);
       if (row && row.id !== null) {
-        const { deduplicated, slotsTaken: _slotsTaken, ...job } = row as JobRow & { deduplicated: boolean; slotsTaken: number };
+        const { deduplicated, slotsTaken: _slotsTaken, ...job } = row as JobWithPayload & { deduplicated: boolean; slotsTaken: number };
         if (!deduplicated) this.#observer.jobsSubmitted?.([job]);
         return { job, deduplicated };
       }
@@ -215,7 +217,7 @@ export class Scheduler {
    * Claims up to `limit` ready jobs for one worker; an empty list when there is nothing to do. `types`
    * null claims any type; an empty list claims nothing.
    */
-  async claimJobs(options: ClaimOptions): Promise<JobRow[]> {
+  async claimJobs(options: ClaimOptions): Promise<JobWithPayload[]> {
     const limit = options.limit ?? 1;
     checkRange('limit', limit, 1, LIMITS.claimBatch);
     const leaseSeconds = options.leaseSeconds ?? this.#settings.leaseSeconds;
@@ -229,18 +231,23 @@ export class Scheduler {
       types: options.types ?? null,
       leaseSeconds,
       workerId: options.workerId,
+      maxBytes: options.maxBytes ?? null,
     });
     this.#observer.jobsClaimed?.(jobs, (performance.now() - started) / 1000);
     return jobs;
   }
 
   async completeJob(id: string, leaseToken: string, result?: unknown): Promise<JobRow> {
-    const [job] = await this.completeJobsChecked([{ id, leaseToken, result }]);
+    const [job] = await this.#completeChecked([{ id, leaseToken, result }], 'all');
     return job ?? this.#refusal(id, leaseToken, 'complete');
   }
 
   /** completeJobs for input from outside (validated, bounded, results checked). */
-  async completeJobsChecked(items: readonly { id: string; leaseToken: string; result?: unknown }[]): Promise<JobRow[]> {
+  completeJobsChecked(items: readonly { id: string; leaseToken: string; result?: unknown }[]): Promise<JobRow[]> {
+    return this.#completeChecked(items, 'none');
+  }
+
+  async #completeChecked(items: readonly { id: string; leaseToken: string; result?: unknown }[], contents: sql.Contents) {
     if (items.length > LIMITS.claimBatch) throw new InvalidInputError(`completeJobs takes at most ${LIMITS.claimBatch} jobs.`);
     const completions = items.map((item, index) =>
       withIndex(index, items.length, () => {
@@ -249,7 +256,7 @@ export class Scheduler {
         return { id: item.id, leaseToken: item.leaseToken, resultJson: this.serializeResult(item.result) };
       }),
     );
-    return this.completeJobs(completions);
+    return this.completeJobs(completions, contents);
   }
 
   /**
@@ -274,9 +281,9 @@ export class Scheduler {
   }
 
   /** Batched completion for the built-in worker (results already serialized): the jobs that were still theirs. */
-  async completeJobs(items: readonly sql.JobCompletion[]): Promise<JobRow[]> {
+  async completeJobs(items: readonly sql.JobCompletion[], contents: sql.Contents = 'none'): Promise<JobRow[]> {
     if (items.length === 0) return [];
-    const jobs = await sql.jobCompleteMany(this.#db, items, this.#settings);
+    const jobs = await sql.jobCompleteMany(this.#db, items, this.#settings, contents);
     this.#observer.jobsCompleted?.(jobs);
     return jobs;
   }
@@ -284,14 +291,14 @@ export class Scheduler {
   async failJob(id: string, leaseToken: string, error: string, retryable = true): Promise<JobRow> {
     checkJobId(id);
     checkLeaseToken(leaseToken);
-    const [job] = await this.failJobs([{ id, leaseToken, error, retryable }]);
+    const [job] = await this.failJobs([{ id, leaseToken, error, retryable }], 'all');
     return job ?? this.#refusal(id, leaseToken, 'fail');
   }
 
-  async failJobs(items: readonly sql.JobFailure[]): Promise<JobRow[]> {
+  async failJobs(items: readonly sql.JobFailure[], contents: sql.Contents = 'none'): Promise<JobRow[]> {
     if (items.length === 0) return [];
     const bounded = items.map((i) => ({ ...i, error: storableText(truncate(i.error, LIMITS.errorLength)) }));
-    const jobs = await sql.jobFailMany(this.#db, bounded, this.#settings, this.#settings);
+    const jobs = await sql.jobFailMany(this.#db, bounded, this.#settings, this.#settings, contents);
     this.#observer.jobsFailed?.(jobs);
     return jobs;
   }
@@ -348,10 +355,17 @@ export class Scheduler {
     throw new ConflictError(`Job ${id} is ${current.status}; only FAILED or CANCELLED jobs can be retried.`);
   }
 
-  async getJob(id: string): Promise<JobRow | null> {
+  /** The job with its payload and result; null when there is none. */
+  async getJob(id: string): Promise<FullJobRow | null> {
     checkJobId(id);
     const [job] = await sql.jobGet(this.#db, id);
     return job ?? null;
+  }
+
+  /** Several jobs with payload and result, by id (unknown ids are left out), in one read. */
+  getJobs(ids: readonly string[]): Promise<FullJobRow[]> {
+    ids.forEach(checkJobId);
+    return ids.length === 0 ? Promise.resolve([]) : sql.jobGetMany(this.#db, ids);
   }
 
   /** One page of a user's jobs, newest first; `hasMore` when another page follows. */
@@ -430,6 +444,7 @@ export class Scheduler {
     }
     // What zod returns (defaults filled in) is what is stored, so it is serialized again.
     const payloadJson = JSON.stringify(this.#registry.parsePayload(input.type, input.payload ?? {}) ?? {});
+    const storedBytes = Buffer.byteLength(payloadJson);
     const priority = input.priority ?? 0;
     checkRange('priority', priority, -LIMITS.priority, LIMITS.priority);
     const maxAttempts =
@@ -441,6 +456,7 @@ export class Scheduler {
     return {
       type: input.type,
       payloadJson,
+      payloadBytes: storedBytes,
       userId: input.userId,
       priority,
       runAt: input.runAt ?? null,
@@ -507,6 +523,7 @@ export class Scheduler {
         const pruned = options.pruneOlderThan
           ? await task('prune finished jobs', 0, () => sql.jobPruneFinished(this.#db, options.pruneOlderThan!, batchSize))
           : 0;
+        await task('fold job counts', 0, () => sql.jobCountsFold(this.#db));
         return { expired, promoted: promoted.length, pruned };
       },
       // The tasks run beside this transaction; it only holds the lock (Prisma's default is 5 s).

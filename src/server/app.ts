@@ -8,6 +8,7 @@ import type { JobEventBus } from '../events/jobEventBus.js';
 import { QueueStatsFeed } from '../events/queueStatsFeed.js';
 import type { GraphQLContext } from '../graphql/context.js';
 import { FullJobLoader } from '../graphql/jobSource.js';
+import { ResponseBudget } from '../graphql/responseBudget.js';
 import { buildSchema } from '../graphql/schema.js';
 import { useSharedSubscriptionExecution } from '../graphql/sharedSubscriptionExecution.js';
 import type { Logger } from '../logger.js';
@@ -29,6 +30,8 @@ export interface SecuritySettings {
   introspection: boolean;
   graphiql: boolean;
   requestBodyLimitBytes: number;
+  /** Payload and result bytes one operation may return (a subscription: per event). */
+  maxResponseBytes: number;
 }
 
 export interface AppDeps {
@@ -91,6 +94,7 @@ export function buildApp(deps: AppDeps): App {
     context: async ({ request, extra }: { request?: Request; extra?: { viewer?: Viewer } }): Promise<GraphQLContext> => ({
       ...base,
       viewer: extra?.viewer ?? (await viewerOf(request?.headers.get('authorization'))),
+      responseBudget: new ResponseBudget(security.maxResponseBytes),
       logger: logger.child({ requestId: (request && requestIds.get(request)) ?? requestIdOf(null) }),
     }),
     landingPage: false,

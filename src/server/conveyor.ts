@@ -88,6 +88,7 @@ export async function startConveyor(options: StartOptions): Promise<Conveyor> {
     introspection: config.graphql.introspection,
     graphiql: config.graphql.graphiql,
     requestBodyLimitBytes: config.graphql.requestBodyLimitBytes,
+    maxResponseBytes: config.graphql.maxResponseBytes,
   };
   const app = config.httpEnabled ? buildApp({ scheduler, bus, apiKeys, security, logger, metrics, routes }) : null;
   const url = app ? await app.start(config.port, config.host) : null;

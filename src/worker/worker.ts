@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { JobEventBus } from '../events/jobEventBus.js';
 import type { Logger } from '../logger.js';
-import { LIMITS, type JobRow, type Scheduler } from '../scheduler/scheduler.js';
+import { LIMITS, type JobWithPayload, type Scheduler } from '../scheduler/scheduler.js';
 import { GroupCommit } from '../scheduler/groupCommit.js';
 import { storableText } from '../scheduler/storableJson.js';
 import type { JobCompletion } from '../scheduler/sql.js';
@@ -22,7 +22,7 @@ export interface WorkerOptions {
 }
 
 interface RunningJob {
-  job: JobRow;
+  job: JobWithPayload;
   controller: AbortController;
   /** Why the controller fired, for the log and the failure message. */
   abortReason: 'cancelled' | 'timeout' | 'shutdown' | null;
@@ -141,7 +141,7 @@ export class Worker {
     while (!this.#stopping) {
       // One claim takes at most LIMITS.claimBatch jobs; a larger free capacity fills over several.
       const free = Math.min(this.#options.concurrency - this.#running.size, LIMITS.claimBatch);
-      let claimed: JobRow[] = [];
+      let claimed: JobWithPayload[] = [];
       if (free > 0 && this.#handledTypes.length > 0) {
         try {
           claimed = await this.#scheduler.claimJobs({
@@ -184,7 +184,7 @@ export class Worker {
     else this.#wakePending = true;
   }
 
-  #execute(job: JobRow) {
+  #execute(job: JobWithPayload) {
     const definition = this.#registry.get(job.type);
     const running: RunningJob = { job, controller: new AbortController(), abortReason: null };
     this.#running.set(job.id, running);
@@ -255,7 +255,7 @@ export class Worker {
   }
 
   /** Throttled progress: at most one write per PROGRESS_INTERVAL_MS, carrying the latest report. */
-  #progressReporter(job: JobRow, logger: Logger) {
+  #progressReporter(job: JobWithPayload, logger: Logger) {
     let pending: { percent: number; message?: string } | null = null;
     let timer: NodeJS.Timeout | null = null;
     let lastSentAt = 0;

@@ -5,7 +5,9 @@ import { withClient } from './database.js';
  * Violations of the queue's bookkeeping invariants, as readable sentences (empty when all hold):
  * - every user's `user_slots.used` equals the number of their jobs holding a slot;
  * - only QUEUED (due) and RUNNING jobs hold slots;
- * - every job's user has a slot row (maintenance promotes only through slot rows).
+ * - every job's user has a slot row (maintenance promotes only through slot rows);
+ * - the finished-job counters (job_counts plus unfolded changes) equal the finished jobs in the table,
+ *   per user and type, and in the per-type totals.
  * Run it when nothing is in flight (after the workers stopped).
  */
 export async function slotInvariantViolations(client: pg.Client): Promise<string[]> {
@@ -25,6 +27,26 @@ export async function slotInvariantViolations(client: pg.Client): Promise<string
   const { rows: orphans } = await client.query<{ user_id: string }>(`
     SELECT DISTINCT j.user_id FROM jobs j WHERE NOT EXISTS (SELECT 1 FROM user_slots s WHERE s.user_id = j.user_id)`);
   for (const row of orphans) problems.push(`user ${JSON.stringify(row.user_id)} has jobs but no slot row`);
+  const { rows: miscounted } = await client.query<{ user_id: string; type: string; status: string; counted: string; actual: string }>(`
+    WITH counted AS (
+      SELECT user_id, type, status, sum(n) AS n
+      FROM (SELECT user_id, type, status, n FROM job_counts UNION ALL SELECT user_id, type, status, n FROM job_count_changes
+            UNION ALL SELECT '', type, status, n FROM job_count_changes) c
+      GROUP BY user_id, type, status
+    ),
+    actual AS (
+      SELECT user_id, type, status, count(*) AS n FROM jobs WHERE status IN ('COMPLETED', 'FAILED', 'CANCELLED') GROUP BY 1, 2, 3
+      UNION ALL
+      SELECT '', type, status, count(*) FROM jobs WHERE status IN ('COMPLETED', 'FAILED', 'CANCELLED') GROUP BY 2, 3
+    )
+    SELECT coalesce(c.user_id, a.user_id) AS user_id, coalesce(c.type, a.type) AS type, coalesce(c.status, a.status)::text AS status,
+           coalesce(c.n, 0)::text AS counted, coalesce(a.n, 0)::text AS actual
+    FROM counted c FULL JOIN actual a ON a.user_id = c.user_id AND a.type = c.type AND a.status = c.status
+    WHERE coalesce(c.n, 0) <> coalesce(a.n, 0)`);
+  for (const row of miscounted) {
+    const who = row.user_id === '' ? 'all users' : `user ${JSON.stringify(row.user_id)}`;
+    problems.push(`${who}, type ${row.type}, ${row.status}: counted ${row.counted}, actually ${row.actual}`);
+  }
   return problems;
 }
 

@@ -1,3 +1,4 @@
+import type { GraphQLResolveInfo } from 'graphql';
 import { JOB_STATUSES } from '../../scheduler/states.js';
 import { builder } from '../builder.js';
 import type { GraphQLContext } from '../context.js';
@@ -32,7 +33,8 @@ export const JobRef = builder.objectRef<JobSource>('Job').implement({
     userId: t.exposeString('userId', { description: 'Whose job it is: the key of fairness and of the concurrency limit.' }),
     payload: t.field({
       type: 'JSON',
-      resolve: async (job, _args, ctx) => ('payload' in job ? job.payload : (await ctx.fullJobs.load(job))?.payload ?? null),
+      description: "The job's input. Counts against the response's byte budget (RESPONSE_TOO_LARGE past it).",
+      resolve: (job, _args, ctx, info) => contents(job, 'payload', ctx, info),
     }),
     status: t.field({ type: JobStatusEnum, resolve: (job) => job.status }),
     waitingFor: t.field({
@@ -54,7 +56,8 @@ export const JobRef = builder.objectRef<JobSource>('Job').implement({
     result: t.field({
       type: 'JSON',
       nullable: true,
-      resolve: async (job, _args, ctx) => ('result' in job ? job.result : (await ctx.fullJobs.load(job))?.result ?? null),
+      description: 'What the handler returned. Counts against the response\'s byte budget, as payload does.',
+      resolve: (job, _args, ctx, info) => contents(job, 'result', ctx, info),
     }),
     progress: t.exposeInt('progress', { nullable: true, description: '0–100, reported by the handler or heartbeat.' }),
     progressMessage: t.string({ nullable: true, resolve: (job, _args, ctx) => textField(job, 'progressMessage', ctx) }),
@@ -82,4 +85,15 @@ export const JobRef = builder.objectRef<JobSource>('Job').implement({
 /** A text field of the job; from the row when the event it came from left the text out. */
 async function textField(job: JobSource, field: TextField, ctx: GraphQLContext): Promise<string | null> {
   return job.truncated ? ((await ctx.fullJobs.load(job))?.[field] ?? null) : (job[field] ?? null);
+}
+
+/**
+ * The payload or result: charged to the operation's byte budget before it is read (the row says how
+ * large it is), then taken from the source when it carries it, else read with its list's other jobs.
+ */
+async function contents(job: JobSource, field: 'payload' | 'result', ctx: GraphQLContext, info: GraphQLResolveInfo): Promise<unknown> {
+  const bytes = field === 'payload' ? job.payloadBytes : job.resultBytes;
+  ctx.responseBudget.forExecution(info).charge(bytes ?? 0, `job ${job.id} ${field}`);
+  if (field in job) return job[field] ?? null;
+  return (await ctx.fullJobs.load(job))?.[field] ?? null;
 }

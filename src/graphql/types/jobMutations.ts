@@ -78,13 +78,16 @@ builder.mutationFields((t) => ({
         types: args.types ?? null,
         leaseSeconds: args.leaseSeconds ?? null,
         workerId: args.workerId ?? DEFAULT_WORKER_ID,
+        maxBytes: ctx.responseBudget.remaining,
       });
       return job ? jobFromRow(job, { withLease: true }) : null;
     },
   }),
   dequeueJobs: t.field({
     type: [JobRef],
-    description: 'Claims up to `limit` ready jobs at once (empty list when none).',
+    description:
+      'Claims up to `limit` ready jobs at once (empty list when none), and no more than fit in one response ' +
+      '(MAX_RESPONSE_BYTES of payloads; the first job always comes).',
     args: {
       limit: t.arg.int({ required: true }),
       types: t.arg.stringList(),
@@ -98,6 +101,7 @@ builder.mutationFields((t) => ({
         types: args.types ?? null,
         leaseSeconds: args.leaseSeconds ?? null,
         workerId: args.workerId ?? DEFAULT_WORKER_ID,
+        maxBytes: ctx.responseBudget.remaining,
       });
       return jobs.map((job) => jobFromRow(job, { withLease: true }));
     },

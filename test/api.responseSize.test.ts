@@ -1,0 +1,110 @@
+import { readFile } from 'node:fs/promises';
+import { parse } from 'graphql';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestConveyor, type TestConveyor } from './support/conveyor.js';
+import { createTestDatabase, withClient } from './support/database.js';
+import { connected, createWsClient, postGraphQL, Recorder } from './support/graphqlClient.js';
+import { freePort } from './support/ports.js';
+import { spawnConveyor, waitForServer } from './support/processes.js';
+
+const KiB = 1024;
+const codes = (result: { errors?: readonly { extensions?: Record<string, unknown> }[] }) =>
+  [...new Set((result.errors ?? []).map((error) => error.extensions?.code))];
+const blob = (bytes: number, tag = '') => ({ tag, blob: 'x'.repeat(bytes - 30) });
+
+describe('the bytes one request may make the server hold', () => {
+  let conveyor: TestConveyor;
+  beforeAll(async () => {
+    conveyor = await startTestConveyor({
+      env: { WORKER_ENABLED: 'false', MAINTENANCE_ENABLED: 'false', EXTERNAL_JOB_TYPES: 'blob', MAX_RESPONSE_BYTES: String(64 * KiB), MAX_PAYLOAD_BYTES: String(32 * KiB), DEFAULT_USER_CONCURRENCY: '100' },
+    });
+    await conveyor.scheduler.submitJobs(Array.from({ length: 10 }, (_, i) => ({ type: 'blob', userId: 'big', payload: blob(20 * KiB, `b${i}`) })));
+  });
+  afterAll(() => conveyor?.close());
+
+  it('a list whose payloads pass MAX_RESPONSE_BYTES is refused with RESPONSE_TOO_LARGE; smaller selections are served', async () => {
+    const url = conveyor.graphqlUrl;
+    const tooMuch = await postGraphQL(url, { query: '{ userJobs(userId: "big", first: 10) { nodes { id payload } } }' });
+    expect(codes(tooMuch)).toEqual(['RESPONSE_TOO_LARGE']);
+    expect(tooMuch.errors![0]!.message).toMatch(/more than 65536 bytes of payloads and results/);
+    const aliases = await postGraphQL(url, {
+      query: `{ ${Array.from({ length: 6 }, (_, i) => `a${i}: userJobs(userId: "big", first: 3) { nodes { payload } }`).join(' ')} }`,
+    });
+    expect(codes(aliases)).toEqual(['RESPONSE_TOO_LARGE']);
+    const withoutPayload = await postGraphQL<{ userJobs: { nodes: unknown[] } }>(url, { query: '{ userJobs(userId: "big", first: 10) { nodes { id status } } }' });
+    expect(withoutPayload.errors).toBeUndefined();
+    expect(withoutPayload.data!.userJobs.nodes).toHaveLength(10);
+    const fewer = await postGraphQL<{ userJobs: { nodes: { payload: { tag: string } }[] } }>(url, { query: '{ userJobs(userId: "big", first: 3) { nodes { payload } } }' });
+    expect(fewer.errors).toBeUndefined();
+    expect(fewer.data!.userJobs.nodes.map((n) => n.payload.tag)).toEqual(['b9', 'b8', 'b7']);
+  });
+
+  it('dequeueJobs claims no more jobs than fit in one response; the rest stay queued for the next claim', async () => {
+    const first = await postGraphQL<{ dequeueJobs: { id: string; payload: unknown }[] }>(conveyor.graphqlUrl, {
+      query: 'mutation { dequeueJobs(limit: 10, types: ["blob"]) { id payload lease { token } } }',
+    });
+    expect(first.errors).toBeUndefined();
+    expect(first.data!.dequeueJobs).toHaveLength(3); // 3 × 20 KiB fit in 64 KiB, a fourth does not
+    expect((await conveyor.scheduler.queueStats({ type: 'blob' })).ready).toBe(7);
+  });
+
+  it('a subscription gets a fresh budget for every event', async () => {
+    const ws = createWsClient(conveyor.wsUrl);
+    const ready = connected(ws);
+    const recorder = new Recorder<{ jobUpdated: { payload: { tag: string } } }>(
+      ws,
+      parse('subscription { jobUpdated(userId: "streamed") { payload } }') as never,
+      {},
+    );
+    try {
+      await ready;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      for (let i = 0; i < 6; i++) await conveyor.scheduler.submitJob({ type: 'blob', userId: 'streamed', payload: blob(20 * KiB, `s${i}`) });
+      await recorder.waitFor((values) => values.length === 6);
+      expect(recorder.errors).toEqual([]);
+      expect(recorder.values.map((v) => v.jobUpdated.payload.tag)).toEqual(['s0', 's1', 's2', 's3', 's4', 's5']);
+    } finally {
+      recorder.dispose();
+      await ws.dispose();
+    }
+  });
+});
+
+/** Peak resident memory of a process (VmHWM), in MB. */
+async function peakRssMb(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmHWM:\s+(\d+) kB/.exec(status)![1]) / 1024;
+}
+
+describe('the memory attack of the hardening review, against a server process with the default limits', () => {
+  it('keeps the server under 512 MB: six aliases of 100 payloads of 256 KiB, four requests at once, and dequeueJobs(limit: 500)', async () => {
+    const port = await freePort();
+    const database = await createTestDatabase();
+    const server = spawnConveyor({ PORT: String(port), DATABASE_URL: database.url, EXTERNAL_JOB_TYPES: 'blob', WORKER_ENABLED: 'false', LOG_LEVEL: 'warn' });
+    const url = `http://127.0.0.1:${port}/graphql`;
+    try {
+      await waitForServer(url, server);
+      // The payloads go straight into the table: the attack, not the submitting, is what is measured.
+      await withClient(database.url, async (client) => {
+        await client.query(`INSERT INTO user_slots (user_id, used, max_running) VALUES ('victim', 120, 1000)`);
+        await client.query(
+          `INSERT INTO jobs (type, user_id, payload, payload_bytes, holds_slot)
+           SELECT 'blob', 'victim', jsonb_build_object('tag', 'v' || g, 'blob', repeat('x', $1::int)), $1::int + 30, true
+           FROM generate_series(1, 120) g`,
+          [255 * KiB - 30],
+        );
+      });
+      const attack = `{ ${Array.from({ length: 6 }, (_, i) => `a${i}: userJobs(userId: "victim", first: 100) { nodes { payload } }`).join(' ')} }`;
+      const answers = await Promise.all(Array.from({ length: 4 }, () => postGraphQL(url, { query: attack })));
+      for (const answer of answers) expect(codes(answer)).toEqual(['RESPONSE_TOO_LARGE']);
+      const claim = await postGraphQL<{ dequeueJobs: unknown[] }>(url, { query: 'mutation { dequeueJobs(limit: 500) { id payload } }' });
+      expect(claim.data!.dequeueJobs.length).toBeLessThanOrEqual(32); // 8 MiB of 255 KiB payloads
+      const peak = await peakRssMb(server.child.pid!);
+      expect(peak).toBeLessThan(512);
+    } finally {
+      server.child.kill('SIGTERM');
+      await server.exited;
+      await database.drop();
+    }
+  }, 120_000);
+});
