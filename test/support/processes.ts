@@ -61,7 +61,12 @@ export async function waitForServer(graphqlUrl: string, process?: ConveyorProces
 
 /** Starts `npm start` in the repository, in a process group of its own (as a terminal runs a command). */
 export function spawnNpmStart(env: Record<string, string>): ConveyorProcess {
-  const child = spawn('npm', ['start'], {
+  return spawnCommand('npm', ['start'], env);
+}
+
+/** Runs a command in the repository, in a process group of its own (as a terminal runs a command). */
+export function spawnCommand(command: string, args: string[], env: Record<string, string>): ConveyorProcess {
+  const child = spawn(command, args, {
     cwd: fileURLToPath(new URL('../..', import.meta.url)),
     detached: true,
     env: { ...process.env, LOG_LEVEL: 'info', LOG_PRETTY: 'false', ...env },
