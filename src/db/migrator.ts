@@ -3,6 +3,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
+import type { PrismaClient } from './prisma.js';
 
 export const MIGRATIONS_DIR = fileURLToPath(new URL('../../prisma/migrations/', import.meta.url));
 
@@ -113,5 +114,41 @@ export async function pendingMigrations(databaseUrl: string, options: { dir?: st
     return migrations.map((m) => m.name).filter((name) => !done.has(name));
   } finally {
     await client.end();
+  }
+}
+
+/**
+ * The migrations on disk that the database lacks, asked through the caller's Prisma pool: for
+ * /health/ready, which load balancers probe many times a second. pendingMigrations() opens a
+ * connection of its own and reads every migration file per call; here the files are read once (the
+ * process applied them at start-up, and the list it compares against is that one).
+ */
+export class MigrationStatus {
+  readonly #db: PrismaClient;
+  readonly #dir: string;
+  #names: Promise<string[]> | null = null;
+
+  constructor(db: PrismaClient, options: { dir?: string } = {}) {
+    this.#db = db;
+    this.#dir = options.dir ?? MIGRATIONS_DIR;
+  }
+
+  async pending(): Promise<string[]> {
+    this.#names ??= readMigrations(this.#dir).then((migrations) => migrations.map((m) => m.name));
+    const names = await this.#names;
+    let rows: { migration_name: string }[];
+    try {
+      rows = await this.#db.$queryRawUnsafe<{ migration_name: string }[]>(
+        'SELECT migration_name FROM "_prisma_migrations" WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL',
+      );
+    } catch (error) {
+      const [{ present }] = await this.#db.$queryRawUnsafe<[{ present: boolean }]>(
+        `SELECT to_regclass('"_prisma_migrations"') IS NOT NULL AS present`,
+      );
+      if (!present) return names;
+      throw error;
+    }
+    const done = new Set(rows.map((r) => r.migration_name));
+    return names.filter((name) => !done.has(name));
   }
 }

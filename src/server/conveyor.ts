@@ -1,5 +1,5 @@
 import type { Config } from '../config.js';
-import { migrate } from '../db/migrator.js';
+import { migrate, MigrationStatus } from '../db/migrator.js';
 import { createPrismaClient, type PrismaClient } from '../db/prisma.js';
 import { JobEventBus } from '../events/jobEventBus.js';
 import type { Logger } from '../logger.js';
@@ -76,7 +76,7 @@ export async function startConveyor(options: StartOptions): Promise<Conveyor> {
   bus.subscribe((events) => metrics.eventsReceived(events));
   await bus.start();
 
-  const routes: HttpRoute[] = [healthRoute({ scheduler, databaseUrl }), metricsRoute(metrics), dashboardRoute()];
+  const routes: HttpRoute[] = [healthRoute({ scheduler, migrations: new MigrationStatus(prisma) }), metricsRoute(metrics), dashboardRoute()];
   const apiKeys = new ApiKeyStore(prisma);
   if (config.auth.disabled) {
     logger.warn('AUTHENTICATION IS DISABLED: every caller acts as an admin. For local development only.');

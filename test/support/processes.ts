@@ -1,5 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { connect } from 'node:net';
+import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
 
 export interface ConveyorProcess {
   child: ChildProcess;
@@ -21,6 +26,10 @@ export function spawnConveyor(
     env: { ...process.env, LOG_LEVEL: 'info', LOG_PRETTY: 'false', AUTH_DISABLED: 'true', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  return track(child);
+}
+
+function track(child: ChildProcess): ConveyorProcess {
   let output = '';
   child.stdout!.on('data', (chunk) => (output += chunk));
   child.stderr!.on('data', (chunk) => (output += chunk));
@@ -48,4 +57,86 @@ export async function waitForServer(graphqlUrl: string, process?: ConveyorProces
     await sleep(100);
   }
   throw new Error(`server at ${graphqlUrl} did not come up:\n${process?.output() ?? ''}`);
+}
+
+/** Starts `npm start` in the repository, in a process group of its own (as a terminal runs a command). */
+export function spawnNpmStart(env: Record<string, string>): ConveyorProcess {
+  return spawnCommand('npm', ['start'], env);
+}
+
+/** Runs a command in the repository, in a process group of its own (as a terminal runs a command). */
+export function spawnCommand(command: string, args: string[], env: Record<string, string>): ConveyorProcess {
+  const child = spawn(command, args, {
+    cwd: fileURLToPath(new URL('../..', import.meta.url)),
+    detached: true,
+    env: { ...process.env, LOG_LEVEL: 'info', LOG_PRETTY: 'false', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  return track(child);
+}
+
+/** The pid of the postmaster running from `<dataDir>/pg` (the first line of its postmaster.pid), or null. */
+export async function postmasterPid(dataDir: string): Promise<number | null> {
+  try {
+    return Number((await readFile(path.join(dataDir, 'pg', 'postmaster.pid'), 'utf8')).split('\n')[0]);
+  } catch {
+    return null;
+  }
+}
+
+/** True while a process with this pid exists (and is not a zombie waiting to be reaped). */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  try {
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return true; // no /proc: kill(pid, 0) is all there is
+  }
+}
+
+/** True if nothing accepts TCP connections on 127.0.0.1:port. */
+export function portRefuses(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: '127.0.0.1', port });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(false);
+    });
+    socket.once('error', () => resolve(true));
+  });
+}
+
+/** The status of GET /health/ready, or 0 when nothing answers. */
+export async function readyStatus(baseUrl: string): Promise<number> {
+  try {
+    return (await fetch(`${baseUrl}/health/ready`)).status;
+  } catch {
+    return 0;
+  }
+}
+
+/** Kills every process left in the group `pgid` (cleanup after a test whose process tree misbehaved). */
+export function killGroup(pgid: number) {
+  try {
+    process.kill(-pgid, 'SIGKILL');
+  } catch {
+    // the group is gone already
+  }
+}
+
+/** SIGKILLs whichever of these processes are left (cleanup after a failed test) and waits until they are gone. */
+export async function killAndWait(pids: number[], timeoutMs = 10_000) {
+  for (const pid of pids) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // gone already
+    }
+  }
+  const deadline = Date.now() + timeoutMs;
+  while (pids.some(isAlive) && Date.now() < deadline) await sleep(50);
 }
