@@ -2,6 +2,9 @@ import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestConveyor, type TestConveyor } from './support/conveyor.js';
+import { withClient } from './support/database.js';
+import { postGraphQL } from './support/graphqlClient.js';
+import { checkInvariants } from './support/invariants.js';
 
 /** Codes a client may see; anything else (or a masked "Unexpected error.") is a bug. */
 const KNOWN_CODES = new Set([
@@ -115,5 +118,55 @@ describe('fuzzing the API', () => {
       body: JSON.stringify({ query: '{ health { ok } }' }),
     });
     expect(await health.json()).toEqual({ data: { health: { ok: true } } });
+  }, 120_000);
+
+  it("hostile submits mixed with valid ones from other users, all at once: every valid one succeeds, and no committed job is reported failed", async () => {
+    const user = await conveyor.apiKeys.create({ name: 'fuzz-mixed', role: 'USER', userId: 'mixed-valid' });
+    const hostileKey = keys[0]!; // an admin submitting hostile input for several users
+    // Nested 5 000 deep: too deep for JSON.stringify (here as on the server), so spliced in as text.
+    const NESTED = '__nested__';
+    const nestedJson = `${'['.repeat(5000)}1${']'.repeat(5000)}`;
+    const hostileText = fc.oneof(
+      fc.string({ maxLength: 20 }).map((s) => `${s}\ud800`),
+      fc.string({ maxLength: 20 }).map((s) => `\udfff${s}`),
+      fc.string({ maxLength: 20 }).map((s) => `${s}\u0000`),
+      fc.string({ unit: 'binary', minLength: 1, maxLength: 30 }),
+      fc.constant('\u0001'.repeat(120)),
+    );
+    const hostileInput = fc.record({
+      userId: fc.oneof(hostileText, fc.constantFrom('mixed-hostile-1', 'mixed-hostile-2')),
+      payload: fc.oneof(hostileText.map((t) => ({ t })), fc.constant(NESTED), fc.dictionary(hostileText, fc.integer(), { maxKeys: 2 })),
+      idempotencyKey: fc.oneof(hostileText, fc.constant(null)),
+    });
+    const samples = fc.sample(hostileInput, { numRuns: 120, seed: Number(process.env.FUZZ_SEED ?? 7) });
+    const submit = (input: Record<string, unknown>, key: string) =>
+      postGraphQL<{ submitJob: { job: { id: string } } }>(
+        conveyor.graphqlUrl,
+        JSON.stringify({ query: 'mutation ($input: SubmitJobInput!) { submitJob(input: $input) { job { id } } }', variables: { input } }).replace(
+          `"${NESTED}"`,
+          nestedJson,
+        ),
+        { authorization: `Bearer ${key}` },
+      );
+    const valid = Array.from({ length: 240 }, (_, i) => ({ type: 'echo', payload: { message: `v${i}` }, idempotencyKey: `valid-${i}` }));
+    const requests = [
+      ...valid.map((input) => ({ kind: 'valid' as const, input, key: user.key })),
+      ...samples.map((sample, i) => ({ kind: 'hostile' as const, input: { type: 'echo', ...sample, idempotencyKey: `h-${i}-${sample.idempotencyKey ?? ''}` }, key: hostileKey })),
+    ].sort((a, b) => (a.input.idempotencyKey! < b.input.idempotencyKey! ? -1 : 1)); // interleaved
+    const answers = await Promise.all(requests.map((request) => submit(request.input, request.key)));
+
+    const failedValid = answers.filter((answer, i) => requests[i]!.kind === 'valid' && !answer.data?.submitJob);
+    expect(failedValid.map((answer) => answer.errors)).toEqual([]);
+    for (const [i, answer] of answers.entries()) {
+      if (answer.data?.submitJob) continue;
+      expect(answer.errors!.map((e) => e.extensions?.code), JSON.stringify(requests[i]!.input).slice(0, 200)).toEqual(['BAD_USER_INPUT']);
+    }
+    // A submit reported failed created no job: no job carries its idempotency key.
+    const refusedKeys = requests.filter((_, i) => !answers[i]!.data?.submitJob).map((r) => r.input.idempotencyKey!).filter((k) => k.isWellFormed());
+    const found = await withClient(conveyor.databaseUrl, async (client) =>
+      (await client.query(`SELECT idempotency_key FROM jobs WHERE idempotency_key = ANY($1::text[])`, [refusedKeys.map((k) => k.replaceAll('\u0000', ''))])).rows,
+    );
+    expect(found).toEqual([]);
+    expect(await checkInvariants(conveyor.databaseUrl)).toEqual([]);
   }, 120_000);
 });
