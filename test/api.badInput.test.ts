@@ -79,6 +79,7 @@ const cases: BadRequest[] = [
   { name: 'a negative page size', body: { query: '{ userJobs(userId: "u", first: -5) { edges { cursor } } }' }, code: 'BAD_USER_INPUT', message: /first/ },
   { name: 'a page over 100', body: { query: '{ userJobs(userId: "u", first: 101) { edges { cursor } } }' }, code: 'BAD_USER_INPUT', message: /first must be/ },
   { name: 'a forged cursor', body: { query: '{ userJobs(userId: "u", after: "Zm9yZ2Vk") { edges { cursor } } }' }, code: 'BAD_USER_INPUT', message: /cursor/ },
+  { name: 'a cursor whose number overflows bigint', body: { query: `{ userJobs(userId: "u", after: "${Buffer.from('job:9999999999999999999').toString('base64url')}") { edges { cursor } } }` }, code: 'BAD_USER_INPUT', message: /cursor/ },
   { name: 'progress of 150 %', body: { query: `mutation { heartbeat(id: "${randomUUID()}", leaseToken: "${randomUUID()}", progress: 150) { id } }` }, code: 'BAD_USER_INPUT', message: /progress/ },
   { name: 'a progress message of 1 000 characters', body: { query: `mutation { heartbeat(id: "${randomUUID()}", leaseToken: "${randomUUID()}", progressMessage: "${'m'.repeat(1000)}") { id } }` }, code: 'BAD_USER_INPUT', message: /progressMessage/ },
   { name: 'a negative concurrency limit', body: { query: 'mutation { setUserConcurrency(userId: "u", limit: -1) { limit } }' }, code: 'BAD_USER_INPUT', message: /limit/ },
