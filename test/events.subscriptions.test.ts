@@ -11,7 +11,8 @@ import {
   type JobUpdatedSubscription,
   type QueueStatsUpdatedSubscription,
 } from '../client/generated/graphql.js';
-import { openJobStream, SubscriberTooSlowError } from '../src/events/jobStream.js';
+import { openJobStream } from '../src/events/jobStream.js';
+import { SubscriberTooSlowError } from '../src/scheduler/errors.js';
 import { startTestConveyor, type TestConveyor } from './support/conveyor.js';
 import { connected, createWsClient, executeOk, Recorder, untilLive } from './support/graphqlClient.js';
 import { byJob, expectCompleteHistory } from './support/jobSequences.js';
@@ -260,6 +261,7 @@ describe('a slow subscriber', () => {
     const slow = openJobStream<{ id: string; version: number }>(target, 't', { maxPendingEvents: 100 });
     for (let i = 0; i < 200; i++) target.dispatchEvent(event(`job-${i}`, 1));
     await expect(slow.next()).rejects.toBeInstanceOf(SubscriberTooSlowError);
+    expect(await slow.next()).toEqual({ value: undefined, done: true }); // reported once, then over
     await stream.return!();
   });
 });

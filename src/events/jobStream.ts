@@ -1,6 +1,5 @@
+import { SubscriberTooSlowError } from '../scheduler/errors.js';
 import type { JobEvent } from './jobEvent.js';
-
-export class SubscriberTooSlowError extends Error {}
 
 export interface JobStreamOptions {
   /** Events that may wait for a subscriber before the queue is coalesced. */
@@ -11,8 +10,8 @@ export interface JobStreamOptions {
  * The events of one topic as an async iterator, for one subscriber. A subscriber normally receives
  * every event. One that reads slower than events arrive does not grow memory without bound: once
  * `maxPendingEvents` wait, the queue is coalesced to the latest state of each job, and if that still
- * leaves more than half the bound, the stream ends with SubscriberTooSlowError (the client
- * resubscribes; `jobUpdated(id)` starts from the current state).
+ * leaves more than half the bound, the stream ends with SubscriberTooSlowError, once, and is done
+ * after it (the client resubscribes; `jobUpdated(id)` starts from the current state).
  */
 export function openJobStream<T extends { id: string } = JobEvent>(
   target: EventTarget,
@@ -36,7 +35,10 @@ export function openJobStream<T extends { id: string } = JobEvent>(
     queue = [...latest.values()];
     head = 0;
     if (queue.length > maxPending / 2) {
-      failure = new SubscriberTooSlowError(`subscriber fell behind by more than ${queue.length} jobs`);
+      failure = new SubscriberTooSlowError(
+        `This subscriber fell behind by more than ${queue.length} jobs and was cut off; subscribe again ` +
+          '(jobUpdated(id) starts with the job as it is now).',
+      );
       queue = [];
       close();
     }
@@ -66,7 +68,11 @@ export function openJobStream<T extends { id: string } = JobEvent>(
   return {
     push,
     next() {
-      if (failure) return Promise.reject(failure);
+      if (failure) {
+        const reported = failure;
+        failure = null; // reported once; the stream is closed, so later calls are done
+        return Promise.reject(reported);
+      }
       if (head < queue.length) {
         const value = queue[head]!;
         queue[head++] = undefined as never; // let it be collected

@@ -3,7 +3,13 @@
  * in `extensions.code`; anything that is not a ConveyorError is unexpected and gets masked.
  */
 export abstract class ConveyorError extends Error {
-  abstract readonly code: 'NOT_FOUND' | 'CONFLICT' | 'BAD_USER_INPUT' | 'UNAUTHENTICATED' | 'FORBIDDEN';
+  abstract readonly code:
+    | 'NOT_FOUND'
+    | 'CONFLICT'
+    | 'BAD_USER_INPUT'
+    | 'UNAUTHENTICATED'
+    | 'FORBIDDEN'
+    | 'SUBSCRIBER_TOO_SLOW';
 }
 
 export class NotFoundError extends ConveyorError {
@@ -27,4 +33,9 @@ export class UnauthenticatedError extends ConveyorError {
 /** The key is valid, but its role or user may not do this. */
 export class ForbiddenError extends ConveyorError {
   readonly code = 'FORBIDDEN';
+}
+
+/** A subscriber read events slower than they came and fell too far behind: its subscription ends. */
+export class SubscriberTooSlowError extends ConveyorError {
+  readonly code = 'SUBSCRIBER_TOO_SLOW';
 }
