@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { GraphQLError, parse as parseDocument } from 'graphql';
-import { createYoga, maskError as defaultMaskError, type YogaServerInstance } from 'graphql-yoga';
+import { createYoga, type YogaServerInstance } from 'graphql-yoga';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
 import type { JobEventBus } from '../events/jobEventBus.js';
@@ -11,7 +11,6 @@ import { FullJobLoader } from '../graphql/jobSource.js';
 import { buildSchema } from '../graphql/schema.js';
 import { useSharedSubscriptionExecution } from '../graphql/sharedSubscriptionExecution.js';
 import type { Logger } from '../logger.js';
-import { ConveyorError } from '../scheduler/errors.js';
 import type { Scheduler } from '../scheduler/scheduler.js';
 import { EnvelopArmor } from '@escape.tech/graphql-armor';
 import { useDisableIntrospection } from '@graphql-yoga/plugin-disable-introspection';
@@ -19,8 +18,9 @@ import { bearerKey, type ApiKeyStore } from '../auth/apiKeys.js';
 import { ANONYMOUS, DEVELOPMENT, type Viewer } from '../auth/viewer.js';
 import { bodyLimitRoute } from './routes/bodyLimit.js';
 import { routeRequests, type HttpRoute } from './routes/route.js';
-import { useRequestErrorCodes } from './useRequestErrorCodes.js';
-import { requestIdOf, useRequestId } from './useRequestId.js';
+import { createMaskError } from './errorMasking.js';
+import { useRequestErrorCodes } from './plugins/useRequestErrorCodes.js';
+import { requestIdOf, useRequestId } from './plugins/useRequestId.js';
 import type { ConveyorMetrics } from '../metrics/metrics.js';
 
 export interface SecuritySettings {
@@ -76,6 +76,7 @@ export function buildApp(deps: AppDeps): App {
   const queueStatsFeed = new QueueStatsFeed({ scheduler: deps.scheduler, bus: deps.bus, logger });
   const base = { scheduler: deps.scheduler, bus: deps.bus, queueStatsFeed, fullJobs, metrics: deps.metrics, apiKeys: deps.apiKeys };
   const { security } = deps;
+  const maskError = createMaskError(logger);
   /** Who sends this Authorization value; anonymous for none or an unknown key. */
   const viewerOf = async (authorization: unknown): Promise<Viewer> => {
     if (security.authDisabled) return DEVELOPMENT;
@@ -114,27 +115,11 @@ export function buildApp(deps: AppDeps): App {
       debug: (...args) => logger.debug(args.join(' ')),
       info: (...args) => logger.info(args.join(' ')),
       warn: (...args) => logger.warn(args.join(' ')),
-      // Yoga reports here the GraphQL errors of subscriptions too, expected ones (FORBIDDEN …)
-      // included; unexpected errors are logged at error level by maskError below.
-      error: (...args) => logger.warn(args.join(' ')),
+      // Yoga logs here each error that maskError changed: the clients' ConveyorErrors, and defects that
+      // maskError has already logged at error level with their stack.
+      error: (...args) => logger.debug(args.join(' ')),
     },
-    maskedErrors: {
-      isDev: deps.exposeErrors ?? false,
-      maskError(error, message, isDev) {
-        const original = error instanceof GraphQLError ? error.originalError : error;
-        if (original instanceof ConveyorError && error instanceof GraphQLError) {
-          return new GraphQLError(original.message, {
-            nodes: error.nodes,
-            source: error.source,
-            positions: error.positions,
-            path: error.path,
-            extensions: { ...error.extensions, code: original.code },
-          });
-        }
-        logger.error({ err: original ?? error }, 'unexpected error in a GraphQL operation');
-        return defaultMaskError(error, message, isDev);
-      },
-    },
+    maskedErrors: { isDev: deps.exposeErrors ?? false, maskError },
   });
 
   const routes: HttpRoute[] = [bodyLimitRoute(security.requestBodyLimitBytes), ...(deps.routes ?? [])];
