@@ -5,9 +5,10 @@ import type { QueueStatsFeed } from '../events/queueStatsFeed.js';
 import type { Logger } from '../logger.js';
 import type { ConveyorMetrics } from '../metrics/metrics.js';
 import type { Scheduler } from '../scheduler/scheduler.js';
+import type { JobTypeRegistry } from '../worker/registry.js';
 import type { FullJobLoader } from './jobSource.js';
 
-/** What every resolver gets; built per request (HTTP) or per connection (graphql-ws). */
+/** What every resolver gets; built per request (HTTP) or per operation (graphql-ws). */
 export interface GraphQLContext {
   scheduler: Scheduler;
   /** Who is calling (from the API key); resolvers check it with src/auth/viewer.ts. */
@@ -20,4 +21,6 @@ export interface GraphQLContext {
   metrics: ConveyorMetrics;
   /** Reads payload/result for event-backed jobs, once per event per process. */
   fullJobs: FullJobLoader;
+  /** The job types this process knows: filters must name one of them. */
+  jobTypes: Pick<JobTypeRegistry, 'get' | 'names'>;
 }

@@ -12,6 +12,7 @@ import { buildSchema } from '../graphql/schema.js';
 import { useSharedSubscriptionExecution } from '../graphql/sharedSubscriptionExecution.js';
 import type { Logger } from '../logger.js';
 import type { Scheduler } from '../scheduler/scheduler.js';
+import type { JobTypeRegistry } from '../worker/registry.js';
 import { EnvelopArmor } from '@escape.tech/graphql-armor';
 import { useDisableIntrospection } from '@graphql-yoga/plugin-disable-introspection';
 import { bearerKey, type ApiKeyStore } from '../auth/apiKeys.js';
@@ -35,6 +36,8 @@ export interface AppDeps {
   scheduler: Scheduler;
   bus: JobEventBus;
   apiKeys: ApiKeyStore;
+  /** The job types this process knows; subscription and count filters must name one. */
+  jobTypes: Pick<JobTypeRegistry, 'get' | 'names'>;
   security: SecuritySettings;
   logger: Logger;
   /** Show error details to clients (development only). */
@@ -74,7 +77,7 @@ export function buildApp(deps: AppDeps): App {
   const fullJobs = new FullJobLoader(deps.scheduler);
   const requestIds = new WeakMap<Request, string>();
   const queueStatsFeed = new QueueStatsFeed({ scheduler: deps.scheduler, bus: deps.bus, logger });
-  const base = { scheduler: deps.scheduler, bus: deps.bus, queueStatsFeed, fullJobs, metrics: deps.metrics, apiKeys: deps.apiKeys };
+  const base = { scheduler: deps.scheduler, bus: deps.bus, queueStatsFeed, fullJobs, metrics: deps.metrics, apiKeys: deps.apiKeys, jobTypes: deps.jobTypes };
   const { security } = deps;
   const maskError = createMaskError(logger);
   /** Who sends this Authorization value; anonymous for none or an unknown key. */

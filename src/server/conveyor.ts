@@ -88,8 +88,13 @@ export async function startConveyor(options: StartOptions): Promise<Conveyor> {
     introspection: config.graphql.introspection,
     graphiql: config.graphql.graphiql,
     requestBodyLimitBytes: config.graphql.requestBodyLimitBytes,
+    corsOrigins: config.corsOrigins,
+    subscriptions: config.subscriptions,
+    http: config.http,
   };
-  const app = config.httpEnabled ? buildApp({ scheduler, bus, apiKeys, security, logger, metrics, routes }) : null;
+  const app = config.httpEnabled
+    ? buildApp({ scheduler, bus, apiKeys, jobTypes: registry, security, logger, metrics, routes })
+    : null;
   const url = app ? await app.start(config.port, config.host) : null;
 
   const worker = config.worker.enabled

@@ -4,6 +4,7 @@ import { actingUserId, requireRole } from '../../auth/viewer.js';
 import { checkJobId } from '../../scheduler/scheduler.js';
 import { builder } from '../builder.js';
 import { countSubscription } from '../countSubscription.js';
+import { knownJobType } from '../knownJobType.js';
 import type { GraphQLContext } from '../context.js';
 import { jobFromRow, type JobSource } from '../jobSource.js';
 import { JobRef } from './job.js';
@@ -27,7 +28,11 @@ builder.subscriptionFields((t) => ({
       requireRole(ctx.viewer, 'ADMIN', 'WORKER', 'USER');
       // A user key only ever sees its own user's jobs, whatever it asks for: with an id of another
       // user's job, the userId filter drops every event, exactly as for an id that does not exist.
-      const filter = { id: args.id == null ? null : String(args.id), userId: actingUserId(ctx.viewer, args.userId), type: args.type ?? null };
+      const filter = {
+        id: args.id == null ? null : String(args.id),
+        userId: actingUserId(ctx.viewer, args.userId),
+        type: knownJobType(ctx, args.type),
+      };
       if (filter.id) checkJobId(filter.id);
       return countSubscription(ctx.metrics, 'jobUpdated', jobUpdates(ctx, filter));
     },
