@@ -1,9 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { GraphQLError, parse as parseDocument } from 'graphql';
 import { createYoga, type YogaServerInstance } from 'graphql-yoga';
-import { useServer } from 'graphql-ws/use/ws';
-import { WebSocketServer } from 'ws';
 import type { JobEventBus } from '../events/jobEventBus.js';
 import { QueueStatsFeed } from '../events/queueStatsFeed.js';
 import type { GraphQLContext } from '../graphql/context.js';
@@ -14,12 +11,13 @@ import type { Logger } from '../logger.js';
 import type { Scheduler } from '../scheduler/scheduler.js';
 import type { JobTypeRegistry } from '../worker/registry.js';
 import { EnvelopArmor } from '@escape.tech/graphql-armor';
-import { useDisableIntrospection } from '@graphql-yoga/plugin-disable-introspection';
 import { bearerKey, type ApiKeyStore } from '../auth/apiKeys.js';
 import { ANONYMOUS, DEVELOPMENT, type Viewer } from '../auth/viewer.js';
 import { bodyLimitRoute } from './routes/bodyLimit.js';
 import { routeRequests, type HttpRoute } from './routes/route.js';
 import { createMaskError } from './errorMasking.js';
+import { serveGraphQLWs, type ServerContext } from './graphqlWs.js';
+import { useNoIntrospection } from './plugins/useNoIntrospection.js';
 import { useRequestErrorCodes } from './plugins/useRequestErrorCodes.js';
 import { requestIdOf, useRequestId } from './plugins/useRequestId.js';
 import type { ConveyorMetrics } from '../metrics/metrics.js';
@@ -48,7 +46,7 @@ export interface AppDeps {
 }
 
 export interface App {
-  yoga: YogaServerInstance<Record<string, unknown>, GraphQLContext>;
+  yoga: YogaServerInstance<ServerContext, GraphQLContext>;
   server: Server;
   /** Listens; resolves with the base URL (port 0 picks a free port). */
   start(port: number, host?: string): Promise<string>;
@@ -87,14 +85,14 @@ export function buildApp(deps: AppDeps): App {
     return (key && (await deps.apiKeys.authenticate(key))) || ANONYMOUS;
   };
 
-  const yoga = createYoga<Record<string, unknown>, GraphQLContext>({
+  const yoga = createYoga<ServerContext, GraphQLContext>({
     schema: buildSchema(),
     graphqlEndpoint: GRAPHQL_PATH,
     // A child logger per request carries its id (taken from x-request-id, or made up) into every line.
-    // graphql-ws operations have no fetch Request: their viewer was settled when the socket connected.
-    context: async ({ request, extra }: { request?: Request; extra?: { viewer?: Viewer } }): Promise<GraphQLContext> => ({
+    // graphql-ws operations come with the viewer of their socket's key.
+    context: async ({ request, viewer }: ServerContext & { request?: Request }): Promise<GraphQLContext> => ({
       ...base,
-      viewer: extra?.viewer ?? (await viewerOf(request?.headers.get('authorization'))),
+      viewer: viewer ?? (await viewerOf(request?.headers.get('authorization'))),
       logger: logger.child({ requestId: (request && requestIds.get(request)) ?? requestIdOf(null) }),
     }),
     landingPage: false,
@@ -109,7 +107,7 @@ export function buildApp(deps: AppDeps): App {
       useRequestId(requestIds),
       useSharedSubscriptionExecution(),
       ...new EnvelopArmor(ARMOR).protect().plugins,
-      ...(security.introspection ? [] : [useDisableIntrospection()]),
+      ...(security.introspection ? [] : [useNoIntrospection()]),
     ],
     graphiql: security.graphiql ? { title: 'Conveyor', subscriptionsProtocol: 'WS' } : false,
     // The offline GraphiQL bundle is a 9 MB module: loaded on the first page view, not in every process.
@@ -127,41 +125,7 @@ export function buildApp(deps: AppDeps): App {
 
   const routes: HttpRoute[] = [bodyLimitRoute(security.requestBodyLimitBytes), ...(deps.routes ?? [])];
   const server = createServer(routeRequests(routes, yoga));
-  const wss = new WebSocketServer({ server, path: GRAPHQL_PATH });
-  useServer(
-    {
-      // The key is checked once, when the socket connects; a refused socket is closed with 4403.
-      onConnect: async (ctx) => {
-        const params = ctx.connectionParams ?? {};
-        const viewer = await viewerOf(params.authorization ?? params.Authorization);
-        if (viewer.kind === 'anonymous') return false;
-        (ctx.extra as { viewer?: Viewer }).viewer = viewer;
-        return true;
-      },
-      execute: (args: any) => args.rootValue.execute(args),
-      subscribe: (args: any) => args.rootValue.subscribe(args),
-      onSubscribe: async (ctx, _id, params) => {
-        const enveloped = yoga.getEnveloped({ ...ctx, req: ctx.extra.request, socket: ctx.extra.socket, params });
-        let document;
-        try {
-          document = parseDocument(params.query);
-        } catch (error) {
-          return [error as GraphQLError];
-        }
-        const errors = enveloped.validate(enveloped.schema, document);
-        if (errors.length > 0) return errors;
-        return {
-          schema: enveloped.schema,
-          operationName: params.operationName,
-          document,
-          variableValues: params.variables,
-          contextValue: await enveloped.contextFactory(),
-          rootValue: { execute: enveloped.execute, subscribe: enveloped.subscribe },
-        };
-      },
-    },
-    wss,
-  );
+  const graphqlWs = serveGraphQLWs({ server, path: GRAPHQL_PATH, yoga, maxPayloadBytes: security.requestBodyLimitBytes, viewerOf, maskError, logger });
 
   return {
     yoga,
@@ -178,8 +142,7 @@ export function buildApp(deps: AppDeps): App {
       }),
     stop: async () => {
       queueStatsFeed.stop();
-      for (const client of wss.clients) client.terminate();
-      await new Promise<void>((resolve) => wss.close(() => resolve()));
+      await graphqlWs.close();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
