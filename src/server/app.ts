@@ -20,6 +20,7 @@ import { serveGraphQLWs, type ServerContext } from './graphqlWs.js';
 import { useNoIntrospection } from './plugins/useNoIntrospection.js';
 import { useRequestErrorCodes } from './plugins/useRequestErrorCodes.js';
 import { requestIdOf, useRequestId } from './plugins/useRequestId.js';
+import { useStreamErrorResults } from './plugins/useStreamErrorResults.js';
 import type { ConveyorMetrics } from '../metrics/metrics.js';
 
 export interface SecuritySettings {
@@ -106,6 +107,7 @@ export function buildApp(deps: AppDeps): App {
       useRequestErrorCodes(),
       useRequestId(requestIds),
       useSharedSubscriptionExecution(),
+      useStreamErrorResults(),
       ...new EnvelopArmor(ARMOR).protect().plugins,
       ...(security.introspection ? [] : [useNoIntrospection()]),
     ],
