@@ -17,6 +17,8 @@ import { bodyLimitRoute } from './routes/bodyLimit.js';
 import { routeRequests, type HttpRoute } from './routes/route.js';
 import { createMaskError } from './errorMasking.js';
 import { serveGraphQLWs, type ServerContext } from './graphqlWs.js';
+import { corsFor, isAllowedWebSocketOrigin } from './origins.js';
+import { useGraphQLMediaTypes } from './plugins/useGraphQLMediaTypes.js';
 import { useNoIntrospection } from './plugins/useNoIntrospection.js';
 import { useRequestErrorCodes } from './plugins/useRequestErrorCodes.js';
 import { requestIdOf, useRequestId } from './plugins/useRequestId.js';
@@ -29,6 +31,8 @@ export interface SecuritySettings {
   introspection: boolean;
   graphiql: boolean;
   requestBodyLimitBytes: number;
+  /** Browser origins besides the server's own (CORS and WebSocket upgrades). */
+  corsOrigins: readonly string[];
 }
 
 export interface AppDeps {
@@ -103,7 +107,11 @@ export function buildApp(deps: AppDeps): App {
     maxRequestBodySize: false,
     // One operation per request; a JSON array of operations is refused.
     batching: false,
+    // Only JSON bodies are taken (useGraphQLMediaTypes): nothing a cross-site form can send.
+    multipart: false,
+    cors: corsFor(security.corsOrigins),
     plugins: [
+      useGraphQLMediaTypes(),
       useRequestErrorCodes(),
       useRequestId(requestIds),
       useSharedSubscriptionExecution(),
@@ -127,7 +135,16 @@ export function buildApp(deps: AppDeps): App {
 
   const routes: HttpRoute[] = [bodyLimitRoute(security.requestBodyLimitBytes), ...(deps.routes ?? [])];
   const server = createServer(routeRequests(routes, yoga));
-  const graphqlWs = serveGraphQLWs({ server, path: GRAPHQL_PATH, yoga, maxPayloadBytes: security.requestBodyLimitBytes, viewerOf, maskError, logger });
+  const graphqlWs = serveGraphQLWs({
+    server,
+    path: GRAPHQL_PATH,
+    yoga,
+    maxPayloadBytes: security.requestBodyLimitBytes,
+    isAllowedOrigin: (request) => isAllowedWebSocketOrigin(request, security.corsOrigins),
+    viewerOf,
+    maskError,
+    logger,
+  });
 
   return {
     yoga,

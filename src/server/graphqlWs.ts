@@ -30,6 +30,7 @@ export interface GraphQLWsDeps {
   yoga: YogaServerInstance<ServerContext, GraphQLContext>;
   /** Messages above it close the socket with 1009 (REQUEST_BODY_LIMIT_BYTES; `ws` allows 100 MiB). */
   maxPayloadBytes: number;
+  isAllowedOrigin(request: IncomingMessage): boolean;
   /** Who an Authorization value stands for (cached by ApiKeyStore); anonymous for none or an unknown key. */
   viewerOf(authorization: unknown): Promise<Viewer>;
   maskError: MaskError;
@@ -60,6 +61,8 @@ export function serveGraphQLWs(deps: GraphQLWsDeps): GraphQLWs {
     path: deps.path,
     maxPayload: deps.maxPayloadBytes,
     handleProtocols,
+    verifyClient: ({ req }: { req: IncomingMessage }, done: (ok: boolean, code?: number, message?: string) => void) =>
+      deps.isAllowedOrigin(req) ? done(true) : done(false, 403, 'Origin not allowed'),
   });
 
   /** Errors of an operation that never ran, coded as HTTP codes them; a defect is masked and logged. */
