@@ -1,4 +1,4 @@
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createYoga, type YogaServerInstance } from 'graphql-yoga';
 import type { JobEventBus } from '../events/jobEventBus.js';
@@ -17,6 +17,7 @@ import { bodyLimitRoute } from './routes/bodyLimit.js';
 import { routeRequests, type HttpRoute } from './routes/route.js';
 import { createMaskError } from './errorMasking.js';
 import { serveGraphQLWs, type ServerContext } from './graphqlWs.js';
+import { createLimitedServer, type HttpLimits } from './httpLimits.js';
 import { corsFor, isAllowedWebSocketOrigin } from './origins.js';
 import { useGraphQLMediaTypes } from './plugins/useGraphQLMediaTypes.js';
 import { useNoIntrospection } from './plugins/useNoIntrospection.js';
@@ -33,6 +34,7 @@ export interface SecuritySettings {
   requestBodyLimitBytes: number;
   /** Browser origins besides the server's own (CORS and WebSocket upgrades). */
   corsOrigins: readonly string[];
+  http: HttpLimits;
 }
 
 export interface AppDeps {
@@ -134,7 +136,7 @@ export function buildApp(deps: AppDeps): App {
   });
 
   const routes: HttpRoute[] = [bodyLimitRoute(security.requestBodyLimitBytes), ...(deps.routes ?? [])];
-  const server = createServer(routeRequests(routes, yoga));
+  const server = createLimitedServer(routeRequests(routes, yoga), security.http, logger);
   const graphqlWs = serveGraphQLWs({
     server,
     path: GRAPHQL_PATH,
