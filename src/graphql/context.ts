@@ -8,6 +8,14 @@ import type { Scheduler } from '../scheduler/scheduler.js';
 import type { JobTypeRegistry } from '../worker/registry.js';
 import type { FullJobLoader } from './jobSource.js';
 
+/** Who holds a subscription, for the caps. */
+export interface Subscriber {
+  /** The graphql-ws socket it runs on, or the HTTP request of an SSE stream (one subscription each). */
+  connection: object;
+  /** What MAX_SUBSCRIPTIONS_PER_KEY counts by: the API key, or the remote address without authentication. */
+  owner: string;
+}
+
 /** What every resolver gets; built per request (HTTP) or per operation (graphql-ws). */
 export interface GraphQLContext {
   scheduler: Scheduler;
@@ -23,4 +31,5 @@ export interface GraphQLContext {
   fullJobs: FullJobLoader;
   /** The job types this process knows: filters must name one of them. */
   jobTypes: Pick<JobTypeRegistry, 'get' | 'names'>;
+  subscriber: Subscriber;
 }

@@ -9,6 +9,7 @@ export abstract class ConveyorError extends Error {
     | 'BAD_USER_INPUT'
     | 'UNAUTHENTICATED'
     | 'FORBIDDEN'
+    | 'TOO_MANY_SUBSCRIPTIONS'
     | 'SUBSCRIBER_TOO_SLOW';
 }
 
@@ -33,6 +34,11 @@ export class UnauthenticatedError extends ConveyorError {
 /** The key is valid, but its role or user may not do this. */
 export class ForbiddenError extends ConveyorError {
   readonly code = 'FORBIDDEN';
+}
+
+/** A connection or an API key already holds as many subscriptions as it may (the new one is refused). */
+export class TooManySubscriptionsError extends ConveyorError {
+  readonly code = 'TOO_MANY_SUBSCRIPTIONS';
 }
 
 /** A subscriber read events slower than they came and fell too far behind: its subscription ends. */

@@ -24,6 +24,8 @@ import { useNoIntrospection } from './plugins/useNoIntrospection.js';
 import { useRequestErrorCodes } from './plugins/useRequestErrorCodes.js';
 import { requestIdOf, useRequestId } from './plugins/useRequestId.js';
 import { useStreamErrorResults } from './plugins/useStreamErrorResults.js';
+import { useSubscriptionLimits } from './plugins/useSubscriptionLimits.js';
+import { ownerOfAddress, ownerOfKey, SubscriptionLimits } from './subscriptionLimits.js';
 import type { ConveyorMetrics } from '../metrics/metrics.js';
 
 export interface SecuritySettings {
@@ -34,6 +36,7 @@ export interface SecuritySettings {
   requestBodyLimitBytes: number;
   /** Browser origins besides the server's own (CORS and WebSocket upgrades). */
   corsOrigins: readonly string[];
+  subscriptions: { maxPerConnection: number; maxPerKey: number };
   http: HttpLimits;
 }
 
@@ -84,6 +87,7 @@ export function buildApp(deps: AppDeps): App {
   const queueStatsFeed = new QueueStatsFeed({ scheduler: deps.scheduler, bus: deps.bus, logger });
   const base = { scheduler: deps.scheduler, bus: deps.bus, queueStatsFeed, fullJobs, metrics: deps.metrics, apiKeys: deps.apiKeys, jobTypes: deps.jobTypes };
   const { security } = deps;
+  const subscriptionLimits = new SubscriptionLimits(security.subscriptions);
   const maskError = createMaskError(logger);
   /** Who sends this Authorization value; anonymous for none or an unknown key. */
   const viewerOf = async (authorization: unknown): Promise<Viewer> => {
@@ -97,11 +101,18 @@ export function buildApp(deps: AppDeps): App {
     graphqlEndpoint: GRAPHQL_PATH,
     // A child logger per request carries its id (taken from x-request-id, or made up) into every line.
     // graphql-ws operations come with the viewer of their socket's key.
-    context: async ({ request, viewer }: ServerContext & { request?: Request }): Promise<GraphQLContext> => ({
-      ...base,
-      viewer: viewer ?? (await viewerOf(request?.headers.get('authorization'))),
-      logger: logger.child({ requestId: (request && requestIds.get(request)) ?? requestIdOf(null) }),
-    }),
+    context: async (initial: ServerContext & { request?: Request }): Promise<GraphQLContext> => {
+      const viewer = initial.viewer ?? (await viewerOf(initial.request?.headers.get('authorization')));
+      return {
+        ...base,
+        viewer,
+        logger: logger.child({ requestId: (initial.request && requestIds.get(initial.request)) ?? requestIdOf(null) }),
+        subscriber: {
+          connection: initial.socket ?? initial.request ?? initial,
+          owner: viewer.kind === 'key' ? ownerOfKey(viewer.keyId) : ownerOfAddress(initial.req?.socket.remoteAddress),
+        },
+      };
+    },
     landingPage: false,
     // bodyLimitRoute has already refused bodies over the limit and bodies of unknown length; Yoga's own
     // limit would pipe every body through a counting stream once more (a bare { __typename } request
@@ -117,6 +128,7 @@ export function buildApp(deps: AppDeps): App {
       useRequestErrorCodes(),
       useRequestId(requestIds),
       useSharedSubscriptionExecution(),
+      useSubscriptionLimits(subscriptionLimits),
       useStreamErrorResults(),
       ...new EnvelopArmor(ARMOR).protect().plugins,
       ...(security.introspection ? [] : [useNoIntrospection()]),
