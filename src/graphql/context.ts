@@ -8,12 +8,14 @@ import type { Scheduler } from '../scheduler/scheduler.js';
 import type { JobTypeRegistry } from '../worker/registry.js';
 import type { FullJobLoader } from './jobSource.js';
 
-/** Who holds a subscription, for the caps. */
+/** Who holds a subscription: for the caps, and to end it when its API key is revoked. */
 export interface Subscriber {
   /** The graphql-ws socket it runs on, or the HTTP request of an SSE stream (one subscription each). */
   connection: object;
   /** What MAX_SUBSCRIPTIONS_PER_KEY counts by: the API key, or the remote address without authentication. */
   owner: string;
+  /** The API key's id and its Authorization value, for the periodic re-check of revoked keys. */
+  key: { id: string; authorization: string } | null;
 }
 
 /** What every resolver gets; built per request (HTTP) or per operation (graphql-ws). */

@@ -1,6 +1,7 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createYoga, type YogaServerInstance } from 'graphql-yoga';
+import { EnvelopArmor } from '@escape.tech/graphql-armor';
 import type { JobEventBus } from '../events/jobEventBus.js';
 import { QueueStatsFeed } from '../events/queueStatsFeed.js';
 import type { GraphQLContext } from '../graphql/context.js';
@@ -10,14 +11,13 @@ import { useSharedSubscriptionExecution } from '../graphql/sharedSubscriptionExe
 import type { Logger } from '../logger.js';
 import type { Scheduler } from '../scheduler/scheduler.js';
 import type { JobTypeRegistry } from '../worker/registry.js';
-import { EnvelopArmor } from '@escape.tech/graphql-armor';
 import { bearerKey, type ApiKeyStore } from '../auth/apiKeys.js';
 import { ANONYMOUS, DEVELOPMENT, type Viewer } from '../auth/viewer.js';
-import { bodyLimitRoute } from './routes/bodyLimit.js';
-import { routeRequests, type HttpRoute } from './routes/route.js';
+import type { ConveyorMetrics } from '../metrics/metrics.js';
 import { createMaskError } from './errorMasking.js';
 import { serveGraphQLWs, type ServerContext } from './graphqlWs.js';
 import { createLimitedServer, type HttpLimits } from './httpLimits.js';
+import { watchKeyRevocations } from './keyRevocation.js';
 import { corsFor, isAllowedWebSocketOrigin } from './origins.js';
 import { useGraphQLMediaTypes } from './plugins/useGraphQLMediaTypes.js';
 import { useNoIntrospection } from './plugins/useNoIntrospection.js';
@@ -25,8 +25,9 @@ import { useRequestErrorCodes } from './plugins/useRequestErrorCodes.js';
 import { requestIdOf, useRequestId } from './plugins/useRequestId.js';
 import { useStreamErrorResults } from './plugins/useStreamErrorResults.js';
 import { useSubscriptionLimits } from './plugins/useSubscriptionLimits.js';
+import { bodyLimitRoute } from './routes/bodyLimit.js';
+import { routeRequests, type HttpRoute } from './routes/route.js';
 import { ownerOfAddress, ownerOfKey, SubscriptionLimits } from './subscriptionLimits.js';
-import type { ConveyorMetrics } from '../metrics/metrics.js';
 
 export interface SecuritySettings {
   /** Every caller acts as an admin (local development only). */
@@ -89,7 +90,7 @@ export function buildApp(deps: AppDeps): App {
   const { security } = deps;
   const subscriptionLimits = new SubscriptionLimits(security.subscriptions);
   const maskError = createMaskError(logger);
-  /** Who sends this Authorization value; anonymous for none or an unknown key. */
+  /** Who sends this Authorization value; anonymous for none or an unknown or revoked key. */
   const viewerOf = async (authorization: unknown): Promise<Viewer> => {
     if (security.authDisabled) return DEVELOPMENT;
     const key = bearerKey(authorization);
@@ -100,9 +101,10 @@ export function buildApp(deps: AppDeps): App {
     schema: buildSchema(),
     graphqlEndpoint: GRAPHQL_PATH,
     // A child logger per request carries its id (taken from x-request-id, or made up) into every line.
-    // graphql-ws operations come with the viewer of their socket's key.
+    // graphql-ws operations come with the viewer their socket's key stands for now.
     context: async (initial: ServerContext & { request?: Request }): Promise<GraphQLContext> => {
-      const viewer = initial.viewer ?? (await viewerOf(initial.request?.headers.get('authorization')));
+      const authorization = initial.request?.headers.get('authorization') ?? null;
+      const viewer = initial.viewer ?? (await viewerOf(authorization));
       return {
         ...base,
         viewer,
@@ -110,6 +112,7 @@ export function buildApp(deps: AppDeps): App {
         subscriber: {
           connection: initial.socket ?? initial.request ?? initial,
           owner: viewer.kind === 'key' ? ownerOfKey(viewer.keyId) : ownerOfAddress(initial.req?.socket.remoteAddress),
+          key: viewer.kind === 'key' && authorization ? { id: viewer.keyId, authorization } : null,
         },
       };
     },
@@ -159,6 +162,9 @@ export function buildApp(deps: AppDeps): App {
     maskError,
     logger,
   });
+  const stopWatchingRevocations = security.authDisabled
+    ? () => {}
+    : watchKeyRevocations({ bus: deps.bus, apiKeys: deps.apiKeys, graphqlWs, subscriptionLimits, viewerOf, logger });
 
   return {
     yoga,
@@ -174,6 +180,7 @@ export function buildApp(deps: AppDeps): App {
         });
       }),
     stop: async () => {
+      stopWatchingRevocations();
       queueStatsFeed.stop();
       await graphqlWs.close();
       server.closeAllConnections();

@@ -20,8 +20,9 @@ export interface ServerContext {
 interface SocketState {
   socket: WebSocket;
   request: IncomingMessage;
-  /** Who the key sent on connect stands for. */
-  viewer: Viewer;
+  authorization: unknown;
+  /** The API key the socket connected with; null without authentication. */
+  keyId: string | null;
 }
 
 export interface GraphQLWsDeps {
@@ -31,18 +32,23 @@ export interface GraphQLWsDeps {
   /** Messages above it close the socket with 1009 (REQUEST_BODY_LIMIT_BYTES; `ws` allows 100 MiB). */
   maxPayloadBytes: number;
   isAllowedOrigin(request: IncomingMessage): boolean;
-  /** Who an Authorization value stands for (cached by ApiKeyStore); anonymous for none or an unknown key. */
+  /** Who an Authorization value stands for now (cached by ApiKeyStore); anonymous when revoked. */
   viewerOf(authorization: unknown): Promise<Viewer>;
   maskError: MaskError;
   logger: Logger;
 }
 
 export interface GraphQLWs {
+  /** Closes the sockets of a revoked key (4403); their subscriptions end with them. */
+  closeSocketsOfKey(keyId: string): void;
+  /** The keys of open sockets, each with its Authorization value (for the periodic re-check). */
+  liveKeys(): Map<string, string>;
   close(): Promise<void>;
 }
 
 /** Sockets that answer no ping for this long are dropped (as graphql-ws's own `useServer` does). */
 const KEEP_ALIVE_MS = 12_000;
+const KEY_REVOKED = { code: CloseCode.Forbidden, reason: 'API key revoked' } as const;
 
 /**
  * graphql-ws on the HTTP server's GraphQL path, through the same envelop as HTTP: the same parse
@@ -55,7 +61,7 @@ const KEEP_ALIVE_MS = 12_000;
  */
 export function serveGraphQLWs(deps: GraphQLWsDeps): GraphQLWs {
   const { yoga, logger } = deps;
-  const sockets = new Set<WebSocket>();
+  const sockets = new Map<WebSocket, SocketState>();
   const wss = new WebSocketServer({
     server: deps.server,
     path: deps.path,
@@ -74,12 +80,21 @@ export function serveGraphQLWs(deps: GraphQLWsDeps): GraphQLWs {
   const graphqlWs = makeServer<Record<string, unknown> | undefined, SocketState>({
     onConnect: async (ctx) => {
       const params = ctx.connectionParams ?? {};
-      ctx.extra.viewer = await deps.viewerOf(params.authorization ?? params.Authorization);
-      return ctx.extra.viewer.kind !== 'anonymous'; // else closed with 4403
+      ctx.extra.authorization = params.authorization ?? params.Authorization;
+      const viewer = await deps.viewerOf(ctx.extra.authorization);
+      if (viewer.kind === 'anonymous') return false; // closed with 4403
+      ctx.extra.keyId = viewer.kind === 'key' ? viewer.keyId : null;
+      return true;
     },
     onSubscribe: async (ctx, _id, payload) => {
       try {
-        const { socket, request, viewer } = ctx.extra;
+        // Per operation, not once per socket: a key revoked since it connected does no more.
+        const viewer = await deps.viewerOf(ctx.extra.authorization);
+        if (viewer.kind === 'anonymous') {
+          ctx.extra.socket.close(KEY_REVOKED.code, KEY_REVOKED.reason);
+          return [new GraphQLError('This API key was revoked.', { extensions: { code: 'UNAUTHENTICATED' } })];
+        }
+        const { socket, request } = ctx.extra;
         const enveloped = yoga.getEnveloped({ req: request, socket, viewer, params: payload } as ServerContext);
         const document = parseOperation(enveloped.parse, payload);
         const validationErrors = enveloped.validate(enveloped.schema, document);
@@ -110,8 +125,8 @@ export function serveGraphQLWs(deps: GraphQLWsDeps): GraphQLWs {
   });
 
   wss.on('connection', (socket, request) => {
-    const state: SocketState = { socket, request, viewer: { kind: 'anonymous' } };
-    sockets.add(socket);
+    const state: SocketState = { socket, request, authorization: undefined, keyId: null };
+    sockets.set(socket, state);
     let alive = true;
     socket.on('pong', () => (alive = true));
     const heartbeat = setInterval(() => {
@@ -152,8 +167,16 @@ export function serveGraphQLWs(deps: GraphQLWsDeps): GraphQLWs {
   });
 
   return {
+    closeSocketsOfKey(keyId) {
+      for (const state of sockets.values()) if (state.keyId === keyId) state.socket.close(KEY_REVOKED.code, KEY_REVOKED.reason);
+    },
+    liveKeys() {
+      const keys = new Map<string, string>();
+      for (const state of sockets.values()) if (state.keyId && typeof state.authorization === 'string') keys.set(state.keyId, state.authorization);
+      return keys;
+    },
     async close() {
-      for (const socket of sockets) socket.terminate();
+      for (const socket of sockets.keys()) socket.terminate();
       await new Promise<void>((resolve) => wss.close(() => resolve()));
     },
   };

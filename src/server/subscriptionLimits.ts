@@ -4,10 +4,13 @@ import { TooManySubscriptionsError } from '../scheduler/errors.js';
 /** A subscription's place under the caps: released when the subscription ends. */
 export interface Place {
   release(): void;
+  /** How to end the subscription from outside (its key was revoked). */
+  stopWith(stop: () => void): void;
 }
 
 interface Held {
   subscriber: Subscriber;
+  stop: (() => void) | null;
 }
 
 /**
@@ -37,13 +40,13 @@ export class SubscriptionLimits {
     }
     const ofOwner = this.#perOwner.get(subscriber.owner) ?? new Set<Held>();
     if (ofOwner.size >= this.#maxPerOwner) {
-      const who = subscriber.owner.startsWith('address:') ? 'This address' : 'This API key';
+      const who = subscriber.key ? 'This API key' : 'This address';
       return new TooManySubscriptionsError(
         `${who} already has ${this.#maxPerOwner} subscriptions on this server (MAX_SUBSCRIPTIONS_PER_KEY); ` +
           'end one before starting another.',
       );
     }
-    const held: Held = { subscriber };
+    const held: Held = { subscriber, stop: null };
     this.#perConnection.set(subscriber.connection, onConnection + 1);
     this.#perOwner.set(subscriber.owner, ofOwner.add(held));
     let released = false;
@@ -53,7 +56,24 @@ export class SubscriptionLimits {
         released = true;
         this.#release(held);
       },
+      stopWith: (stop) => {
+        held.stop = stop;
+      },
     };
+  }
+
+  /** Ends every subscription of an API key (revoked); each releases its place as it ends. */
+  endAllOfKey(keyId: string) {
+    for (const held of [...(this.#perOwner.get(ownerOfKey(keyId)) ?? [])]) held.stop?.();
+  }
+
+  /** The keys with live subscriptions, each with an Authorization value to re-check it by. */
+  liveKeys(): Map<string, string> {
+    const keys = new Map<string, string>();
+    for (const owned of this.#perOwner.values()) {
+      for (const { subscriber } of owned) if (subscriber.key) keys.set(subscriber.key.id, subscriber.key.authorization);
+    }
+    return keys;
   }
 
   #release(held: Held) {
