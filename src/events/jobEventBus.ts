@@ -3,6 +3,7 @@ import pg from 'pg';
 import { API_KEY_REVOKED_CHANNEL } from '../auth/apiKeys.js';
 import type { Logger } from '../logger.js';
 import { JOB_EVENTS_CHANNEL } from '../scheduler/sql.js';
+import { DeliveryPacer } from './deliveryPacer.js';
 import { jobTopics, parseJobEvents, type JobEvent } from './jobEvent.js';
 
 type Listener = (events: readonly JobEvent[]) => void;
@@ -45,6 +46,8 @@ class TopicEventTarget extends EventTarget {
  */
 export class JobEventBus {
   readonly eventTarget = new TopicEventTarget();
+  /** Paces the hand-over of events to this process's subscription streams (see DeliveryPacer). */
+  readonly deliveries = new DeliveryPacer();
   readonly #databaseUrl: string;
   readonly #logger: Logger;
   readonly #listeners = new Set<Listener>();

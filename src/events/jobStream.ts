@@ -1,9 +1,12 @@
 import { SubscriberTooSlowError } from '../scheduler/errors.js';
+import type { DeliveryPacer } from './deliveryPacer.js';
 import type { JobEvent } from './jobEvent.js';
 
 export interface JobStreamOptions {
   /** Events that may wait for a subscriber before the queue is coalesced. */
   maxPendingEvents?: number;
+  /** Hands each event over in a batch of the process's deliveries (else at once). */
+  pacer?: DeliveryPacer;
 }
 
 /**
@@ -19,6 +22,11 @@ export function openJobStream<T extends { id: string } = JobEvent>(
   options: JobStreamOptions = {},
 ): AsyncIterableIterator<T> & { push(event: T): void } {
   const maxPending = options.maxPendingEvents ?? 2000;
+  const { pacer } = options;
+  const deliver = (resolve: (result: IteratorResult<T>) => void, value: T) => {
+    if (pacer) pacer.schedule(() => resolve({ value, done: false }));
+    else resolve({ value, done: false });
+  };
   let queue: T[] = [];
   let head = 0;
   let waiting: ((result: IteratorResult<T>) => void) | null = null;
@@ -49,7 +57,7 @@ export function openJobStream<T extends { id: string } = JobEvent>(
     if (waiting) {
       const resolve = waiting;
       waiting = null;
-      resolve({ value: event, done: false });
+      deliver(resolve, event);
       return;
     }
     queue.push(event);
@@ -80,7 +88,7 @@ export function openJobStream<T extends { id: string } = JobEvent>(
           queue = [];
           head = 0;
         }
-        return Promise.resolve({ value, done: false });
+        return new Promise((resolve) => deliver(resolve, value));
       }
       if (closed) return Promise.resolve({ value: undefined, done: true });
       return new Promise((resolve) => (waiting = resolve));

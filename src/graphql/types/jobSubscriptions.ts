@@ -63,7 +63,7 @@ function jobUpdates(ctx: GraphQLContext, filter: JobFilter): AsyncIterableIterat
     (!filter.userId || job.userId === filter.userId) &&
     (!filter.type || job.type === filter.type);
 
-  const stream = openJobStream<JobSource>(ctx.bus.eventTarget, topic);
+  const stream = openJobStream<JobSource>(ctx.bus.eventTarget, topic, { pacer: ctx.bus.deliveries });
   const seen = new Map<string, number>();
   const isNew = (job: JobSource) => {
     if ((seen.get(job.id) ?? 0) >= job.version) return false;
