@@ -29,11 +29,12 @@ Stops on SIGTERM/SIGINT: no new claims, running jobs get SHUTDOWN_GRACE_MS to fi
 released back to the queue; a second signal exits at once.
 
   --port N          listen on port N (PORT, default 4000)
-  --host H          bind address (HOST, default 0.0.0.0)
+  --host H          bind address (HOST; default 127.0.0.1 with --no-auth, else 0.0.0.0)
   --no-worker       API only (WORKER_ENABLED=false)
   --concurrency N   jobs the built-in worker runs at once (WORKER_CONCURRENCY, default 10)
   --no-auth         no API keys needed, every caller is an admin (AUTH_DISABLED=true): local
-                    development only, refused when NODE_ENV=production`,
+                    development only, refused when NODE_ENV=production; listens on 127.0.0.1
+                    unless --host or HOST says otherwise`,
   worker: `Usage: conveyor worker [--concurrency N]
 
 Runs the built-in worker (and the maintenance loop) without HTTP. Start as many as you like,

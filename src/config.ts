@@ -12,7 +12,8 @@ const envSchema = z.object({
   CONVEYOR_DATA_DIR: z.string().default('.conveyor'),
   CONVEYOR_EMBEDDED_PG_PORT: z.coerce.number().int().min(1).max(65535).default(54329),
   DATABASE_PREPARED_STATEMENTS: bool.default(true),
-  HOST: z.string().default('0.0.0.0'),
+  // Unset (or empty): loopback when authentication is off, every address otherwise (see loadConfig).
+  HOST: z.preprocess((v) => (v === '' ? undefined : v), z.string().optional()),
   PORT: z.coerce.number().int().min(0).max(65535).default(4000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   LOG_PRETTY: bool.optional(),
@@ -39,6 +40,13 @@ const envSchema = z.object({
   MAX_PAYLOAD_BYTES: z.coerce.number().int().min(2).default(256 * 1024),
   REQUEST_BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).default(1024 * 1024),
   MAX_RESPONSE_BYTES: z.coerce.number().int().min(1024).default(8 * 1024 * 1024),
+  CORS_ORIGINS: z.string().default(''),
+  MAX_SUBSCRIPTIONS_PER_CONNECTION: z.coerce.number().int().min(1).default(100),
+  MAX_SUBSCRIPTIONS_PER_KEY: z.coerce.number().int().min(1).default(1000),
+  HTTP_HEADERS_TIMEOUT_MS: z.coerce.number().int().min(100).default(10_000),
+  HTTP_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(100).default(30_000),
+  HTTP_KEEP_ALIVE_TIMEOUT_MS: z.coerce.number().int().min(0).default(5000),
+  HTTP_MAX_CONNECTIONS: z.coerce.number().int().min(1).default(10_000),
 });
 
 export type Config = Readonly<{
@@ -84,6 +92,20 @@ export type Config = Readonly<{
     /** Payload and result bytes one response may carry (and one dequeueJobs may claim). */
     maxResponseBytes: number;
   }>;
+  /** Browser origins allowed to call the API (CORS, WebSocket upgrades); empty: none but the server's own. */
+  corsOrigins: readonly string[];
+  subscriptions: Readonly<{
+    maxPerConnection: number;
+    /** Per API key across its sockets and SSE streams in one process (per remote address without auth). */
+    maxPerKey: number;
+  }>;
+  http: Readonly<{
+    headersTimeoutMs: number;
+    /** Until the whole request is received; responses (SSE) and upgraded sockets are not cut by it. */
+    requestTimeoutMs: number;
+    keepAliveTimeoutMs: number;
+    maxConnections: number;
+  }>;
 }>;
 
 export class ConfigError extends Error {}
@@ -106,13 +128,19 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (e.MAX_RESPONSE_BYTES < e.MAX_PAYLOAD_BYTES) {
     throw new ConfigError('Invalid configuration:\n  MAX_RESPONSE_BYTES: must be at least MAX_PAYLOAD_BYTES (one job must fit).');
   }
+  // Node refuses a headers timeout longer than the request timeout.
+  if (e.HTTP_HEADERS_TIMEOUT_MS > e.HTTP_REQUEST_TIMEOUT_MS) {
+    throw new ConfigError('Invalid configuration:\n  HTTP_HEADERS_TIMEOUT_MS: must not exceed HTTP_REQUEST_TIMEOUT_MS.');
+  }
+  const corsOrigins = parseOrigins(e.CORS_ORIGINS);
   return deepFreeze({
     databaseUrl: e.DATABASE_URL ?? null,
     dataDir: path.resolve(e.CONVEYOR_DATA_DIR),
     embeddedPostgresPort: e.CONVEYOR_EMBEDDED_PG_PORT,
     preparedStatements: e.DATABASE_PREPARED_STATEMENTS,
     httpEnabled: e.HTTP_ENABLED,
-    host: e.HOST,
+    // `npm start` (authentication off) must not offer an admin API to the whole network by default.
+    host: e.HOST ?? (e.AUTH_DISABLED ? '127.0.0.1' : '0.0.0.0'),
     port: e.PORT,
     log: { level: e.LOG_LEVEL, pretty: e.LOG_PRETTY ?? process.stdout.isTTY === true, file: e.LOG_FILE || null },
     worker: {
@@ -144,7 +172,34 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       requestBodyLimitBytes: e.REQUEST_BODY_LIMIT_BYTES,
       maxResponseBytes: e.MAX_RESPONSE_BYTES,
     },
+    corsOrigins,
+    subscriptions: { maxPerConnection: e.MAX_SUBSCRIPTIONS_PER_CONNECTION, maxPerKey: e.MAX_SUBSCRIPTIONS_PER_KEY },
+    http: {
+      headersTimeoutMs: e.HTTP_HEADERS_TIMEOUT_MS,
+      requestTimeoutMs: e.HTTP_REQUEST_TIMEOUT_MS,
+      keepAliveTimeoutMs: e.HTTP_KEEP_ALIVE_TIMEOUT_MS,
+      maxConnections: e.HTTP_MAX_CONNECTIONS,
+    },
   });
+}
+
+/** CORS_ORIGINS as exact origins (`scheme://host[:port]`); ConfigError for anything else, `*` included. */
+function parseOrigins(list: string): string[] {
+  const entries = list.split(',').map((entry) => entry.trim()).filter(Boolean);
+  const invalid = entries.filter((entry) => {
+    try {
+      return new URL(entry).origin !== entry;
+    } catch {
+      return true;
+    }
+  });
+  if (invalid.length > 0) {
+    throw new ConfigError(
+      `Invalid configuration:\n  CORS_ORIGINS: ${invalid.map((entry) => JSON.stringify(entry)).join(', ')} ` +
+        'is not an origin (scheme://host[:port], no path, no wildcard).',
+    );
+  }
+  return entries;
 }
 
 function deepFreeze<T>(value: T): T {

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { createClient, type Client } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
@@ -8,11 +8,13 @@ import { startTestConveyor, type TestConveyor } from './support/conveyor.js';
 import { postGraphQL, Recorder, untilLive } from './support/graphqlClient.js';
 
 type Caller = 'admin' | 'worker' | 'user' | 'anonymous';
-type Outcome = 'ok' | 'FORBIDDEN' | 'UNAUTHENTICATED';
+type Outcome = 'ok' | 'null' | 'FORBIDDEN' | 'UNAUTHENTICATED' | 'NOT_FOUND';
 
 /**
  * Every operation × every role × (for jobs) the user's own and another user's job: allowed, or
  * refused with FORBIDDEN / UNAUTHENTICATED. "user" is a USER key bound to alice; bob is the other user.
+ * Another user's job looks exactly like a job that does not exist (null, NOT_FOUND): a USER key cannot
+ * even learn that an id is taken.
  */
 describe('authorization', () => {
   let conveyor: TestConveyor;
@@ -40,7 +42,9 @@ describe('authorization', () => {
 
   const outcome = (result: { data?: unknown; errors?: readonly { extensions?: Record<string, unknown> }[] }): Outcome | string => {
     const code = result.errors?.[0]?.extensions?.code as string | undefined;
-    return code ?? 'ok';
+    if (code) return code;
+    const fields = Object.values((result.data ?? {}) as Record<string, unknown>);
+    return fields.length === 1 && fields[0] === null ? 'null' : 'ok';
   };
 
   const jobOf = async (userId: string) => (await conveyor.scheduler.submitJob({ type: 'remote', userId })).job;
@@ -74,7 +78,7 @@ describe('authorization', () => {
       operation: 'job(id)',
       run: async (caller, owner) => call(caller, 'query ($id: ID!) { job(id: $id) { id } }', { id: (await jobOf(owner)).id }),
       expected: { admin: 'ok', worker: 'ok', user: 'ok', anonymous: 'UNAUTHENTICATED' },
-      otherUsersJob: 'FORBIDDEN',
+      otherUsersJob: 'null',
     },
     {
       operation: 'userJobs',
@@ -143,13 +147,13 @@ describe('authorization', () => {
       operation: 'cancelJob',
       run: async (caller, owner) => call(caller, 'mutation ($id: ID!) { cancelJob(id: $id) { id } }', { id: (await jobOf(owner)).id }),
       expected: { admin: 'ok', worker: 'FORBIDDEN', user: 'ok', anonymous: 'UNAUTHENTICATED' },
-      otherUsersJob: 'FORBIDDEN',
+      otherUsersJob: 'NOT_FOUND',
     },
     {
       operation: 'retryJob',
       run: async (caller, owner) => call(caller, 'mutation ($id: ID!) { retryJob(id: $id) { id } }', { id: (await failedJobOf(owner)).id }),
       expected: { admin: 'ok', worker: 'FORBIDDEN', user: 'ok', anonymous: 'UNAUTHENTICATED' },
-      otherUsersJob: 'FORBIDDEN',
+      otherUsersJob: 'NOT_FOUND',
     },
     {
       operation: 'setUserConcurrency',
@@ -215,6 +219,23 @@ describe('authorization', () => {
     expect(outcome(await postGraphQL(conveyor.graphqlUrl, { query: '{ queueStats { total } }' }, headers))).toBe('UNAUTHENTICATED');
   });
 
+  it("another user's job and an unknown id get the same answers, message for message", async () => {
+    const bobs = await jobOf('bob');
+    const bobsFailed = await failedJobOf('bob');
+    const unknown = randomUUID();
+    const shape = (result: { data?: unknown; errors?: readonly { message: string; extensions?: Record<string, unknown> }[] }, id: string) =>
+      JSON.stringify(result).replaceAll(id, '<id>');
+    for (const [query, id, same] of [
+      ['query ($id: ID!) { job(id: $id) { id } }', bobs.id, unknown],
+      ['mutation ($id: ID!) { cancelJob(id: $id) { id } }', bobs.id, unknown],
+      ['mutation ($id: ID!) { retryJob(id: $id) { id } }', bobsFailed.id, unknown],
+    ] as const) {
+      const foreign = await call('user', query, { id });
+      const missing = await call('user', query, { id: same });
+      expect(shape(foreign, id)).toBe(shape(missing, same));
+    }
+  });
+
   describe('over graphql-ws', () => {
     const wsClient = (key: string | null): Client =>
       createClient({
@@ -254,7 +275,7 @@ describe('authorization', () => {
       }
     });
 
-    it("a user may not subscribe to another user's jobs", async () => {
+    it("a user may not subscribe to another user's jobs; by id, another user's job is as silent as an unknown one", async () => {
       const client = wsClient(keys.user);
       try {
         const bobsJob = await jobOf('bob');
@@ -262,10 +283,20 @@ describe('authorization', () => {
         await byUser.waitFor(() => byUser.errors.length > 0);
         expect(JSON.stringify(byUser.errors)).toContain('FORBIDDEN');
         expect(byUser.values).toEqual([]);
+
         const byId = new Recorder(client, JobUpdatedDocument, { id: bobsJob.id });
-        await byId.waitFor(() => byId.errors.length > 0);
-        expect(JSON.stringify(byId.errors)).toContain('FORBIDDEN');
-        expect(byId.values).toEqual([]);
+        const unknown = new Recorder(client, JobUpdatedDocument, { id: randomUUID() });
+        const own = new Recorder<JobStatusChangesSubscription>(client, JobStatusChangesDocument, {});
+        await untilLive(own, () => jobOf('alice'));
+        // Bob's job changes; then one of alice's. Events arrive in commit order, so once alice's is
+        // seen, bob's had its chance to reach the subscription by id.
+        await conveyor.scheduler.cancelJob(bobsJob.id);
+        const after = await jobOf('alice');
+        await own.waitFor((values) => values.some((v) => v.jobUpdated.id === after.id));
+        for (const silent of [byId, unknown]) {
+          expect(silent.values).toEqual([]);
+          expect(silent.errors).toEqual([]);
+        }
       } finally {
         await client.dispose();
       }

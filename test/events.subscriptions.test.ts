@@ -11,7 +11,9 @@ import {
   type JobUpdatedSubscription,
   type QueueStatsUpdatedSubscription,
 } from '../client/generated/graphql.js';
-import { openJobStream, SubscriberTooSlowError } from '../src/events/jobStream.js';
+import { DeliveryPacer } from '../src/events/deliveryPacer.js';
+import { openJobStream } from '../src/events/jobStream.js';
+import { SubscriberTooSlowError } from '../src/scheduler/errors.js';
 import { startTestConveyor, type TestConveyor } from './support/conveyor.js';
 import { connected, createWsClient, executeOk, Recorder, untilLive } from './support/graphqlClient.js';
 import { byJob, expectCompleteHistory } from './support/jobSequences.js';
@@ -260,6 +262,22 @@ describe('a slow subscriber', () => {
     const slow = openJobStream<{ id: string; version: number }>(target, 't', { maxPendingEvents: 100 });
     for (let i = 0; i < 200; i++) target.dispatchEvent(event(`job-${i}`, 1));
     await expect(slow.next()).rejects.toBeInstanceOf(SubscriberTooSlowError);
+    expect(await slow.next()).toEqual({ value: undefined, done: true }); // reported once, then over
     await stream.return!();
+  });
+});
+
+describe('delivery to many subscribers', () => {
+  it('hands events over in order, at most a batch per turn of the event loop', async () => {
+    const pacer = new DeliveryPacer(100);
+    const ran: number[] = [];
+    const done = new Promise<void>((resolve) => {
+      for (let i = 0; i < 250; i++) pacer.schedule(() => (ran.push(i), i === 249 && resolve()));
+    });
+    // Queued after the pacer's first turn: it sees only that turn's batch done.
+    const afterFirstTurn = new Promise<number>((resolve) => setImmediate(() => resolve(ran.length)));
+    expect(await afterFirstTurn).toBe(100);
+    await done;
+    expect(ran).toEqual(Array.from({ length: 250 }, (_, i) => i));
   });
 });

@@ -14,6 +14,8 @@ export interface ApiKeyInfo {
 }
 
 const KEY_PREFIX = 'cvk_';
+/** NOTIFY channel of revocations (payload: the key's id), so that every server ends the key's sockets at once. */
+export const API_KEY_REVOKED_CHANNEL = 'conveyor_api_key_revoked';
 /** How long a looked-up key is trusted before it is read again (so a revocation takes effect within it). */
 const CACHE_TTL_MS = 5000;
 const CACHE_MAX = 10_000;
@@ -67,12 +69,28 @@ export class ApiKeyStore {
     return this.#db.apiKey.findMany({ orderBy: { createdAt: 'asc' } }).then((rows) => rows.map(toInfo));
   }
 
+  /**
+   * Revokes a key. The NOTIFY goes in the same transaction as the update, so every server listening
+   * (src/events/jobEventBus.ts) hears of it exactly when it is committed.
+   */
   async revoke(id: string): Promise<ApiKeyInfo> {
     const row = await this.#db.apiKey.findUnique({ where: { id } }).catch(() => null);
     if (!row) throw new NotFoundError(`No API key with id ${id}.`);
-    const revoked = row.revokedAt ? row : await this.#db.apiKey.update({ where: { id }, data: { revokedAt: new Date() } });
-    this.#cache.clear();
+    const revoked = row.revokedAt
+      ? row
+      : (
+          await this.#db.$transaction([
+            this.#db.apiKey.update({ where: { id }, data: { revokedAt: new Date() } }),
+            this.#db.$executeRaw`SELECT pg_notify(${API_KEY_REVOKED_CHANNEL}, ${id})`,
+          ])
+        )[0];
+    this.forgetCachedLookups();
     return toInfo(revoked);
+  }
+
+  /** Drops every cached lookup (a key was revoked): the next request of each key reads it again. */
+  forgetCachedLookups() {
+    this.#cache.clear();
   }
 
   /** The viewer a presented key stands for; null for an unknown or revoked key. */

@@ -45,8 +45,12 @@ export function actingUserId(viewer: Viewer, requested: string | null | undefine
   return own;
 }
 
-/** FORBIDDEN when a USER key reaches for another user's job. */
-export function requireJobOwner(viewer: Viewer, job: { userId: string }) {
+/**
+ * Whether the viewer may see the job at all. A USER key sees its own user's jobs only, and another
+ * user's job must look to it exactly like an id that does not exist (null, NOT_FOUND): a FORBIDDEN
+ * would tell it that the id is taken.
+ */
+export function canSeeJob(viewer: Viewer, job: { userId: string }): boolean {
   const own = ownUserId(viewer);
-  if (own !== null && job.userId !== own) throw new ForbiddenError("This job belongs to another user.");
+  return own === null || job.userId === own;
 }

@@ -1,7 +1,9 @@
 import { setMaxListeners } from 'node:events';
 import pg from 'pg';
+import { API_KEY_REVOKED_CHANNEL } from '../auth/apiKeys.js';
 import type { Logger } from '../logger.js';
 import { JOB_EVENTS_CHANNEL } from '../scheduler/sql.js';
+import { DeliveryPacer } from './deliveryPacer.js';
 import { jobTopics, parseJobEvents, type JobEvent } from './jobEvent.js';
 
 type Listener = (events: readonly JobEvent[]) => void;
@@ -38,16 +40,19 @@ class TopicEventTarget extends EventTarget {
 
 /**
  * The process's one LISTEN connection. Every job change committed by any process arrives here and is
- * handed to local listeners (the worker) and to Yoga's pubsub topics (the subscriptions). If the
- * connection drops it reconnects with backoff and tells `onReconnect` listeners, since events sent
- * while it was down are lost.
+ * handed to local listeners (the worker) and to Yoga's pubsub topics (the subscriptions); so does
+ * every API key revocation (`onApiKeyRevoked`). If the connection drops it reconnects with backoff and
+ * tells `onReconnect` listeners, since notifications sent while it was down are lost.
  */
 export class JobEventBus {
   readonly eventTarget = new TopicEventTarget();
+  /** Paces the hand-over of events to this process's subscription streams (see DeliveryPacer). */
+  readonly deliveries = new DeliveryPacer();
   readonly #databaseUrl: string;
   readonly #logger: Logger;
   readonly #listeners = new Set<Listener>();
   readonly #reconnectListeners = new Set<(lostAt: Date) => void>();
+  readonly #keyRevokedListeners = new Set<(keyId: string) => void>();
   /** When the current outage began; null while connected. */
   #lostAt: Date | null = null;
   #client: pg.Client | null = null;
@@ -86,6 +91,12 @@ export class JobEventBus {
     return () => this.#reconnectListeners.delete(listener);
   }
 
+  /** Called with the id of each API key revoked by any process, once the revocation is committed. */
+  onApiKeyRevoked(listener: (keyId: string) => void): () => void {
+    this.#keyRevokedListeners.add(listener);
+    return () => this.#keyRevokedListeners.delete(listener);
+  }
+
   /** The backend pid of the LISTEN connection (tests terminate it to prove reconnection). */
   get listenerPid(): number | null {
     return (this.#client as unknown as { processID?: number } | null)?.processID ?? null;
@@ -95,6 +106,7 @@ export class JobEventBus {
     const client = new pg.Client({ connectionString: this.#databaseUrl, application_name: 'conveyor-listen' });
     client.on('notification', (message) => {
       if (message.channel === JOB_EVENTS_CHANNEL && message.payload) this.#deliver(message.payload);
+      else if (message.channel === API_KEY_REVOKED_CHANNEL && message.payload) this.#keyRevoked(message.payload);
     });
     client.on('error', (error) => {
       this.#logger.warn({ err: error }, 'LISTEN connection failed');
@@ -103,7 +115,7 @@ export class JobEventBus {
     client.on('end', () => this.#connectionLost(client));
     try {
       await client.connect();
-      await client.query(`LISTEN ${JOB_EVENTS_CHANNEL}`);
+      await client.query(`LISTEN ${JOB_EVENTS_CHANNEL}; LISTEN ${API_KEY_REVOKED_CHANNEL}`);
     } catch (error) {
       client.end().catch(() => {});
       throw error;
@@ -137,6 +149,16 @@ export class JobEventBus {
       this.#logger.info({ lostAt }, 'LISTEN connection re-established');
       for (const listener of this.#reconnectListeners) listener(lostAt);
     }, delay);
+  }
+
+  #keyRevoked(keyId: string) {
+    for (const listener of this.#keyRevokedListeners) {
+      try {
+        listener(keyId);
+      } catch (error) {
+        this.#logger.error({ err: error }, 'API key revocation listener threw');
+      }
+    }
   }
 
   #deliver(payload: string) {

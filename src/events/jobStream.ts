@@ -1,18 +1,20 @@
+import { SubscriberTooSlowError } from '../scheduler/errors.js';
+import type { DeliveryPacer } from './deliveryPacer.js';
 import type { JobEvent } from './jobEvent.js';
-
-export class SubscriberTooSlowError extends Error {}
 
 export interface JobStreamOptions {
   /** Events that may wait for a subscriber before the queue is coalesced. */
   maxPendingEvents?: number;
+  /** Hands each event over in a batch of the process's deliveries (else at once). */
+  pacer?: DeliveryPacer;
 }
 
 /**
  * The events of one topic as an async iterator, for one subscriber. A subscriber normally receives
  * every event. One that reads slower than events arrive does not grow memory without bound: once
  * `maxPendingEvents` wait, the queue is coalesced to the latest state of each job, and if that still
- * leaves more than half the bound, the stream ends with SubscriberTooSlowError (the client
- * resubscribes; `jobUpdated(id)` starts from the current state).
+ * leaves more than half the bound, the stream ends with SubscriberTooSlowError, once, and is done
+ * after it (the client resubscribes; `jobUpdated(id)` starts from the current state).
  */
 export function openJobStream<T extends { id: string } = JobEvent>(
   target: EventTarget,
@@ -20,6 +22,11 @@ export function openJobStream<T extends { id: string } = JobEvent>(
   options: JobStreamOptions = {},
 ): AsyncIterableIterator<T> & { push(event: T): void } {
   const maxPending = options.maxPendingEvents ?? 2000;
+  const { pacer } = options;
+  const deliver = (resolve: (result: IteratorResult<T>) => void, value: T) => {
+    if (pacer) pacer.schedule(() => resolve({ value, done: false }));
+    else resolve({ value, done: false });
+  };
   let queue: T[] = [];
   let head = 0;
   let waiting: ((result: IteratorResult<T>) => void) | null = null;
@@ -36,7 +43,10 @@ export function openJobStream<T extends { id: string } = JobEvent>(
     queue = [...latest.values()];
     head = 0;
     if (queue.length > maxPending / 2) {
-      failure = new SubscriberTooSlowError(`subscriber fell behind by more than ${queue.length} jobs`);
+      failure = new SubscriberTooSlowError(
+        `This subscriber fell behind by more than ${queue.length} jobs and was cut off; subscribe again ` +
+          '(jobUpdated(id) starts with the job as it is now).',
+      );
       queue = [];
       close();
     }
@@ -47,7 +57,7 @@ export function openJobStream<T extends { id: string } = JobEvent>(
     if (waiting) {
       const resolve = waiting;
       waiting = null;
-      resolve({ value: event, done: false });
+      deliver(resolve, event);
       return;
     }
     queue.push(event);
@@ -66,7 +76,11 @@ export function openJobStream<T extends { id: string } = JobEvent>(
   return {
     push,
     next() {
-      if (failure) return Promise.reject(failure);
+      if (failure) {
+        const reported = failure;
+        failure = null; // reported once; the stream is closed, so later calls are done
+        return Promise.reject(reported);
+      }
       if (head < queue.length) {
         const value = queue[head]!;
         queue[head++] = undefined as never; // let it be collected
@@ -74,7 +88,7 @@ export function openJobStream<T extends { id: string } = JobEvent>(
           queue = [];
           head = 0;
         }
-        return Promise.resolve({ value, done: false });
+        return new Promise((resolve) => deliver(resolve, value));
       }
       if (closed) return Promise.resolve({ value: undefined, done: true });
       return new Promise((resolve) => (waiting = resolve));

@@ -5,10 +5,21 @@ import type { QueueStatsFeed } from '../events/queueStatsFeed.js';
 import type { Logger } from '../logger.js';
 import type { ConveyorMetrics } from '../metrics/metrics.js';
 import type { Scheduler } from '../scheduler/scheduler.js';
+import type { JobTypeRegistry } from '../worker/registry.js';
 import type { FullJobLoader } from './jobSource.js';
 import type { ResponseBudget } from './responseBudget.js';
 
-/** What every resolver gets; built per request (HTTP) or per connection (graphql-ws). */
+/** Who holds a subscription: for the caps, and to end it when its API key is revoked. */
+export interface Subscriber {
+  /** The graphql-ws socket it runs on, or the HTTP request of an SSE stream (one subscription each). */
+  connection: object;
+  /** What MAX_SUBSCRIPTIONS_PER_KEY counts by: the API key, or the remote address without authentication. */
+  owner: string;
+  /** The API key's id and its Authorization value, for the periodic re-check of revoked keys. */
+  key: { id: string; authorization: string } | null;
+}
+
+/** What every resolver gets; built per request (HTTP) or per operation (graphql-ws). */
 export interface GraphQLContext {
   scheduler: Scheduler;
   /** Who is calling (from the API key); resolvers check it with src/auth/viewer.ts. */
@@ -23,4 +34,7 @@ export interface GraphQLContext {
   fullJobs: FullJobLoader;
   /** The payload and result bytes this operation may still return (a subscription: per event). */
   responseBudget: ResponseBudget;
+  /** The job types this process knows: filters must name one of them. */
+  jobTypes: Pick<JobTypeRegistry, 'get' | 'names'>;
+  subscriber: Subscriber;
 }

@@ -3,7 +3,15 @@
  * in `extensions.code`; anything that is not a ConveyorError is unexpected and gets masked.
  */
 export abstract class ConveyorError extends Error {
-  abstract readonly code: 'NOT_FOUND' | 'CONFLICT' | 'BAD_USER_INPUT' | 'UNAUTHENTICATED' | 'FORBIDDEN' | 'RESPONSE_TOO_LARGE';
+  abstract readonly code:
+    | 'NOT_FOUND'
+    | 'CONFLICT'
+    | 'BAD_USER_INPUT'
+    | 'UNAUTHENTICATED'
+    | 'FORBIDDEN'
+    | 'TOO_MANY_SUBSCRIPTIONS'
+    | 'SUBSCRIBER_TOO_SLOW'
+    | 'RESPONSE_TOO_LARGE';
 }
 
 export class NotFoundError extends ConveyorError {
@@ -32,4 +40,14 @@ export class ForbiddenError extends ConveyorError {
 /** The operation asks for more payload and result bytes than one response may carry (MAX_RESPONSE_BYTES). */
 export class ResponseTooLargeError extends ConveyorError {
   readonly code = 'RESPONSE_TOO_LARGE';
+}
+
+/** A connection or an API key already holds as many subscriptions as it may (the new one is refused). */
+export class TooManySubscriptionsError extends ConveyorError {
+  readonly code = 'TOO_MANY_SUBSCRIPTIONS';
+}
+
+/** A subscriber read events slower than they came and fell too far behind: its subscription ends. */
+export class SubscriberTooSlowError extends ConveyorError {
+  readonly code = 'SUBSCRIBER_TOO_SLOW';
 }

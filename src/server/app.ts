@@ -1,9 +1,7 @@
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { GraphQLError, parse as parseDocument } from 'graphql';
-import { createYoga, maskError as defaultMaskError, type YogaServerInstance } from 'graphql-yoga';
-import { useServer } from 'graphql-ws/use/ws';
-import { WebSocketServer } from 'ws';
+import { createYoga, type YogaServerInstance } from 'graphql-yoga';
+import { EnvelopArmor } from '@escape.tech/graphql-armor';
 import type { JobEventBus } from '../events/jobEventBus.js';
 import { QueueStatsFeed } from '../events/queueStatsFeed.js';
 import type { GraphQLContext } from '../graphql/context.js';
@@ -12,17 +10,25 @@ import { ResponseBudget } from '../graphql/responseBudget.js';
 import { buildSchema } from '../graphql/schema.js';
 import { useSharedSubscriptionExecution } from '../graphql/sharedSubscriptionExecution.js';
 import type { Logger } from '../logger.js';
-import { ConveyorError } from '../scheduler/errors.js';
 import type { Scheduler } from '../scheduler/scheduler.js';
-import { EnvelopArmor } from '@escape.tech/graphql-armor';
-import { useDisableIntrospection } from '@graphql-yoga/plugin-disable-introspection';
+import type { JobTypeRegistry } from '../worker/registry.js';
 import { bearerKey, type ApiKeyStore } from '../auth/apiKeys.js';
 import { ANONYMOUS, DEVELOPMENT, type Viewer } from '../auth/viewer.js';
+import type { ConveyorMetrics } from '../metrics/metrics.js';
+import { createMaskError } from './errorMasking.js';
+import { serveGraphQLWs, type ServerContext } from './graphqlWs.js';
+import { createLimitedServer, type HttpLimits } from './httpLimits.js';
+import { watchKeyRevocations } from './keyRevocation.js';
+import { corsFor, isAllowedWebSocketOrigin } from './origins.js';
+import { useGraphQLMediaTypes } from './plugins/useGraphQLMediaTypes.js';
+import { useNoIntrospection } from './plugins/useNoIntrospection.js';
+import { useRequestErrorCodes } from './plugins/useRequestErrorCodes.js';
+import { requestIdOf, useRequestId } from './plugins/useRequestId.js';
+import { useStreamErrorResults } from './plugins/useStreamErrorResults.js';
+import { useSubscriptionLimits } from './plugins/useSubscriptionLimits.js';
 import { bodyLimitRoute } from './routes/bodyLimit.js';
 import { routeRequests, type HttpRoute } from './routes/route.js';
-import { useRequestErrorCodes } from './useRequestErrorCodes.js';
-import { requestIdOf, useRequestId } from './useRequestId.js';
-import type { ConveyorMetrics } from '../metrics/metrics.js';
+import { ownerOfAddress, ownerOfKey, SubscriptionLimits } from './subscriptionLimits.js';
 
 export interface SecuritySettings {
   /** Every caller acts as an admin (local development only). */
@@ -32,12 +38,18 @@ export interface SecuritySettings {
   requestBodyLimitBytes: number;
   /** Payload and result bytes one operation may return (a subscription: per event). */
   maxResponseBytes: number;
+  /** Browser origins besides the server's own (CORS and WebSocket upgrades). */
+  corsOrigins: readonly string[];
+  subscriptions: { maxPerConnection: number; maxPerKey: number };
+  http: HttpLimits;
 }
 
 export interface AppDeps {
   scheduler: Scheduler;
   bus: JobEventBus;
   apiKeys: ApiKeyStore;
+  /** The job types this process knows; subscription and count filters must name one. */
+  jobTypes: Pick<JobTypeRegistry, 'get' | 'names'>;
   security: SecuritySettings;
   logger: Logger;
   /** Show error details to clients (development only). */
@@ -48,7 +60,7 @@ export interface AppDeps {
 }
 
 export interface App {
-  yoga: YogaServerInstance<Record<string, unknown>, GraphQLContext>;
+  yoga: YogaServerInstance<ServerContext, GraphQLContext>;
   server: Server;
   /** Listens; resolves with the base URL (port 0 picks a free port). */
   start(port: number, host?: string): Promise<string>;
@@ -77,26 +89,37 @@ export function buildApp(deps: AppDeps): App {
   const fullJobs = new FullJobLoader(deps.scheduler);
   const requestIds = new WeakMap<Request, string>();
   const queueStatsFeed = new QueueStatsFeed({ scheduler: deps.scheduler, bus: deps.bus, logger });
-  const base = { scheduler: deps.scheduler, bus: deps.bus, queueStatsFeed, fullJobs, metrics: deps.metrics, apiKeys: deps.apiKeys };
+  const base = { scheduler: deps.scheduler, bus: deps.bus, queueStatsFeed, fullJobs, metrics: deps.metrics, apiKeys: deps.apiKeys, jobTypes: deps.jobTypes };
   const { security } = deps;
-  /** Who sends this Authorization value; anonymous for none or an unknown key. */
+  const subscriptionLimits = new SubscriptionLimits(security.subscriptions);
+  const maskError = createMaskError(logger);
+  /** Who sends this Authorization value; anonymous for none or an unknown or revoked key. */
   const viewerOf = async (authorization: unknown): Promise<Viewer> => {
     if (security.authDisabled) return DEVELOPMENT;
     const key = bearerKey(authorization);
     return (key && (await deps.apiKeys.authenticate(key))) || ANONYMOUS;
   };
 
-  const yoga = createYoga<Record<string, unknown>, GraphQLContext>({
+  const yoga = createYoga<ServerContext, GraphQLContext>({
     schema: buildSchema(),
     graphqlEndpoint: GRAPHQL_PATH,
     // A child logger per request carries its id (taken from x-request-id, or made up) into every line.
-    // graphql-ws operations have no fetch Request: their viewer was settled when the socket connected.
-    context: async ({ request, extra }: { request?: Request; extra?: { viewer?: Viewer } }): Promise<GraphQLContext> => ({
-      ...base,
-      viewer: extra?.viewer ?? (await viewerOf(request?.headers.get('authorization'))),
-      responseBudget: new ResponseBudget(security.maxResponseBytes),
-      logger: logger.child({ requestId: (request && requestIds.get(request)) ?? requestIdOf(null) }),
-    }),
+    // graphql-ws operations come with the viewer their socket's key stands for now.
+    context: async (initial: ServerContext & { request?: Request }): Promise<GraphQLContext> => {
+      const authorization = initial.request?.headers.get('authorization') ?? null;
+      const viewer = initial.viewer ?? (await viewerOf(authorization));
+      return {
+        ...base,
+        viewer,
+        responseBudget: new ResponseBudget(security.maxResponseBytes),
+        logger: logger.child({ requestId: (initial.request && requestIds.get(initial.request)) ?? requestIdOf(null) }),
+        subscriber: {
+          connection: initial.socket ?? initial.request ?? initial,
+          owner: viewer.kind === 'key' ? ownerOfKey(viewer.keyId) : ownerOfAddress(initial.req?.socket.remoteAddress),
+          key: viewer.kind === 'key' && authorization ? { id: viewer.keyId, authorization } : null,
+        },
+      };
+    },
     landingPage: false,
     // bodyLimitRoute has already refused bodies over the limit and bodies of unknown length; Yoga's own
     // limit would pipe every body through a counting stream once more (a bare { __typename } request
@@ -104,12 +127,18 @@ export function buildApp(deps: AppDeps): App {
     maxRequestBodySize: false,
     // One operation per request; a JSON array of operations is refused.
     batching: false,
+    // Only JSON bodies are taken (useGraphQLMediaTypes): nothing a cross-site form can send.
+    multipart: false,
+    cors: corsFor(security.corsOrigins),
     plugins: [
+      useGraphQLMediaTypes(),
       useRequestErrorCodes(),
       useRequestId(requestIds),
       useSharedSubscriptionExecution(),
+      useSubscriptionLimits(subscriptionLimits),
+      useStreamErrorResults(),
       ...new EnvelopArmor(ARMOR).protect().plugins,
-      ...(security.introspection ? [] : [useDisableIntrospection()]),
+      ...(security.introspection ? [] : [useNoIntrospection()]),
     ],
     graphiql: security.graphiql ? { title: 'Conveyor', subscriptionsProtocol: 'WS' } : false,
     // The offline GraphiQL bundle is a 9 MB module: loaded on the first page view, not in every process.
@@ -118,66 +147,28 @@ export function buildApp(deps: AppDeps): App {
       debug: (...args) => logger.debug(args.join(' ')),
       info: (...args) => logger.info(args.join(' ')),
       warn: (...args) => logger.warn(args.join(' ')),
-      // Yoga reports here the GraphQL errors of subscriptions too, expected ones (FORBIDDEN …)
-      // included; unexpected errors are logged at error level by maskError below.
-      error: (...args) => logger.warn(args.join(' ')),
+      // Yoga logs here each error that maskError changed: the clients' ConveyorErrors, and defects that
+      // maskError has already logged at error level with their stack.
+      error: (...args) => logger.debug(args.join(' ')),
     },
-    maskedErrors: {
-      isDev: deps.exposeErrors ?? false,
-      maskError(error, message, isDev) {
-        const original = error instanceof GraphQLError ? error.originalError : error;
-        if (original instanceof ConveyorError && error instanceof GraphQLError) {
-          return new GraphQLError(original.message, {
-            nodes: error.nodes,
-            source: error.source,
-            positions: error.positions,
-            path: error.path,
-            extensions: { ...error.extensions, code: original.code },
-          });
-        }
-        logger.error({ err: original ?? error }, 'unexpected error in a GraphQL operation');
-        return defaultMaskError(error, message, isDev);
-      },
-    },
+    maskedErrors: { isDev: deps.exposeErrors ?? false, maskError },
   });
 
   const routes: HttpRoute[] = [bodyLimitRoute(security.requestBodyLimitBytes), ...(deps.routes ?? [])];
-  const server = createServer(routeRequests(routes, yoga));
-  const wss = new WebSocketServer({ server, path: GRAPHQL_PATH });
-  useServer(
-    {
-      // The key is checked once, when the socket connects; a refused socket is closed with 4403.
-      onConnect: async (ctx) => {
-        const params = ctx.connectionParams ?? {};
-        const viewer = await viewerOf(params.authorization ?? params.Authorization);
-        if (viewer.kind === 'anonymous') return false;
-        (ctx.extra as { viewer?: Viewer }).viewer = viewer;
-        return true;
-      },
-      execute: (args: any) => args.rootValue.execute(args),
-      subscribe: (args: any) => args.rootValue.subscribe(args),
-      onSubscribe: async (ctx, _id, params) => {
-        const enveloped = yoga.getEnveloped({ ...ctx, req: ctx.extra.request, socket: ctx.extra.socket, params });
-        let document;
-        try {
-          document = parseDocument(params.query);
-        } catch (error) {
-          return [error as GraphQLError];
-        }
-        const errors = enveloped.validate(enveloped.schema, document);
-        if (errors.length > 0) return errors;
-        return {
-          schema: enveloped.schema,
-          operationName: params.operationName,
-          document,
-          variableValues: params.variables,
-          contextValue: await enveloped.contextFactory(),
-          rootValue: { execute: enveloped.execute, subscribe: enveloped.subscribe },
-        };
-      },
-    },
-    wss,
-  );
+  const server = createLimitedServer(routeRequests(routes, yoga), security.http, logger);
+  const graphqlWs = serveGraphQLWs({
+    server,
+    path: GRAPHQL_PATH,
+    yoga,
+    maxPayloadBytes: security.requestBodyLimitBytes,
+    isAllowedOrigin: (request) => isAllowedWebSocketOrigin(request, security.corsOrigins),
+    viewerOf,
+    maskError,
+    logger,
+  });
+  const stopWatchingRevocations = security.authDisabled
+    ? () => {}
+    : watchKeyRevocations({ bus: deps.bus, apiKeys: deps.apiKeys, graphqlWs, subscriptionLimits, viewerOf, logger });
 
   return {
     yoga,
@@ -193,9 +184,9 @@ export function buildApp(deps: AppDeps): App {
         });
       }),
     stop: async () => {
+      stopWatchingRevocations();
       queueStatsFeed.stop();
-      for (const client of wss.clients) client.terminate();
-      await new Promise<void>((resolve) => wss.close(() => resolve()));
+      await graphqlWs.close();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },

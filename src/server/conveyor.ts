@@ -89,8 +89,13 @@ export async function startConveyor(options: StartOptions): Promise<Conveyor> {
     graphiql: config.graphql.graphiql,
     requestBodyLimitBytes: config.graphql.requestBodyLimitBytes,
     maxResponseBytes: config.graphql.maxResponseBytes,
+    corsOrigins: config.corsOrigins,
+    subscriptions: config.subscriptions,
+    http: config.http,
   };
-  const app = config.httpEnabled ? buildApp({ scheduler, bus, apiKeys, security, logger, metrics, routes }) : null;
+  const app = config.httpEnabled
+    ? buildApp({ scheduler, bus, apiKeys, jobTypes: registry, security, logger, metrics, routes })
+    : null;
   const url = app ? await app.start(config.port, config.host) : null;
 
   const worker = config.worker.enabled

@@ -1,5 +1,5 @@
 import { loadConfig } from '../../src/config.js';
-import { createLogger } from '../../src/logger.js';
+import { createLogger, type Logger } from '../../src/logger.js';
 import { startConveyor, type Conveyor } from '../../src/server/conveyor.js';
 import type { JobTypeDefinition } from '../../src/worker/registry.js';
 import { Worker, type WorkerOptions } from '../../src/worker/worker.js';
@@ -20,7 +20,13 @@ export interface TestConveyor extends Conveyor {
  * quick polling so that tests do not wait on timers. `env` overrides any configuration variable.
  */
 export async function startTestConveyor(
-  options: { env?: Record<string, string>; jobTypes?: JobTypeDefinition<any>[]; databaseUrl?: string } = {},
+  options: {
+    env?: Record<string, string>;
+    jobTypes?: JobTypeDefinition<any>[];
+    databaseUrl?: string;
+    /** The process's logger (default: from LOG_LEVEL, silent unless TEST_LOG_LEVEL says otherwise). */
+    logger?: Logger;
+  } = {},
 ): Promise<TestConveyor> {
   const database = options.databaseUrl ? { url: options.databaseUrl, drop: async () => {} } : await createTestDatabase();
   const config = loadConfig({
@@ -39,7 +45,7 @@ export async function startTestConveyor(
   const conveyor = await startConveyor({
     config,
     databaseUrl: database.url,
-    logger: createLogger(config),
+    logger: options.logger ?? createLogger(config),
     jobTypes: options.jobTypes,
   });
   const graphqlUrl = `${conveyor.url}/graphql`;

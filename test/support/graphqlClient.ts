@@ -40,14 +40,60 @@ export async function executeOk<TResult, TVariables>(
   return result.data;
 }
 
-export function createWsClient(wsUrl: string): Client {
-  return createClient({ url: wsUrl, webSocketImpl: WebSocket, retryAttempts: 0, lazy: true });
+/** A graphql-ws client; with `key`, it sends it as `connectionParams.authorization`. */
+export function createWsClient(wsUrl: string, key?: string | null): Client {
+  return createClient({
+    url: wsUrl,
+    webSocketImpl: WebSocket,
+    retryAttempts: 0,
+    lazy: true,
+    connectionParams: key ? { authorization: `Bearer ${key}` } : undefined,
+  });
+}
+
+/** What one graphql-ws operation ended with: its `next` payloads, then `error` (errors or a close) or `complete`. */
+export interface WsOutcome {
+  results: { data?: unknown; errors?: readonly GraphQLFormattedError[] }[];
+  /** The GraphQL errors of an `error` message. */
+  errors: readonly GraphQLFormattedError[];
+  /** Set when the socket closed instead. */
+  closeCode: number | null;
+  completed: boolean;
+}
+
+/** Runs one operation over graphql-ws to its end (a subscription that keeps running never resolves). */
+export function wsOperation(
+  client: Client,
+  query: string,
+  variables: Record<string, unknown> = {},
+  operationName?: string,
+): Promise<WsOutcome> {
+  return new Promise((resolve) => {
+    const outcome: WsOutcome = { results: [], errors: [], closeCode: null, completed: false };
+    client.subscribe(
+      { query, variables, operationName },
+      {
+        next: (value) => void outcome.results.push(value as WsOutcome['results'][number]),
+        error: (error) => {
+          if (Array.isArray(error)) outcome.errors = error as GraphQLFormattedError[];
+          else outcome.closeCode = (error as { code?: number }).code ?? -1;
+          resolve(outcome);
+        },
+        complete: () => {
+          outcome.completed = true;
+          resolve(outcome);
+        },
+      },
+    );
+  });
 }
 
 /** A live subscription that records what it receives, with a way to wait for a condition. */
 export class Recorder<T> {
   readonly values: T[] = [];
   readonly errors: unknown[] = [];
+  /** The server completed the subscription (after an error result, for instance). */
+  completed = false;
   #waiters: { predicate: (values: T[]) => boolean; resolve: () => void }[] = [];
   readonly dispose: () => void;
 
@@ -64,7 +110,10 @@ export class Recorder<T> {
           this.errors.push(error);
           this.#check();
         },
-        complete: () => {},
+        complete: () => {
+          this.completed = true;
+          this.#check();
+        },
       },
     );
   }

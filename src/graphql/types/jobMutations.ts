@@ -1,4 +1,4 @@
-import { actingUserId, requireJobOwner, requireRole } from '../../auth/viewer.js';
+import { actingUserId, canSeeJob, requireRole } from '../../auth/viewer.js';
 import { InvalidInputError, NotFoundError } from '../../scheduler/errors.js';
 import { builder } from '../builder.js';
 import type { GraphQLContext } from '../context.js';
@@ -184,13 +184,15 @@ builder.mutationFields((t) => ({
   }),
 }));
 
-/** Cancel and retry: admins any job, users their own (FORBIDDEN for another user's, NOT_FOUND if none). */
+/**
+ * Cancel and retry: admins any job, users their own; another user's job is NOT_FOUND with the very
+ * message the scheduler gives for an id that does not exist.
+ */
 async function requireOwnJob(ctx: GraphQLContext, id: string) {
   requireRole(ctx.viewer, 'ADMIN', 'USER');
   if (ctx.viewer.kind !== 'key' || ctx.viewer.role !== 'USER') return;
   const job = await ctx.scheduler.getJob(id);
-  if (!job) throw new NotFoundError(`No job with id ${id}.`);
-  requireJobOwner(ctx.viewer, job);
+  if (!job || !canSeeJob(ctx.viewer, job)) throw new NotFoundError(`No job with id ${id}.`);
 }
 
 /** A submission for the user it acts for: a user key's own, or the one an admin names (`field` then required). */

@@ -1,4 +1,4 @@
-import { actingUserId, requireJobOwner, requireRole } from '../../auth/viewer.js';
+import { actingUserId, canSeeJob, requireRole } from '../../auth/viewer.js';
 import { InvalidInputError } from '../../scheduler/errors.js';
 import { builder } from '../builder.js';
 import { jobFromRow, type JobSource } from '../jobSource.js';
@@ -40,24 +40,30 @@ export function encodeCursor(seq: bigint | string): string {
   return Buffer.from(`job:${seq}`).toString('base64url');
 }
 
+/** The largest sequence number PostgreSQL's bigint holds; 19 digits go beyond it. */
+const MAX_SEQ = 9_223_372_036_854_775_807n;
+
 export function decodeCursor(cursor: string): bigint {
   const match = /^job:(\d{1,19})$/.exec(Buffer.from(cursor, 'base64url').toString());
-  if (!match) throw new InvalidInputError('`after` is not a cursor returned by this API.');
-  return BigInt(match[1]!);
+  const seq = match ? BigInt(match[1]!) : null;
+  if (seq === null || seq > MAX_SEQ) throw new InvalidInputError('`after` is not a cursor returned by this API.');
+  return seq;
 }
 
 builder.queryFields((t) => ({
   job: t.field({
     type: JobRef,
     nullable: true,
-    description: 'A job by id; null when there is no such job.',
+    description: "A job by id; null when there is no such job (or, for a user key, when it is another user's).",
     args: { id: t.arg.id({ required: true }) },
     resolve: async (_root, { id }, ctx) => {
       requireRole(ctx.viewer, 'ADMIN', 'WORKER', 'USER');
       const row = await ctx.scheduler.getJob(String(id));
-      if (!row) ctx.logger.warn({ jobId: id }, 'lookup of unknown job');
-      if (row) requireJobOwner(ctx.viewer, row);
-      return row ? jobFromRow(row) : null;
+      if (!row || !canSeeJob(ctx.viewer, row)) {
+        ctx.logger.warn({ jobId: id }, 'lookup of unknown job');
+        return null;
+      }
+      return jobFromRow(row);
     },
   }),
   userJobs: t.field({

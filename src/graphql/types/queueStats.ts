@@ -3,6 +3,7 @@ import { actingUserId, requireRole } from '../../auth/viewer.js';
 import { builder } from '../builder.js';
 import type { GraphQLContext } from '../context.js';
 import { countSubscription } from '../countSubscription.js';
+import { knownJobType } from '../knownJobType.js';
 
 const QueueStatsRef = builder.objectRef<QueueCounts>('QueueStats').implement({
   description: 'Job counts by state. QUEUED jobs are split into ready, waiting and scheduled.',
@@ -21,10 +22,10 @@ const QueueStatsRef = builder.objectRef<QueueCounts>('QueueStats').implement({
   }),
 });
 
-/** Any role may count; a user key counts only its own user's jobs. */
+/** Any role may count; a user key counts only its own user's jobs; a type must be a known one. */
 function statsFilter(ctx: GraphQLContext, args: { userId?: string | null; type?: string | null }) {
   requireRole(ctx.viewer, 'ADMIN', 'WORKER', 'USER');
-  return { userId: actingUserId(ctx.viewer, args.userId), type: args.type ?? null };
+  return { userId: actingUserId(ctx.viewer, args.userId), type: knownJobType(ctx, args.type) };
 }
 
 builder.queryFields((t) => ({

@@ -1,0 +1,209 @@
+import type { IncomingMessage, Server } from 'node:http';
+import { getOperationAST, GraphQLError, type DocumentNode, type ExecutionArgs, type ExecutionResult, type GraphQLFormattedError } from 'graphql';
+import { CloseCode, handleProtocols, makeServer, type SubscribePayload } from 'graphql-ws';
+import type { YogaServerInstance } from 'graphql-yoga';
+import { WebSocketServer, type WebSocket } from 'ws';
+import type { Viewer } from '../auth/viewer.js';
+import type { GraphQLContext } from '../graphql/context.js';
+import type { Logger } from '../logger.js';
+import type { MaskError } from './errorMasking.js';
+import { withRequestErrorCodes } from './plugins/useRequestErrorCodes.js';
+
+/** What an operation's envelop starts from, over HTTP (Yoga's node adapter) and over graphql-ws. */
+export interface ServerContext {
+  req?: IncomingMessage;
+  /** graphql-ws: the socket, and the viewer its key stands for now (checked per operation). */
+  socket?: WebSocket;
+  viewer?: Viewer;
+}
+
+interface SocketState {
+  socket: WebSocket;
+  request: IncomingMessage;
+  authorization: unknown;
+  /** The API key the socket connected with; null without authentication. */
+  keyId: string | null;
+}
+
+export interface GraphQLWsDeps {
+  server: Server;
+  path: string;
+  yoga: YogaServerInstance<ServerContext, GraphQLContext>;
+  /** Messages above it close the socket with 1009 (REQUEST_BODY_LIMIT_BYTES; `ws` allows 100 MiB). */
+  maxPayloadBytes: number;
+  isAllowedOrigin(request: IncomingMessage): boolean;
+  /** Who an Authorization value stands for now (cached by ApiKeyStore); anonymous when revoked. */
+  viewerOf(authorization: unknown): Promise<Viewer>;
+  maskError: MaskError;
+  logger: Logger;
+}
+
+export interface GraphQLWs {
+  /** Closes the sockets of a revoked key (4403); their subscriptions end with them. */
+  closeSocketsOfKey(keyId: string): void;
+  /** The keys of open sockets, each with its Authorization value (for the periodic re-check). */
+  liveKeys(): Map<string, string>;
+  close(): Promise<void>;
+}
+
+/** Sockets that answer no ping for this long are dropped (as graphql-ws's own `useServer` does). */
+const KEEP_ALIVE_MS = 12_000;
+const KEY_REVOKED = { code: CloseCode.Forbidden, reason: 'API key revoked' } as const;
+
+/**
+ * graphql-ws on the HTTP server's GraphQL path, through the same envelop as HTTP: the same parse
+ * (GraphQL Armor's token limit hooks it), validation (Armor's rules, introspection), context, error
+ * masking and codes. Whatever an operation throws becomes GraphQL errors for that operation only:
+ * graphql-ws closes the whole socket with 4500 when a hook throws, ending every subscription on it.
+ *
+ * `makeServer` and this file's glue rather than graphql-ws's `useServer`, which prints every socket
+ * error (a client's oversized message included) to stderr with a stack.
+ */
+export function serveGraphQLWs(deps: GraphQLWsDeps): GraphQLWs {
+  const { yoga, logger } = deps;
+  const sockets = new Map<WebSocket, SocketState>();
+  const wss = new WebSocketServer({
+    server: deps.server,
+    path: deps.path,
+    maxPayload: deps.maxPayloadBytes,
+    handleProtocols,
+    verifyClient: ({ req }: { req: IncomingMessage }, done: (ok: boolean, code?: number, message?: string) => void) =>
+      deps.isAllowedOrigin(req) ? done(true) : done(false, 403, 'Origin not allowed'),
+  });
+
+  /** Errors of an operation that never ran, coded as HTTP codes them; a defect is masked and logged. */
+  const requestErrors = (error: unknown): GraphQLError[] => {
+    const errors = error instanceof GraphQLError ? [error] : [deps.maskError(error, 'Unexpected error.') as GraphQLError];
+    return withRequestErrorCodes({ errors }).errors!;
+  };
+
+  const graphqlWs = makeServer<Record<string, unknown> | undefined, SocketState>({
+    onConnect: async (ctx) => {
+      const params = ctx.connectionParams ?? {};
+      ctx.extra.authorization = params.authorization ?? params.Authorization;
+      const viewer = await deps.viewerOf(ctx.extra.authorization);
+      if (viewer.kind === 'anonymous') return false; // closed with 4403
+      ctx.extra.keyId = viewer.kind === 'key' ? viewer.keyId : null;
+      return true;
+    },
+    onSubscribe: async (ctx, _id, payload) => {
+      try {
+        // Per operation, not once per socket: a key revoked since it connected does no more.
+        const viewer = await deps.viewerOf(ctx.extra.authorization);
+        if (viewer.kind === 'anonymous') {
+          ctx.extra.socket.close(KEY_REVOKED.code, KEY_REVOKED.reason);
+          return [new GraphQLError('This API key was revoked.', { extensions: { code: 'UNAUTHENTICATED' } })];
+        }
+        const { socket, request } = ctx.extra;
+        const enveloped = yoga.getEnveloped({ req: request, socket, viewer, params: payload } as ServerContext);
+        const document = parseOperation(enveloped.parse, payload);
+        const validationErrors = enveloped.validate(enveloped.schema, document);
+        if (validationErrors.length > 0) return [...validationErrors];
+        if (!getOperationAST(document, payload.operationName)) {
+          return [new GraphQLError('Could not determine what operation to execute.', { extensions: { code: 'OPERATION_RESOLUTION_FAILURE' } })];
+        }
+        return {
+          schema: enveloped.schema,
+          operationName: payload.operationName,
+          document,
+          variableValues: payload.variables,
+          contextValue: await enveloped.contextFactory(),
+          rootValue: { execute: enveloped.execute, subscribe: enveloped.subscribe },
+        };
+      } catch (error) {
+        return requestErrors(error);
+      }
+    },
+    execute: (args) => runOperation('execute', args, requestErrors),
+    subscribe: (args) => runOperation('subscribe', args, requestErrors),
+    // As Yoga does for HTTP: request errors coded, `extensions.http` (status hints) not sent.
+    onNext: (_ctx, _id, _payload, _args, result) => {
+      const { errors, ...rest } = withRequestErrorCodes(result as ExecutionResult);
+      return errors ? { ...rest, errors: errors.map(formatError) } : rest;
+    },
+    onError: (_ctx, _id, _payload, errors) => errors.map(formatError),
+  });
+
+  wss.on('connection', (socket, request) => {
+    const state: SocketState = { socket, request, authorization: undefined, keyId: null };
+    sockets.set(socket, state);
+    let alive = true;
+    socket.on('pong', () => (alive = true));
+    const heartbeat = setInterval(() => {
+      if (!alive) return socket.terminate();
+      alive = false;
+      socket.ping();
+    }, KEEP_ALIVE_MS);
+    // ws closes the socket itself on a protocol error (1009 for a message over maxPayload, …): the
+    // client's doing, not the server's.
+    socket.on('error', (error) => logger.debug({ err: error.message }, 'WebSocket protocol error'));
+    const closed = graphqlWs.opened(
+      {
+        protocol: socket.protocol,
+        send: (data) =>
+          new Promise<void>((resolve, reject) => {
+            if (socket.readyState !== socket.OPEN) return resolve();
+            // A socket that closes during the write has gone; that is not this operation's failure.
+            socket.send(data, (error) => (error && socket.readyState === socket.OPEN ? reject(error) : resolve()));
+          }),
+        close: (code, reason) => socket.close(code, reason),
+        onMessage: (handle) =>
+          socket.on('message', async (data) => {
+            try {
+              await handle(String(data));
+            } catch (error) {
+              logger.error({ err: error }, 'graphql-ws message handling failed');
+              socket.close(CloseCode.InternalServerError, 'Internal server error');
+            }
+          }),
+      },
+      state,
+    );
+    socket.once('close', (code, reason) => {
+      clearInterval(heartbeat);
+      sockets.delete(socket);
+      void closed(code, String(reason));
+    });
+  });
+
+  return {
+    closeSocketsOfKey(keyId) {
+      for (const state of sockets.values()) if (state.keyId === keyId) state.socket.close(KEY_REVOKED.code, KEY_REVOKED.reason);
+    },
+    liveKeys() {
+      const keys = new Map<string, string>();
+      for (const state of sockets.values()) if (state.keyId && typeof state.authorization === 'string') keys.set(state.keyId, state.authorization);
+      return keys;
+    },
+    async close() {
+      for (const socket of sockets.keys()) socket.terminate();
+      await new Promise<void>((resolve) => wss.close(() => resolve()));
+    },
+  };
+}
+
+/** The document, parsed by the envelop's parse; a syntax error (or Armor's token limit) coded as HTTP codes it. */
+function parseOperation(parse: (source: string) => DocumentNode, payload: SubscribePayload): DocumentNode {
+  try {
+    return parse(payload.query);
+  } catch (error) {
+    if (!(error instanceof GraphQLError) || error.extensions.code) throw error;
+    throw new GraphQLError(error.message, { nodes: error.nodes, source: error.source, positions: error.positions, extensions: { code: 'GRAPHQL_PARSE_FAILED' } });
+  }
+}
+
+/** Runs the envelop's execute or subscribe (passed as rootValue by onSubscribe), never throwing. */
+async function runOperation(kind: 'execute' | 'subscribe', args: ExecutionArgs, requestErrors: (error: unknown) => GraphQLError[]) {
+  const run = (args.rootValue as Record<typeof kind, (args: ExecutionArgs) => unknown>)[kind];
+  try {
+    return (await run({ ...args, rootValue: undefined })) as ExecutionResult | AsyncGenerator<ExecutionResult>;
+  } catch (error) {
+    return { errors: requestErrors(error) };
+  }
+}
+
+function formatError(error: GraphQLError): GraphQLFormattedError {
+  const { extensions: _all, ...formatted } = error.toJSON();
+  const { http: _http, ...extensions } = error.extensions ?? {};
+  return Object.keys(extensions).length > 0 ? { ...formatted, extensions } : formatted;
+}
