@@ -15,6 +15,7 @@ interface Answer {
   messages: string[];
   /** graphql-ws only: the socket closed instead of answering. */
   closeCode?: number | null;
+  data?: unknown;
 }
 
 const BODY_LIMIT = 64 * 1024;
@@ -25,16 +26,37 @@ interface Case {
   name: string;
   as: Role;
   query: string | (() => string);
-  variables?: Record<string, unknown>;
-  code: string;
+  variables?: Record<string, unknown> | (() => Record<string, unknown>);
+  /** The code of the refusal; null for an operation that must succeed (then `data` is checked). */
+  code: string | null;
   /** Part of some error message that tells the client what is wrong. */
   message?: RegExp;
+  /** For `code: null`: what `data` must match. */
+  data?: unknown;
 }
 
+const lone = '\ud800';
+const controls = '\u0001\u001f'.repeat(60);
+const nested = (depth: number): unknown => (depth === 0 ? 1 : [nested(depth - 1)]);
+
 /**
- * Every limit and check that holds over HTTP, run over HTTP, graphql-ws and SSE: each transport must
- * refuse it with the same `extensions.code`, and over graphql-ws the refusal concerns that operation
- * only (the socket and the subscriptions already running on it carry on).
+ * The abuse suite: every hole the hardening review found that a request can reach, and every limit
+ * and check that holds over HTTP, run over HTTP, graphql-ws and SSE. Each transport must answer with
+ * the same `extensions.code` (or the same data), and over graphql-ws a refusal concerns that operation
+ * only (the socket and the subscriptions already running on it carry on). By the review's numbering:
+ *  1 a new user's scheduled job                → here (accepted, waiting for RUN_AT); runs: scheduler.strandedJobs
+ *  2 control characters in every text field    → here (accepted); events and maintenance: events.payloadSize, worker.maintenance
+ *  3 lone surrogates, batch poisoning          → here; concurrent batches: scheduler.badValues, api.fuzz
+ *  4 responses bounded in bytes                → here; server RSS under attack: api.responseSize
+ *  5 the same limits on every transport        → here; revoked keys on open sockets: api.keyRevocation
+ *  6 subscription caps                         → api.subscriptionCaps; unknown type filters here
+ *  7 cross-site requests                       → api.crossSite (HTTP and WebSocket upgrades by nature)
+ *  8 the embedded database's password          → ops.embeddedPostgres
+ *  9 dequeue(types: [])                        → here
+ * 10 codes: surrogates, nesting, cursor, …     → here; log levels: server.logLevels; too slow: events.slowSubscriber
+ * 11 operations                                → ops.embeddedSupervision, ops.health, server.connections, scheduler.queryPlans
+ * 12 signals through npm start                 → ops.signals
+ * 13 another user's job reads as unknown       → here
  */
 const cases: Case[] = [
   { name: 'a depth bomb', as: 'admin', query: `{ ${deep(6)} }`, code: 'GRAPHQL_VALIDATION_FAILED', message: /depth/i },
@@ -65,6 +87,74 @@ const cases: Case[] = [
   { name: "a user subscribing to another user's jobs", as: 'user', query: 'subscription { jobUpdated(userId: "bob") { id } }', code: 'FORBIDDEN' },
   { name: "a user cancelling another user's job", as: 'user', query: () => `mutation { cancelJob(id: "${bobsJobId}") { id } }`, code: 'NOT_FOUND', message: /No job with id/ },
   { name: 'a user setting concurrency', as: 'user', query: 'mutation { setUserConcurrency(userId: "alice", limit: 0) { limit } }', code: 'FORBIDDEN' },
+  // 1, 2: accepted as they are.
+  {
+    name: "a new user's job scheduled for later",
+    as: 'admin',
+    query: 'mutation ($at: DateTime) { submitJob(input: {type: "remote", userId: "later-user", runAt: $at}) { job { status waitingFor } } }',
+    variables: () => ({ at: new Date(Date.now() + 3_600_000).toISOString() }),
+    code: null,
+    data: { submitJob: { job: { status: 'QUEUED', waitingFor: 'RUN_AT' } } },
+  },
+  {
+    name: 'control characters in userId and idempotencyKey',
+    as: 'admin',
+    query: 'mutation ($u: String, $k: String) { submitJob(input: {type: "remote", userId: $u, idempotencyKey: $k}) { job { userId idempotencyKey } } }',
+    variables: { u: controls, k: controls },
+    code: null,
+    data: { submitJob: { job: { userId: controls, idempotencyKey: controls } } },
+  },
+  // 3, 10: what PostgreSQL cannot store is refused before it joins a batch.
+  {
+    name: 'a lone surrogate in a payload',
+    as: 'user',
+    query: 'mutation ($p: JSON) { submitJob(input: {type: "remote", payload: $p}) { job { id } } }',
+    variables: { p: { text: `x${lone}` } },
+    code: 'BAD_USER_INPUT',
+    message: /payload\.text must not contain lone UTF-16 surrogates/,
+  },
+  {
+    name: 'a lone surrogate in an idempotency key',
+    as: 'user',
+    query: 'mutation ($k: String) { submitJob(input: {type: "remote", idempotencyKey: $k}) { job { id } } }',
+    variables: { k: `same-${lone}` },
+    code: 'BAD_USER_INPUT',
+    message: /idempotencyKey must not contain lone UTF-16 surrogates/,
+  },
+  {
+    name: 'a lone surrogate in a userId',
+    as: 'admin',
+    query: 'mutation ($u: String) { submitJob(input: {type: "remote", userId: $u}) { job { id } } }',
+    variables: { u: `bob${lone}` },
+    code: 'BAD_USER_INPUT',
+  },
+  {
+    name: 'a payload nested 100 deep',
+    as: 'user',
+    query: 'mutation ($p: JSON) { submitJob(input: {type: "remote", payload: $p}) { job { id } } }',
+    variables: { p: { deep: nested(100) } },
+    code: 'BAD_USER_INPUT',
+    message: /nests deeper than 64 levels/,
+  },
+  {
+    name: 'a cursor whose number overflows bigint',
+    as: 'user',
+    query: 'query ($after: String) { userJobs(userId: "alice", after: $after) { edges { cursor } } }',
+    variables: { after: Buffer.from('job:99999999999999999999').toString('base64url') },
+    code: 'BAD_USER_INPUT',
+  },
+  // 4: a response carries at most MAX_RESPONSE_BYTES of payloads.
+  {
+    name: "payloads beyond the response's byte budget",
+    as: 'user',
+    query: `{ ${Array.from({ length: 2 }, (_, i) => `a${i}: userJobs(userId: "alice", first: 100) { edges { node { payload } } }`).join(' ')} }`,
+    code: 'RESPONSE_TOO_LARGE',
+    message: /more than 65536 bytes of payloads/,
+  },
+  // 9: an empty list of types claims nothing.
+  { name: 'dequeue with an empty list of types', as: 'worker', query: 'mutation { dequeue(types: []) { id } }', code: null, data: { dequeue: null } },
+  // 13: another user's job looks like no job at all.
+  { name: "a user reading another user's job", as: 'user', query: () => `{ job(id: "${bobsJobId}") { id } }`, code: null, data: { job: null } },
 ];
 
 let bobsJobId = '';
@@ -86,11 +176,14 @@ describe('the same limits and checks over HTTP, graphql-ws and SSE', () => {
         GRAPHQL_INTROSPECTION: 'false',
         REQUEST_BODY_LIMIT_BYTES: String(BODY_LIMIT),
         MAX_PAYLOAD_BYTES: String(BODY_LIMIT / 2),
+        MAX_RESPONSE_BYTES: String(BODY_LIMIT),
       },
     });
     keys.worker = (await conveyor.apiKeys.create({ name: 'worker', role: 'WORKER' })).key;
     keys.user = (await conveyor.apiKeys.create({ name: 'alice', role: 'USER', userId: 'alice' })).key;
     bobsJobId = (await conveyor.scheduler.submitJob({ type: 'remote', userId: 'bob' })).job.id;
+    // Three of alice's jobs carry 30 KiB each: more than one response's 64 KiB together.
+    for (let i = 0; i < 3; i++) await conveyor.scheduler.submitJob({ type: 'remote', userId: 'alice', payload: { blob: 'x'.repeat(30 * 1024) } });
     // One socket per role, each with a subscription that must keep running through every refusal.
     for (const role of ['admin', 'worker', 'user'] as const) {
       const client = createWsClient(conveyor.wsUrl, keys[role]);
@@ -111,9 +204,10 @@ describe('the same limits and checks over HTTP, graphql-ws and SSE', () => {
   });
 
   const submitAlicesJob = async () => (await conveyor.scheduler.submitJob({ type: 'remote', userId: 'alice' })).job;
-  const answerOf = (result: { errors?: readonly { message: string; extensions?: Record<string, unknown> }[] }): Answer => ({
+  const answerOf = (result: { data?: unknown; errors?: readonly { message: string; extensions?: Record<string, unknown> }[] }): Answer => ({
     code: (result.errors?.[0]?.extensions?.code as string | undefined) ?? null,
     messages: (result.errors ?? []).map((error) => error.message),
+    data: result.data,
   });
 
   async function overHttp(role: Role, body: string): Promise<Answer> {
@@ -143,8 +237,9 @@ describe('the same limits and checks over HTTP, graphql-ws and SSE', () => {
     return answerOf(outcome.errors.length > 0 ? { errors: outcome.errors as never } : (outcome.results[0] as never) ?? {});
   }
 
-  it.each(cases)('$name → $code on every transport', async ({ as: role, query: queryOf, variables = {}, code, message }) => {
+  it.each(cases)('$name → $code on every transport', async ({ as: role, query: queryOf, variables: variablesOf = {}, code, message, data }) => {
     const query = typeof queryOf === 'function' ? queryOf() : queryOf;
+    const variables = typeof variablesOf === 'function' ? variablesOf() : variablesOf;
     const operationName = code === 'OPERATION_RESOLUTION_FAILURE' ? 'B' : undefined;
     const body = JSON.stringify({ query, variables, operationName });
     const answers: Record<Transport, Answer> = {
@@ -153,8 +248,9 @@ describe('the same limits and checks over HTTP, graphql-ws and SSE', () => {
       SSE: await overSse(role, body),
     };
     for (const [transport, answer] of Object.entries(answers)) {
-      expect(answer.code, `${transport}: ${JSON.stringify(answer)}`).toBe(code);
+      expect(answer.code, `${transport}: ${JSON.stringify(answer).slice(0, 500)}`).toBe(code);
       if (message) expect(answer.messages.join('\n'), transport).toMatch(message);
+      if (code === null) expect(answer.data, transport).toMatchObject(data as object);
     }
 
     // The socket that was refused is still open, and its earlier subscription still receives events.
