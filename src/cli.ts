@@ -5,7 +5,7 @@ import { migrate } from './db/migrator.js';
 import { ApiKeyStore } from './auth/apiKeys.js';
 import { createPrismaClient } from './db/prisma.js';
 import { runProcess } from './main.js';
-import { ConveyorError } from './scheduler/errors.js';
+import { ConveyorError } from './errors.js';
 
 const HELP: Record<string, string> = {
   main: `conveyor — a PostgreSQL job queue with a GraphQL API

@@ -1,7 +1,7 @@
 import { parse } from 'graphql';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { JOB_EVENTS_CHANNEL } from '../src/scheduler/sql.js';
+import { CHANNELS } from '../src/events/channels.js';
 import { startTestConveyor, type TestConveyor } from './support/conveyor.js';
 import { withClient } from './support/database.js';
 import { connected, createWsClient, executeOk, Recorder } from './support/graphqlClient.js';
@@ -22,7 +22,7 @@ describe('job events of jobs full of control characters', () => {
     listener = new pg.Client({ connectionString: conveyor.databaseUrl });
     await listener.connect();
     listener.on('notification', (message) => payloadBytes.push(Buffer.byteLength(message.payload ?? '')));
-    await listener.query(`LISTEN ${JOB_EVENTS_CHANNEL}`);
+    await listener.query(`LISTEN ${CHANNELS.jobEvents}`);
   });
   afterAll(async () => {
     await listener?.end();

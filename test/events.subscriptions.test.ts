@@ -13,7 +13,7 @@ import {
 } from '../client/generated/graphql.js';
 import { DeliveryPacer } from '../src/events/deliveryPacer.js';
 import { openJobStream } from '../src/events/jobStream.js';
-import { SubscriberTooSlowError } from '../src/scheduler/errors.js';
+import { SubscriberTooSlowError } from '../src/errors.js';
 import { startTestConveyor, type TestConveyor } from './support/conveyor.js';
 import { connected, createWsClient, executeOk, Recorder, untilLive } from './support/graphqlClient.js';
 import { byJob, expectCompleteHistory } from './support/jobSequences.js';

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { InvalidInputError } from '../src/scheduler/errors.js';
+import { InvalidInputError } from '../src/errors.js';
 import type { JobTypeDefinition } from '../src/worker/registry.js';
 import { startTestConveyor, type TestConveyor } from './support/conveyor.js';
 import { withClient } from './support/database.js';

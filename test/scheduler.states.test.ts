@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ConflictError } from '../src/scheduler/errors.js';
+import { ConflictError } from '../src/errors.js';
 import type { JobRow } from '../src/scheduler/scheduler.js';
 import { JOB_STATUSES, TRANSITIONS, type JobStatus, type Transition } from '../src/scheduler/states.js';
 import { startTestConveyor, type TestConveyor } from './support/conveyor.js';

@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MAINTENANCE_LOCK_KEY } from '../src/scheduler/sql.js';
+import { ADVISORY_LOCKS } from '../src/db/advisoryLocks.js';
 import { startTestConveyor, type TestConveyor } from './support/conveyor.js';
 import { withClient } from './support/database.js';
 
@@ -16,7 +16,7 @@ describe('maintenance', () => {
     await other.connect();
     try {
       await other.query('BEGIN');
-      const { rows } = await other.query(`SELECT pg_try_advisory_xact_lock($1::bigint) AS locked`, [MAINTENANCE_LOCK_KEY]);
+      const { rows } = await other.query(`SELECT pg_try_advisory_xact_lock($1::bigint) AS locked`, [ADVISORY_LOCKS.maintenance]);
       expect(rows[0].locked).toBe(true);
       expect(await conveyor.scheduler.runMaintenance({ pruneOlderThan: null })).toBeNull();
       await other.query('COMMIT');

@@ -1,7 +1,9 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { PrismaClient } from '../generated/prisma/client.js';
-import { InvalidInputError, NotFoundError } from '../scheduler/errors.js';
+import { InvalidInputError, NotFoundError } from '../errors.js';
 import type { Role, Viewer } from './viewer.js';
+import { ADVISORY_LOCKS } from '../db/advisoryLocks.js';
+import { CHANNELS } from '../events/channels.js';
 
 export interface ApiKeyInfo {
   id: string;
@@ -15,7 +17,6 @@ export interface ApiKeyInfo {
 
 const KEY_PREFIX = 'cvk_';
 /** NOTIFY channel of revocations (payload: the key's id), so that every server ends the key's sockets at once. */
-export const API_KEY_REVOKED_CHANNEL = 'conveyor_api_key_revoked';
 /** How long a looked-up key is trusted before it is read again (so a revocation takes effect within it). */
 const CACHE_TTL_MS = 5000;
 const CACHE_MAX = 10_000;
@@ -81,7 +82,7 @@ export class ApiKeyStore {
       : (
           await this.#db.$transaction([
             this.#db.apiKey.update({ where: { id }, data: { revokedAt: new Date() } }),
-            this.#db.$executeRaw`SELECT pg_notify(${API_KEY_REVOKED_CHANNEL}, ${id})`,
+            this.#db.$executeRaw`SELECT pg_notify(${CHANNELS.apiKeyRevoked}, ${id})`,
           ])
         )[0];
     this.forgetCachedLookups();
@@ -114,7 +115,7 @@ export class ApiKeyStore {
    */
   async bootstrapAdminKey(fromEnvironment: string | null): Promise<{ created: string | null; imported: boolean }> {
     return this.#db.$transaction(async (tx) => {
-      await tx.$queryRaw`SELECT 1 AS locked FROM pg_advisory_xact_lock(${BOOTSTRAP_LOCK_KEY}::bigint)`;
+      await tx.$queryRaw`SELECT 1 AS locked FROM pg_advisory_xact_lock(${ADVISORY_LOCKS.bootstrapAdminKey}::bigint)`;
       if ((await tx.apiKey.count()) > 0) return { created: null, imported: false };
       const store = new ApiKeyStore(tx as unknown as PrismaClient);
       if (fromEnvironment) {
@@ -127,7 +128,6 @@ export class ApiKeyStore {
   }
 }
 
-const BOOTSTRAP_LOCK_KEY = 0x436f6e76_0003; // 'Conv' + 3
 
 /** The listing fields of a row (never its hash). */
 function toInfo({ id, name, keyPrefix, role, userId, createdAt, revokedAt }: ApiKeyInfo): ApiKeyInfo {

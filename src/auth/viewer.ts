@@ -1,4 +1,4 @@
-import { ForbiddenError, UnauthenticatedError } from '../scheduler/errors.js';
+import { ForbiddenError, UnauthenticatedError } from '../errors.js';
 
 export type Role = 'ADMIN' | 'WORKER' | 'USER';
 

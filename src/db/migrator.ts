@@ -3,12 +3,12 @@ import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
+import { ADVISORY_LOCKS } from './advisoryLocks.js';
 import type { PrismaClient } from './prisma.js';
 
 export const MIGRATIONS_DIR = fileURLToPath(new URL('../../prisma/migrations/', import.meta.url));
 
 /** Held for the whole run, so that any number of processes starting at once migrate one at a time. */
-const MIGRATION_LOCK_KEY = 0x436f6e76_0001; // 'Conv' + 1
 
 /** Prisma's own bookkeeping table, as `prisma migrate deploy` creates it. */
 const CREATE_PRISMA_MIGRATIONS = `
@@ -54,7 +54,7 @@ export async function migrate(databaseUrl: string, options: { dir?: string } = {
   const client = new pg.Client({ connectionString: databaseUrl });
   await client.connect();
   try {
-    await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
+    await client.query('SELECT pg_advisory_lock($1)', [ADVISORY_LOCKS.migrations]);
     await client.query(CREATE_PRISMA_MIGRATIONS);
     const { rows } = await client.query<{ migration_name: string; checksum: string; finished_at: Date | null; rolled_back_at: Date | null }>(
       'SELECT migration_name, checksum, finished_at, rolled_back_at FROM "_prisma_migrations"',
@@ -77,7 +77,7 @@ export async function migrate(databaseUrl: string, options: { dir?: string } = {
     }
     return ran;
   } finally {
-    await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]).catch(() => {});
+    await client.query('SELECT pg_advisory_unlock($1)', [ADVISORY_LOCKS.migrations]).catch(() => {});
     await client.end();
   }
 }

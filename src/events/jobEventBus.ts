@@ -1,8 +1,7 @@
 import { setMaxListeners } from 'node:events';
 import pg from 'pg';
-import { API_KEY_REVOKED_CHANNEL } from '../auth/apiKeys.js';
 import type { Logger } from '../logger.js';
-import { JOB_EVENTS_CHANNEL } from '../scheduler/sql.js';
+import { CHANNELS } from './channels.js';
 import { DeliveryPacer } from './deliveryPacer.js';
 import { jobTopics, parseJobEvents, type JobEvent } from './jobEvent.js';
 
@@ -105,8 +104,8 @@ export class JobEventBus {
   async #connect(): Promise<void> {
     const client = new pg.Client({ connectionString: this.#databaseUrl, application_name: 'conveyor-listen' });
     client.on('notification', (message) => {
-      if (message.channel === JOB_EVENTS_CHANNEL && message.payload) this.#deliver(message.payload);
-      else if (message.channel === API_KEY_REVOKED_CHANNEL && message.payload) this.#keyRevoked(message.payload);
+      if (message.channel === CHANNELS.jobEvents && message.payload) this.#deliver(message.payload);
+      else if (message.channel === CHANNELS.apiKeyRevoked && message.payload) this.#keyRevoked(message.payload);
     });
     client.on('error', (error) => {
       this.#logger.warn({ err: error }, 'LISTEN connection failed');
@@ -115,7 +114,7 @@ export class JobEventBus {
     client.on('end', () => this.#connectionLost(client));
     try {
       await client.connect();
-      await client.query(`LISTEN ${JOB_EVENTS_CHANNEL}; LISTEN ${API_KEY_REVOKED_CHANNEL}`);
+      await client.query(`LISTEN ${CHANNELS.jobEvents}; LISTEN ${CHANNELS.apiKeyRevoked}`);
     } catch (error) {
       client.end().catch(() => {});
       throw error;

@@ -1,4 +1,4 @@
-import { SubscriberTooSlowError } from '../scheduler/errors.js';
+import { SubscriberTooSlowError } from '../errors.js';
 import type { DeliveryPacer } from './deliveryPacer.js';
 import type { JobEvent } from './jobEvent.js';
 

@@ -1,4 +1,4 @@
-import { InvalidInputError } from '../scheduler/errors.js';
+import { InvalidInputError } from '../errors.js';
 import type { GraphQLContext } from './context.js';
 
 /**

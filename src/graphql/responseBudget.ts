@@ -1,5 +1,5 @@
 import type { GraphQLResolveInfo } from 'graphql';
-import { ResponseTooLargeError } from '../scheduler/errors.js';
+import { ResponseTooLargeError } from '../errors.js';
 
 /**
  * The payload and result bytes one operation may make the server hold: each `payload` and `result`

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { PrismaClient } from '../generated/prisma/client.js';
 import type { JobTypeRegistry } from '../worker/registry.js';
-import { ConflictError, InvalidInputError, NotFoundError } from './errors.js';
+import { ConflictError, InvalidInputError, NotFoundError } from '../errors.js';
 import { GroupCommit } from './groupCommit.js';
 import * as sql from './sql.js';
 import type { FullJobRow, JobRow, JobWithPayload, QueueCounts } from './sql.js';

@@ -16,6 +16,8 @@
  *   concurrent statement freed the slot.
  * - The WHERE clause of every transition names its source states from states.ts.
  */
+import { ADVISORY_LOCKS } from '../db/advisoryLocks.js';
+import { CHANNELS } from '../events/channels.js';
 import { Prisma } from '../generated/prisma/client.js';
 import type { JobStatus } from './states.js';
 import { FINISHED_STATUSES, sourceStates, type Transition } from './states.js';
@@ -28,7 +30,6 @@ export interface Db {
   $executeRaw(query: Prisma.Sql): Prisma.PrismaPromise<number>;
 }
 
-export const JOB_EVENTS_CHANNEL = 'conveyor_job_events';
 
 /**
  * A job row as the statements return it (camelCase, as the Prisma model names its fields), without
@@ -165,7 +166,7 @@ function slimEventJson(a: string): string {
  */
 function notifyCte(source: string): Prisma.Sql {
   return raw(`notified AS (
-    SELECT pg_notify('${JOB_EVENTS_CHANNEL}', '[' || string_agg(event, ',' ORDER BY n) || ']')
+    SELECT pg_notify('${CHANNELS.jobEvents}', '[' || string_agg(event, ',' ORDER BY n) || ']')
     FROM (
       SELECT event, n, sum(octet_length(event) + 1) OVER (ORDER BY n) / ${NOTIFY_CHUNK_BYTES} AS chunk
       FROM (
@@ -888,7 +889,6 @@ export function databasePing(db: Db) {
 
 /** Session-free leader election for one maintenance pass: true in exactly one transaction at a time. */
 export function maintenanceLockTry(db: Db) {
-  return db.$queryRaw<{ locked: boolean }[]>(sql`SELECT pg_try_advisory_xact_lock(${MAINTENANCE_LOCK_KEY}::bigint) AS locked`);
+  return db.$queryRaw<{ locked: boolean }[]>(sql`SELECT pg_try_advisory_xact_lock(${ADVISORY_LOCKS.maintenance}::bigint) AS locked`);
 }
 
-export const MAINTENANCE_LOCK_KEY = 0x436f6e76_0002; // 'Conv' + 2: distinct from the migrator's key

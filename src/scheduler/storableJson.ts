@@ -1,4 +1,4 @@
-import { InvalidInputError } from './errors.js';
+import { InvalidInputError } from '../errors.js';
 
 /**
  * What PostgreSQL can store, checked before a value joins a batched statement: text and jsonb refuse

@@ -1,7 +1,7 @@
 import { GraphQLError } from 'graphql';
 import { maskError as yogaMaskError } from 'graphql-yoga';
 import type { Logger } from '../logger.js';
-import { ConveyorError } from '../scheduler/errors.js';
+import { ConveyorError } from '../errors.js';
 
 export type MaskError = (error: unknown, message: string, isDev?: boolean) => Error;
 

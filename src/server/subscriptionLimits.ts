@@ -1,5 +1,5 @@
 import type { Subscriber } from '../graphql/context.js';
-import { TooManySubscriptionsError } from '../scheduler/errors.js';
+import { TooManySubscriptionsError } from '../errors.js';
 
 /** A subscription's place under the caps: released when the subscription ends. */
 export interface Place {

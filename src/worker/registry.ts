@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { Logger } from '../logger.js';
 import type { JobRow } from '../scheduler/sql.js';
-import { InvalidInputError } from '../scheduler/errors.js';
+import { InvalidInputError } from '../errors.js';
 
 /** What a handler gets besides its payload. */
 export interface JobContext {

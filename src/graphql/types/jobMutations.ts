@@ -1,5 +1,5 @@
 import { actingUserId, canSeeJob, requireRole } from '../../auth/viewer.js';
-import { InvalidInputError, NotFoundError } from '../../scheduler/errors.js';
+import { InvalidInputError, NotFoundError } from '../../errors.js';
 import { builder } from '../builder.js';
 import type { GraphQLContext } from '../context.js';
 import { jobFromRow } from '../jobSource.js';

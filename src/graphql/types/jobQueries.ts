@@ -1,5 +1,5 @@
 import { actingUserId, canSeeJob, requireRole } from '../../auth/viewer.js';
-import { InvalidInputError } from '../../scheduler/errors.js';
+import { InvalidInputError } from '../../errors.js';
 import { builder } from '../builder.js';
 import { jobFromRow, type JobSource } from '../jobSource.js';
 import { JobRef, JobStatusEnum } from './job.js';

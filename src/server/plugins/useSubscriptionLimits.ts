@@ -1,7 +1,7 @@
 import { GraphQLError } from 'graphql';
 import { isAsyncIterable, type Plugin } from 'graphql-yoga';
 import type { GraphQLContext } from '../../graphql/context.js';
-import { TooManySubscriptionsError } from '../../scheduler/errors.js';
+import { TooManySubscriptionsError } from '../../errors.js';
 import { endingStream } from '../streams.js';
 import type { SubscriptionLimits } from '../subscriptionLimits.js';
 
