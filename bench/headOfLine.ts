@@ -1,8 +1,8 @@
 import { loadConfig } from '../src/config.js';
 import { createPrismaClient } from '../src/db/prisma.js';
-import { Scheduler } from '../src/scheduler/scheduler.js';
-import { builtinJobTypes } from '../src/worker/jobTypes.js';
-import { JobTypeRegistry } from '../src/worker/registry.js';
+import { JobQueue } from '../src/queue/queue.js';
+import { demoJobTypes } from '../src/jobTypes/demoTypes.js';
+import { JobTypeRegistry } from '../src/jobTypes/registry.js';
 import pg from 'pg';
 import { median, percentile, type BenchDatabase, type Report } from './support.js';
 
@@ -19,14 +19,12 @@ export async function benchHeadOfLine(db: BenchDatabase, report: Report, options
   for (const withBacklog of [false, true]) {
     const url = await db.create(withBacklog ? 'hol_backlog' : 'hol_baseline');
     const prisma = createPrismaClient(url);
-    const registry = new JobTypeRegistry();
-    for (const type of builtinJobTypes) registry.register(type);
-    const scheduler = new Scheduler({ prisma, registry, settings: SETTINGS });
+    const queue = new JobQueue({ prisma, jobTypes: JobTypeRegistry.of(demoJobTypes), settings: SETTINGS });
     if (withBacklog) {
       // The hog's two slots are busy; the rest wait outside the claim index, as submits leave them.
-      await scheduler.submitJob({ type: 'echo', userId: 'hog' });
-      await scheduler.submitJob({ type: 'echo', userId: 'hog' });
-      await scheduler.claimJobs({ workerId: 'hog-worker', limit: 2 });
+      await queue.submitJob({ type: 'echo', userId: 'hog' });
+      await queue.submitJob({ type: 'echo', userId: 'hog' });
+      await queue.claimJobs({ workerId: 'hog-worker', limit: 2 });
       const client = new pg.Client({ connectionString: url });
       await client.connect();
       await client.query(
@@ -38,12 +36,12 @@ export async function benchHeadOfLine(db: BenchDatabase, report: Report, options
     }
     const latencies: number[] = [];
     for (let i = 0; i < samples; i++) {
-      const { job } = await scheduler.submitJob({ type: 'echo', userId: `light-${i % 50}` });
+      const { job } = await queue.submitJob({ type: 'echo', userId: `light-${i % 50}` });
       const started = performance.now();
-      const [claimed] = await scheduler.claimJobs({ workerId: 'bench', limit: 1 });
+      const [claimed] = await queue.claimJobs({ workerId: 'bench', limit: 1 });
       latencies.push(performance.now() - started);
       if (claimed?.id !== job.id) throw new Error('head-of-line: another user\'s job was not claimed first');
-      await scheduler.completeJob(claimed.id, claimed.leaseToken!, null);
+      await queue.completeJob(claimed.id, claimed.leaseToken!, null);
     }
     latencies.sort((a, b) => a - b);
     const scenario = withBacklog ? '2c claim, 100k waiting' : '2c claim, no backlog';

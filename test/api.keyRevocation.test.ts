@@ -27,9 +27,9 @@ describe('revoking an API key', () => {
     await a?.close();
   });
 
-  const submitFor = (userId: string) => () => a.scheduler.submitJob({ type: 'remote', userId }).then((r) => r.job);
+  const submitFor = (userId: string) => () => a.queue.submitJob({ type: 'remote', userId }).then((r) => r.job);
   const statsAs = (url: string, key: string) => postGraphQL(url, { query: '{ queueStats { total } }' }, { authorization: `Bearer ${key}` });
-  const jobsOf = async (userId: string) => Object.values(await a.scheduler.queueStats({ userId })).reduce((sum, n) => sum + n, 0);
+  const jobsOf = async (userId: string) => Object.values(await a.queue.queueStats({ userId })).reduce((sum, n) => sum + n, 0);
   const codeOf = (result: { errors?: readonly { extensions?: Record<string, unknown> }[] }) => result.errors?.[0]?.extensions?.code ?? 'ok';
 
   async function liveSocketOn(conveyor: TestConveyor, key: string, userId: string) {

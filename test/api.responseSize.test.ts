@@ -18,7 +18,7 @@ describe('the bytes one request may make the server hold', () => {
     conveyor = await startTestConveyor({
       env: { WORKER_ENABLED: 'false', MAINTENANCE_ENABLED: 'false', EXTERNAL_JOB_TYPES: 'blob', MAX_RESPONSE_BYTES: String(64 * KiB), MAX_PAYLOAD_BYTES: String(32 * KiB), DEFAULT_USER_CONCURRENCY: '100' },
     });
-    await conveyor.scheduler.submitJobs(Array.from({ length: 10 }, (_, i) => ({ type: 'blob', userId: 'big', payload: blob(20 * KiB, `b${i}`) })));
+    await conveyor.queue.submitJobs(Array.from({ length: 10 }, (_, i) => ({ type: 'blob', userId: 'big', payload: blob(20 * KiB, `b${i}`) })));
   });
   afterAll(() => conveyor?.close());
 
@@ -45,7 +45,7 @@ describe('the bytes one request may make the server hold', () => {
     });
     expect(first.errors).toBeUndefined();
     expect(first.data!.dequeueJobs).toHaveLength(3); // 3 × 20 KiB fit in 64 KiB, a fourth does not
-    expect((await conveyor.scheduler.queueStats({ type: 'blob' })).ready).toBe(7);
+    expect((await conveyor.queue.queueStats({ type: 'blob' })).ready).toBe(7);
   });
 
   it('a subscription gets a fresh budget for every event', async () => {
@@ -59,7 +59,7 @@ describe('the bytes one request may make the server hold', () => {
     try {
       await ready;
       await new Promise((resolve) => setTimeout(resolve, 200));
-      for (let i = 0; i < 6; i++) await conveyor.scheduler.submitJob({ type: 'blob', userId: 'streamed', payload: blob(20 * KiB, `s${i}`) });
+      for (let i = 0; i < 6; i++) await conveyor.queue.submitJob({ type: 'blob', userId: 'streamed', payload: blob(20 * KiB, `s${i}`) });
       await recorder.waitFor((values) => values.length === 6);
       expect(recorder.errors).toEqual([]);
       expect(recorder.values.map((v) => v.jobUpdated.payload.tag)).toEqual(['s0', 's1', 's2', 's3', 's4', 's5']);

@@ -62,7 +62,7 @@ describe('subscription caps', () => {
   });
 
   const userKey = async (userId: string) => (await conveyor.apiKeys.create({ name: userId, role: 'USER', userId })).key;
-  const submitFor = (userId: string) => () => conveyor.scheduler.submitJob({ type: 'remote', userId }).then((r) => r.job);
+  const submitFor = (userId: string) => () => conveyor.queue.submitJob({ type: 'remote', userId }).then((r) => r.job);
   async function socketWith(key: string, subscriptions: number, userId: string) {
     const client = createWsClient(conveyor.wsUrl, key);
     opened.push(client);
@@ -165,7 +165,7 @@ describe('subscription caps without authentication', () => {
 
   it('counts per remote address', async () => {
     const port = new URL(conveyor.graphqlUrl).port;
-    const submit = () => conveyor.scheduler.submitJob({ type: 'remote', userId: 'by-address' }).then((r) => r.job);
+    const submit = () => conveyor.queue.submitJob({ type: 'remote', userId: 'by-address' }).then((r) => r.job);
     const clients = [`ws://127.0.0.1:${port}/graphql`, `ws://[::1]:${port}/graphql`].map((url) => createWsClient(url));
     try {
       for (const client of clients) {

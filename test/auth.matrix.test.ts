@@ -3,7 +3,7 @@ import { createClient, type Client } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { JobStatusChangesDocument, JobUpdatedDocument, type JobStatusChangesSubscription } from '../client/generated/graphql.js';
-import type { JobRow } from '../src/scheduler/scheduler.js';
+import type { JobRow } from '../src/jobs/columns.js';
 import { startTestConveyor, type TestConveyor } from './support/conveyor.js';
 import { postGraphQL, Recorder, untilLive } from './support/graphqlClient.js';
 
@@ -47,15 +47,15 @@ describe('authorization', () => {
     return fields.length === 1 && fields[0] === null ? 'null' : 'ok';
   };
 
-  const jobOf = async (userId: string) => (await conveyor.scheduler.submitJob({ type: 'remote', userId })).job;
+  const jobOf = async (userId: string) => (await conveyor.queue.submitJob({ type: 'remote', userId })).job;
   const runningJobOf = async (userId: string): Promise<JobRow> => {
     const job = await jobOf(userId);
-    const claimed = (await conveyor.scheduler.claimJobs({ workerId: 'fixture', types: ['remote'], limit: 500 })).find((j) => j.id === job.id)!;
+    const claimed = (await conveyor.queue.claimJobs({ workerId: 'fixture', types: ['remote'], limit: 500 })).find((j) => j.id === job.id)!;
     return claimed;
   };
   const failedJobOf = async (userId: string) => {
     const job = await runningJobOf(userId);
-    return conveyor.scheduler.failJob(job.id, job.leaseToken!, 'fixture', false);
+    return conveyor.queue.failJob(job.id, job.leaseToken!, 'fixture', false);
   };
 
   interface Case {
@@ -267,7 +267,7 @@ describe('authorization', () => {
         await seen.waitFor((values) => values.some((v) => v.jobUpdated.id === last.id));
         const ids = new Set(seen.values.map((v) => v.jobUpdated.id));
         for (const job of bobs) expect(ids.has(job.id)).toBe(false);
-        const owners = await Promise.all([...ids].map((id) => conveyor.scheduler.getJob(id)));
+        const owners = await Promise.all([...ids].map((id) => conveyor.queue.getJob(id)));
         expect(new Set(owners.map((job) => job!.userId))).toEqual(new Set(['alice']));
       } finally {
         seen.dispose();
@@ -290,7 +290,7 @@ describe('authorization', () => {
         await untilLive(own, () => jobOf('alice'));
         // Bob's job changes; then one of alice's. Events arrive in commit order, so once alice's is
         // seen, bob's had its chance to reach the subscription by id.
-        await conveyor.scheduler.cancelJob(bobsJob.id);
+        await conveyor.queue.cancelJob(bobsJob.id);
         const after = await jobOf('alice');
         await own.waitFor((values) => values.some((v) => v.jobUpdated.id === after.id));
         for (const silent of [byId, unknown]) {

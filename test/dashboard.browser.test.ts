@@ -60,7 +60,7 @@ describe('the dashboard', () => {
 
   const stat = (name: string) => page.locator(`[data-stat="${name}"] dd`);
   const itemIn = (panel: string, jobId: string) => page.locator(`#${panel} [data-job-id="${jobId}"]`);
-  const statusOf = async (jobId: string) => (await conveyor.scheduler.getJob(jobId))?.status;
+  const statusOf = async (jobId: string) => (await conveyor.queue.getJob(jobId))?.status;
 
   beforeAll(async () => {
     // No built-in worker: the test claims and fails jobs itself, so it decides every transition.
@@ -101,18 +101,18 @@ describe('the dashboard', () => {
   it('follows jobs live: stats, running, failures with their error, detail with history, retry and cancel', async () => {
     await expect.poll(() => stat('ready').textContent()).toBe('0');
 
-    const first = (await conveyor.scheduler.submitJob({ type: 'echo', userId: 'dash', payload: { message: 'one' } })).job;
-    const second = (await conveyor.scheduler.submitJob({ type: 'echo', userId: 'dash', payload: { message: 'two' } })).job;
+    const first = (await conveyor.queue.submitJob({ type: 'echo', userId: 'dash', payload: { message: 'one' } })).job;
+    const second = (await conveyor.queue.submitJob({ type: 'echo', userId: 'dash', payload: { message: 'two' } })).job;
     await expect.poll(() => stat('ready').textContent()).toBe('2');
 
-    const claimed = await conveyor.scheduler.claimJobs({ workerId: 'w', limit: 2 });
+    const claimed = await conveyor.queue.claimJobs({ workerId: 'w', limit: 2 });
     const claimedFirst = claimed.find((job) => job.id === first.id)!;
     await itemIn('running', first.id).waitFor();
     await itemIn('running', second.id).waitFor();
     await expect.poll(() => stat('running').textContent()).toBe('2');
     await expect.poll(() => stat('ready').textContent()).toBe('0');
 
-    const failed = await conveyor.scheduler.failJob(first.id, claimedFirst.leaseToken!, 'kaboom', false);
+    const failed = await conveyor.queue.failJob(first.id, claimedFirst.leaseToken!, 'kaboom', false);
     await expect.poll(() => itemIn('failures', first.id).textContent()).toContain('kaboom');
     await expect.poll(() => itemIn('running', first.id).count()).toBe(0);
     await expect.poll(() => stat('failed').textContent()).toBe('1');
@@ -138,9 +138,9 @@ describe('the dashboard', () => {
     await expect.poll(() => detail.locator('.fields [data-status]').textContent()).toBe('QUEUED');
 
     // The open job's own stream carries its result, so it appears without a reload.
-    const [rerun] = await conveyor.scheduler.claimJobs({ workerId: 'w', limit: 1 });
+    const [rerun] = await conveyor.queue.claimJobs({ workerId: 'w', limit: 1 });
     expect(rerun?.id).toBe(first.id);
-    await conveyor.scheduler.completeJob(first.id, rerun!.leaseToken!, { echoed: 'one' });
+    await conveyor.queue.completeJob(first.id, rerun!.leaseToken!, { echoed: 'one' });
     await expect.poll(() => detail.locator('[data-field="result"]').textContent()).toContain('"echoed": "one"');
     await expect.poll(() => detail.locator('.fields [data-status]').textContent()).toBe('COMPLETED');
 
@@ -152,12 +152,12 @@ describe('the dashboard', () => {
 
   it('shows jobs already running or failed when it opens, and reads them again after a reconnect', async () => {
     // Two jobs that reach RUNNING and FAILED before the page exists: no event about them reaches it.
-    const running = (await conveyor.scheduler.submitJob({ type: 'echo', userId: 'before-a', payload: { message: 'a' } })).job;
-    const failing = (await conveyor.scheduler.submitJob({ type: 'echo', userId: 'before-b', payload: { message: 'b' } })).job;
-    const claimed = await conveyor.scheduler.claimJobs({ workerId: 'w', limit: 2 });
+    const running = (await conveyor.queue.submitJob({ type: 'echo', userId: 'before-a', payload: { message: 'a' } })).job;
+    const failing = (await conveyor.queue.submitJob({ type: 'echo', userId: 'before-b', payload: { message: 'b' } })).job;
+    const claimed = await conveyor.queue.claimJobs({ workerId: 'w', limit: 2 });
     expect(claimed.map((job) => job.id).sort()).toEqual([running.id, failing.id].sort());
     const lease = (id: string) => claimed.find((job) => job.id === id)!.leaseToken!;
-    await conveyor.scheduler.failJob(failing.id, lease(failing.id), 'failed before the page', false);
+    await conveyor.queue.failJob(failing.id, lease(failing.id), 'failed before the page', false);
 
     // Every graphql-ws connection goes through here, so that the test can drop it and hold the next.
     const sockets: WebSocketRoute[] = [];
@@ -181,8 +181,8 @@ describe('the dashboard', () => {
       // graphql-ws waits 1 to 1.5 s before it tries again.
       await expect.poll(() => sockets.length, { timeout: 10_000 }).toBeGreaterThan(dropped);
       await expect.poll(() => fresh.locator('#connection').getAttribute('data-state')).not.toBe('connected');
-      await conveyor.scheduler.failJob(running.id, lease(running.id), 'failed while away', false);
-      await conveyor.scheduler.retryJob(failing.id);
+      await conveyor.queue.failJob(running.id, lease(running.id), 'failed while away', false);
+      await conveyor.queue.retryJob(failing.id);
       await new Promise((resolve) => setTimeout(resolve, 300));
       expect(await freshItem('running', running.id).count()).toBe(1);
       expect(await freshItem('failures', failing.id).count()).toBe(1);

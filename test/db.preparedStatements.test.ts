@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Prisma } from '../src/generated/prisma/client.js';
 import { createPrismaClient, preparedStatementNames } from '../src/db/prisma.js';
-import { jobGet } from '../src/scheduler/sql.js';
+import { jobGet } from '../src/queue/sql/reads.js';
 import { createTestDatabase } from './support/database.js';
 
 describe('prepared statements', () => {

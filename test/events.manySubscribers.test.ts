@@ -22,13 +22,13 @@ describe('many subscribers', () => {
     try {
       await ready;
       // A probe that every subscriber receives proves every subscription is live.
-      const probe = await conveyor.scheduler.submitJob({ type: 'echo', userId: 'crowd' });
+      const probe = await conveyor.queue.submitJob({ type: 'echo', userId: 'crowd' });
       await Promise.all(recorders.map((r) => r.waitFor((v) => v.some((u) => u.jobUpdated.id === probe.job.id), 60_000)));
 
       const ids: string[] = [];
       for (let i = 0; i < BURST; i += 50) {
         const batch = await Promise.all(
-          Array.from({ length: 50 }, () => conveyor.scheduler.submitJob({ type: 'echo', userId: 'crowd' })),
+          Array.from({ length: 50 }, () => conveyor.queue.submitJob({ type: 'echo', userId: 'crowd' })),
         );
         ids.push(...batch.map((r) => r.job.id));
       }

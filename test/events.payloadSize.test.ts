@@ -1,7 +1,7 @@
 import { parse } from 'graphql';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CHANNELS } from '../src/events/channels.js';
+import { CHANNELS } from '../src/db/channels.js';
 import { startTestConveyor, type TestConveyor } from './support/conveyor.js';
 import { withClient } from './support/database.js';
 import { connected, createWsClient, executeOk, Recorder } from './support/graphqlClient.js';
@@ -30,7 +30,7 @@ describe('job events of jobs full of control characters', () => {
   });
 
   it('never make a statement fail, and one maintenance pass still expires them and promotes everyone else', async () => {
-    const scheduler = conveyor.scheduler;
+    const queue = conveyor.queue;
     // 400 running jobs whose leases lapsed, with text fields of every length up to the limits, made of
     // 6-byte characters (events from 0.6 to 5.5 kB), in an order that puts events of every size at
     // every offset from a chunk boundary of one expiry statement.
@@ -54,20 +54,20 @@ describe('job events of jobs full of control characters', () => {
       return inserted.map((row) => row.id);
     });
     // Another user's job that only a maintenance pass makes claimable.
-    const later = await scheduler.submitJob({ type: 'echo', userId: 'bystander', runAt: new Date(Date.now() + 1000) });
+    const later = await queue.submitJob({ type: 'echo', userId: 'bystander', runAt: new Date(Date.now() + 1000) });
 
     await new Promise((resolve) => setTimeout(resolve, 1100));
-    const outcome = await scheduler.runMaintenance({ pruneOlderThan: null });
+    const outcome = await conveyor.maintenance.runOnce({ pruneOlderThan: null });
     expect(outcome?.expired.map((job) => job.id).sort()).toEqual(ids.sort());
-    for (const id of ids) expect((await scheduler.getJob(id))!).toMatchObject({ status: 'QUEUED', attempts: 1 });
-    expect((await scheduler.getJob(later.job.id))!.holdsSlot).toBe(true);
+    for (const id of ids) expect((await queue.getJob(id))!).toMatchObject({ status: 'QUEUED', attempts: 1 });
+    expect((await queue.getJob(later.job.id))!.holdsSlot).toBe(true);
 
     // Failures whose messages are 500 (carried in the event) or 10 000 (left out) such characters.
     await new Promise((resolve) => setTimeout(resolve, 300));
-    await scheduler.runMaintenance({ pruneOlderThan: null });
-    const again = await scheduler.claimJobs({ workerId: controls(128), limit: 500, types: ['echo'] });
+    await conveyor.maintenance.runOnce({ pruneOlderThan: null });
+    const again = await queue.claimJobs({ workerId: controls(128), limit: 500, types: ['echo'] });
     const poisonedUser = (userId: string) => userId.charCodeAt(0) < 32;
-    const failed = await scheduler.failJobs(
+    const failed = await queue.forWorker().fail(
       again.map((job, i) => ({
         id: job.id,
         leaseToken: job.leaseToken!,
@@ -97,10 +97,10 @@ describe('job events of jobs full of control characters', () => {
     try {
       await ready;
       await new Promise((resolve) => setTimeout(resolve, 200)); // the subscribe message has no acknowledgement
-      const { job } = await conveyor.scheduler.submitJob({ type: 'echo', userId, idempotencyKey: controls(200) });
-      const [claimed] = await conveyor.scheduler.claimJobs({ workerId: controls(128), limit: 1, types: ['echo'] });
+      const { job } = await conveyor.queue.submitJob({ type: 'echo', userId, idempotencyKey: controls(200) });
+      const [claimed] = await conveyor.queue.claimJobs({ workerId: controls(128), limit: 1, types: ['echo'] });
       expect(claimed!.id).toBe(job.id);
-      await conveyor.scheduler.heartbeat({ id: job.id, leaseToken: claimed!.leaseToken!, progress: 30, progressMessage: controls(200) });
+      await conveyor.queue.heartbeat({ id: job.id, leaseToken: claimed!.leaseToken!, progress: 30, progressMessage: controls(200) });
       await recorder.waitFor((values) => values.some((v) => v.jobUpdated.progress === 30));
       const event = recorder.values.find((v) => v.jobUpdated.progress === 30)!.jobUpdated;
       const read = (await executeOk(conveyor.graphqlUrl, parse(`query ($id: ID!) { job(id: $id) { ${fields} } }`) as never, {

@@ -50,12 +50,12 @@ describe('a subscriber that stops reading', () => {
   afterAll(() => conveyor?.close());
 
   const submit = (userId: string, payload: Record<string, unknown> = {}) =>
-    conveyor.scheduler.submitJob({ type: 'remote', userId, payload }).then((r) => r.job);
+    conveyor.queue.submitJob({ type: 'remote', userId, payload }).then((r) => r.job);
   /** Fills the socket, then queues more distinct jobs than the subscriber's stream may hold. */
   async function overwhelm(userId: string) {
     for (let i = 0; i < BIG_JOBS; i++) await submit(userId, BIG_PAYLOAD);
     for (let sent = 0; sent < FLOOD; sent += 700) {
-      await conveyor.scheduler.submitJobs(Array.from({ length: 700 }, () => ({ type: 'remote', userId })));
+      await conveyor.queue.submitJobs(Array.from({ length: 700 }, () => ({ type: 'remote', userId })));
     }
   }
 

@@ -36,7 +36,7 @@ describe('subscriptions', () => {
     return { ws, recorder, close: async () => (recorder.dispose(), await ws.dispose()) };
   }
 
-  const submit = (userId: string, type = 'remote') => conveyor.scheduler.submitJob({ type, userId }).then((r) => r.job);
+  const submit = (userId: string, type = 'remote') => conveyor.queue.submitJob({ type, userId }).then((r) => r.job);
 
   it('jobUpdated(id) starts with the job as it is, then follows it; jobUpdated(type) sees only that type', async () => {
     const job = await submit('by-id');
@@ -46,8 +46,8 @@ describe('subscriptions', () => {
       await byId.recorder.waitFor((v) => v.length === 1);
       expect(byId.recorder.values[0]!.jobUpdated).toMatchObject({ id: job.id, status: 'QUEUED', version: 1 });
       const echo = await submit('by-id', 'echo');
-      const [claimed] = (await conveyor.scheduler.claimJobs({ workerId: 't', limit: 10 })).filter((j) => j.id === job.id);
-      await conveyor.scheduler.completeJob(claimed!.id, claimed!.leaseToken!, { ok: 1 });
+      const [claimed] = (await conveyor.queue.claimJobs({ workerId: 't', limit: 10 })).filter((j) => j.id === job.id);
+      await conveyor.queue.completeJob(claimed!.id, claimed!.leaseToken!, { ok: 1 });
       await byId.recorder.waitFor((v) => v.some((u) => u.jobUpdated.status === 'COMPLETED'));
       expect(byId.recorder.values.map((v) => [v.jobUpdated.status, v.jobUpdated.version])).toEqual([
         ['QUEUED', 1],
@@ -81,7 +81,7 @@ describe('subscriptions', () => {
       await ready;
       // echo jobs: later tests dequeue the remote ones (no worker runs here).
       for (const recorder of Object.values(recorders)) await untilLive(recorder, () => submit('shapes', 'echo'));
-      const job = (await conveyor.scheduler.submitJob({ type: 'echo', userId: 'shapes', priority: 7 })).job;
+      const job = (await conveyor.queue.submitJob({ type: 'echo', userId: 'shapes', priority: 7 })).job;
       const updateOf = async (name: keyof typeof operations) => {
         await recorders[name]!.waitFor((values) => values.some((v) => v.jobUpdated.id === job.id));
         return recorders[name]!.values.find((v) => v.jobUpdated.id === job.id)!.jobUpdated;
@@ -103,7 +103,7 @@ describe('subscriptions', () => {
       progress progressMessage idempotencyKey workerId leaseExpiresAt version createdAt startedAt completedAt updatedAt`;
     const ws = createWsClient(conveyor.wsUrl);
     const ready = connected(ws);
-    const { job } = await conveyor.scheduler.submitJob({ type: 'remote', userId: 'fields', idempotencyKey: 'k-fields', backoffBaseMs: 250 });
+    const { job } = await conveyor.queue.submitJob({ type: 'remote', userId: 'fields', idempotencyKey: 'k-fields', backoffBaseMs: 250 });
     const recorder = new Recorder<{ jobUpdated: Record<string, unknown> }>(ws, parse(`subscription ($id: ID) { jobUpdated(id: $id) { ${fields} } }`) as never, { id: job.id });
     try {
       await ready;
@@ -163,8 +163,8 @@ describe('subscriptions', () => {
       await admin.query('SELECT pg_terminate_backend($1)', [pid]);
       // In the gap: the first job runs to completion and a second job is submitted. Their NOTIFYs go
       // nowhere; the catch-up read after reconnecting must make up for them.
-      const [claimed] = (await conveyor.scheduler.claimJobs({ workerId: 't', limit: 50 })).filter((j) => j.id === before.id);
-      await conveyor.scheduler.completeJob(before.id, claimed!.leaseToken!, null);
+      const [claimed] = (await conveyor.queue.claimJobs({ workerId: 't', limit: 50 })).filter((j) => j.id === before.id);
+      await conveyor.queue.completeJob(before.id, claimed!.leaseToken!, null);
       const inGap = await submit('gap');
       await expect.poll(() => conveyor.bus.listenerPid !== null && conveyor.bus.listenerPid !== pid, { timeout: 10_000 }).toBe(true);
       await admin.end();
@@ -197,8 +197,8 @@ describe('subscriptions', () => {
       for (let i = 0; i < 4; i++) ids.push((await submit('both')).id);
       // An outside worker runs them (two at a time: the user's limit), each seen by both transports.
       for (let finished = 0; finished < ids.length; ) {
-        for (const job of await conveyor.scheduler.claimJobs({ workerId: 'outside', types: ['remote'], limit: 50 })) {
-          await conveyor.scheduler.completeJob(job.id, job.leaseToken!, null);
+        for (const job of await conveyor.queue.claimJobs({ workerId: 'outside', types: ['remote'], limit: 50 })) {
+          await conveyor.queue.completeJob(job.id, job.leaseToken!, null);
           if (ids.includes(job.id)) finished++;
         }
       }

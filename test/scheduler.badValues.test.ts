@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { InvalidInputError } from '../src/errors.js';
-import type { JobTypeDefinition } from '../src/worker/registry.js';
+import type { JobTypeDefinition } from '../src/jobTypes/jobType.js';
 import { startTestConveyor, type TestConveyor } from './support/conveyor.js';
 import { withClient } from './support/database.js';
 import { checkInvariants } from './support/invariants.js';
@@ -41,7 +41,7 @@ describe('values PostgreSQL cannot store', () => {
 
   it('are refused as bad input when submitted: lone surrogates anywhere, nesting thousands deep', async () => {
     const submit = (input: Record<string, unknown>) =>
-      conveyor.scheduler.submitJob({ type: 'remote', userId: 'refused', ...input } as never);
+      conveyor.queue.submitJob({ type: 'remote', userId: 'refused', ...input } as never);
     const cases = [
       { payload: { text: 'x\ud800' } },
       { payload: { ['k\udfff']: 1 } },
@@ -52,8 +52,8 @@ describe('values PostgreSQL cannot store', () => {
     for (const input of cases) {
       await expect(submit(input), JSON.stringify(input).slice(0, 80)).rejects.toBeInstanceOf(InvalidInputError);
     }
-    await expect(conveyor.scheduler.claimJobs({ workerId: 'w\ud800', limit: 1 })).rejects.toBeInstanceOf(InvalidInputError);
-    await expect(conveyor.scheduler.submitJobs([{ type: 'remote', userId: 'refused' }, { type: 'remote', userId: 'refused', payload: { t: '\udc00' } }]))
+    await expect(conveyor.queue.claimJobs({ workerId: 'w\ud800', limit: 1 })).rejects.toBeInstanceOf(InvalidInputError);
+    await expect(conveyor.queue.submitJobs([{ type: 'remote', userId: 'refused' }, { type: 'remote', userId: 'refused', payload: { t: '\udc00' } }]))
       .rejects.toThrow(/Item 1: payload\.t must not contain lone UTF-16 surrogates/);
     await withClient(conveyor.databaseUrl, async (client) => {
       expect((await client.query(`SELECT count(*)::int AS n FROM jobs WHERE user_id = 'refused'`)).rows[0].n).toBe(0);
@@ -69,7 +69,7 @@ describe('values PostgreSQL cannot store', () => {
       idempotencyKey: i % 3 === 2 ? `same-\ud800${i}` : null,
     }));
     const mixed = valid.flatMap((input, i) => (i % 5 === 0 && hostile[i / 5] ? [input, hostile[i / 5]!] : [input]));
-    const outcomes = await Promise.allSettled(mixed.map((input) => conveyor.scheduler.submitJob(input as never)));
+    const outcomes = await Promise.allSettled(mixed.map((input) => conveyor.queue.submitJob(input as never)));
     const byUser = (prefix: string) => outcomes.filter((_, i) => mixed[i]!.userId.startsWith(prefix));
     expect(byUser('valid').every((o) => o.status === 'fulfilled')).toBe(true);
     for (const o of byUser('hostile')) expect(o.status === 'rejected' && o.reason instanceof InvalidInputError).toBe(true);
@@ -93,7 +93,7 @@ describe('values PostgreSQL cannot store', () => {
         payload: i % 40 === 7 ? { poison: true } : { i },
         idempotencyKey: i % 3 === 0 ? `g-${i}` : null,
       }));
-      const outcomes = await Promise.allSettled(inputs.map((input) => conveyor.scheduler.submitJob(input)));
+      const outcomes = await Promise.allSettled(inputs.map((input) => conveyor.queue.submitJob(input)));
       outcomes.forEach((outcome, i) => expect(outcome.status, `submit ${i}`).toBe('poison' in inputs[i]!.payload ? 'rejected' : 'fulfilled'));
       await withClient(conveyor.databaseUrl, async (client) => {
         const { rows } = await client.query(`SELECT count(*)::int AS n FROM jobs WHERE user_id LIKE 'grouped-%'`);
@@ -106,10 +106,10 @@ describe('values PostgreSQL cannot store', () => {
 
   it("from a worker are made storable where they can be, and fail only their own job where they cannot", async () => {
     const kinds = ['bigint', 'cycle', 'deep', 'surrogate', 'fine'] as const;
-    const { jobs } = { jobs: await conveyor.scheduler.submitJobs(kinds.map((kind) => ({ type: 'bad_result', userId: `result-${kind}`, payload: { kind } }))) };
+    const { jobs } = { jobs: await conveyor.queue.submitJobs(kinds.map((kind) => ({ type: 'bad_result', userId: `result-${kind}`, payload: { kind } }))) };
     const worker = conveyor.startWorker({ concurrency: 10 });
     try {
-      const finished = async () => Promise.all(jobs.map(({ job }) => conveyor.scheduler.getJob(job.id)));
+      const finished = async () => Promise.all(jobs.map(({ job }) => conveyor.queue.getJob(job.id)));
       await expect.poll(async () => (await finished()).every((job) => job!.status === 'COMPLETED' || job!.status === 'FAILED'), { timeout: 20_000 }).toBe(true);
       const [bigint, cycle, deep, surrogate, fine] = await finished();
       for (const job of [bigint, cycle, deep]) {
@@ -122,13 +122,13 @@ describe('values PostgreSQL cannot store', () => {
       await worker.stop(1000);
     }
     // An outside worker's failure message and result are made storable too.
-    const { job } = await conveyor.scheduler.submitJob({ type: 'outside', userId: 'outside' });
-    const [claimed] = await conveyor.scheduler.claimJobs({ workerId: 'outside', types: ['outside'], limit: 1 });
+    const { job } = await conveyor.queue.submitJob({ type: 'outside', userId: 'outside' });
+    const [claimed] = await conveyor.queue.claimJobs({ workerId: 'outside', types: ['outside'], limit: 1 });
     expect(claimed!.id).toBe(job.id);
-    const failed = await conveyor.scheduler.failJob(job.id, claimed!.leaseToken!, 'broke \ud800 here', true);
+    const failed = await conveyor.queue.failJob(job.id, claimed!.leaseToken!, 'broke \ud800 here', true);
     expect(failed.lastError).toBe('broke \ufffd here');
     await expect(
-      conveyor.scheduler.completeJobsChecked([{ id: job.id, leaseToken: claimed!.leaseToken!, result: nested(100) }]),
+      conveyor.queue.completeJobs([{ id: job.id, leaseToken: claimed!.leaseToken!, result: nested(100) }]),
     ).rejects.toBeInstanceOf(InvalidInputError);
   });
 

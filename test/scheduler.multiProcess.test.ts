@@ -63,7 +63,7 @@ describe('scheduling across OS processes', () => {
       await Promise.all(
         Array.from({ length: 250 }, (_, i) => {
           const n = start + i;
-          return submitter.scheduler.submitJob({
+          return submitter.queue.submitJob({
             type: 'record',
             userId: `user-${n % users}`,
             priority: n % 7 === 0 ? 5 : n % 11 === 0 ? -5 : 0,
@@ -85,7 +85,7 @@ describe('scheduling across OS processes', () => {
   }, 240_000);
 
   async function assertAllRanOnceWithinLimits() {
-    await waitUntil(async () => (await submitter.scheduler.queueStats()).completed === total, 180_000, 'all jobs to complete');
+    await waitUntil(async () => (await submitter.queue.queueStats()).completed === total, 180_000, 'all jobs to complete');
 
     await withClient(database.url, async (client) => {
       const runs = await client.query<{ job_id: string; runs: number; finished: number }>(
@@ -115,7 +115,7 @@ describe('scheduling across OS processes', () => {
     await withClient(database.url, (client) => client.query('TRUNCATE job_runs'));
     const ids: string[] = [];
     for (let i = 0; i < 6; i++) {
-      const { job } = await submitter.scheduler.submitJob({
+      const { job } = await submitter.queue.submitJob({
         type: 'record',
         userId: `crash-${i % 3}`,
         payload: { ms: 600_000, retryMs: 10 },
@@ -136,13 +136,13 @@ describe('scheduling across OS processes', () => {
     const rescuer = spawnWorker(database.url, 'rescuer');
     workers.push(rescuer);
     await waitUntil(
-      async () => (await Promise.all(ids.map((id) => submitter.scheduler.getJob(id)))).every((job) => job?.status === 'COMPLETED'),
+      async () => (await Promise.all(ids.map((id) => submitter.queue.getJob(id)))).every((job) => job?.status === 'COMPLETED'),
       60_000,
       'the rescuer to complete the six jobs',
     );
 
     for (const id of ids) {
-      const job = await submitter.scheduler.getJob(id);
+      const job = await submitter.queue.getJob(id);
       expect(job).toMatchObject({ status: 'COMPLETED', attempts: 2 });
       expect(job!.lastError).toMatch(/lease expired/);
     }

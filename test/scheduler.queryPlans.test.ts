@@ -1,12 +1,15 @@
 import type { Prisma } from '../src/generated/prisma/client.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import * as sql from '../src/scheduler/sql.js';
+import type { Db } from '../src/queue/sql/fragments.js';
+import * as reads from '../src/queue/sql/reads.js';
+import * as writes from '../src/queue/sql/writes.js';
 import { startTestConveyor, type TestConveyor } from './support/conveyor.js';
 import { withClient } from './support/database.js';
 
-/** Builds a statement exactly as the scheduler sends it, without running it. */
-const statementOf = (build: (db: sql.Db) => unknown) =>
-  build({ $queryRaw: (query: Prisma.Sql) => query, $executeRaw: (query: Prisma.Sql) => query } as unknown as sql.Db) as Prisma.Sql;
+/** Builds a statement exactly as the queue sends it, without running it. */
+const statementOf = (build: (db: Db) => unknown) =>
+  build({ $queryRaw: (query: Prisma.Sql) => query, $executeRaw: (query: Prisma.Sql) => query } as unknown as Db) as Prisma.Sql;
+const sql = { ...reads, ...writes };
 
 interface PlanNode {
   'Node Type': string;
@@ -16,6 +19,8 @@ interface PlanNode {
 }
 const nodesOf = (node: PlanNode): PlanNode[] => [node, ...(node.Plans ?? []).flatMap(nodesOf)];
 
+const settings = { defaultUserConcurrency: 2, backoffBaseMs: 1000, backoffMaxMs: 3_600_000 };
+
 describe('query plans of the hot statements', () => {
   let conveyor: TestConveyor;
   // A busy queue: 10 000 jobs ready, 10 000 waiting for a slot, 20 000 finished.
@@ -23,9 +28,9 @@ describe('query plans of the hot statements', () => {
   const finished = 20_000;
   beforeAll(async () => {
     conveyor = await startTestConveyor({ env: { WORKER_ENABLED: 'false', MAINTENANCE_ENABLED: 'false' } });
-    await conveyor.scheduler.setUserConcurrency('busy', queued / 2);
+    await conveyor.queue.setUserConcurrency('busy', queued / 2);
     for (let i = 0; i < queued; i += 1000) {
-      await conveyor.scheduler.submitJobs(Array.from({ length: 1000 }, () => ({ type: 'echo', userId: 'busy' })));
+      await conveyor.queue.submitJobs(Array.from({ length: 1000 }, () => ({ type: 'echo', userId: 'busy' })));
     }
     await withClient(conveyor.databaseUrl, async (client) => {
       await client.query(`INSERT INTO jobs (type, user_id, status, completed_at)
@@ -59,10 +64,10 @@ describe('query plans of the hot statements', () => {
   });
 
   it('completing 200 jobs (freeing slots, promoting waiting jobs) reads them through indexes', async () => {
-    const claimed = await conveyor.scheduler.claimJobs({ limit: 200, types: null, leaseSeconds: 60, workerId: 'plan', maxBytes: null });
+    const claimed = await conveyor.queue.claimJobs({ limit: 200, types: null, leaseSeconds: 60, workerId: 'plan', maxBytes: null });
     expect(claimed).toHaveLength(200);
     const completions = claimed.map((job) => ({ id: job.id, leaseToken: job.leaseToken!, resultJson: 'null' }));
-    const complete = statementOf((db) => sql.jobCompleteMany(db, completions, { defaultUserConcurrency: 2 }));
+    const complete = statementOf((db) => sql.jobCompleteMany(db, completions, settings));
     const nodes = await explain(complete);
     expectIndexedAccess(nodes);
     // 200 waiting jobs were promoted into the freed slots by the same statement.
@@ -86,21 +91,19 @@ describe('query plans of the hot statements', () => {
 
   it('planned once for all executions (as prepared statements are), every statement still reads through indexes', async () => {
     const id = '00000000-0000-4000-8000-000000000000';
-    const slots = { defaultUserConcurrency: 2 };
-    const backoff = { backoffBaseMs: 1000, backoffMaxMs: 3_600_000 };
     const input = { type: 'echo', payloadJson: '{}', payloadBytes: 2, userId: 'busy', priority: 0, runAt: null, maxAttempts: 3, backoffBaseMs: null, idempotencyKey: null };
     const statements = {
       claim: statementOf((db) => sql.jobClaimMany(db, { limit: 200, types: ['echo'], leaseSeconds: 60, workerId: 'plan', maxBytes: null })),
-      complete: statementOf((db) => sql.jobCompleteMany(db, [{ id, leaseToken: id, resultJson: 'null' }], slots)),
-      fail: statementOf((db) => sql.jobFailMany(db, [{ id, leaseToken: id, error: 'x', retryable: true }], slots, backoff)),
+      complete: statementOf((db) => sql.jobCompleteMany(db, [{ id, leaseToken: id, resultJson: 'null' }], settings)),
+      fail: statementOf((db) => sql.jobFailMany(db, [{ id, leaseToken: id, error: 'x', retryable: true }], settings)),
       release: statementOf((db) => sql.jobReleaseMany(db, [{ id, leaseToken: id }])),
-      expireLeases: statementOf((db) => sql.jobExpireLeases(db, { limit: 100 }, slots, backoff)),
+      expireLeases: statementOf((db) => sql.jobExpireLeases(db, { limit: 100 }, settings)),
       heartbeat: statementOf((db) => sql.jobHeartbeat(db, { id, leaseToken: id, leaseSeconds: 60, progress: 1, progressMessage: null })),
       extendLeases: statementOf((db) => sql.jobExtendLeases(db, [{ id, leaseToken: id }], 60)),
-      cancel: statementOf((db) => sql.jobCancel(db, id, slots)),
-      retry: statementOf((db) => sql.jobRetry(db, id, slots)),
-      insert: statementOf((db) => sql.jobInsert(db, input, slots)),
-      insertMany: statementOf((db) => sql.jobInsertMany(db, [input], slots)),
+      cancel: statementOf((db) => sql.jobCancel(db, id, settings)),
+      retry: statementOf((db) => sql.jobRetry(db, id, settings)),
+      insert: statementOf((db) => sql.jobInsert(db, input, settings)),
+      insertMany: statementOf((db) => sql.jobInsertMany(db, [input], settings)),
       get: statementOf((db) => sql.jobGet(db, id)),
       listByUser: statementOf((db) => sql.jobListByUser(db, { userId: 'busy', status: 'QUEUED', beforeSeq: 10n, limit: 20 })),
     };

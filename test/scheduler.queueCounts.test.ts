@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { QueueCounts } from '../src/scheduler/scheduler.js';
+import type { QueueCounts } from '../src/queue/sql/reads.js';
 import { startTestConveyor, type TestConveyor } from './support/conveyor.js';
 import { withClient } from './support/database.js';
 import { checkInvariants } from './support/invariants.js';
@@ -41,13 +41,13 @@ describe('queue counts kept without scanning finished jobs', () => {
   ];
   const expectExactCounts = async () => {
     for (const filter of filters) {
-      expect(await conveyor.scheduler.queueStats(filter), JSON.stringify(filter)).toEqual(await scannedCounts(conveyor.databaseUrl, filter));
+      expect(await conveyor.queue.queueStats(filter), JSON.stringify(filter)).toEqual(await scannedCounts(conveyor.databaseUrl, filter));
     }
     expect(await checkInvariants(conveyor.databaseUrl)).toEqual([]);
   };
 
   it('equal a scan through every transition into and out of a finished state, folded or not', async () => {
-    const s = conveyor.scheduler;
+    const s = conveyor.queue;
     const submit = (userId: string, type: string, extra: Record<string, unknown> = {}) => s.submitJob({ type, userId, ...extra });
     await s.setUserConcurrency('count-a', 10);
     await s.setUserConcurrency('count-b', 10);
@@ -59,7 +59,7 @@ describe('queue counts kept without scanning finished jobs', () => {
     const claimed = await s.claimJobs({ workerId: 'counter', limit: 10, leaseSeconds: 1 });
     const [c0, c1, c2, c3, c4, c5] = claimed;
     await s.completeJob(c0!.id, c0!.leaseToken!, { ok: true });
-    await s.completeJobs([c1, c2].map((job) => ({ id: job!.id, leaseToken: job!.leaseToken!, resultJson: '1' })));
+    await s.completeJobs([c1, c2].map((job) => ({ id: job!.id, leaseToken: job!.leaseToken!, result: 1 })));
     await s.failJob(c3!.id, c3!.leaseToken!, 'final', true); // maxAttempts 1: FAILED
     await s.cancelJob(c4!.id); // running → CANCELLED
     const queued = (await s.listPendingJobs(50)).filter((job) => job.status === 'QUEUED' && job.runAt.getTime() < Date.now() + 1000);
@@ -69,14 +69,14 @@ describe('queue counts kept without scanning finished jobs', () => {
     await s.retryJob(c3!.id); // FAILED → QUEUED
     await s.retryJob(c4!.id); // CANCELLED → QUEUED
     await new Promise((resolve) => setTimeout(resolve, 1100)); // the rest lapse: FAILED (no attempts left)
-    const outcome = await s.runMaintenance({ pruneOlderThan: null });
+    const outcome = await conveyor.maintenance.runOnce({ pruneOlderThan: null });
     expect(outcome!.expired.map((job) => job.id).sort()).toEqual(claimed.slice(5).map((job) => job.id).sort());
     await expectExactCounts();
 
     await withClient(conveyor.databaseUrl, (client) =>
       client.query(`UPDATE jobs SET completed_at = now() - interval '2 days' WHERE id = ANY($1::uuid[])`, [[c0!.id, c5!.id]]),
     );
-    expect((await s.runMaintenance({ pruneOlderThan: new Date(Date.now() - 86_400_000) }))!.pruned).toBe(2);
+    expect((await conveyor.maintenance.runOnce({ pruneOlderThan: new Date(Date.now() - 86_400_000) }))!.pruned).toBe(2);
     await expectExactCounts();
     // Changes not folded yet count as well as folded ones.
     const [again] = await s.claimJobs({ workerId: 'counter', limit: 1 });

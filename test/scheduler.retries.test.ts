@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RetryJobDocument } from '../client/generated/graphql.js';
-import type { JobRow } from '../src/scheduler/scheduler.js';
+import type { JobRow } from '../src/jobs/columns.js';
 import { startTestConveyor, type TestConveyor } from './support/conveyor.js';
 import { withClient } from './support/database.js';
 import { executeOk } from './support/graphqlClient.js';
@@ -27,55 +27,55 @@ describe('retries', () => {
   });
 
   async function claimOne(conveyor: TestConveyor, id: string) {
-    const [job] = await conveyor.scheduler.claimJobs({ workerId: 'test', limit: 1 });
+    const [job] = await conveyor.queue.claimJobs({ workerId: 'test', limit: 1 });
     expect(job?.id).toBe(id);
     return job!;
   }
 
   it('backs off 1 s, 2 s, 4 s (±10 % jitter) between attempts, then FAILS with the last error', async () => {
-    const { job } = await outside.scheduler.submitJob({ type: 'remote', userId: 'r1', maxAttempts: 4 });
+    const { job } = await outside.queue.submitJob({ type: 'remote', userId: 'r1', maxAttempts: 4 });
     const delays: number[] = [];
     for (let attempt = 1; attempt <= 3; attempt++) {
       const claimed = await claimOne(outside, job.id);
       expect(claimed.attempts).toBe(attempt);
-      const failed = await outside.scheduler.failJob(job.id, claimed.leaseToken!, `boom ${attempt}`);
+      const failed = await outside.queue.failJob(job.id, claimed.leaseToken!, `boom ${attempt}`);
       expect(failed).toMatchObject({ status: 'QUEUED', lastError: `boom ${attempt}`, holdsSlot: false });
       delays.push(backoffMs(failed));
       // Let the backoff elapse at once instead of waiting for it; maintenance then promotes the job.
       await withClient(outside.databaseUrl, (c) => c.query('UPDATE jobs SET run_at = now() WHERE id = $1', [job.id]));
-      await outside.scheduler.runMaintenance({ pruneOlderThan: null });
+      await outside.maintenance.runOnce({ pruneOlderThan: null });
     }
     [1000, 2000, 4000].forEach((base, i) => {
       expect(delays[i]).toBeGreaterThanOrEqual(base * 0.9);
       expect(delays[i]).toBeLessThanOrEqual(base * 1.1);
     });
     const last = await claimOne(outside, job.id);
-    const failed = await outside.scheduler.failJob(job.id, last.leaseToken!, 'boom 4');
+    const failed = await outside.queue.failJob(job.id, last.leaseToken!, 'boom 4');
     expect(failed).toMatchObject({ status: 'FAILED', attempts: 4, lastError: 'boom 4' });
     expect(failed.completedAt).toBeInstanceOf(Date);
   });
 
   it('caps the backoff (1 h by default) and honours a per-job base delay', async () => {
-    const { job } = await outside.scheduler.submitJob({ type: 'remote', userId: 'r2', backoffBaseMs: 86_400_000 });
+    const { job } = await outside.queue.submitJob({ type: 'remote', userId: 'r2', backoffBaseMs: 86_400_000 });
     const claimed = await claimOne(outside, job.id);
-    const failed = await outside.scheduler.failJob(job.id, claimed.leaseToken!, 'slow down');
+    const failed = await outside.queue.failJob(job.id, claimed.leaseToken!, 'slow down');
     expect(backoffMs(failed)).toBe(3_600_000);
 
-    const { job: quick } = await outside.scheduler.submitJob({ type: 'remote', userId: 'r2b', backoffBaseMs: 10 });
+    const { job: quick } = await outside.queue.submitJob({ type: 'remote', userId: 'r2b', backoffBaseMs: 10 });
     const quickClaim = await claimOne(outside, quick.id);
-    const quickFail = await outside.scheduler.failJob(quick.id, quickClaim.leaseToken!, 'x');
+    const quickFail = await outside.queue.failJob(quick.id, quickClaim.leaseToken!, 'x');
     expect(backoffMs(quickFail)).toBeLessThanOrEqual(11);
   });
 
   it('an outside worker can fail a job as not retryable: FAILED at once, attempts left unused', async () => {
-    const { job } = await outside.scheduler.submitJob({ type: 'remote', userId: 'r3', maxAttempts: 5 });
+    const { job } = await outside.queue.submitJob({ type: 'remote', userId: 'r3', maxAttempts: 5 });
     const claimed = await claimOne(outside, job.id);
-    const failed = await outside.scheduler.failJob(job.id, claimed.leaseToken!, 'bad request', false);
+    const failed = await outside.queue.failJob(job.id, claimed.leaseToken!, 'bad request', false);
     expect(failed).toMatchObject({ status: 'FAILED', attempts: 1, maxAttempts: 5 });
   });
 
   it('the built-in worker retries a failing handler until it succeeds', async () => {
-    const { job } = await builtIn.scheduler.submitJob({ type: 'flaky', userId: 'b1', payload: { failTimes: 2 } });
+    const { job } = await builtIn.queue.submitJob({ type: 'flaky', userId: 'b1', payload: { failTimes: 2 } });
     const done = await waitForStatus(builtIn, job.id, ['COMPLETED', 'FAILED']);
     expect(done).toMatchObject({ status: 'COMPLETED', attempts: 3, result: { attempts: 3 }, lastError: 'flaky failure 2' });
     const times = log.attempts.get(job.id)!;
@@ -86,12 +86,12 @@ describe('retries', () => {
   });
 
   it('a handler\'s NonRetryableError fails the job at once', async () => {
-    const { job } = await builtIn.scheduler.submitJob({ type: 'permanent', userId: 'b2', maxAttempts: 5 });
+    const { job } = await builtIn.queue.submitJob({ type: 'permanent', userId: 'b2', maxAttempts: 5 });
     const done = await waitForStatus(builtIn, job.id, ['FAILED']);
     expect(done).toMatchObject({ attempts: 1, lastError: 'this cannot succeed' });
     expect(log.attempts.get(job.id)).toHaveLength(1);
 
-    const bounced = await builtIn.scheduler.submitJob({
+    const bounced = await builtIn.queue.submitJob({
       type: 'send_email',
       userId: 'b2',
       payload: { to: 'nobody@bounce.invalid', subject: 'hi' },
@@ -100,7 +100,7 @@ describe('retries', () => {
   });
 
   it('retryJob brings a FAILED job back with fresh attempts, and it runs again', async () => {
-    const { job } = await builtIn.scheduler.submitJob({ type: 'flaky', userId: 'b3', maxAttempts: 1 });
+    const { job } = await builtIn.queue.submitJob({ type: 'flaky', userId: 'b3', maxAttempts: 1 });
     await waitForStatus(builtIn, job.id, ['FAILED']);
     log.healed.add(job.id);
     const { retryJob } = await executeOk(builtIn.graphqlUrl, RetryJobDocument, { id: job.id });
@@ -109,7 +109,7 @@ describe('retries', () => {
   });
 
   it('a handler that outlives its type\'s timeout is aborted and counted as a failed attempt', async () => {
-    const { job } = await builtIn.scheduler.submitJob({ type: 'hang', userId: 'b4' });
+    const { job } = await builtIn.queue.submitJob({ type: 'hang', userId: 'b4' });
     expect(await waitForStatus(builtIn, job.id, ['FAILED'])).toMatchObject({ attempts: 1, lastError: 'job timed out' });
   });
 });

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConflictError } from '../src/errors.js';
-import type { JobRow } from '../src/scheduler/scheduler.js';
-import { JOB_STATUSES, TRANSITIONS, type JobStatus, type Transition } from '../src/scheduler/states.js';
+import type { JobRow } from '../src/jobs/columns.js';
+import { JOB_STATUSES, TRANSITIONS, type JobStatus, type Transition } from '../src/jobs/states.js';
 import { startTestConveyor, type TestConveyor } from './support/conveyor.js';
 
 /**
@@ -20,7 +20,7 @@ describe('job state transitions', () => {
 
   /** A fresh job in the given state (its own user, so that slots never interfere). */
   async function jobIn(status: JobStatus, type = 'remote'): Promise<JobRow> {
-    const s = conveyor.scheduler;
+    const s = conveyor.queue;
     const { job } = await s.submitJob({ type, userId: randomUUID(), maxAttempts: 2 });
     if (status === 'QUEUED') return job;
     if (status === 'CANCELLED') return s.cancelJob(job.id);
@@ -33,12 +33,12 @@ describe('job state transitions', () => {
   }
 
   const operations: Record<Exclude<Transition, 'claim' | 'expireLease'>, (job: JobRow) => Promise<JobRow>> = {
-    complete: (job) => conveyor.scheduler.completeJob(job.id, job.leaseToken ?? randomUUID(), null),
-    fail: (job) => conveyor.scheduler.failJob(job.id, job.leaseToken ?? randomUUID(), 'try again'),
-    cancel: (job) => conveyor.scheduler.cancelJob(job.id),
-    retry: (job) => conveyor.scheduler.retryJob(job.id),
+    complete: (job) => conveyor.queue.completeJob(job.id, job.leaseToken ?? randomUUID(), null),
+    fail: (job) => conveyor.queue.failJob(job.id, job.leaseToken ?? randomUUID(), 'try again'),
+    cancel: (job) => conveyor.queue.cancelJob(job.id),
+    retry: (job) => conveyor.queue.retryJob(job.id),
     release: async (job) => {
-      const [released] = await conveyor.scheduler.releaseJobs([{ id: job.id, leaseToken: job.leaseToken ?? randomUUID() }]);
+      const [released] = await conveyor.queue.forWorker().release([{ id: job.id, leaseToken: job.leaseToken ?? randomUUID() }]);
       if (!released) throw new ConflictError('not released'); // releaseJobs skips what it may not release
       return released;
     },
@@ -56,7 +56,7 @@ describe('job state transitions', () => {
           expect(after.version).toBeGreaterThan(job.version);
         } else {
           await expect(operation(job)).rejects.toBeInstanceOf(ConflictError);
-          expect((await conveyor.scheduler.getJob(job.id))!.status).toBe(status);
+          expect((await conveyor.queue.getJob(job.id))!.status).toBe(status);
         }
       });
     }
@@ -65,7 +65,7 @@ describe('job state transitions', () => {
   it('claim takes only QUEUED jobs', async () => {
     for (const status of JOB_STATUSES.filter((s) => s !== 'QUEUED')) await jobIn(status, 'solo');
     const queued = await jobIn('QUEUED', 'solo');
-    const claimed = await conveyor.scheduler.claimJobs({ workerId: 'states', types: ['solo'], limit: 100 });
+    const claimed = await conveyor.queue.claimJobs({ workerId: 'states', types: ['solo'], limit: 100 });
     expect(claimed.map((j) => j.id)).toEqual([queued.id]);
   });
 });

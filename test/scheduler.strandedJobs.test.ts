@@ -17,39 +17,39 @@ describe('no job waits with a free slot', () => {
 
   it('a scheduled job of a user never seen before runs once due', async () => {
     const runAt = soon();
-    const { job } = await conveyor.scheduler.submitJob({ type: 'echo', userId: 'new-scheduled-1', runAt });
+    const { job } = await conveyor.queue.submitJob({ type: 'echo', userId: 'new-scheduled-1', runAt });
     expect(job.holdsSlot).toBe(false);
     await untilDue(runAt);
-    await conveyor.scheduler.runMaintenance({ pruneOlderThan: null });
-    const claimed = await conveyor.scheduler.claimJobs({ workerId: 't', limit: 100 });
+    await conveyor.maintenance.runOnce({ pruneOlderThan: null });
+    const claimed = await conveyor.queue.claimJobs({ workerId: 't', limit: 100 });
     expect(claimed.map((j) => j.id)).toContain(job.id);
   });
 
   it('scheduled jobs of new users submitted in bulk or concurrently all run once due', async () => {
     const runAt = soon();
-    const bulk = await conveyor.scheduler.submitJobs([
+    const bulk = await conveyor.queue.submitJobs([
       { type: 'echo', userId: 'new-scheduled-2', runAt },
       { type: 'echo', userId: 'new-scheduled-3', runAt },
     ]);
     const concurrent = await Promise.all(
-      ['new-scheduled-4', 'new-scheduled-5', 'new-scheduled-6'].map((userId) => conveyor.scheduler.submitJob({ type: 'echo', userId, runAt })),
+      ['new-scheduled-4', 'new-scheduled-5', 'new-scheduled-6'].map((userId) => conveyor.queue.submitJob({ type: 'echo', userId, runAt })),
     );
     await untilDue(runAt);
-    await conveyor.scheduler.runMaintenance({ pruneOlderThan: null });
-    const claimed = new Set((await conveyor.scheduler.claimJobs({ workerId: 't', limit: 100 })).map((j) => j.id));
+    await conveyor.maintenance.runOnce({ pruneOlderThan: null });
+    const claimed = new Set((await conveyor.queue.claimJobs({ workerId: 't', limit: 100 })).map((j) => j.id));
     for (const { job } of [...bulk, ...concurrent]) expect(claimed).toContain(job.id);
   });
 
   it('a job released by a worker shutting down is claimable again at once, before any maintenance pass', async () => {
-    await conveyor.scheduler.submitJobs([
+    await conveyor.queue.submitJobs([
       { type: 'echo', userId: 'released' },
       { type: 'echo', userId: 'released' },
     ]);
-    const running = (await conveyor.scheduler.claimJobs({ workerId: 'stopping', limit: 100 })).filter((j) => j.userId === 'released');
+    const running = (await conveyor.queue.claimJobs({ workerId: 'stopping', limit: 100 })).filter((j) => j.userId === 'released');
     expect(running).toHaveLength(2);
-    const released = await conveyor.scheduler.releaseJobs(running.map((j) => ({ id: j.id, leaseToken: j.leaseToken! })));
+    const released = await conveyor.queue.forWorker().release(running.map((j) => ({ id: j.id, leaseToken: j.leaseToken! })));
     expect(released.map((j) => j.status)).toEqual(['QUEUED', 'QUEUED']);
-    const again = await conveyor.scheduler.claimJobs({ workerId: 'next', limit: 100 });
+    const again = await conveyor.queue.claimJobs({ workerId: 'next', limit: 100 });
     expect(again.map((j) => j.id).sort()).toEqual(running.map((j) => j.id).sort());
     expect(again.map((j) => j.attempts)).toEqual([1, 1]);
   });

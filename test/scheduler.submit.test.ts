@@ -26,7 +26,7 @@ describe('submitting jobs', () => {
   it('twenty concurrent submits with one key create one job and leave the slot count right', async () => {
     const results = await Promise.all(
       Array.from({ length: 20 }, () =>
-        conveyor.scheduler.submitJob({ type: 'echo', userId: 'racer', idempotencyKey: 'same' }),
+        conveyor.queue.submitJob({ type: 'echo', userId: 'racer', idempotencyKey: 'same' }),
       ),
     );
     expect(new Set(results.map((r) => r.job.id)).size).toBe(1);
@@ -48,22 +48,22 @@ describe('submitting jobs', () => {
       ready: 0,
     });
     // A job submitted now by the same user is not blocked by the scheduled one.
-    const now = await conveyor.scheduler.submitJob({ type: 'echo', userId: 'later' });
+    const now = await conveyor.queue.submitJob({ type: 'echo', userId: 'later' });
     expect(now.job.holdsSlot).toBe(true);
-    const claimedNow = await conveyor.scheduler.claimJobs({ workerId: 't', limit: 100 });
+    const claimedNow = await conveyor.queue.claimJobs({ workerId: 't', limit: 100 });
     expect(claimedNow.filter((j) => j.userId === 'later').map((j) => j.id)).toEqual([now.job.id]);
 
     await new Promise((resolve) => setTimeout(resolve, runAt.getTime() - Date.now() + 20));
-    await conveyor.scheduler.runMaintenance({ pruneOlderThan: null });
-    const due = await conveyor.scheduler.claimJobs({ workerId: 't', limit: 100 });
+    await conveyor.maintenance.runOnce({ pruneOlderThan: null });
+    const due = await conveyor.queue.claimJobs({ workerId: 't', limit: 100 });
     expect(due.map((j) => j.id)).toEqual([submitJob.job.id]);
   });
 
   it('counts queue states per user and per type', async () => {
-    await conveyor.scheduler.submitJob({ type: 'send_email', userId: 'stats', payload: { to: 'a@b.co', subject: 's' } });
-    await conveyor.scheduler.submitJob({ type: 'echo', userId: 'stats' });
-    await conveyor.scheduler.submitJob({ type: 'echo', userId: 'stats' });
-    await conveyor.scheduler.submitJob({ type: 'echo', userId: 'stats', runAt: new Date(Date.now() + 3_600_000) });
+    await conveyor.queue.submitJob({ type: 'send_email', userId: 'stats', payload: { to: 'a@b.co', subject: 's' } });
+    await conveyor.queue.submitJob({ type: 'echo', userId: 'stats' });
+    await conveyor.queue.submitJob({ type: 'echo', userId: 'stats' });
+    await conveyor.queue.submitJob({ type: 'echo', userId: 'stats', runAt: new Date(Date.now() + 3_600_000) });
     const url = conveyor.graphqlUrl;
     expect((await executeOk(url, QueueStatsDocument, { userId: 'stats' })).queueStats).toMatchObject({
       ready: 2,
@@ -81,18 +81,18 @@ describe('submitting jobs', () => {
   });
 
   it('prunes finished jobs older than the retention period, and nothing else', async () => {
-    const old = await conveyor.scheduler.submitJob({ type: 'echo', userId: 'prune' });
-    const recent = await conveyor.scheduler.submitJob({ type: 'echo', userId: 'prune' });
-    const waiting = await conveyor.scheduler.submitJob({ type: 'echo', userId: 'prune' });
-    for (const claimed of await conveyor.scheduler.claimJobs({ workerId: 't', limit: 100 })) {
-      if (claimed.userId === 'prune') await conveyor.scheduler.completeJob(claimed.id, claimed.leaseToken!, null);
+    const old = await conveyor.queue.submitJob({ type: 'echo', userId: 'prune' });
+    const recent = await conveyor.queue.submitJob({ type: 'echo', userId: 'prune' });
+    const waiting = await conveyor.queue.submitJob({ type: 'echo', userId: 'prune' });
+    for (const claimed of await conveyor.queue.claimJobs({ workerId: 't', limit: 100 })) {
+      if (claimed.userId === 'prune') await conveyor.queue.completeJob(claimed.id, claimed.leaseToken!, null);
     }
     await withClient(conveyor.databaseUrl, (client) =>
       client.query(`UPDATE jobs SET completed_at = now() - interval '2 hours', created_at = now() - interval '3 hours' WHERE id = $1`, [old.job.id]),
     );
-    await conveyor.scheduler.runMaintenance({ pruneOlderThan: new Date(Date.now() - 3_600_000) });
+    await conveyor.maintenance.runOnce({ pruneOlderThan: new Date(Date.now() - 3_600_000) });
     expect((await executeOk(conveyor.graphqlUrl, JobDocument, { id: old.job.id })).job).toBeNull();
-    expect((await conveyor.scheduler.getJob(recent.job.id))!.status).toBe('COMPLETED');
-    expect((await conveyor.scheduler.getJob(waiting.job.id))!.status).not.toBe('COMPLETED');
+    expect((await conveyor.queue.getJob(recent.job.id))!.status).toBe('COMPLETED');
+    expect((await conveyor.queue.getJob(waiting.job.id))!.status).not.toBe('COMPLETED');
   });
 });

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SubmitJobsDocument } from '../client/generated/graphql.js';
 import { createPrismaClient } from '../src/db/prisma.js';
-import { Scheduler } from '../src/scheduler/scheduler.js';
+import { JobQueue } from '../src/queue/queue.js';
 import { startTestConveyor, type TestConveyor } from './support/conveyor.js';
 import { withClient } from './support/database.js';
 import { checkInvariants } from './support/invariants.js';
@@ -15,7 +15,7 @@ describe('submitJobs (bulk)', () => {
   afterAll(() => conveyor?.close());
 
   it('inserts in input order, hands each user its free slots best priority first, and de-duplicates keys', async () => {
-    await conveyor.scheduler.submitJob({ type: 'echo', userId: 'bulk-a' }); // takes one of bulk-a's two slots
+    await conveyor.queue.submitJob({ type: 'echo', userId: 'bulk-a' }); // takes one of bulk-a's two slots
     const inputs = [
       { type: 'echo', userId: 'bulk-a', priority: 0 },
       { type: 'echo', userId: 'bulk-a', priority: 9 },
@@ -39,7 +39,7 @@ describe('submitJobs (bulk)', () => {
       'RUN_AT',
       null,
     ]);
-    const again = await conveyor.scheduler.submitJobs([{ type: 'echo', userId: 'bulk-b', idempotencyKey: 'k1' }]);
+    const again = await conveyor.queue.submitJobs([{ type: 'echo', userId: 'bulk-b', idempotencyKey: 'k1' }]);
     expect(again).toMatchObject([{ deduplicated: true, job: { id: submitJobs[3]!.job.id } }]);
 
     await withClient(conveyor.databaseUrl, async (client) => {
@@ -56,27 +56,27 @@ describe('submitJobs (bulk)', () => {
   });
 
   it('rejects the whole batch when one input is invalid, creating nothing', async () => {
-    const before = await conveyor.scheduler.queueStats({ userId: 'bulk-bad' });
+    const before = await conveyor.queue.queueStats({ userId: 'bulk-bad' });
     await expect(
-      conveyor.scheduler.submitJobs([
+      conveyor.queue.submitJobs([
         { type: 'echo', userId: 'bulk-bad' },
         { type: 'send_email', userId: 'bulk-bad', payload: { to: 'nope' } },
       ]),
     ).rejects.toThrow(/Invalid payload/);
-    expect(await conveyor.scheduler.queueStats({ userId: 'bulk-bad' })).toEqual(before);
+    expect(await conveyor.queue.queueStats({ userId: 'bulk-bad' })).toEqual(before);
   });
 
-  it('from four schedulers at once over the same users, hands out exactly the free slots and counts them right', async () => {
-    // Separate schedulers stand for separate processes: each creates the slot rows of users it has not seen.
+  it('from four queues at once over the same users, hands out exactly the free slots and counts them right', async () => {
+    // Separate queues stand for separate processes: each creates the slot rows of users it has not seen.
     const prismas = Array.from({ length: 4 }, () => createPrismaClient(conveyor.databaseUrl, { poolSize: 4 }));
-    const schedulers = prismas.map((prisma) => new Scheduler({ prisma, registry: conveyor.registry, settings: conveyor.scheduler.settings }));
+    const queues = prismas.map((prisma) => new JobQueue({ prisma, jobTypes: conveyor.jobTypes, settings: conveyor.queue.settings }));
     const users = Array.from({ length: 30 }, (_, i) => `storm-${i}`);
     const later = new Date(Date.now() + 60_000);
     try {
       await Promise.all(
-        schedulers.flatMap((scheduler, s) =>
+        queues.flatMap((queue, s) =>
           Array.from({ length: 10 }, (_, round) =>
-            scheduler.submitJobs(
+            queue.submitJobs(
               users.map((userId, u) => ({
                 type: 'echo',
                 userId,

@@ -6,7 +6,7 @@ import {
   QueueStatsDocument,
   SetUserConcurrencyDocument,
 } from '../client/generated/graphql.js';
-import type { JobRow } from '../src/scheduler/scheduler.js';
+import type { JobRow } from '../src/jobs/columns.js';
 import { startTestConveyor, type TestConveyor } from './support/conveyor.js';
 import { withClient } from './support/database.js';
 import { checkInvariants } from './support/invariants.js';
@@ -15,11 +15,11 @@ import { executeOk } from './support/graphqlClient.js';
 describe('per-user concurrency limits', () => {
   let conveyor: TestConveyor;
   const submit = (userId: string, priority = 0, runAt?: Date) =>
-    conveyor.scheduler.submitJob({ type: 'echo', userId, priority, runAt }).then((r) => r.job);
+    conveyor.queue.submitJob({ type: 'echo', userId, priority, runAt }).then((r) => r.job);
   const claimAll = async () =>
     (await executeOk(conveyor.graphqlUrl, DequeueJobsDocument, { limit: 100, workerId: 't' })).dequeueJobs;
   const complete = (job: { id: string; lease?: { token: string } | null }) =>
-    conveyor.scheduler.completeJob(job.id, job.lease!.token, null);
+    conveyor.queue.completeJob(job.id, job.lease!.token, null);
 
   beforeAll(async () => {
     conveyor = await startTestConveyor({ env: { WORKER_ENABLED: 'false', MAINTENANCE_ENABLED: 'false' } });
@@ -47,8 +47,8 @@ describe('per-user concurrency limits', () => {
     const next = await claimAll();
     expect(next.map((j) => j.id)).toEqual([jobs[2]!.id]);
     // Failing (no attempts left) and cancelling free slots too.
-    await conveyor.scheduler.failJob(jobs[1]!.id, firstClaim.find((j) => j.id === jobs[1]!.id)!.lease!.token, 'x', false);
-    await conveyor.scheduler.cancelJob(jobs[2]!.id);
+    await conveyor.queue.failJob(jobs[1]!.id, firstClaim.find((j) => j.id === jobs[1]!.id)!.lease!.token, 'x', false);
+    await conveyor.queue.cancelJob(jobs[2]!.id);
     expect((await claimAll()).map((j) => j.id)).toEqual([jobs[3]!.id, jobs[4]!.id]);
   });
 

@@ -38,7 +38,7 @@ describe('HTTP connection limits', () => {
   });
   afterAll(() => conveyor?.close());
 
-  const submit = () => conveyor.scheduler.submitJob({ type: 'remote', userId: 'connections' }).then((r) => r.job);
+  const submit = () => conveyor.queue.submitJob({ type: 'remote', userId: 'connections' }).then((r) => r.job);
 
   it('closes connections whose headers never finish, and idle ones, after HTTP_HEADERS_TIMEOUT_MS', async () => {
     const slow = Array.from({ length: 5 }, () => rawSocket(port, 'POST /graphql HTTP/1.1\r\nHost: localhost\r\nContent-Type: appl'));

@@ -33,7 +33,7 @@ describe('what bad requests write to the log', () => {
       },
     });
     workerKey = (await conveyor.apiKeys.create({ name: 'worker', role: 'WORKER' })).key;
-    queuedJobId = (await conveyor.scheduler.submitJob({ type: 'echo', userId: 'logs' })).job.id;
+    queuedJobId = (await conveyor.queue.submitJob({ type: 'echo', userId: 'logs' })).job.id;
   });
   afterAll(() => conveyor?.close());
 

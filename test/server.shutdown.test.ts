@@ -1,25 +1,23 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
 import { createPrismaClient } from '../src/db/prisma.js';
-import { Scheduler } from '../src/scheduler/scheduler.js';
-import { builtinJobTypes } from '../src/worker/jobTypes.js';
-import { JobTypeRegistry } from '../src/worker/registry.js';
+import { JobQueue } from '../src/queue/queue.js';
+import { demoJobTypes } from '../src/jobTypes/demoTypes.js';
+import { JobTypeRegistry } from '../src/jobTypes/registry.js';
 import { createTestDatabase } from './support/database.js';
 import { spawnConveyor } from './support/processes.js';
 import { waitForStatus } from './support/testJobTypes.js';
 
 describe('graceful shutdown of a worker process', () => {
   let database: { url: string; drop: () => Promise<void> };
-  let scheduler: Scheduler;
+  let queue: JobQueue;
   let disconnect: () => Promise<void>;
 
   beforeAll(async () => {
     database = await createTestDatabase();
     const config = loadConfig({ DATABASE_URL: database.url, LOG_LEVEL: 'silent' });
     const prisma = createPrismaClient(database.url);
-    const registry = new JobTypeRegistry();
-    builtinJobTypes.forEach((type) => registry.register(type));
-    scheduler = new Scheduler({ prisma, registry, settings: config.scheduling });
+    queue = new JobQueue({ prisma, jobTypes: JobTypeRegistry.of(demoJobTypes), settings: config.scheduling });
     disconnect = () => prisma.$disconnect();
   });
   afterAll(async () => {
@@ -31,10 +29,10 @@ describe('graceful shutdown of a worker process', () => {
     spawnConveyor({ DATABASE_URL: database.url, SHUTDOWN_GRACE_MS: String(graceMs), WORKER_CONCURRENCY: '4' }, 'src/cli.ts', ['worker']);
 
   it('on SIGTERM finishes what it can within the grace period, releases the rest, and exits 0', async () => {
-    const short = await Promise.all(['s1', 's2'].map((userId) => scheduler.submitJob({ type: 'sleep', userId, payload: { ms: 400 } })));
-    const long = await Promise.all(['l1', 'l2'].map((userId) => scheduler.submitJob({ type: 'sleep', userId, payload: { ms: 600_000 } })));
+    const short = await Promise.all(['s1', 's2'].map((userId) => queue.submitJob({ type: 'sleep', userId, payload: { ms: 400 } })));
+    const long = await Promise.all(['l1', 'l2'].map((userId) => queue.submitJob({ type: 'sleep', userId, payload: { ms: 600_000 } })));
     const worker = startWorker(1500);
-    for (const { job } of [...short, ...long]) await waitForStatus({ scheduler }, job.id, ['RUNNING']);
+    for (const { job } of [...short, ...long]) await waitForStatus({ queue }, job.id, ['RUNNING']);
 
     const signalledAt = Date.now();
     worker.child.kill('SIGTERM');
@@ -45,20 +43,20 @@ describe('graceful shutdown of a worker process', () => {
     expect(took).toBeLessThan(1500 + 8000); // … and not much longer (generous: the machine may be busy)
     expect(worker.output()).toContain('released back to the queue');
 
-    for (const { job } of short) expect((await scheduler.getJob(job.id))!.status).toBe('COMPLETED');
+    for (const { job } of short) expect((await queue.getJob(job.id))!.status).toBe('COMPLETED');
     for (const { job } of long) {
       // Back in the queue, no lease, the interrupted attempt not counted: ready for the next worker.
-      expect(await scheduler.getJob(job.id)).toMatchObject({ status: 'QUEUED', attempts: 0, leaseToken: null, leaseExpiresAt: null });
+      expect(await queue.getJob(job.id)).toMatchObject({ status: 'QUEUED', attempts: 0, leaseToken: null, leaseExpiresAt: null });
     }
-    const stats = await scheduler.queueStats();
+    const stats = await queue.queueStats();
     expect(stats.running).toBe(0);
     expect(stats.completed + stats.ready + stats.waiting + stats.scheduled).toBe(4);
   });
 
   it('exits at once on a second signal', async () => {
-    const { job } = await scheduler.submitJob({ type: 'sleep', userId: 'impatient', payload: { ms: 600_000 } });
+    const { job } = await queue.submitJob({ type: 'sleep', userId: 'impatient', payload: { ms: 600_000 } });
     const worker = startWorker(60_000);
-    await waitForStatus({ scheduler }, job.id, ['RUNNING']);
+    await waitForStatus({ queue }, job.id, ['RUNNING']);
     const signalledAt = Date.now();
     worker.child.kill('SIGTERM');
     await new Promise((resolve) => setTimeout(resolve, 200));

@@ -18,21 +18,21 @@ describe('maintenance', () => {
       await other.query('BEGIN');
       const { rows } = await other.query(`SELECT pg_try_advisory_xact_lock($1::bigint) AS locked`, [ADVISORY_LOCKS.maintenance]);
       expect(rows[0].locked).toBe(true);
-      expect(await conveyor.scheduler.runMaintenance({ pruneOlderThan: null })).toBeNull();
+      expect(await conveyor.maintenance.runOnce({ pruneOlderThan: null })).toBeNull();
       await other.query('COMMIT');
-      expect(await conveyor.scheduler.runMaintenance({ pruneOlderThan: null })).toEqual({ expired: [], promoted: 0, pruned: 0 });
+      expect(await conveyor.maintenance.runOnce({ pruneOlderThan: null })).toEqual({ expired: [], promoted: 0, pruned: 0 });
     } finally {
       await other.end();
     }
   });
 
   it('skips one job that cannot be changed and still expires, promotes and prunes everything else', async () => {
-    const scheduler = conveyor.scheduler;
-    for (let i = 0; i < 5; i++) await scheduler.submitJob({ type: 'echo', userId: `lapsing-${i}` });
-    const claimed = (await scheduler.claimJobs({ workerId: 'stuck', limit: 100, leaseSeconds: 1 })).filter((j) => j.userId.startsWith('lapsing-'));
+    const queue = conveyor.queue;
+    for (let i = 0; i < 5; i++) await queue.submitJob({ type: 'echo', userId: `lapsing-${i}` });
+    const claimed = (await queue.claimJobs({ workerId: 'stuck', limit: 100, leaseSeconds: 1 })).filter((j) => j.userId.startsWith('lapsing-'));
     expect(claimed).toHaveLength(5);
     const poisoned = claimed[2]!;
-    const scheduled = await scheduler.submitJob({ type: 'echo', userId: 'scheduled-bystander', runAt: new Date(Date.now() + 500) });
+    const scheduled = await queue.submitJob({ type: 'echo', userId: 'scheduled-bystander', runAt: new Date(Date.now() + 500) });
     // Any failure specific to one row (here a trigger) stands for content no statement can write.
     await withClient(conveyor.databaseUrl, (client) =>
       client.query(`
@@ -43,11 +43,11 @@ describe('maintenance', () => {
     try {
       await new Promise((resolve) => setTimeout(resolve, 1100));
       const failures: { task: string; item?: string }[] = [];
-      const outcome = await scheduler.runMaintenance({ pruneOlderThan: null, onFailure: (task, _error, item) => failures.push({ task, item }) });
+      const outcome = await conveyor.maintenance.runOnce({ pruneOlderThan: null, onFailure: (task, _error, item) => failures.push({ task, item }) });
       expect(outcome!.expired.map((j) => j.id).sort()).toEqual(claimed.filter((j) => j !== poisoned).map((j) => j.id).sort());
       expect(failures).toEqual([{ task: 'expire leases', item: poisoned.id }]);
-      expect((await scheduler.getJob(scheduled.job.id))!.holdsSlot).toBe(true);
-      expect((await scheduler.getJob(poisoned.id))!.status).toBe('RUNNING');
+      expect((await queue.getJob(scheduled.job.id))!.holdsSlot).toBe(true);
+      expect((await queue.getJob(poisoned.id))!.status).toBe('RUNNING');
     } finally {
       await withClient(conveyor.databaseUrl, (client) => client.query('DROP TRIGGER refuse_poisoned ON jobs; DROP FUNCTION refuse_poisoned()'));
     }

@@ -3,7 +3,7 @@ import type { PrismaClient } from '../generated/prisma/client.js';
 import { InvalidInputError, NotFoundError } from '../errors.js';
 import type { Role, Viewer } from './viewer.js';
 import { ADVISORY_LOCKS } from '../db/advisoryLocks.js';
-import { CHANNELS } from '../events/channels.js';
+import { CHANNELS } from '../db/channels.js';
 
 export interface ApiKeyInfo {
   id: string;

@@ -1,44 +1,18 @@
-import type { JobStatus } from '../scheduler/states.js';
+import { DATE_FIELDS, type EventField, type JobRow, type TextField } from '../jobs/columns.js';
 
 /**
- * One job change as published by the statements in scheduler/sql.ts (`eventJson`): every field a
- * subscriber renders except payload and result, which are read on demand.
+ * One job change as the statements publish it (queue/sql/fragments.ts makes it from the column map in
+ * jobs/columns.ts): every field a subscriber renders but payload and result, which are read on demand.
+ * `seq` travels as text (a JSON number would lose a bigint). `truncated` says that free text was left
+ * out to keep the event small: a lastError over 500 characters (then null), or, for a job whose text
+ * would make the event too long for a NOTIFY, all the text fields (then absent). Readers fetch the job
+ * for them.
  */
-export interface JobEvent {
-  id: string;
-  seq: string;
-  version: number;
-  status: JobStatus;
-  type: string;
-  userId: string;
-  priority: number;
-  runAt: Date;
-  holdsSlot: boolean;
-  attempts: number;
-  maxAttempts: number;
-  backoffBaseMs: number | null;
-  progress: number | null;
-  /**
-   * True when free text was left out to keep the event small: a lastError over 500 characters (then
-   * null), or, for a job whose text would make the event too long for a NOTIFY, all four text fields
-   * below (then absent). Readers fetch the job for them.
-   */
-  truncated: boolean;
-  progressMessage?: string | null;
-  lastError?: string | null;
-  idempotencyKey?: string | null;
-  workerId?: string | null;
-  leaseExpiresAt: Date | null;
-  createdAt: Date;
-  startedAt: Date | null;
-  completedAt: Date | null;
-  updatedAt: Date;
-  /** Bytes of the payload's and the result's JSON (they are not in the event: read on demand). */
-  payloadBytes: number;
-  resultBytes: number;
-}
-
-const DATE_FIELDS = ['runAt', 'leaseExpiresAt', 'createdAt', 'startedAt', 'completedAt', 'updatedAt'] as const;
+export type JobEvent = Omit<Pick<JobRow, EventField>, 'seq'> &
+  Partial<Pick<JobRow, TextField>> & {
+    seq: string;
+    truncated: boolean;
+  };
 
 /** Parses one NOTIFY payload (a JSON array of events). */
 export function parseJobEvents(payload: string): JobEvent[] {

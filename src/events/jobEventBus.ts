@@ -1,7 +1,7 @@
 import { setMaxListeners } from 'node:events';
 import pg from 'pg';
 import type { Logger } from '../logger.js';
-import { CHANNELS } from './channels.js';
+import { CHANNELS } from '../db/channels.js';
 import { DeliveryPacer } from './deliveryPacer.js';
 import { jobTopics, parseJobEvents, type JobEvent } from './jobEvent.js';
 

@@ -1,5 +1,6 @@
 import type { Logger } from '../logger.js';
-import type { QueueCounts, Scheduler } from '../scheduler/scheduler.js';
+import type { QueueCounts } from '../queue/sql/reads.js';
+import type { JobQueue } from '../queue/queue.js';
 import type { JobEvent } from './jobEvent.js';
 import type { JobEventBus } from './jobEventBus.js';
 
@@ -30,7 +31,7 @@ interface Feed {
  * job becoming due changes them without any event.
  */
 export class QueueStatsFeed {
-  readonly #scheduler: Scheduler;
+  readonly #queue: JobQueue;
   readonly #logger: Logger;
   readonly #intervalMs: number;
   readonly #refreshMs: number;
@@ -39,8 +40,8 @@ export class QueueStatsFeed {
   #timer: NodeJS.Timeout | null = null;
   #reading = false;
 
-  constructor(deps: { scheduler: Scheduler; bus: JobEventBus; logger: Logger; intervalMs?: number; refreshMs?: number }) {
-    this.#scheduler = deps.scheduler;
+  constructor(deps: { queue: JobQueue; bus: JobEventBus; logger: Logger; intervalMs?: number; refreshMs?: number }) {
+    this.#queue = deps.queue;
     this.#logger = deps.logger.child({ module: 'queueStatsFeed' });
     this.#intervalMs = deps.intervalMs ?? 500;
     this.#refreshMs = deps.refreshMs ?? 5000;
@@ -66,7 +67,7 @@ export class QueueStatsFeed {
     feed.watchers.add(watcher);
     this.#timer ??= setInterval(() => void this.#tick(), this.#intervalMs);
     const owner = feed;
-    const initial = this.#scheduler.queueStats(filter);
+    const initial = this.#queue.queueStats(filter);
     let first = true;
 
     return {
@@ -119,7 +120,7 @@ export class QueueStatsFeed {
         if (!feed.dirty && now - feed.lastReadAt < this.#refreshMs) continue;
         feed.dirty = false;
         feed.lastReadAt = now;
-        const counts = await this.#scheduler.queueStats(feed.filter);
+        const counts = await this.#queue.queueStats(feed.filter);
         const serialized = JSON.stringify(counts);
         if (serialized === feed.last) continue;
         feed.last = serialized;

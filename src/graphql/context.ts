@@ -4,8 +4,8 @@ import type { JobEventBus } from '../events/jobEventBus.js';
 import type { QueueStatsFeed } from '../events/queueStatsFeed.js';
 import type { Logger } from '../logger.js';
 import type { ConveyorMetrics } from '../metrics/metrics.js';
-import type { Scheduler } from '../scheduler/scheduler.js';
-import type { JobTypeRegistry } from '../worker/registry.js';
+import type { JobQueue } from '../queue/queue.js';
+import type { JobTypeRegistry } from '../jobTypes/registry.js';
 import type { FullJobLoader } from './jobSource.js';
 import type { ResponseBudget } from './responseBudget.js';
 
@@ -21,7 +21,7 @@ export interface Subscriber {
 
 /** What every resolver gets; built per request (HTTP) or per operation (graphql-ws). */
 export interface GraphQLContext {
-  scheduler: Scheduler;
+  queue: JobQueue;
   /** Who is calling (from the API key); resolvers check it with src/auth/viewer.ts. */
   viewer: Viewer;
   apiKeys: ApiKeyStore;

@@ -1,4 +1,6 @@
-import { LIMITS, type FullJobRow, type JobRow, type Scheduler } from '../scheduler/scheduler.js';
+import { LIMITS } from '../queue/limits.js';
+import type { FullJobRow, JobRow, TextField } from '../jobs/columns.js';
+import type { JobQueue } from '../queue/queue.js';
 
 /**
  * What a `Job` field resolves from: a full row (queries, mutations) or a published event
@@ -17,9 +19,6 @@ export type JobSource = Omit<JobRow, 'seq' | 'leaseToken' | TextField> & {
   lease?: { token: string; expiresAt: Date };
 };
 
-/** Text fields an event may leave out. */
-export type TextField = 'lastError' | 'progressMessage' | 'idempotencyKey' | 'workerId';
-
 /** A row as the public sees it: the lease token only travels to the worker that holds it. */
 export function jobFromRow(row: JobRow, options: { withLease?: boolean } = {}): JobSource {
   const { leaseToken, ...job } = row;
@@ -36,11 +35,11 @@ export function jobFromRow(row: JobRow, options: { withLease?: boolean } = {}): 
  */
 export class FullJobLoader {
   readonly #loads = new WeakMap<object, Promise<FullJobRow | null>>();
-  readonly #scheduler: Scheduler;
+  readonly #queue: JobQueue;
   #pending: Map<string, { resolve(row: FullJobRow | null): void; reject(error: unknown): void }[]> | null = null;
 
-  constructor(scheduler: Scheduler) {
-    this.#scheduler = scheduler;
+  constructor(queue: JobQueue) {
+    this.#queue = queue;
   }
 
   load(source: JobSource): Promise<FullJobRow | null> {
@@ -72,7 +71,7 @@ export class FullJobLoader {
     for (let start = 0; start < ids.length; start += LIMITS.pageSize) {
       const page = ids.slice(start, start + LIMITS.pageSize);
       try {
-        const rows = new Map((await this.#scheduler.getJobs(page)).map((row) => [row.id, row]));
+        const rows = new Map((await this.#queue.getJobs(page)).map((row) => [row.id, row]));
         for (const id of page) for (const waiter of pending.get(id)!) waiter.resolve(rows.get(id) ?? null);
       } catch (error) {
         for (const id of page) for (const waiter of pending.get(id)!) waiter.reject(error);

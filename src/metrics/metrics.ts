@@ -1,12 +1,14 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { JobEvent } from '../events/jobEvent.js';
-import type { JobRow, Scheduler, SchedulerObserver } from '../scheduler/scheduler.js';
+import type { JobRow } from '../jobs/columns.js';
+import type { JobQueue } from '../queue/queue.js';
+import type { QueueObserver } from '../queue/queueTypes.js';
 
 /**
  * Conveyor's Prometheus metrics, one registry per process. Job counters count what this process did
  * (so a sum over processes counts each job once); queue depth is read from PostgreSQL at scrape time.
  */
-export class ConveyorMetrics implements SchedulerObserver {
+export class ConveyorMetrics implements QueueObserver {
   readonly registry = new Registry();
 
   readonly #submitted = new Counter({
@@ -70,14 +72,14 @@ export class ConveyorMetrics implements SchedulerObserver {
   }
 
   /** Queue depth by state, read from the database when Prometheus scrapes. */
-  watchQueueDepth(scheduler: Scheduler) {
+  watchQueueDepth(queue: JobQueue) {
     new Gauge({
       name: 'conveyor_queue_depth',
       help: 'Jobs by state (QUEUED split into ready, waiting for a user slot, and scheduled).',
       labelNames: ['state'],
       registers: [this.registry],
       async collect() {
-        const counts = await scheduler.queueStats();
+        const counts = await queue.queueStats();
         for (const [state, value] of Object.entries(counts)) this.set({ state }, value);
       },
     });

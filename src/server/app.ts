@@ -10,8 +10,8 @@ import { ResponseBudget } from '../graphql/responseBudget.js';
 import { buildSchema } from '../graphql/schema.js';
 import { useSharedSubscriptionExecution } from '../graphql/sharedSubscriptionExecution.js';
 import type { Logger } from '../logger.js';
-import type { Scheduler } from '../scheduler/scheduler.js';
-import type { JobTypeRegistry } from '../worker/registry.js';
+import type { JobQueue } from '../queue/queue.js';
+import type { JobTypeRegistry } from '../jobTypes/registry.js';
 import { bearerKey, type ApiKeyStore } from '../auth/apiKeys.js';
 import { ANONYMOUS, DEVELOPMENT, type Viewer } from '../auth/viewer.js';
 import type { ConveyorMetrics } from '../metrics/metrics.js';
@@ -45,7 +45,7 @@ export interface SecuritySettings {
 }
 
 export interface AppDeps {
-  scheduler: Scheduler;
+  queue: JobQueue;
   bus: JobEventBus;
   apiKeys: ApiKeyStore;
   /** The job types this process knows; subscription and count filters must name one. */
@@ -86,10 +86,10 @@ const ARMOR = {
 /** The HTTP + WebSocket front: GraphQL over HTTP (GraphiQL on GET), graphql-ws and SSE on one path. */
 export function buildApp(deps: AppDeps): App {
   const logger = deps.logger.child({ module: 'http' });
-  const fullJobs = new FullJobLoader(deps.scheduler);
+  const fullJobs = new FullJobLoader(deps.queue);
   const requestIds = new WeakMap<Request, string>();
-  const queueStatsFeed = new QueueStatsFeed({ scheduler: deps.scheduler, bus: deps.bus, logger });
-  const base = { scheduler: deps.scheduler, bus: deps.bus, queueStatsFeed, fullJobs, metrics: deps.metrics, apiKeys: deps.apiKeys, jobTypes: deps.jobTypes };
+  const queueStatsFeed = new QueueStatsFeed({ queue: deps.queue, bus: deps.bus, logger });
+  const base = { queue: deps.queue, bus: deps.bus, queueStatsFeed, fullJobs, metrics: deps.metrics, apiKeys: deps.apiKeys, jobTypes: deps.jobTypes };
   const { security } = deps;
   const subscriptionLimits = new SubscriptionLimits(security.subscriptions);
   const maskError = createMaskError(logger);

@@ -2,11 +2,12 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { JobEventBus } from '../events/jobEventBus.js';
 import type { Logger } from '../logger.js';
-import { LIMITS, type JobWithPayload, type Scheduler } from '../scheduler/scheduler.js';
-import { GroupCommit } from '../scheduler/groupCommit.js';
-import { storableText } from '../scheduler/storableJson.js';
-import type { JobCompletion } from '../scheduler/sql.js';
-import { NonRetryableError, type JobTypeRegistry } from './registry.js';
+import type { JobWithPayload } from '../jobs/columns.js';
+import { LIMITS } from '../queue/limits.js';
+import type { Lease } from '../queue/queueTypes.js';
+import type { WorkerQueue } from '../queue/workerQueue.js';
+import { NonRetryableError } from '../jobTypes/jobType.js';
+import type { JobTypeRegistry } from '../jobTypes/registry.js';
 
 /** What the worker reports about each run (metrics). */
 export interface WorkerObserver {
@@ -40,14 +41,12 @@ const PROGRESS_INTERVAL_MS = 250;
  */
 export class Worker {
   readonly id: string;
-  readonly #scheduler: Scheduler;
+  readonly #queue: WorkerQueue;
   readonly #registry: JobTypeRegistry;
   readonly #bus: JobEventBus | null;
   readonly #logger: Logger;
   readonly #options: WorkerOptions;
   readonly #observer: WorkerObserver | null;
-  /** Completions written in batches: true when the job was still this worker's. */
-  readonly #completer: GroupCommit<JobCompletion, boolean>;
   readonly #running = new Map<string, RunningJob>();
   readonly #handledTypes: string[];
   #stopping = false;
@@ -59,7 +58,7 @@ export class Worker {
   #idle: (() => void) | null = null;
 
   constructor(deps: {
-    scheduler: Scheduler;
+    queue: WorkerQueue;
     registry: JobTypeRegistry;
     bus: JobEventBus | null;
     logger: Logger;
@@ -67,14 +66,7 @@ export class Worker {
     options: WorkerOptions;
   }) {
     this.#observer = deps.metrics ?? null;
-    this.#completer = new GroupCommit(
-      async (items) => {
-        const done = new Set((await deps.scheduler.completeJobs(items)).map((job) => job.id));
-        return items.map((item) => done.has(item.id));
-      },
-      { maxBatch: 200 },
-    );
-    this.#scheduler = deps.scheduler;
+    this.#queue = deps.queue;
     this.#registry = deps.registry;
     this.#bus = deps.bus;
     this.#options = deps.options;
@@ -126,7 +118,7 @@ export class Worker {
         await Promise.race([drained, new Promise((resolve) => setTimeout(resolve, ABORT_WAIT_MS))]);
         const stuck = [...this.#running.values()].map(({ job }) => ({ id: job.id, leaseToken: job.leaseToken! }));
         if (stuck.length > 0) {
-          await this.#scheduler.releaseJobs(stuck).catch((error: unknown) => this.#logger.error({ err: error }, 'releasing jobs failed'));
+          await this.#queue.release(stuck).catch((error: unknown) => this.#logger.error({ err: error }, 'releasing jobs failed'));
           this.#logger.warn({ jobIds: stuck.map((l) => l.id) }, 'handlers ignored their AbortSignal; their jobs were released');
         }
       }
@@ -144,7 +136,7 @@ export class Worker {
       let claimed: JobWithPayload[] = [];
       if (free > 0 && this.#handledTypes.length > 0) {
         try {
-          claimed = await this.#scheduler.claimJobs({
+          claimed = await this.#queue.claim({
             limit: free,
             types: this.#handledTypes,
             leaseSeconds: this.#options.leaseSeconds,
@@ -209,9 +201,9 @@ export class Worker {
     run()
       .then(async (result) => {
         if (running.abortReason) throw abortError(running);
-        const resultJson = this.#storableResult(result);
+        const completion = this.#complete(lease, result);
         ran('completed');
-        const done = await this.#completer.add({ ...lease, resultJson });
+        const done = await completion;
         if (done) logger.info('job completed');
         else logger.warn('job finished but was no longer ours (cancelled or lease lost)');
       })
@@ -221,14 +213,14 @@ export class Worker {
           return logger.info('job cancelled while running');
         }
         if (running.abortReason === 'shutdown') {
-          await this.#scheduler.releaseJobs([lease]);
+          await this.#queue.release([lease]);
           return logger.warn('job released back to the queue: the worker is shutting down');
         }
         const failure = running.abortReason ? abortError(running) : toError(error);
         const retryable = !(failure instanceof NonRetryableError);
         ran('failed');
         logger.error({ err: failure, retryable }, 'job failed');
-        await this.#scheduler.failJobs([{ ...lease, error: failure.message || String(failure), retryable }]);
+        await this.#queue.fail([{ ...lease, error: failure.message || String(failure), retryable }]);
       })
       .catch((error: unknown) => logger.error({ err: error }, 'recording the job outcome failed; its lease will expire'))
       .finally(() => {
@@ -239,10 +231,13 @@ export class Worker {
       });
   }
 
-  /** The result as stored JSON; a result that cannot be stored fails the job, since a retry would return it again. */
-  #storableResult(result: unknown): string {
+  /**
+   * Starts recording the completion (batched with others). A result that cannot be stored is refused
+   * at once, and fails the job without retries, since a retry would return it again.
+   */
+  #complete(lease: Lease, result: unknown): Promise<boolean> {
     try {
-      return this.#scheduler.serializeResult(result);
+      return this.#queue.complete(lease, result);
     } catch (error) {
       throw new NonRetryableError(`the handler's result cannot be stored: ${(error as Error).message}`);
     }
@@ -265,15 +260,9 @@ export class Worker {
       const report = pending;
       pending = null;
       if (!report || !this.#running.has(job.id)) return;
-      this.#scheduler
-        .heartbeat({
-          id: job.id,
-          leaseToken: job.leaseToken!,
-          leaseSeconds: this.#options.leaseSeconds,
-          progress: Math.max(0, Math.min(100, Math.round(report.percent))),
-          progressMessage: report.message === undefined ? null : storableText(report.message.slice(0, LIMITS.progressMessageLength)),
-        })
-        .catch((error: unknown) => logger.debug({ err: error }, 'progress report refused'));
+      this.#queue
+        .reportProgress({ id: job.id, leaseToken: job.leaseToken! }, this.#options.leaseSeconds, report.percent, report.message ?? null)
+        .catch((error: unknown) => logger.debug({ err: error }, 'progress report failed'));
     };
     return (percent: number, message?: string) => {
       pending = { percent, message };
@@ -285,7 +274,7 @@ export class Worker {
     if (this.#running.size === 0) return;
     const leases = [...this.#running.values()].map(({ job }) => ({ id: job.id, leaseToken: job.leaseToken! }));
     try {
-      const held = new Set((await this.#scheduler.extendLeases(leases, this.#options.leaseSeconds)).map((r) => r.id));
+      const held = new Set((await this.#queue.extendLeases(leases, this.#options.leaseSeconds)).map((r) => r.id));
       for (const [id, running] of this.#running) {
         // Lease lost (expired and reclaimed, or cancelled while the event was missed): stop the handler.
         if (!held.has(id) && leases.some((l) => l.id === id)) this.#abort(running, 'cancelled');

@@ -1,7 +1,7 @@
 import { loadConfig } from '../../src/config.js';
 import { createLogger, type Logger } from '../../src/logger.js';
-import { startConveyor, type Conveyor } from '../../src/server/conveyor.js';
-import type { JobTypeDefinition } from '../../src/worker/registry.js';
+import { startConveyor, type Conveyor } from '../../src/conveyor.js';
+import type { JobTypeDefinition } from '../../src/jobTypes/jobType.js';
 import { Worker, type WorkerOptions } from '../../src/worker/worker.js';
 import { createTestDatabase } from './database.js';
 
@@ -57,8 +57,8 @@ export async function startTestConveyor(
     databaseUrl: database.url,
     startWorker(workerOptions = {}) {
       const worker = new Worker({
-        scheduler: conveyor.scheduler,
-        registry: conveyor.registry,
+        queue: conveyor.queue.forWorker(),
+        registry: conveyor.jobTypes,
         bus: conveyor.bus,
         logger: createLogger(config),
         options: {

@@ -6,7 +6,7 @@ import pg from 'pg';
 import { z } from 'zod';
 import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
-import { startConveyor } from '../../src/server/conveyor.js';
+import { startConveyor } from '../../src/conveyor.js';
 
 const config = loadConfig({ ...process.env, HTTP_ENABLED: 'false' });
 const databaseUrl = config.databaseUrl!;

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
-import { NonRetryableError, type JobTypeDefinition } from '../../src/worker/registry.js';
-import type { Scheduler } from '../../src/scheduler/scheduler.js';
+import { NonRetryableError, type JobTypeDefinition } from '../../src/jobTypes/jobType.js';
+import type { JobQueue } from '../../src/queue/queue.js';
 
 /** What the in-process test handlers observed, keyed by job id. */
 export class HandlerLog {
@@ -63,10 +63,10 @@ export function testJobTypes(log: HandlerLog): JobTypeDefinition<any>[] {
 }
 
 /** Polls until the job reaches one of `statuses` (the built-in worker runs asynchronously). */
-export async function waitForStatus(conveyor: { scheduler: Scheduler }, id: string, statuses: string[], timeoutMs = 20_000) {
+export async function waitForStatus(conveyor: { queue: JobQueue }, id: string, statuses: string[], timeoutMs = 20_000) {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const job = await conveyor.scheduler.getJob(id);
+    const job = await conveyor.queue.getJob(id);
     if (job && statuses.includes(job.status)) return job;
     if (Date.now() > deadline) throw new Error(`job ${id} is ${job?.status}, not ${statuses.join('/')}`);
     await sleep(25);

@@ -10,6 +10,6 @@ const HealthRef = builder.objectRef<{ database: boolean }>('Health').implement({
 builder.queryFields((t) => ({
   health: t.field({
     type: HealthRef,
-    resolve: async (_root, _args, ctx) => ({ database: await ctx.scheduler.ping() }),
+    resolve: async (_root, _args, ctx) => ({ database: await ctx.queue.ping() }),
   }),
 }));

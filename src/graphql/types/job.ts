@@ -1,8 +1,9 @@
 import type { GraphQLResolveInfo } from 'graphql';
-import { JOB_STATUSES } from '../../scheduler/states.js';
+import { JOB_STATUSES } from '../../jobs/states.js';
 import { builder } from '../builder.js';
 import type { GraphQLContext } from '../context.js';
-import type { JobSource, TextField } from '../jobSource.js';
+import type { TextField } from '../../jobs/columns.js';
+import type { JobSource } from '../jobSource.js';
 
 export const JobStatusEnum = builder.enumType('JobStatus', {
   description: 'QUEUED → RUNNING → COMPLETED | FAILED (retries go back to QUEUED); QUEUED or RUNNING → CANCELLED.',

@@ -45,7 +45,7 @@ builder.mutationFields((t) => ({
     args: { input: t.arg({ type: SubmitJobInput, required: true }) },
     resolve: async (_root, { input }, ctx) => {
       requireRole(ctx.viewer, 'ADMIN', 'USER');
-      const { job, deduplicated } = await ctx.scheduler.submitJob(withActingUser(ctx, input, 'userId'));
+      const { job, deduplicated } = await ctx.queue.submitJob(withActingUser(ctx, input, 'userId'));
       if (!deduplicated) ctx.logger.info({ jobId: job.id, type: job.type, userId: job.userId }, 'job submitted');
       return { job: jobFromRow(job), deduplicated };
     },
@@ -57,7 +57,7 @@ builder.mutationFields((t) => ({
     resolve: async (_root, { inputs }, ctx) => {
       requireRole(ctx.viewer, 'ADMIN', 'USER');
       const withUsers = inputs.map((input, index) => withActingUser(ctx, input, `inputs[${index}].userId`));
-      const results = await ctx.scheduler.submitJobs(withUsers);
+      const results = await ctx.queue.submitJobs(withUsers);
       ctx.logger.info({ submitted: results.filter((r) => !r.deduplicated).length }, 'jobs submitted in bulk');
       return results.map(({ job, deduplicated }) => ({ job: jobFromRow(job), deduplicated }));
     },
@@ -73,7 +73,7 @@ builder.mutationFields((t) => ({
     },
     resolve: async (_root, args, ctx) => {
       requireRole(ctx.viewer, 'ADMIN', 'WORKER');
-      const [job] = await ctx.scheduler.claimJobs({
+      const [job] = await ctx.queue.claimJobs({
         limit: 1,
         types: args.types ?? null,
         leaseSeconds: args.leaseSeconds ?? null,
@@ -96,7 +96,7 @@ builder.mutationFields((t) => ({
     },
     resolve: async (_root, args, ctx) => {
       requireRole(ctx.viewer, 'ADMIN', 'WORKER');
-      const jobs = await ctx.scheduler.claimJobs({
+      const jobs = await ctx.queue.claimJobs({
         limit: args.limit,
         types: args.types ?? null,
         leaseSeconds: args.leaseSeconds ?? null,
@@ -116,7 +116,7 @@ builder.mutationFields((t) => ({
     },
     resolve: async (_root, args, ctx) => {
       requireRole(ctx.viewer, 'ADMIN', 'WORKER');
-      return jobFromRow(await ctx.scheduler.completeJob(String(args.id), args.leaseToken, args.result ?? null));
+      return jobFromRow(await ctx.queue.completeJob(String(args.id), args.leaseToken, args.result ?? null));
     },
   }),
   completeJobs: t.field({
@@ -128,7 +128,7 @@ builder.mutationFields((t) => ({
     resolve: async (_root, { completions }, ctx) => {
       requireRole(ctx.viewer, 'ADMIN', 'WORKER');
       const items = completions.map((c) => ({ id: String(c.id), leaseToken: c.leaseToken, result: c.result ?? null }));
-      return (await ctx.scheduler.completeJobsChecked(items)).map((job) => jobFromRow(job));
+      return (await ctx.queue.completeJobs(items)).map((job) => jobFromRow(job));
     },
   }),
   fail: t.field({
@@ -142,7 +142,7 @@ builder.mutationFields((t) => ({
     },
     resolve: async (_root, args, ctx) => {
       requireRole(ctx.viewer, 'ADMIN', 'WORKER');
-      return jobFromRow(await ctx.scheduler.failJob(String(args.id), args.leaseToken, args.error, args.retryable ?? true));
+      return jobFromRow(await ctx.queue.failJob(String(args.id), args.leaseToken, args.error, args.retryable ?? true));
     },
   }),
   heartbeat: t.field({
@@ -157,7 +157,7 @@ builder.mutationFields((t) => ({
     },
     resolve: async (_root, args, ctx) => {
       requireRole(ctx.viewer, 'ADMIN', 'WORKER');
-      return jobFromRow(await ctx.scheduler.heartbeat({ ...args, id: String(args.id) }), { withLease: true });
+      return jobFromRow(await ctx.queue.heartbeat({ ...args, id: String(args.id) }), { withLease: true });
     },
   }),
   cancelJob: t.field({
@@ -166,7 +166,7 @@ builder.mutationFields((t) => ({
     args: { id: t.arg.id({ required: true }) },
     resolve: async (_root, { id }, ctx) => {
       await requireOwnJob(ctx, String(id));
-      const job = await ctx.scheduler.cancelJob(String(id));
+      const job = await ctx.queue.cancelJob(String(id));
       ctx.logger.info({ jobId: job.id }, 'job cancelled');
       return jobFromRow(job);
     },
@@ -177,7 +177,7 @@ builder.mutationFields((t) => ({
     args: { id: t.arg.id({ required: true }) },
     resolve: async (_root, { id }, ctx) => {
       await requireOwnJob(ctx, String(id));
-      const job = await ctx.scheduler.retryJob(String(id));
+      const job = await ctx.queue.retryJob(String(id));
       ctx.logger.info({ jobId: job.id }, 'job retried');
       return jobFromRow(job);
     },
@@ -186,12 +186,12 @@ builder.mutationFields((t) => ({
 
 /**
  * Cancel and retry: admins any job, users their own; another user's job is NOT_FOUND with the very
- * message the scheduler gives for an id that does not exist.
+ * message the queue gives for an id that does not exist.
  */
 async function requireOwnJob(ctx: GraphQLContext, id: string) {
   requireRole(ctx.viewer, 'ADMIN', 'USER');
   if (ctx.viewer.kind !== 'key' || ctx.viewer.role !== 'USER') return;
-  const job = await ctx.scheduler.getJob(id);
+  const job = await ctx.queue.getJob(id);
   if (!job || !canSeeJob(ctx.viewer, job)) throw new NotFoundError(`No job with id ${id}.`);
 }
 

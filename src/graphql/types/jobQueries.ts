@@ -58,7 +58,7 @@ builder.queryFields((t) => ({
     args: { id: t.arg.id({ required: true }) },
     resolve: async (_root, { id }, ctx) => {
       requireRole(ctx.viewer, 'ADMIN', 'WORKER', 'USER');
-      const row = await ctx.scheduler.getJob(String(id));
+      const row = await ctx.queue.getJob(String(id));
       if (!row || !canSeeJob(ctx.viewer, row)) {
         ctx.logger.warn({ jobId: id }, 'lookup of unknown job');
         return null;
@@ -77,7 +77,7 @@ builder.queryFields((t) => ({
     },
     resolve: async (_root, args, ctx) => {
       requireRole(ctx.viewer, 'ADMIN', 'WORKER', 'USER');
-      const page = await ctx.scheduler.listUserJobs({
+      const page = await ctx.queue.listUserJobs({
         userId: actingUserId(ctx.viewer, args.userId)!,
         status: args.status ?? null,
         first: args.first ?? 20,
@@ -97,7 +97,7 @@ builder.queryFields((t) => ({
     args: { status: t.arg({ type: JobStatusEnum, required: true }), first: t.arg.int({ defaultValue: 20 }) },
     resolve: async (_root, args, ctx) => {
       requireRole(ctx.viewer, 'ADMIN', 'WORKER');
-      return (await ctx.scheduler.listRecentJobs(args.status, args.first ?? 20)).map((row) => jobFromRow(row));
+      return (await ctx.queue.listRecentJobs(args.status, args.first ?? 20)).map((row) => jobFromRow(row));
     },
   }),
   pendingJobs: t.field({
@@ -109,7 +109,7 @@ builder.queryFields((t) => ({
     resolve: async (_root, args, ctx) => {
       requireRole(ctx.viewer, 'ADMIN', 'WORKER', 'USER');
       const userId = actingUserId(ctx.viewer, args.userId);
-      return (await ctx.scheduler.listPendingJobs(args.first ?? 50, userId)).map((row) => jobFromRow(row));
+      return (await ctx.queue.listPendingJobs(args.first ?? 50, userId)).map((row) => jobFromRow(row));
     },
   }),
 }));

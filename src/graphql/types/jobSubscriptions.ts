@@ -1,7 +1,7 @@
 import { jobTopics } from '../../events/jobEvent.js';
 import { openJobStream } from '../../events/jobStream.js';
 import { actingUserId, requireRole } from '../../auth/viewer.js';
-import { checkJobId } from '../../scheduler/scheduler.js';
+import { checkJobId } from '../../queue/validation.js';
 import { builder } from '../builder.js';
 import { countSubscription } from '../countSubscription.js';
 import { knownJobType } from '../knownJobType.js';
@@ -73,12 +73,12 @@ function jobUpdates(ctx: GraphQLContext, filter: JobFilter): AsyncIterableIterat
     return true;
   };
   const stopCatchUp = ctx.bus.onReconnect((lostAt) => {
-    ctx.scheduler
+    ctx.queue
       .listJobsChangedSince({ ...filter, since: new Date(lostAt.getTime() - CATCH_UP_MARGIN_MS) })
       .then((rows) => rows.forEach((row) => stream.push(jobFromRow(row))))
       .catch((error: unknown) => ctx.logger.error({ err: error }, 'subscription catch-up failed'));
   });
-  let initial = filter.id ? ctx.scheduler.getJob(filter.id) : null;
+  let initial = filter.id ? ctx.queue.getJob(filter.id) : null;
 
   return {
     async next() {

@@ -1,4 +1,4 @@
-import type { QueueCounts } from '../../scheduler/scheduler.js';
+import type { QueueCounts } from '../../queue/sql/reads.js';
 import { actingUserId, requireRole } from '../../auth/viewer.js';
 import { builder } from '../builder.js';
 import type { GraphQLContext } from '../context.js';
@@ -33,7 +33,7 @@ builder.queryFields((t) => ({
     type: QueueStatsRef,
     description: 'Counts for the whole queue, or for one user and/or one job type.',
     args: { userId: t.arg.string(), type: t.arg.string() },
-    resolve: (_root, args, ctx) => ctx.scheduler.queueStats(statsFilter(ctx, args)),
+    resolve: (_root, args, ctx) => ctx.queue.queueStats(statsFilter(ctx, args)),
   }),
 }));
 

@@ -1,4 +1,4 @@
-import type { UserConcurrency } from '../../scheduler/scheduler.js';
+import type { UserConcurrency } from '../../queue/queueTypes.js';
 import { actingUserId, requireRole } from '../../auth/viewer.js';
 import { builder } from '../builder.js';
 
@@ -18,7 +18,7 @@ builder.queryFields((t) => ({
     args: { userId: t.arg.string({ required: true }) },
     resolve: (_root, { userId }, ctx) => {
       requireRole(ctx.viewer, 'ADMIN', 'WORKER', 'USER');
-      return ctx.scheduler.getUserConcurrency(actingUserId(ctx.viewer, userId)!);
+      return ctx.queue.getUserConcurrency(actingUserId(ctx.viewer, userId)!);
     },
   }),
 }));
@@ -31,7 +31,7 @@ builder.mutationFields((t) => ({
     resolve: (_root, { userId, limit }, ctx) => {
       requireRole(ctx.viewer, 'ADMIN');
       ctx.logger.info({ userId, limit }, 'user concurrency set');
-      return ctx.scheduler.setUserConcurrency(userId, limit ?? null);
+      return ctx.queue.setUserConcurrency(userId, limit ?? null);
     },
   }),
 }));

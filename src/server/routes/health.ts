@@ -1,5 +1,5 @@
 import type { MigrationStatus } from '../../db/migrator.js';
-import type { Scheduler } from '../../scheduler/scheduler.js';
+import type { JobQueue } from '../../queue/queue.js';
 import type { HttpRoute } from './route.js';
 
 interface Readiness {
@@ -18,10 +18,10 @@ interface Readiness {
  * connections to the database (pool, LISTEN, the test's own), against 80 sampled (215 in the review)
  * when each probe opened a connection of its own.
  */
-export function healthRoute(deps: { scheduler: Scheduler; migrations: MigrationStatus }): HttpRoute {
+export function healthRoute(deps: { queue: JobQueue; migrations: MigrationStatus }): HttpRoute {
   let checking: Promise<Readiness> | null = null;
   const checkReadiness = async (): Promise<Readiness> => {
-    const database = await deps.scheduler.ping();
+    const database = await deps.queue.ping();
     const pending = database ? await deps.migrations.pending().catch(() => null) : null;
     return { ready: database && pending !== null && pending.length === 0, database, pendingMigrations: pending };
   };

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
-import { NonRetryableError, type JobTypeDefinition } from './registry.js';
+import { NonRetryableError, type JobTypeDefinition } from './jobType.js';
 
 /** Returns its payload: the smallest possible job, for trying the queue out. */
 export const echoJob: JobTypeDefinition<{ message?: string; fail?: boolean }> = {
@@ -47,4 +47,5 @@ export const sendEmailJob: JobTypeDefinition<{ to: string; subject: string; body
   },
 };
 
-export const builtinJobTypes = [echoJob, sleepJob, sendEmailJob] as readonly JobTypeDefinition<any>[];
+/** The demo types `npm start` runs (echo, sleep, send_email). */
+export const demoJobTypes = [echoJob, sleepJob, sendEmailJob] as readonly JobTypeDefinition<any>[];

@@ -1,38 +1,18 @@
 import { z } from 'zod';
-import type { Logger } from '../logger.js';
-import type { JobRow } from '../scheduler/sql.js';
+import type { JobTypeDefinition } from './jobType.js';
 import { InvalidInputError } from '../errors.js';
-
-/** What a handler gets besides its payload. */
-export interface JobContext {
-  job: JobRow;
-  /** Fires when the job is cancelled, times out, or the worker shuts down past its grace period. */
-  signal: AbortSignal;
-  /** Reports progress (0–100) to subscribers; throttled by the worker. */
-  reportProgress(percent: number, message?: string): void;
-  logger: Logger;
-}
-
-export interface JobTypeDefinition<Payload = unknown> {
-  name: string;
-  /** Validates (and may normalise) the payload at submit time. */
-  payload: z.ZodType<Payload>;
-  /** Runs the job in the built-in worker. Without one, the type is for outside workers only. */
-  handler?: (payload: Payload, context: JobContext) => Promise<unknown>;
-  /** The built-in worker aborts a run after this long and counts it as a failed attempt. */
-  timeoutMs?: number;
-  /** Default attempts for jobs of this type (a submit may override). */
-  maxAttempts?: number;
-}
-
-/** Throw from a handler to fail the job at once, without the retries it has left. */
-export class NonRetryableError extends Error {
-  override readonly name = 'NonRetryableError';
-}
 
 /** The job types a process knows: submit validates against it, the worker runs its handlers. */
 export class JobTypeRegistry {
   readonly #types = new Map<string, JobTypeDefinition<any>>();
+
+  /** The registry of these definitions, plus `external` types (for outside workers) not among them. */
+  static of(definitions: readonly JobTypeDefinition<any>[], external: readonly string[] = []): JobTypeRegistry {
+    const registry = new JobTypeRegistry();
+    for (const definition of definitions) registry.register(definition);
+    for (const name of external) if (!registry.get(name)) registry.registerExternal(name);
+    return registry;
+  }
 
   register<Payload>(definition: JobTypeDefinition<Payload>): this {
     if (this.#types.has(definition.name)) throw new Error(`job type ${definition.name} is registered twice`);

@@ -1,0 +1,161 @@
+import { ApiKeyStore } from './auth/apiKeys.js';
+import type { Config } from './config.js';
+import { migrate, MigrationStatus } from './db/migrator.js';
+import { createPrismaClient, type PrismaClient } from './db/prisma.js';
+import { JobEventBus } from './events/jobEventBus.js';
+import { demoJobTypes } from './jobTypes/demoTypes.js';
+import type { JobTypeDefinition } from './jobTypes/jobType.js';
+import { JobTypeRegistry } from './jobTypes/registry.js';
+import type { Logger } from './logger.js';
+import { Maintenance } from './maintenance/maintenance.js';
+import { ConveyorMetrics } from './metrics/metrics.js';
+import { JobQueue } from './queue/queue.js';
+import { buildApp, type App } from './server/app.js';
+import { dashboardRoute } from './server/routes/dashboard.js';
+import { healthRoute } from './server/routes/health.js';
+import { metricsRoute } from './server/routes/metrics.js';
+import { Worker } from './worker/worker.js';
+
+export interface Conveyor {
+  /** Base URL of the HTTP server, when `http` is on. */
+  url: string | null;
+  prisma: PrismaClient;
+  apiKeys: ApiKeyStore;
+  metrics: ConveyorMetrics;
+  queue: JobQueue;
+  jobTypes: JobTypeRegistry;
+  bus: JobEventBus;
+  app: App | null;
+  worker: Worker | null;
+  /** Always there (tests run passes with runOnce); its timer runs only when maintenance is enabled. */
+  maintenance: Maintenance;
+  /** Stops in order: stop claiming, finish or release running jobs, close sockets and pools. */
+  stop(options?: { graceMs?: number }): Promise<void>;
+}
+
+export interface StartOptions {
+  config: Config;
+  databaseUrl: string;
+  logger: Logger;
+  /** Job types besides the demo ones (tests register their own handlers here). */
+  jobTypes?: readonly JobTypeDefinition<any>[];
+}
+
+/**
+ * The one composition root: builds a Conveyor process from config. Every process has the database
+ * pool, the queue, the event bus, metrics and maintenance; the HTTP API and the built-in worker are
+ * there when config turns them on (a worker-only process has no HTTP).
+ */
+export async function startConveyor(options: StartOptions): Promise<Conveyor> {
+  const { config, databaseUrl, logger } = options;
+  const applied = await migrate(databaseUrl);
+  if (applied.length > 0) logger.info({ migrations: applied }, 'applied migrations');
+
+  const jobTypes = JobTypeRegistry.of([...demoJobTypes, ...(options.jobTypes ?? [])], config.externalJobTypes);
+  const prisma = createPrismaClient(databaseUrl, {
+    poolSize: Math.max(10, config.worker.concurrency + 4),
+    preparedStatements: config.preparedStatements,
+  });
+  const metrics = new ConveyorMetrics();
+  const queue = new JobQueue({ prisma, jobTypes, settings: config.scheduling, observer: metrics });
+  metrics.watchQueueDepth(queue);
+  const bus = new JobEventBus({ databaseUrl, logger });
+  bus.subscribe((events) => metrics.eventsReceived(events));
+  await bus.start();
+  const apiKeys = new ApiKeyStore(prisma);
+
+  const app = config.httpEnabled ? await startApi({ config, logger, prisma, queue, jobTypes, bus, apiKeys, metrics }) : null;
+
+  const worker = config.worker.enabled
+    ? new Worker({
+        queue: queue.forWorker(),
+        registry: jobTypes,
+        bus,
+        logger,
+        metrics,
+        options: {
+          concurrency: config.worker.concurrency,
+          pollIntervalMs: config.worker.pollIntervalMs,
+          leaseSeconds: config.scheduling.leaseSeconds,
+        },
+      })
+    : null;
+  worker?.start();
+
+  const maintenance = new Maintenance({ prisma, settings: config.scheduling, observer: metrics, logger, options: config.maintenance });
+  if (config.maintenance.enabled) maintenance.start();
+
+  return {
+    url: app?.url ?? null,
+    prisma,
+    apiKeys,
+    metrics,
+    queue,
+    jobTypes,
+    bus,
+    app,
+    worker,
+    maintenance,
+    async stop({ graceMs = 10_000 } = {}) {
+      await worker?.stop(graceMs);
+      await maintenance.stop();
+      await app?.stop();
+      await bus.stop();
+      await prisma.$disconnect();
+    },
+  };
+}
+
+/** The HTTP front (GraphQL, graphql-ws, SSE, health, metrics, dashboard), listening. */
+async function startApi(deps: {
+  config: Config;
+  logger: Logger;
+  prisma: PrismaClient;
+  queue: JobQueue;
+  jobTypes: JobTypeRegistry;
+  bus: JobEventBus;
+  apiKeys: ApiKeyStore;
+  metrics: ConveyorMetrics;
+}): Promise<App & { url: string }> {
+  const { config, logger, apiKeys } = deps;
+  if (config.auth.disabled) {
+    logger.warn('AUTHENTICATION IS DISABLED: every caller acts as an admin. For local development only.');
+  } else {
+    await bootstrapAdminKey(apiKeys, config.auth.bootstrapAdminKey, logger);
+  }
+  const app = buildApp({
+    queue: deps.queue,
+    bus: deps.bus,
+    apiKeys,
+    jobTypes: deps.jobTypes,
+    logger,
+    metrics: deps.metrics,
+    routes: [healthRoute({ queue: deps.queue, migrations: new MigrationStatus(deps.prisma) }), metricsRoute(deps.metrics), dashboardRoute()],
+    security: {
+      authDisabled: config.auth.disabled,
+      introspection: config.graphql.introspection,
+      graphiql: config.graphql.graphiql,
+      requestBodyLimitBytes: config.graphql.requestBodyLimitBytes,
+      maxResponseBytes: config.graphql.maxResponseBytes,
+      corsOrigins: config.corsOrigins,
+      subscriptions: config.subscriptions,
+      http: config.http,
+    },
+  });
+  return Object.assign(app, { url: await app.start(config.port, config.host) });
+}
+
+/**
+ * On the first start (no API keys yet), stores CONVEYOR_ADMIN_KEY or creates an admin key and prints
+ * it once on stdout: the only time it is ever shown.
+ */
+async function bootstrapAdminKey(apiKeys: ApiKeyStore, fromEnvironment: string | null, logger: Logger) {
+  const { created, imported } = await apiKeys.bootstrapAdminKey(fromEnvironment);
+  if (imported) logger.info('stored CONVEYOR_ADMIN_KEY as the first admin key');
+  if (created) {
+    process.stdout.write(
+      `\nNo API keys existed, so an admin key was created. It is shown only this once; keep it safe:\n\n    ${created}\n\n` +
+        'Send it as "Authorization: Bearer <key>". Create more with `conveyor keys create` or the createApiKey mutation.\n\n',
+    );
+  }
+}

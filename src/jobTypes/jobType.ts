@@ -1,0 +1,38 @@
+import type { z } from 'zod';
+import type { JobRow } from '../jobs/columns.js';
+import type { Logger } from '../logger.js';
+
+/** What a handler gets besides its payload. */
+export interface JobContext {
+  job: JobRow;
+  /** Fires when the job is cancelled, times out, or the worker shuts down past its grace period. */
+  signal: AbortSignal;
+  /** Reports progress (0–100) to subscribers; throttled by the worker. */
+  reportProgress(percent: number, message?: string): void;
+  logger: Logger;
+}
+
+export interface JobTypeDefinition<Payload = unknown> {
+  name: string;
+  /** Validates (and may normalise) the payload at submit time. */
+  payload: z.ZodType<Payload>;
+  /** Runs the job in the built-in worker. Without one, the type is for outside workers only. */
+  handler?: (payload: Payload, context: JobContext) => Promise<unknown>;
+  /** The built-in worker aborts a run after this long and counts it as a failed attempt. */
+  timeoutMs?: number;
+  /** Default attempts for jobs of this type (a submit may override). */
+  maxAttempts?: number;
+}
+
+/** Throw from a handler to fail the job at once, without the retries it has left. */
+export class NonRetryableError extends Error {
+  override readonly name = 'NonRetryableError';
+}
+
+/**
+ * Declares a job type. The identity function, typed so that the handler's payload is what the zod
+ * schema parses (defaults filled in).
+ */
+export function defineJobType<Schema extends z.ZodType>(definition: JobTypeDefinition<z.output<Schema>> & { payload: Schema }) {
+  return definition;
+}

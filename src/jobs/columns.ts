@@ -1,0 +1,83 @@
+import type { Job } from '../generated/prisma/client.js';
+import type { JobStatus } from './states.js';
+
+/**
+ * The job row as code sees it: the Prisma model of the `jobs` table (prisma/schema.prisma), so that a
+ * column exists in one place; payload and result typed as the JSON they hold. Statements return
+ * `JobRow` (without the two large columns) unless they say otherwise.
+ */
+export type FullJobRow = Omit<Job, 'status' | 'payload' | 'result'> & { status: JobStatus; payload: unknown; result: unknown };
+export type JobRow = Omit<FullJobRow, 'payload' | 'result'>;
+export type JobWithPayload = JobRow & { payload: unknown };
+
+/**
+ * How each column is read and published, the one map from which the statements' select lists
+ * (queue/sql/fragments.ts) and the job events (events/jobEvent.ts) are made. `satisfies` below makes a
+ * column of the Prisma model that is missing here a type error.
+ * - `sql`: the expression over the table alias `$`;
+ * - `event`: 'always' in every event; 'text' free text, left out of the slim event that a job whose
+ *   text is too long for a NOTIFY gets; 'never' not in events (large, or secret);
+ * - `eventSql`: the expression in the event when it differs (bigint as text: JSON numbers lose it);
+ * - `date`: sent as an ISO string, parsed back into a Date;
+ * - `contents`: payload and result, which a statement returns only when asked.
+ */
+interface ColumnSpec {
+  sql: string;
+  event: 'always' | 'text' | 'never';
+  eventSql?: string;
+  date?: true;
+  contents?: true;
+}
+
+/** Longest lastError carried inside an event; a longer one is left out (`truncated`) and read on demand. */
+export const EVENT_LAST_ERROR_MAX = 500;
+
+export const JOB_COLUMNS = {
+  id: { sql: '$.id', event: 'always' },
+  seq: { sql: '$.seq', event: 'always', eventSql: '$.seq::text' },
+  type: { sql: '$.type', event: 'always' },
+  payload: { sql: '$.payload', event: 'never', contents: true },
+  userId: { sql: '$.user_id', event: 'always' },
+  priority: { sql: '$.priority', event: 'always' },
+  runAt: { sql: '$.run_at', event: 'always', date: true },
+  status: { sql: '$.status::text', event: 'always' },
+  holdsSlot: { sql: '$.holds_slot', event: 'always' },
+  attempts: { sql: '$.attempts', event: 'always' },
+  maxAttempts: { sql: '$.max_attempts', event: 'always' },
+  backoffBaseMs: { sql: '$.backoff_base_ms', event: 'always' },
+  lastError: {
+    sql: '$.last_error',
+    event: 'text',
+    eventSql: `CASE WHEN length($.last_error) <= ${EVENT_LAST_ERROR_MAX} THEN $.last_error END`,
+  },
+  result: { sql: '$.result', event: 'never', contents: true },
+  progress: { sql: '$.progress', event: 'always' },
+  progressMessage: { sql: '$.progress_message', event: 'text' },
+  idempotencyKey: { sql: '$.idempotency_key', event: 'text' },
+  leaseToken: { sql: '$.lease_token::text', event: 'never' },
+  leaseExpiresAt: { sql: '$.lease_expires_at', event: 'always', date: true },
+  workerId: { sql: '$.worker_id', event: 'text' },
+  version: { sql: '$.version', event: 'always' },
+  createdAt: { sql: '$.created_at', event: 'always', date: true },
+  startedAt: { sql: '$.started_at', event: 'always', date: true },
+  completedAt: { sql: '$.completed_at', event: 'always', date: true },
+  updatedAt: { sql: '$.updated_at', event: 'always', date: true },
+  payloadBytes: { sql: '$.payload_bytes', event: 'always' },
+  resultBytes: { sql: '$.result_bytes', event: 'always' },
+} as const satisfies Record<keyof FullJobRow, ColumnSpec>;
+
+export type JobField = keyof typeof JOB_COLUMNS;
+type FieldsWhere<Condition> = { [F in JobField]: (typeof JOB_COLUMNS)[F] extends Condition ? F : never }[JobField];
+
+/** Fields every event carries. */
+export type EventField = FieldsWhere<{ event: 'always' }>;
+/** Free-text fields, left out of a slim event. */
+export type TextField = FieldsWhere<{ event: 'text' }>;
+export type DateField = FieldsWhere<{ date: true }>;
+
+export const DATE_FIELDS = fieldsWhere((spec) => 'date' in spec) as DateField[];
+export const TEXT_FIELDS = fieldsWhere((spec) => spec.event === 'text') as TextField[];
+
+function fieldsWhere(test: (spec: ColumnSpec) => boolean): JobField[] {
+  return (Object.entries(JOB_COLUMNS) as [JobField, ColumnSpec][]).filter(([, spec]) => test(spec)).map(([field]) => field);
+}

@@ -1,0 +1,68 @@
+/**
+ * The job states and the only transitions between them. The statements in queue/sql/writes.ts implement
+ * exactly these (each one's WHERE clause names the states it leaves); a test checks the two agree.
+ *
+ *   QUEUED ──claim──▶ RUNNING ──complete──▶ COMPLETED
+ *      ▲                 │ fail / lease expired, attempts left → QUEUED (runAt = now + backoff)
+ *      │                 │ release (worker shutting down) → QUEUED, the attempt not counted
+ *      │                 └ fail, no attempts left or not retryable ──▶ FAILED
+ *      └── retry ◀── FAILED / CANCELLED          QUEUED or RUNNING ──cancel──▶ CANCELLED
+ */
+export const JOB_STATUSES = ['QUEUED', 'RUNNING', 'COMPLETED', 'FAILED', 'CANCELLED'] as const;
+export type JobStatus = (typeof JOB_STATUSES)[number];
+
+export const TRANSITIONS = {
+  claim: { from: ['QUEUED'], to: ['RUNNING'] },
+  complete: { from: ['RUNNING'], to: ['COMPLETED'] },
+  fail: { from: ['RUNNING'], to: ['QUEUED', 'FAILED'] },
+  expireLease: { from: ['RUNNING'], to: ['QUEUED', 'FAILED'] },
+  /** A worker shutting down hands back what it could not finish; the attempt does not count. */
+  release: { from: ['RUNNING'], to: ['QUEUED'] },
+  cancel: { from: ['QUEUED', 'RUNNING'], to: ['CANCELLED'] },
+  retry: { from: ['FAILED', 'CANCELLED'], to: ['QUEUED'] },
+} as const satisfies Record<string, { from: readonly JobStatus[]; to: readonly JobStatus[] }>;
+
+export type Transition = keyof typeof TRANSITIONS;
+
+export const FINISHED_STATUSES = ['COMPLETED', 'FAILED', 'CANCELLED'] as const satisfies readonly JobStatus[];
+
+/** The states a transition may leave, for the statements' WHERE clauses and for refusals. */
+export function sourceStates(transition: Transition): readonly JobStatus[] {
+  return TRANSITIONS[transition].from;
+}
+
+/** How a refusal names what the operation would have done. */
+const DONE: Record<Transition, string> = {
+  claim: 'claimed',
+  complete: 'completed',
+  fail: 'failed',
+  expireLease: 'expired',
+  release: 'released',
+  cancel: 'cancelled',
+  retry: 'retried',
+};
+
+/** Why a job in `status` cannot take `transition`, from the table: "Job … is FAILED; only QUEUED or RUNNING jobs can be cancelled." */
+export function refusal(transition: Transition, id: string, status: JobStatus): string {
+  return `Job ${id} is ${status}; only ${sourceStates(transition).join(' or ')} jobs can be ${DONE[transition]}.`;
+}
+
+/**
+ * What a QUEUED job is waiting for, told apart by two columns (a job holds a user slot only once it
+ * is due, so `holds_slot` implies `run_at <= now()`):
+ * - ready: holds a slot; next to be claimed (in the claim index);
+ * - waiting: due, but its user's slots are all taken (waitingFor USER_CONCURRENCY);
+ * - scheduled: runAt is in the future: scheduled, or backing off before a retry (waitingFor RUN_AT).
+ * `sql` is the same predicate over a `jobs` row, for the statements that count and order them.
+ */
+export const QUEUED_SUBSTATES = {
+  ready: { sql: 'holds_slot', waitingFor: null },
+  waiting: { sql: 'NOT holds_slot AND run_at <= now()', waitingFor: 'USER_CONCURRENCY' },
+  scheduled: { sql: 'NOT holds_slot AND run_at > now()', waitingFor: 'RUN_AT' },
+} as const;
+export type QueuedSubstate = keyof typeof QUEUED_SUBSTATES;
+
+export function queuedSubstate(job: { holdsSlot: boolean; runAt: Date | string }, now = Date.now()): QueuedSubstate {
+  if (job.holdsSlot) return 'ready';
+  return new Date(job.runAt).getTime() > now ? 'scheduled' : 'waiting';
+}

@@ -1,0 +1,115 @@
+import { ADVISORY_LOCKS } from '../db/advisoryLocks.js';
+import type { PrismaClient } from '../generated/prisma/client.js';
+import type { JobRow } from '../jobs/columns.js';
+import type { Logger } from '../logger.js';
+import type { QueueObserver, QueueSettings } from '../queue/queueTypes.js';
+import { expireLeases } from './expireLeases.js';
+import { foldCounts } from './foldCounts.js';
+import { promoteWaiting } from './promoteWaiting.js';
+import { pruneFinished } from './pruneFinished.js';
+import type { MaintenanceTask, TaskContext } from './task.js';
+
+export interface MaintenanceOptions {
+  intervalMs: number;
+  /** Finished jobs older than this are deleted; 0 keeps them forever. */
+  retentionHours: number;
+  /** Rows one statement of a task takes at most. */
+  batchSize?: number;
+}
+
+export interface MaintenanceOutcome {
+  expired: JobRow[];
+  promoted: number;
+  pruned: number;
+}
+
+/**
+ * The maintenance services of every process, under one leader election: each interval, the process
+ * whose transaction wins the advisory lock runs one pass of each task. The lock is held by a
+ * transaction that stays open for the pass while each task commits on its own connection, so one
+ * task's failure neither undoes nor stops the others.
+ */
+export class Maintenance {
+  readonly #db: PrismaClient;
+  readonly #settings: QueueSettings;
+  readonly #observer: QueueObserver;
+  readonly #logger: Logger;
+  readonly #options: MaintenanceOptions;
+  #timer: NodeJS.Timeout | null = null;
+  #tick: Promise<unknown> | null = null;
+
+  constructor(deps: { prisma: PrismaClient; settings: QueueSettings; observer?: QueueObserver; logger: Logger; options: MaintenanceOptions }) {
+    this.#db = deps.prisma;
+    this.#settings = deps.settings;
+    this.#observer = deps.observer ?? {};
+    this.#logger = deps.logger.child({ module: 'maintenance' });
+    this.#options = deps.options;
+  }
+
+  start(): void {
+    if (this.#timer) return;
+    this.#timer = setInterval(() => {
+      this.#tick ??= this.runOnce().finally(() => (this.#tick = null));
+    }, this.#options.intervalMs);
+  }
+
+  async stop(): Promise<void> {
+    if (this.#timer) clearInterval(this.#timer);
+    this.#timer = null;
+    await this.#tick;
+  }
+
+  /**
+   * One pass if this process wins the lock (null if another holds it): expire lapsed leases, promote
+   * waiting jobs that became due, prune old finished jobs, fold the counts. Also called directly by
+   * tests instead of waiting for the interval; `pruneOlderThan` overrides the retention period.
+   */
+  async runOnce(
+    options: { pruneOlderThan?: Date | null; onFailure?: (task: string, error: unknown, item?: string) => void } = {},
+  ): Promise<MaintenanceOutcome | null> {
+    const retentionMs = this.#options.retentionHours * 3_600_000;
+    const onFailure = (task: string, error: unknown, item?: string) => {
+      this.#logger.error({ err: error, task, ...(item === undefined ? {} : { item }) }, item ? `maintenance skipped ${item}` : 'maintenance task failed');
+      options.onFailure?.(task, error, item);
+    };
+    try {
+      const outcome = await this.#db.$transaction(
+        async (leader) => {
+          const [lock] = await leader.$queryRaw<{ locked: boolean }[]>`SELECT pg_try_advisory_xact_lock(${ADVISORY_LOCKS.maintenance}::bigint) AS locked`;
+          if (!lock?.locked) return null;
+          const context = (task: string): TaskContext => ({
+            db: this.#db,
+            settings: this.#settings,
+            batchSize: this.#options.batchSize ?? 1000,
+            pruneOlderThan: options.pruneOlderThan !== undefined ? options.pruneOlderThan : retentionMs > 0 ? new Date(Date.now() - retentionMs) : null,
+            skipped: (item, error) => onFailure(task, error, item),
+          });
+          const run = async <T>(task: MaintenanceTask<T>): Promise<T> => {
+            try {
+              return await task.runOnce(context(task.name));
+            } catch (error) {
+              onFailure(task.name, error);
+              return task.nothing;
+            }
+          };
+          const expired = await run(expireLeases);
+          this.#observer.jobsFailed?.(expired);
+          const promoted = await run(promoteWaiting);
+          const pruned = await run(pruneFinished);
+          await run(foldCounts);
+          return { expired, promoted: promoted.length, pruned };
+        },
+        // The tasks run beside this transaction; it only holds the lock (Prisma's default is 5 s).
+        { timeout: 120_000 },
+      );
+      if (outcome) {
+        for (const job of outcome.expired) this.#logger.warn({ jobId: job.id, status: job.status, attempts: job.attempts }, 'lease expired');
+        if (outcome.promoted > 0 || outcome.pruned > 0) this.#logger.debug({ ...outcome, expired: outcome.expired.length }, 'maintenance pass');
+      }
+      return outcome;
+    } catch (error) {
+      this.#logger.error({ err: error }, 'maintenance pass failed');
+      return null;
+    }
+  }
+}

@@ -1,0 +1,249 @@
+import { ConflictError, InvalidInputError, NotFoundError } from '../errors.js';
+import type { PrismaClient } from '../generated/prisma/client.js';
+import type { FullJobRow, JobRow, JobWithPayload } from '../jobs/columns.js';
+import { refusal, sourceStates, type JobStatus, type Transition } from '../jobs/states.js';
+import type { JobTypeRegistry } from '../jobTypes/registry.js';
+import { LIMITS } from './limits.js';
+import type { Lease, QueueObserver, QueueSettings, UserConcurrency } from './queueTypes.js';
+import type { Contents } from './sql/fragments.js';
+import * as reads from './sql/reads.js';
+import type { QueueCounts } from './sql/reads.js';
+import { jobCancel, jobClaimMany, jobHeartbeat, jobRetry, userSlotFill, userSlotSetLimit, userSlotShrink } from './sql/writes.js';
+import { Submissions, type Submitted, type SubmitJobInput } from './submissions.js';
+import { checkJobId, checkLeaseToken, checkLength, checkRange, checkUserId, withIndex } from './validation.js';
+import { serializeResult, TrustedWorkerQueue, type WorkerQueue } from './workerQueue.js';
+
+export interface ClaimOptions {
+  limit?: number;
+  /** Only these types; null: any type; an empty list: none. */
+  types?: readonly string[] | null;
+  leaseSeconds?: number | null;
+  workerId: string;
+  /** Most payload bytes to hand out at once (the first job always goes); default: no bound. */
+  maxBytes?: number | null;
+}
+
+export interface HeartbeatInput extends Lease {
+  leaseSeconds?: number | null;
+  progress?: number | null;
+  progressMessage?: string | null;
+}
+
+/**
+ * The queue's public API: every operation validates its input, runs the statements in ./sql and
+ * turns "no row" into the reason a caller can act on (NOT_FOUND, CONFLICT). The GraphQL layer and
+ * library users call this; the built-in worker gets the narrow trusted interface of `forWorker()`.
+ */
+export class JobQueue {
+  readonly settings: QueueSettings;
+  readonly jobTypes: JobTypeRegistry;
+  readonly #db: PrismaClient;
+  readonly #observer: QueueObserver;
+  readonly #submissions: Submissions;
+  readonly #worker: TrustedWorkerQueue;
+
+  constructor(deps: { prisma: PrismaClient; jobTypes: JobTypeRegistry; settings: QueueSettings; observer?: QueueObserver }) {
+    this.#db = deps.prisma;
+    this.jobTypes = deps.jobTypes;
+    this.settings = deps.settings;
+    this.#observer = deps.observer ?? {};
+    this.#submissions = new Submissions({ db: this.#db, registry: this.jobTypes, settings: this.settings, observer: this.#observer });
+    this.#worker = new TrustedWorkerQueue({ db: this.#db, settings: this.settings, observer: this.#observer });
+  }
+
+  /** The trusted operations the built-in worker needs, and nothing else. */
+  forWorker(): WorkerQueue {
+    return this.#worker;
+  }
+
+  /** Submits one job (group-committed with concurrent submits). */
+  async submitJob(input: SubmitJobInput): Promise<Submitted> {
+    return this.#submissions.submitOne(input);
+  }
+
+  /** Submits up to LIMITS.submitBatch jobs in one statement; results in input order. */
+  async submitJobs(inputs: readonly SubmitJobInput[]): Promise<Submitted[]> {
+    return this.#submissions.submitMany(inputs);
+  }
+
+  /** Claims up to `limit` ready jobs for an outside worker; an empty list when there is nothing to do. */
+  async claimJobs(options: ClaimOptions): Promise<JobWithPayload[]> {
+    const limit = options.limit ?? 1;
+    checkRange('limit', limit, 1, LIMITS.claimBatch);
+    const leaseSeconds = options.leaseSeconds ?? this.settings.leaseSeconds;
+    checkRange('leaseSeconds', leaseSeconds, 1, LIMITS.leaseSeconds);
+    checkLength('workerId', options.workerId, LIMITS.workerIdLength);
+    options.types?.forEach((type) => checkLength('types', type, LIMITS.typeLength));
+    if (options.types?.length === 0) return [];
+    const started = performance.now();
+    const jobs = await jobClaimMany(this.#db, {
+      limit,
+      types: options.types ?? null,
+      leaseSeconds,
+      workerId: options.workerId,
+      maxBytes: options.maxBytes ?? null,
+    });
+    this.#observer.jobsClaimed?.(jobs, (performance.now() - started) / 1000);
+    return jobs;
+  }
+
+  async completeJob(id: string, leaseToken: string, result?: unknown): Promise<JobRow> {
+    const [job] = await this.#complete([{ id, leaseToken, result }], 'all');
+    return job ?? this.#leaseRefusal(id, leaseToken, 'complete');
+  }
+
+  /** Completes many claimed jobs in one statement; a job left out of the result was no longer theirs. */
+  async completeJobs(items: readonly (Lease & { result?: unknown })[]): Promise<JobRow[]> {
+    return this.#complete(items, 'none');
+  }
+
+  async #complete(items: readonly (Lease & { result?: unknown })[], contents: Contents): Promise<JobRow[]> {
+    if (items.length > LIMITS.claimBatch) throw new InvalidInputError(`completeJobs takes at most ${LIMITS.claimBatch} jobs.`);
+    const completions = items.map((item, index) =>
+      withIndex(index, items.length, () => {
+        checkJobId(item.id);
+        checkLeaseToken(item.leaseToken);
+        return { id: item.id, leaseToken: item.leaseToken, resultJson: serializeResult(item.result, this.settings.maxPayloadBytes) };
+      }),
+    );
+    return this.#worker.completeSerialized(completions, contents);
+  }
+
+  async failJob(id: string, leaseToken: string, error: string, retryable = true): Promise<JobRow> {
+    checkJobId(id);
+    checkLeaseToken(leaseToken);
+    const [job] = await this.#worker.fail([{ id, leaseToken, error, retryable }], 'all');
+    return job ?? this.#leaseRefusal(id, leaseToken, 'fail');
+  }
+
+  /** Extends a lease (and records progress); CONFLICT once the job was cancelled or the lease lost. */
+  async heartbeat(input: HeartbeatInput): Promise<JobRow> {
+    checkJobId(input.id);
+    checkLeaseToken(input.leaseToken);
+    const leaseSeconds = input.leaseSeconds ?? this.settings.leaseSeconds;
+    checkRange('leaseSeconds', leaseSeconds, 1, LIMITS.leaseSeconds);
+    if (input.progress != null) checkRange('progress', input.progress, 0, 100);
+    if (input.progressMessage != null) checkLength('progressMessage', input.progressMessage, LIMITS.progressMessageLength);
+    const [job] = await jobHeartbeat(this.#db, {
+      id: input.id,
+      leaseToken: input.leaseToken,
+      leaseSeconds,
+      progress: input.progress ?? null,
+      progressMessage: input.progressMessage ?? null,
+    });
+    return job ?? this.#leaseRefusal(input.id, input.leaseToken, 'heartbeat');
+  }
+
+  async cancelJob(id: string): Promise<JobRow> {
+    checkJobId(id);
+    const [job] = await jobCancel(this.#db, id, this.settings);
+    if (!job) return this.#stateRefusal(id, 'cancel');
+    this.#observer.jobsCancelled?.([job]);
+    return job;
+  }
+
+  async retryJob(id: string): Promise<JobRow> {
+    checkJobId(id);
+    const [job] = await jobRetry(this.#db, id, this.settings);
+    return job ?? this.#stateRefusal(id, 'retry');
+  }
+
+  /** The job with its payload and result; null when there is none. */
+  async getJob(id: string): Promise<FullJobRow | null> {
+    checkJobId(id);
+    const [job] = await reads.jobGet(this.#db, id);
+    return job ?? null;
+  }
+
+  /** Several jobs with payload and result, by id (unknown ids are left out), in one read. */
+  async getJobs(ids: readonly string[]): Promise<FullJobRow[]> {
+    ids.forEach(checkJobId);
+    return ids.length === 0 ? [] : reads.jobGetMany(this.#db, ids);
+  }
+
+  /** One page of a user's jobs, newest first; `hasMore` when another page follows. */
+  async listUserJobs(p: { userId: string; status?: JobStatus | null; first?: number | null; beforeSeq?: bigint | null }) {
+    checkUserId(p.userId);
+    const first = p.first ?? 20;
+    checkRange('first', first, 0, LIMITS.pageSize);
+    const rows = await reads.jobListByUser(this.#db, { userId: p.userId, status: p.status ?? null, beforeSeq: p.beforeSeq ?? null, limit: first + 1 });
+    return { jobs: rows.slice(0, first), hasMore: rows.length > first };
+  }
+
+  /** The latest jobs in one state, all users (running: newest start first; finished: newest finish first). */
+  async listRecentJobs(status: JobStatus, first = 20): Promise<JobRow[]> {
+    checkRange('first', first, 0, LIMITS.pageSize);
+    return reads.jobListRecentByStatus(this.#db, status, first);
+  }
+
+  /** Jobs matching the filter that changed since `since`, oldest change first (a subscription's catch-up). */
+  async listJobsChangedSince(filter: { id: string | null; userId: string | null; type: string | null; since: Date }): Promise<JobRow[]> {
+    return reads.jobListChangedSince(this.#db, { ...filter, limit: LIMITS.catchUp });
+  }
+
+  /** Queued jobs in hand-out order: ready ones in claim order, then the waiting and scheduled. */
+  async listPendingJobs(first = 50, userId: string | null = null): Promise<JobRow[]> {
+    checkRange('first', first, 0, LIMITS.pageSize);
+    if (userId !== null) checkUserId(userId);
+    return reads.jobListPending(this.#db, first, userId);
+  }
+
+  async queueStats(filter: { userId?: string | null; type?: string | null } = {}): Promise<QueueCounts> {
+    if (filter.userId != null) checkUserId(filter.userId);
+    if (filter.type != null) checkLength('type', filter.type, LIMITS.typeLength);
+    const [counts] = await reads.queueStatsGet(this.#db, { userId: filter.userId ?? null, type: filter.type ?? null });
+    return counts!;
+  }
+
+  /** Sets a user's limit (null: back to the default) and moves slots to match, at once. */
+  async setUserConcurrency(userId: string, limit: number | null): Promise<UserConcurrency> {
+    checkUserId(userId);
+    if (limit !== null) checkRange('limit', limit, 0, LIMITS.userConcurrency);
+    await this.#db.$transaction(async (tx) => {
+      await userSlotSetLimit(tx, userId, limit);
+      await userSlotShrink(tx, userId, this.settings);
+    });
+    await userSlotFill(this.#db, userId, this.settings);
+    return this.getUserConcurrency(userId);
+  }
+
+  async getUserConcurrency(userId: string): Promise<UserConcurrency> {
+    checkUserId(userId);
+    const [slot] = await reads.userSlotGet(this.#db, userId);
+    return {
+      userId,
+      limit: slot?.maxRunning ?? this.settings.defaultUserConcurrency,
+      isDefault: slot?.maxRunning == null,
+      running: slot?.running ?? 0,
+    };
+  }
+
+  /** True when PostgreSQL answers. */
+  async ping(): Promise<boolean> {
+    return reads.databasePing(this.#db).then(
+      () => true,
+      () => false,
+    );
+  }
+
+  /** Why cancel or retry matched no row: the job is unknown, or not in a state the table allows. */
+  async #stateRefusal(id: string, transition: Transition): Promise<never> {
+    const current = await this.getJob(id);
+    if (!current) throw new NotFoundError(`No job with id ${id}.`);
+    throw new ConflictError(refusal(transition, id, current.status));
+  }
+
+  /** Why a lease-holding operation matched no row: the job is unknown, not running, or no longer theirs. */
+  async #leaseRefusal(id: string, leaseToken: string, operation: 'complete' | 'fail' | 'heartbeat'): Promise<never> {
+    const current = await this.getJob(id);
+    if (!current) throw new NotFoundError(`No job with id ${id}.`);
+    const running = sourceStates('complete');
+    if (!running.includes(current.status)) {
+      throw new ConflictError(`Cannot ${operation} job ${id}: it is ${current.status}, not ${running.join(' or ')}.`);
+    }
+    if (current.leaseToken !== leaseToken) {
+      throw new ConflictError(`Cannot ${operation} job ${id}: the lease token is not current (the lease expired and the job was claimed again).`);
+    }
+    throw new ConflictError(`Cannot ${operation} job ${id}: it changed concurrently; read it again.`);
+  }
+}

@@ -1,0 +1,239 @@
+/**
+ * The vocabulary the statements in writes.ts and reads.ts are written in: select lists and events made
+ * from the one column map, the coalesced NOTIFY, finished-job counting, slot hand-out and release.
+ *
+ * Shape of the statements, and why:
+ * - Each state change is ONE statement (data-modifying CTEs), so it is its own transaction: no
+ *   BEGIN/COMMIT round trips, and the NOTIFY inside it is delivered only after it commits.
+ * - Events are coalesced: one `pg_notify` per ~3.5 kB chunk of changed rows, never one per row
+ *   (NOTIFY takes a database-wide lock at commit, so its count matters more than its size).
+ * - Per-user concurrency is a semaphore: `user_slots.used` counts the user's jobs that hold a slot
+ *   (`jobs.holds_slot`: ready to claim, or running). A job takes a slot when submitted, promoted or
+ *   retried while the user has one free; otherwise it waits outside the claim index. So the claim
+ *   statement never has to look at the user's limit, and a user's 100 000 waiting jobs are not in
+ *   the index it walks. Freeing a slot and promoting the user's next waiting job happen in the same
+ *   statement (`releaseAndPromote`); maintenance's promotion covers jobs that become due later
+ *   (scheduled or backing off) and the rare race where a job was inserted blocked while a concurrent
+ *   statement freed the slot.
+ * - The WHERE clause of every transition names its source states from jobs/states.ts.
+ */
+import { CHANNELS } from '../../db/channels.js';
+import { Prisma } from '../../generated/prisma/client.js';
+import { EVENT_LAST_ERROR_MAX, JOB_COLUMNS, type JobField } from '../../jobs/columns.js';
+import { FINISHED_STATUSES, sourceStates, type JobStatus, type Transition } from '../../jobs/states.js';
+
+export const { sql, raw, empty } = Prisma;
+
+/** Anything that runs raw queries: the PrismaClient or an interactive transaction client. */
+export interface Db {
+  $queryRaw<T = unknown>(query: Prisma.Sql): Prisma.PrismaPromise<T>;
+  $executeRaw(query: Prisma.Sql): Prisma.PrismaPromise<number>;
+}
+
+/** The configuration some statements need, passed in once so that SQL holds none of its own. */
+export interface StatementSettings {
+  defaultUserConcurrency: number;
+  backoffBaseMs: number;
+  backoffMaxMs: number;
+}
+
+/**
+ * Bounds on NOTIFY payloads, whose limit in PostgreSQL is 8000 bytes: a statement whose payload passes
+ * it fails as a whole ("payload string too long"), and with it the change it was making. An event
+ * longer than EVENT_MAX_BYTES is replaced by its slim form (no free text), which is under 1.7 kB
+ * whatever the job holds; events are grouped into payloads of NOTIFY_CHUNK_BYTES, and a chunk passes
+ * that by at most one event, so a payload stays under 3500 + 3000 + brackets. Sizes are real bytes of
+ * the JSON text: row_to_json writes a control character as \u00XX (6 bytes).
+ */
+const EVENT_MAX_BYTES = 3000;
+const NOTIFY_CHUNK_BYTES = 3500;
+
+/**
+ * Which large columns a statement returns besides a JobRow's: none (batches, lists), the payload
+ * (claims, submits: bounded by the request), or payload and result (statements on one job, whose
+ * caller may well show them: reading them again would cost a round trip).
+ */
+export type Contents = 'none' | 'payload' | 'all';
+
+const columnsOf = (test: (field: JobField) => boolean) => (Object.keys(JOB_COLUMNS) as JobField[]).filter(test);
+const SELECTED: Record<Contents, JobField[]> = {
+  none: columnsOf((field) => !('contents' in JOB_COLUMNS[field])),
+  payload: columnsOf((field) => !('contents' in JOB_COLUMNS[field]) || field === 'payload'),
+  all: columnsOf(() => true),
+};
+
+/** The select list of a job row over table alias `alias` (with `contents` its payload, or both). */
+export function jobColumns(alias: string, contents: Contents = 'none'): Prisma.Sql {
+  return raw(SELECTED[contents].map((field) => `${JOB_COLUMNS[field].sql.replaceAll('$', alias)} AS "${field}"`).join(', '));
+}
+
+function eventSelect(alias: string, form: 'full' | 'slim'): string {
+  const fields = columnsOf((field) => {
+    const spec = JOB_COLUMNS[field];
+    return spec.event === 'always' || (form === 'full' && spec.event === 'text');
+  });
+  const selected = fields.map((field) => {
+    const spec = JOB_COLUMNS[field] as { sql: string; eventSql?: string };
+    return `${(spec.eventSql ?? spec.sql).replaceAll('$', alias)} AS "${field}"`;
+  });
+  // Text left out: all of it in the slim form, a long lastError in the full one.
+  const truncated = form === 'slim' ? 'true' : `coalesce(length(${alias}.last_error) > ${EVENT_LAST_ERROR_MAX}, false)`;
+  return `(SELECT row_to_json(e) FROM (SELECT ${selected.join(', ')}, ${truncated} AS truncated) e)`;
+}
+
+/**
+ * A CTE named `notified` that NOTIFYs the rows of CTE `source`, a few kilobytes per notification
+ * (never 8000 bytes, whatever the rows hold). Each event is the row's event fields (row_to_json over a
+ * one-row subselect: json_build_object with 25 pairs cost half as much again, 7.6 vs 5.0 us a row), or
+ * its slim form when that is over EVENT_MAX_BYTES. A plain SELECT CTE only runs when referenced, so
+ * every statement using it ends with `WHERE ${NOTIFIED}`.
+ */
+export function notifyCte(source: string): Prisma.Sql {
+  return raw(`notified AS (
+    SELECT pg_notify('${CHANNELS.jobEvents}', '[' || string_agg(event, ',' ORDER BY n) || ']')
+    FROM (
+      SELECT event, n, sum(octet_length(event) + 1) OVER (ORDER BY n) / ${NOTIFY_CHUNK_BYTES} AS chunk
+      FROM (
+        SELECT n, CASE WHEN octet_length(full_event) <= ${EVENT_MAX_BYTES} THEN full_event ELSE ${eventSelect('c', 'slim')}::text END AS event
+        FROM (SELECT c.*, ${eventSelect('c', 'full')}::text AS full_event, row_number() OVER () AS n FROM ${source} c) c
+      ) events
+    ) chunks
+    GROUP BY chunk
+  )`);
+}
+
+export const NOTIFIED = raw('(SELECT count(*) FROM notified) >= 0');
+
+/**
+ * Appends the finished jobs among the rows of CTE `source` to job_count_changes: +1 each for rows that
+ * entered a finished state, -1 for rows that left one (retried, pruned), by user, type and status.
+ * Defines the CTE `counted`, which runs whether referenced or not (it modifies data).
+ */
+export function countFinished(source: string, sign: 1 | -1): Prisma.Sql {
+  return raw(`counted AS (
+    INSERT INTO job_count_changes (user_id, type, status, n)
+    SELECT user_id, type, status, ${sign} * count(*)::int FROM ${source}
+    WHERE status = ANY(${statusArrayText(FINISHED_STATUSES)})
+    GROUP BY user_id, type, status
+    RETURNING 1
+  )`);
+}
+
+/** A constant array of job states, written into the statement rather than bound as a parameter:
+ * only a constant lets the planner match the partial indexes (`WHERE status = 'QUEUED' …`) when it
+ * plans a prepared statement once for all executions (a generic plan). */
+export function statusArray(statuses: readonly JobStatus[]): Prisma.Sql {
+  return raw(statusArrayText(statuses));
+}
+
+function statusArrayText(statuses: readonly JobStatus[]): string {
+  return `ARRAY[${statuses.map((status) => `'${status}'`).join(', ')}]::job_status[]`;
+}
+
+/** The states `transition` may leave, as a constant array. */
+export function states(transition: Transition): Prisma.Sql {
+  return statusArray(sourceStates(transition));
+}
+
+/**
+ * CTEs that give back the slots counted in CTE `freed(user_id, n)` and hand each affected user's free
+ * slots to their best waiting jobs (priority, then runAt, then submission). Defines `promoted`.
+ */
+export function releaseAndPromote(settings: StatementSettings): Prisma.Sql {
+  return sql`
+  freed_users AS MATERIALIZED (SELECT user_id, sum(n)::int AS n FROM freed GROUP BY user_id ORDER BY user_id),
+  slots AS (
+    -- One primary-key lookup per user, locked in user_id order (so that two statements never wait
+    -- on each other's slot rows the other way round).
+    SELECT s.user_id, f.n,
+           greatest(coalesce(s.max_running, ${settings.defaultUserConcurrency}::int) - (s.used - f.n), 0) AS free
+    FROM freed_users f, LATERAL (
+      SELECT user_id, used, max_running FROM user_slots WHERE user_id = f.user_id FOR UPDATE
+    ) s
+  ),
+  promoted AS (
+    UPDATE jobs j SET holds_slot = true, version = j.version + 1, updated_at = now()
+    WHERE j.id = ANY(ARRAY(
+      SELECT w.id FROM slots, LATERAL (
+        SELECT id FROM jobs
+        WHERE user_id = slots.user_id AND status = 'QUEUED' AND NOT holds_slot AND run_at <= now()
+        ORDER BY priority DESC, run_at, seq
+        LIMIT slots.free
+        FOR UPDATE SKIP LOCKED
+      ) w
+    ))
+    RETURNING j.*
+  ),
+  slot_changes AS (
+    -- One aggregate over both lists (a correlated count per user would be quadratic in users).
+    SELECT user_id, sum(change)::int AS change
+    FROM (SELECT user_id, -n AS change FROM slots UNION ALL SELECT user_id, 1 FROM promoted) c
+    GROUP BY user_id
+  ),
+  slots_updated AS (
+    UPDATE user_slots s SET used = s.used + c.change
+    FROM slot_changes c WHERE s.user_id = c.user_id AND s.user_id = ANY(ARRAY(SELECT user_id FROM slot_changes))
+    RETURNING s.user_id
+  )`;
+}
+
+/**
+ * The end of every statement that takes jobs out of RUNNING: each row of CTE `source` gives back its
+ * user's slot, the slots go to waiting jobs, the finished ones are counted, and both the changed and
+ * the promoted jobs are published. Returns the rows of `source`.
+ */
+export function freeSlotsAndReturn(source: string, settings: StatementSettings, contents: Contents = 'none'): Prisma.Sql {
+  return sql`
+  ${countFinished(source, 1)},
+  freed AS (SELECT user_id, 1 AS n FROM ${raw(source)}),
+  ${releaseAndPromote(settings)},
+  changed AS (SELECT * FROM ${raw(source)} UNION ALL SELECT * FROM promoted),
+  ${notifyCte('changed')}
+  SELECT ${jobColumns('c', contents)} FROM ${raw(source)} c WHERE ${NOTIFIED}`;
+}
+
+/**
+ * `jobs j` rows still held under the given leases, `leases` naming the relation (id, lease_token) they
+ * are listed in. The `= ANY` on the ids lets the planner reach the rows through the primary key;
+ * joined on the relation alone it may hash it against a scan of every job.
+ */
+export function heldUnder(leases: 'input' | 'h', held: readonly { id: string }[]): Prisma.Sql {
+  return sql`j.id = ANY(${held.map((l) => l.id)}::uuid[]) AND j.id = ${raw(leases)}.id AND j.lease_token = ${raw(leases)}.lease_token`;
+}
+
+/**
+ * Takes one of the user's slots if `take` holds and one is free; the CTE `slot` has a row when it did.
+ * The user's slot row is created whenever `ensure` holds, taken or not: maintenance hands slots to
+ * due jobs only through slot rows, so a job of a user without one (say, scheduled for later) would
+ * wait for ever.
+ */
+export function slotAcquire(userIdSql: Prisma.Sql, ensure: Prisma.Sql, take: Prisma.Sql, settings: StatementSettings): Prisma.Sql {
+  return sql`
+  slot_row AS (
+    INSERT INTO user_slots AS s (user_id, used)
+    SELECT ${userIdSql}, CASE WHEN ${take} THEN 1 ELSE 0 END WHERE ${ensure}
+    ON CONFLICT (user_id) DO UPDATE SET used = s.used + 1
+      WHERE ${take} AND s.used < coalesce(s.max_running, ${settings.defaultUserConcurrency}::int)
+    RETURNING s.user_id
+  ),
+  slot AS (SELECT user_id FROM slot_row WHERE ${take})`;
+}
+
+function backoffRunAt(settings: StatementSettings): Prisma.Sql {
+  // 1 s, 2 s, 4 s … with ±10 % jitter so that a burst of failures does not retry in lockstep.
+  return sql`now() + make_interval(secs => least(
+      coalesce(j.backoff_base_ms, ${settings.backoffBaseMs}::int)::float8 * power(2, greatest(j.attempts - 1, 0))
+        * (0.9 + random() * 0.2),
+      ${settings.backoffMaxMs}::float8) / 1000.0)`;
+}
+
+/** SET list for RUNNING → QUEUED (attempts left and retryable) or FAILED. */
+export function failSet(retryable: Prisma.Sql, error: Prisma.Sql, settings: StatementSettings): Prisma.Sql {
+  const retry = sql`(${retryable} AND j.attempts < j.max_attempts)`;
+  return sql`
+    status = CASE WHEN ${retry} THEN 'QUEUED' ELSE 'FAILED' END::job_status,
+    run_at = CASE WHEN ${retry} THEN ${backoffRunAt(settings)} ELSE j.run_at END,
+    completed_at = CASE WHEN ${retry} THEN NULL ELSE now() END,
+    last_error = ${error}, holds_slot = false, lease_token = NULL, lease_expires_at = NULL,
+    updated_at = now(), version = j.version + 1`;
+}

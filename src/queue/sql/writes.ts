@@ -1,0 +1,476 @@
+/**
+ * Every statement that changes a job or a user's slot row, one noun-verb named function each. The slot
+ * invariant (`user_slots.used` = the user's jobs with `holds_slot`) is kept by these statements
+ * alone: each one that sets or clears `holds_slot` moves `used` with it (see fragments.ts).
+ */
+import { FINISHED_STATUSES } from '../../jobs/states.js';
+import type { FullJobRow, JobRow, JobWithPayload } from '../../jobs/columns.js';
+import {
+  countFinished,
+  type Contents,
+  type Db,
+  empty,
+  failSet,
+  freeSlotsAndReturn,
+  heldUnder,
+  jobColumns,
+  NOTIFIED,
+  notifyCte,
+  raw,
+  releaseAndPromote,
+  slotAcquire,
+  sql,
+  states,
+  type StatementSettings,
+  statusArray,
+} from './fragments.js';
+
+// ───────────────────────────── submit ─────────────────────────────
+
+type NullRow = { [K in keyof JobWithPayload]: null } & { deduplicated: null; slotsTaken: number };
+
+export interface JobInsertParams {
+  type: string;
+  /** The payload as JSON text, and its length in bytes. */
+  payloadJson: string;
+  payloadBytes: number;
+  userId: string;
+  priority: number;
+  runAt: Date | null;
+  maxAttempts: number;
+  backoffBaseMs: number | null;
+  idempotencyKey: string | null;
+}
+
+/**
+ * Inserts a job, taking a user slot when it is due and one is free. With an idempotency key the
+ * user already used, returns that job instead (`deduplicated`). Always one row: its `id` is null only
+ * when a concurrent submit with the same key won the race, and then `slotsTaken` says whether a slot
+ * must be given back (`userSlotRelease`).
+ */
+export function jobInsert(db: Db, p: JobInsertParams, settings: StatementSettings) {
+  const runAt = sql`coalesce(${p.runAt}::timestamptz, now())`;
+  return db.$queryRaw<((JobWithPayload & { deduplicated: boolean }) | NullRow)[]>(sql`
+  WITH existing AS (
+    SELECT * FROM jobs WHERE user_id = ${p.userId} AND idempotency_key = ${p.idempotencyKey}::text
+  ),
+  ${slotAcquire(sql`${p.userId}`, sql`true`, sql`(NOT EXISTS (SELECT 1 FROM existing) AND ${runAt} <= now())`, settings)},
+  inserted AS (
+    INSERT INTO jobs (type, payload, payload_bytes, user_id, priority, run_at, max_attempts, backoff_base_ms, idempotency_key, holds_slot)
+    SELECT ${p.type}, ${p.payloadJson}::jsonb, ${p.payloadBytes}::int, ${p.userId}, ${p.priority}::int, ${runAt},
+           ${p.maxAttempts}::int, ${p.backoffBaseMs}::int, ${p.idempotencyKey}::text, EXISTS (SELECT 1 FROM slot)
+    WHERE NOT EXISTS (SELECT 1 FROM existing)
+    ON CONFLICT (user_id, idempotency_key) DO NOTHING
+    RETURNING *
+  ),
+  ${notifyCte('inserted')}
+  SELECT r.*, (SELECT count(*)::int FROM slot) AS "slotsTaken"
+  FROM (SELECT 1) one LEFT JOIN (
+    SELECT ${jobColumns('c', 'payload')}, false AS deduplicated FROM inserted c WHERE ${NOTIFIED}
+    UNION ALL
+    SELECT ${jobColumns('c', 'payload')}, true AS deduplicated FROM existing c
+  ) r ON true`);
+}
+
+/** Creates the slot rows of users seen for the first time (rows are never deleted). */
+export function userSlotEnsure(db: Db, userIds: readonly string[]) {
+  return db.$executeRaw(sql`
+  INSERT INTO user_slots (user_id) SELECT u FROM unnest(${[...userIds]}::text[]) u ORDER BY u ON CONFLICT (user_id) DO NOTHING`);
+}
+
+/**
+ * Inserts many jobs in one statement. Under the users' slot-row locks, each user's due jobs take
+ * that user's free slots best first (priority, runAt, input order); a key repeated within the batch
+ * is inserted once, and a key the user already used is skipped (the caller reads those jobs).
+ * Every user must have a slot row (`userSlotEnsure`); one without gets no slot here.
+ */
+export function jobInsertMany(db: Db, rows: readonly JobInsertParams[], settings: StatementSettings) {
+  return db.$queryRaw<JobWithPayload[]>(sql`
+  WITH input AS (
+    SELECT * FROM unnest(
+      ${rows.map((r) => r.type)}::text[], ${rows.map((r) => r.payloadJson)}::jsonb[], ${rows.map((r) => r.payloadBytes)}::int[],
+      ${rows.map((r) => r.userId)}::text[], ${rows.map((r) => r.priority)}::int[],
+      ${rows.map((r) => (r.runAt ? r.runAt.toISOString() : null))}::timestamptz[], ${rows.map((r) => r.maxAttempts)}::int[],
+      ${rows.map((r) => r.backoffBaseMs)}::int[], ${rows.map((r) => r.idempotencyKey)}::text[]
+    ) WITH ORDINALITY AS t(type, payload, payload_bytes, user_id, priority, run_at, max_attempts, backoff_base_ms, idempotency_key, n)
+  ),
+  slots AS (
+    SELECT s.user_id, greatest(coalesce(s.max_running, ${settings.defaultUserConcurrency}::int) - s.used, 0) AS free
+    FROM user_slots s WHERE s.user_id = ANY(ARRAY(SELECT DISTINCT user_id FROM input))
+    ORDER BY s.user_id
+    FOR UPDATE
+  ),
+  firsts AS (
+    SELECT * FROM (
+      SELECT i.*, coalesce(i.run_at, now()) AS due_at,
+        i.idempotency_key IS NOT NULL
+          AND row_number() OVER (PARTITION BY i.user_id, i.idempotency_key ORDER BY i.n) > 1 AS repeated
+      FROM input i
+    ) r WHERE NOT repeated
+  ),
+  ranked AS (
+    SELECT f.*, CASE WHEN f.due_at <= now()
+      THEN row_number() OVER (PARTITION BY f.user_id, f.due_at <= now() ORDER BY f.priority DESC, f.due_at, f.n) END AS rank
+    FROM firsts f
+  ),
+  inserted AS (
+    INSERT INTO jobs (type, payload, payload_bytes, user_id, priority, run_at, max_attempts, backoff_base_ms, idempotency_key, holds_slot)
+    SELECT r.type, r.payload, r.payload_bytes, r.user_id, r.priority, r.due_at, r.max_attempts, r.backoff_base_ms, r.idempotency_key,
+           coalesce(r.rank <= s.free, false)
+    FROM ranked r LEFT JOIN slots s ON s.user_id = r.user_id
+    ORDER BY r.n
+    ON CONFLICT (user_id, idempotency_key) DO NOTHING
+    RETURNING *
+  ),
+  slots_taken AS (
+    UPDATE user_slots s SET used = s.used + t.n
+    FROM (SELECT user_id, count(*)::int AS n FROM inserted WHERE holds_slot GROUP BY user_id) t
+    WHERE s.user_id = t.user_id
+    RETURNING 1
+  ),
+  ${notifyCte('inserted')}
+  SELECT ${jobColumns('c', 'payload')} FROM inserted c WHERE ${NOTIFIED} AND (SELECT count(*) FROM slots_taken) >= 0
+  ORDER BY c.seq`);
+}
+
+/** Gives back one slot of the user (taken by a submit that then lost an idempotency race). */
+export function userSlotRelease(db: Db, userId: string, settings: StatementSettings) {
+  return db.$queryRaw<JobRow[]>(sql`
+  WITH freed AS (SELECT ${userId}::text AS user_id, 1 AS n),
+  ${releaseAndPromote(settings)},
+  ${notifyCte('promoted')}
+  SELECT ${jobColumns('c')} FROM promoted c WHERE ${NOTIFIED}`);
+}
+
+// ───────────────────────────── claim ─────────────────────────────
+
+export interface JobClaimParams {
+  limit: number;
+  types: readonly string[] | null;
+  leaseSeconds: number;
+  workerId: string;
+  /** Most payload bytes one claim hands out (the first job always goes); null for no bound. */
+  maxBytes: number | null;
+}
+
+/**
+ * Claims up to `limit` ready jobs in order (priority, runAt, submission), and with `maxBytes` only as
+ * many as fit in it. SKIP LOCKED makes concurrent claimers take disjoint rows; the partial index holds
+ * only jobs that own a user slot. Rows picked but left out by the byte bound are unlocked unchanged.
+ */
+export function jobClaimMany(db: Db, p: JobClaimParams) {
+  const typeFilter = p.types ? sql`AND type = ANY(${[...p.types]}::text[])` : empty;
+  const fitting =
+    p.maxBytes === null
+      ? raw('SELECT id FROM picked')
+      : sql`SELECT id FROM (
+          SELECT id, sum(payload_bytes) OVER w AS total, row_number() OVER w AS k FROM picked
+          WINDOW w AS (ORDER BY priority DESC, run_at, seq)
+        ) p WHERE total <= ${p.maxBytes}::bigint OR k = 1`;
+  return db.$queryRaw<JobWithPayload[]>(sql`
+  WITH picked AS (
+    SELECT id, payload_bytes, priority, run_at, seq FROM jobs
+    WHERE status = ANY(${states('claim')}) AND holds_slot AND run_at <= now() ${typeFilter}
+    ORDER BY priority DESC, run_at, seq
+    LIMIT ${p.limit}::int
+    FOR UPDATE SKIP LOCKED
+  ),
+  fitting AS (${fitting}),
+  claimed AS (
+    UPDATE jobs j SET status = 'RUNNING', attempts = j.attempts + 1, lease_token = gen_random_uuid(),
+      lease_expires_at = now() + make_interval(secs => ${p.leaseSeconds}::float8), worker_id = ${p.workerId},
+      started_at = now(), updated_at = now(), progress = NULL, progress_message = NULL, version = j.version + 1
+    WHERE j.id = ANY(ARRAY(SELECT id FROM fitting))
+    RETURNING j.*
+  ),
+  ${notifyCte('claimed')}
+  SELECT ${jobColumns('c', 'payload')} FROM claimed c WHERE ${NOTIFIED}
+  ORDER BY c.priority DESC, c.run_at, c.seq`);
+}
+
+// ───────────────────────────── finish ─────────────────────────────
+
+export interface JobCompletion {
+  id: string;
+  leaseToken: string;
+  /** The result as JSON text (see serializeResult in ../workerQueue.ts). */
+  resultJson: string;
+}
+
+/** RUNNING → COMPLETED for every (id, lease) still current; frees their slots and promotes. */
+export function jobCompleteMany(db: Db, items: readonly JobCompletion[], settings: StatementSettings, contents: Contents = 'none') {
+  return db.$queryRaw<(JobRow & Partial<FullJobRow>)[]>(sql`
+  WITH input AS (
+    SELECT * FROM unnest(${items.map((i) => i.id)}::uuid[], ${items.map((i) => i.leaseToken)}::uuid[],
+                         ${items.map((i) => i.resultJson)}::jsonb[], ${items.map((i) => Buffer.byteLength(i.resultJson))}::int[])
+      AS t(id, lease_token, result, result_bytes)
+  ),
+  done AS (
+    UPDATE jobs j SET status = 'COMPLETED', result = input.result, result_bytes = input.result_bytes,
+      completed_at = now(), updated_at = now(),
+      holds_slot = false, lease_token = NULL, lease_expires_at = NULL, version = j.version + 1
+    FROM input
+    WHERE ${heldUnder('input', items)} AND j.status = ANY(${states('complete')})
+    RETURNING j.*
+  ),
+  ${freeSlotsAndReturn('done', settings, contents)}`);
+}
+
+export interface JobFailure {
+  id: string;
+  leaseToken: string;
+  error: string;
+  retryable: boolean;
+}
+
+/** RUNNING → QUEUED with backoff (attempts left, retryable) or FAILED; frees slots and promotes. */
+export function jobFailMany(db: Db, items: readonly JobFailure[], settings: StatementSettings, contents: Contents = 'none') {
+  return db.$queryRaw<(JobRow & Partial<FullJobRow>)[]>(sql`
+  WITH input AS (
+    SELECT * FROM unnest(${items.map((i) => i.id)}::uuid[], ${items.map((i) => i.leaseToken)}::uuid[],
+                         ${items.map((i) => i.error)}::text[], ${items.map((i) => i.retryable)}::boolean[])
+      AS t(id, lease_token, error, retryable)
+  ),
+  failed AS (
+    UPDATE jobs j SET ${failSet(sql`input.retryable`, sql`input.error`, settings)}
+    FROM input
+    WHERE ${heldUnder('input', items)} AND j.status = ANY(${states('fail')})
+    RETURNING j.*
+  ),
+  ${freeSlotsAndReturn('failed', settings, contents)}`);
+}
+
+/** Which lapsed leases a call of jobExpireLeases takes: the oldest `limit`, or exactly these jobs. */
+export type Selection = { limit: number } | { ids: readonly string[] };
+
+/** Lapsed leases count as failed attempts (a crashed or stuck worker); frees slots and promotes. */
+export function jobExpireLeases(db: Db, which: Selection, settings: StatementSettings) {
+  const chosen = 'ids' in which ? sql`AND id = ANY(${[...which.ids]}::uuid[])` : empty;
+  const limit = 'ids' in which ? which.ids.length : which.limit;
+  return db.$queryRaw<JobRow[]>(sql`
+  WITH lapsed AS (
+    SELECT id FROM jobs
+    WHERE status = ANY(${states('expireLease')}) AND lease_expires_at < now() ${chosen}
+    ORDER BY lease_expires_at
+    LIMIT ${limit}::int
+    FOR UPDATE SKIP LOCKED
+  ),
+  expired AS (
+    UPDATE jobs j SET ${failSet(sql`true`, sql`'lease expired (worker ' || coalesce(j.worker_id, '?') || ' stopped heartbeating)'`, settings)}
+    WHERE j.id = ANY(ARRAY(SELECT id FROM lapsed))
+    RETURNING j.*
+  ),
+  ${freeSlotsAndReturn('expired', settings)}`);
+}
+
+/**
+ * RUNNING → QUEUED, due at once, the attempt given back: for a worker that shuts down mid-job. The job
+ * keeps its user slot (it is due now, so it is simply claimable again): freeing the slot would leave
+ * the job waiting beside a free slot until the next maintenance pass, since the promotion in the same
+ * statement cannot see it as waiting.
+ */
+export function jobReleaseMany(db: Db, leases: readonly { id: string; leaseToken: string }[]) {
+  return db.$queryRaw<JobRow[]>(sql`
+  WITH released AS (
+    UPDATE jobs j SET status = 'QUEUED', attempts = greatest(j.attempts - 1, 0), run_at = now(),
+      lease_token = NULL, lease_expires_at = NULL, progress = NULL, progress_message = NULL,
+      updated_at = now(), version = j.version + 1
+    FROM unnest(${leases.map((l) => l.id)}::uuid[], ${leases.map((l) => l.leaseToken)}::uuid[]) AS h(id, lease_token)
+    WHERE ${heldUnder('h', leases)} AND j.status = ANY(${states('release')})
+    RETURNING j.*
+  ),
+  ${notifyCte('released')}
+  SELECT ${jobColumns('c')} FROM released c WHERE ${NOTIFIED}`);
+}
+
+// ───────────────────────────── leases and progress ─────────────────────────────
+
+export interface JobHeartbeatParams {
+  id: string;
+  leaseToken: string;
+  leaseSeconds: number;
+  progress: number | null;
+  progressMessage: string | null;
+}
+
+/** Extends one lease; publishes an event only when progress or its message changed. */
+export function jobHeartbeat(db: Db, p: JobHeartbeatParams) {
+  const progressed = sql`((${p.progress}::int IS NOT NULL AND ${p.progress}::int IS DISTINCT FROM target.progress)
+      OR (${p.progressMessage}::text IS NOT NULL AND ${p.progressMessage}::text IS DISTINCT FROM target.progress_message))`;
+  return db.$queryRaw<FullJobRow[]>(sql`
+  WITH target AS (
+    SELECT id, progress, progress_message FROM jobs
+    WHERE id = ${p.id}::uuid AND lease_token = ${p.leaseToken}::uuid AND status = 'RUNNING'
+    FOR UPDATE
+  ),
+  beat AS (
+    UPDATE jobs j SET lease_expires_at = now() + make_interval(secs => ${p.leaseSeconds}::float8),
+      progress = coalesce(${p.progress}::int, j.progress),
+      progress_message = coalesce(${p.progressMessage}::text, j.progress_message),
+      version = j.version + CASE WHEN ${progressed} THEN 1 ELSE 0 END,
+      updated_at = CASE WHEN ${progressed} THEN now() ELSE j.updated_at END
+    FROM target WHERE j.id = target.id
+    RETURNING j.*, ${progressed} AS progressed
+  ),
+  progressed AS (SELECT * FROM beat WHERE progressed),
+  ${notifyCte('progressed')}
+  SELECT ${jobColumns('c', 'all')} FROM beat c WHERE ${NOTIFIED}`);
+}
+
+/** Extends the leases the built-in worker holds, in one statement; returns the ids still held. */
+export function jobExtendLeases(
+  db: Db,
+  leases: readonly { id: string; leaseToken: string }[],
+  leaseSeconds: number,
+) {
+  return db.$queryRaw<{ id: string; leaseExpiresAt: Date }[]>(sql`
+  UPDATE jobs j SET lease_expires_at = now() + make_interval(secs => ${leaseSeconds}::float8)
+  FROM unnest(${leases.map((l) => l.id)}::uuid[], ${leases.map((l) => l.leaseToken)}::uuid[]) AS h(id, lease_token)
+  WHERE ${heldUnder('h', leases)} AND j.status = 'RUNNING'
+  RETURNING j.id, j.lease_expires_at AS "leaseExpiresAt"`);
+}
+
+// ───────────────────────────── cancel and retry ─────────────────────────────
+
+/** QUEUED or RUNNING → CANCELLED. A running job's worker learns it from the event / its lease. */
+export function jobCancel(db: Db, id: string, settings: StatementSettings) {
+  return db.$queryRaw<FullJobRow[]>(sql`
+  WITH target AS (
+    SELECT id, holds_slot FROM jobs WHERE id = ${id}::uuid AND status = ANY(${states('cancel')}) FOR UPDATE
+  ),
+  cancelled AS (
+    UPDATE jobs j SET status = 'CANCELLED', holds_slot = false, completed_at = now(), lease_token = NULL,
+      lease_expires_at = NULL, updated_at = now(), version = j.version + 1
+    FROM target WHERE j.id = target.id
+    RETURNING j.*
+  ),
+  ${countFinished('cancelled', 1)},
+  freed AS (SELECT c.user_id, 1 AS n FROM cancelled c JOIN target t ON t.id = c.id WHERE t.holds_slot),
+  ${releaseAndPromote(settings)},
+  changed AS (SELECT * FROM cancelled UNION ALL SELECT * FROM promoted),
+  ${notifyCte('changed')}
+  SELECT ${jobColumns('c', 'all')} FROM cancelled c WHERE ${NOTIFIED}`);
+}
+
+/** FAILED or CANCELLED → QUEUED with a fresh set of attempts; takes a user slot if one is free. */
+export function jobRetry(db: Db, id: string, settings: StatementSettings) {
+  return db.$queryRaw<FullJobRow[]>(sql`
+  WITH target AS (
+    SELECT id, user_id, type, status FROM jobs WHERE id = ${id}::uuid AND status = ANY(${states('retry')}) FOR UPDATE
+  ),
+  ${countFinished('target', -1)},
+  ${slotAcquire(sql`(SELECT user_id FROM target)`, sql`EXISTS (SELECT 1 FROM target)`, sql`EXISTS (SELECT 1 FROM target)`, settings)},
+  retried AS (
+    UPDATE jobs j SET status = 'QUEUED', holds_slot = EXISTS (SELECT 1 FROM slot), attempts = 0, run_at = now(),
+      started_at = NULL, completed_at = NULL, result = NULL, result_bytes = 0, progress = NULL, progress_message = NULL,
+      worker_id = NULL, updated_at = now(), version = j.version + 1
+    FROM target WHERE j.id = target.id
+    RETURNING j.*
+  ),
+  ${notifyCte('retried')}
+  SELECT ${jobColumns('c', 'all')} FROM retried c WHERE ${NOTIFIED}`);
+}
+
+// ───────────────────────────── maintenance ─────────────────────────────
+
+/**
+ * Hands free slots to waiting jobs that are due: jobs whose runAt arrived (scheduled, or backing
+ * off after a failure) and any left waiting by a race. Looks only at users with a free slot (the
+ * first `limit` of them, or exactly the users named).
+ */
+export function jobPromoteWaiting(db: Db, users: { limit: number } | { userIds: readonly string[] }, settings: StatementSettings) {
+  const chosen = 'userIds' in users ? sql`AND s.user_id = ANY(${[...users.userIds]}::text[])` : empty;
+  const limit = 'userIds' in users ? users.userIds.length : users.limit;
+  return db.$queryRaw<JobRow[]>(sql`
+  WITH freed AS (
+    SELECT s.user_id, 0 AS n FROM user_slots s
+    WHERE s.used < coalesce(s.max_running, ${settings.defaultUserConcurrency}::int) ${chosen}
+      AND EXISTS (SELECT 1 FROM jobs j WHERE j.user_id = s.user_id AND j.status = 'QUEUED'
+                  AND NOT j.holds_slot AND j.run_at <= now())
+    LIMIT ${limit}::int
+  ),
+  ${releaseAndPromote(settings)},
+  ${notifyCte('promoted')}
+  SELECT ${jobColumns('c')} FROM promoted c WHERE ${NOTIFIED}`);
+}
+
+/** Deletes up to `limit` finished jobs that finished before `olderThan` (uncounting them); returns how many. */
+export async function jobPruneFinished(db: Db, olderThan: Date, limit: number): Promise<number> {
+  const [row] = await db.$queryRaw<{ n: number }[]>(sql`
+  WITH pruned AS (
+    DELETE FROM jobs WHERE id = ANY(ARRAY(
+      SELECT id FROM jobs
+      WHERE status = ANY(${statusArray(FINISHED_STATUSES)}) AND completed_at < ${olderThan}::timestamptz
+      LIMIT ${limit}::int
+    ))
+    RETURNING user_id, type, status
+  ),
+  ${countFinished('pruned', -1)}
+  SELECT count(*)::int AS n FROM pruned`);
+  return row?.n ?? 0;
+}
+
+/**
+ * Folds the changes appended by the statements into job_counts, per user and (as user '') per type.
+ * Changes committed while it runs are left for the next call.
+ */
+export function jobCountsFold(db: Db) {
+  return db.$executeRaw(sql`
+  WITH folded AS (DELETE FROM job_count_changes RETURNING user_id, type, status, n),
+  sums AS (
+    SELECT user_id, type, status, sum(n) AS n FROM folded GROUP BY user_id, type, status
+    UNION ALL
+    SELECT '', type, status, sum(n) FROM folded GROUP BY type, status
+  )
+  INSERT INTO job_counts AS c (user_id, type, status, n)
+  SELECT user_id, type, status, n FROM sums WHERE n <> 0
+  ON CONFLICT (user_id, type, status) DO UPDATE SET n = c.n + EXCLUDED.n`);
+}
+
+// ───────────────────────────── user limits ─────────────────────────────
+
+/** Sets (or with null, clears) a user's concurrency override; returns the row, locked. */
+export function userSlotSetLimit(db: Db, userId: string, limit: number | null) {
+  return db.$queryRaw<{ userId: string; used: number; maxRunning: number | null }[]>(sql`
+  INSERT INTO user_slots AS s (user_id, used, max_running) VALUES (${userId}, 0, ${limit}::int)
+  ON CONFLICT (user_id) DO UPDATE SET max_running = EXCLUDED.max_running
+  RETURNING s.user_id AS "userId", s.used, s.max_running AS "maxRunning"`);
+}
+
+/**
+ * After a limit was lowered: takes slots back from ready (not yet running) jobs beyond the limit,
+ * lowest-ranked first. Running jobs keep theirs and finish; no new job starts until under the limit.
+ */
+export function userSlotShrink(db: Db, userId: string, settings: StatementSettings) {
+  return db.$queryRaw<JobRow[]>(sql`
+  WITH slot_row AS (
+    SELECT user_id, used - coalesce(max_running, ${settings.defaultUserConcurrency}::int) AS excess
+    FROM user_slots WHERE user_id = ${userId} FOR UPDATE
+  ),
+  demoted AS (
+    UPDATE jobs j SET holds_slot = false, version = j.version + 1, updated_at = now()
+    WHERE j.id = ANY(ARRAY(
+      SELECT id FROM jobs
+      WHERE user_id = ${userId} AND status = 'QUEUED' AND holds_slot
+      ORDER BY priority ASC, run_at DESC, seq DESC
+      LIMIT greatest((SELECT excess FROM slot_row), 0)
+      FOR UPDATE
+    ))
+    RETURNING j.*
+  ),
+  slots_updated AS (
+    UPDATE user_slots s SET used = s.used - (SELECT count(*)::int FROM demoted) WHERE s.user_id = ${userId}
+    RETURNING 1
+  ),
+  ${notifyCte('demoted')}
+  SELECT ${jobColumns('c')} FROM demoted c WHERE ${NOTIFIED} AND EXISTS (SELECT 1 FROM slots_updated)`);
+}
+
+/** Gives a user's free slots (after a raised limit) to their waiting jobs. */
+export function userSlotFill(db: Db, userId: string, settings: StatementSettings) {
+  return db.$queryRaw<JobRow[]>(sql`
+  WITH freed AS (SELECT ${userId}::text AS user_id, 0 AS n),
+  ${releaseAndPromote(settings)},
+  ${notifyCte('promoted')}
+  SELECT ${jobColumns('c')} FROM promoted c WHERE ${NOTIFIED}`);
+}

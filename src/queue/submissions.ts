@@ -1,0 +1,174 @@
+import { InvalidInputError } from '../errors.js';
+import type { JobWithPayload } from '../jobs/columns.js';
+import type { JobTypeRegistry } from '../jobTypes/registry.js';
+import { GroupCommit } from './groupCommit.js';
+import { LIMITS } from './limits.js';
+import type { QueueObserver, QueueSettings } from './queueTypes.js';
+import type { Db } from './sql/fragments.js';
+import { jobGetByIdempotencyKeys } from './sql/reads.js';
+import { jobInsert, jobInsertMany, userSlotEnsure, userSlotRelease, type JobInsertParams } from './sql/writes.js';
+import { checkStorableJson } from './storableJson.js';
+import { checkLength, checkRange, checkRunAt, checkUserId, withIndex } from './validation.js';
+
+/** A submission's outcome: the job, and whether an idempotency key made it an existing one. */
+export interface Submitted {
+  job: JobWithPayload;
+  deduplicated: boolean;
+}
+
+export interface SubmitJobInput {
+  type: string;
+  payload?: unknown;
+  userId: string;
+  priority?: number | null;
+  runAt?: Date | null;
+  maxAttempts?: number | null;
+  /** First retry delay (doubles per attempt); default from config. */
+  backoffBaseMs?: number | null;
+  idempotencyKey?: string | null;
+}
+
+/** Bound on the remembered users with a slot row; past it the memory starts over. */
+const KNOWN_USERS_MAX = 100_000;
+
+/**
+ * Submitting jobs: validation against the job types, group commit of concurrent single submits, bulk
+ * inserts, and the reconciliation of idempotency keys (an existing job is returned, `deduplicated`).
+ */
+export class Submissions {
+  readonly #db: Db;
+  readonly #registry: JobTypeRegistry;
+  readonly #settings: QueueSettings;
+  readonly #observer: QueueObserver;
+  /** Users whose slot row exists (rows are never deleted), so that a bulk insert skips creating it. */
+  readonly #usersWithSlotRow = new Set<string>();
+  /**
+   * Submissions that arrive while another is being written are written together, so that many
+   * concurrent callers share commits and NOTIFYs; one that fails alone fails only its caller.
+   */
+  readonly #groupCommit = new GroupCommit<JobInsertParams, Submitted>(
+    async (batch) => (batch.length === 1 ? [await this.#insertOne(batch[0]!)] : this.#insertMany(batch)),
+    { maxBatch: 200 },
+  );
+
+  constructor(deps: { db: Db; registry: JobTypeRegistry; settings: QueueSettings; observer: QueueObserver }) {
+    this.#db = deps.db;
+    this.#registry = deps.registry;
+    this.#settings = deps.settings;
+    this.#observer = deps.observer;
+  }
+
+  async submitOne(input: SubmitJobInput): Promise<Submitted> {
+    return this.#groupCommit.add(this.#insertParams(input));
+  }
+
+  /**
+   * Many jobs in one statement, however many (plus one creating the slot rows of users this process
+   * has not seen yet): results in input order. Slots are handed out per user, best priority first.
+   */
+  async submitMany(inputs: readonly SubmitJobInput[]): Promise<Submitted[]> {
+    if (inputs.length > LIMITS.submitBatch) {
+      throw new InvalidInputError(`submitJobs takes at most ${LIMITS.submitBatch} jobs at once.`);
+    }
+    if (inputs.length === 0) return [];
+    const params = inputs.map((input, index) => withIndex(index, inputs.length, () => this.#insertParams(input)));
+    const outcomes = await this.#insertMany(params);
+    const failed = outcomes.find((outcome) => outcome instanceof Error);
+    if (failed) throw failed;
+    return outcomes as Submitted[];
+  }
+
+  /** One job in one statement: the idle path of submitOne. */
+  async #insertOne(params: JobInsertParams): Promise<Submitted> {
+    for (;;) {
+      const [row] = await jobInsert(this.#db, params, this.#settings);
+      if (row && row.id !== null) {
+        const { deduplicated, slotsTaken: _slotsTaken, ...job } = row as JobWithPayload & { deduplicated: boolean; slotsTaken: number };
+        if (!deduplicated) this.#observer.jobsSubmitted?.([job]);
+        return { job, deduplicated };
+      }
+      // A concurrent submit with the same idempotency key committed first: give back the slot this
+      // statement took for a job it did not insert, and return the winner's job on the next pass.
+      if (row && row.slotsTaken > 0) await userSlotRelease(this.#db, params.userId, this.#settings);
+    }
+  }
+
+  /**
+   * Inserts the batch in one statement. Throws only when nothing was committed; once the insert has
+   * committed, an item whose job cannot be read back gets an Error of its own (GroupCommit's rule).
+   */
+  async #insertMany(params: readonly JobInsertParams[]): Promise<(Submitted | Error)[]> {
+    const newUsers = [...new Set(params.map((p) => p.userId))].filter((userId) => !this.#usersWithSlotRow.has(userId));
+    if (newUsers.length > 0) {
+      await userSlotEnsure(this.#db, newUsers);
+      if (this.#usersWithSlotRow.size + newUsers.length > KNOWN_USERS_MAX) this.#usersWithSlotRow.clear();
+      for (const userId of newUsers) this.#usersWithSlotRow.add(userId);
+    }
+    const inserted = await jobInsertMany(this.#db, params, this.#settings);
+    // Committed. Rows that hit an idempotency key already used (before, or earlier in this batch)
+    // are read back; if that read fails, only those items fail.
+    const byKey = new Map(inserted.map((job) => [keyOf(job), job]));
+    const missing = params.filter((p) => p.idempotencyKey !== null && !byKey.has(keyOf(p)));
+    let unread: Error | null = null;
+    if (missing.length > 0) {
+      try {
+        for (const job of await jobGetByIdempotencyKeys(this.#db, missing)) byKey.set(keyOf(job), job);
+      } catch (error) {
+        unread = new Error('The job with this idempotency key exists but could not be read back; submit again.', { cause: error });
+      }
+    }
+    const insertedIds = new Set(inserted.map((job) => job.id));
+    const unkeyed = inserted.filter((job) => job.idempotencyKey === null);
+    let next = 0;
+    const delivered = new Set<string>();
+    const outcomes = params.map((p): Submitted | Error => {
+      const job = p.idempotencyKey === null ? unkeyed[next++] : byKey.get(keyOf(p));
+      if (!job) return unread ?? new Error('The submitted job was not found after the insert; submit again.');
+      // Inserted now and first in the batch: new; otherwise the key was used before.
+      const deduplicated = !insertedIds.has(job.id) || delivered.has(job.id);
+      delivered.add(job.id);
+      return { job, deduplicated };
+    });
+    this.#observer.jobsSubmitted?.(outcomes.filter((o): o is Submitted => !(o instanceof Error) && !o.deduplicated).map((o) => o.job));
+    return outcomes;
+  }
+
+  /** Validates one submission into the row to insert; InvalidInputError naming the first problem. */
+  #insertParams(input: SubmitJobInput): JobInsertParams {
+    checkLength('type', input.type, LIMITS.typeLength);
+    checkUserId(input.userId);
+    // Before anything else touches it: JSON.stringify and zod recurse, this walk does not.
+    checkStorableJson('payload', input.payload ?? {});
+    const inputBytes = Buffer.byteLength(JSON.stringify(input.payload ?? {}));
+    if (inputBytes > this.#settings.maxPayloadBytes) {
+      throw new InvalidInputError(
+        `payload is ${inputBytes} bytes of JSON; the limit is ${this.#settings.maxPayloadBytes}. Store large data elsewhere and pass a reference.`,
+      );
+    }
+    // What zod returns (defaults filled in) is what is stored, so it is serialized again.
+    const payloadJson = JSON.stringify(this.#registry.parsePayload(input.type, input.payload ?? {}) ?? {});
+    const priority = input.priority ?? 0;
+    checkRange('priority', priority, -LIMITS.priority, LIMITS.priority);
+    const maxAttempts = input.maxAttempts ?? this.#registry.get(input.type)?.maxAttempts ?? this.#settings.defaultMaxAttempts;
+    checkRange('maxAttempts', maxAttempts, 1, LIMITS.maxAttempts);
+    if (input.backoffBaseMs != null) checkRange('backoffBaseMs', input.backoffBaseMs, 0, LIMITS.backoffBaseMs);
+    if (input.idempotencyKey != null) checkLength('idempotencyKey', input.idempotencyKey, LIMITS.idempotencyKeyLength);
+    if (input.runAt) checkRunAt(input.runAt);
+    return {
+      type: input.type,
+      payloadJson,
+      payloadBytes: Buffer.byteLength(payloadJson),
+      userId: input.userId,
+      priority,
+      runAt: input.runAt ?? null,
+      maxAttempts,
+      backoffBaseMs: input.backoffBaseMs ?? null,
+      idempotencyKey: input.idempotencyKey ?? null,
+    };
+  }
+}
+
+/** A user's idempotency key as one Map key (NUL cannot occur in either: checkLength refuses it). */
+function keyOf(job: { userId: string; idempotencyKey: string | null }): string {
+  return `${job.userId}\u0000${job.idempotencyKey}`;
+}

@@ -1,0 +1,61 @@
+import { z } from 'zod';
+import { InvalidInputError } from '../errors.js';
+import { LIMITS } from './limits.js';
+import { unstorableText } from './storableJson.js';
+
+/**
+ * The checks the queue's public operations run on their input; each throws InvalidInputError
+ * (BAD_USER_INPUT) naming the field and what to fix.
+ */
+
+const uuid = z.uuid();
+
+/** InvalidInputError unless `id` has the form of a job id. */
+export function checkJobId(id: string) {
+  if (!uuid.safeParse(id).success) throw new InvalidInputError(`"${truncate(id, 60)}" is not a job id (a UUID).`);
+}
+
+export function checkLeaseToken(token: string) {
+  if (!uuid.safeParse(token).success) throw new InvalidInputError('leaseToken is not a lease token (a UUID).');
+}
+
+export function checkRunAt(runAt: Date) {
+  if (Number.isNaN(runAt.getTime())) throw new InvalidInputError('runAt is not a valid date.');
+  if (runAt.getTime() > Date.now() + LIMITS.runAtHorizonDays * 86_400_000) {
+    throw new InvalidInputError(`runAt may be at most ${LIMITS.runAtHorizonDays} days ahead.`);
+  }
+  if (runAt.getFullYear() < 2000) throw new InvalidInputError('runAt is before the year 2000; leave it out to run now.');
+}
+
+export function checkUserId(userId: string) {
+  checkLength('userId', userId, LIMITS.userIdLength);
+}
+
+/** A non-empty string of at most `max` characters that PostgreSQL can store. */
+export function checkLength(field: string, value: string, max: number) {
+  if (value.length === 0 || value.length > max) {
+    throw new InvalidInputError(`${field} must be 1 to ${max} characters long.`);
+  }
+  const problem = unstorableText(value);
+  if (problem) throw new InvalidInputError(`${field} ${problem}.`);
+}
+
+export function checkRange(field: string, value: number, min: number, max: number) {
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new InvalidInputError(`${field} must be an integer from ${min} to ${max}.`);
+  }
+}
+
+/** Runs one item's validation of a batch, naming the item in the error when there are several. */
+export function withIndex<T>(index: number, count: number, validate: () => T): T {
+  try {
+    return validate();
+  } catch (error) {
+    if (count > 1 && error instanceof InvalidInputError) throw new InvalidInputError(`Item ${index}: ${error.message}`);
+    throw error;
+  }
+}
+
+export function truncate(text: string, max: number): string {
+  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
+}

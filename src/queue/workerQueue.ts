@@ -1,0 +1,123 @@
+import { InvalidInputError } from '../errors.js';
+import type { JobRow, JobWithPayload } from '../jobs/columns.js';
+import { GroupCommit } from './groupCommit.js';
+import { LIMITS } from './limits.js';
+import type { Lease, QueueObserver, QueueSettings } from './queueTypes.js';
+import type { Contents, Db } from './sql/fragments.js';
+import {
+  jobClaimMany,
+  jobCompleteMany,
+  jobExtendLeases,
+  jobFailMany,
+  jobHeartbeat,
+  jobReleaseMany,
+  type JobCompletion,
+  type JobFailure,
+} from './sql/writes.js';
+import { storableText, toStorableJson } from './storableJson.js';
+import { truncate } from './validation.js';
+
+/**
+ * The narrow, trusted interface the built-in worker runs jobs through: its input comes from the
+ * process itself, so it is not validated again; results and errors are still made storable, since
+ * they come from handlers. Outside workers use the validated JobQueue operations instead.
+ */
+export interface WorkerQueue {
+  /** Up to `limit` ready jobs of `types`, leased to `workerId`. */
+  claim(options: { limit: number; types: readonly string[]; leaseSeconds: number; workerId: string }): Promise<JobWithPayload[]>;
+  /**
+   * Records a completion, written together with others that arrive meanwhile (group commit); true
+   * when the job was still this worker's. InvalidInputError, at once, for a result that cannot be
+   * stored (the caller fails the job instead).
+   */
+  complete(lease: Lease, result: unknown): Promise<boolean>;
+  /** Failed attempts: back to QUEUED with backoff while attempts are left and retryable, else FAILED. */
+  fail(failures: readonly JobFailure[], contents?: Contents): Promise<JobRow[]>;
+  /** Hands running jobs back without counting the attempt (shutting down); they keep their slots. */
+  release(leases: readonly Lease[]): Promise<JobRow[]>;
+  /** Extends the leases still held; returns their ids. */
+  extendLeases(leases: readonly Lease[], leaseSeconds: number): Promise<{ id: string; leaseExpiresAt: Date }[]>;
+  /** Publishes a handler's progress with the lease; false once the job is no longer this worker's. */
+  reportProgress(lease: Lease, leaseSeconds: number, progress: number, message: string | null): Promise<boolean>;
+}
+
+/** Serializing a result: the one rule for the worker and for outside workers' `complete`. */
+export function serializeResult(result: unknown, maxBytes: number): string {
+  const storable = toStorableJson('result', result ?? null);
+  let json: string | undefined;
+  try {
+    json = JSON.stringify(storable);
+  } catch (error) {
+    throw new InvalidInputError(`result is not JSON: ${(error as Error).message}`);
+  }
+  json ??= 'null'; // undefined, a function: nothing to store
+  const bytes = Buffer.byteLength(json);
+  if (bytes > maxBytes) throw new InvalidInputError(`result is ${bytes} bytes of JSON; the limit is ${maxBytes}.`);
+  return json;
+}
+
+export class TrustedWorkerQueue implements WorkerQueue {
+  readonly #db: Db;
+  readonly #settings: QueueSettings;
+  readonly #observer: QueueObserver;
+  /** Completions written in batches: true when the job was still the worker's. */
+  readonly #completer: GroupCommit<JobCompletion, boolean>;
+
+  constructor(deps: { db: Db; settings: QueueSettings; observer: QueueObserver }) {
+    this.#db = deps.db;
+    this.#settings = deps.settings;
+    this.#observer = deps.observer;
+    this.#completer = new GroupCommit(
+      async (items) => {
+        const done = new Set((await this.completeSerialized(items)).map((job) => job.id));
+        return items.map((item) => done.has(item.id));
+      },
+      { maxBatch: 200 },
+    );
+  }
+
+  async claim(options: { limit: number; types: readonly string[]; leaseSeconds: number; workerId: string }) {
+    const started = performance.now();
+    const jobs = await jobClaimMany(this.#db, { ...options, maxBytes: null });
+    this.#observer.jobsClaimed?.(jobs, (performance.now() - started) / 1000);
+    return jobs;
+  }
+
+  complete(lease: Lease, result: unknown): Promise<boolean> {
+    return this.#completer.add({ ...lease, resultJson: serializeResult(result, this.#settings.maxPayloadBytes) });
+  }
+
+  /** Completions whose results are serialized already (JobQueue's checked path shares this). */
+  async completeSerialized(items: readonly JobCompletion[], contents: Contents = 'none'): Promise<JobRow[]> {
+    if (items.length === 0) return [];
+    const jobs = await jobCompleteMany(this.#db, items, this.#settings, contents);
+    this.#observer.jobsCompleted?.(jobs);
+    return jobs;
+  }
+
+  async fail(failures: readonly JobFailure[], contents: Contents = 'none'): Promise<JobRow[]> {
+    if (failures.length === 0) return [];
+    const bounded = failures.map((f) => ({ ...f, error: storableText(truncate(f.error, LIMITS.errorLength)) }));
+    const jobs = await jobFailMany(this.#db, bounded, this.#settings, contents);
+    this.#observer.jobsFailed?.(jobs);
+    return jobs;
+  }
+
+  async release(leases: readonly Lease[]): Promise<JobRow[]> {
+    return leases.length === 0 ? [] : jobReleaseMany(this.#db, leases);
+  }
+
+  async extendLeases(leases: readonly Lease[], leaseSeconds: number) {
+    return leases.length === 0 ? [] : jobExtendLeases(this.#db, leases, leaseSeconds);
+  }
+
+  async reportProgress(lease: Lease, leaseSeconds: number, progress: number, message: string | null): Promise<boolean> {
+    const [job] = await jobHeartbeat(this.#db, {
+      ...lease,
+      leaseSeconds,
+      progress: Math.max(0, Math.min(100, Math.round(progress))),
+      progressMessage: message === null ? null : storableText(message.slice(0, LIMITS.progressMessageLength)),
+    });
+    return job !== undefined;
+  }
+}
