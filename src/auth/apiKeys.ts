@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { PrismaClient } from '../generated/prisma/client.js';
 import { InvalidInputError, NotFoundError } from '../errors.js';
+import { checkLength, checkUserId } from '../queue/validation.js';
 import type { Role, Viewer } from './viewer.js';
 import { ADVISORY_LOCKS } from '../db/advisoryLocks.js';
 import { CHANNELS } from '../db/channels.js';
@@ -19,6 +20,9 @@ const KEY_PREFIX = 'cvk_';
 /** NOTIFY channel of revocations (payload: the key's id), so that every server ends the key's sockets at once. */
 /** How long a looked-up key is trusted before it is read again (so a revocation takes effect within it). */
 const CACHE_TTL_MS = 5000;
+const KEY_NAME_MAX_LENGTH = 100;
+/** Keys are 47 characters; anything much longer is not worth hashing. */
+const PRESENTED_KEY_MAX_LENGTH = 200;
 const CACHE_MAX = 10_000;
 
 export function hashKey(key: string): string {
@@ -38,16 +42,12 @@ export class ApiKeyStore {
   }
 
   async create(input: { name: string; role: Role; userId?: string | null }): Promise<{ key: string; info: ApiKeyInfo }> {
-    if (!input.name || input.name.length > 100 || input.name.includes('\u0000')) {
-      throw new InvalidInputError('name must be 1 to 100 characters long, without NUL characters.');
-    }
+    checkLength('name', input.name, KEY_NAME_MAX_LENGTH);
     const userId = input.userId ?? null;
     if ((input.role === 'USER') !== (userId !== null)) {
       throw new InvalidInputError('A USER key needs a userId; ADMIN and WORKER keys must not have one.');
     }
-    if (userId !== null && (userId.length === 0 || userId.length > 128 || userId.includes('\u0000'))) {
-      throw new InvalidInputError('userId must be 1 to 128 characters long, without NUL characters.');
-    }
+    if (userId !== null) checkUserId(userId);
     const key = `${KEY_PREFIX}${randomBytes(32).toString('base64url')}`;
     const row = await this.#db.apiKey.create({
       data: { name: input.name, keyHash: hashKey(key), keyPrefix: key.slice(0, 10), role: input.role, userId },
@@ -96,7 +96,7 @@ export class ApiKeyStore {
 
   /** The viewer a presented key stands for; null for an unknown or revoked key. */
   async authenticate(key: string): Promise<Viewer | null> {
-    if (!key.startsWith(KEY_PREFIX) || key.length > 200) return null;
+    if (!key.startsWith(KEY_PREFIX) || key.length > PRESENTED_KEY_MAX_LENGTH) return null;
     const hash = hashKey(key);
     const cached = this.#cache.get(hash);
     if (cached && cached.until > Date.now()) return cached.viewer;

@@ -8,6 +8,12 @@
  * single items, so that only the item that cannot be written is refused. So `write` must throw only
  * when it committed nothing (a single statement that failed, say); after a commit it reports per item.
  */
+/**
+ * Items one write takes at most: large enough that a busy process shares one commit and one NOTIFY
+ * among many callers, small enough that a batch's statement stays a few milliseconds.
+ */
+export const GROUP_COMMIT_BATCH = 200;
+
 interface Pending<Item, Result> {
   item: Item;
   resolve(result: Result): void;

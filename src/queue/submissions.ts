@@ -1,7 +1,7 @@
 import { InvalidInputError } from '../errors.js';
 import type { JobWithPayload } from '../jobs/columns.js';
 import type { JobTypeRegistry } from '../jobTypes/registry.js';
-import { GroupCommit } from './groupCommit.js';
+import { GROUP_COMMIT_BATCH, GroupCommit } from './groupCommit.js';
 import { LIMITS } from './limits.js';
 import type { QueueObserver, QueueSettings } from './queueTypes.js';
 import type { Db } from './sql/fragments.js';
@@ -48,7 +48,7 @@ export class Submissions {
    */
   readonly #groupCommit = new GroupCommit<JobInsertParams, Submitted>(
     async (batch) => (batch.length === 1 ? [await this.#insertOne(batch[0]!)] : this.#insertMany(batch)),
-    { maxBatch: 200 },
+    { maxBatch: GROUP_COMMIT_BATCH },
   );
 
   constructor(deps: { db: Db; registry: JobTypeRegistry; settings: QueueSettings; observer: QueueObserver }) {

@@ -1,6 +1,6 @@
 import { InvalidInputError } from '../errors.js';
 import type { JobRow, JobWithPayload } from '../jobs/columns.js';
-import { GroupCommit } from './groupCommit.js';
+import { GROUP_COMMIT_BATCH, GroupCommit } from './groupCommit.js';
 import { LIMITS } from './limits.js';
 import type { Lease, QueueObserver, QueueSettings } from './queueTypes.js';
 import type { Contents, Db } from './sql/fragments.js';
@@ -72,7 +72,7 @@ export class TrustedWorkerQueue implements WorkerQueue {
         const done = new Set((await this.completeSerialized(items)).map((job) => job.id));
         return items.map((item) => done.has(item.id));
       },
-      { maxBatch: 200 },
+      { maxBatch: GROUP_COMMIT_BATCH },
     );
   }
 

@@ -24,23 +24,13 @@ import {
   type StatementSettings,
   statusArray,
 } from './fragments.js';
+import type { JobInsertParams, JobClaimParams, JobCompletion, JobFailure, Selection, JobHeartbeatParams } from './params.js';
+
+export type { JobInsertParams, JobClaimParams, JobCompletion, JobFailure, Selection, JobHeartbeatParams };
 
 // ───────────────────────────── submit ─────────────────────────────
 
 type NullRow = { [K in keyof JobWithPayload]: null } & { deduplicated: null; slotsTaken: number };
-
-export interface JobInsertParams {
-  type: string;
-  /** The payload as JSON text, and its length in bytes. */
-  payloadJson: string;
-  payloadBytes: number;
-  userId: string;
-  priority: number;
-  runAt: Date | null;
-  maxAttempts: number;
-  backoffBaseMs: number | null;
-  idempotencyKey: string | null;
-}
 
 /**
  * Inserts a job, taking a user slot when it is due and one is free. With an idempotency key the
@@ -144,15 +134,6 @@ export function userSlotRelease(db: Db, userId: string, settings: StatementSetti
 
 // ───────────────────────────── claim ─────────────────────────────
 
-export interface JobClaimParams {
-  limit: number;
-  types: readonly string[] | null;
-  leaseSeconds: number;
-  workerId: string;
-  /** Most payload bytes one claim hands out (the first job always goes); null for no bound. */
-  maxBytes: number | null;
-}
-
 /**
  * Claims up to `limit` ready jobs in order (priority, runAt, submission), and with `maxBytes` only as
  * many as fit in it. SKIP LOCKED makes concurrent claimers take disjoint rows; the partial index holds
@@ -190,13 +171,6 @@ export function jobClaimMany(db: Db, p: JobClaimParams) {
 
 // ───────────────────────────── finish ─────────────────────────────
 
-export interface JobCompletion {
-  id: string;
-  leaseToken: string;
-  /** The result as JSON text (see serializeResult in ../workerQueue.ts). */
-  resultJson: string;
-}
-
 /** RUNNING → COMPLETED for every (id, lease) still current; frees their slots and promotes. */
 export function jobCompleteMany(db: Db, items: readonly JobCompletion[], settings: StatementSettings, contents: Contents = 'none') {
   return db.$queryRaw<(JobRow & Partial<FullJobRow>)[]>(sql`
@@ -216,13 +190,6 @@ export function jobCompleteMany(db: Db, items: readonly JobCompletion[], setting
   ${freeSlotsAndReturn('done', settings, contents)}`);
 }
 
-export interface JobFailure {
-  id: string;
-  leaseToken: string;
-  error: string;
-  retryable: boolean;
-}
-
 /** RUNNING → QUEUED with backoff (attempts left, retryable) or FAILED; frees slots and promotes. */
 export function jobFailMany(db: Db, items: readonly JobFailure[], settings: StatementSettings, contents: Contents = 'none') {
   return db.$queryRaw<(JobRow & Partial<FullJobRow>)[]>(sql`
@@ -239,9 +206,6 @@ export function jobFailMany(db: Db, items: readonly JobFailure[], settings: Stat
   ),
   ${freeSlotsAndReturn('failed', settings, contents)}`);
 }
-
-/** Which lapsed leases a call of jobExpireLeases takes: the oldest `limit`, or exactly these jobs. */
-export type Selection = { limit: number } | { ids: readonly string[] };
 
 /** Lapsed leases count as failed attempts (a crashed or stuck worker); frees slots and promotes. */
 export function jobExpireLeases(db: Db, which: Selection, settings: StatementSettings) {
@@ -284,14 +248,6 @@ export function jobReleaseMany(db: Db, leases: readonly { id: string; leaseToken
 }
 
 // ───────────────────────────── leases and progress ─────────────────────────────
-
-export interface JobHeartbeatParams {
-  id: string;
-  leaseToken: string;
-  leaseSeconds: number;
-  progress: number | null;
-  progressMessage: string | null;
-}
 
 /** Extends one lease; publishes an event only when progress or its message changed. */
 export function jobHeartbeat(db: Db, p: JobHeartbeatParams) {

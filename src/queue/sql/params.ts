@@ -1,0 +1,48 @@
+/** The parameters of the statements in writes.ts. */
+
+export interface JobInsertParams {
+  type: string;
+  /** The payload as JSON text, and its length in bytes. */
+  payloadJson: string;
+  payloadBytes: number;
+  userId: string;
+  priority: number;
+  runAt: Date | null;
+  maxAttempts: number;
+  backoffBaseMs: number | null;
+  idempotencyKey: string | null;
+}
+
+export interface JobClaimParams {
+  limit: number;
+  types: readonly string[] | null;
+  leaseSeconds: number;
+  workerId: string;
+  /** Most payload bytes one claim hands out (the first job always goes); null for no bound. */
+  maxBytes: number | null;
+}
+
+export interface JobCompletion {
+  id: string;
+  leaseToken: string;
+  /** The result as JSON text (see serializeResult in ../workerQueue.ts). */
+  resultJson: string;
+}
+
+export interface JobFailure {
+  id: string;
+  leaseToken: string;
+  error: string;
+  retryable: boolean;
+}
+
+/** Which lapsed leases a call of jobExpireLeases takes: the oldest `limit`, or exactly these jobs. */
+export type Selection = { limit: number } | { ids: readonly string[] };
+
+export interface JobHeartbeatParams {
+  id: string;
+  leaseToken: string;
+  leaseSeconds: number;
+  progress: number | null;
+  progressMessage: string | null;
+}
