@@ -10,6 +10,7 @@ import type { Logger } from './logger.js';
 import { Maintenance } from './maintenance/maintenance.js';
 import { ConveyorMetrics } from './metrics/metrics.js';
 import { JobQueue } from './queue/queue.js';
+import { installDatabaseFunctions } from './queue/sql/functions.js';
 import { buildApp, type App } from './server/app.js';
 import { dashboardRoute } from './server/routes/dashboard.js';
 import { healthRoute } from './server/routes/health.js';
@@ -56,6 +57,7 @@ export async function startConveyor(options: StartOptions): Promise<Conveyor> {
     poolSize: Math.max(10, config.worker.concurrency + 4),
     preparedStatements: config.preparedStatements,
   });
+  await installDatabaseFunctions(prisma, config.scheduling, jobTypes.all());
   const metrics = new ConveyorMetrics();
   const queue = new JobQueue({ prisma, jobTypes, settings: config.scheduling, observer: metrics });
   metrics.watchQueueDepth(queue);

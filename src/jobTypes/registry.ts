@@ -29,6 +29,11 @@ export class JobTypeRegistry {
     return this.#types.get(name);
   }
 
+  /** Every type this process knows. */
+  all(): JobTypeDefinition[] {
+    return [...this.#types.values()];
+  }
+
   names(): string[] {
     return [...this.#types.keys()];
   }

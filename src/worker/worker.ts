@@ -188,7 +188,9 @@ export class Worker {
 
     const run = async () => {
       if (!definition?.handler) throw new NonRetryableError(`no handler for job type ${job.type} in this worker`);
-      const payload = definition.payload.parse(job.payload);
+      // Checked again here: a job submitted in an application's transaction (conveyor_submit_job) was
+      // not; a payload that does not parse will not on a retry either.
+      const payload = this.#validPayload(job);
       return definition.handler(payload, { job, signal: running.controller.signal, reportProgress, logger });
     };
 
@@ -229,6 +231,14 @@ export class Worker {
         this.#wakeUp();
         if (this.#running.size === 0) this.#idle?.();
       });
+  }
+
+  #validPayload(job: JobWithPayload): unknown {
+    try {
+      return this.#registry.parsePayload(job.type, job.payload);
+    } catch (error) {
+      throw new NonRetryableError((error as Error).message);
+    }
   }
 
   /**

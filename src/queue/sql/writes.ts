@@ -39,15 +39,24 @@ type NullRow = { [K in keyof JobWithPayload]: null } & { deduplicated: null; slo
  * must be given back (`userSlotRelease`).
  */
 export function jobInsert(db: Db, p: JobInsertParams, settings: StatementSettings) {
+  return db.$queryRaw<((JobWithPayload & { deduplicated: boolean }) | NullRow)[]>(jobInsertStatement(p, settings));
+}
+
+/**
+ * jobInsert's statement over any parameter values: the submit's own, or (sql/functions.ts) markers
+ * that the SQL function conveyor_submit_job replaces with its arguments, so that a job submitted in
+ * an application's transaction goes through this very statement.
+ */
+export function jobInsertStatement(p: { [K in keyof JobInsertParams]: unknown }, settings: StatementSettings) {
   const runAt = sql`coalesce(${p.runAt}::timestamptz, now())`;
-  return db.$queryRaw<((JobWithPayload & { deduplicated: boolean }) | NullRow)[]>(sql`
+  return sql`
   WITH existing AS (
-    SELECT * FROM jobs WHERE user_id = ${p.userId} AND idempotency_key = ${p.idempotencyKey}::text
+    SELECT * FROM jobs WHERE user_id = ${p.userId}::text AND idempotency_key = ${p.idempotencyKey}::text
   ),
-  ${slotAcquire(sql`${p.userId}`, sql`true`, sql`(NOT EXISTS (SELECT 1 FROM existing) AND ${runAt} <= now())`, settings)},
+  ${slotAcquire(sql`${p.userId}::text`, sql`true`, sql`(NOT EXISTS (SELECT 1 FROM existing) AND ${runAt} <= now())`, settings)},
   inserted AS (
     INSERT INTO jobs (type, payload, payload_bytes, user_id, priority, run_at, max_attempts, backoff_base_ms, idempotency_key, holds_slot)
-    SELECT ${p.type}, ${p.payloadJson}::jsonb, ${p.payloadBytes}::int, ${p.userId}, ${p.priority}::int, ${runAt},
+    SELECT ${p.type}::text, ${p.payloadJson}::jsonb, ${p.payloadBytes}::int, ${p.userId}::text, ${p.priority}::int, ${runAt},
            ${p.maxAttempts}::int, ${p.backoffBaseMs}::int, ${p.idempotencyKey}::text, EXISTS (SELECT 1 FROM slot)
     WHERE NOT EXISTS (SELECT 1 FROM existing)
     ON CONFLICT (user_id, idempotency_key) DO NOTHING
@@ -59,7 +68,7 @@ export function jobInsert(db: Db, p: JobInsertParams, settings: StatementSetting
     SELECT ${jobColumns('c', 'payload')}, false AS deduplicated FROM inserted c WHERE ${NOTIFIED}
     UNION ALL
     SELECT ${jobColumns('c', 'payload')}, true AS deduplicated FROM existing c
-  ) r ON true`);
+  ) r ON true`;
 }
 
 /** Creates the slot rows of users seen for the first time (rows are never deleted). */
@@ -125,11 +134,16 @@ export function jobInsertMany(db: Db, rows: readonly JobInsertParams[], settings
 
 /** Gives back one slot of the user (taken by a submit that then lost an idempotency race). */
 export function userSlotRelease(db: Db, userId: string, settings: StatementSettings) {
-  return db.$queryRaw<JobRow[]>(sql`
+  return db.$queryRaw<JobRow[]>(userSlotReleaseStatement(userId, settings));
+}
+
+/** userSlotRelease's statement over any parameter value (see jobInsertStatement). */
+export function userSlotReleaseStatement(userId: unknown, settings: StatementSettings) {
+  return sql`
   WITH freed AS (SELECT ${userId}::text AS user_id, 1 AS n),
   ${releaseAndPromote(settings)},
   ${notifyCte('promoted')}
-  SELECT ${jobColumns('c')} FROM promoted c WHERE ${NOTIFIED}`);
+  SELECT ${jobColumns('c')} FROM promoted c WHERE ${NOTIFIED}`;
 }
 
 // ───────────────────────────── claim ─────────────────────────────

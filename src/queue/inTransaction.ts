@@ -1,0 +1,43 @@
+import { InvalidInputError } from '../errors.js';
+import type { Prisma } from '../generated/prisma/client.js';
+
+/** What conveyor_submit_job takes (the database checks it; the payload is validated when claimed). */
+export interface TransactionalSubmit {
+  type: string;
+  userId: string;
+  payload?: Record<string, unknown>;
+  priority?: number;
+  runAt?: Date;
+  maxAttempts?: number;
+  idempotencyKey?: string;
+  backoffBaseMs?: number;
+}
+
+/** Anything with Prisma's raw query: an interactive transaction client (`prisma.$transaction(async (tx) => …)`). */
+interface RawQueries {
+  $queryRaw<T = unknown>(query: TemplateStringsArray | Prisma.Sql, ...values: unknown[]): Prisma.PrismaPromise<T>;
+}
+
+/**
+ * Submits a job inside the caller's Prisma transaction: the job exists, and its event goes out, only
+ * if that transaction commits. It takes the user's slot as submitJob does. Returns the job's id (an
+ * idempotency key the user already used returns that job's id). Input the database refuses is
+ * InvalidInputError; the transaction is then aborted, as after any failed statement.
+ */
+export async function submitJobInTransaction(tx: RawQueries, input: TransactionalSubmit): Promise<string> {
+  try {
+    const [row] = await tx.$queryRaw<{ id: string }[]>`
+      SELECT conveyor_submit_job(
+        type => ${input.type}, user_id => ${input.userId}, payload => ${JSON.stringify(input.payload ?? {})}::jsonb,
+        priority => ${input.priority ?? 0}::int, run_at => ${input.runAt ?? null}::timestamptz,
+        max_attempts => ${input.maxAttempts ?? null}::int, idempotency_key => ${input.idempotencyKey ?? null}::text,
+        backoff_base_ms => ${input.backoffBaseMs ?? null}::int
+      )::text AS id`;
+    return row!.id;
+  } catch (error) {
+    const cause = (error as { meta?: { driverAdapterError?: { cause?: { code?: string; message?: string } } } }).meta?.driverAdapterError?.cause;
+    // 22023 invalid_parameter_value: what conveyor_submit_job raises for input it refuses.
+    if (cause?.code === '22023') throw new InvalidInputError(cause.message ?? 'conveyor_submit_job refused its input.');
+    throw error;
+  }
+}

@@ -1,0 +1,118 @@
+import pg from 'pg';
+import { ADVISORY_LOCKS } from '../../db/advisoryLocks.js';
+import type { Prisma, PrismaClient } from '../../generated/prisma/client.js';
+import { LIMITS } from '../limits.js';
+import type { QueueSettings } from '../queueTypes.js';
+import { jobInsertStatement, userSlotReleaseStatement } from './writes.js';
+
+/**
+ * SQL functions an application calls inside its own transaction, in any language:
+ *
+ *   SELECT conveyor_submit_job(type => 'send_email', user_id => 'alice', payload => '{"to": "a@b.c"}');
+ *
+ * The job exists (and its event goes out) only if that transaction commits. The function runs the
+ * very statement that submitJob runs (writes.ts jobInsertStatement: the user's slot, idempotency, the
+ * event), with the function's arguments in place of the parameters, so there is one submit, not two.
+ * Each process installs the functions at start-up, generated from its code and configuration (the
+ * default user limit, the input bounds), so they always match the code that runs.
+ */
+
+/** A parameter of a generated statement that stands for one of the function's arguments. */
+class Argument {
+  constructor(readonly expression: string) {}
+}
+
+/** The EXECUTE of `statement` with its parameters bound to the function's arguments or to constants. */
+function execute(statement: Prisma.Sql, into: string): string {
+  const using = statement.values.map((value) => (value instanceof Argument ? value.expression : literal(value)));
+  return `EXECUTE ${pg.escapeLiteral(statement.text)} INTO ${into} USING ${using.join(', ')};`;
+}
+
+function literal(value: unknown): string {
+  if (value === null || value === undefined) return 'NULL';
+  if (typeof value === 'number' || typeof value === 'boolean') return String(value);
+  return pg.escapeLiteral(String(value));
+}
+
+/** `CREATE OR REPLACE FUNCTION conveyor_submit_job(…)`, made from the submit statement and these settings. */
+export function submitJobFunctionSql(settings: QueueSettings): string {
+  const insert = jobInsertStatement(
+    {
+      type: new Argument('type'),
+      payloadJson: new Argument('payload'),
+      payloadBytes: new Argument('octet_length(payload::text)'),
+      userId: new Argument('user_id'),
+      priority: new Argument('priority'),
+      runAt: new Argument('run_at'),
+      maxAttempts: new Argument('attempts'),
+      backoffBaseMs: new Argument('backoff_base_ms'),
+      idempotencyKey: new Argument('idempotency_key'),
+    },
+    settings,
+  );
+  const releaseStatement = userSlotReleaseStatement(new Argument('user_id'), settings);
+  const refuse = (condition: string, message: string) =>
+    `IF ${condition} THEN RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = ${message}; END IF;`;
+  return `
+CREATE OR REPLACE FUNCTION conveyor_submit_job(
+  type text,
+  user_id text,
+  payload jsonb DEFAULT '{}',
+  priority integer DEFAULT 0,
+  run_at timestamptz DEFAULT NULL,
+  max_attempts integer DEFAULT NULL,
+  idempotency_key text DEFAULT NULL,
+  backoff_base_ms integer DEFAULT NULL
+) RETURNS uuid LANGUAGE plpgsql AS $conveyor$
+DECLARE
+  inserted record;
+  released record;
+  attempts integer;
+BEGIN
+  ${refuse(`type IS NULL OR length(type) NOT BETWEEN 1 AND ${LIMITS.typeLength}`, `'type must be 1 to ${LIMITS.typeLength} characters long.'`)}
+  ${refuse(`user_id IS NULL OR length(user_id) NOT BETWEEN 1 AND ${LIMITS.userIdLength}`, `'user_id must be 1 to ${LIMITS.userIdLength} characters long.'`)}
+  ${refuse(`NOT EXISTS (SELECT 1 FROM job_types t WHERE t.name = conveyor_submit_job.type)`, `format('Unknown job type "%s": no running Conveyor process knows it.', type)`)}
+  ${refuse(`payload IS NULL OR jsonb_typeof(payload) <> 'object'`, `'payload must be a JSON object.'`)}
+  ${refuse(`octet_length(payload::text) > ${settings.maxPayloadBytes}`, `format('payload is %s bytes of JSON; the limit is ${settings.maxPayloadBytes}.', octet_length(payload::text))`)}
+  ${refuse(`priority IS NULL OR priority NOT BETWEEN ${-LIMITS.priority} AND ${LIMITS.priority}`, `'priority must be an integer from ${-LIMITS.priority} to ${LIMITS.priority}.'`)}
+  ${refuse(`run_at > now() + interval '${LIMITS.runAtHorizonDays} days'`, `'run_at may be at most ${LIMITS.runAtHorizonDays} days ahead.'`)}
+  ${refuse(`length(idempotency_key) NOT BETWEEN 1 AND ${LIMITS.idempotencyKeyLength}`, `'idempotency_key must be 1 to ${LIMITS.idempotencyKeyLength} characters long.'`)}
+  ${refuse(`backoff_base_ms NOT BETWEEN 0 AND ${LIMITS.backoffBaseMs}`, `'backoff_base_ms must be an integer from 0 to ${LIMITS.backoffBaseMs}.'`)}
+  attempts := coalesce(max_attempts, (SELECT t.max_attempts FROM job_types t WHERE t.name = conveyor_submit_job.type), ${settings.defaultMaxAttempts});
+  ${refuse(`attempts NOT BETWEEN 1 AND ${LIMITS.maxAttempts}`, `'max_attempts must be an integer from 1 to ${LIMITS.maxAttempts}.'`)}
+  -- As the submit in src/queue/submissions.ts: a concurrent submit with the same key that commits
+  -- first makes this one insert nothing; give back the slot it took and return the winner's job.
+  FOR round IN 1..3 LOOP
+    ${execute(insert, 'inserted')}
+    IF inserted.id IS NOT NULL THEN RETURN inserted.id; END IF;
+    IF inserted."slotsTaken" > 0 THEN
+      ${execute(releaseStatement, 'released')}
+    END IF;
+  END LOOP;
+  RAISE EXCEPTION USING ERRCODE = '40001',
+    MESSAGE = format('A concurrent submit with idempotency key "%s" has not committed yet; retry the transaction.', idempotency_key);
+END
+$conveyor$;`;
+}
+
+/**
+ * Installs the functions and publishes this process's job types, under the migrations' lock (two
+ * processes replacing one function at once would fail with "tuple concurrently updated").
+ */
+export async function installDatabaseFunctions(
+  prisma: PrismaClient,
+  settings: QueueSettings,
+  jobTypes: readonly { name: string; maxAttempts?: number }[],
+): Promise<void> {
+  await prisma.$transaction(async (tx) => {
+    await tx.$executeRaw`SELECT pg_advisory_xact_lock(${ADVISORY_LOCKS.migrations}::bigint)`;
+    await tx.$executeRawUnsafe(submitJobFunctionSql(settings));
+    if (jobTypes.length > 0) {
+      await tx.$executeRaw`
+        INSERT INTO job_types (name, max_attempts, updated_at)
+        SELECT name, max_attempts, now()
+        FROM unnest(${jobTypes.map((t) => t.name)}::text[], ${jobTypes.map((t) => t.maxAttempts ?? null)}::int[]) AS t(name, max_attempts)
+        ON CONFLICT (name) DO UPDATE SET max_attempts = EXCLUDED.max_attempts, updated_at = now()`;
+    }
+  });
+}
