@@ -1,8 +1,8 @@
 import http from 'node:http';
 import { createDatabaseIfMissing } from '../src/db/embedded.js';
 import { migrate } from '../src/db/migrator.js';
-import { freePort } from '../test/support/ports.js';
-import { startScratchPostgres } from '../test/support/scratchPostgres.js';
+import { freePort } from '../testing/ports.js';
+import { startScratchPostgres } from '../testing/scratchPostgres.js';
 
 export interface BenchDatabase {
   /** A fresh, migrated database per scenario. */

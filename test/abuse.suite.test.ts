@@ -2,9 +2,9 @@ import { randomBytes } from 'node:crypto';
 import type { Client } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JobStatusChangesDocument, type JobStatusChangesSubscription } from '../client/generated/graphql.js';
-import { startTestConveyor, type TestConveyor } from './support/conveyor.js';
-import { connected, createWsClient, Recorder, untilLive, wsOperation } from './support/graphqlClient.js';
-import { sseRequest } from './support/sse.js';
+import { startTestConveyor, type TestConveyor } from '../testing/conveyor.js';
+import { connected, createWsClient, Recorder, untilLive, wsOperation } from '../testing/graphqlClient.js';
+import { sseRequest } from '../testing/sse.js';
 
 type Role = 'admin' | 'worker' | 'user';
 type Transport = 'HTTP' | 'graphql-ws' | 'SSE';

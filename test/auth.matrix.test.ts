@@ -4,8 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { JobStatusChangesDocument, JobUpdatedDocument, type JobStatusChangesSubscription } from '../client/generated/graphql.js';
 import type { JobRow } from '../src/jobs/columns.js';
-import { startTestConveyor, type TestConveyor } from './support/conveyor.js';
-import { postGraphQL, Recorder, untilLive } from './support/graphqlClient.js';
+import { startTestConveyor, type TestConveyor } from '../testing/conveyor.js';
+import { postGraphQL, Recorder, untilLive } from '../testing/graphqlClient.js';
 
 type Caller = 'admin' | 'worker' | 'user' | 'anonymous';
 type Outcome = 'ok' | 'null' | 'FORBIDDEN' | 'UNAUTHENTICATED' | 'NOT_FOUND';

@@ -5,8 +5,8 @@ import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page, type WebSocketRoute } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HealthDocument, SubmitJobDocument } from '../client/generated/graphql.js';
-import { startTestConveyor, type TestConveyor } from './support/conveyor.js';
-import { executeOk } from './support/graphqlClient.js';
+import { startTestConveyor, type TestConveyor } from '../testing/conveyor.js';
+import { executeOk } from '../testing/graphqlClient.js';
 
 // Debian's Chromium, not a browser downloaded by Playwright: the tests run offline.
 const CHROMIUM = {

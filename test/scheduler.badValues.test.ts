@@ -2,9 +2,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { InvalidInputError } from '../src/errors.js';
 import type { JobTypeDefinition } from '../src/jobTypes/jobType.js';
-import { startTestConveyor, type TestConveyor } from './support/conveyor.js';
-import { withClient } from './support/database.js';
-import { checkInvariants } from './support/invariants.js';
+import { startTestConveyor, type TestConveyor } from '../testing/conveyor.js';
+import { withClient } from '../testing/database.js';
+import { checkInvariants } from '../testing/invariants.js';
 
 /** A result no JSON column can hold, chosen by the payload. */
 const unstorableResults: JobTypeDefinition<{ kind: string }> = {

@@ -7,9 +7,9 @@ import {
   HeartbeatDocument,
   JobDocument,
 } from '../client/generated/graphql.js';
-import { startTestConveyor, type TestConveyor } from './support/conveyor.js';
-import { execute, executeOk } from './support/graphqlClient.js';
-import { HandlerLog, testJobTypes, waitForStatus } from './support/testJobTypes.js';
+import { startTestConveyor, type TestConveyor } from '../testing/conveyor.js';
+import { execute, executeOk } from '../testing/graphqlClient.js';
+import { HandlerLog, testJobTypes, waitForStatus } from '../testing/testJobTypes.js';
 
 const code = (result: { errors?: readonly { extensions?: Record<string, unknown> }[] }) => result.errors?.[0]?.extensions?.code;
 

@@ -1,11 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
-import { createTestDatabase, withClient } from './support/database.js';
-import { checkInvariants } from './support/invariants.js';
-import { CREATE_JOB_RUNS, maxConcurrentRunsPerUser } from './support/jobRuns.js';
-import { spawnConveyor, type ConveyorProcess } from './support/processes.js';
-import { startTestConveyor, type TestConveyor } from './support/conveyor.js';
+import { createTestDatabase, withClient } from '../testing/database.js';
+import { checkInvariants } from '../testing/invariants.js';
+import { CREATE_JOB_RUNS, maxConcurrentRunsPerUser } from '../testing/jobRuns.js';
+import { spawnConveyor, type ConveyorProcess } from '../testing/processes.js';
+import { startTestConveyor, type TestConveyor } from '../testing/conveyor.js';
 
 const recordJobType = { name: 'record', payload: z.object({ ms: z.number(), retryMs: z.number().optional() }) };
 
@@ -21,7 +21,7 @@ function spawnWorker(databaseUrl: string, label: string, env: Record<string, str
       LOG_LEVEL: 'warn',
       ...env,
     },
-    'test/support/recordingWorker.ts',
+    'testing/recordingWorker.ts',
     [],
   );
 }

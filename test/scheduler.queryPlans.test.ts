@@ -3,8 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Db } from '../src/queue/sql/fragments.js';
 import * as reads from '../src/queue/sql/reads.js';
 import * as writes from '../src/queue/sql/writes.js';
-import { startTestConveyor, type TestConveyor } from './support/conveyor.js';
-import { withClient } from './support/database.js';
+import { startTestConveyor, type TestConveyor } from '../testing/conveyor.js';
+import { withClient } from '../testing/database.js';
 
 /** Builds a statement exactly as the queue sends it, without running it. */
 const statementOf = (build: (db: Db) => unknown) =>

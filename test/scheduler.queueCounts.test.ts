@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { QueueCounts } from '../src/queue/sql/reads.js';
-import { startTestConveyor, type TestConveyor } from './support/conveyor.js';
-import { withClient } from './support/database.js';
-import { checkInvariants } from './support/invariants.js';
+import { startTestConveyor, type TestConveyor } from '../testing/conveyor.js';
+import { withClient } from '../testing/database.js';
+import { checkInvariants } from '../testing/invariants.js';
 
 /** The counts as a scan of every job gives them (what queueStats answered before it kept counters). */
 async function scannedCounts(databaseUrl: string, filter: { userId: string | null; type: string | null }): Promise<QueueCounts> {

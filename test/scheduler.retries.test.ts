@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RetryJobDocument } from '../client/generated/graphql.js';
 import type { JobRow } from '../src/jobs/columns.js';
-import { startTestConveyor, type TestConveyor } from './support/conveyor.js';
-import { withClient } from './support/database.js';
-import { executeOk } from './support/graphqlClient.js';
-import { HandlerLog, testJobTypes, waitForStatus } from './support/testJobTypes.js';
+import { startTestConveyor, type TestConveyor } from '../testing/conveyor.js';
+import { withClient } from '../testing/database.js';
+import { executeOk } from '../testing/graphqlClient.js';
+import { HandlerLog, testJobTypes, waitForStatus } from '../testing/testJobTypes.js';
 
 /** The backoff the failing statement chose: runAt minus the moment it ran (both from one now()). */
 const backoffMs = (job: JobRow) => job.runAt.getTime() - job.updatedAt.getTime();

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConflictError } from '../src/errors.js';
 import type { JobRow } from '../src/jobs/columns.js';
 import { JOB_STATUSES, TRANSITIONS, type JobStatus, type Transition } from '../src/jobs/states.js';
-import { startTestConveyor, type TestConveyor } from './support/conveyor.js';
+import { startTestConveyor, type TestConveyor } from '../testing/conveyor.js';
 
 /**
  * The statements obey states.ts: every operation is tried from every state; it succeeds exactly from

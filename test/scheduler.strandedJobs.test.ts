@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestConveyor, type TestConveyor } from './support/conveyor.js';
-import { withClient } from './support/database.js';
-import { checkInvariants, strandedJobs } from './support/invariants.js';
+import { startTestConveyor, type TestConveyor } from '../testing/conveyor.js';
+import { withClient } from '../testing/database.js';
+import { checkInvariants, strandedJobs } from '../testing/invariants.js';
 
 /** Paths that could leave a due job waiting although its user has a free slot. */
 describe('no job waits with a free slot', () => {

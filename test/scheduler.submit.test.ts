@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JobDocument, QueueStatsDocument, SubmitJobDocument } from '../client/generated/graphql.js';
-import { startTestConveyor, type TestConveyor } from './support/conveyor.js';
-import { withClient } from './support/database.js';
-import { executeOk } from './support/graphqlClient.js';
+import { startTestConveyor, type TestConveyor } from '../testing/conveyor.js';
+import { withClient } from '../testing/database.js';
+import { executeOk } from '../testing/graphqlClient.js';
 
 describe('submitting jobs', () => {
   let conveyor: TestConveyor;

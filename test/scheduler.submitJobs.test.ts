@@ -2,10 +2,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SubmitJobsDocument } from '../client/generated/graphql.js';
 import { createPrismaClient } from '../src/db/prisma.js';
 import { JobQueue } from '../src/queue/queue.js';
-import { startTestConveyor, type TestConveyor } from './support/conveyor.js';
-import { withClient } from './support/database.js';
-import { checkInvariants } from './support/invariants.js';
-import { executeOk } from './support/graphqlClient.js';
+import { startTestConveyor, type TestConveyor } from '../testing/conveyor.js';
+import { withClient } from '../testing/database.js';
+import { checkInvariants } from '../testing/invariants.js';
+import { executeOk } from '../testing/graphqlClient.js';
 
 describe('submitJobs (bulk)', () => {
   let conveyor: TestConveyor;

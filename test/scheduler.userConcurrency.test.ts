@@ -7,10 +7,10 @@ import {
   SetUserConcurrencyDocument,
 } from '../client/generated/graphql.js';
 import type { JobRow } from '../src/jobs/columns.js';
-import { startTestConveyor, type TestConveyor } from './support/conveyor.js';
-import { withClient } from './support/database.js';
-import { checkInvariants } from './support/invariants.js';
-import { executeOk } from './support/graphqlClient.js';
+import { startTestConveyor, type TestConveyor } from '../testing/conveyor.js';
+import { withClient } from '../testing/database.js';
+import { checkInvariants } from '../testing/invariants.js';
+import { executeOk } from '../testing/graphqlClient.js';
 
 describe('per-user concurrency limits', () => {
   let conveyor: TestConveyor;

@@ -1,7 +1,7 @@
 import pg from 'pg';
 import type { TestProject } from 'vitest/node';
-import { createDatabaseIfMissing } from '../../src/db/embedded.js';
-import { migrate } from '../../src/db/migrator.js';
+import { createDatabaseIfMissing } from '../src/db/embedded.js';
+import { migrate } from '../src/db/migrator.js';
 import { startScratchPostgres } from './scratchPostgres.js';
 
 export const TEMPLATE_DATABASE = 'conveyor_test_template';

@@ -1,8 +1,8 @@
-import { loadConfig } from '../../src/config.js';
-import { createLogger, type Logger } from '../../src/logger.js';
-import { startConveyor, type Conveyor } from '../../src/conveyor.js';
-import type { JobTypeDefinition } from '../../src/jobTypes/jobType.js';
-import { Worker, type WorkerOptions } from '../../src/worker/worker.js';
+import { loadConfig } from '../src/config.js';
+import { createLogger, type Logger } from '../src/logger.js';
+import { startConveyor, type Conveyor } from '../src/conveyor.js';
+import type { JobTypeDefinition } from '../src/jobTypes/jobType.js';
+import { Worker, type WorkerOptions } from '../src/worker/worker.js';
 import { createTestDatabase } from './database.js';
 
 export interface TestConveyor extends Conveyor {
