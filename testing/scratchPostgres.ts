@@ -24,3 +24,10 @@ export async function startScratchPostgres(label: string): Promise<{ adminUrl: s
     },
   };
 }
+
+/** The URL of another database on the server `adminUrl` points at. */
+export function databaseUrlFor(adminUrl: string, database: string): string {
+  const url = new URL(adminUrl);
+  url.pathname = `/${database}`;
+  return url.toString();
+}
