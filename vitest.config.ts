@@ -10,7 +10,7 @@ export default defineConfig({
   },
   test: {
     include: ['test/**/*.test.ts'],
-    globalSetup: ['test/support/globalSetup.ts'],
+    globalSetup: ['testing/globalSetup.ts'],
     testTimeout: 60_000,
     hookTimeout: 60_000,
     // Two cores: more parallel files only make the timing-sensitive ones noisier.

@@ -1,13 +1,6 @@
-import { loadConfig } from '../src/config.js';
-import { createPrismaClient } from '../src/db/prisma.js';
-import { JobQueue } from '../src/queue/queue.js';
-import { demoJobTypes } from '../src/jobTypes/demoTypes.js';
-import { JobTypeRegistry } from '../src/jobTypes/registry.js';
 import pg from 'pg';
+import { openQueue } from '../testing/queue.js';
 import { median, percentile, type BenchDatabase, type Report } from './support.js';
-
-/** The default settings, as a server started with no configuration has them. */
-const SETTINGS = loadConfig({}).scheduling;
 
 /**
  * Scenario 2c (claim side): one user holds 100 000 waiting jobs while other users submit one job at a
@@ -18,8 +11,8 @@ export async function benchHeadOfLine(db: BenchDatabase, report: Report, options
   const samples = options.quick ? 300 : 1000;
   for (const withBacklog of [false, true]) {
     const url = await db.create(withBacklog ? 'hol_backlog' : 'hol_baseline');
-    const prisma = createPrismaClient(url);
-    const queue = new JobQueue({ prisma, jobTypes: JobTypeRegistry.of(demoJobTypes), settings: SETTINGS });
+    // The default settings, as a server started with no configuration has them.
+    const { queue, close } = openQueue({ databaseUrl: url, poolSize: 10 });
     if (withBacklog) {
       // The hog's two slots are busy; the rest wait outside the claim index, as submits leave them.
       await queue.submitJob({ type: 'echo', userId: 'hog' });
@@ -47,6 +40,6 @@ export async function benchHeadOfLine(db: BenchDatabase, report: Report, options
     const scenario = withBacklog ? '2c claim, 100k waiting' : '2c claim, no backlog';
     report.add({ scenario, metric: 'claim p50', value: median(latencies), unit: 'ms', runs: samples });
     report.add({ scenario, metric: 'claim p99', value: percentile(latencies, 99), unit: 'ms', runs: samples });
-    await prisma.$disconnect();
+    await close();
   }
 }

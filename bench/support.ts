@@ -1,8 +1,9 @@
 import http from 'node:http';
 import { createDatabaseIfMissing } from '../src/db/embedded.js';
 import { migrate } from '../src/db/migrator.js';
-import { freePort } from '../test/support/ports.js';
-import { startScratchPostgres } from '../test/support/scratchPostgres.js';
+import { freePort } from '../testing/ports.js';
+import { openQueue } from '../testing/queue.js';
+import { databaseUrlFor, startScratchPostgres } from '../testing/scratchPostgres.js';
 
 export interface BenchDatabase {
   /** A fresh, migrated database per scenario. */
@@ -17,10 +18,9 @@ export async function startBenchDatabase(): Promise<BenchDatabase> {
     async create(name) {
       const database = `conveyor_bench_${name}_${Date.now()}`;
       await createDatabaseIfMissing(adminUrl, database);
-      const url = new URL(adminUrl);
-      url.pathname = `/${database}`;
-      await migrate(url.toString());
-      return url.toString();
+      const url = databaseUrlFor(adminUrl, database);
+      await migrate(url);
+      return url;
     },
     stop,
   };
@@ -176,15 +176,8 @@ export async function waitUntil(check: () => Promise<boolean>, timeoutMs = 300_0
 
 /** An in-process queue on a bench database (for setting up jobs and reading results). */
 export async function benchQueue(databaseUrl: string, env: Record<string, string> = {}) {
-  const { loadConfig } = await import('../src/config.js');
-  const { createPrismaClient } = await import('../src/db/prisma.js');
-  const { JobQueue } = await import('../src/queue/queue.js');
-  const { demoJobTypes } = await import('../src/jobTypes/demoTypes.js');
-  const { JobTypeRegistry } = await import('../src/jobTypes/registry.js');
   const pg = (await import('pg')).default;
-  const config = loadConfig({ DATABASE_URL: databaseUrl, ...env });
-  const prisma = createPrismaClient(databaseUrl, { poolSize: 20 });
-  const queue = new JobQueue({ prisma, jobTypes: JobTypeRegistry.of(demoJobTypes), settings: config.scheduling });
+  const { queue, close } = openQueue({ databaseUrl, env, poolSize: 20 });
   const client = new pg.Client({ connectionString: databaseUrl });
   client.on('error', () => {}); // the database may stop first when a scenario fails
   await client.connect();
@@ -194,7 +187,7 @@ export async function benchQueue(databaseUrl: string, env: Record<string, string
       client.query<T>(text, values).then((r) => r.rows),
     async close() {
       await client.end();
-      await prisma.$disconnect();
+      await close();
     },
   };
 }

@@ -1,3 +1,4 @@
+// @ts-check
 // The API key lives in localStorage so that it survives reloads; it is sent as a bearer token.
 
 const STORAGE_KEY = 'conveyor.apiKey';
@@ -11,6 +12,7 @@ export function readApiKey() {
   }
 }
 
+/** @param {string} value */
 export function saveApiKey(value) {
   const key = value.trim();
   try {
@@ -22,7 +24,10 @@ export function saveApiKey(value) {
   return key;
 }
 
-/** Header value for fetch and graphql-ws; undefined when no key is set. */
+/**
+ * Header value for fetch and graphql-ws; undefined when no key is set.
+ * @param {string} key
+ */
 export function authorizationFor(key) {
   return key ? `Bearer ${key}` : undefined;
 }

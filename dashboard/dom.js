@@ -1,12 +1,25 @@
+// @ts-check
 // Building DOM from data. Text always goes in as text nodes (never innerHTML): payloads, results
 // and error messages are user-controlled.
 
-/** `h('li', { className: 'x', dataset: { jobId } }, 'text', child)`; null/false props and children are skipped. */
+/** What `h` appends: nodes and text; null, undefined and false are skipped. */
+/** @typedef {Node | string | null | undefined | false} Child */
+/** Attributes; `className` and `dataset` are set as properties, true is an empty attribute, null/false none. */
+/** @typedef {Record<string, string | number | boolean | null | undefined | Record<string, string>>} Props */
+
+/**
+ * `h('li', { className: 'x', dataset: { jobId } }, 'text', child)`; null/false props and children are skipped.
+ * @template {keyof HTMLElementTagNameMap} Tag
+ * @param {Tag} tag
+ * @param {Props} [props]
+ * @param {...(Child | Child[])} children
+ * @returns {HTMLElementTagNameMap[Tag]}
+ */
 export function h(tag, props = {}, ...children) {
   const element = document.createElement(tag);
   for (const [name, value] of Object.entries(props)) {
     if (value == null || value === false) continue;
-    if (name === 'className') element.className = value;
+    if (name === 'className') element.className = String(value);
     else if (name === 'dataset') Object.assign(element.dataset, value);
     else element.setAttribute(name, value === true ? '' : String(value));
   }
@@ -14,7 +27,10 @@ export function h(tag, props = {}, ...children) {
   return element;
 }
 
-/** A <time> in local time (the date only when not today), the exact UTC timestamp on hover; a dash when unset. */
+/**
+ * A <time> in local time (the date only when not today), the exact UTC timestamp on hover; a dash when unset.
+ * @param {string | null | undefined} iso
+ */
 export function timeOf(iso) {
   if (!iso) return h('span', { className: 'muted' }, '—');
   const date = new Date(iso);
@@ -22,11 +38,15 @@ export function timeOf(iso) {
   return h('time', { datetime: iso, title: iso }, today ? date.toLocaleTimeString() : date.toLocaleString());
 }
 
-/** Ids are UUIDs; the first block is enough to tell jobs apart at a glance. */
+/**
+ * Ids are UUIDs; the first block is enough to tell jobs apart at a glance.
+ * @param {string} id
+ */
 export function shortId(id) {
   return id.slice(0, 8);
 }
 
+/** @param {unknown} value */
 export function jsonText(value) {
   return value === undefined ? '' : JSON.stringify(value, null, 2);
 }

@@ -1,9 +1,13 @@
+// @ts-check
 // Queries and mutations as GraphQL over HTTP (POST /graphql).
 
 import { authorizationFor } from './apiKey.js';
 
+/** @import { Operation } from './types.js' */
+
 /** A request that came back with GraphQL errors (or none of the data it asked for). */
 export class GraphQLRequestError extends Error {
+  /** @param {string[]} messages */
   constructor(messages) {
     super(messages.join('\n'));
     this.name = 'GraphQLRequestError';
@@ -11,9 +15,20 @@ export class GraphQLRequestError extends Error {
   }
 }
 
-/** Returns `request(query, variables)`, resolving with `data` or rejecting with GraphQLRequestError. */
+/**
+ * Returns `request(query, variables)`, resolving with `data` or rejecting with GraphQLRequestError.
+ * @param {{ endpoint: string, getApiKey: () => string }} options
+ */
 export function createGraphQLHttpClient({ endpoint, getApiKey }) {
-  return async function request(query, variables = {}) {
+  /**
+   * @template Result
+   * @template {Record<string, unknown>} Variables
+   * @param {Operation<Result, Variables>} query
+   * @param {Variables} variables
+   * @returns {Promise<Result>}
+   */
+  return async function request(query, variables) {
+    /** @type {Record<string, string>} */
     const headers = {
       'content-type': 'application/json',
       accept: 'application/graphql-response+json, application/json',
@@ -25,8 +40,9 @@ export function createGraphQLHttpClient({ endpoint, getApiKey }) {
     try {
       response = await fetch(endpoint, { method: 'POST', headers, body: JSON.stringify({ query, variables }) });
     } catch (error) {
-      throw new GraphQLRequestError([`Cannot reach the server: ${error.message}`]);
+      throw new GraphQLRequestError([`Cannot reach the server: ${error instanceof Error ? error.message : String(error)}`]);
     }
+    /** @type {{ data?: Result | null, errors?: { message: string }[] }} */
     let body;
     try {
       body = await response.json();

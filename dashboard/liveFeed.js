@@ -1,19 +1,42 @@
+// @ts-check
 // Subscriptions over graphql-ws (the UMD build served at /dashboard/vendor/graphql-ws.js defines
-// the global `graphqlWs`).
+// the global `graphqlWs`, declared in globals.d.ts).
 
-/** Waits 1 s, 2 s, 4 s … up to 15 s between attempts, so a restarting server is not hammered. */
+/** @import { Client } from 'graphql-ws' */
+/** @import { Operation } from './types.js' */
+
+/** @typedef {'connecting' | 'connected' | 'disconnected'} ConnectionState */
+
+/**
+ * A subscription as the feed keeps it, to start again on a new client.
+ * @typedef {object} LiveSubscription
+ * @property {string} query
+ * @property {Record<string, unknown>} variables
+ * @property {(data: unknown) => void} onData the result's `data`, of the type its query says
+ * @property {() => void} dispose
+ */
+
+/**
+ * Waits 1 s, 2 s, 4 s … up to 15 s between attempts, so a restarting server is not hammered.
+ * @param {number} retries
+ */
 async function backOff(retries) {
   const delay = Math.min(1000 * 2 ** retries, 15_000);
   await new Promise((resolve) => setTimeout(resolve, delay + Math.random() * 500));
 }
 
-/** Turns what graphql-ws hands to `error` (GraphQL errors, a CloseEvent or an Error) into text. */
+/**
+ * Turns what graphql-ws hands to `error` (GraphQL errors, a CloseEvent or an Error) into text.
+ * @param {unknown} error
+ */
 function describeSubscriptionError(error) {
-  if (Array.isArray(error)) return error.map((e) => e.message).join('\n');
-  if (error && typeof error.code === 'number') {
-    return `Live connection closed (${error.code}${error.reason ? `: ${error.reason}` : ''})`;
+  if (Array.isArray(error)) return error.map((/** @type {{ message: string }} */ e) => e.message).join('\n');
+  if (typeof error !== 'object' || error === null) return String(error);
+  if ('code' in error && typeof error.code === 'number') {
+    const reason = 'reason' in error && error.reason ? `: ${error.reason}` : '';
+    return `Live connection closed (${error.code}${reason})`;
   }
-  return error?.message ?? String(error);
+  return 'message' in error ? String(error.message) : String(error);
 }
 
 /**
@@ -22,20 +45,27 @@ function describeSubscriptionError(error) {
  * re-subscribes after a dropped connection.
  */
 export class LiveFeed {
+  /** @type {string} */
   #url;
+  /** @type {() => Record<string, unknown>} */
   #connectionParams;
+  /** @type {(state: ConnectionState) => void} */
   #onStatus;
+  /** @type {(message: string) => void} */
   #onError;
+  /** @type {(reconnected: boolean) => void} */
   #onConnected;
-  #client = null;
+  /** @type {Client} */
+  #client;
+  /** @type {Set<LiveSubscription>} */
   #subscriptions = new Set();
   #wasConnected = false;
 
   /**
    * @param {object} options
    * @param {string} options.url ws(s):// URL of /graphql
-   * @param {() => object} options.connectionParams evaluated on every (re)connect
-   * @param {(state: 'connecting' | 'connected' | 'disconnected') => void} options.onStatus
+   * @param {() => Record<string, unknown>} options.connectionParams evaluated on every (re)connect
+   * @param {(state: ConnectionState) => void} options.onStatus
    * @param {(message: string) => void} options.onError
    * @param {(reconnected: boolean) => void} options.onConnected after every connection; `reconnected`
    *   when there was one before, so events may have been missed while disconnected
@@ -49,9 +79,18 @@ export class LiveFeed {
     this.#client = this.#createClient();
   }
 
-  /** Subscribes until the returned function is called; `onData` gets each result's `data`. */
+  /**
+   * Subscribes until the returned function is called; `onData` gets each result's `data`.
+   * @template Result
+   * @template {Record<string, unknown>} Variables
+   * @param {Operation<Result, Variables>} query
+   * @param {Variables} variables
+   * @param {(data: Result) => void} onData
+   * @returns {() => void}
+   */
   subscribe(query, variables, onData) {
-    const subscription = { query, variables, onData, dispose: () => {} };
+    /** @type {LiveSubscription} */
+    const subscription = { query, variables, onData: (data) => onData(/** @type {Result} */ (data)), dispose: () => {} };
     this.#subscriptions.add(subscription);
     this.#start(subscription);
     return () => {
@@ -71,6 +110,7 @@ export class LiveFeed {
     old.dispose();
   }
 
+  /** @param {LiveSubscription} subscription */
   #start(subscription) {
     const client = this.#client;
     subscription.dispose = client.subscribe(
@@ -88,7 +128,9 @@ export class LiveFeed {
     );
   }
 
+  /** @returns {Client} */
   #createClient() {
+    /** @type {Client} */
     const client = graphqlWs.createClient({
       url: this.#url,
       connectionParams: this.#connectionParams,

@@ -1,7 +1,8 @@
+// @ts-check
 // Wires the page: one live connection, one job store, and the panels rendered from them.
 
 import { authorizationFor, readApiKey, saveApiKey } from './apiKey.js';
-import { createGraphQLHttpClient } from './graphqlHttp.js';
+import { createGraphQLHttpClient, GraphQLRequestError } from './graphqlHttp.js';
 import { JobStore } from './jobStore.js';
 import { LiveFeed } from './liveFeed.js';
 import {
@@ -21,6 +22,16 @@ import { renderJobDetail } from './views/jobDetail.js';
 import { renderJobList } from './views/jobList.js';
 import { renderStats } from './views/statsBar.js';
 
+/** @import { Job, JobStatus } from './types.js' */
+
+/**
+ * @typedef {object} RecentPanel
+ * @property {JobStatus} status
+ * @property {number} first
+ * @property {(job: Job) => string} orderKey
+ */
+/** @typedef {'running' | 'failures'} RecentPanelName */
+
 const GRAPHQL_PATH = '/graphql';
 const RUNNING_SHOWN = 50;
 const RECENT_FAILURES = 20;
@@ -31,14 +42,31 @@ const REREAD_BATCH = 10;
 /**
  * The panels filled from `recentJobs` on open and after every reconnect, then kept live by the
  * jobUpdated stream. `orderKey` is the field recentJobs orders them by (newest first).
+ * @type {Record<RecentPanelName, RecentPanel>}
  */
 const RECENT = {
   running: { status: 'RUNNING', first: RUNNING_SHOWN, orderKey: (job) => job.startedAt ?? '' },
   failures: { status: 'FAILED', first: RECENT_FAILURES, orderKey: (job) => job.completedAt ?? job.updatedAt },
 };
+/** @type {(orderKey: RecentPanel['orderKey']) => (a: Job, b: Job) => number} */
 const newestFirst = (orderKey) => (a, b) => orderKey(b).localeCompare(orderKey(a));
 
-const $ = (selector) => document.querySelector(selector);
+/**
+ * The element index.html has for `selector`, of the given kind; a page without it is broken.
+ * @template {Element} Kind
+ * @param {string} selector
+ * @param {new () => Kind} kind
+ * @returns {Kind}
+ */
+function element(selector, kind) {
+  const found = document.querySelector(selector);
+  if (!(found instanceof kind)) throw new Error(`dashboard: index.html has no ${kind.name} ${selector}`);
+  return found;
+}
+/** @param {string} selector */
+const $ = (selector) => element(selector, HTMLElement);
+/** @param {string} selector */
+const input = (selector) => element(selector, HTMLInputElement);
 const panels = {
   running: $('#running .job-list'),
   failures: $('#failures .job-list'),
@@ -46,7 +74,10 @@ const panels = {
   detail: $('#detail .detail-body'),
 };
 
-/** What the page is looking at; everything else is derived from the store. */
+/**
+ * What the page is looking at; everything else is derived from the store.
+ * @type {{ selectedId: string | null, detailLoading: boolean, detailMissingId: string | null, stopDetailFeed: () => void, userId: string | null }}
+ */
 const view = {
   selectedId: null,
   detailLoading: false,
@@ -71,8 +102,10 @@ const feed = new LiveFeed({
   onConnected: (reconnected) => (reconnected ? reloadOpenData() : void loadRecentJobs()),
 });
 
+/** @param {unknown} error */
 function showRequestError(error) {
-  errors.show(error.messages ?? [error.message]);
+  if (error instanceof GraphQLRequestError) errors.show(error.messages);
+  else errors.show([error instanceof Error ? error.message : String(error)]);
 }
 
 // Rendering is batched per frame: a burst of events costs one render, not one per event.
@@ -88,7 +121,7 @@ function scheduleRender() {
 
 function render() {
   const selectedId = view.selectedId;
-  for (const [panel, { status, first, orderKey }] of Object.entries(RECENT)) {
+  for (const [panel, { status, first, orderKey }] of /** @type {[RecentPanelName, RecentPanel][]} */ (Object.entries(RECENT))) {
     renderJobList(panels[panel], store.list((job) => job.status === status, newestFirst(orderKey)), {
       selectedId,
       showError: status === 'FAILED',
@@ -108,6 +141,7 @@ function render() {
   });
 }
 
+/** @param {string} id */
 async function openJob(id) {
   if (id === view.selectedId) return;
   view.stopDetailFeed();
@@ -120,6 +154,7 @@ async function openJob(id) {
   await loadJob(id);
 }
 
+/** @param {string} id */
 async function loadJob(id) {
   try {
     const { job } = await request(JOB, { id });
@@ -134,6 +169,7 @@ async function loadJob(id) {
   }
 }
 
+/** @param {string} userId */
 async function loadUser(userId) {
   view.userId = userId;
   rememberInAddress();
@@ -159,6 +195,7 @@ async function loadRecentJobs() {
  * that left it while no events reached the page (the socket was down): those the answer would
  * have included (it is not full, or they sort before its last job) but did not are read again.
  * Jobs changed by an event while the query ran are left alone: the event is at least as new.
+ * @param {RecentPanel} panel
  */
 async function loadRecent({ status, first, orderKey }) {
   const held = store.list((job) => job.status === status).map((job) => ({ id: job.id, version: job.version }));
@@ -166,7 +203,8 @@ async function loadRecent({ status, first, orderKey }) {
   for (const job of recentJobs) store.put(job);
 
   const answered = new Set(recentJobs.map((job) => job.id));
-  const last = recentJobs.length >= first ? orderKey(recentJobs[recentJobs.length - 1]) : null;
+  const lastAnswered = recentJobs.length >= first ? recentJobs.at(-1) : undefined;
+  const last = lastAnswered ? orderKey(lastAnswered) : null;
   const missed = held
     .filter(({ id, version }) => {
       const job = store.get(id);
@@ -178,6 +216,7 @@ async function loadRecent({ status, first, orderKey }) {
   }
 }
 
+/** @param {string} id */
 async function rereadJob(id) {
   const { job } = await request(JOB_SUMMARY_BY_ID, { id });
   if (job) {
@@ -194,11 +233,15 @@ function reloadOpenData() {
   if (view.userId) void loadUser(view.userId);
 }
 
+/**
+ * @param {'retry' | 'cancel'} action
+ * @param {string} id
+ * @param {HTMLButtonElement} button
+ */
 async function runAction(action, id, button) {
   button.disabled = true;
   try {
-    const data = action === 'retry' ? await request(RETRY_JOB, { id }) : await request(CANCEL_JOB, { id });
-    store.put(action === 'retry' ? data.retryJob : data.cancelJob);
+    store.put(action === 'retry' ? (await request(RETRY_JOB, { id })).retryJob : (await request(CANCEL_JOB, { id })).cancelJob);
   } catch (error) {
     showRequestError(error);
   } finally {
@@ -218,7 +261,7 @@ function restoreFromAddress() {
   const params = new URLSearchParams(location.hash.slice(1));
   const userId = params.get('user');
   if (userId) {
-    $('#user-id').value = userId;
+    input('#user-id').value = userId;
     void loadUser(userId);
   }
   const jobId = params.get('job');
@@ -227,24 +270,26 @@ function restoreFromAddress() {
 
 // One listener for every job item and button, since the lists are re-rendered on each change.
 $('main').addEventListener('click', (event) => {
+  if (!(event.target instanceof Element)) return;
   const holder = event.target.closest('[data-job-id]');
-  if (!holder) return;
+  const jobId = holder instanceof HTMLElement ? holder.dataset.jobId : undefined;
+  if (!jobId) return;
   const button = event.target.closest('button[data-action]');
-  const action = button?.dataset.action;
-  if (action === 'retry' || action === 'cancel') void runAction(action, holder.dataset.jobId, button);
-  else void openJob(holder.dataset.jobId);
+  const action = button instanceof HTMLButtonElement ? button.dataset.action : undefined;
+  if (button instanceof HTMLButtonElement && (action === 'retry' || action === 'cancel')) void runAction(action, jobId, button);
+  else void openJob(jobId);
 });
 
 $('#user-form').addEventListener('submit', (event) => {
   event.preventDefault();
-  const userId = $('#user-id').value.trim();
+  const userId = input('#user-id').value.trim();
   if (userId) void loadUser(userId);
 });
 
-$('#api-key').value = readApiKey();
+input('#api-key').value = readApiKey();
 $('#api-key-form').addEventListener('submit', (event) => {
   event.preventDefault();
-  saveApiKey($('#api-key').value);
+  saveApiKey(input('#api-key').value);
   // The socket authenticated with the old key; only a new connection sends the new one.
   feed.reconnect();
   reloadOpenData();

@@ -1,4 +1,18 @@
-// The GraphQL documents the dashboard sends (see schema.graphql at the repository root).
+// @ts-check
+// The GraphQL documents the dashboard sends (see schema.graphql at the repository root);
+// test/dashboard.operations.test.ts validates each against the schema.
+
+/** @import { FullJob, JobStatus, JobSummary, Operation, QueueStats } from './types.js' */
+
+/**
+ * A document with the types of its result and variables; at run time, just the string.
+ * @template Result, Variables
+ * @param {string} source
+ * @returns {Operation<Result, Variables>}
+ */
+function operation(source) {
+  return /** @type {Operation<Result, Variables>} */ (source);
+}
 
 /** Cheap fields only: the all-jobs stream selects these so that no event costs a database read. */
 const JOB_SUMMARY = `
@@ -8,49 +22,62 @@ const JOB_SUMMARY = `
 /** payload and result are read from the database per event, so only the open job selects them. */
 const JOB_FULL = `${JOB_SUMMARY} payload result idempotencyKey leaseExpiresAt backoffBaseMs`;
 
-export const QUEUE_STATS_UPDATED = `
+/** @type {Operation<{ queueStatsUpdated: QueueStats }, Record<string, never>>} */
+export const QUEUE_STATS_UPDATED = operation(`
   subscription DashboardQueueStats {
     queueStatsUpdated { ready waiting scheduled running completed failed cancelled queued total }
-  }`;
+  }`);
 
-export const ALL_JOBS_UPDATED = `
+/** @type {Operation<{ jobUpdated: JobSummary }, Record<string, never>>} */
+export const ALL_JOBS_UPDATED = operation(`
   subscription DashboardAllJobs {
     jobUpdated { ${JOB_SUMMARY} }
-  }`;
+  }`);
 
-export const ONE_JOB_UPDATED = `
+/** @type {Operation<{ jobUpdated: FullJob }, { id: string }>} */
+export const ONE_JOB_UPDATED = operation(`
   subscription DashboardOneJob($id: ID!) {
     jobUpdated(id: $id) { ${JOB_FULL} }
-  }`;
+  }`);
 
-export const JOB = `
+/** @type {Operation<{ job: FullJob | null }, { id: string }>} */
+export const JOB = operation(`
   query DashboardJob($id: ID!) {
     job(id: $id) { ${JOB_FULL} }
-  }`;
+  }`);
 
-/** The Running and Recent failures panels, read on open and after every reconnect. */
-export const RECENT_JOBS = `
+/**
+ * The Running and Recent failures panels, read on open and after every reconnect.
+ * @type {Operation<{ recentJobs: JobSummary[] }, { status: JobStatus, first?: number }>}
+ */
+export const RECENT_JOBS = operation(`
   query DashboardRecentJobs($status: JobStatus!, $first: Int) {
     recentJobs(status: $status, first: $first) { ${JOB_SUMMARY} }
-  }`;
+  }`);
 
-/** A job the page may hold in a state it has since left (see loadRecent in main.js). */
-export const JOB_SUMMARY_BY_ID = `
+/**
+ * A job the page may hold in a state it has since left (see loadRecent in main.js).
+ * @type {Operation<{ job: JobSummary | null }, { id: string }>}
+ */
+export const JOB_SUMMARY_BY_ID = operation(`
   query DashboardJobSummary($id: ID!) {
     job(id: $id) { ${JOB_SUMMARY} }
-  }`;
+  }`);
 
-export const USER_JOBS = `
+/** @type {Operation<{ userJobs: { nodes: JobSummary[] } }, { userId: string, first?: number }>} */
+export const USER_JOBS = operation(`
   query DashboardUserJobs($userId: String!, $first: Int) {
     userJobs(userId: $userId, first: $first) { nodes { ${JOB_SUMMARY} } }
-  }`;
+  }`);
 
-export const RETRY_JOB = `
+/** @type {Operation<{ retryJob: JobSummary }, { id: string }>} */
+export const RETRY_JOB = operation(`
   mutation DashboardRetryJob($id: ID!) {
     retryJob(id: $id) { ${JOB_SUMMARY} }
-  }`;
+  }`);
 
-export const CANCEL_JOB = `
+/** @type {Operation<{ cancelJob: JobSummary }, { id: string }>} */
+export const CANCEL_JOB = operation(`
   mutation DashboardCancelJob($id: ID!) {
     cancelJob(id: $id) { ${JOB_SUMMARY} }
-  }`;
+  }`);

@@ -2,9 +2,9 @@ import { randomBytes } from 'node:crypto';
 import type { Client } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JobStatusChangesDocument, type JobStatusChangesSubscription } from '../client/generated/graphql.js';
-import { startTestConveyor, type TestConveyor } from './support/conveyor.js';
-import { connected, createWsClient, Recorder, untilLive, wsOperation } from './support/graphqlClient.js';
-import { sseRequest } from './support/sse.js';
+import { startTestConveyor, type TestConveyor } from '../testing/conveyor.js';
+import { connected, createWsClient, Recorder, untilLive, wsOperation } from '../testing/graphqlClient.js';
+import { sseRequest } from '../testing/sse.js';
 
 type Role = 'admin' | 'worker' | 'user';
 type Transport = 'HTTP' | 'graphql-ws' | 'SSE';
@@ -44,9 +44,9 @@ const nested = (depth: number): unknown => (depth === 0 ? 1 : [nested(depth - 1)
  * and check that holds over HTTP, run over HTTP, graphql-ws and SSE. Each transport must answer with
  * the same `extensions.code` (or the same data), and over graphql-ws a refusal concerns that operation
  * only (the socket and the subscriptions already running on it carry on). By the review's numbering:
- *  1 a new user's scheduled job                → here (accepted, waiting for RUN_AT); runs: scheduler.strandedJobs
+ *  1 a new user's scheduled job                → here (accepted, waiting for RUN_AT); runs: queue.strandedJobs
  *  2 control characters in every text field    → here (accepted); events and maintenance: events.payloadSize, worker.maintenance
- *  3 lone surrogates, batch poisoning          → here; concurrent batches: scheduler.badValues, api.fuzz
+ *  3 lone surrogates, batch poisoning          → here; concurrent batches: queue.badValues, api.fuzz
  *  4 responses bounded in bytes                → here; server RSS under attack: api.responseSize
  *  5 the same limits on every transport        → here; revoked keys on open sockets: api.keyRevocation
  *  6 subscription caps                         → api.subscriptionCaps; unknown type filters here
@@ -54,7 +54,7 @@ const nested = (depth: number): unknown => (depth === 0 ? 1 : [nested(depth - 1)
  *  8 the embedded database's password          → ops.embeddedPostgres
  *  9 dequeue(types: [])                        → here
  * 10 codes: surrogates, nesting, cursor, …     → here; log levels: server.logLevels; too slow: events.slowSubscriber
- * 11 operations                                → ops.embeddedSupervision, ops.health, server.connections, scheduler.queryPlans
+ * 11 operations                                → ops.embeddedSupervision, ops.health, server.connections, queue.queryPlans
  * 12 signals through npm start                 → ops.signals
  * 13 another user's job reads as unknown       → here
  */

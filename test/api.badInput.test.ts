@@ -1,6 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestConveyor, type TestConveyor } from './support/conveyor.js';
+import { startTestConveyor, type TestConveyor } from '../testing/conveyor.js';
 
 interface BadRequest {
   name: string;

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { loadConfig } from '../src/config.js';
-import { startTestConveyor, type TestConveyor } from './support/conveyor.js';
+import { startTestConveyor, type TestConveyor } from '../testing/conveyor.js';
 
 const SET_LIMIT = 'mutation { setUserConcurrency(userId: "victim", limit: 0) { limit } }';
 

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CompleteDocument, CompleteJobsDocument, DequeueJobsDocument, DequeueDocument, QueueStatsDocument } from '../client/generated/graphql.js';
-import { startTestConveyor, type TestConveyor } from './support/conveyor.js';
-import { checkInvariants } from './support/invariants.js';
-import { executeOk } from './support/graphqlClient.js';
+import { startTestConveyor, type TestConveyor } from '../testing/conveyor.js';
+import { checkInvariants } from '../testing/invariants.js';
+import { executeOk } from '../testing/graphqlClient.js';
 
 const JOBS = 2000;
 const CLAIMERS = 16;

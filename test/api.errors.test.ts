@@ -12,8 +12,8 @@ import {
   RetryJobDocument,
   SubmitJobDocument,
 } from '../client/generated/graphql.js';
-import { startTestConveyor, type TestConveyor } from './support/conveyor.js';
-import { execute, executeOk, postGraphQL } from './support/graphqlClient.js';
+import { startTestConveyor, type TestConveyor } from '../testing/conveyor.js';
+import { execute, executeOk, postGraphQL } from '../testing/graphqlClient.js';
 
 describe('error codes a client branches on', () => {
   let conveyor: TestConveyor;

@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestConveyor, type TestConveyor } from './support/conveyor.js';
-import { withClient } from './support/database.js';
-import { postGraphQL } from './support/graphqlClient.js';
-import { checkInvariants } from './support/invariants.js';
+import { startTestConveyor, type TestConveyor } from '../testing/conveyor.js';
+import { withClient } from '../testing/database.js';
+import { postGraphQL } from '../testing/graphqlClient.js';
+import { checkInvariants } from '../testing/invariants.js';
 
 /** Codes a client may see; anything else (or a masked "Unexpected error.") is a bug. */
 const KNOWN_CODES = new Set([

@@ -9,8 +9,8 @@ import {
   SubmitJobDocument,
   type JobUpdatedSubscription,
 } from '../client/generated/graphql.js';
-import { startTestConveyor, type TestConveyor } from './support/conveyor.js';
-import { connected, createWsClient, executeOk, Recorder } from './support/graphqlClient.js';
+import { startTestConveyor, type TestConveyor } from '../testing/conveyor.js';
+import { connected, createWsClient, executeOk, Recorder } from '../testing/graphqlClient.js';
 
 describe('a job over the GraphQL API', () => {
   let conveyor: TestConveyor;

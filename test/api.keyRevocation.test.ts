@@ -2,10 +2,10 @@ import { randomBytes } from 'node:crypto';
 import type { Client } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JobStatusChangesDocument, type JobStatusChangesSubscription } from '../client/generated/graphql.js';
-import { startTestConveyor, type TestConveyor } from './support/conveyor.js';
-import { withClient } from './support/database.js';
-import { connected, createWsClient, postGraphQL, Recorder, untilLive } from './support/graphqlClient.js';
-import { SseSubscription } from './support/sse.js';
+import { startTestConveyor, type TestConveyor } from '../testing/conveyor.js';
+import { withClient } from '../testing/database.js';
+import { connected, createWsClient, postGraphQL, Recorder, untilLive } from '../testing/graphqlClient.js';
+import { SseSubscription } from '../testing/sse.js';
 
 /**
  * Two server processes on one database (two Conveyor instances here): a key revoked through A stops

@@ -1,11 +1,11 @@
 import { readFile } from 'node:fs/promises';
 import { parse } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestConveyor, type TestConveyor } from './support/conveyor.js';
-import { createTestDatabase, withClient } from './support/database.js';
-import { connected, createWsClient, postGraphQL, Recorder } from './support/graphqlClient.js';
-import { freePort } from './support/ports.js';
-import { spawnConveyor, waitForServer } from './support/processes.js';
+import { startTestConveyor, type TestConveyor } from '../testing/conveyor.js';
+import { createTestDatabase, withClient } from '../testing/database.js';
+import { connected, createWsClient, postGraphQL, Recorder } from '../testing/graphqlClient.js';
+import { freePort } from '../testing/ports.js';
+import { spawnConveyor, waitForServer } from '../testing/processes.js';
 
 const KiB = 1024;
 const codes = (result: { errors?: readonly { extensions?: Record<string, unknown> }[] }) =>

@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../src/config.js';
-import { createTestDatabase, withClient } from './support/database.js';
-import { freePort } from './support/ports.js';
-import { startTestConveyor } from './support/conveyor.js';
-import { spawnConveyor, waitForServer } from './support/processes.js';
+import { createTestDatabase, withClient } from '../testing/database.js';
+import { freePort } from '../testing/ports.js';
+import { startTestConveyor } from '../testing/conveyor.js';
+import { spawnConveyor, waitForServer } from '../testing/processes.js';
 
 describe('authentication settings', () => {
   const drops: (() => Promise<void>)[] = [];

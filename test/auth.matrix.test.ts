@@ -3,9 +3,9 @@ import { createClient, type Client } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { JobStatusChangesDocument, JobUpdatedDocument, type JobStatusChangesSubscription } from '../client/generated/graphql.js';
-import type { JobRow } from '../src/jobs/columns.js';
-import { startTestConveyor, type TestConveyor } from './support/conveyor.js';
-import { postGraphQL, Recorder, untilLive } from './support/graphqlClient.js';
+import { startTestConveyor, type TestConveyor } from '../testing/conveyor.js';
+import { postGraphQL, Recorder, untilLive } from '../testing/graphqlClient.js';
+import { jobInState } from '../testing/jobInState.js';
 
 type Caller = 'admin' | 'worker' | 'user' | 'anonymous';
 type Outcome = 'ok' | 'null' | 'FORBIDDEN' | 'UNAUTHENTICATED' | 'NOT_FOUND';
@@ -47,16 +47,9 @@ describe('authorization', () => {
     return fields.length === 1 && fields[0] === null ? 'null' : 'ok';
   };
 
-  const jobOf = async (userId: string) => (await conveyor.queue.submitJob({ type: 'remote', userId })).job;
-  const runningJobOf = async (userId: string): Promise<JobRow> => {
-    const job = await jobOf(userId);
-    const claimed = (await conveyor.queue.claimJobs({ workerId: 'fixture', types: ['remote'], limit: 500 })).find((j) => j.id === job.id)!;
-    return claimed;
-  };
-  const failedJobOf = async (userId: string) => {
-    const job = await runningJobOf(userId);
-    return conveyor.queue.failJob(job.id, job.leaseToken!, 'fixture', false);
-  };
+  const jobOf = (userId: string) => jobInState(conveyor.queue, 'QUEUED', { type: 'remote', userId });
+  const runningJobOf = (userId: string) => jobInState(conveyor.queue, 'RUNNING', { type: 'remote', userId });
+  const failedJobOf = (userId: string) => jobInState(conveyor.queue, 'FAILED', { type: 'remote', userId, error: 'fixture' });
 
   interface Case {
     operation: string;

@@ -5,12 +5,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from '../src/db/embedded.js';
 import { migrate } from '../src/db/migrator.js';
-import { withClient } from './support/database.js';
-import { postGraphQL } from './support/graphqlClient.js';
-import { checkInvariants } from './support/invariants.js';
-import { CREATE_JOB_RUNS } from './support/jobRuns.js';
-import { freePort } from './support/ports.js';
-import { killAndWait, postmasterPid, spawnConveyor, waitForServer, type ConveyorProcess } from './support/processes.js';
+import { withClient } from '../testing/database.js';
+import { postGraphQL } from '../testing/graphqlClient.js';
+import { checkInvariants } from '../testing/invariants.js';
+import { CREATE_JOB_RUNS } from '../testing/jobRuns.js';
+import { freePort } from '../testing/ports.js';
+import { killAndWait, postmasterPid, spawnConveyor, waitForServer, type ConveyorProcess } from '../testing/processes.js';
 
 /** Every transition into COMPLETED, as the database saw it: a job completed twice would appear twice. */
 const AUDIT_COMPLETIONS = `
@@ -68,7 +68,7 @@ describe('chaos: kill -9 of PostgreSQL, a server and workers mid-run', () => {
     return server;
   };
   const startWorker = (label: string) => {
-    const worker = spawnConveyor({ ...common(), WORKER_LABEL: label, WORKER_CONCURRENCY: '6' }, 'test/support/recordingWorker.ts', []);
+    const worker = spawnConveyor({ ...common(), WORKER_LABEL: label, WORKER_CONCURRENCY: '6' }, 'testing/recordingWorker.ts', []);
     processes.push(worker);
     return worker;
   };

@@ -5,8 +5,9 @@ import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page, type WebSocketRoute } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HealthDocument, SubmitJobDocument } from '../client/generated/graphql.js';
-import { startTestConveyor, type TestConveyor } from './support/conveyor.js';
-import { executeOk } from './support/graphqlClient.js';
+import { startTestConveyor, type TestConveyor } from '../testing/conveyor.js';
+import { executeOk } from '../testing/graphqlClient.js';
+import { jobInState } from '../testing/jobInState.js';
 
 // Debian's Chromium, not a browser downloaded by Playwright: the tests run offline.
 const CHROMIUM = {
@@ -152,12 +153,13 @@ describe('the dashboard', () => {
 
   it('shows jobs already running or failed when it opens, and reads them again after a reconnect', async () => {
     // Two jobs that reach RUNNING and FAILED before the page exists: no event about them reaches it.
-    const running = (await conveyor.queue.submitJob({ type: 'echo', userId: 'before-a', payload: { message: 'a' } })).job;
-    const failing = (await conveyor.queue.submitJob({ type: 'echo', userId: 'before-b', payload: { message: 'b' } })).job;
-    const claimed = await conveyor.queue.claimJobs({ workerId: 'w', limit: 2 });
-    expect(claimed.map((job) => job.id).sort()).toEqual([running.id, failing.id].sort());
-    const lease = (id: string) => claimed.find((job) => job.id === id)!.leaseToken!;
-    await conveyor.queue.failJob(failing.id, lease(failing.id), 'failed before the page', false);
+    const running = await jobInState(conveyor.queue, 'RUNNING', { userId: 'before-a', payload: { message: 'a' }, workerId: 'w' });
+    const failing = await jobInState(conveyor.queue, 'FAILED', {
+      userId: 'before-b',
+      payload: { message: 'b' },
+      workerId: 'w',
+      error: 'failed before the page',
+    });
 
     // Every graphql-ws connection goes through here, so that the test can drop it and hold the next.
     const sockets: WebSocketRoute[] = [];
@@ -181,7 +183,7 @@ describe('the dashboard', () => {
       // graphql-ws waits 1 to 1.5 s before it tries again.
       await expect.poll(() => sockets.length, { timeout: 10_000 }).toBeGreaterThan(dropped);
       await expect.poll(() => fresh.locator('#connection').getAttribute('data-state')).not.toBe('connected');
-      await conveyor.queue.failJob(running.id, lease(running.id), 'failed while away', false);
+      await conveyor.queue.failJob(running.id, running.leaseToken!, 'failed while away', false);
       await conveyor.queue.retryJob(failing.id);
       await new Promise((resolve) => setTimeout(resolve, 300));
       expect(await freshItem('running', running.id).count()).toBe(1);

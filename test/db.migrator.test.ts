@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
 import { migrate, pendingMigrations, readMigrations } from '../src/db/migrator.js';
-import { createEmptyDatabase, withClient } from './support/database.js';
+import { createEmptyDatabase, withClient } from '../testing/database.js';
 
 function runMigrateProcess(databaseUrl: string): Promise<{ code: number | null; output: string }> {
   return new Promise((resolve) => {

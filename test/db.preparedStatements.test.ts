@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Prisma } from '../src/generated/prisma/client.js';
 import { createPrismaClient, preparedStatementNames } from '../src/db/prisma.js';
 import { jobGet } from '../src/queue/sql/reads.js';
-import { createTestDatabase } from './support/database.js';
+import { createTestDatabase } from '../testing/database.js';
 
 describe('prepared statements', () => {
   let database: { url: string; drop: () => Promise<void> };

@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JobUpdatedDocument, SubmitJobDocument, SubmitJobsDocument, type JobUpdatedSubscription } from '../client/generated/graphql.js';
-import { createTestDatabase } from './support/database.js';
-import { connected, createWsClient, executeOk, Recorder } from './support/graphqlClient.js';
-import { byJob, expectCompleteHistory } from './support/jobSequences.js';
-import { freePort } from './support/ports.js';
-import { spawnConveyor, waitForServer, type ConveyorProcess } from './support/processes.js';
+import { createTestDatabase } from '../testing/database.js';
+import { connected, createWsClient, executeOk, Recorder } from '../testing/graphqlClient.js';
+import { byJob, expectCompleteHistory } from '../testing/jobSequences.js';
+import { freePort } from '../testing/ports.js';
+import { spawnConveyor, waitForServer, type ConveyorProcess } from '../testing/processes.js';
 
 describe('live updates across processes', () => {
   let database: { url: string; drop: () => Promise<void> };

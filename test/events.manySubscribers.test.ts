@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JobStatusChangesDocument, type JobStatusChangesSubscription } from '../client/generated/graphql.js';
-import { startTestConveyor, type TestConveyor } from './support/conveyor.js';
-import { connected, createWsClient, Recorder } from './support/graphqlClient.js';
+import { startTestConveyor, type TestConveyor } from '../testing/conveyor.js';
+import { connected, createWsClient, Recorder } from '../testing/graphqlClient.js';
 
 const SUBSCRIBERS = 1000;
 const BURST = 500;

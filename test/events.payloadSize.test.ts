@@ -2,10 +2,10 @@ import { parse } from 'graphql';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CHANNELS } from '../src/db/channels.js';
-import { startTestConveyor, type TestConveyor } from './support/conveyor.js';
-import { withClient } from './support/database.js';
-import { connected, createWsClient, executeOk, Recorder } from './support/graphqlClient.js';
-import { checkInvariants } from './support/invariants.js';
+import { startTestConveyor, type TestConveyor } from '../testing/conveyor.js';
+import { withClient } from '../testing/database.js';
+import { connected, createWsClient, executeOk, Recorder } from '../testing/graphqlClient.js';
+import { checkInvariants } from '../testing/invariants.js';
 
 /** PostgreSQL refuses a NOTIFY payload of 8000 bytes or more ("payload string too long"). */
 const NOTIFY_LIMIT = 8000;

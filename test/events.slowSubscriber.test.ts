@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { startTestConveyor, type TestConveyor } from './support/conveyor.js';
-import { sseEvents } from './support/sse.js';
+import { startTestConveyor, type TestConveyor } from '../testing/conveyor.js';
+import { sseEvents } from '../testing/sse.js';
 
 /** About 24 MB of payloads: more than the kernel's socket buffers hold, so the server's writes stall. */
 const BIG_JOBS = 30;

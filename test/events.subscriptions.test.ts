@@ -14,10 +14,10 @@ import {
 import { DeliveryPacer } from '../src/events/deliveryPacer.js';
 import { openJobStream } from '../src/events/jobStream.js';
 import { SubscriberTooSlowError } from '../src/errors.js';
-import { startTestConveyor, type TestConveyor } from './support/conveyor.js';
-import { connected, createWsClient, executeOk, Recorder, untilLive } from './support/graphqlClient.js';
-import { byJob, expectCompleteHistory } from './support/jobSequences.js';
-import { SseSubscription } from './support/sse.js';
+import { startTestConveyor, type TestConveyor } from '../testing/conveyor.js';
+import { connected, createWsClient, executeOk, Recorder, untilLive } from '../testing/graphqlClient.js';
+import { byJob, expectCompleteHistory } from '../testing/jobSequences.js';
+import { SseSubscription } from '../testing/sse.js';
 
 type Update = JobUpdatedSubscription['jobUpdated'];
 

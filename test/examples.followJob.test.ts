@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestConveyor, type TestConveyor } from './support/conveyor.js';
+import { startTestConveyor, type TestConveyor } from '../testing/conveyor.js';
 
 describe('examples/follow-job.ts', () => {
   let conveyor: TestConveyor;

@@ -4,7 +4,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startEmbeddedPostgres } from '../src/db/embedded.js';
-import { freePort } from './support/ports.js';
+import { freePort } from '../testing/ports.js';
 
 /** Connects as `postgres` with this password; resolves with the SQLSTATE of a refusal, or 'ok'. */
 async function loginWith(port: number, password: string): Promise<string> {

@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { JobDocument, SubmitJobDocument } from '../client/generated/graphql.js';
-import { executeOk } from './support/graphqlClient.js';
-import { freePort } from './support/ports.js';
+import { executeOk } from '../testing/graphqlClient.js';
+import { freePort } from '../testing/ports.js';
 import {
   isAlive,
   killAndWait,
@@ -14,7 +14,7 @@ import {
   spawnConveyor,
   waitForServer,
   type ConveyorProcess,
-} from './support/processes.js';
+} from '../testing/processes.js';
 
 /** `conveyor serve` on the embedded database in a temporary folder of its own, never the suite's. */
 async function embeddedServerEnv() {

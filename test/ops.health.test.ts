@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestConveyor, type TestConveyor } from './support/conveyor.js';
+import { startTestConveyor, type TestConveyor } from '../testing/conveyor.js';
 
 const PROBES = 600;
 /** What startConveyor gives the Prisma pool at the default concurrency of 10: max(10, 10 + 4). */

@@ -4,8 +4,8 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { JobDocument, SubmitJobDocument } from '../client/generated/graphql.js';
-import { executeOk } from './support/graphqlClient.js';
-import { freePort } from './support/ports.js';
+import { executeOk } from '../testing/graphqlClient.js';
+import { freePort } from '../testing/ports.js';
 import {
   isAlive,
   killAndWait,
@@ -17,7 +17,7 @@ import {
   spawnNpmStart,
   waitForServer,
   type ConveyorProcess,
-} from './support/processes.js';
+} from '../testing/processes.js';
 
 /** True while any process is left in the process group `pgid`. */
 function groupAlive(pgid: number): boolean {

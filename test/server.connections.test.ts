@@ -2,9 +2,9 @@ import { connect, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JobStatusChangesDocument, type JobStatusChangesSubscription } from '../client/generated/graphql.js';
-import { startTestConveyor, type TestConveyor } from './support/conveyor.js';
-import { connected, createWsClient, Recorder, untilLive } from './support/graphqlClient.js';
-import { SseSubscription } from './support/sse.js';
+import { startTestConveyor, type TestConveyor } from '../testing/conveyor.js';
+import { connected, createWsClient, Recorder, untilLive } from '../testing/graphqlClient.js';
+import { SseSubscription } from '../testing/sse.js';
 
 /** A raw TCP connection that records when the server closed it. */
 function rawSocket(port: number, send?: string) {

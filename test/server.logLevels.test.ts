@@ -1,8 +1,8 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { startTestConveyor, type TestConveyor } from './support/conveyor.js';
-import { connected, createWsClient, wsOperation } from './support/graphqlClient.js';
+import { startTestConveyor, type TestConveyor } from '../testing/conveyor.js';
+import { connected, createWsClient, wsOperation } from '../testing/graphqlClient.js';
 
 const ROUNDS = 200;
 const deep = (levels: number) => `__schema { types { ${'fields { type { '.repeat(levels)}name${' } }'.repeat(levels)} } }`;

@@ -1,10 +1,10 @@
 import parsePrometheusTextFormat, { type PrometheusFamily } from 'parse-prometheus-text-format';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JobUpdatedDocument, SubmitJobDocument } from '../client/generated/graphql.js';
-import { startTestConveyor, type TestConveyor } from './support/conveyor.js';
-import { withClient } from './support/database.js';
-import { connected, createWsClient, executeOk, Recorder } from './support/graphqlClient.js';
-import { HandlerLog, testJobTypes, waitForStatus } from './support/testJobTypes.js';
+import { startTestConveyor, type TestConveyor } from '../testing/conveyor.js';
+import { withClient } from '../testing/database.js';
+import { connected, createWsClient, executeOk, Recorder } from '../testing/graphqlClient.js';
+import { HandlerLog, testJobTypes, waitForStatus } from '../testing/testJobTypes.js';
 
 describe('operations endpoints', () => {
   let conveyor: TestConveyor;

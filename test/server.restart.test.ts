@@ -3,9 +3,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { JobDocument, QueueStatsDocument, SubmitJobDocument } from '../client/generated/graphql.js';
-import { executeOk } from './support/graphqlClient.js';
-import { freePort } from './support/ports.js';
-import { spawnConveyor, waitForServer } from './support/processes.js';
+import { executeOk } from '../testing/graphqlClient.js';
+import { freePort } from '../testing/ports.js';
+import { spawnConveyor, waitForServer } from '../testing/processes.js';
 
 describe('npm start on the embedded database', () => {
   let dataDir: string;

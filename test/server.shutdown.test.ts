@@ -4,9 +4,9 @@ import { createPrismaClient } from '../src/db/prisma.js';
 import { JobQueue } from '../src/queue/queue.js';
 import { demoJobTypes } from '../src/jobTypes/demoTypes.js';
 import { JobTypeRegistry } from '../src/jobTypes/registry.js';
-import { createTestDatabase } from './support/database.js';
-import { spawnConveyor } from './support/processes.js';
-import { waitForStatus } from './support/testJobTypes.js';
+import { createTestDatabase } from '../testing/database.js';
+import { spawnConveyor } from '../testing/processes.js';
+import { waitForStatus } from '../testing/testJobTypes.js';
 
 describe('graceful shutdown of a worker process', () => {
   let database: { url: string; drop: () => Promise<void> };

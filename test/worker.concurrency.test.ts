@@ -1,8 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LIMITS } from '../src/queue/limits.js';
-import { startTestConveyor, type TestConveyor } from './support/conveyor.js';
-import { HandlerLog, testJobTypes } from './support/testJobTypes.js';
+import { startTestConveyor, type TestConveyor } from '../testing/conveyor.js';
+import { HandlerLog, testJobTypes } from '../testing/testJobTypes.js';
 
 describe('worker concurrency', () => {
   const log = new HandlerLog();

@@ -1,10 +1,16 @@
+// @ts-check
 import { h, jsonText, timeOf } from '../dom.js';
 import { actionButtons } from './jobActions.js';
 import { progressOf, statusBadge } from './jobStatus.js';
 
+/** @import { Child } from '../dom.js' */
+/** @import { HistoryEntry, Job } from '../types.js' */
+
 /**
  * The open job: its fields as last read or received, and the history of jobUpdated events seen
  * for it since the page opened.
+ * @param {HTMLElement} container
+ * @param {{ job: Job | null | undefined, history: readonly HistoryEntry[], loading: boolean, missingId: string | null }} state
  */
 export function renderJobDetail(container, { job, history, loading, missingId }) {
   if (missingId) {
@@ -16,7 +22,12 @@ export function renderJobDetail(container, { job, history, loading, missingId })
   }
 }
 
+/**
+ * @param {Job} job
+ * @param {readonly HistoryEntry[]} history
+ */
 function detailOf(job, history) {
+  /** @type {[string, Child][]} */
   const fields = [
     ['ID', h('code', {}, job.id)],
     ['Type', job.type],
@@ -42,13 +53,18 @@ function detailOf(job, history) {
     block('Payload', h('pre', { dataset: { field: 'payload' } }, jsonText(job.payload))),
     block('Result', job.result == null ? h('p', { className: 'muted' }, 'None yet.') : h('pre', { dataset: { field: 'result' } }, jsonText(job.result))),
     historyTable(history),
-  ].filter(Boolean);
+  ].filter((part) => part !== null);
 }
 
+/**
+ * @param {string} title
+ * @param {Child} content
+ */
 function block(title, content) {
   return h('section', { className: 'block' }, h('h3', {}, title), content);
 }
 
+/** @param {readonly HistoryEntry[]} history */
 function historyTable(history) {
   if (history.length === 0) {
     return block('History', h('p', { className: 'muted' }, 'No updates received since this page opened.'));

@@ -1,10 +1,18 @@
+// @ts-check
 import { h, shortId, timeOf } from '../dom.js';
 import { actionButtons } from './jobActions.js';
 import { progressOf, statusBadge } from './jobStatus.js';
 
+/** @import { Job } from '../types.js' */
+
 /**
  * Replaces the items of a job list (<ol data-empty="…">). Each item carries `data-job-id`, so that
  * a click anywhere on it opens the job and its buttons act on it.
+ */
+/**
+ * @param {HTMLElement} list
+ * @param {readonly Job[]} jobs
+ * @param {{ selectedId?: string | null, showError?: boolean, limit?: number }} [options]
  */
 export function renderJobList(list, jobs, { selectedId = null, showError = false, limit = 50 } = {}) {
   const items = jobs.slice(0, limit).map((job) => jobItem(job, { selected: job.id === selectedId, showError }));
@@ -13,6 +21,10 @@ export function renderJobList(list, jobs, { selectedId = null, showError = false
   list.replaceChildren(...items);
 }
 
+/**
+ * @param {Job} job
+ * @param {{ selected: boolean, showError: boolean }} options
+ */
 function jobItem(job, { selected, showError }) {
   return h(
     'li',

@@ -1,7 +1,12 @@
+// @ts-check
 import { h } from '../dom.js';
 
+/** @import { JobSummary, JobWaitReason } from '../types.js' */
+
+/** @type {Record<JobWaitReason, string>} */
 const WAIT_REASONS = { RUN_AT: 'scheduled', USER_CONCURRENCY: 'waiting for a user slot' };
 
+/** @param {Pick<JobSummary, 'status' | 'waitingFor'>} job a job, or an entry of its history */
 export function statusBadge(job) {
   const wait = job.status === 'QUEUED' && job.waitingFor ? WAIT_REASONS[job.waitingFor] : null;
   return h(
@@ -12,7 +17,10 @@ export function statusBadge(job) {
   );
 }
 
-/** Progress is only reported by some handlers; nothing is shown until it is. */
+/**
+ * Progress is only reported by some handlers; nothing is shown until it is.
+ * @param {Pick<JobSummary, 'progress' | 'progressMessage'>} job
+ */
 export function progressOf(job) {
   if (job.progress == null) return null;
   return h(

@@ -1,7 +1,13 @@
-/** Writes each count into its `[data-stat=name] dd`; the bar's layout lives in index.html. */
+// @ts-check
+/**
+ * Writes each count into its `[data-stat=name] dd`; the bar's layout lives in index.html.
+ * @param {HTMLElement} bar
+ * @param {Readonly<Record<string, number | null | undefined>>} stats counts by name (queueStats)
+ */
 export function renderStats(bar, stats) {
   for (const item of bar.querySelectorAll('[data-stat]')) {
-    const value = stats[item.dataset.stat];
-    item.querySelector('dd').textContent = value == null ? '–' : String(value);
+    const value = item instanceof HTMLElement && item.dataset.stat ? stats[item.dataset.stat] : undefined;
+    const cell = item.querySelector('dd');
+    if (cell) cell.textContent = value == null ? '–' : String(value);
   }
 }

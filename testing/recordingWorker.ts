@@ -4,9 +4,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { z } from 'zod';
-import { loadConfig } from '../../src/config.js';
-import { createLogger } from '../../src/logger.js';
-import { startConveyor } from '../../src/conveyor.js';
+import { loadConfig } from '../src/config.js';
+import { createLogger } from '../src/logger.js';
+import { startConveyor } from '../src/conveyor.js';
 
 const config = loadConfig({ ...process.env, HTTP_ENABLED: 'false' });
 const databaseUrl = config.databaseUrl!;

@@ -1,36 +1,35 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SubmitJobsDocument } from '../client/generated/graphql.js';
 import { createPrismaClient } from '../src/db/prisma.js';
 import { JobQueue } from '../src/queue/queue.js';
-import { startTestConveyor, type TestConveyor } from './support/conveyor.js';
-import { withClient } from './support/database.js';
-import { checkInvariants } from './support/invariants.js';
-import { executeOk } from './support/graphqlClient.js';
+import { withClient } from '../testing/database.js';
+import { checkInvariants } from '../testing/invariants.js';
+import { startTestQueue, type TestQueue } from '../testing/testQueue.js';
+import { waitingFor } from '../testing/waitingFor.js';
 
 describe('submitJobs (bulk)', () => {
-  let conveyor: TestConveyor;
+  let harness: TestQueue;
   beforeAll(async () => {
-    conveyor = await startTestConveyor({ env: { WORKER_ENABLED: 'false', MAINTENANCE_ENABLED: 'false' } });
+    harness = await startTestQueue();
   });
-  afterAll(() => conveyor?.close());
+  afterAll(() => harness?.close());
 
   it('inserts in input order, hands each user its free slots best priority first, and de-duplicates keys', async () => {
-    await conveyor.queue.submitJob({ type: 'echo', userId: 'bulk-a' }); // takes one of bulk-a's two slots
+    await harness.queue.submitJob({ type: 'echo', userId: 'bulk-a' }); // takes one of bulk-a's two slots
     const inputs = [
       { type: 'echo', userId: 'bulk-a', priority: 0 },
       { type: 'echo', userId: 'bulk-a', priority: 9 },
       { type: 'echo', userId: 'bulk-b' },
       { type: 'echo', userId: 'bulk-b', idempotencyKey: 'k1' },
       { type: 'echo', userId: 'bulk-b', idempotencyKey: 'k1' },
-      { type: 'echo', userId: 'bulk-b', runAt: new Date(Date.now() + 60_000).toISOString() },
+      { type: 'echo', userId: 'bulk-b', runAt: new Date(Date.now() + 60_000) },
       { type: 'echo', userId: 'bulk-c' },
     ];
-    const { submitJobs } = await executeOk(conveyor.graphqlUrl, SubmitJobsDocument, { inputs });
+    const submitJobs = await harness.queue.submitJobs(inputs);
     expect(submitJobs.map((r) => r.job.userId)).toEqual(inputs.map((i) => i.userId));
     expect(submitJobs.map((r) => r.deduplicated)).toEqual([false, false, false, false, true, false, false]);
     expect(submitJobs[4]!.job.id).toBe(submitJobs[3]!.job.id);
     // bulk-a had one slot left: the priority-9 job took it.
-    expect(submitJobs.map((r) => r.job.waitingFor)).toEqual([
+    expect(submitJobs.map((r) => waitingFor(r.job))).toEqual([
       'USER_CONCURRENCY',
       null,
       null,
@@ -39,10 +38,10 @@ describe('submitJobs (bulk)', () => {
       'RUN_AT',
       null,
     ]);
-    const again = await conveyor.queue.submitJobs([{ type: 'echo', userId: 'bulk-b', idempotencyKey: 'k1' }]);
+    const again = await harness.queue.submitJobs([{ type: 'echo', userId: 'bulk-b', idempotencyKey: 'k1' }]);
     expect(again).toMatchObject([{ deduplicated: true, job: { id: submitJobs[3]!.job.id } }]);
 
-    await withClient(conveyor.databaseUrl, async (client) => {
+    await withClient(harness.databaseUrl, async (client) => {
       const { rows } = await client.query(`
         SELECT s.user_id, s.used, count(j.id)::int AS holders
         FROM user_slots s LEFT JOIN jobs j ON j.user_id = s.user_id AND j.holds_slot AND j.status IN ('QUEUED', 'RUNNING')
@@ -56,20 +55,20 @@ describe('submitJobs (bulk)', () => {
   });
 
   it('rejects the whole batch when one input is invalid, creating nothing', async () => {
-    const before = await conveyor.queue.queueStats({ userId: 'bulk-bad' });
+    const before = await harness.queue.queueStats({ userId: 'bulk-bad' });
     await expect(
-      conveyor.queue.submitJobs([
+      harness.queue.submitJobs([
         { type: 'echo', userId: 'bulk-bad' },
         { type: 'send_email', userId: 'bulk-bad', payload: { to: 'nope' } },
       ]),
     ).rejects.toThrow(/Invalid payload/);
-    expect(await conveyor.queue.queueStats({ userId: 'bulk-bad' })).toEqual(before);
+    expect(await harness.queue.queueStats({ userId: 'bulk-bad' })).toEqual(before);
   });
 
   it('from four queues at once over the same users, hands out exactly the free slots and counts them right', async () => {
     // Separate queues stand for separate processes: each creates the slot rows of users it has not seen.
-    const prismas = Array.from({ length: 4 }, () => createPrismaClient(conveyor.databaseUrl, { poolSize: 4 }));
-    const queues = prismas.map((prisma) => new JobQueue({ prisma, jobTypes: conveyor.jobTypes, settings: conveyor.queue.settings }));
+    const prismas = Array.from({ length: 4 }, () => createPrismaClient(harness.databaseUrl, { poolSize: 4 }));
+    const queues = prismas.map((prisma) => new JobQueue({ prisma, jobTypes: harness.jobTypes, settings: harness.queue.settings }));
     const users = Array.from({ length: 30 }, (_, i) => `storm-${i}`);
     const later = new Date(Date.now() + 60_000);
     try {
@@ -90,7 +89,7 @@ describe('submitJobs (bulk)', () => {
     } finally {
       await Promise.all(prismas.map((prisma) => prisma.$disconnect()));
     }
-    await withClient(conveyor.databaseUrl, async (client) => {
+    await withClient(harness.databaseUrl, async (client) => {
       const { rows } = await client.query(`
         SELECT s.user_id, s.used,
                count(j.id) FILTER (WHERE j.holds_slot)::int AS holders,
@@ -101,7 +100,7 @@ describe('submitJobs (bulk)', () => {
       // 40 jobs per user, 32 of them due: every user holds exactly its 2 default slots, counted once.
       for (const row of rows) expect(row).toMatchObject({ used: 2, holders: 2, due: 32 });
     });
-    expect(await checkInvariants(conveyor.databaseUrl)).toEqual([]);
+    expect(await checkInvariants(harness.databaseUrl)).toEqual([]);
   });
 });
 

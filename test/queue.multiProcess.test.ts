@@ -1,11 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
-import { createTestDatabase, withClient } from './support/database.js';
-import { checkInvariants } from './support/invariants.js';
-import { CREATE_JOB_RUNS, maxConcurrentRunsPerUser } from './support/jobRuns.js';
-import { spawnConveyor, type ConveyorProcess } from './support/processes.js';
-import { startTestConveyor, type TestConveyor } from './support/conveyor.js';
+import { withClient } from '../testing/database.js';
+import { checkInvariants } from '../testing/invariants.js';
+import { CREATE_JOB_RUNS, maxConcurrentRunsPerUser } from '../testing/jobRuns.js';
+import { spawnConveyor, type ConveyorProcess } from '../testing/processes.js';
+import { startTestQueue, type TestQueue } from '../testing/testQueue.js';
 
 const recordJobType = { name: 'record', payload: z.object({ ms: z.number(), retryMs: z.number().optional() }) };
 
@@ -21,7 +21,7 @@ function spawnWorker(databaseUrl: string, label: string, env: Record<string, str
       LOG_LEVEL: 'warn',
       ...env,
     },
-    'test/support/recordingWorker.ts',
+    'testing/recordingWorker.ts',
     [],
   );
 }
@@ -35,24 +35,17 @@ async function waitUntil(check: () => Promise<boolean>, timeoutMs: number, what:
 }
 
 describe('scheduling across OS processes', () => {
-  let database: { url: string; drop: () => Promise<void> };
-  let submitter: TestConveyor;
+  let submitter: TestQueue;
   const workers: ConveyorProcess[] = [];
 
   beforeAll(async () => {
-    database = await createTestDatabase();
-    await withClient(database.url, (client) => client.query(CREATE_JOB_RUNS));
-    // The submitting process runs no worker: every job is run by the spawned worker processes.
-    submitter = await startTestConveyor({
-      databaseUrl: database.url,
-      env: { WORKER_ENABLED: 'false', MAINTENANCE_ENABLED: 'false' },
-      jobTypes: [recordJobType],
-    });
+    // The submitting process is a queue alone: every job is run by the spawned worker processes.
+    submitter = await startTestQueue({ jobTypes: [recordJobType] });
+    await withClient(submitter.databaseUrl, (client) => client.query(CREATE_JOB_RUNS));
   });
   afterAll(async () => {
     for (const worker of workers) if (worker.child.exitCode === null) worker.child.kill('SIGKILL');
     await submitter?.close();
-    await database?.drop();
   });
 
   const users = 50;
@@ -72,7 +65,7 @@ describe('scheduling across OS processes', () => {
         }),
       );
     }
-    for (let i = 0; i < 4; i++) workers.push(spawnWorker(database.url, `w${i}`));
+    for (let i = 0; i < 4; i++) workers.push(spawnWorker(submitter.databaseUrl, `w${i}`));
     try {
       await assertAllRanOnceWithinLimits();
     } finally {
@@ -87,7 +80,7 @@ describe('scheduling across OS processes', () => {
   async function assertAllRanOnceWithinLimits() {
     await waitUntil(async () => (await submitter.queue.queueStats()).completed === total, 180_000, 'all jobs to complete');
 
-    await withClient(database.url, async (client) => {
+    await withClient(submitter.databaseUrl, async (client) => {
       const runs = await client.query<{ job_id: string; runs: number; finished: number }>(
         `SELECT job_id, count(*)::int AS runs, count(finished_at)::int AS finished FROM job_runs GROUP BY job_id`,
       );
@@ -108,11 +101,11 @@ describe('scheduling across OS processes', () => {
       const statuses = await client.query(`SELECT status, count(*)::int AS n FROM jobs GROUP BY status`);
       expect(statuses.rows).toEqual([{ status: 'COMPLETED', n: total }]);
     });
-    expect(await checkInvariants(database.url)).toEqual([]);
+    expect(await checkInvariants(submitter.databaseUrl)).toEqual([]);
   }
 
   it('a worker killed with SIGKILL mid-job loses its jobs only until their leases lapse; each then completes once', async () => {
-    await withClient(database.url, (client) => client.query('TRUNCATE job_runs'));
+    await withClient(submitter.databaseUrl, (client) => client.query('TRUNCATE job_runs'));
     const ids: string[] = [];
     for (let i = 0; i < 6; i++) {
       const { job } = await submitter.queue.submitJob({
@@ -123,17 +116,17 @@ describe('scheduling across OS processes', () => {
       ids.push(job.id);
     }
     // The victim claims every job with 2-second leases, then dies holding them.
-    const victim = spawnWorker(database.url, 'victim', { LEASE_SECONDS: '2', MAINTENANCE_ENABLED: 'false' });
+    const victim = spawnWorker(submitter.databaseUrl, 'victim', { LEASE_SECONDS: '2', MAINTENANCE_ENABLED: 'false' });
     workers.push(victim);
     await waitUntil(
-      async () => withClient(database.url, async (c) => (await c.query('SELECT count(*)::int AS n FROM job_runs')).rows[0].n === 6),
+      async () => withClient(submitter.databaseUrl, async (c) => (await c.query('SELECT count(*)::int AS n FROM job_runs')).rows[0].n === 6),
       30_000,
       'the victim to start all six jobs',
     );
     victim.child.kill('SIGKILL');
     expect((await victim.exited).signal).toBe('SIGKILL');
 
-    const rescuer = spawnWorker(database.url, 'rescuer');
+    const rescuer = spawnWorker(submitter.databaseUrl, 'rescuer');
     workers.push(rescuer);
     await waitUntil(
       async () => (await Promise.all(ids.map((id) => submitter.queue.getJob(id)))).every((job) => job?.status === 'COMPLETED'),
@@ -146,7 +139,7 @@ describe('scheduling across OS processes', () => {
       expect(job).toMatchObject({ status: 'COMPLETED', attempts: 2 });
       expect(job!.lastError).toMatch(/lease expired/);
     }
-    await withClient(database.url, async (client) => {
+    await withClient(submitter.databaseUrl, async (client) => {
       const { rows } = await client.query(
         `SELECT job_id, worker, attempt, finished_at IS NOT NULL AS finished FROM job_runs ORDER BY job_id, attempt`,
       );
@@ -160,6 +153,6 @@ describe('scheduling across OS processes', () => {
     });
     rescuer.child.kill('SIGTERM');
     expect((await rescuer.exited).code).toBe(0);
-    expect(await checkInvariants(database.url)).toEqual([]);
+    expect(await checkInvariants(submitter.databaseUrl)).toEqual([]);
   }, 120_000);
 });

@@ -2,9 +2,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { InvalidInputError } from '../src/errors.js';
 import type { JobTypeDefinition } from '../src/jobTypes/jobType.js';
-import { startTestConveyor, type TestConveyor } from './support/conveyor.js';
-import { withClient } from './support/database.js';
-import { checkInvariants } from './support/invariants.js';
+import { withClient } from '../testing/database.js';
+import { checkInvariants } from '../testing/invariants.js';
+import { startTestQueue, type TestQueue } from '../testing/testQueue.js';
 
 /** A result no JSON column can hold, chosen by the payload. */
 const unstorableResults: JobTypeDefinition<{ kind: string }> = {
@@ -30,18 +30,15 @@ function nested(depth: number): unknown {
 }
 
 describe('values PostgreSQL cannot store', () => {
-  let conveyor: TestConveyor;
+  let harness: TestQueue;
   beforeAll(async () => {
-    conveyor = await startTestConveyor({
-      env: { WORKER_ENABLED: 'false', MAINTENANCE_ENABLED: 'false', EXTERNAL_JOB_TYPES: 'remote,outside' },
-      jobTypes: [unstorableResults],
-    });
+    harness = await startTestQueue({ env: { EXTERNAL_JOB_TYPES: 'remote,outside' }, jobTypes: [unstorableResults] });
   });
-  afterAll(() => conveyor?.close());
+  afterAll(() => harness?.close());
 
   it('are refused as bad input when submitted: lone surrogates anywhere, nesting thousands deep', async () => {
     const submit = (input: Record<string, unknown>) =>
-      conveyor.queue.submitJob({ type: 'remote', userId: 'refused', ...input } as never);
+      harness.queue.submitJob({ type: 'remote', userId: 'refused', ...input } as never);
     const cases = [
       { payload: { text: 'x\ud800' } },
       { payload: { ['k\udfff']: 1 } },
@@ -52,10 +49,10 @@ describe('values PostgreSQL cannot store', () => {
     for (const input of cases) {
       await expect(submit(input), JSON.stringify(input).slice(0, 80)).rejects.toBeInstanceOf(InvalidInputError);
     }
-    await expect(conveyor.queue.claimJobs({ workerId: 'w\ud800', limit: 1 })).rejects.toBeInstanceOf(InvalidInputError);
-    await expect(conveyor.queue.submitJobs([{ type: 'remote', userId: 'refused' }, { type: 'remote', userId: 'refused', payload: { t: '\udc00' } }]))
+    await expect(harness.queue.claimJobs({ workerId: 'w\ud800', limit: 1 })).rejects.toBeInstanceOf(InvalidInputError);
+    await expect(harness.queue.submitJobs([{ type: 'remote', userId: 'refused' }, { type: 'remote', userId: 'refused', payload: { t: '\udc00' } }]))
       .rejects.toThrow(/Item 1: payload\.t must not contain lone UTF-16 surrogates/);
-    await withClient(conveyor.databaseUrl, async (client) => {
+    await withClient(harness.databaseUrl, async (client) => {
       expect((await client.query(`SELECT count(*)::int AS n FROM jobs WHERE user_id = 'refused'`)).rows[0].n).toBe(0);
     });
   });
@@ -69,18 +66,18 @@ describe('values PostgreSQL cannot store', () => {
       idempotencyKey: i % 3 === 2 ? `same-\ud800${i}` : null,
     }));
     const mixed = valid.flatMap((input, i) => (i % 5 === 0 && hostile[i / 5] ? [input, hostile[i / 5]!] : [input]));
-    const outcomes = await Promise.allSettled(mixed.map((input) => conveyor.queue.submitJob(input as never)));
+    const outcomes = await Promise.allSettled(mixed.map((input) => harness.queue.submitJob(input as never)));
     const byUser = (prefix: string) => outcomes.filter((_, i) => mixed[i]!.userId.startsWith(prefix));
     expect(byUser('valid').every((o) => o.status === 'fulfilled')).toBe(true);
     for (const o of byUser('hostile')) expect(o.status === 'rejected' && o.reason instanceof InvalidInputError).toBe(true);
-    await withClient(conveyor.databaseUrl, async (client) => {
+    await withClient(harness.databaseUrl, async (client) => {
       const { rows } = await client.query(`SELECT count(*)::int AS n FROM jobs WHERE user_id LIKE 'valid-%' OR user_id = 'hostile'`);
       expect(rows[0].n).toBe(150);
     });
   });
 
   it('that a batch statement fails on (here a trigger) fail only their own submit, and nothing is written twice', async () => {
-    await withClient(conveyor.databaseUrl, (client) =>
+    await withClient(harness.databaseUrl, (client) =>
       client.query(`
         CREATE FUNCTION refuse_poison() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN IF NEW.payload ? 'poison' THEN RAISE EXCEPTION 'poisoned payload'; END IF; RETURN NEW; END $$;
@@ -93,23 +90,23 @@ describe('values PostgreSQL cannot store', () => {
         payload: i % 40 === 7 ? { poison: true } : { i },
         idempotencyKey: i % 3 === 0 ? `g-${i}` : null,
       }));
-      const outcomes = await Promise.allSettled(inputs.map((input) => conveyor.queue.submitJob(input)));
+      const outcomes = await Promise.allSettled(inputs.map((input) => harness.queue.submitJob(input)));
       outcomes.forEach((outcome, i) => expect(outcome.status, `submit ${i}`).toBe('poison' in inputs[i]!.payload ? 'rejected' : 'fulfilled'));
-      await withClient(conveyor.databaseUrl, async (client) => {
+      await withClient(harness.databaseUrl, async (client) => {
         const { rows } = await client.query(`SELECT count(*)::int AS n FROM jobs WHERE user_id LIKE 'grouped-%'`);
         expect(rows[0].n).toBe(195);
       });
     } finally {
-      await withClient(conveyor.databaseUrl, (client) => client.query('DROP TRIGGER refuse_poison ON jobs; DROP FUNCTION refuse_poison()'));
+      await withClient(harness.databaseUrl, (client) => client.query('DROP TRIGGER refuse_poison ON jobs; DROP FUNCTION refuse_poison()'));
     }
   });
 
   it("from a worker are made storable where they can be, and fail only their own job where they cannot", async () => {
     const kinds = ['bigint', 'cycle', 'deep', 'surrogate', 'fine'] as const;
-    const { jobs } = { jobs: await conveyor.queue.submitJobs(kinds.map((kind) => ({ type: 'bad_result', userId: `result-${kind}`, payload: { kind } }))) };
-    const worker = conveyor.startWorker({ concurrency: 10 });
+    const { jobs } = { jobs: await harness.queue.submitJobs(kinds.map((kind) => ({ type: 'bad_result', userId: `result-${kind}`, payload: { kind } }))) };
+    const worker = await harness.startWorker({ concurrency: 10 });
     try {
-      const finished = async () => Promise.all(jobs.map(({ job }) => conveyor.queue.getJob(job.id)));
+      const finished = async () => Promise.all(jobs.map(({ job }) => harness.queue.getJob(job.id)));
       await expect.poll(async () => (await finished()).every((job) => job!.status === 'COMPLETED' || job!.status === 'FAILED'), { timeout: 20_000 }).toBe(true);
       const [bigint, cycle, deep, surrogate, fine] = await finished();
       for (const job of [bigint, cycle, deep]) {
@@ -122,17 +119,17 @@ describe('values PostgreSQL cannot store', () => {
       await worker.stop(1000);
     }
     // An outside worker's failure message and result are made storable too.
-    const { job } = await conveyor.queue.submitJob({ type: 'outside', userId: 'outside' });
-    const [claimed] = await conveyor.queue.claimJobs({ workerId: 'outside', types: ['outside'], limit: 1 });
+    const { job } = await harness.queue.submitJob({ type: 'outside', userId: 'outside' });
+    const [claimed] = await harness.queue.claimJobs({ workerId: 'outside', types: ['outside'], limit: 1 });
     expect(claimed!.id).toBe(job.id);
-    const failed = await conveyor.queue.failJob(job.id, claimed!.leaseToken!, 'broke \ud800 here', true);
+    const failed = await harness.queue.failJob(job.id, claimed!.leaseToken!, 'broke \ud800 here', true);
     expect(failed.lastError).toBe('broke \ufffd here');
     await expect(
-      conveyor.queue.completeJobs([{ id: job.id, leaseToken: claimed!.leaseToken!, result: nested(100) }]),
+      harness.queue.completeJobs([{ id: job.id, leaseToken: claimed!.leaseToken!, result: nested(100) }]),
     ).rejects.toBeInstanceOf(InvalidInputError);
   });
 
   it('leave the slot counts right', async () => {
-    expect(await checkInvariants(conveyor.databaseUrl)).toEqual([]);
+    expect(await checkInvariants(harness.databaseUrl)).toEqual([]);
   });
 });

@@ -1,8 +1,8 @@
 import pg from 'pg';
 import type { TestProject } from 'vitest/node';
-import { createDatabaseIfMissing } from '../../src/db/embedded.js';
-import { migrate } from '../../src/db/migrator.js';
-import { startScratchPostgres } from './scratchPostgres.js';
+import { createDatabaseIfMissing } from '../src/db/embedded.js';
+import { migrate } from '../src/db/migrator.js';
+import { databaseUrlFor, startScratchPostgres } from './scratchPostgres.js';
 
 export const TEMPLATE_DATABASE = 'conveyor_test_template';
 
@@ -31,10 +31,4 @@ export default async function setup(project: TestProject) {
   project.provide('adminDatabaseUrl', adminUrl);
   project.provide('templateDatabase', TEMPLATE_DATABASE);
   return stop;
-}
-
-export function databaseUrlFor(adminUrl: string, database: string): string {
-  const url = new URL(adminUrl);
-  url.pathname = `/${database}`;
-  return url.toString();
 }

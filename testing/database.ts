@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { inject } from 'vitest';
-import { databaseUrlFor } from './globalSetup.js';
+import { databaseUrlFor } from './scratchPostgres.js';
 
 /** A fresh, migrated database of its own (cloned from the template); dropped by the returned function. */
 export async function createTestDatabase(): Promise<{ url: string; drop: () => Promise<void> }> {

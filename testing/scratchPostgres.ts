@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { startEmbeddedPostgres } from '../../src/db/embedded.js';
+import { startEmbeddedPostgres } from '../src/db/embedded.js';
 import { freePort } from './ports.js';
 
 /**
@@ -23,4 +23,11 @@ export async function startScratchPostgres(label: string): Promise<{ adminUrl: s
       await rm(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/** The URL of another database on the server `adminUrl` points at. */
+export function databaseUrlFor(adminUrl: string, database: string): string {
+  const url = new URL(adminUrl);
+  url.pathname = `/${database}`;
+  return url.toString();
 }

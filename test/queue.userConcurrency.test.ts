@@ -1,30 +1,22 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  DequeueJobsDocument,
-  JobDocument,
-  PendingJobsDocument,
-  QueueStatsDocument,
-  SetUserConcurrencyDocument,
-} from '../client/generated/graphql.js';
 import type { JobRow } from '../src/jobs/columns.js';
-import { startTestConveyor, type TestConveyor } from './support/conveyor.js';
-import { withClient } from './support/database.js';
-import { checkInvariants } from './support/invariants.js';
-import { executeOk } from './support/graphqlClient.js';
+import { withClient } from '../testing/database.js';
+import { checkInvariants } from '../testing/invariants.js';
+import { startTestQueue, type TestQueue } from '../testing/testQueue.js';
+import { waitingFor } from '../testing/waitingFor.js';
 
 describe('per-user concurrency limits', () => {
-  let conveyor: TestConveyor;
+  let harness: TestQueue;
   const submit = (userId: string, priority = 0, runAt?: Date) =>
-    conveyor.queue.submitJob({ type: 'echo', userId, priority, runAt }).then((r) => r.job);
-  const claimAll = async () =>
-    (await executeOk(conveyor.graphqlUrl, DequeueJobsDocument, { limit: 100, workerId: 't' })).dequeueJobs;
-  const complete = (job: { id: string; lease?: { token: string } | null }) =>
-    conveyor.queue.completeJob(job.id, job.lease!.token, null);
+    harness.queue.submitJob({ type: 'echo', userId, priority, runAt }).then((r) => r.job);
+  const claimAll = () => harness.queue.claimJobs({ limit: 100, workerId: 't' });
+  const complete = (job: JobRow) => harness.queue.completeJob(job.id, job.leaseToken!, null);
+  const stats = (userId: string) => harness.queue.queueStats({ userId });
 
   beforeAll(async () => {
-    conveyor = await startTestConveyor({ env: { WORKER_ENABLED: 'false', MAINTENANCE_ENABLED: 'false' } });
+    harness = await startTestQueue();
   });
-  afterAll(() => conveyor?.close());
+  afterAll(() => harness?.close());
 
   it('runs at most 2 of a user\'s jobs by default; the rest wait FIFO and are promoted as slots free', async () => {
     const jobs: JobRow[] = [];
@@ -33,9 +25,9 @@ describe('per-user concurrency limits', () => {
 
     const firstClaim = await claimAll();
     expect(firstClaim.map((j) => j.id).sort()).toEqual([jobs[0]!.id, jobs[1]!.id, other.id].sort());
-    const waiting = (await executeOk(conveyor.graphqlUrl, JobDocument, { id: jobs[2]!.id })).job!;
-    expect(waiting).toMatchObject({ status: 'QUEUED', waitingFor: 'USER_CONCURRENCY' });
-    expect((await executeOk(conveyor.graphqlUrl, QueueStatsDocument, { userId: 'ann' })).queueStats).toMatchObject({
+    const waiting = (await harness.queue.getJob(jobs[2]!.id))!;
+    expect({ status: waiting.status, waitingFor: waitingFor(waiting) }).toMatchObject({ status: 'QUEUED', waitingFor: 'USER_CONCURRENCY' });
+    expect(await stats('ann')).toMatchObject({
       running: 2,
       waiting: 3,
       ready: 0,
@@ -47,8 +39,8 @@ describe('per-user concurrency limits', () => {
     const next = await claimAll();
     expect(next.map((j) => j.id)).toEqual([jobs[2]!.id]);
     // Failing (no attempts left) and cancelling free slots too.
-    await conveyor.queue.failJob(jobs[1]!.id, firstClaim.find((j) => j.id === jobs[1]!.id)!.lease!.token, 'x', false);
-    await conveyor.queue.cancelJob(jobs[2]!.id);
+    await harness.queue.failJob(jobs[1]!.id, firstClaim.find((j) => j.id === jobs[1]!.id)!.leaseToken!, 'x', false);
+    await harness.queue.cancelJob(jobs[2]!.id);
     expect((await claimAll()).map((j) => j.id)).toEqual([jobs[3]!.id, jobs[4]!.id]);
   });
 
@@ -75,23 +67,22 @@ describe('per-user concurrency limits', () => {
 
   it('applies a changed limit at once: raising promotes, lowering takes slots back, 0 pauses', async () => {
     for (let i = 0; i < 6; i++) await submit('dan');
-    const url = conveyor.graphqlUrl;
-    const raised = await executeOk(url, SetUserConcurrencyDocument, { userId: 'dan', limit: 4 });
-    expect(raised.setUserConcurrency).toMatchObject({ userId: 'dan', limit: 4, isDefault: false });
-    expect((await executeOk(url, QueueStatsDocument, { userId: 'dan' })).queueStats).toMatchObject({ ready: 4, waiting: 2 });
+    const raised = await harness.queue.setUserConcurrency('dan', 4);
+    expect(raised).toMatchObject({ userId: 'dan', limit: 4, isDefault: false });
+    expect(await stats('dan')).toMatchObject({ ready: 4, waiting: 2 });
 
-    await executeOk(url, SetUserConcurrencyDocument, { userId: 'dan', limit: 1 });
-    expect((await executeOk(url, QueueStatsDocument, { userId: 'dan' })).queueStats).toMatchObject({ ready: 1, waiting: 5 });
+    await harness.queue.setUserConcurrency('dan', 1);
+    expect(await stats('dan')).toMatchObject({ ready: 1, waiting: 5 });
     const [only, ...none] = await claimAll();
     expect(none).toEqual([]);
 
-    await executeOk(url, SetUserConcurrencyDocument, { userId: 'dan', limit: 0 });
+    await harness.queue.setUserConcurrency('dan', 0);
     await complete(only!);
     expect(await claimAll()).toEqual([]);
-    expect((await executeOk(url, QueueStatsDocument, { userId: 'dan' })).queueStats).toMatchObject({ ready: 0, waiting: 5 });
+    expect(await stats('dan')).toMatchObject({ ready: 0, waiting: 5 });
 
-    const reset = await executeOk(url, SetUserConcurrencyDocument, { userId: 'dan', limit: null });
-    expect(reset.setUserConcurrency).toMatchObject({ limit: 2, isDefault: true });
+    const reset = await harness.queue.setUserConcurrency('dan', null);
+    expect(reset).toMatchObject({ limit: 2, isDefault: true });
     expect(await claimAll()).toHaveLength(2);
   });
 
@@ -99,7 +90,7 @@ describe('per-user concurrency limits', () => {
     // Two of hog's jobs run; 100 000 more wait for her slots (inserted in bulk, as submits would leave them).
     const running = [await submit('hog'), await submit('hog')];
     expect((await claimAll()).map((j) => j.id).sort()).toEqual(running.map((j) => j.id).sort());
-    await withClient(conveyor.databaseUrl, async (client) => {
+    await withClient(harness.databaseUrl, async (client) => {
       await client.query(`
         INSERT INTO jobs (type, payload, user_id, priority, holds_slot, created_at)
         SELECT 'echo', '{}', 'hog', 100, false, now() - interval '1 hour' FROM generate_series(1, 100000)`);
@@ -107,13 +98,13 @@ describe('per-user concurrency limits', () => {
     });
     const light = await submit('light', -100);
 
-    const { pendingJobs } = await executeOk(conveyor.graphqlUrl, PendingJobsDocument, { first: 1 });
+    const pendingJobs = await harness.queue.listPendingJobs(1);
     expect(pendingJobs.map((j) => j.id)).toEqual([light.id]);
     const [claimed] = await claimAll();
     expect(claimed?.id).toBe(light.id);
 
     // The claim walks only the index of slot-holding jobs: hog's waiting rows are not in it.
-    const plan = await withClient(conveyor.databaseUrl, async (client) => {
+    const plan = await withClient(harness.databaseUrl, async (client) => {
       const { rows } = await client.query(`EXPLAIN (ANALYZE, FORMAT JSON)
         SELECT id FROM jobs WHERE status = 'QUEUED' AND holds_slot AND run_at <= now()
         ORDER BY priority DESC, run_at, seq LIMIT 10 FOR UPDATE SKIP LOCKED`);
@@ -125,13 +116,13 @@ describe('per-user concurrency limits', () => {
   });
 
   it('keeps user_slots.used equal to the jobs actually holding slots', async () => {
-    await withClient(conveyor.databaseUrl, async (client) => {
+    await withClient(harness.databaseUrl, async (client) => {
       const { rows } = await client.query(`
         SELECT s.user_id, s.used, count(j.id)::int AS holders
         FROM user_slots s LEFT JOIN jobs j ON j.user_id = s.user_id AND j.holds_slot AND j.status IN ('QUEUED', 'RUNNING')
         GROUP BY s.user_id, s.used HAVING s.used <> count(j.id)`);
       expect(rows).toEqual([]);
     });
-    expect(await checkInvariants(conveyor.databaseUrl)).toEqual([]);
+    expect(await checkInvariants(harness.databaseUrl)).toEqual([]);
   });
 });

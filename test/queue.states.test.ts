@@ -3,42 +3,31 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConflictError } from '../src/errors.js';
 import type { JobRow } from '../src/jobs/columns.js';
 import { JOB_STATUSES, TRANSITIONS, type JobStatus, type Transition } from '../src/jobs/states.js';
-import { startTestConveyor, type TestConveyor } from './support/conveyor.js';
+import { jobInState } from '../testing/jobInState.js';
+import { startTestQueue, type TestQueue } from '../testing/testQueue.js';
 
 /**
  * The statements obey states.ts: every operation is tried from every state; it succeeds exactly from
  * the states the table lists, lands in one of the table's target states, and is CONFLICT otherwise.
  */
 describe('job state transitions', () => {
-  let conveyor: TestConveyor;
+  let harness: TestQueue;
   beforeAll(async () => {
-    conveyor = await startTestConveyor({
-      env: { WORKER_ENABLED: 'false', MAINTENANCE_ENABLED: 'false', EXTERNAL_JOB_TYPES: 'remote,solo', DEFAULT_USER_CONCURRENCY: '1000' },
-    });
+    harness = await startTestQueue({ env: { EXTERNAL_JOB_TYPES: 'remote,solo', DEFAULT_USER_CONCURRENCY: '1000' } });
   });
-  afterAll(() => conveyor?.close());
+  afterAll(() => harness?.close());
 
-  /** A fresh job in the given state (its own user, so that slots never interfere). */
-  async function jobIn(status: JobStatus, type = 'remote'): Promise<JobRow> {
-    const s = conveyor.queue;
-    const { job } = await s.submitJob({ type, userId: randomUUID(), maxAttempts: 2 });
-    if (status === 'QUEUED') return job;
-    if (status === 'CANCELLED') return s.cancelJob(job.id);
-    // Earlier tests leave QUEUED jobs of their own; claiming them too does them no harm.
-    const claimed = (await s.claimJobs({ workerId: 'states', types: [type], limit: 500 })).find((j) => j.id === job.id);
-    expect(claimed).toBeDefined();
-    if (status === 'RUNNING') return claimed!;
-    if (status === 'COMPLETED') return s.completeJob(job.id, claimed!.leaseToken!, null);
-    return s.failJob(job.id, claimed!.leaseToken!, 'done for', false);
-  }
+  /** A fresh job in the given state (with an attempt left, so that a failure may go back to QUEUED). */
+  const jobIn = (status: JobStatus, type = 'remote') =>
+    jobInState(harness.queue, status, { type, maxAttempts: 2, workerId: 'states', error: 'done for' });
 
   const operations: Record<Exclude<Transition, 'claim' | 'expireLease'>, (job: JobRow) => Promise<JobRow>> = {
-    complete: (job) => conveyor.queue.completeJob(job.id, job.leaseToken ?? randomUUID(), null),
-    fail: (job) => conveyor.queue.failJob(job.id, job.leaseToken ?? randomUUID(), 'try again'),
-    cancel: (job) => conveyor.queue.cancelJob(job.id),
-    retry: (job) => conveyor.queue.retryJob(job.id),
+    complete: (job) => harness.queue.completeJob(job.id, job.leaseToken ?? randomUUID(), null),
+    fail: (job) => harness.queue.failJob(job.id, job.leaseToken ?? randomUUID(), 'try again'),
+    cancel: (job) => harness.queue.cancelJob(job.id),
+    retry: (job) => harness.queue.retryJob(job.id),
     release: async (job) => {
-      const [released] = await conveyor.queue.forWorker().release([{ id: job.id, leaseToken: job.leaseToken ?? randomUUID() }]);
+      const [released] = await harness.queue.forWorker().release([{ id: job.id, leaseToken: job.leaseToken ?? randomUUID() }]);
       if (!released) throw new ConflictError('not released'); // releaseJobs skips what it may not release
       return released;
     },
@@ -56,7 +45,7 @@ describe('job state transitions', () => {
           expect(after.version).toBeGreaterThan(job.version);
         } else {
           await expect(operation(job)).rejects.toBeInstanceOf(ConflictError);
-          expect((await conveyor.queue.getJob(job.id))!.status).toBe(status);
+          expect((await harness.queue.getJob(job.id))!.status).toBe(status);
         }
       });
     }
@@ -65,7 +54,7 @@ describe('job state transitions', () => {
   it('claim takes only QUEUED jobs', async () => {
     for (const status of JOB_STATUSES.filter((s) => s !== 'QUEUED')) await jobIn(status, 'solo');
     const queued = await jobIn('QUEUED', 'solo');
-    const claimed = await conveyor.queue.claimJobs({ workerId: 'states', types: ['solo'], limit: 100 });
+    const claimed = await harness.queue.claimJobs({ workerId: 'states', types: ['solo'], limit: 100 });
     expect(claimed.map((j) => j.id)).toEqual([queued.id]);
   });
 });

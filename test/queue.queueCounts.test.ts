@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { QueueCounts } from '../src/queue/sql/reads.js';
-import { startTestConveyor, type TestConveyor } from './support/conveyor.js';
-import { withClient } from './support/database.js';
-import { checkInvariants } from './support/invariants.js';
+import { withClient } from '../testing/database.js';
+import { checkInvariants } from '../testing/invariants.js';
+import { startTestQueue, type TestQueue } from '../testing/testQueue.js';
 
 /** The counts as a scan of every job gives them (what queueStats answered before it kept counters). */
 async function scannedCounts(databaseUrl: string, filter: { userId: string | null; type: string | null }): Promise<QueueCounts> {
@@ -24,13 +24,11 @@ async function scannedCounts(databaseUrl: string, filter: { userId: string | nul
 }
 
 describe('queue counts kept without scanning finished jobs', () => {
-  let conveyor: TestConveyor;
+  let harness: TestQueue;
   beforeAll(async () => {
-    conveyor = await startTestConveyor({
-      env: { WORKER_ENABLED: 'false', MAINTENANCE_ENABLED: 'false', EXTERNAL_JOB_TYPES: 'other' },
-    });
+    harness = await startTestQueue({ env: { EXTERNAL_JOB_TYPES: 'other' } });
   });
-  afterAll(() => conveyor?.close());
+  afterAll(() => harness?.close());
 
   const filters = [
     { userId: null, type: null },
@@ -41,13 +39,13 @@ describe('queue counts kept without scanning finished jobs', () => {
   ];
   const expectExactCounts = async () => {
     for (const filter of filters) {
-      expect(await conveyor.queue.queueStats(filter), JSON.stringify(filter)).toEqual(await scannedCounts(conveyor.databaseUrl, filter));
+      expect(await harness.queue.queueStats(filter), JSON.stringify(filter)).toEqual(await scannedCounts(harness.databaseUrl, filter));
     }
-    expect(await checkInvariants(conveyor.databaseUrl)).toEqual([]);
+    expect(await checkInvariants(harness.databaseUrl)).toEqual([]);
   };
 
   it('equal a scan through every transition into and out of a finished state, folded or not', async () => {
-    const s = conveyor.queue;
+    const s = harness.queue;
     const submit = (userId: string, type: string, extra: Record<string, unknown> = {}) => s.submitJob({ type, userId, ...extra });
     await s.setUserConcurrency('count-a', 10);
     await s.setUserConcurrency('count-b', 10);
@@ -69,19 +67,19 @@ describe('queue counts kept without scanning finished jobs', () => {
     await s.retryJob(c3!.id); // FAILED → QUEUED
     await s.retryJob(c4!.id); // CANCELLED → QUEUED
     await new Promise((resolve) => setTimeout(resolve, 1100)); // the rest lapse: FAILED (no attempts left)
-    const outcome = await conveyor.maintenance.runOnce({ pruneOlderThan: null });
+    const outcome = await harness.maintenance.runOnce({ pruneOlderThan: null });
     expect(outcome!.expired.map((job) => job.id).sort()).toEqual(claimed.slice(5).map((job) => job.id).sort());
     await expectExactCounts();
 
-    await withClient(conveyor.databaseUrl, (client) =>
+    await withClient(harness.databaseUrl, (client) =>
       client.query(`UPDATE jobs SET completed_at = now() - interval '2 days' WHERE id = ANY($1::uuid[])`, [[c0!.id, c5!.id]]),
     );
-    expect((await conveyor.maintenance.runOnce({ pruneOlderThan: new Date(Date.now() - 86_400_000) }))!.pruned).toBe(2);
+    expect((await harness.maintenance.runOnce({ pruneOlderThan: new Date(Date.now() - 86_400_000) }))!.pruned).toBe(2);
     await expectExactCounts();
     // Changes not folded yet count as well as folded ones.
     const [again] = await s.claimJobs({ workerId: 'counter', limit: 1 });
     await s.completeJob(again!.id, again!.leaseToken!, null);
-    await withClient(conveyor.databaseUrl, async (client) => {
+    await withClient(harness.databaseUrl, async (client) => {
       expect((await client.query('SELECT count(*)::int AS n FROM job_count_changes')).rows[0].n).toBeGreaterThan(0);
     });
     await expectExactCounts();

@@ -3,8 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Db } from '../src/queue/sql/fragments.js';
 import * as reads from '../src/queue/sql/reads.js';
 import * as writes from '../src/queue/sql/writes.js';
-import { startTestConveyor, type TestConveyor } from './support/conveyor.js';
-import { withClient } from './support/database.js';
+import { withClient } from '../testing/database.js';
+import { startTestQueue, type TestQueue } from '../testing/testQueue.js';
 
 /** Builds a statement exactly as the queue sends it, without running it. */
 const statementOf = (build: (db: Db) => unknown) =>
@@ -22,28 +22,28 @@ const nodesOf = (node: PlanNode): PlanNode[] => [node, ...(node.Plans ?? []).fla
 const settings = { defaultUserConcurrency: 2, backoffBaseMs: 1000, backoffMaxMs: 3_600_000 };
 
 describe('query plans of the hot statements', () => {
-  let conveyor: TestConveyor;
+  let harness: TestQueue;
   // A busy queue: 10 000 jobs ready, 10 000 waiting for a slot, 20 000 finished.
   const queued = 20_000;
   const finished = 20_000;
   beforeAll(async () => {
-    conveyor = await startTestConveyor({ env: { WORKER_ENABLED: 'false', MAINTENANCE_ENABLED: 'false' } });
-    await conveyor.queue.setUserConcurrency('busy', queued / 2);
+    harness = await startTestQueue();
+    await harness.queue.setUserConcurrency('busy', queued / 2);
     for (let i = 0; i < queued; i += 1000) {
-      await conveyor.queue.submitJobs(Array.from({ length: 1000 }, () => ({ type: 'echo', userId: 'busy' })));
+      await harness.queue.submitJobs(Array.from({ length: 1000 }, () => ({ type: 'echo', userId: 'busy' })));
     }
-    await withClient(conveyor.databaseUrl, async (client) => {
+    await withClient(harness.databaseUrl, async (client) => {
       await client.query(`INSERT INTO jobs (type, user_id, status, completed_at)
         SELECT 'echo', 'old-' || (g % 100), 'COMPLETED', now() FROM generate_series(1, $1::int) g`, [finished]);
       // Statistics as autovacuum leaves them: with real row counts the planner likes hash joins.
       await client.query('ANALYZE jobs');
     });
   });
-  afterAll(() => conveyor?.close());
+  afterAll(() => harness?.close());
 
   /** EXPLAIN ANALYZE inside a transaction that is rolled back; returns every plan node. */
   const explain = (statement: Prisma.Sql) =>
-    withClient(conveyor.databaseUrl, async (client) => {
+    withClient(harness.databaseUrl, async (client) => {
       await client.query('BEGIN');
       try {
         const { rows } = await client.query(`EXPLAIN (ANALYZE, FORMAT JSON) ${statement.text}`, statement.values);
@@ -64,7 +64,7 @@ describe('query plans of the hot statements', () => {
   });
 
   it('completing 200 jobs (freeing slots, promoting waiting jobs) reads them through indexes', async () => {
-    const claimed = await conveyor.queue.claimJobs({ limit: 200, types: null, leaseSeconds: 60, workerId: 'plan', maxBytes: null });
+    const claimed = await harness.queue.claimJobs({ limit: 200, types: null, leaseSeconds: 60, workerId: 'plan', maxBytes: null });
     expect(claimed).toHaveLength(200);
     const completions = claimed.map((job) => ({ id: job.id, leaseToken: job.leaseToken!, resultJson: 'null' }));
     const complete = statementOf((db) => sql.jobCompleteMany(db, completions, settings));
@@ -108,7 +108,7 @@ describe('query plans of the hot statements', () => {
       listByUser: statementOf((db) => sql.jobListByUser(db, { userId: 'busy', status: 'QUEUED', beforeSeq: 10n, limit: 20 })),
     };
     // Not here: maintenance's jobPromoteWaiting, which looks at every user with a free slot by design.
-    const scans = await withClient(conveyor.databaseUrl, async (client) => {
+    const scans = await withClient(harness.databaseUrl, async (client) => {
       const found: string[] = [];
       for (const [name, statement] of Object.entries(statements)) {
         const { rows } = await client.query(`EXPLAIN (GENERIC_PLAN, FORMAT JSON) ${statement.text}`);

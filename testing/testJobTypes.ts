@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
-import { NonRetryableError, type JobTypeDefinition } from '../../src/jobTypes/jobType.js';
-import type { JobQueue } from '../../src/queue/queue.js';
+import { NonRetryableError, type JobTypeDefinition } from '../src/jobTypes/jobType.js';
+import type { JobQueue } from '../src/queue/queue.js';
 
 /** What the in-process test handlers observed, keyed by job id. */
 export class HandlerLog {

@@ -1,33 +1,31 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RetryJobDocument } from '../client/generated/graphql.js';
 import type { JobRow } from '../src/jobs/columns.js';
-import { startTestConveyor, type TestConveyor } from './support/conveyor.js';
-import { withClient } from './support/database.js';
-import { executeOk } from './support/graphqlClient.js';
-import { HandlerLog, testJobTypes, waitForStatus } from './support/testJobTypes.js';
+import { withClient } from '../testing/database.js';
+import { HandlerLog, testJobTypes, waitForStatus } from '../testing/testJobTypes.js';
+import { startTestQueue, type TestQueue } from '../testing/testQueue.js';
 
 /** The backoff the failing statement chose: runAt minus the moment it ran (both from one now()). */
 const backoffMs = (job: JobRow) => job.runAt.getTime() - job.updatedAt.getTime();
 
 describe('retries', () => {
   const log = new HandlerLog();
-  let outside: TestConveyor;
-  let builtIn: TestConveyor;
+  let outside: TestQueue;
+  let builtIn: TestQueue;
 
   beforeAll(async () => {
     // Default backoff settings (1 s base, 1 h cap); maintenance is driven by hand.
-    outside = await startTestConveyor({
-      env: { WORKER_ENABLED: 'false', MAINTENANCE_ENABLED: 'false', BACKOFF_BASE_MS: '1000', EXTERNAL_JOB_TYPES: 'remote' },
-    });
-    builtIn = await startTestConveyor({ jobTypes: testJobTypes(log), env: { BACKOFF_BASE_MS: '50' } });
+    outside = await startTestQueue({ env: { BACKOFF_BASE_MS: '1000', EXTERNAL_JOB_TYPES: 'remote' } });
+    builtIn = await startTestQueue({ jobTypes: testJobTypes(log), env: { BACKOFF_BASE_MS: '50' } });
+    await builtIn.startWorker();
+    builtIn.maintenance.start();
   });
   afterAll(async () => {
     await outside?.close();
     await builtIn?.close();
   });
 
-  async function claimOne(conveyor: TestConveyor, id: string) {
-    const [job] = await conveyor.queue.claimJobs({ workerId: 'test', limit: 1 });
+  async function claimOne(harness: TestQueue, id: string) {
+    const [job] = await harness.queue.claimJobs({ workerId: 'test', limit: 1 });
     expect(job?.id).toBe(id);
     return job!;
   }
@@ -103,7 +101,7 @@ describe('retries', () => {
     const { job } = await builtIn.queue.submitJob({ type: 'flaky', userId: 'b3', maxAttempts: 1 });
     await waitForStatus(builtIn, job.id, ['FAILED']);
     log.healed.add(job.id);
-    const { retryJob } = await executeOk(builtIn.graphqlUrl, RetryJobDocument, { id: job.id });
+    const retryJob = await builtIn.queue.retryJob(job.id);
     expect(retryJob).toMatchObject({ status: 'QUEUED', attempts: 0, completedAt: null });
     expect(await waitForStatus(builtIn, job.id, ['COMPLETED'])).toMatchObject({ attempts: 1 });
   });

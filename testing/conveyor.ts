@@ -1,9 +1,10 @@
-import { loadConfig } from '../../src/config.js';
-import { createLogger, type Logger } from '../../src/logger.js';
-import { startConveyor, type Conveyor } from '../../src/conveyor.js';
-import type { JobTypeDefinition } from '../../src/jobTypes/jobType.js';
-import { Worker, type WorkerOptions } from '../../src/worker/worker.js';
+import { loadConfig } from '../src/config.js';
+import { createLogger, type Logger } from '../src/logger.js';
+import { startConveyor, type Conveyor } from '../src/conveyor.js';
+import type { JobTypeDefinition } from '../src/jobTypes/jobType.js';
+import { Worker, type WorkerOptions } from '../src/worker/worker.js';
 import { createTestDatabase } from './database.js';
+import { TEST_ENV } from './testEnv.js';
 
 export interface TestConveyor extends Conveyor {
   graphqlUrl: string;
@@ -18,6 +19,7 @@ export interface TestConveyor extends Conveyor {
 /**
  * A whole Conveyor process (HTTP server, worker, maintenance) on a fresh database of its own, with
  * quick polling so that tests do not wait on timers. `env` overrides any configuration variable.
+ * Tests of the queue alone use startTestQueue (testQueue.ts) instead.
  */
 export async function startTestConveyor(
   options: {
@@ -31,13 +33,9 @@ export async function startTestConveyor(
   const database = options.databaseUrl ? { url: options.databaseUrl, drop: async () => {} } : await createTestDatabase();
   const config = loadConfig({
     DATABASE_URL: database.url,
+    ...TEST_ENV,
     HOST: '127.0.0.1',
     PORT: '0',
-    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
-    LOG_PRETTY: 'false',
-    WORKER_POLL_INTERVAL_MS: '200',
-    MAINTENANCE_INTERVAL_MS: '200',
-    BACKOFF_BASE_MS: '100',
     // Tests of other things act as an admin; test/auth.* turn authentication on.
     AUTH_DISABLED: 'true',
     ...options.env,

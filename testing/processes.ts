@@ -67,7 +67,7 @@ export function spawnNpmStart(env: Record<string, string>): ConveyorProcess {
 /** Runs a command in the repository, in a process group of its own (as a terminal runs a command). */
 export function spawnCommand(command: string, args: string[], env: Record<string, string>): ConveyorProcess {
   const child = spawn(command, args, {
-    cwd: fileURLToPath(new URL('../..', import.meta.url)),
+    cwd: fileURLToPath(new URL('..', import.meta.url)),
     detached: true,
     env: { ...process.env, LOG_LEVEL: 'info', LOG_PRETTY: 'false', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

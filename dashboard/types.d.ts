@@ -1,0 +1,68 @@
+// Types for the JSDoc of the dashboard's modules (checked by dashboard/tsconfig.json): the shapes its
+// GraphQL operations (operations.js) select from schema.graphql. Not served: types only.
+
+export type JobStatus = 'QUEUED' | 'RUNNING' | 'COMPLETED' | 'FAILED' | 'CANCELLED';
+export type JobWaitReason = 'RUN_AT' | 'USER_CONCURRENCY';
+
+/** JOB_SUMMARY in operations.js: what the all-jobs stream and the lists select. Dates are ISO strings. */
+export interface JobSummary {
+  id: string;
+  type: string;
+  userId: string;
+  status: JobStatus;
+  waitingFor: JobWaitReason | null;
+  priority: number;
+  attempts: number;
+  maxAttempts: number;
+  lastError: string | null;
+  progress: number | null;
+  progressMessage: string | null;
+  version: number;
+  workerId: string | null;
+  runAt: string;
+  createdAt: string;
+  startedAt: string | null;
+  completedAt: string | null;
+  updatedAt: string;
+}
+
+/** JOB_FULL: the open job selects its contents and lease too. */
+export interface FullJob extends JobSummary {
+  payload: unknown;
+  result: unknown;
+  idempotencyKey: string | null;
+  leaseExpiresAt: string | null;
+  backoffBaseMs: number | null;
+}
+
+/** A job as the page holds it: a summary, with the full fields once the job was opened. */
+export type Job = JobSummary & Partial<FullJob>;
+
+/** One jobUpdated event of a job, as its history table shows it. */
+export interface HistoryEntry {
+  version: number;
+  status: JobStatus;
+  attempts: number;
+  progress: number | null;
+  waitingFor: JobWaitReason | null;
+  lastError: string | null;
+  receivedAt: string;
+}
+
+export type QueueStats = {
+  ready: number;
+  waiting: number;
+  scheduled: number;
+  running: number;
+  completed: number;
+  failed: number;
+  cancelled: number;
+  queued: number;
+  total: number;
+};
+
+/**
+ * A GraphQL document as the string sent, carrying the types of its result and variables (as
+ * codegen's TypedDocumentString does), so that request() and LiveFeed.subscribe() type what they return.
+ */
+export type Operation<Result, Variables> = string & { readonly __result?: Result; readonly __variables?: Variables };

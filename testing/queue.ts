@@ -1,0 +1,38 @@
+import { loadConfig, type Config } from '../src/config.js';
+import { createPrismaClient, type PrismaClient } from '../src/db/prisma.js';
+import { demoJobTypes } from '../src/jobTypes/demoTypes.js';
+import type { JobTypeDefinition } from '../src/jobTypes/jobType.js';
+import { JobTypeRegistry } from '../src/jobTypes/registry.js';
+import { JobQueue } from '../src/queue/queue.js';
+
+export interface OpenedQueue {
+  config: Config;
+  prisma: PrismaClient;
+  jobTypes: JobTypeRegistry;
+  queue: JobQueue;
+  /** Disconnects the queue's pool. */
+  close(): Promise<void>;
+}
+
+/**
+ * A JobQueue on an existing, migrated database, built from configuration the way the composition root
+ * (src/conveyor.ts) builds a process's: the demo job types plus `jobTypes`, EXTERNAL_JOB_TYPES, the
+ * scheduling settings. Nothing else: no HTTP, worker, event bus or maintenance. The tests' queue
+ * harness and the benchmark both start from it.
+ */
+export function openQueue(options: {
+  databaseUrl: string;
+  env?: Record<string, string>;
+  jobTypes?: readonly JobTypeDefinition<any>[];
+  /** Connections in the pool (default: as a process with this config has). */
+  poolSize?: number;
+}): OpenedQueue {
+  const config = loadConfig({ ...options.env, DATABASE_URL: options.databaseUrl });
+  const jobTypes = JobTypeRegistry.of([...demoJobTypes, ...(options.jobTypes ?? [])], config.externalJobTypes);
+  const prisma = createPrismaClient(options.databaseUrl, {
+    poolSize: options.poolSize ?? Math.max(10, config.worker.concurrency + 4),
+    preparedStatements: config.preparedStatements,
+  });
+  const queue = new JobQueue({ prisma, jobTypes, settings: config.scheduling });
+  return { config, prisma, jobTypes, queue, close: () => prisma.$disconnect() };
+}
