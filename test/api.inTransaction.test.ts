@@ -5,10 +5,10 @@ import { z } from 'zod';
 import { CHANNELS } from '../src/db/channels.js';
 import { InvalidInputError } from '../src/errors.js';
 import { submitJobInTransaction } from '../src/queue/inTransaction.js';
-import { startTestConveyor, type TestConveyor } from './support/conveyor.js';
-import { withClient } from './support/database.js';
-import { connected, createWsClient, Recorder } from './support/graphqlClient.js';
-import { checkInvariants } from './support/invariants.js';
+import { startTestConveyor, type TestConveyor } from '../testing/conveyor.js';
+import { withClient } from '../testing/database.js';
+import { connected, createWsClient, Recorder } from '../testing/graphqlClient.js';
+import { checkInvariants } from '../testing/invariants.js';
 
 /** A job type whose payload the database cannot check: it is validated when the job is claimed. */
 const strict = {
