@@ -12,6 +12,9 @@ export interface BenchDatabase {
 }
 
 /** The benchmark's own PostgreSQL: DATABASE_URL's server if set, else an embedded one in a temp folder. */
+/** The job types of the benchmark's processes (echo), built from dist/: they load no TypeScript. */
+const BENCH_CONFIG = new URL('./bench.config.mjs', import.meta.url).pathname;
+
 export async function startBenchDatabase(): Promise<BenchDatabase> {
   const { adminUrl, stop } = await startScratchPostgres('bench');
   return {
@@ -87,7 +90,7 @@ export async function spawnBenchProcess(
   // BENCH_CPU_PROF=dir writes a V8 CPU profile of every server and worker process there (on exit).
   const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
   const child = spawn(process.execPath, [...profile, 'dist/cli.js', ...args], {
-    env: { ...process.env, LOG_LEVEL: 'warn', LOG_PRETTY: 'false', AUTH_DISABLED: 'true', PORT: port, ...env },
+    env: { ...process.env, LOG_LEVEL: 'warn', LOG_PRETTY: 'false', AUTH_DISABLED: 'true', PORT: port, CONVEYOR_CONFIG: BENCH_CONFIG, ...env },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   let maxRss = 0;

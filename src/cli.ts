@@ -4,7 +4,8 @@ import { openDatabase } from './db/database.js';
 import { migrate } from './db/migrator.js';
 import { ApiKeyStore } from './auth/apiKeys.js';
 import { createPrismaClient } from './db/prisma.js';
-import { runProcess } from './main.js';
+import { findConfigFile, loadConfigFile } from './configFile.js';
+import { runProcess, type ProcessDefinition } from './main.js';
 import { ConveyorError } from './errors.js';
 
 const HELP: Record<string, string> = {
@@ -15,19 +16,25 @@ Usage: conveyor <command> [options]
 Commands:
   serve     GraphQL API (HTTP, graphql-ws, SSE) and, unless --no-worker, the built-in worker
   worker    the built-in worker only, no HTTP
+  dev       serve --no-auth, restarting when the config file changes (local development)
   migrate   apply pending database migrations and exit
   keys      create, list and revoke API keys
 
-Run \`conveyor <command> --help\` for a command's options. Settings come from the environment
-(DATABASE_URL, PORT, WORKER_CONCURRENCY, …: see the README); options override them.
-Without DATABASE_URL, serve, worker and migrate use the embedded PostgreSQL in .conveyor/.`,
-  serve: `Usage: conveyor serve [--port N] [--host H] [--no-worker] [--concurrency N] [--no-auth]
+Run \`conveyor <command> --help\` for a command's options.
+
+Job types and settings come from a config file: --config FILE, else CONVEYOR_CONFIG, else the first
+of conveyor.config.ts, .mts, .js, .mjs in the current folder (TypeScript loads without a build
+step). Settings (DATABASE_URL, PORT, WORKER_CONCURRENCY, …: see the README) are taken, highest
+first, from command options, the environment, the config file's \`settings\`, then defaults.
+Without DATABASE_URL, serve, worker, dev and migrate use the embedded PostgreSQL in .conveyor/.`,
+  serve: `Usage: conveyor serve [--config FILE] [--port N] [--host H] [--no-worker] [--concurrency N] [--no-auth]
 
 Serves GraphQL at /graphql (GraphiQL on GET, graphql-ws and SSE on the same path), /dashboard,
 /metrics and /health/live, /health/ready. Runs the built-in worker too unless --no-worker.
 Stops on SIGTERM/SIGINT: no new claims, running jobs get SHUTDOWN_GRACE_MS to finish, the rest are
 released back to the queue; a second signal exits at once.
 
+  --config FILE     the config file (job types, settings)
   --port N          listen on port N (PORT, default 4000)
   --host H          bind address (HOST; default 127.0.0.1 with --no-auth, else 0.0.0.0)
   --no-worker       API only (WORKER_ENABLED=false)
@@ -35,12 +42,21 @@ released back to the queue; a second signal exits at once.
   --no-auth         no API keys needed, every caller is an admin (AUTH_DISABLED=true): local
                     development only, refused when NODE_ENV=production; listens on 127.0.0.1
                     unless --host or HOST says otherwise`,
-  worker: `Usage: conveyor worker [--concurrency N]
+  worker: `Usage: conveyor worker [--config FILE] [--concurrency N]
 
 Runs the built-in worker (and the maintenance loop) without HTTP. Start as many as you like,
 on as many machines as you like, against one DATABASE_URL.
 
+  --config FILE     the config file (job types, settings)
   --concurrency N   jobs run at once (WORKER_CONCURRENCY, default 10)`,
+  dev: `Usage: conveyor dev [--config FILE] [--port N]
+
+\`serve --no-auth\` for local development: every caller is an admin, the server listens on
+127.0.0.1, and when the config file changes the process restarts Conveyor with it (running jobs get
+2 s, the embedded PostgreSQL keeps running).
+
+  --config FILE     the config file (job types, settings)
+  --port N          listen on port N (PORT, default 4000)`,
   migrate: `Usage: conveyor migrate
 
 Applies the migrations under prisma/migrations that the database lacks, under an advisory lock
@@ -70,6 +86,7 @@ async function runCli(argv: string[]): Promise<number> {
     strict: true,
     options: {
       help: { type: 'boolean', short: 'h' },
+      config: { type: 'string' },
       port: { type: 'string' },
       host: { type: 'string' },
       concurrency: { type: 'string' },
@@ -90,9 +107,16 @@ async function runCli(argv: string[]): Promise<number> {
   if (values.host !== undefined) overrides.HOST = values.host;
   if (values.concurrency !== undefined) overrides.WORKER_CONCURRENCY = values.concurrency;
   if (command === 'serve' && values['no-worker']) overrides.WORKER_ENABLED = 'false';
-  if (command === 'serve' && values['no-auth']) overrides.AUTH_DISABLED = 'true';
+  if ((command === 'serve' && values['no-auth']) || command === 'dev') overrides.AUTH_DISABLED = 'true';
   if (command === 'worker') Object.assign(overrides, { HTTP_ENABLED: 'false', WORKER_ENABLED: 'true' });
-  const config = loadConfig({ ...process.env, ...overrides });
+  const configFile = findConfigFile(values.config ?? process.env.CONVEYOR_CONFIG ?? null);
+  /** The process as the config file (read now, or again in `dev`) and the environment define it. */
+  const define = async (): Promise<ProcessDefinition> => {
+    const file = configFile ? await loadConfigFile(configFile) : {};
+    return { config: loadConfig({ ...process.env, ...overrides }, file.settings), jobTypes: file.jobTypes ?? [] };
+  };
+  const definition = await define();
+  const { config } = definition;
 
   if (command === 'migrate' || command === 'keys') {
     const database = await openDatabase(config);
@@ -107,7 +131,7 @@ async function runCli(argv: string[]): Promise<number> {
       await database.stop();
     }
   }
-  await runProcess(config);
+  await runProcess(definition, command === 'dev' && configFile ? { watch: { file: configFile, reload: define } } : {});
   return -1; // keeps running until a signal
 }
 

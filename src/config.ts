@@ -110,9 +110,20 @@ export type Config = Readonly<{
 
 export class ConfigError extends Error {}
 
-/** Parses the environment once into a frozen config; throws ConfigError naming every bad variable. */
-export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
-  const parsed = envSchema.safeParse(env);
+/** A setting's name: the environment variable that sets it. */
+export type SettingName = keyof z.input<typeof envSchema>;
+/** Settings as a config file or the library API gives them: by their environment names. */
+export type Settings = Partial<Record<SettingName, string | number | boolean>>;
+
+/**
+ * Parses the settings once into a frozen config; throws ConfigError naming every bad one. `settings`
+ * (a config file's, or the library API's) come under `env`: a variable set in the environment wins
+ * over the same setting in a file, so one deployment can override a checked-in file.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, settings: Settings = {}): Config {
+  const fromSettings = Object.fromEntries(Object.entries(settings).map(([name, value]) => [name, String(value)]));
+  const defined = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== undefined));
+  const parsed = envSchema.safeParse({ ...fromSettings, ...defined });
   if (!parsed.success) {
     const problems = parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
     throw new ConfigError(`Invalid configuration:\n  ${problems.join('\n  ')}`);

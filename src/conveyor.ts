@@ -3,7 +3,6 @@ import type { Config } from './config.js';
 import { migrate, MigrationStatus } from './db/migrator.js';
 import { createPrismaClient, type PrismaClient } from './db/prisma.js';
 import { JobEventBus } from './events/jobEventBus.js';
-import { demoJobTypes } from './jobTypes/demoTypes.js';
 import type { JobTypeDefinition } from './jobTypes/jobType.js';
 import { JobTypeRegistry } from './jobTypes/registry.js';
 import type { Logger } from './logger.js';
@@ -38,7 +37,7 @@ export interface StartOptions {
   config: Config;
   databaseUrl: string;
   logger: Logger;
-  /** Job types besides the demo ones (tests register their own handlers here). */
+  /** The job types this process knows (a config file's, the library caller's); EXTERNAL_JOB_TYPES adds more. */
   jobTypes?: readonly JobTypeDefinition<any>[];
 }
 
@@ -52,7 +51,7 @@ export async function startConveyor(options: StartOptions): Promise<Conveyor> {
   const applied = await migrate(databaseUrl);
   if (applied.length > 0) logger.info({ migrations: applied }, 'applied migrations');
 
-  const jobTypes = JobTypeRegistry.of([...demoJobTypes, ...(options.jobTypes ?? [])], config.externalJobTypes);
+  const jobTypes = JobTypeRegistry.of(options.jobTypes ?? [], config.externalJobTypes);
   const prisma = createPrismaClient(databaseUrl, {
     poolSize: Math.max(10, config.worker.concurrency + 4),
     preparedStatements: config.preparedStatements,

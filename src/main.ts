@@ -1,24 +1,51 @@
+import { watchFile, unwatchFile } from 'node:fs';
 import type { Config } from './config.js';
+import { startConveyor, type Conveyor } from './conveyor.js';
 import { openDatabase } from './db/database.js';
+import type { JobTypeDefinition } from './jobTypes/jobType.js';
 import { createLogger, type Logger } from './logger.js';
 import { GRAPHQL_PATH } from './server/app.js';
-import { startConveyor, type Conveyor } from './conveyor.js';
 import { onShutdownSignals } from './shutdownSignals.js';
 
+/** What a process runs: its config and job types (from the config file), read again by `reload`. */
+export interface ProcessDefinition {
+  config: Config;
+  jobTypes: readonly JobTypeDefinition<any>[];
+}
+
+export interface ProcessOptions {
+  /**
+   * `conveyor dev`: when this file changes, the process reads its definition again and restarts
+   * Conveyor with it (the embedded PostgreSQL keeps running).
+   */
+  watch?: { file: string; reload(): Promise<ProcessDefinition> };
+}
+
+/** How long running jobs get when `conveyor dev` restarts for an edit (a signal gets the configured grace). */
+const RELOAD_GRACE_MS = 2000;
+/** Editors write a file in several steps; one restart per burst of changes. */
+const RELOAD_DEBOUNCE_MS = 200;
+const RELOAD_POLL_MS = 300;
+
 /**
- * Runs one long-lived Conveyor process (`conveyor serve` / `conveyor worker`) until SIGTERM or
+ * Runs one long-lived Conveyor process (`conveyor serve` / `worker` / `dev`) until SIGTERM or
  * SIGINT: then it stops claiming, lets running jobs finish within the grace period, releases the
  * rest to the queue, closes every socket and exits 0. A second signal exits at once.
  */
-export async function runProcess(config: Config): Promise<void> {
+export async function runProcess(definition: ProcessDefinition, options: ProcessOptions = {}): Promise<void> {
+  const { config } = definition;
   const logger = createLogger(config);
   // Listening from the start, so that a signal during start-up stops the process once it is up
   // (there is never a moment without a listener, when tsx's own would exit at once).
-  let started: Promise<Started> | null = null;
+  let current: Promise<Running> | null = null;
+  let unwatch = () => {};
   onShutdownSignals(
     {
-      // `started` is assigned below in this same tick, before any signal can be delivered.
-      first: (signal) => void shutDown(signal, started!, config, logger),
+      // `current` is assigned below in this same tick, before any signal can be delivered.
+      first: (signal) => {
+        unwatch();
+        void shutDown(signal, () => current!, config, logger);
+      },
       again: (signal) => {
         logger.warn(`second ${signal}: exiting now`);
         logger.flush();
@@ -27,10 +54,67 @@ export async function runProcess(config: Config): Promise<void> {
     },
     logger,
   );
-  started = startEverything(config, logger);
-  const { conveyor } = await started;
+  current = start(definition, logger);
+  announce(await current, config, logger);
+  if (options.watch) {
+    const { file, reload } = options.watch;
+    unwatch = onChanges(file, logger, () => {
+      current = restart(current!, reload, logger);
+      return current;
+    });
+  }
+}
+
+interface Running {
+  conveyor: Conveyor;
+  /** Stops the embedded PostgreSQL if this process started one. */
+  database: { url: string; stop(): Promise<void> };
+}
+
+async function start(definition: ProcessDefinition, logger: Logger): Promise<Running> {
+  const database = await openDatabase(definition.config, { logger, ownSignals: true });
+  const conveyor = await startConveyor({ config: definition.config, databaseUrl: database.url, logger, jobTypes: definition.jobTypes });
+  return { conveyor, database };
+}
+
+/** Stops Conveyor and starts it again from the reloaded definition; keeps the old one if that fails to load. */
+async function restart(previous: Promise<Running>, reload: () => Promise<ProcessDefinition>, logger: Logger): Promise<Running> {
+  const running = await previous;
+  let next: ProcessDefinition;
+  try {
+    next = await reload();
+  } catch (error) {
+    logger.error({ err: error }, 'the config file has an error; still running the previous one');
+    return running;
+  }
+  logger.info({ jobTypes: next.jobTypes.map((type) => type.name) }, 'config file changed: restarting');
+  await running.conveyor.stop({ graceMs: RELOAD_GRACE_MS });
+  const conveyor = await startConveyor({ config: next.config, databaseUrl: running.database.url, logger, jobTypes: next.jobTypes });
+  const restarted = { conveyor, database: running.database };
+  announce(restarted, next.config, logger);
+  return restarted;
+}
+
+/**
+ * Calls `changed` once per burst of changes of `file`. Polled (fs.watchFile) rather than watched:
+ * editors replace a file on save, which ends an inotify watch on the old one, and a recursive watch of
+ * the project's folder would also walk node_modules.
+ */
+function onChanges(file: string, logger: Logger, changed: () => Promise<unknown>): () => void {
+  let timer: NodeJS.Timeout | null = null;
+  let restarting = Promise.resolve<unknown>(null);
+  watchFile(file, { interval: RELOAD_POLL_MS }, (now, before) => {
+    if (now.mtimeMs === before.mtimeMs && now.size === before.size) return;
+    if (timer) clearTimeout(timer);
+    timer = setTimeout(() => (restarting = restarting.then(changed)), RELOAD_DEBOUNCE_MS);
+  });
+  logger.info({ watching: file }, 'restarting when the config file changes');
+  return () => unwatchFile(file);
+}
+
+function announce({ conveyor }: Running, config: Config, logger: Logger) {
   logger.info(
-    { worker: config.worker.enabled ? `concurrency ${config.worker.concurrency}` : 'off' },
+    { worker: config.worker.enabled ? `concurrency ${config.worker.concurrency}` : 'off', jobTypes: conveyor.jobTypes.names() },
     conveyor.url
       ? `Conveyor ready: GraphQL and GraphiQL at ${conveyor.url}${GRAPHQL_PATH} (graphql-ws and SSE on the same path), ` +
           `dashboard at ${conveyor.url}/dashboard`
@@ -38,22 +122,10 @@ export async function runProcess(config: Config): Promise<void> {
   );
 }
 
-interface Started {
-  conveyor: Conveyor;
-  /** Stops the embedded PostgreSQL if this process started one. */
-  database: { stop(): Promise<void> };
-}
-
-async function startEverything(config: Config, logger: Logger): Promise<Started> {
-  const database = await openDatabase(config, { logger, ownSignals: true });
-  const conveyor = await startConveyor({ config, databaseUrl: database.url, logger });
-  return { conveyor, database };
-}
-
-async function shutDown(signal: string, started: Promise<Started>, config: Config, logger: Logger) {
+async function shutDown(signal: string, current: () => Promise<Running>, config: Config, logger: Logger) {
   logger.info({ signal, graceMs: config.shutdownGraceMs }, 'shutting down: no new claims, letting running jobs finish');
   try {
-    const { conveyor, database } = await started;
+    const { conveyor, database } = await current();
     await conveyor.stop({ graceMs: config.shutdownGraceMs });
     await database.stop();
     logger.info('stopped');

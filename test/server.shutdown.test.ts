@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
 import { createPrismaClient } from '../src/db/prisma.js';
 import { JobQueue } from '../src/queue/queue.js';
-import { demoJobTypes } from '../src/jobTypes/demoTypes.js';
+import { demoJobTypes } from '../examples/demoJobTypes.js';
 import { JobTypeRegistry } from '../src/jobTypes/registry.js';
 import { createTestDatabase } from '../testing/database.js';
 import { spawnConveyor } from '../testing/processes.js';

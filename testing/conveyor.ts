@@ -1,6 +1,7 @@
 import { loadConfig } from '../src/config.js';
 import { createLogger, type Logger } from '../src/logger.js';
 import { startConveyor, type Conveyor } from '../src/conveyor.js';
+import { demoJobTypes } from '../examples/demoJobTypes.js';
 import type { JobTypeDefinition } from '../src/jobTypes/jobType.js';
 import { Worker, type WorkerOptions } from '../src/worker/worker.js';
 import { createTestDatabase } from './database.js';
@@ -44,7 +45,8 @@ export async function startTestConveyor(
     config,
     databaseUrl: database.url,
     logger: options.logger ?? createLogger(config),
-    jobTypes: options.jobTypes,
+    // The demo types (echo, sleep, send_email), as `npm start` has them, besides the test's own.
+    jobTypes: [...demoJobTypes, ...(options.jobTypes ?? [])],
   });
   const graphqlUrl = `${conveyor.url}/graphql`;
   const extraWorkers: Worker[] = [];

@@ -6,6 +6,9 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 
+/** The demo config (echo, sleep, send_email) that `npm start` runs: what every spawned process knows. */
+export const DEMO_CONFIG = fileURLToPath(new URL('../examples/demo.config.ts', import.meta.url));
+
 export interface ConveyorProcess {
   child: ChildProcess;
   output(): string;
@@ -23,7 +26,7 @@ export function spawnConveyor(
   const child = spawn(process.execPath, ['--import', 'tsx', entry, ...args], {
     // detached: a process group of its own, as a terminal gives a command (for Ctrl-C tests)
     detached: options.detached ?? false,
-    env: { ...process.env, LOG_LEVEL: 'info', LOG_PRETTY: 'false', AUTH_DISABLED: 'true', ...env },
+    env: { ...process.env, LOG_LEVEL: 'info', LOG_PRETTY: 'false', AUTH_DISABLED: 'true', CONVEYOR_CONFIG: DEMO_CONFIG, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   return track(child);
@@ -69,7 +72,7 @@ export function spawnCommand(command: string, args: string[], env: Record<string
   const child = spawn(command, args, {
     cwd: fileURLToPath(new URL('..', import.meta.url)),
     detached: true,
-    env: { ...process.env, LOG_LEVEL: 'info', LOG_PRETTY: 'false', ...env },
+    env: { ...process.env, LOG_LEVEL: 'info', LOG_PRETTY: 'false', CONVEYOR_CONFIG: DEMO_CONFIG, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   return track(child);

@@ -1,6 +1,6 @@
 import { loadConfig, type Config } from '../src/config.js';
 import { createPrismaClient, type PrismaClient } from '../src/db/prisma.js';
-import { demoJobTypes } from '../src/jobTypes/demoTypes.js';
+import { demoJobTypes } from '../examples/demoJobTypes.js';
 import type { JobTypeDefinition } from '../src/jobTypes/jobType.js';
 import { JobTypeRegistry } from '../src/jobTypes/registry.js';
 import { JobQueue } from '../src/queue/queue.js';

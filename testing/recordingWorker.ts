@@ -6,6 +6,7 @@ import pg from 'pg';
 import { z } from 'zod';
 import { loadConfig } from '../src/config.js';
 import { createLogger } from '../src/logger.js';
+import { demoJobTypes } from '../examples/demoJobTypes.js';
 import { startConveyor } from '../src/conveyor.js';
 
 const config = loadConfig({ ...process.env, HTTP_ENABLED: 'false' });
@@ -18,6 +19,7 @@ const conveyor = await startConveyor({
   databaseUrl,
   logger: createLogger(config),
   jobTypes: [
+    ...demoJobTypes,
     {
       name: 'record',
       payload: z.object({ ms: z.number().int().min(0).default(0), retryMs: z.number().int().min(0).optional() }),

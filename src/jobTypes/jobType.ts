@@ -30,6 +30,15 @@ export class NonRetryableError extends Error {
 }
 
 /**
+ * Whether a handler's error asks not to be retried. By name as well as by class: a config file loaded
+ * beside a built copy of Conveyor (or another copy in node_modules) has a NonRetryableError class of
+ * its own, and `instanceof` would not see it.
+ */
+export function isNonRetryable(error: unknown): boolean {
+  return error instanceof NonRetryableError || (error instanceof Error && error.name === 'NonRetryableError');
+}
+
+/**
  * Declares a job type. The identity function, typed so that the handler's payload is what the zod
  * schema parses (defaults filled in).
  */

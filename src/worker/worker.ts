@@ -6,7 +6,7 @@ import type { JobWithPayload } from '../jobs/columns.js';
 import { LIMITS } from '../queue/limits.js';
 import type { Lease } from '../queue/queueTypes.js';
 import type { WorkerQueue } from '../queue/workerQueue.js';
-import { NonRetryableError } from '../jobTypes/jobType.js';
+import { isNonRetryable, NonRetryableError } from '../jobTypes/jobType.js';
 import type { JobTypeRegistry } from '../jobTypes/registry.js';
 
 /** What the worker reports about each run (metrics). */
@@ -219,7 +219,7 @@ export class Worker {
           return logger.warn('job released back to the queue: the worker is shutting down');
         }
         const failure = running.abortReason ? abortError(running) : toError(error);
-        const retryable = !(failure instanceof NonRetryableError);
+        const retryable = !isNonRetryable(failure);
         ran('failed');
         logger.error({ err: failure, retryable }, 'job failed');
         await this.#queue.fail([{ ...lease, error: failure.message || String(failure), retryable }]);

@@ -1,24 +1,28 @@
+// The demo job types `npm start` runs (examples/demo.config.ts). In a project of your own, import
+// from 'conveyor' instead of '../src/index.js'.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
-import { NonRetryableError, type JobTypeDefinition } from './jobType.js';
+import { defineJobType, NonRetryableError } from '../src/index.js';
 
 /** Returns its payload: the smallest possible job, for trying the queue out. */
-export const echoJob: JobTypeDefinition<{ message?: string; fail?: boolean }> = {
+export const echoJob = defineJobType({
   name: 'echo',
   payload: z.object({ message: z.string().max(10_000).optional(), fail: z.boolean().optional() }).strict(),
   async handler(payload) {
     if (payload.fail) throw new Error(`echo asked to fail: ${payload.message ?? ''}`);
     return { echoed: payload.message ?? null };
   },
-};
+});
 
 /** Waits, reporting progress as it goes; honours cancellation. */
-export const sleepJob: JobTypeDefinition<{ ms: number; steps: number }> = {
+export const sleepJob = defineJobType({
   name: 'sleep',
-  payload: z.object({
-    ms: z.number().int().min(0).max(3_600_000),
-    steps: z.number().int().min(1).max(100).default(10),
-  }).strict(),
+  payload: z
+    .object({
+      ms: z.number().int().min(0).max(3_600_000),
+      steps: z.number().int().min(1).max(100).default(10),
+    })
+    .strict(),
   timeoutMs: 3_700_000,
   async handler({ ms, steps }, { signal, reportProgress }) {
     for (let step = 1; step <= steps; step++) {
@@ -27,16 +31,18 @@ export const sleepJob: JobTypeDefinition<{ ms: number; steps: number }> = {
     }
     return { sleptMs: ms };
   },
-};
+});
 
 /** Simulates sending an email: validates the address at submit, "sends" after a short delay. */
-export const sendEmailJob: JobTypeDefinition<{ to: string; subject: string; body: string }> = {
+export const sendEmailJob = defineJobType({
   name: 'send_email',
-  payload: z.object({
-    to: z.string().email().max(254),
-    subject: z.string().min(1).max(998),
-    body: z.string().max(100_000).default(''),
-  }).strict(),
+  payload: z
+    .object({
+      to: z.string().email().max(254),
+      subject: z.string().min(1).max(998),
+      body: z.string().max(100_000).default(''),
+    })
+    .strict(),
   timeoutMs: 30_000,
   maxAttempts: 5,
   async handler({ to, subject }, { signal }) {
@@ -45,7 +51,7 @@ export const sendEmailJob: JobTypeDefinition<{ to: string; subject: string; body
     await sleep(20, undefined, { signal });
     return { deliveredTo: to, subject, messageId: `<${crypto.randomUUID()}@conveyor.local>` };
   },
-};
+});
 
 /** The demo types `npm start` runs (echo, sleep, send_email). */
-export const demoJobTypes = [echoJob, sleepJob, sendEmailJob] as readonly JobTypeDefinition<any>[];
+export const demoJobTypes = [echoJob, sleepJob, sendEmailJob];

@@ -1,0 +1,68 @@
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { z } from 'zod';
+import { ConfigError, type Settings } from './config.js';
+import type { JobTypeDefinition } from './jobTypes/jobType.js';
+
+/**
+ * A team's `conveyor.config.ts`: its job types, and settings by the names of the environment variables
+ * they stand for (the environment wins over the file).
+ *
+ *   export default defineConfig({ jobTypes: [resizeImage, sendInvoice], settings: { WORKER_CONCURRENCY: 20 } });
+ */
+export interface ConveyorConfig {
+  jobTypes?: readonly JobTypeDefinition<any>[];
+  settings?: Settings;
+}
+
+/** Declares a config file's contents (typed; returns them as they are). */
+export function defineConfig(config: ConveyorConfig): ConveyorConfig {
+  return config;
+}
+
+/** Looked for in the working folder, in this order, when neither --config nor CONVEYOR_CONFIG names one. */
+export const CONFIG_FILE_NAMES = ['conveyor.config.ts', 'conveyor.config.mts', 'conveyor.config.js', 'conveyor.config.mjs'];
+
+const configShape = z.object({
+  jobTypes: z
+    .array(
+      z.looseObject({
+        name: z.string().min(1),
+        payload: z.custom<z.ZodType>((value) => typeof (value as z.ZodType | null)?.safeParse === 'function', 'a zod schema'),
+        handler: z.function().optional(),
+      }),
+    )
+    .optional(),
+  settings: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).optional(),
+});
+
+/** The config file's path: the one named, or the first of CONFIG_FILE_NAMES in `cwd`, or null. */
+export function findConfigFile(named: string | null, cwd = process.cwd()): string | null {
+  if (named) return path.resolve(cwd, named);
+  return CONFIG_FILE_NAMES.map((name) => path.join(cwd, name)).find((file) => existsSync(file)) ?? null;
+}
+
+/**
+ * Loads a config file, TypeScript included, without a build step (tsx's loader). Each call loads it
+ * afresh (so that `conveyor dev` sees an edit). ConfigError says what is wrong with it.
+ */
+export async function loadConfigFile(file: string): Promise<ConveyorConfig> {
+  if (!existsSync(file)) throw new ConfigError(`Config file ${file} does not exist.`);
+  // A fresh URL each time, so that a reload does not get the cached module. JavaScript is imported as
+  // it is; TypeScript through tsx's loader, registered only then (a JS config costs no tsx).
+  const url = `${pathToFileURL(file).href}?t=${Date.now()}`;
+  let loaded: { default?: unknown };
+  try {
+    loaded = (/\.(c|m)?js$/.test(file) ? await import(url) : await (await import('tsx/esm/api')).tsImport(url, import.meta.url)) as { default?: unknown };
+  } catch (error) {
+    throw new ConfigError(`Config file ${file} could not be loaded: ${(error as Error).message}`);
+  }
+  const config = (loaded.default as { default?: unknown } | undefined)?.default ?? loaded.default;
+  const parsed = configShape.safeParse(config);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => `${issue.path.join('.') || 'default export'}: ${issue.message}`);
+    throw new ConfigError(`Config file ${file} is not a Conveyor config (export default defineConfig({ … })):\n  ${problems.join('\n  ')}`);
+  }
+  return config as ConveyorConfig;
+}

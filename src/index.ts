@@ -1,0 +1,26 @@
+/**
+ * Conveyor as a library: `import { createConveyor, defineJobType, defineConfig } from 'conveyor'`.
+ * The typed client is 'conveyor/client' and the outside-worker SDK 'conveyor/worker'.
+ */
+export { defineConfig, type ConveyorConfig } from './configFile.js';
+export { loadConfig, type Config, type SettingName, type Settings } from './config.js';
+export { createConveyor, type CreateConveyorOptions, type EmbeddedConveyor } from './library.js';
+export { defineJobType, isNonRetryable, NonRetryableError, type JobContext, type JobTypeDefinition } from './jobTypes/jobType.js';
+export { JobTypeRegistry } from './jobTypes/registry.js';
+export type { ClaimOptions, HeartbeatInput, JobQueue } from './queue/queue.js';
+export type { Submitted, SubmitJobInput } from './queue/submissions.js';
+export type { QueueCounts } from './queue/sql/reads.js';
+export type { UserConcurrency } from './queue/queueTypes.js';
+export { submitJobInTransaction, type TransactionalSubmit } from './queue/inTransaction.js';
+export type { FullJobRow, JobRow, JobWithPayload } from './jobs/columns.js';
+export { JOB_STATUSES, type JobStatus } from './jobs/states.js';
+export { LIMITS } from './queue/limits.js';
+export {
+  ConflictError,
+  ConveyorError,
+  ForbiddenError,
+  InvalidInputError,
+  NotFoundError,
+  ResponseTooLargeError,
+  UnauthenticatedError,
+} from './errors.js';
