@@ -1,6 +1,13 @@
 #!/usr/bin/env node
-// The `conveyor` command. Conveyor runs its TypeScript through tsx, so there is no build step.
-import { register } from 'tsx/esm/api';
+// The `conveyor` command. In a checkout it runs the TypeScript sources through tsx (no build step);
+// the installed package has no sources and runs its build (dist/).
+import { existsSync } from 'node:fs';
 
-register();
-await import('../src/cli.ts');
+const sources = new URL('../src/cli.ts', import.meta.url);
+if (existsSync(sources)) {
+  const { register } = await import('tsx/esm/api');
+  register();
+  await import(sources.href);
+} else {
+  await import(new URL('../dist/cli.js', import.meta.url).href);
+}

@@ -64,6 +64,7 @@ export const JOB_COLUMNS = {
   updatedAt: { sql: '$.updated_at', event: 'always', date: true },
   payloadBytes: { sql: '$.payload_bytes', event: 'always' },
   resultBytes: { sql: '$.result_bytes', event: 'always' },
+  traceParent: { sql: '$.trace_parent', event: 'never' },
 } as const satisfies Record<keyof FullJobRow, ColumnSpec>;
 
 export type JobField = keyof typeof JOB_COLUMNS;

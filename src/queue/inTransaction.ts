@@ -1,5 +1,6 @@
 import { InvalidInputError } from '../errors.js';
 import type { Prisma } from '../generated/prisma/client.js';
+import { currentTraceParent } from '../tracing.js';
 
 /** What conveyor_submit_job takes (the database checks it; the payload is validated when claimed). */
 export interface TransactionalSubmit {
@@ -31,7 +32,7 @@ export async function submitJobInTransaction(tx: RawQueries, input: Transactiona
         type => ${input.type}, user_id => ${input.userId}, payload => ${JSON.stringify(input.payload ?? {})}::jsonb,
         priority => ${input.priority ?? 0}::int, run_at => ${input.runAt ?? null}::timestamptz,
         max_attempts => ${input.maxAttempts ?? null}::int, idempotency_key => ${input.idempotencyKey ?? null}::text,
-        backoff_base_ms => ${input.backoffBaseMs ?? null}::int
+        backoff_base_ms => ${input.backoffBaseMs ?? null}::int, trace_parent => ${currentTraceParent()}::text
       )::text AS id`;
     return row!.id;
   } catch (error) {

@@ -3,6 +3,7 @@ import type { PrismaClient } from '../generated/prisma/client.js';
 import type { FullJobRow, JobRow, JobWithPayload } from '../jobs/columns.js';
 import { refusal, sourceStates, type JobStatus, type Transition } from '../jobs/states.js';
 import type { JobTypeRegistry } from '../jobTypes/registry.js';
+import { inSpan } from '../tracing.js';
 import { LIMITS } from './limits.js';
 import type { Lease, QueueObserver, QueueSettings, UserConcurrency } from './queueTypes.js';
 import type { Contents } from './sql/fragments.js';
@@ -75,16 +76,19 @@ export class JobQueue {
     checkLength('workerId', options.workerId, LIMITS.workerIdLength);
     options.types?.forEach((type) => checkLength('types', type, LIMITS.typeLength));
     if (options.types?.length === 0) return [];
-    const started = performance.now();
-    const jobs = await jobClaimMany(this.#db, {
-      limit,
-      types: options.types ?? null,
-      leaseSeconds,
-      workerId: options.workerId,
-      maxBytes: options.maxBytes ?? null,
+    return inSpan('conveyor.claim', { attributes: { 'conveyor.worker.id': options.workerId } }, async (span) => {
+      const started = performance.now();
+      const jobs = await jobClaimMany(this.#db, {
+        limit,
+        types: options.types ?? null,
+        leaseSeconds,
+        workerId: options.workerId,
+        maxBytes: options.maxBytes ?? null,
+      });
+      this.#observer.jobsClaimed?.(jobs, (performance.now() - started) / 1000);
+      span.setAttribute('conveyor.jobs', jobs.length);
+      return jobs;
     });
-    this.#observer.jobsClaimed?.(jobs, (performance.now() - started) / 1000);
-    return jobs;
   }
 
   async completeJob(id: string, leaseToken: string, result?: unknown): Promise<JobRow> {

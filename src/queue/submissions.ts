@@ -1,6 +1,7 @@
 import { InvalidInputError } from '../errors.js';
 import type { JobWithPayload } from '../jobs/columns.js';
 import type { JobTypeRegistry } from '../jobTypes/registry.js';
+import { currentTraceParent, inSpan, SpanKind } from '../tracing.js';
 import { GROUP_COMMIT_BATCH, GroupCommit } from './groupCommit.js';
 import { LIMITS } from './limits.js';
 import type { QueueObserver, QueueSettings } from './queueTypes.js';
@@ -59,7 +60,11 @@ export class Submissions {
   }
 
   async submitOne(input: SubmitJobInput): Promise<Submitted> {
-    return this.#groupCommit.add(this.#insertParams(input));
+    return inSpan('conveyor.submit', { kind: SpanKind.PRODUCER, attributes: { 'conveyor.job.type': input.type } }, async (span) => {
+      const submitted = await this.#groupCommit.add(this.#insertParams(input, currentTraceParent()));
+      span.setAttribute('conveyor.job.id', submitted.job.id);
+      return submitted;
+    });
   }
 
   /**
@@ -71,11 +76,14 @@ export class Submissions {
       throw new InvalidInputError(`submitJobs takes at most ${LIMITS.submitBatch} jobs at once.`);
     }
     if (inputs.length === 0) return [];
-    const params = inputs.map((input, index) => withIndex(index, inputs.length, () => this.#insertParams(input)));
-    const outcomes = await this.#insertMany(params);
-    const failed = outcomes.find((outcome) => outcome instanceof Error);
-    if (failed) throw failed;
-    return outcomes as Submitted[];
+    return inSpan('conveyor.submit', { kind: SpanKind.PRODUCER, attributes: { 'conveyor.jobs': inputs.length } }, async () => {
+      const traceParent = currentTraceParent();
+      const params = inputs.map((input, index) => withIndex(index, inputs.length, () => this.#insertParams(input, traceParent)));
+      const outcomes = await this.#insertMany(params);
+      const failed = outcomes.find((outcome) => outcome instanceof Error);
+      if (failed) throw failed;
+      return outcomes as Submitted[];
+    });
   }
 
   /** One job in one statement: the idle path of submitOne. */
@@ -134,7 +142,7 @@ export class Submissions {
   }
 
   /** Validates one submission into the row to insert; InvalidInputError naming the first problem. */
-  #insertParams(input: SubmitJobInput): JobInsertParams {
+  #insertParams(input: SubmitJobInput, traceParent: string | null): JobInsertParams {
     checkLength('type', input.type, LIMITS.typeLength);
     checkUserId(input.userId);
     // Before anything else touches it: JSON.stringify and zod recurse, this walk does not.
@@ -164,6 +172,7 @@ export class Submissions {
       maxAttempts,
       backoffBaseMs: input.backoffBaseMs ?? null,
       idempotencyKey: input.idempotencyKey ?? null,
+      traceParent,
     };
   }
 }

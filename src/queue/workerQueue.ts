@@ -15,6 +15,7 @@ import {
   type JobFailure,
 } from './sql/writes.js';
 import { storableText, toStorableJson } from './storableJson.js';
+import { inSpan } from '../tracing.js';
 import { truncate } from './validation.js';
 
 /**
@@ -77,10 +78,13 @@ export class TrustedWorkerQueue implements WorkerQueue {
   }
 
   async claim(options: { limit: number; types: readonly string[]; leaseSeconds: number; workerId: string }) {
-    const started = performance.now();
-    const jobs = await jobClaimMany(this.#db, { ...options, maxBytes: null });
-    this.#observer.jobsClaimed?.(jobs, (performance.now() - started) / 1000);
-    return jobs;
+    return inSpan('conveyor.claim', { attributes: { 'conveyor.worker.id': options.workerId } }, async (span) => {
+      const started = performance.now();
+      const jobs = await jobClaimMany(this.#db, { ...options, maxBytes: null });
+      this.#observer.jobsClaimed?.(jobs, (performance.now() - started) / 1000);
+      span.setAttribute('conveyor.jobs', jobs.length);
+      return jobs;
+    });
   }
 
   complete(lease: Lease, result: unknown): Promise<boolean> {

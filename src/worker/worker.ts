@@ -6,7 +6,9 @@ import type { JobWithPayload } from '../jobs/columns.js';
 import { LIMITS } from '../queue/limits.js';
 import type { Lease } from '../queue/queueTypes.js';
 import type { WorkerQueue } from '../queue/workerQueue.js';
+import { SpanStatusCode } from '@opentelemetry/api';
 import { isNonRetryable, NonRetryableError } from '../jobTypes/jobType.js';
+import { contextOfTraceParent, inSpan, SpanKind } from '../tracing.js';
 import type { JobTypeRegistry } from '../jobTypes/registry.js';
 
 /** What the worker reports about each run (metrics). */
@@ -200,30 +202,22 @@ export class Worker {
     const lease = { id: job.id, leaseToken: job.leaseToken! };
     logger.info('job started');
 
-    run()
-      .then(async (result) => {
+    // The run joins the trace of the request that submitted the job (its traceparent).
+    const attributes = { 'conveyor.job.id': job.id, 'conveyor.job.type': job.type, 'conveyor.job.attempt': job.attempts };
+    inSpan(`conveyor.run ${job.type}`, { kind: SpanKind.CONSUMER, parent: contextOfTraceParent(job.traceParent), attributes }, async (span) => {
+      try {
+        const result = await run();
         if (running.abortReason) throw abortError(running);
         const completion = this.#complete(lease, result);
         ran('completed');
-        const done = await completion;
+        const done = await inSpan('conveyor.complete', { attributes: { 'conveyor.job.id': job.id } }, () => completion);
         if (done) logger.info('job completed');
         else logger.warn('job finished but was no longer ours (cancelled or lease lost)');
-      })
-      .catch(async (error: unknown) => {
-        if (running.abortReason === 'cancelled') {
-          ran('cancelled');
-          return logger.info('job cancelled while running');
-        }
-        if (running.abortReason === 'shutdown') {
-          await this.#queue.release([lease]);
-          return logger.warn('job released back to the queue: the worker is shutting down');
-        }
-        const failure = running.abortReason ? abortError(running) : toError(error);
-        const retryable = !isNonRetryable(failure);
-        ran('failed');
-        logger.error({ err: failure, retryable }, 'job failed');
-        await this.#queue.fail([{ ...lease, error: failure.message || String(failure), retryable }]);
-      })
+      } catch (error) {
+        span.setStatus({ code: SpanStatusCode.ERROR, message: running.abortReason ?? toError(error).message });
+        await this.#recordFailure(running, lease, error, ran, logger);
+      }
+    })
       .catch((error: unknown) => logger.error({ err: error }, 'recording the job outcome failed; its lease will expire'))
       .finally(() => {
         if (timeout) clearTimeout(timeout);
@@ -231,6 +225,29 @@ export class Worker {
         this.#wakeUp();
         if (this.#running.size === 0) this.#idle?.();
       });
+  }
+
+  /** A run that did not complete: cancelled (nothing to record), shutting down (released), or failed. */
+  async #recordFailure(
+    running: RunningJob,
+    lease: { id: string; leaseToken: string },
+    error: unknown,
+    ran: (outcome: 'failed' | 'cancelled') => void,
+    logger: Logger,
+  ) {
+    if (running.abortReason === 'cancelled') {
+      ran('cancelled');
+      return logger.info('job cancelled while running');
+    }
+    if (running.abortReason === 'shutdown') {
+      await this.#queue.release([lease]);
+      return logger.warn('job released back to the queue: the worker is shutting down');
+    }
+    const failure = running.abortReason ? abortError(running) : toError(error);
+    const retryable = !isNonRetryable(failure);
+    ran('failed');
+    logger.error({ err: failure, retryable }, 'job failed');
+    await this.#queue.fail([{ ...lease, error: failure.message || String(failure), retryable }]);
   }
 
   #validPayload(job: JobWithPayload): unknown {

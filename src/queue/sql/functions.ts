@@ -47,6 +47,7 @@ export function submitJobFunctionSql(settings: QueueSettings): string {
       maxAttempts: new Argument('attempts'),
       backoffBaseMs: new Argument('backoff_base_ms'),
       idempotencyKey: new Argument('idempotency_key'),
+      traceParent: new Argument('trace_parent'),
     },
     settings,
   );
@@ -62,7 +63,8 @@ CREATE OR REPLACE FUNCTION conveyor_submit_job(
   run_at timestamptz DEFAULT NULL,
   max_attempts integer DEFAULT NULL,
   idempotency_key text DEFAULT NULL,
-  backoff_base_ms integer DEFAULT NULL
+  backoff_base_ms integer DEFAULT NULL,
+  trace_parent text DEFAULT NULL
 ) RETURNS uuid LANGUAGE plpgsql AS $conveyor$
 DECLARE
   inserted record;

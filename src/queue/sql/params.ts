@@ -11,6 +11,8 @@ export interface JobInsertParams {
   maxAttempts: number;
   backoffBaseMs: number | null;
   idempotencyKey: string | null;
+  /** W3C traceparent of the submitting span, or null. */
+  traceParent: string | null;
 }
 
 export interface JobClaimParams {

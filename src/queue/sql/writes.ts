@@ -55,9 +55,10 @@ export function jobInsertStatement(p: { [K in keyof JobInsertParams]: unknown },
   ),
   ${slotAcquire(sql`${p.userId}::text`, sql`true`, sql`(NOT EXISTS (SELECT 1 FROM existing) AND ${runAt} <= now())`, settings)},
   inserted AS (
-    INSERT INTO jobs (type, payload, payload_bytes, user_id, priority, run_at, max_attempts, backoff_base_ms, idempotency_key, holds_slot)
+    INSERT INTO jobs (type, payload, payload_bytes, user_id, priority, run_at, max_attempts, backoff_base_ms, idempotency_key,
+                      trace_parent, holds_slot)
     SELECT ${p.type}::text, ${p.payloadJson}::jsonb, ${p.payloadBytes}::int, ${p.userId}::text, ${p.priority}::int, ${runAt},
-           ${p.maxAttempts}::int, ${p.backoffBaseMs}::int, ${p.idempotencyKey}::text, EXISTS (SELECT 1 FROM slot)
+           ${p.maxAttempts}::int, ${p.backoffBaseMs}::int, ${p.idempotencyKey}::text, ${p.traceParent}::text, EXISTS (SELECT 1 FROM slot)
     WHERE NOT EXISTS (SELECT 1 FROM existing)
     ON CONFLICT (user_id, idempotency_key) DO NOTHING
     RETURNING *
@@ -90,8 +91,8 @@ export function jobInsertMany(db: Db, rows: readonly JobInsertParams[], settings
       ${rows.map((r) => r.type)}::text[], ${rows.map((r) => r.payloadJson)}::jsonb[], ${rows.map((r) => r.payloadBytes)}::int[],
       ${rows.map((r) => r.userId)}::text[], ${rows.map((r) => r.priority)}::int[],
       ${rows.map((r) => (r.runAt ? r.runAt.toISOString() : null))}::timestamptz[], ${rows.map((r) => r.maxAttempts)}::int[],
-      ${rows.map((r) => r.backoffBaseMs)}::int[], ${rows.map((r) => r.idempotencyKey)}::text[]
-    ) WITH ORDINALITY AS t(type, payload, payload_bytes, user_id, priority, run_at, max_attempts, backoff_base_ms, idempotency_key, n)
+      ${rows.map((r) => r.backoffBaseMs)}::int[], ${rows.map((r) => r.idempotencyKey)}::text[], ${rows.map((r) => r.traceParent)}::text[]
+    ) WITH ORDINALITY AS t(type, payload, payload_bytes, user_id, priority, run_at, max_attempts, backoff_base_ms, idempotency_key, trace_parent, n)
   ),
   slots AS (
     SELECT s.user_id, greatest(coalesce(s.max_running, ${settings.defaultUserConcurrency}::int) - s.used, 0) AS free
@@ -113,9 +114,10 @@ export function jobInsertMany(db: Db, rows: readonly JobInsertParams[], settings
     FROM firsts f
   ),
   inserted AS (
-    INSERT INTO jobs (type, payload, payload_bytes, user_id, priority, run_at, max_attempts, backoff_base_ms, idempotency_key, holds_slot)
+    INSERT INTO jobs (type, payload, payload_bytes, user_id, priority, run_at, max_attempts, backoff_base_ms, idempotency_key,
+                      trace_parent, holds_slot)
     SELECT r.type, r.payload, r.payload_bytes, r.user_id, r.priority, r.due_at, r.max_attempts, r.backoff_base_ms, r.idempotency_key,
-           coalesce(r.rank <= s.free, false)
+           r.trace_parent, coalesce(r.rank <= s.free, false)
     FROM ranked r LEFT JOIN slots s ON s.user_id = r.user_id
     ORDER BY r.n
     ON CONFLICT (user_id, idempotency_key) DO NOTHING
