@@ -1,5 +1,6 @@
 import { actingUserId, canSeeJob, requireRole } from '../../auth/viewer.js';
 import { InvalidInputError, NotFoundError } from '../../errors.js';
+import { LIMITS } from '../../queue/limits.js';
 import { builder } from '../builder.js';
 import type { GraphQLContext } from '../context.js';
 import { jobFromRow } from '../jobSource.js';
@@ -10,7 +11,7 @@ const SubmitJobInput = builder.inputType('SubmitJobInput', {
     type: t.string({ required: true, description: 'A registered job type, e.g. "send_email".' }),
     payload: t.field({ type: 'JSON', description: "Validated against the type's schema. Default {}." }),
     userId: t.string({ description: 'Whose job it is. A user key submits for its own user and may leave this out; an admin key must set it.' }),
-    priority: t.int({ description: 'Higher runs first; -1000 to 1000, default 0.' }),
+    priority: t.int({ description: `Higher runs first; -${LIMITS.priority} to ${LIMITS.priority}, default 0.` }),
     runAt: t.field({ type: 'DateTime', description: 'Do not run before this time.' }),
     maxAttempts: t.int({ description: 'Attempts before FAILED; defaults per type, then to the server default.' }),
     backoffBaseMs: t.int({ description: 'Delay before the first retry in ms, doubling per attempt (with jitter); default from config.' }),
@@ -52,7 +53,7 @@ builder.mutationFields((t) => ({
   }),
   submitJobs: t.field({
     type: [SubmitJobPayloadRef],
-    description: 'Submits up to 1 000 jobs in one transaction; results in input order.',
+    description: `Submits up to ${LIMITS.submitBatch} jobs in one transaction; results in input order.`,
     args: { inputs: t.arg({ type: [SubmitJobInput], required: true }) },
     resolve: async (_root, { inputs }, ctx) => {
       requireRole(ctx.viewer, 'ADMIN', 'USER');
@@ -122,7 +123,7 @@ builder.mutationFields((t) => ({
   completeJobs: t.field({
     type: [JobRef],
     description:
-      'Completes many claimed jobs in one statement (up to 500). Returns those completed; a job missing from ' +
+      `Completes many claimed jobs in one statement (up to ${LIMITS.claimBatch}). Returns those completed; a job missing from ` +
       'the result was not RUNNING under that lease any more (cancelled, or the lease lapsed).',
     args: { completions: t.arg({ type: [JobCompletionInput], required: true }) },
     resolve: async (_root, { completions }, ctx) => {

@@ -1,3 +1,4 @@
+import { QUEUED_SUBSTATE_NAMES, QUEUED_SUBSTATES } from '../../jobs/states.js';
 import type { QueueCounts } from '../../queue/sql/reads.js';
 import { actingUserId, requireRole } from '../../auth/viewer.js';
 import { builder } from '../builder.js';
@@ -5,20 +6,20 @@ import type { GraphQLContext } from '../context.js';
 import { countSubscription } from '../countSubscription.js';
 import { knownJobType } from '../knownJobType.js';
 
+const queued = (counts: QueueCounts) => QUEUED_SUBSTATE_NAMES.reduce((sum, name) => sum + counts[name], 0);
+
 const QueueStatsRef = builder.objectRef<QueueCounts>('QueueStats').implement({
-  description: 'Job counts by state. QUEUED jobs are split into ready, waiting and scheduled.',
+  description: `Job counts by state. QUEUED jobs are split into ${QUEUED_SUBSTATE_NAMES.slice(0, -1).join(', ')} and ${QUEUED_SUBSTATE_NAMES.at(-1)}.`,
   fields: (t) => ({
-    ready: t.exposeInt('ready', { description: 'QUEUED, due, holding a user slot: next to be claimed.' }),
-    waiting: t.exposeInt('waiting', { description: "QUEUED and due, but waiting for a slot under the user's limit." }),
-    scheduled: t.exposeInt('scheduled', { description: 'QUEUED with a future runAt (scheduled, or backing off before a retry).' }),
-    queued: t.int({ description: 'ready + waiting + scheduled', resolve: (s) => s.ready + s.waiting + s.scheduled }),
+    ready: t.exposeInt('ready', { description: QUEUED_SUBSTATES.ready.description }),
+    waiting: t.exposeInt('waiting', { description: QUEUED_SUBSTATES.waiting.description }),
+    scheduled: t.exposeInt('scheduled', { description: QUEUED_SUBSTATES.scheduled.description }),
+    queued: t.int({ description: QUEUED_SUBSTATE_NAMES.join(' + '), resolve: queued }),
     running: t.exposeInt('running'),
     completed: t.exposeInt('completed'),
     failed: t.exposeInt('failed'),
     cancelled: t.exposeInt('cancelled'),
-    total: t.int({
-      resolve: (s) => s.ready + s.waiting + s.scheduled + s.running + s.completed + s.failed + s.cancelled,
-    }),
+    total: t.int({ resolve: (s) => queued(s) + s.running + s.completed + s.failed + s.cancelled }),
   }),
 });
 
