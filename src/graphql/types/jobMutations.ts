@@ -1,4 +1,4 @@
-import { actingUserId, canSeeJob, requireRole } from '../../auth/viewer.js';
+import { actingUserId, canSeeJob } from '../../auth/viewer.js';
 import { InvalidInputError, NotFoundError } from '../../errors.js';
 import { LIMITS } from '../../queue/limits.js';
 import { builder } from '../builder.js';
@@ -44,8 +44,8 @@ builder.mutationFields((t) => ({
   submitJob: t.field({
     type: SubmitJobPayloadRef,
     args: { input: t.arg({ type: SubmitJobInput, required: true }) },
+    authScopes: { ADMIN: true, USER: true },
     resolve: async (_root, { input }, ctx) => {
-      requireRole(ctx.viewer, 'ADMIN', 'USER');
       const { job, deduplicated } = await ctx.queue.submitJob(withActingUser(ctx, input, 'userId'));
       if (!deduplicated) ctx.logger.info({ jobId: job.id, type: job.type, userId: job.userId }, 'job submitted');
       return { job: jobFromRow(job), deduplicated };
@@ -55,8 +55,8 @@ builder.mutationFields((t) => ({
     type: [SubmitJobPayloadRef],
     description: `Submits up to ${LIMITS.submitBatch} jobs in one transaction; results in input order.`,
     args: { inputs: t.arg({ type: [SubmitJobInput], required: true }) },
+    authScopes: { ADMIN: true, USER: true },
     resolve: async (_root, { inputs }, ctx) => {
-      requireRole(ctx.viewer, 'ADMIN', 'USER');
       const withUsers = inputs.map((input, index) => withActingUser(ctx, input, `inputs[${index}].userId`));
       const results = await ctx.queue.submitJobs(withUsers);
       ctx.logger.info({ submitted: results.filter((r) => !r.deduplicated).length }, 'jobs submitted in bulk');
@@ -72,8 +72,8 @@ builder.mutationFields((t) => ({
       leaseSeconds: t.arg.int({ description: 'Lease length; extend it with heartbeat.' }),
       workerId: t.arg.string(),
     },
+    authScopes: { ADMIN: true, WORKER: true },
     resolve: async (_root, args, ctx) => {
-      requireRole(ctx.viewer, 'ADMIN', 'WORKER');
       const [job] = await ctx.queue.claimJobs({
         limit: 1,
         types: args.types ?? null,
@@ -95,8 +95,8 @@ builder.mutationFields((t) => ({
       leaseSeconds: t.arg.int(),
       workerId: t.arg.string(),
     },
+    authScopes: { ADMIN: true, WORKER: true },
     resolve: async (_root, args, ctx) => {
-      requireRole(ctx.viewer, 'ADMIN', 'WORKER');
       const jobs = await ctx.queue.claimJobs({
         limit: args.limit,
         types: args.types ?? null,
@@ -115,10 +115,8 @@ builder.mutationFields((t) => ({
       leaseToken: t.arg.string({ required: true }),
       result: t.arg({ type: 'JSON' }),
     },
-    resolve: async (_root, args, ctx) => {
-      requireRole(ctx.viewer, 'ADMIN', 'WORKER');
-      return jobFromRow(await ctx.queue.completeJob(String(args.id), args.leaseToken, args.result ?? null));
-    },
+    authScopes: { ADMIN: true, WORKER: true },
+    resolve: async (_root, args, ctx) => jobFromRow(await ctx.queue.completeJob(String(args.id), args.leaseToken, args.result ?? null)),
   }),
   completeJobs: t.field({
     type: [JobRef],
@@ -126,8 +124,8 @@ builder.mutationFields((t) => ({
       `Completes many claimed jobs in one statement (up to ${LIMITS.claimBatch}). Returns those completed; a job missing from ` +
       'the result was not RUNNING under that lease any more (cancelled, or the lease lapsed).',
     args: { completions: t.arg({ type: [JobCompletionInput], required: true }) },
+    authScopes: { ADMIN: true, WORKER: true },
     resolve: async (_root, { completions }, ctx) => {
-      requireRole(ctx.viewer, 'ADMIN', 'WORKER');
       const items = completions.map((c) => ({ id: String(c.id), leaseToken: c.leaseToken, result: c.result ?? null }));
       return (await ctx.queue.completeJobs(items)).map((job) => jobFromRow(job));
     },
@@ -141,10 +139,8 @@ builder.mutationFields((t) => ({
       error: t.arg.string({ required: true }),
       retryable: t.arg.boolean({ defaultValue: true }),
     },
-    resolve: async (_root, args, ctx) => {
-      requireRole(ctx.viewer, 'ADMIN', 'WORKER');
-      return jobFromRow(await ctx.queue.failJob(String(args.id), args.leaseToken, args.error, args.retryable ?? true));
-    },
+    authScopes: { ADMIN: true, WORKER: true },
+    resolve: async (_root, args, ctx) => jobFromRow(await ctx.queue.failJob(String(args.id), args.leaseToken, args.error, args.retryable ?? true)),
   }),
   heartbeat: t.field({
     type: JobRef,
@@ -156,15 +152,14 @@ builder.mutationFields((t) => ({
       progress: t.arg.int({ description: '0–100' }),
       progressMessage: t.arg.string(),
     },
-    resolve: async (_root, args, ctx) => {
-      requireRole(ctx.viewer, 'ADMIN', 'WORKER');
-      return jobFromRow(await ctx.queue.heartbeat({ ...args, id: String(args.id) }), { withLease: true });
-    },
+    authScopes: { ADMIN: true, WORKER: true },
+    resolve: async (_root, args, ctx) => jobFromRow(await ctx.queue.heartbeat({ ...args, id: String(args.id) }), { withLease: true }),
   }),
   cancelJob: t.field({
     type: JobRef,
     description: 'QUEUED or RUNNING → CANCELLED; a running handler is told through its AbortSignal.',
     args: { id: t.arg.id({ required: true }) },
+    authScopes: { ADMIN: true, USER: true },
     resolve: async (_root, { id }, ctx) => {
       await requireOwnJob(ctx, String(id));
       const job = await ctx.queue.cancelJob(String(id));
@@ -176,6 +171,7 @@ builder.mutationFields((t) => ({
     type: JobRef,
     description: 'FAILED or CANCELLED → QUEUED, with its attempts reset.',
     args: { id: t.arg.id({ required: true }) },
+    authScopes: { ADMIN: true, USER: true },
     resolve: async (_root, { id }, ctx) => {
       await requireOwnJob(ctx, String(id));
       const job = await ctx.queue.retryJob(String(id));
@@ -186,11 +182,10 @@ builder.mutationFields((t) => ({
 }));
 
 /**
- * Cancel and retry: admins any job, users their own; another user's job is NOT_FOUND with the very
- * message the queue gives for an id that does not exist.
+ * Cancel and retry (ADMIN and USER keys): admins any job, users their own; another user's job is
+ * NOT_FOUND with the very message the queue gives for an id that does not exist.
  */
 async function requireOwnJob(ctx: GraphQLContext, id: string) {
-  requireRole(ctx.viewer, 'ADMIN', 'USER');
   if (ctx.viewer.kind !== 'key' || ctx.viewer.role !== 'USER') return;
   const job = await ctx.queue.getJob(id);
   if (!job || !canSeeJob(ctx.viewer, job)) throw new NotFoundError(`No job with id ${id}.`);

@@ -1,4 +1,4 @@
-import { actingUserId, canSeeJob, requireRole } from '../../auth/viewer.js';
+import { actingUserId, canSeeJob } from '../../auth/viewer.js';
 import { InvalidInputError } from '../../errors.js';
 import { builder } from '../builder.js';
 import { jobFromRow, type JobSource } from '../jobSource.js';
@@ -56,8 +56,8 @@ builder.queryFields((t) => ({
     nullable: true,
     description: "A job by id; null when there is no such job (or, for a user key, when it is another user's).",
     args: { id: t.arg.id({ required: true }) },
+    authScopes: { ADMIN: true, WORKER: true, USER: true },
     resolve: async (_root, { id }, ctx) => {
-      requireRole(ctx.viewer, 'ADMIN', 'WORKER', 'USER');
       const row = await ctx.queue.getJob(String(id));
       if (!row || !canSeeJob(ctx.viewer, row)) {
         ctx.logger.warn({ jobId: id }, 'lookup of unknown job');
@@ -75,8 +75,8 @@ builder.queryFields((t) => ({
       first: t.arg.int({ defaultValue: 20 }),
       after: t.arg.string(),
     },
+    authScopes: { ADMIN: true, WORKER: true, USER: true },
     resolve: async (_root, args, ctx) => {
-      requireRole(ctx.viewer, 'ADMIN', 'WORKER', 'USER');
       const page = await ctx.queue.listUserJobs({
         userId: actingUserId(ctx.viewer, args.userId)!,
         status: args.status ?? null,
@@ -95,10 +95,8 @@ builder.queryFields((t) => ({
       "The latest jobs in one state across all users, for operators: RUNNING by start, finished states by finish, " +
       'QUEUED by submission (newest first).',
     args: { status: t.arg({ type: JobStatusEnum, required: true }), first: t.arg.int({ defaultValue: 20 }) },
-    resolve: async (_root, args, ctx) => {
-      requireRole(ctx.viewer, 'ADMIN', 'WORKER');
-      return (await ctx.queue.listRecentJobs(args.status, args.first ?? 20)).map((row) => jobFromRow(row));
-    },
+    authScopes: { ADMIN: true, WORKER: true },
+    resolve: async (_root, args, ctx) => (await ctx.queue.listRecentJobs(args.status, args.first ?? 20)).map((row) => jobFromRow(row)),
   }),
   pendingJobs: t.field({
     type: [JobRef],
@@ -106,8 +104,8 @@ builder.queryFields((t) => ({
       'Queued jobs in the order they will be handed out: ready jobs in claim order (priority, runAt, submission), ' +
       'then jobs waiting for their runAt or a user slot.',
     args: { first: t.arg.int({ defaultValue: 50 }), userId: t.arg.string() },
+    authScopes: { ADMIN: true, WORKER: true, USER: true },
     resolve: async (_root, args, ctx) => {
-      requireRole(ctx.viewer, 'ADMIN', 'WORKER', 'USER');
       const userId = actingUserId(ctx.viewer, args.userId);
       return (await ctx.queue.listPendingJobs(args.first ?? 50, userId)).map((row) => jobFromRow(row));
     },

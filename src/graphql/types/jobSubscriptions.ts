@@ -1,6 +1,6 @@
 import { jobTopics } from '../../events/jobEvent.js';
 import { openJobStream } from '../../events/jobStream.js';
-import { actingUserId, requireRole } from '../../auth/viewer.js';
+import { actingUserId } from '../../auth/viewer.js';
 import { checkJobId } from '../../queue/validation.js';
 import { builder } from '../builder.js';
 import { countSubscription } from '../countSubscription.js';
@@ -24,8 +24,8 @@ builder.subscriptionFields((t) => ({
       'lost its database notifications for a moment, it re-reads the jobs that changed meanwhile and sends ' +
       'their latest state.',
     args: { id: t.arg.id(), userId: t.arg.string(), type: t.arg.string() },
+    authScopes: { ADMIN: true, WORKER: true, USER: true },
     subscribe: async (_root, args, ctx) => {
-      requireRole(ctx.viewer, 'ADMIN', 'WORKER', 'USER');
       // A user key only ever sees its own user's jobs, whatever it asks for: with an id of another
       // user's job, the userId filter drops every event, exactly as for an id that does not exist.
       const filter = {

@@ -1,6 +1,6 @@
 import { QUEUED_SUBSTATE_NAMES, QUEUED_SUBSTATES } from '../../jobs/states.js';
 import type { QueueCounts } from '../../queue/sql/reads.js';
-import { actingUserId, requireRole } from '../../auth/viewer.js';
+import { actingUserId } from '../../auth/viewer.js';
 import { builder } from '../builder.js';
 import type { GraphQLContext } from '../context.js';
 import { countSubscription } from '../countSubscription.js';
@@ -23,9 +23,8 @@ const QueueStatsRef = builder.objectRef<QueueCounts>('QueueStats').implement({
   }),
 });
 
-/** Any role may count; a user key counts only its own user's jobs; a type must be a known one. */
+/** A user key counts only its own user's jobs; a type must be a known one. */
 function statsFilter(ctx: GraphQLContext, args: { userId?: string | null; type?: string | null }) {
-  requireRole(ctx.viewer, 'ADMIN', 'WORKER', 'USER');
   return { userId: actingUserId(ctx.viewer, args.userId), type: knownJobType(ctx, args.type) };
 }
 
@@ -34,6 +33,7 @@ builder.queryFields((t) => ({
     type: QueueStatsRef,
     description: 'Counts for the whole queue, or for one user and/or one job type.',
     args: { userId: t.arg.string(), type: t.arg.string() },
+    authScopes: { ADMIN: true, WORKER: true, USER: true },
     resolve: (_root, args, ctx) => ctx.queue.queueStats(statsFilter(ctx, args)),
   }),
 }));
@@ -43,6 +43,7 @@ builder.subscriptionFields((t) => ({
     type: QueueStatsRef,
     description: 'queueStats now, then again whenever it changes, at most twice a second.',
     args: { userId: t.arg.string(), type: t.arg.string() },
+    authScopes: { ADMIN: true, WORKER: true, USER: true },
     subscribe: (_root, args, ctx) =>
       countSubscription(ctx.metrics, 'queueStatsUpdated', ctx.queueStatsFeed.watch(statsFilter(ctx, args))),
     resolve: (counts) => counts,
