@@ -1,4 +1,5 @@
 import SchemaBuilder from '@pothos/core';
+import RelayPlugin from '@pothos/plugin-relay';
 import ScopeAuthPlugin from '@pothos/plugin-scope-auth';
 import { DateTimeResolver, JSONResolver } from 'graphql-scalars';
 import { roleScopes, unauthorizedError, type RoleScopes } from './authScopes.js';
@@ -14,7 +15,7 @@ export const builder = new SchemaBuilder<{
     JSON: { Input: unknown; Output: unknown };
   };
 }>({
-  plugins: [ScopeAuthPlugin],
+  plugins: [ScopeAuthPlugin, RelayPlugin],
   defaultFieldNullability: false,
   scopeAuth: {
     authScopes: (ctx) => roleScopes(ctx.viewer),
@@ -22,6 +23,15 @@ export const builder = new SchemaBuilder<{
     // A subscription is checked once, when it starts (as before: a refused one never runs), not at
     // every event it delivers.
     authorizeOnSubscribe: true,
+  },
+  relay: {
+    // Only the connection helpers: jobs keep their UUIDs as ids (no global ids, no Node interface), so
+    // there is no node or nodes query either.
+    nodeQueryOptions: false,
+    nodesQueryOptions: false,
+    // `nodes` beside `edges`, for clients that want no cursors.
+    nodesOnConnection: true,
+    hasPreviousPageFieldOptions: { description: 'Pages only go forward.' },
   },
 });
 

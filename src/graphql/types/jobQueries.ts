@@ -1,39 +1,11 @@
 import { actingUserId, canSeeJob } from '../../auth/viewer.js';
 import { InvalidInputError } from '../../errors.js';
 import { builder } from '../builder.js';
-import { jobFromRow, type JobSource } from '../jobSource.js';
+import { jobFromRow } from '../jobSource.js';
 import { JobRef, JobStatusEnum } from './job.js';
 
-const PageInfoRef = builder
-  .objectRef<{ hasNextPage: boolean; endCursor: string | null }>('PageInfo')
-  .implement({
-    fields: (t) => ({
-      hasNextPage: t.exposeBoolean('hasNextPage'),
-      hasPreviousPage: t.boolean({ resolve: () => false, description: 'Pages only go forward.' }),
-      startCursor: t.string({ nullable: true, resolve: () => null }),
-      endCursor: t.exposeString('endCursor', { nullable: true }),
-    }),
-  });
-
-const JobEdgeRef = builder.objectRef<{ cursor: string; node: JobSource }>('JobEdge').implement({
-  fields: (t) => ({
-    cursor: t.exposeString('cursor'),
-    node: t.expose('node', { type: JobRef }),
-  }),
-});
-
-const JobConnectionRef = builder
-  .objectRef<{ edges: { cursor: string; node: JobSource }[]; hasNextPage: boolean }>('JobConnection')
-  .implement({
-    fields: (t) => ({
-      edges: t.expose('edges', { type: [JobEdgeRef] }),
-      nodes: t.field({ type: [JobRef], resolve: (c) => c.edges.map((e) => e.node) }),
-      pageInfo: t.field({
-        type: PageInfoRef,
-        resolve: (c) => ({ hasNextPage: c.hasNextPage, endCursor: c.edges.at(-1)?.cursor ?? null }),
-      }),
-    }),
-  });
+/** JobConnection, JobEdge and PageInfo, by the Relay plugin: `edges`, `nodes` and `pageInfo`. */
+const JobConnectionRef = builder.connectionObject({ type: JobRef, name: 'JobConnection' });
 
 /** Keyset cursors: the submission sequence number, opaque to clients. */
 export function encodeCursor(seq: bigint | string): string {
@@ -83,9 +55,11 @@ builder.queryFields((t) => ({
         first: args.first ?? 20,
         beforeSeq: args.after ? decodeCursor(args.after) : null,
       });
+      const edges = page.jobs.map((row) => ({ cursor: encodeCursor(row.seq), node: jobFromRow(row) }));
       return {
-        edges: page.jobs.map((row) => ({ cursor: encodeCursor(row.seq), node: jobFromRow(row) })),
-        hasNextPage: page.hasMore,
+        edges,
+        // Pages only go forward: there is no previous page and no start cursor to ask for one.
+        pageInfo: { hasNextPage: page.hasMore, hasPreviousPage: false, startCursor: null, endCursor: edges.at(-1)?.cursor ?? null },
       };
     },
   }),
