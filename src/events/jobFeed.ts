@@ -33,6 +33,10 @@ const SEEN_VERSIONS_MAX = 10_000;
  * id, so nothing between the two is missed; re-reads what changed while the LISTEN connection was
  * down; drops versions already delivered (an event and a re-read can carry the same one). A subscriber
  * that falls behind is coalesced or cut off by its stream (openJobStream).
+ *
+ * Written out rather than as a Repeater (or `filter` of @graphql-yoga/subscription): it runs once per
+ * event per subscriber, and a Repeater there took delivery to 1 000 subscribers from 2.7 to 12.6 µs
+ * of CPU per delivery and from 1.7 to 11.2 ms per fan-out (events/streams.ts).
  */
 export function openJobFeed(deps: JobFeedDeps, filter: JobFilter): AsyncIterableIterator<JobFeedItem> {
   const { bus, queue, logger } = deps;

@@ -2,7 +2,7 @@ import { isAsyncIterable, type Plugin } from 'graphql-yoga';
 import type { GraphQLContext } from '../../graphql/context.js';
 import { TooManySubscriptionsError } from '../../errors.js';
 import { withCode } from '../graphqlErrors.js';
-import { endingStream } from '../streams.js';
+import { endingStream } from '../../events/streams.js';
 import type { SubscriptionLimits } from '../subscriptionLimits.js';
 
 /**
