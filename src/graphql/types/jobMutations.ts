@@ -116,7 +116,8 @@ builder.mutationFields((t) => ({
       result: t.arg({ type: 'JSON' }),
     },
     authScopes: { ADMIN: true, WORKER: true },
-    resolve: async (_root, args, ctx) => jobFromRow(await ctx.queue.completeJob(String(args.id), args.leaseToken, args.result ?? null)),
+    resolve: async (_root, args, ctx) =>
+      jobFromRow(await ctx.queue.completeJob(String(args.id), args.leaseToken, args.result ?? null)),
   }),
   completeJobs: t.field({
     type: [JobRef],
@@ -140,7 +141,8 @@ builder.mutationFields((t) => ({
       retryable: t.arg.boolean({ defaultValue: true }),
     },
     authScopes: { ADMIN: true, WORKER: true },
-    resolve: async (_root, args, ctx) => jobFromRow(await ctx.queue.failJob(String(args.id), args.leaseToken, args.error, args.retryable ?? true)),
+    resolve: async (_root, args, ctx) =>
+      jobFromRow(await ctx.queue.failJob(String(args.id), args.leaseToken, args.error, args.retryable ?? true)),
   }),
   heartbeat: t.field({
     type: JobRef,
@@ -153,7 +155,8 @@ builder.mutationFields((t) => ({
       progressMessage: t.arg.string(),
     },
     authScopes: { ADMIN: true, WORKER: true },
-    resolve: async (_root, args, ctx) => jobFromRow(await ctx.queue.heartbeat({ ...args, id: String(args.id) }), { withLease: true }),
+    resolve: async (_root, args, ctx) =>
+      jobFromRow(await ctx.queue.heartbeat({ ...args, id: String(args.id) }), { withLease: true }),
   }),
   cancelJob: t.field({
     type: JobRef,

@@ -59,7 +59,12 @@ builder.queryFields((t) => ({
       return {
         edges,
         // Pages only go forward: there is no previous page and no start cursor to ask for one.
-        pageInfo: { hasNextPage: page.hasMore, hasPreviousPage: false, startCursor: null, endCursor: edges.at(-1)?.cursor ?? null },
+        pageInfo: {
+          hasNextPage: page.hasMore,
+          hasPreviousPage: false,
+          startCursor: null,
+          endCursor: edges.at(-1)?.cursor ?? null,
+        },
       };
     },
   }),
@@ -70,7 +75,8 @@ builder.queryFields((t) => ({
       'QUEUED by submission (newest first).',
     args: { status: t.arg({ type: JobStatusEnum, required: true }), first: t.arg.int({ defaultValue: 20 }) },
     authScopes: { ADMIN: true, WORKER: true },
-    resolve: async (_root, args, ctx) => (await ctx.queue.listRecentJobs(args.status, args.first ?? 20)).map((row) => jobFromRow(row)),
+    resolve: async (_root, args, ctx) =>
+      (await ctx.queue.listRecentJobs(args.status, args.first ?? 20)).map((row) => jobFromRow(row)),
   }),
   pendingJobs: t.field({
     type: [JobRef],

@@ -7,9 +7,11 @@ import { countSubscription } from '../countSubscription.js';
 import { knownJobType } from '../knownJobType.js';
 
 const queued = (counts: QueueCounts) => QUEUED_SUBSTATE_NAMES.reduce((sum, name) => sum + counts[name], 0);
+/** "ready, waiting and scheduled" */
+const inWords = (names: readonly string[]) => `${names.slice(0, -1).join(', ')} and ${names.at(-1)}`;
 
 const QueueStatsRef = builder.objectRef<QueueCounts>('QueueStats').implement({
-  description: `Job counts by state. QUEUED jobs are split into ${QUEUED_SUBSTATE_NAMES.slice(0, -1).join(', ')} and ${QUEUED_SUBSTATE_NAMES.at(-1)}.`,
+  description: `Job counts by state. QUEUED jobs are split into ${inWords(QUEUED_SUBSTATE_NAMES)}.`,
   fields: (t) => ({
     ready: t.exposeInt('ready', { description: QUEUED_SUBSTATES.ready.description }),
     waiting: t.exposeInt('waiting', { description: QUEUED_SUBSTATES.waiting.description }),

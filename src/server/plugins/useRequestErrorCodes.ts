@@ -40,7 +40,8 @@ export function useRequestErrorCodes(): Plugin {
  */
 export function withRequestErrorCodes<T extends ExecutionResult>(result: T): T {
   if ('data' in result || !result.errors?.some(isUncodedRequestError)) return result;
-  const coded = (error: GraphQLError) => (isUncodedRequestError(error) ? withCode(error, 'BAD_USER_INPUT', { http: { status: 400 } }) : error);
+  const coded = (error: GraphQLError) =>
+    isUncodedRequestError(error) ? withCode(error, 'BAD_USER_INPUT', { http: { status: 400 } }) : error;
   return { ...result, errors: result.errors.map(coded) };
 }
 
