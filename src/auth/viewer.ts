@@ -12,19 +12,21 @@ export type Viewer =
 export const ANONYMOUS: Viewer = { kind: 'anonymous' };
 export const DEVELOPMENT: Viewer = { kind: 'development' };
 
-function roleOf(viewer: Viewer): Role | null {
+/** The role a viewer acts with; null without a key. */
+export function roleOf(viewer: Viewer): Role | null {
   if (viewer.kind === 'development') return 'ADMIN';
   return viewer.kind === 'key' ? viewer.role : null;
 }
 
-/** UNAUTHENTICATED without a key; FORBIDDEN when the key's role is not one of `roles`. */
-export function requireRole(viewer: Viewer, ...roles: Role[]): Role {
+/**
+ * Why a viewer may not do an operation that needs one of `roles`: UNAUTHENTICATED without a key,
+ * FORBIDDEN for a key of another role. (The GraphQL fields declare their roles as auth scopes:
+ * src/graphql/authScopes.ts.)
+ */
+export function roleRefusal(viewer: Viewer, roles: readonly Role[]): UnauthenticatedError | ForbiddenError {
   const role = roleOf(viewer);
-  if (!role) throw new UnauthenticatedError('An API key is required: send "Authorization: Bearer <key>".');
-  if (!roles.includes(role)) {
-    throw new ForbiddenError(`This operation needs a ${roles.join(' or ')} key; this key is ${role}.`);
-  }
-  return role;
+  if (!role) return new UnauthenticatedError('An API key is required: send "Authorization: Bearer <key>".');
+  return new ForbiddenError(`This operation needs a ${roles.join(' or ')} key; this key is ${role}.`);
 }
 
 /** The userId a USER key is bound to, or null for roles that may act for any user. */

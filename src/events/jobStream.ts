@@ -15,6 +15,10 @@ export interface JobStreamOptions {
  * `maxPendingEvents` wait, the queue is coalesced to the latest state of each job, and if that still
  * leaves more than half the bound, the stream ends with SubscriberTooSlowError, once, and is done
  * after it (the client resubscribes; `jobUpdated(id)` starts from the current state).
+ *
+ * Written out rather than as a Repeater: none of its buffers coalesces per job, and on this path,
+ * once per event per subscriber, a Repeater layer costs about 9 µs of CPU where this whole chain of
+ * iterators costs 2.7 µs (figures in events/streams.ts).
  */
 export function openJobStream<T extends { id: string } = JobEvent>(
   target: EventTarget,

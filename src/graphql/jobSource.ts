@@ -1,5 +1,5 @@
 import { LIMITS } from '../queue/limits.js';
-import type { FullJobRow, JobRow, TextField } from '../jobs/columns.js';
+import { withoutLeaseToken, type FullJobRow, type JobRow, type TextField } from '../jobs/columns.js';
 import type { JobQueue } from '../queue/queue.js';
 
 /**
@@ -21,9 +21,9 @@ export type JobSource = Omit<JobRow, 'seq' | 'leaseToken' | TextField> & {
 
 /** A row as the public sees it: the lease token only travels to the worker that holds it. */
 export function jobFromRow(row: JobRow, options: { withLease?: boolean } = {}): JobSource {
-  const { leaseToken, ...job } = row;
+  const job = withoutLeaseToken(row);
   const lease =
-    options.withLease && leaseToken && row.leaseExpiresAt ? { token: leaseToken, expiresAt: row.leaseExpiresAt } : undefined;
+    options.withLease && row.leaseToken && row.leaseExpiresAt ? { token: row.leaseToken, expiresAt: row.leaseExpiresAt } : undefined;
   return lease ? { ...job, lease } : job;
 }
 

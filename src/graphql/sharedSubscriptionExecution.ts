@@ -1,6 +1,7 @@
 import { createSourceEventStream, execute, print, type ExecutionArgs, type ExecutionResult } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import type { Viewer } from '../auth/viewer.js';
+import { mapStream } from '../events/streams.js';
 import type { GraphQLContext } from './context.js';
 
 /**
@@ -25,7 +26,7 @@ export function useSharedSubscriptionExecution(): Plugin<GraphQLContext> {
           JSON.stringify(args.variableValues ?? {}),
           print(args.document),
         ].join('\n');
-        return mapEvents(source, (event) => {
+        return mapStream(source, (event) => {
           if (typeof event !== 'object' || event === null) return execute({ ...args, rootValue: event });
           let results = resultsByEvent.get(event);
           if (!results) resultsByEvent.set(event, (results = new Map()));
@@ -40,31 +41,4 @@ export function useSharedSubscriptionExecution(): Plugin<GraphQLContext> {
 
 function viewerKey(viewer: Viewer): string {
   return viewer.kind === 'key' ? `key:${viewer.role}:${viewer.userId ?? ''}` : viewer.kind;
-}
-
-/** The source stream with each event executed; closing the result closes the source. */
-function mapEvents(
-  source: AsyncGenerator<unknown, unknown, unknown> | AsyncIterable<unknown>,
-  run: (event: unknown) => ExecutionResult | Promise<ExecutionResult>,
-): AsyncGenerator<ExecutionResult, void, void> {
-  const iterator = source[Symbol.asyncIterator]();
-  const mapped: AsyncGenerator<ExecutionResult, void, void> = {
-    async next() {
-      const step = await iterator.next();
-      if (step.done) return { value: undefined, done: true };
-      return { value: await run(step.value), done: false };
-    },
-    async return() {
-      await iterator.return?.();
-      return { value: undefined, done: true };
-    },
-    async throw(error: unknown) {
-      await iterator.return?.();
-      throw error;
-    },
-    [Symbol.asyncIterator]() {
-      return mapped;
-    },
-  };
-  return mapped;
 }

@@ -10,6 +10,12 @@ export type FullJobRow = Omit<Job, 'status' | 'payload' | 'result'> & { status: 
 export type JobRow = Omit<FullJobRow, 'payload' | 'result'>;
 export type JobWithPayload = JobRow & { payload: unknown };
 
+/** A row as anyone but the claiming worker sees it: the lease token only ever travels to that worker. */
+export function withoutLeaseToken(row: JobRow): Omit<JobRow, 'leaseToken'> {
+  const { leaseToken: _, ...job } = row;
+  return job;
+}
+
 /**
  * How each column is read and published, the one map from which the statements' select lists
  * (queue/sql/fragments.ts) and the job events (events/jobEvent.ts) are made. `satisfies` below makes a

@@ -49,18 +49,29 @@ export function refusal(transition: Transition, id: string, status: JobStatus): 
 
 /**
  * What a QUEUED job is waiting for, told apart by two columns (a job holds a user slot only once it
- * is due, so `holds_slot` implies `run_at <= now()`):
- * - ready: holds a slot; next to be claimed (in the claim index);
- * - waiting: due, but its user's slots are all taken (waitingFor USER_CONCURRENCY);
- * - scheduled: runAt is in the future: scheduled, or backing off before a retry (waitingFor RUN_AT).
- * `sql` is the same predicate over a `jobs` row, for the statements that count and order them.
+ * is due, so `holds_slot` implies `run_at <= now()`). `sql` is the same predicate over a `jobs` row,
+ * for the statements that count and order them; `waitingFor` is what Job.waitingFor says of it;
+ * `description` is what the schema says of its count (QueueStats).
  */
 export const QUEUED_SUBSTATES = {
-  ready: { sql: 'holds_slot', waitingFor: null },
-  waiting: { sql: 'NOT holds_slot AND run_at <= now()', waitingFor: 'USER_CONCURRENCY' },
-  scheduled: { sql: 'NOT holds_slot AND run_at > now()', waitingFor: 'RUN_AT' },
+  ready: {
+    sql: 'holds_slot',
+    waitingFor: null,
+    description: 'QUEUED, due, holding a user slot: next to be claimed.',
+  },
+  waiting: {
+    sql: 'NOT holds_slot AND run_at <= now()',
+    waitingFor: 'USER_CONCURRENCY',
+    description: "QUEUED and due, but waiting for a slot under the user's limit.",
+  },
+  scheduled: {
+    sql: 'NOT holds_slot AND run_at > now()',
+    waitingFor: 'RUN_AT',
+    description: 'QUEUED with a future runAt (scheduled, or backing off before a retry).',
+  },
 } as const;
 export type QueuedSubstate = keyof typeof QUEUED_SUBSTATES;
+export const QUEUED_SUBSTATE_NAMES = Object.keys(QUEUED_SUBSTATES) as QueuedSubstate[];
 
 export function queuedSubstate(job: { holdsSlot: boolean; runAt: Date | string }, now = Date.now()): QueuedSubstate {
   if (job.holdsSlot) return 'ready';

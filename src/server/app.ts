@@ -20,6 +20,7 @@ import { serveGraphQLWs, type ServerContext } from './graphqlWs.js';
 import { createLimitedServer, type HttpLimits } from './httpLimits.js';
 import { watchKeyRevocations } from './keyRevocation.js';
 import { corsFor, isAllowedWebSocketOrigin } from './origins.js';
+import { useAuthScopeCacheRelease } from './plugins/useAuthScopeCacheRelease.js';
 import { useGraphQLMediaTypes } from './plugins/useGraphQLMediaTypes.js';
 import { useNoIntrospection } from './plugins/useNoIntrospection.js';
 import { useRequestErrorCodes } from './plugins/useRequestErrorCodes.js';
@@ -133,6 +134,7 @@ export function buildApp(deps: AppDeps): App {
     plugins: [
       useGraphQLMediaTypes(),
       useRequestErrorCodes(),
+      useAuthScopeCacheRelease(),
       useRequestId(requestIds),
       useSharedSubscriptionExecution(),
       useSubscriptionLimits(subscriptionLimits),

@@ -2,6 +2,7 @@ import { GraphQLError } from 'graphql';
 import { maskError as yogaMaskError } from 'graphql-yoga';
 import type { Logger } from '../logger.js';
 import { ConveyorError } from '../errors.js';
+import { withCode } from './graphqlErrors.js';
 
 export type MaskError = (error: unknown, message: string, isDev?: boolean) => Error;
 
@@ -19,14 +20,8 @@ export function createMaskError(logger: Logger): MaskError {
     const original = error instanceof GraphQLError ? error.originalError : error;
     if (original instanceof ConveyorError) {
       logger.debug({ code: original.code }, original.message);
-      return new GraphQLError(original.message, {
-        nodes: error instanceof GraphQLError ? error.nodes : undefined,
-        source: error instanceof GraphQLError ? error.source : undefined,
-        positions: error instanceof GraphQLError ? error.positions : undefined,
-        path: error instanceof GraphQLError ? error.path : undefined,
-        // No originalError: Yoga would count the error as unexpected and answer 500.
-        extensions: { ...(error instanceof GraphQLError ? error.extensions : {}), code: original.code },
-      });
+      // Without its originalError: Yoga would count the error as unexpected and answer 500.
+      return withCode(error instanceof GraphQLError ? error : original, original.code);
     }
     if (isClientError(error)) {
       logger.debug({ code: error.extensions.code }, error.message);

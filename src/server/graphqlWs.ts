@@ -7,6 +7,7 @@ import type { Viewer } from '../auth/viewer.js';
 import type { GraphQLContext } from '../graphql/context.js';
 import type { Logger } from '../logger.js';
 import type { MaskError } from './errorMasking.js';
+import { withCode } from './graphqlErrors.js';
 import { withRequestErrorCodes } from './plugins/useRequestErrorCodes.js';
 
 /** What an operation's envelop starts from, over HTTP (Yoga's node adapter) and over graphql-ws. */
@@ -188,7 +189,7 @@ function parseOperation(parse: (source: string) => DocumentNode, payload: Subscr
     return parse(payload.query);
   } catch (error) {
     if (!(error instanceof GraphQLError) || error.extensions.code) throw error;
-    throw new GraphQLError(error.message, { nodes: error.nodes, source: error.source, positions: error.positions, extensions: { code: 'GRAPHQL_PARSE_FAILED' } });
+    throw withCode(error, 'GRAPHQL_PARSE_FAILED');
   }
 }
 

@@ -1,5 +1,4 @@
 import type { ApiKeyInfo } from '../../auth/apiKeys.js';
-import { requireRole } from '../../auth/viewer.js';
 import { builder } from '../builder.js';
 
 const ApiKeyRoleEnum = builder.enumType('ApiKeyRole', {
@@ -31,10 +30,8 @@ builder.queryFields((t) => ({
   apiKeys: t.field({
     type: [ApiKeyRef],
     description: 'Every API key, revoked ones included (admin only).',
-    resolve: (_root, _args, ctx) => {
-      requireRole(ctx.viewer, 'ADMIN');
-      return ctx.apiKeys.list();
-    },
+    authScopes: { ADMIN: true },
+    resolve: (_root, _args, ctx) => ctx.apiKeys.list(),
   }),
 }));
 
@@ -47,8 +44,8 @@ builder.mutationFields((t) => ({
       role: t.arg({ type: ApiKeyRoleEnum, required: true }),
       userId: t.arg.string(),
     },
+    authScopes: { ADMIN: true },
     resolve: async (_root, args, ctx) => {
-      requireRole(ctx.viewer, 'ADMIN');
       const { key, info } = await ctx.apiKeys.create({ name: args.name, role: args.role, userId: args.userId ?? null });
       ctx.logger.info({ apiKeyId: info.id, role: info.role, userId: info.userId }, 'API key created');
       return { key, apiKey: info };
@@ -58,8 +55,8 @@ builder.mutationFields((t) => ({
     type: ApiKeyRef,
     description: 'Revokes an API key (admin only); it stops working within seconds, on every server.',
     args: { id: t.arg.id({ required: true }) },
+    authScopes: { ADMIN: true },
     resolve: async (_root, { id }, ctx) => {
-      requireRole(ctx.viewer, 'ADMIN');
       const info = await ctx.apiKeys.revoke(String(id));
       ctx.logger.info({ apiKeyId: info.id }, 'API key revoked');
       return info;

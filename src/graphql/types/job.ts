@@ -1,5 +1,5 @@
 import type { GraphQLResolveInfo } from 'graphql';
-import { JOB_STATUSES } from '../../jobs/states.js';
+import { JOB_STATUSES, QUEUED_SUBSTATES, queuedSubstate } from '../../jobs/states.js';
 import { builder } from '../builder.js';
 import type { GraphQLContext } from '../context.js';
 import type { TextField } from '../../jobs/columns.js';
@@ -42,11 +42,7 @@ export const JobRef = builder.objectRef<JobSource>('Job').implement({
       type: JobWaitReasonEnum,
       nullable: true,
       description: 'Set while QUEUED and not yet claimable.',
-      resolve: (job) => {
-        if (job.status !== 'QUEUED') return null;
-        if (new Date(job.runAt).getTime() > Date.now()) return 'RUN_AT';
-        return job.holdsSlot ? null : 'USER_CONCURRENCY';
-      },
+      resolve: (job) => (job.status === 'QUEUED' ? QUEUED_SUBSTATES[queuedSubstate(job)].waitingFor : null),
     }),
     priority: t.exposeInt('priority', { description: 'Higher runs first.' }),
     runAt: t.expose('runAt', { type: 'DateTime', description: 'Not handed out before this time.' }),

@@ -1,5 +1,6 @@
-import { actingUserId, canSeeJob, requireRole } from '../../auth/viewer.js';
+import { actingUserId, canSeeJob } from '../../auth/viewer.js';
 import { InvalidInputError, NotFoundError } from '../../errors.js';
+import { LIMITS } from '../../queue/limits.js';
 import { builder } from '../builder.js';
 import type { GraphQLContext } from '../context.js';
 import { jobFromRow } from '../jobSource.js';
@@ -10,7 +11,7 @@ const SubmitJobInput = builder.inputType('SubmitJobInput', {
     type: t.string({ required: true, description: 'A registered job type, e.g. "send_email".' }),
     payload: t.field({ type: 'JSON', description: "Validated against the type's schema. Default {}." }),
     userId: t.string({ description: 'Whose job it is. A user key submits for its own user and may leave this out; an admin key must set it.' }),
-    priority: t.int({ description: 'Higher runs first; -1000 to 1000, default 0.' }),
+    priority: t.int({ description: `Higher runs first; -${LIMITS.priority} to ${LIMITS.priority}, default 0.` }),
     runAt: t.field({ type: 'DateTime', description: 'Do not run before this time.' }),
     maxAttempts: t.int({ description: 'Attempts before FAILED; defaults per type, then to the server default.' }),
     backoffBaseMs: t.int({ description: 'Delay before the first retry in ms, doubling per attempt (with jitter); default from config.' }),
@@ -43,8 +44,8 @@ builder.mutationFields((t) => ({
   submitJob: t.field({
     type: SubmitJobPayloadRef,
     args: { input: t.arg({ type: SubmitJobInput, required: true }) },
+    authScopes: { ADMIN: true, USER: true },
     resolve: async (_root, { input }, ctx) => {
-      requireRole(ctx.viewer, 'ADMIN', 'USER');
       const { job, deduplicated } = await ctx.queue.submitJob(withActingUser(ctx, input, 'userId'));
       if (!deduplicated) ctx.logger.info({ jobId: job.id, type: job.type, userId: job.userId }, 'job submitted');
       return { job: jobFromRow(job), deduplicated };
@@ -52,10 +53,10 @@ builder.mutationFields((t) => ({
   }),
   submitJobs: t.field({
     type: [SubmitJobPayloadRef],
-    description: 'Submits up to 1 000 jobs in one transaction; results in input order.',
+    description: `Submits up to ${LIMITS.submitBatch} jobs in one transaction; results in input order.`,
     args: { inputs: t.arg({ type: [SubmitJobInput], required: true }) },
+    authScopes: { ADMIN: true, USER: true },
     resolve: async (_root, { inputs }, ctx) => {
-      requireRole(ctx.viewer, 'ADMIN', 'USER');
       const withUsers = inputs.map((input, index) => withActingUser(ctx, input, `inputs[${index}].userId`));
       const results = await ctx.queue.submitJobs(withUsers);
       ctx.logger.info({ submitted: results.filter((r) => !r.deduplicated).length }, 'jobs submitted in bulk');
@@ -71,8 +72,8 @@ builder.mutationFields((t) => ({
       leaseSeconds: t.arg.int({ description: 'Lease length; extend it with heartbeat.' }),
       workerId: t.arg.string(),
     },
+    authScopes: { ADMIN: true, WORKER: true },
     resolve: async (_root, args, ctx) => {
-      requireRole(ctx.viewer, 'ADMIN', 'WORKER');
       const [job] = await ctx.queue.claimJobs({
         limit: 1,
         types: args.types ?? null,
@@ -94,8 +95,8 @@ builder.mutationFields((t) => ({
       leaseSeconds: t.arg.int(),
       workerId: t.arg.string(),
     },
+    authScopes: { ADMIN: true, WORKER: true },
     resolve: async (_root, args, ctx) => {
-      requireRole(ctx.viewer, 'ADMIN', 'WORKER');
       const jobs = await ctx.queue.claimJobs({
         limit: args.limit,
         types: args.types ?? null,
@@ -114,19 +115,18 @@ builder.mutationFields((t) => ({
       leaseToken: t.arg.string({ required: true }),
       result: t.arg({ type: 'JSON' }),
     },
-    resolve: async (_root, args, ctx) => {
-      requireRole(ctx.viewer, 'ADMIN', 'WORKER');
-      return jobFromRow(await ctx.queue.completeJob(String(args.id), args.leaseToken, args.result ?? null));
-    },
+    authScopes: { ADMIN: true, WORKER: true },
+    resolve: async (_root, args, ctx) =>
+      jobFromRow(await ctx.queue.completeJob(String(args.id), args.leaseToken, args.result ?? null)),
   }),
   completeJobs: t.field({
     type: [JobRef],
     description:
-      'Completes many claimed jobs in one statement (up to 500). Returns those completed; a job missing from ' +
+      `Completes many claimed jobs in one statement (up to ${LIMITS.claimBatch}). Returns those completed; a job missing from ` +
       'the result was not RUNNING under that lease any more (cancelled, or the lease lapsed).',
     args: { completions: t.arg({ type: [JobCompletionInput], required: true }) },
+    authScopes: { ADMIN: true, WORKER: true },
     resolve: async (_root, { completions }, ctx) => {
-      requireRole(ctx.viewer, 'ADMIN', 'WORKER');
       const items = completions.map((c) => ({ id: String(c.id), leaseToken: c.leaseToken, result: c.result ?? null }));
       return (await ctx.queue.completeJobs(items)).map((job) => jobFromRow(job));
     },
@@ -140,10 +140,9 @@ builder.mutationFields((t) => ({
       error: t.arg.string({ required: true }),
       retryable: t.arg.boolean({ defaultValue: true }),
     },
-    resolve: async (_root, args, ctx) => {
-      requireRole(ctx.viewer, 'ADMIN', 'WORKER');
-      return jobFromRow(await ctx.queue.failJob(String(args.id), args.leaseToken, args.error, args.retryable ?? true));
-    },
+    authScopes: { ADMIN: true, WORKER: true },
+    resolve: async (_root, args, ctx) =>
+      jobFromRow(await ctx.queue.failJob(String(args.id), args.leaseToken, args.error, args.retryable ?? true)),
   }),
   heartbeat: t.field({
     type: JobRef,
@@ -155,15 +154,15 @@ builder.mutationFields((t) => ({
       progress: t.arg.int({ description: '0–100' }),
       progressMessage: t.arg.string(),
     },
-    resolve: async (_root, args, ctx) => {
-      requireRole(ctx.viewer, 'ADMIN', 'WORKER');
-      return jobFromRow(await ctx.queue.heartbeat({ ...args, id: String(args.id) }), { withLease: true });
-    },
+    authScopes: { ADMIN: true, WORKER: true },
+    resolve: async (_root, args, ctx) =>
+      jobFromRow(await ctx.queue.heartbeat({ ...args, id: String(args.id) }), { withLease: true }),
   }),
   cancelJob: t.field({
     type: JobRef,
     description: 'QUEUED or RUNNING → CANCELLED; a running handler is told through its AbortSignal.',
     args: { id: t.arg.id({ required: true }) },
+    authScopes: { ADMIN: true, USER: true },
     resolve: async (_root, { id }, ctx) => {
       await requireOwnJob(ctx, String(id));
       const job = await ctx.queue.cancelJob(String(id));
@@ -175,6 +174,7 @@ builder.mutationFields((t) => ({
     type: JobRef,
     description: 'FAILED or CANCELLED → QUEUED, with its attempts reset.',
     args: { id: t.arg.id({ required: true }) },
+    authScopes: { ADMIN: true, USER: true },
     resolve: async (_root, { id }, ctx) => {
       await requireOwnJob(ctx, String(id));
       const job = await ctx.queue.retryJob(String(id));
@@ -185,11 +185,10 @@ builder.mutationFields((t) => ({
 }));
 
 /**
- * Cancel and retry: admins any job, users their own; another user's job is NOT_FOUND with the very
- * message the queue gives for an id that does not exist.
+ * Cancel and retry (ADMIN and USER keys): admins any job, users their own; another user's job is
+ * NOT_FOUND with the very message the queue gives for an id that does not exist.
  */
 async function requireOwnJob(ctx: GraphQLContext, id: string) {
-  requireRole(ctx.viewer, 'ADMIN', 'USER');
   if (ctx.viewer.kind !== 'key' || ctx.viewer.role !== 'USER') return;
   const job = await ctx.queue.getJob(id);
   if (!job || !canSeeJob(ctx.viewer, job)) throw new NotFoundError(`No job with id ${id}.`);

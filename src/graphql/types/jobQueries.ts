@@ -1,39 +1,11 @@
-import { actingUserId, canSeeJob, requireRole } from '../../auth/viewer.js';
+import { actingUserId, canSeeJob } from '../../auth/viewer.js';
 import { InvalidInputError } from '../../errors.js';
 import { builder } from '../builder.js';
-import { jobFromRow, type JobSource } from '../jobSource.js';
+import { jobFromRow } from '../jobSource.js';
 import { JobRef, JobStatusEnum } from './job.js';
 
-const PageInfoRef = builder
-  .objectRef<{ hasNextPage: boolean; endCursor: string | null }>('PageInfo')
-  .implement({
-    fields: (t) => ({
-      hasNextPage: t.exposeBoolean('hasNextPage'),
-      hasPreviousPage: t.boolean({ resolve: () => false, description: 'Pages only go forward.' }),
-      startCursor: t.string({ nullable: true, resolve: () => null }),
-      endCursor: t.exposeString('endCursor', { nullable: true }),
-    }),
-  });
-
-const JobEdgeRef = builder.objectRef<{ cursor: string; node: JobSource }>('JobEdge').implement({
-  fields: (t) => ({
-    cursor: t.exposeString('cursor'),
-    node: t.expose('node', { type: JobRef }),
-  }),
-});
-
-const JobConnectionRef = builder
-  .objectRef<{ edges: { cursor: string; node: JobSource }[]; hasNextPage: boolean }>('JobConnection')
-  .implement({
-    fields: (t) => ({
-      edges: t.expose('edges', { type: [JobEdgeRef] }),
-      nodes: t.field({ type: [JobRef], resolve: (c) => c.edges.map((e) => e.node) }),
-      pageInfo: t.field({
-        type: PageInfoRef,
-        resolve: (c) => ({ hasNextPage: c.hasNextPage, endCursor: c.edges.at(-1)?.cursor ?? null }),
-      }),
-    }),
-  });
+/** JobConnection, JobEdge and PageInfo, by the Relay plugin: `edges`, `nodes` and `pageInfo`. */
+const JobConnectionRef = builder.connectionObject({ type: JobRef, name: 'JobConnection' });
 
 /** Keyset cursors: the submission sequence number, opaque to clients. */
 export function encodeCursor(seq: bigint | string): string {
@@ -56,8 +28,8 @@ builder.queryFields((t) => ({
     nullable: true,
     description: "A job by id; null when there is no such job (or, for a user key, when it is another user's).",
     args: { id: t.arg.id({ required: true }) },
+    authScopes: { ADMIN: true, WORKER: true, USER: true },
     resolve: async (_root, { id }, ctx) => {
-      requireRole(ctx.viewer, 'ADMIN', 'WORKER', 'USER');
       const row = await ctx.queue.getJob(String(id));
       if (!row || !canSeeJob(ctx.viewer, row)) {
         ctx.logger.warn({ jobId: id }, 'lookup of unknown job');
@@ -75,17 +47,24 @@ builder.queryFields((t) => ({
       first: t.arg.int({ defaultValue: 20 }),
       after: t.arg.string(),
     },
+    authScopes: { ADMIN: true, WORKER: true, USER: true },
     resolve: async (_root, args, ctx) => {
-      requireRole(ctx.viewer, 'ADMIN', 'WORKER', 'USER');
       const page = await ctx.queue.listUserJobs({
         userId: actingUserId(ctx.viewer, args.userId)!,
         status: args.status ?? null,
         first: args.first ?? 20,
         beforeSeq: args.after ? decodeCursor(args.after) : null,
       });
+      const edges = page.jobs.map((row) => ({ cursor: encodeCursor(row.seq), node: jobFromRow(row) }));
       return {
-        edges: page.jobs.map((row) => ({ cursor: encodeCursor(row.seq), node: jobFromRow(row) })),
-        hasNextPage: page.hasMore,
+        edges,
+        // Pages only go forward: there is no previous page and no start cursor to ask for one.
+        pageInfo: {
+          hasNextPage: page.hasMore,
+          hasPreviousPage: false,
+          startCursor: null,
+          endCursor: edges.at(-1)?.cursor ?? null,
+        },
       };
     },
   }),
@@ -95,10 +74,9 @@ builder.queryFields((t) => ({
       "The latest jobs in one state across all users, for operators: RUNNING by start, finished states by finish, " +
       'QUEUED by submission (newest first).',
     args: { status: t.arg({ type: JobStatusEnum, required: true }), first: t.arg.int({ defaultValue: 20 }) },
-    resolve: async (_root, args, ctx) => {
-      requireRole(ctx.viewer, 'ADMIN', 'WORKER');
-      return (await ctx.queue.listRecentJobs(args.status, args.first ?? 20)).map((row) => jobFromRow(row));
-    },
+    authScopes: { ADMIN: true, WORKER: true },
+    resolve: async (_root, args, ctx) =>
+      (await ctx.queue.listRecentJobs(args.status, args.first ?? 20)).map((row) => jobFromRow(row)),
   }),
   pendingJobs: t.field({
     type: [JobRef],
@@ -106,8 +84,8 @@ builder.queryFields((t) => ({
       'Queued jobs in the order they will be handed out: ready jobs in claim order (priority, runAt, submission), ' +
       'then jobs waiting for their runAt or a user slot.',
     args: { first: t.arg.int({ defaultValue: 50 }), userId: t.arg.string() },
+    authScopes: { ADMIN: true, WORKER: true, USER: true },
     resolve: async (_root, args, ctx) => {
-      requireRole(ctx.viewer, 'ADMIN', 'WORKER', 'USER');
       const userId = actingUserId(ctx.viewer, args.userId);
       return (await ctx.queue.listPendingJobs(args.first ?? 50, userId)).map((row) => jobFromRow(row));
     },

@@ -1,30 +1,32 @@
+import { QUEUED_SUBSTATE_NAMES, QUEUED_SUBSTATES } from '../../jobs/states.js';
 import type { QueueCounts } from '../../queue/sql/reads.js';
-import { actingUserId, requireRole } from '../../auth/viewer.js';
+import { actingUserId } from '../../auth/viewer.js';
 import { builder } from '../builder.js';
 import type { GraphQLContext } from '../context.js';
 import { countSubscription } from '../countSubscription.js';
 import { knownJobType } from '../knownJobType.js';
 
+const queued = (counts: QueueCounts) => QUEUED_SUBSTATE_NAMES.reduce((sum, name) => sum + counts[name], 0);
+/** "ready, waiting and scheduled" */
+const inWords = (names: readonly string[]) => `${names.slice(0, -1).join(', ')} and ${names.at(-1)}`;
+
 const QueueStatsRef = builder.objectRef<QueueCounts>('QueueStats').implement({
-  description: 'Job counts by state. QUEUED jobs are split into ready, waiting and scheduled.',
+  description: `Job counts by state. QUEUED jobs are split into ${inWords(QUEUED_SUBSTATE_NAMES)}.`,
   fields: (t) => ({
-    ready: t.exposeInt('ready', { description: 'QUEUED, due, holding a user slot: next to be claimed.' }),
-    waiting: t.exposeInt('waiting', { description: "QUEUED and due, but waiting for a slot under the user's limit." }),
-    scheduled: t.exposeInt('scheduled', { description: 'QUEUED with a future runAt (scheduled, or backing off before a retry).' }),
-    queued: t.int({ description: 'ready + waiting + scheduled', resolve: (s) => s.ready + s.waiting + s.scheduled }),
+    ready: t.exposeInt('ready', { description: QUEUED_SUBSTATES.ready.description }),
+    waiting: t.exposeInt('waiting', { description: QUEUED_SUBSTATES.waiting.description }),
+    scheduled: t.exposeInt('scheduled', { description: QUEUED_SUBSTATES.scheduled.description }),
+    queued: t.int({ description: QUEUED_SUBSTATE_NAMES.join(' + '), resolve: queued }),
     running: t.exposeInt('running'),
     completed: t.exposeInt('completed'),
     failed: t.exposeInt('failed'),
     cancelled: t.exposeInt('cancelled'),
-    total: t.int({
-      resolve: (s) => s.ready + s.waiting + s.scheduled + s.running + s.completed + s.failed + s.cancelled,
-    }),
+    total: t.int({ resolve: (s) => queued(s) + s.running + s.completed + s.failed + s.cancelled }),
   }),
 });
 
-/** Any role may count; a user key counts only its own user's jobs; a type must be a known one. */
+/** A user key counts only its own user's jobs; a type must be a known one. */
 function statsFilter(ctx: GraphQLContext, args: { userId?: string | null; type?: string | null }) {
-  requireRole(ctx.viewer, 'ADMIN', 'WORKER', 'USER');
   return { userId: actingUserId(ctx.viewer, args.userId), type: knownJobType(ctx, args.type) };
 }
 
@@ -33,6 +35,7 @@ builder.queryFields((t) => ({
     type: QueueStatsRef,
     description: 'Counts for the whole queue, or for one user and/or one job type.',
     args: { userId: t.arg.string(), type: t.arg.string() },
+    authScopes: { ADMIN: true, WORKER: true, USER: true },
     resolve: (_root, args, ctx) => ctx.queue.queueStats(statsFilter(ctx, args)),
   }),
 }));
@@ -42,6 +45,7 @@ builder.subscriptionFields((t) => ({
     type: QueueStatsRef,
     description: 'queueStats now, then again whenever it changes, at most twice a second.',
     args: { userId: t.arg.string(), type: t.arg.string() },
+    authScopes: { ADMIN: true, WORKER: true, USER: true },
     subscribe: (_root, args, ctx) =>
       countSubscription(ctx.metrics, 'queueStatsUpdated', ctx.queueStatsFeed.watch(statsFilter(ctx, args))),
     resolve: (counts) => counts,

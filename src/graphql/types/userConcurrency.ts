@@ -1,5 +1,5 @@
 import type { UserConcurrency } from '../../queue/queueTypes.js';
-import { actingUserId, requireRole } from '../../auth/viewer.js';
+import { actingUserId } from '../../auth/viewer.js';
 import { builder } from '../builder.js';
 
 const UserConcurrencyRef = builder.objectRef<UserConcurrency>('UserConcurrency').implement({
@@ -16,10 +16,8 @@ builder.queryFields((t) => ({
   userConcurrency: t.field({
     type: UserConcurrencyRef,
     args: { userId: t.arg.string({ required: true }) },
-    resolve: (_root, { userId }, ctx) => {
-      requireRole(ctx.viewer, 'ADMIN', 'WORKER', 'USER');
-      return ctx.queue.getUserConcurrency(actingUserId(ctx.viewer, userId)!);
-    },
+    authScopes: { ADMIN: true, WORKER: true, USER: true },
+    resolve: (_root, { userId }, ctx) => ctx.queue.getUserConcurrency(actingUserId(ctx.viewer, userId)!),
   }),
 }));
 
@@ -28,8 +26,8 @@ builder.mutationFields((t) => ({
     type: UserConcurrencyRef,
     description: "Sets a user's limit (0 pauses the user; null restores the default). Takes effect at once.",
     args: { userId: t.arg.string({ required: true }), limit: t.arg.int() },
+    authScopes: { ADMIN: true },
     resolve: (_root, { userId, limit }, ctx) => {
-      requireRole(ctx.viewer, 'ADMIN');
       ctx.logger.info({ userId, limit }, 'user concurrency set');
       return ctx.queue.setUserConcurrency(userId, limit ?? null);
     },

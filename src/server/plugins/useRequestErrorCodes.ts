@@ -1,5 +1,6 @@
-import { GraphQLError, type ExecutionResult } from 'graphql';
+import type { ExecutionResult, GraphQLError } from 'graphql';
 import { handleStreamOrSingleExecutionResult, type Plugin } from 'graphql-yoga';
+import { withCode } from '../graphqlErrors.js';
 
 /**
  * Gives request errors a stable `extensions.code`. A result without `data` is a request error: the
@@ -39,22 +40,11 @@ export function useRequestErrorCodes(): Plugin {
  */
 export function withRequestErrorCodes<T extends ExecutionResult>(result: T): T {
   if ('data' in result || !result.errors?.some(isUncodedRequestError)) return result;
-  return { ...result, errors: result.errors.map((error) => (isUncodedRequestError(error) ? withBadUserInputCode(error) : error)) };
+  const coded = (error: GraphQLError) =>
+    isUncodedRequestError(error) ? withCode(error, 'BAD_USER_INPUT', { http: { status: 400 } }) : error;
+  return { ...result, errors: result.errors.map(coded) };
 }
 
 function isUncodedRequestError(error: GraphQLError): boolean {
   return !error.extensions?.code && !error.path;
-}
-
-/**
- * The client's mistake, coded. Its originalError is dropped: a variable that a scalar refused carries
- * the scalar's TypeError, which would make it look like a defect to error masking and logging.
- */
-function withBadUserInputCode(error: GraphQLError): GraphQLError {
-  return new GraphQLError(error.message, {
-    nodes: error.nodes,
-    source: error.source,
-    positions: error.positions,
-    extensions: { ...error.extensions, code: 'BAD_USER_INPUT', http: { status: 400 } },
-  });
 }

@@ -1,6 +1,6 @@
 import { GraphQLError } from 'graphql';
 import { isAsyncIterable, type Plugin } from 'graphql-yoga';
-import { endingStream } from '../streams.js';
+import { endingStream } from '../../events/streams.js';
 
 /**
  * A subscription stream that fails (a subscriber cut off as too slow, a defect) ends with one last

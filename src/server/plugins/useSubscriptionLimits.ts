@@ -1,8 +1,8 @@
-import { GraphQLError } from 'graphql';
 import { isAsyncIterable, type Plugin } from 'graphql-yoga';
 import type { GraphQLContext } from '../../graphql/context.js';
 import { TooManySubscriptionsError } from '../../errors.js';
-import { endingStream } from '../streams.js';
+import { withCode } from '../graphqlErrors.js';
+import { endingStream } from '../../events/streams.js';
 import type { SubscriptionLimits } from '../subscriptionLimits.js';
 
 /**
@@ -16,7 +16,7 @@ export function useSubscriptionLimits(limits: SubscriptionLimits): Plugin<GraphQ
       const place = limits.acquire((args.contextValue as GraphQLContext).subscriber);
       if (place instanceof TooManySubscriptionsError) {
         // Final as it is: the plugins after this one (error masking included) do not run.
-        setResultAndStopExecution({ errors: [new GraphQLError(place.message, { extensions: { code: place.code } })] });
+        setResultAndStopExecution({ errors: [withCode(place, place.code)] });
         return;
       }
       return {

@@ -1,0 +1,100 @@
+import { withoutLeaseToken, type JobRow } from '../jobs/columns.js';
+import type { Logger } from '../logger.js';
+import type { JobQueue } from '../queue/queue.js';
+import { jobTopics, type JobEvent } from './jobEvent.js';
+import type { JobEventBus } from './jobEventBus.js';
+import { openJobStream } from './jobStream.js';
+
+/** Which jobs a feed follows: by id, by user, by type (each null for any), all of them at once. */
+export interface JobFilter {
+  id: string | null;
+  userId: string | null;
+  type: string | null;
+}
+
+/** What a feed yields: a published event, or a row read for the initial state or a catch-up. */
+export type JobFeedItem = JobEvent | Omit<JobRow, 'leaseToken'>;
+
+export interface JobFeedDeps {
+  bus: Pick<JobEventBus, 'eventTarget' | 'deliveries' | 'onReconnect'>;
+  /** For the job as it is now (a feed by id) and the catch-up after a lost LISTEN connection. */
+  queue: Pick<JobQueue, 'getJob' | 'listJobsChangedSince'>;
+  logger: Logger;
+}
+
+/** How far back a catch-up after a lost LISTEN connection looks, beyond the moment it was lost. */
+const CATCH_UP_MARGIN_MS = 5000;
+/** Versions remembered per feed for de-duplication (oldest forgotten first). */
+const SEEN_VERSIONS_MAX = 10_000;
+
+/**
+ * The changes of the jobs that `filter` selects, for one subscriber, in commit order. Listens to the
+ * narrowest topic and filters by the rest of the filter; listens before the initial read of a job by
+ * id, so nothing between the two is missed; re-reads what changed while the LISTEN connection was
+ * down; drops versions already delivered (an event and a re-read can carry the same one). A subscriber
+ * that falls behind is coalesced or cut off by its stream (openJobStream).
+ *
+ * Written out rather than as a Repeater (or `filter` of @graphql-yoga/subscription): it runs once per
+ * event per subscriber, and a Repeater there took delivery to 1 000 subscribers from 2.7 to 12.6 µs
+ * of CPU per delivery and from 1.7 to 11.2 ms per fan-out (events/streams.ts).
+ */
+export function openJobFeed(deps: JobFeedDeps, filter: JobFilter): AsyncIterableIterator<JobFeedItem> {
+  const { bus, queue, logger } = deps;
+  const topic = filter.id
+    ? jobTopics.byId(filter.id)
+    : filter.userId
+      ? jobTopics.byUser(filter.userId)
+      : filter.type
+        ? jobTopics.byType(filter.type)
+        : jobTopics.all;
+  const matches = (job: JobFeedItem) =>
+    (!filter.id || job.id === filter.id) &&
+    (!filter.userId || job.userId === filter.userId) &&
+    (!filter.type || job.type === filter.type);
+
+  const stream = openJobStream<JobFeedItem>(bus.eventTarget, topic, { pacer: bus.deliveries });
+  const seen = new Map<string, number>();
+  const isNew = (job: JobFeedItem) => {
+    if ((seen.get(job.id) ?? 0) >= job.version) return false;
+    seen.delete(job.id);
+    seen.set(job.id, job.version);
+    if (seen.size > SEEN_VERSIONS_MAX) seen.delete(seen.keys().next().value!);
+    return true;
+  };
+  const stopCatchUp = bus.onReconnect((lostAt) => {
+    queue
+      .listJobsChangedSince({ ...filter, since: new Date(lostAt.getTime() - CATCH_UP_MARGIN_MS) })
+      .then((rows) => rows.forEach((row) => stream.push(withoutLeaseToken(row))))
+      .catch((error: unknown) => logger.error({ err: error }, 'subscription catch-up failed'));
+  });
+  let initial = filter.id ? queue.getJob(filter.id) : null;
+
+  return {
+    async next() {
+      if (initial) {
+        const current = await initial;
+        initial = null;
+        if (current) {
+          const job = withoutLeaseToken(current);
+          if (matches(job) && isNew(job)) return { value: job, done: false };
+        }
+      }
+      for (;;) {
+        const result = await stream.next();
+        if (result.done) {
+          stopCatchUp();
+          return result;
+        }
+        if (matches(result.value) && isNew(result.value)) return result;
+      }
+    },
+    async return() {
+      stopCatchUp();
+      await stream.return?.();
+      return { value: undefined, done: true };
+    },
+    [Symbol.asyncIterator]() {
+      return this;
+    },
+  };
+}
