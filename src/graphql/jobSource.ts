@@ -6,8 +6,10 @@ import type { JobQueue } from '../queue/queue.js';
  * What a `Job` field resolves from: a full row (queries, mutations) or a published event
  * (subscriptions), which lacks payload and result. `lease` is set only for the claimer.
  */
-export type JobSource = Omit<JobRow, 'seq' | 'leaseToken' | TextField> & {
+export type JobSource = Omit<JobRow, 'seq' | 'leaseToken' | 'traceParent' | TextField> & {
   seq: bigint | string;
+  /** On rows, not on events. */
+  traceParent?: string | null;
   /** Set on events whose text fields were left out (see JobEvent.truncated): read them from the row. */
   truncated?: boolean;
   lastError?: string | null;
