@@ -33,7 +33,7 @@ export async function benchHeadOfLine(db: BenchDatabase, report: Report, options
       const started = performance.now();
       const [claimed] = await queue.claimJobs({ workerId: 'bench', limit: 1 });
       latencies.push(performance.now() - started);
-      if (claimed?.id !== job.id) throw new Error('head-of-line: another user\'s job was not claimed first');
+      if (claimed?.id !== job.id) throw new Error("head-of-line: another user's job was not claimed first");
       await queue.completeJob(claimed.id, claimed.leaseToken!, null);
     }
     latencies.sort((a, b) => a - b);

@@ -7,7 +7,10 @@ import { benchCeiling, benchLatency, benchOutsideWorkers, benchProcess, benchSub
 import { Report, startBenchDatabase } from './support.js';
 
 const quick = process.argv.includes('--quick');
-const only = process.argv.find((arg) => arg.startsWith('--only='))?.slice('--only='.length).split(',');
+const only = process.argv
+  .find((arg) => arg.startsWith('--only='))
+  ?.slice('--only='.length)
+  .split(',');
 const options = { quick, runs: quick ? 1 : 3 };
 const scenarios = {
   submit: benchSubmit,

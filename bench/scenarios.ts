@@ -66,7 +66,13 @@ export async function benchSubmit(db: BenchDatabase, report: Report, options: Be
     await server.stop();
   }
   report.add({ scenario: '1 submitJob, 16 HTTP clients', metric: 'throughput', value: median(single), unit: 'jobs/s', runs: options.runs });
-  report.add({ scenario: '1 submitJobs (1 000 per call, 2 callers)', metric: 'throughput', value: median(bulk), unit: 'jobs/s', runs: options.runs });
+  report.add({
+    scenario: '1 submitJobs (1 000 per call, 2 callers)',
+    metric: 'throughput',
+    value: median(bulk),
+    unit: 'jobs/s',
+    runs: options.runs,
+  });
   report.add({ scenario: '1 submit', metric: 'server RSS max', value: rss, unit: 'MB' });
 }
 
@@ -86,7 +92,11 @@ export async function benchProcess(db: BenchDatabase, report: Report, options: B
         await preQueue(setup, total, (i) => `user-${i % 1000}`);
       }
       const worker = await spawnBenchProcess('worker', { DATABASE_URL: url, WORKER_CONCURRENCY: '500', WORKER_POLL_INTERVAL_MS: '100' });
-      await waitUntil(async () => Number((await setup.query(`SELECT count(*)::int AS n FROM jobs WHERE status = 'COMPLETED'`))[0]!.n) === total, 600_000, 200);
+      await waitUntil(
+        async () => Number((await setup.query(`SELECT count(*)::int AS n FROM jobs WHERE status = 'COMPLETED'`))[0]!.n) === total,
+        600_000,
+        200,
+      );
       rates.push(await throughputFromDatabase(setup.query));
       rss = Math.max(rss, worker.maxRssMb());
       await worker.stop();
@@ -111,9 +121,15 @@ export async function benchOutsideWorkers(db: BenchDatabase, report: Report, opt
     await Promise.all(
       Array.from({ length: 4 }, async () => {
         for (;;) {
-          const { dequeueJobs } = await graphql(server.url!, 'mutation { dequeueJobs(limit: 50) { id lease { token } } }');
+          const { dequeueJobs } = await graphql<{ dequeueJobs: { id: string; lease: { token: string } }[] }>(
+            server.url!,
+            'mutation { dequeueJobs(limit: 50) { id lease { token } } }',
+          );
           if (dequeueJobs.length === 0) return;
-          const completions = dequeueJobs.map((job: { id: string; lease: { token: string } }) => ({ id: job.id, leaseToken: job.lease.token }));
+          const completions = dequeueJobs.map((job: { id: string; lease: { token: string } }) => ({
+            id: job.id,
+            leaseToken: job.lease.token,
+          }));
           await graphql(server.url!, 'mutation ($c: [JobCompletionInput!]!) { completeJobs(completions: $c) { id } }', { c: completions });
         }
       }),
@@ -123,7 +139,13 @@ export async function benchOutsideWorkers(db: BenchDatabase, report: Report, opt
     await server.stop();
     await setup.close();
   }
-  report.add({ scenario: '3 outside workers (4 × dequeue 50)', metric: 'throughput', value: median(rates), unit: 'jobs/s', runs: options.runs });
+  report.add({
+    scenario: '3 outside workers (4 × dequeue 50)',
+    metric: 'throughput',
+    value: median(rates),
+    unit: 'jobs/s',
+    runs: options.runs,
+  });
   report.add({ scenario: '3 outside workers', metric: 'server RSS max', value: rss, unit: 'MB' });
 }
 
@@ -143,14 +165,28 @@ export async function benchLatency(db: BenchDatabase, report: Report, options: B
     if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
     void setup.queue.submitJob({ type: 'echo', userId: `lat-${i % 500}` });
   }
-  await waitUntil(async () => Number((await setup.query(`SELECT count(*)::int AS n FROM jobs WHERE status = 'COMPLETED'`))[0]!.n) === total);
+  await waitUntil(
+    async () => Number((await setup.query(`SELECT count(*)::int AS n FROM jobs WHERE status = 'COMPLETED'`))[0]!.n) === total,
+  );
   const rows = await setup.query<{ ms: number }>(
     `SELECT extract(epoch FROM started_at - created_at) * 1000 AS ms FROM jobs WHERE seq > $1 ORDER BY 1`,
     [warmUp],
   );
   const latencies = rows.map((r) => Number(r.ms));
-  report.add({ scenario: '4 submit → handler start @200/s', metric: 'p50', value: percentile(latencies, 50), unit: 'ms', runs: latencies.length });
-  report.add({ scenario: '4 submit → handler start @200/s', metric: 'p99', value: percentile(latencies, 99), unit: 'ms', runs: latencies.length });
+  report.add({
+    scenario: '4 submit → handler start @200/s',
+    metric: 'p50',
+    value: percentile(latencies, 50),
+    unit: 'ms',
+    runs: latencies.length,
+  });
+  report.add({
+    scenario: '4 submit → handler start @200/s',
+    metric: 'p99',
+    value: percentile(latencies, 99),
+    unit: 'ms',
+    runs: latencies.length,
+  });
   await worker.stop();
   await setup.close();
 }
@@ -181,11 +217,15 @@ export async function benchSubscriptions(db: BenchDatabase, report: Report, opti
     ),
   );
   // Wait until every subscriber is live (all 1 000 have received one probe job), then measure.
-  await waitUntil(async () => {
-    const { job } = await setup.queue.submitJob({ type: 'echo', userId: 'watched' });
-    await new Promise((resolve) => setTimeout(resolve, 300));
-    return seenBy.get(job.id) === clients.length;
-  }, 120_000, 0);
+  await waitUntil(
+    async () => {
+      const { job } = await setup.queue.submitJob({ type: 'echo', userId: 'watched' });
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      return seenBy.get(job.id) === clients.length;
+    },
+    120_000,
+    0,
+  );
   await new Promise((resolve) => setTimeout(resolve, 300)); // the last probes' stragglers
   latencies.length = 0;
   received = 0;
@@ -200,7 +240,7 @@ export async function benchSubscriptions(db: BenchDatabase, report: Report, opti
   }
   // A server that falls behind coalesces or cuts off slow subscribers, so wait for all deliveries
   // or until nothing arrived for five seconds, and report how many came.
-  for (let last = -1, quietSince = Date.now(); received < events * 1000 && Date.now() - quietSince < 5000; ) {
+  for (let last = -1, quietSince = Date.now(); received < events * 1000 && Date.now() - quietSince < 5000;) {
     if (received !== last) [last, quietSince] = [received, Date.now()];
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
@@ -211,7 +251,7 @@ export async function benchSubscriptions(db: BenchDatabase, report: Report, opti
   report.add({ scenario, metric: 'delivered', value: (100 * received) / (events * 1000), unit: '%' });
   report.add({ scenario: '5 subscriptions', metric: 'server RSS max', value: server.maxRssMb(), unit: 'MB' });
   disposers.forEach((dispose) => dispose());
-  await Promise.all(clients.map((client) => client.dispose()));
+  await Promise.all(clients.map(async (client) => client.dispose()));
   await server.stop();
   await setup.close();
 }
@@ -249,7 +289,11 @@ export async function benchCeiling(db: BenchDatabase, report: Report, options: B
   await client.query('CREATE TABLE bench_inserts (id bigserial PRIMARY KEY, body text)');
   const variants = [
     { label: 'INSERT', sql: `INSERT INTO bench_inserts (body) VALUES ('x')`, asyncCommit: false },
-    { label: 'INSERT + NOTIFY', sql: `WITH i AS (INSERT INTO bench_inserts (body) VALUES ('x') RETURNING id) SELECT pg_notify('bench', id::text) FROM i`, asyncCommit: false },
+    {
+      label: 'INSERT + NOTIFY',
+      sql: `WITH i AS (INSERT INTO bench_inserts (body) VALUES ('x') RETURNING id) SELECT pg_notify('bench', id::text) FROM i`,
+      asyncCommit: false,
+    },
     { label: 'INSERT, synchronous_commit off', sql: `INSERT INTO bench_inserts (body) VALUES ('x')`, asyncCommit: true },
   ];
   for (const variant of variants) {

@@ -36,7 +36,10 @@ export function percentile(sorted: number[], p: number): number {
 }
 
 export function median(values: number[]): number {
-  return percentile([...values].sort((a, b) => a - b), 50);
+  return percentile(
+    [...values].sort((a, b) => a - b),
+    50,
+  );
 }
 
 export interface Figure {
@@ -78,10 +81,7 @@ export interface BenchProcess {
   stop(): Promise<void>;
 }
 
-export async function spawnBenchProcess(
-  command: 'serve' | 'worker',
-  env: Record<string, string>,
-): Promise<BenchProcess> {
+export async function spawnBenchProcess(command: 'serve' | 'worker', env: Record<string, string>): Promise<BenchProcess> {
   const { spawn } = await import('node:child_process');
   const { readFile } = await import('node:fs/promises');
   const port = command === 'serve' ? String(await freePort()) : '0';
@@ -90,7 +90,15 @@ export async function spawnBenchProcess(
   // BENCH_CPU_PROF=dir writes a V8 CPU profile of every server and worker process there (on exit).
   const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
   const child = spawn(process.execPath, [...profile, 'dist/cli.js', ...args], {
-    env: { ...process.env, LOG_LEVEL: 'warn', LOG_PRETTY: 'false', AUTH_DISABLED: 'true', PORT: port, CONVEYOR_CONFIG: BENCH_CONFIG, ...env },
+    env: {
+      ...process.env,
+      LOG_LEVEL: 'warn',
+      LOG_PRETTY: 'false',
+      AUTH_DISABLED: 'true',
+      PORT: port,
+      CONVEYOR_CONFIG: BENCH_CONFIG,
+      ...env,
+    },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   let maxRss = 0;
@@ -135,7 +143,7 @@ async function waitForHealth(url: string) {
 const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
 
 /** POSTs one GraphQL operation; throws on errors. */
-export function graphql<T = any>(url: string, query: string, variables: Record<string, unknown> = {}): Promise<T> {
+export function graphql<T = unknown>(url: string, query: string, variables: Record<string, unknown> = {}): Promise<T> {
   const target = new URL(url);
   const payload = JSON.stringify({ query, variables });
   return new Promise<T>((resolve, reject) => {
@@ -158,7 +166,7 @@ export function graphql<T = any>(url: string, query: string, variables: Record<s
             if (body.errors?.length || !body.data) reject(new Error(`GraphQL: ${JSON.stringify(body.errors)}`));
             else resolve(body.data);
           } catch (error) {
-            reject(error);
+            reject(error instanceof Error ? error : new Error(String(error)));
           }
         });
       },
@@ -186,8 +194,7 @@ export async function benchQueue(databaseUrl: string, env: Record<string, string
   await client.connect();
   return {
     queue,
-    query: <T extends Record<string, unknown>>(text: string, values: unknown[] = []) =>
-      client.query<T>(text, values).then((r) => r.rows),
+    query: <T extends Record<string, unknown>>(text: string, values: unknown[] = []) => client.query<T>(text, values).then((r) => r.rows),
     async close() {
       await client.end();
       await close();

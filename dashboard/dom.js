@@ -19,8 +19,9 @@ export function h(tag, props = {}, ...children) {
   const element = document.createElement(tag);
   for (const [name, value] of Object.entries(props)) {
     if (value == null || value === false) continue;
-    if (name === 'className') element.className = String(value);
-    else if (name === 'dataset') Object.assign(element.dataset, value);
+    if (typeof value === 'object')
+      Object.assign(element.dataset, value); // only `dataset` takes a record
+    else if (name === 'className') element.className = String(value);
     else element.setAttribute(name, value === true ? '' : String(value));
   }
   element.append(...children.flat().filter((child) => child != null && child !== false));

@@ -45,7 +45,9 @@ export function createGraphQLHttpClient({ endpoint, getApiKey }) {
     /** @type {{ data?: Result | null, errors?: { message: string }[] }} */
     let body;
     try {
-      body = await response.json();
+      /** @type {unknown} */
+      const parsed = await response.json();
+      body = /** @type {{ data?: Result | null, errors?: { message: string }[] }} */ (parsed);
     } catch {
       throw new GraphQLRequestError([`HTTP ${response.status} ${response.statusText}`.trim()]);
     }

@@ -33,10 +33,10 @@ function describeSubscriptionError(error) {
   if (Array.isArray(error)) return error.map((/** @type {{ message: string }} */ e) => e.message).join('\n');
   if (typeof error !== 'object' || error === null) return String(error);
   if ('code' in error && typeof error.code === 'number') {
-    const reason = 'reason' in error && error.reason ? `: ${error.reason}` : '';
+    const reason = 'reason' in error && typeof error.reason === 'string' && error.reason ? `: ${error.reason}` : '';
     return `Live connection closed (${error.code}${reason})`;
   }
-  return 'message' in error ? String(error.message) : String(error);
+  return 'message' in error && typeof error.message === 'string' ? error.message : JSON.stringify(error);
 }
 
 /**
@@ -107,7 +107,7 @@ export class LiveFeed {
       subscription.dispose();
       this.#start(subscription);
     }
-    old.dispose();
+    void old.dispose();
   }
 
   /** @param {LiveSubscription} subscription */

@@ -122,15 +122,24 @@ function scheduleRender() {
 function render() {
   const selectedId = view.selectedId;
   for (const [panel, { status, first, orderKey }] of /** @type {[RecentPanelName, RecentPanel][]} */ (Object.entries(RECENT))) {
-    renderJobList(panels[panel], store.list((job) => job.status === status, newestFirst(orderKey)), {
-      selectedId,
-      showError: status === 'FAILED',
-      limit: first,
-    });
+    renderJobList(
+      panels[panel],
+      store.list((job) => job.status === status, newestFirst(orderKey)),
+      {
+        selectedId,
+        showError: status === 'FAILED',
+        limit: first,
+      },
+    );
   }
   renderJobList(
     panels.userJobs,
-    view.userId ? store.list((job) => job.userId === view.userId, (a, b) => b.createdAt.localeCompare(a.createdAt)) : [],
+    view.userId
+      ? store.list(
+          (job) => job.userId === view.userId,
+          (a, b) => b.createdAt.localeCompare(a.createdAt),
+        )
+      : [],
     { selectedId, showError: true, limit: USER_JOBS_PAGE },
   );
   renderJobDetail(panels.detail, {

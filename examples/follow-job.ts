@@ -34,8 +34,10 @@ async function request<Result, Variables>(document: TypedDocumentNode<Result, Va
 function progressBar(job: JobFieldsFragment): string {
   const percent = job.status === 'COMPLETED' ? 100 : (job.progress ?? 0);
   const filled = Math.round(percent / 5);
-  return `[${'#'.repeat(filled)}${'-'.repeat(20 - filled)}] ${String(percent).padStart(3)}%  ${job.status}` +
-    (job.progressMessage ? `  ${job.progressMessage}` : '');
+  return (
+    `[${'#'.repeat(filled)}${'-'.repeat(20 - filled)}] ${String(percent).padStart(3)}%  ${job.status}` +
+    (job.progressMessage ? `  ${job.progressMessage}` : '')
+  );
 }
 
 const { submitJob } = await request(SubmitJobDocument, {

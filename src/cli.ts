@@ -172,16 +172,18 @@ async function runKeysCommand(
   }
 }
 
+/** node:util's parseArgs refuses an unknown option or a missing value with an ERR_PARSE_ARGS_* code. */
+function isParseArgsError(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS');
+}
+
 runCli(process.argv.slice(2)).then(
   (code) => {
     if (code >= 0) process.exit(code);
   },
   (error: unknown) => {
-    if (
-      error instanceof ConfigError ||
-      error instanceof ConveyorError ||
-      String((error as { code?: unknown } | null)?.code ?? '').startsWith('ERR_PARSE_ARGS')
-    ) {
+    if (error instanceof ConfigError || error instanceof ConveyorError || isParseArgsError(error)) {
       console.error((error as Error).message);
     } else {
       console.error('conveyor failed:', error);

@@ -1,9 +1,7 @@
 import path from 'node:path';
 import { z } from 'zod';
 
-const bool = z
-  .enum(['true', 'false', '1', '0', 'yes', 'no'])
-  .transform((value) => value === 'true' || value === '1' || value === 'yes');
+const bool = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((value) => value === 'true' || value === '1' || value === 'yes');
 
 /** Every setting Conveyor reads from the environment, with its default. */
 const envSchema = z.object({
@@ -26,20 +24,39 @@ const envSchema = z.object({
   DEFAULT_USER_CONCURRENCY: z.coerce.number().int().min(1).max(10_000).default(2),
   DEFAULT_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(3),
   BACKOFF_BASE_MS: z.coerce.number().int().min(0).default(1000),
-  BACKOFF_MAX_MS: z.coerce.number().int().min(0).default(60 * 60 * 1000),
+  BACKOFF_MAX_MS: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .default(60 * 60 * 1000),
   LEASE_SECONDS: z.coerce.number().int().min(1).max(86_400).default(30),
   MAINTENANCE_ENABLED: bool.default(true),
   MAINTENANCE_INTERVAL_MS: z.coerce.number().int().min(10).default(1000),
-  RETENTION_HOURS: z.coerce.number().min(0).default(7 * 24),
+  RETENTION_HOURS: z.coerce
+    .number()
+    .min(0)
+    .default(7 * 24),
   SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).default(10_000),
   NODE_ENV: z.string().default('development'),
   AUTH_DISABLED: bool.default(false),
   CONVEYOR_ADMIN_KEY: z.string().min(32).optional(),
   GRAPHQL_INTROSPECTION: bool.optional(),
   GRAPHIQL_ENABLED: bool.optional(),
-  MAX_PAYLOAD_BYTES: z.coerce.number().int().min(2).default(256 * 1024),
-  REQUEST_BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).default(1024 * 1024),
-  MAX_RESPONSE_BYTES: z.coerce.number().int().min(1024).default(8 * 1024 * 1024),
+  MAX_PAYLOAD_BYTES: z.coerce
+    .number()
+    .int()
+    .min(2)
+    .default(256 * 1024),
+  REQUEST_BODY_LIMIT_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .default(1024 * 1024),
+  MAX_RESPONSE_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .default(8 * 1024 * 1024),
   CORS_ORIGINS: z.string().default(''),
   MAX_SUBSCRIPTIONS_PER_CONNECTION: z.coerce.number().int().min(1).default(100),
   MAX_SUBSCRIPTIONS_PER_KEY: z.coerce.number().int().min(1).default(1000),
@@ -131,7 +148,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, settings: Setti
   const e = parsed.data;
   const production = e.NODE_ENV === 'production';
   if (production && e.AUTH_DISABLED) {
-    throw new ConfigError('Invalid configuration:\n  AUTH_DISABLED: authentication cannot be turned off in production (NODE_ENV=production).');
+    throw new ConfigError(
+      'Invalid configuration:\n  AUTH_DISABLED: authentication cannot be turned off in production (NODE_ENV=production).',
+    );
   }
   if (e.MAX_PAYLOAD_BYTES >= e.REQUEST_BODY_LIMIT_BYTES) {
     throw new ConfigError('Invalid configuration:\n  MAX_PAYLOAD_BYTES: must be smaller than REQUEST_BODY_LIMIT_BYTES.');
@@ -159,7 +178,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, settings: Setti
       concurrency: e.WORKER_CONCURRENCY,
       pollIntervalMs: e.WORKER_POLL_INTERVAL_MS,
     },
-    externalJobTypes: e.EXTERNAL_JOB_TYPES.split(',').map((t) => t.trim()).filter(Boolean),
+    externalJobTypes: e.EXTERNAL_JOB_TYPES.split(',')
+      .map((t) => t.trim())
+      .filter(Boolean),
     scheduling: {
       defaultUserConcurrency: e.DEFAULT_USER_CONCURRENCY,
       defaultMaxAttempts: e.DEFAULT_MAX_ATTEMPTS,
@@ -196,7 +217,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, settings: Setti
 
 /** CORS_ORIGINS as exact origins (`scheme://host[:port]`); ConfigError for anything else, `*` included. */
 function parseOrigins(list: string): string[] {
-  const entries = list.split(',').map((entry) => entry.trim()).filter(Boolean);
+  const entries = list
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter(Boolean);
   const invalid = entries.filter((entry) => {
     try {
       return new URL(entry).origin !== entry;

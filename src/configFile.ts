@@ -3,7 +3,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { z } from 'zod';
 import { ConfigError, type Settings } from './config.js';
-import type { JobTypeDefinition } from './jobTypes/jobType.js';
+import type { AnyJobType } from './jobTypes/jobType.js';
 
 /**
  * A team's `conveyor.config.ts`: its job types, and settings by the names of the environment variables
@@ -12,7 +12,7 @@ import type { JobTypeDefinition } from './jobTypes/jobType.js';
  *   export default defineConfig({ jobTypes: [resizeImage, sendInvoice], settings: { WORKER_CONCURRENCY: 20 } });
  */
 export interface ConveyorConfig {
-  jobTypes?: readonly JobTypeDefinition<any>[];
+  jobTypes?: readonly AnyJobType[];
   settings?: Settings;
 }
 
@@ -54,7 +54,9 @@ export async function loadConfigFile(file: string): Promise<ConveyorConfig> {
   const url = `${pathToFileURL(file).href}?t=${Date.now()}`;
   let loaded: { default?: unknown };
   try {
-    loaded = (/\.(c|m)?js$/.test(file) ? await import(url) : await (await import('tsx/esm/api')).tsImport(url, import.meta.url)) as { default?: unknown };
+    loaded = (/\.(c|m)?js$/.test(file) ? await import(url) : await (await import('tsx/esm/api')).tsImport(url, import.meta.url)) as {
+      default?: unknown;
+    };
   } catch (error) {
     throw new ConfigError(`Config file ${file} could not be loaded: ${(error as Error).message}`);
   }

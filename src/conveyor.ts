@@ -3,7 +3,7 @@ import type { Config } from './config.js';
 import { migrate, MigrationStatus } from './db/migrator.js';
 import { createPrismaClient, type PrismaClient } from './db/prisma.js';
 import { JobEventBus } from './events/jobEventBus.js';
-import type { JobTypeDefinition } from './jobTypes/jobType.js';
+import type { AnyJobType } from './jobTypes/jobType.js';
 import { JobTypeRegistry } from './jobTypes/registry.js';
 import type { Logger } from './logger.js';
 import { Maintenance } from './maintenance/maintenance.js';
@@ -38,7 +38,7 @@ export interface StartOptions {
   databaseUrl: string;
   logger: Logger;
   /** The job types this process knows (a config file's, the library caller's); EXTERNAL_JOB_TYPES adds more. */
-  jobTypes?: readonly JobTypeDefinition<any>[];
+  jobTypes?: readonly AnyJobType[];
 }
 
 /**
@@ -131,7 +131,11 @@ async function startApi(deps: {
     jobTypes: deps.jobTypes,
     logger,
     metrics: deps.metrics,
-    routes: [healthRoute({ queue: deps.queue, migrations: new MigrationStatus(deps.prisma) }), metricsRoute(deps.metrics), dashboardRoute()],
+    routes: [
+      healthRoute({ queue: deps.queue, migrations: new MigrationStatus(deps.prisma) }),
+      metricsRoute(deps.metrics),
+      dashboardRoute(),
+    ],
     security: {
       authDisabled: config.auth.disabled,
       introspection: config.graphql.introspection,

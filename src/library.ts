@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import { loadConfig, type Config, type Settings } from './config.js';
 import { startConveyor, type Conveyor } from './conveyor.js';
 import { openDatabase } from './db/database.js';
-import type { JobTypeDefinition } from './jobTypes/jobType.js';
+import type { AnyJobType } from './jobTypes/jobType.js';
 import { createLogger } from './logger.js';
 import type { JobQueue } from './queue/queue.js';
 
@@ -10,7 +10,7 @@ export interface CreateConveyorOptions {
   /** The PostgreSQL to use; without it (and without DATABASE_URL), the embedded one in the data folder. */
   databaseUrl?: string;
   /** The job types this process knows: submits are validated against them, handlers run here. */
-  jobTypes?: readonly JobTypeDefinition<any>[];
+  jobTypes?: readonly AnyJobType[];
   /** Settings by their environment names (HTTP_ENABLED, WORKER_CONCURRENCY, …); the environment wins. */
   settings?: Settings;
   /** The environment to read settings from (default process.env; `{}` to ignore it). */

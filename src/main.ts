@@ -2,7 +2,7 @@ import { watchFile, unwatchFile } from 'node:fs';
 import type { Config } from './config.js';
 import { startConveyor, type Conveyor } from './conveyor.js';
 import { openDatabase } from './db/database.js';
-import type { JobTypeDefinition } from './jobTypes/jobType.js';
+import type { AnyJobType } from './jobTypes/jobType.js';
 import { createLogger, type Logger } from './logger.js';
 import { GRAPHQL_PATH } from './server/app.js';
 import { onShutdownSignals } from './shutdownSignals.js';
@@ -10,7 +10,7 @@ import { onShutdownSignals } from './shutdownSignals.js';
 /** What a process runs: its config and job types (from the config file), read again by `reload`. */
 export interface ProcessDefinition {
   config: Config;
-  jobTypes: readonly JobTypeDefinition<any>[];
+  jobTypes: readonly AnyJobType[];
 }
 
 export interface ProcessOptions {
@@ -18,7 +18,7 @@ export interface ProcessOptions {
    * `conveyor dev`: when this file changes, the process reads its definition again and restarts
    * Conveyor with it (the embedded PostgreSQL keeps running).
    */
-  watch?: { file: string; reload(): Promise<ProcessDefinition> };
+  watch?: { file: string; reload: () => Promise<ProcessDefinition> };
 }
 
 /** How long running jobs get when `conveyor dev` restarts for an edit (a signal gets the configured grace). */
@@ -106,7 +106,9 @@ function onChanges(file: string, logger: Logger, changed: () => Promise<unknown>
   watchFile(file, { interval: RELOAD_POLL_MS }, (now, before) => {
     if (now.mtimeMs === before.mtimeMs && now.size === before.size) return;
     if (timer) clearTimeout(timer);
-    timer = setTimeout(() => (restarting = restarting.then(changed)), RELOAD_DEBOUNCE_MS);
+    timer = setTimeout(() => {
+      restarting = restarting.then(changed);
+    }, RELOAD_DEBOUNCE_MS);
   });
   logger.info({ watching: file }, 'restarting when the config file changes');
   return () => unwatchFile(file);

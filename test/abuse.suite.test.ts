@@ -60,7 +60,13 @@ const nested = (depth: number): unknown => (depth === 0 ? 1 : [nested(depth - 1)
  */
 const cases: Case[] = [
   { name: 'a depth bomb', as: 'admin', query: `{ ${deep(6)} }`, code: 'GRAPHQL_VALIDATION_FAILED', message: /depth/i },
-  { name: 'an alias bomb', as: 'admin', query: `{ ${Array.from({ length: 50 }, (_, i) => `a${i}: health { ok }`).join(' ')} }`, code: 'BAD_USER_INPUT', message: /Aliases limit/ },
+  {
+    name: 'an alias bomb',
+    as: 'admin',
+    query: `{ ${Array.from({ length: 50 }, (_, i) => `a${i}: health { ok }`).join(' ')} }`,
+    code: 'BAD_USER_INPUT',
+    message: /Aliases limit/,
+  },
   { name: 'a token bomb', as: 'admin', query: `{ health { ${'ok '.repeat(3000)}} }`, code: 'GRAPHQL_PARSE_FAILED', message: /Token limit/ },
   {
     name: 'a cost bomb',
@@ -69,29 +75,105 @@ const cases: Case[] = [
     code: 'BAD_USER_INPUT',
     message: /Cost limit/i,
   },
-  { name: 'a directive bomb', as: 'admin', query: `{ health ${'@include(if: true) '.repeat(50)}{ ok } }`, code: 'BAD_USER_INPUT', message: /Directives limit/ },
-  { name: 'introspection while it is disabled', as: 'admin', query: '{ __schema { queryType { name } } }', code: 'GRAPHQL_VALIDATION_FAILED', message: /introspection/i },
-  { name: 'a type lookup while introspection is disabled', as: 'user', query: '{ __type(name: "Job") { name } }', code: 'GRAPHQL_VALIDATION_FAILED', message: /introspection/i },
+  {
+    name: 'a directive bomb',
+    as: 'admin',
+    query: `{ health ${'@include(if: true) '.repeat(50)}{ ok } }`,
+    code: 'BAD_USER_INPUT',
+    message: /Directives limit/,
+  },
+  {
+    name: 'introspection while it is disabled',
+    as: 'admin',
+    query: '{ __schema { queryType { name } } }',
+    code: 'GRAPHQL_VALIDATION_FAILED',
+    message: /introspection/i,
+  },
+  {
+    name: 'a type lookup while introspection is disabled',
+    as: 'user',
+    query: '{ __type(name: "Job") { name } }',
+    code: 'GRAPHQL_VALIDATION_FAILED',
+    message: /introspection/i,
+  },
   { name: 'a syntax error', as: 'admin', query: '{ health {', code: 'GRAPHQL_PARSE_FAILED' },
   { name: 'an unknown field', as: 'admin', query: '{ health { nope } }', code: 'GRAPHQL_VALIDATION_FAILED' },
-  { name: 'an unknown operation name', as: 'admin', query: 'query A { health { ok } }', variables: {}, code: 'OPERATION_RESOLUTION_FAILURE' },
-  { name: 'a variable of the wrong type', as: 'admin', query: 'query ($id: ID!) { job(id: $id) { id } }', variables: { id: { a: 1 } }, code: 'BAD_USER_INPUT' },
+  {
+    name: 'an unknown operation name',
+    as: 'admin',
+    query: 'query A { health { ok } }',
+    variables: {},
+    code: 'OPERATION_RESOLUTION_FAILURE',
+  },
+  {
+    name: 'a variable of the wrong type',
+    as: 'admin',
+    query: 'query ($id: ID!) { job(id: $id) { id } }',
+    variables: { id: { a: 1 } },
+    code: 'BAD_USER_INPUT',
+  },
   { name: 'a missing required variable', as: 'user', query: 'query ($id: ID!) { job(id: $id) { id } }', code: 'BAD_USER_INPUT' },
-  { name: 'an Int beyond 32 bits', as: 'user', query: 'query ($n: Int) { pendingJobs(first: $n) { id } }', variables: { n: 2 ** 40 }, code: 'BAD_USER_INPUT' },
-  { name: 'an unknown job type in queueStats', as: 'admin', query: '{ queueStats(type: "no_such_type") { total } }', code: 'BAD_USER_INPUT', message: /Unknown job type "no_such_type".*echo/ },
-  { name: 'an unknown job type in jobUpdated', as: 'user', query: 'subscription { jobUpdated(type: "no_such_type") { id } }', code: 'BAD_USER_INPUT', message: /Known types/ },
-  { name: 'an unknown job type in queueStatsUpdated', as: 'worker', query: 'subscription { queueStatsUpdated(type: "no_such_type") { total } }', code: 'BAD_USER_INPUT', message: /Known types/ },
-  { name: 'a worker submitting a job', as: 'worker', query: 'mutation { submitJob(input: {type: "remote", userId: "alice"}) { job { id } } }', code: 'FORBIDDEN' },
+  {
+    name: 'an Int beyond 32 bits',
+    as: 'user',
+    query: 'query ($n: Int) { pendingJobs(first: $n) { id } }',
+    variables: { n: 2 ** 40 },
+    code: 'BAD_USER_INPUT',
+  },
+  {
+    name: 'an unknown job type in queueStats',
+    as: 'admin',
+    query: '{ queueStats(type: "no_such_type") { total } }',
+    code: 'BAD_USER_INPUT',
+    message: /Unknown job type "no_such_type".*echo/,
+  },
+  {
+    name: 'an unknown job type in jobUpdated',
+    as: 'user',
+    query: 'subscription { jobUpdated(type: "no_such_type") { id } }',
+    code: 'BAD_USER_INPUT',
+    message: /Known types/,
+  },
+  {
+    name: 'an unknown job type in queueStatsUpdated',
+    as: 'worker',
+    query: 'subscription { queueStatsUpdated(type: "no_such_type") { total } }',
+    code: 'BAD_USER_INPUT',
+    message: /Known types/,
+  },
+  {
+    name: 'a worker submitting a job',
+    as: 'worker',
+    query: 'mutation { submitJob(input: {type: "remote", userId: "alice"}) { job { id } } }',
+    code: 'FORBIDDEN',
+  },
   { name: 'a user listing running jobs of everyone', as: 'user', query: '{ recentJobs(status: RUNNING) { id } }', code: 'FORBIDDEN' },
   { name: "a user listing another user's jobs", as: 'user', query: '{ userJobs(userId: "bob") { edges { cursor } } }', code: 'FORBIDDEN' },
-  { name: "a user subscribing to another user's jobs", as: 'user', query: 'subscription { jobUpdated(userId: "bob") { id } }', code: 'FORBIDDEN' },
-  { name: "a user cancelling another user's job", as: 'user', query: () => `mutation { cancelJob(id: "${bobsJobId}") { id } }`, code: 'NOT_FOUND', message: /No job with id/ },
-  { name: 'a user setting concurrency', as: 'user', query: 'mutation { setUserConcurrency(userId: "alice", limit: 0) { limit } }', code: 'FORBIDDEN' },
+  {
+    name: "a user subscribing to another user's jobs",
+    as: 'user',
+    query: 'subscription { jobUpdated(userId: "bob") { id } }',
+    code: 'FORBIDDEN',
+  },
+  {
+    name: "a user cancelling another user's job",
+    as: 'user',
+    query: () => `mutation { cancelJob(id: "${bobsJobId}") { id } }`,
+    code: 'NOT_FOUND',
+    message: /No job with id/,
+  },
+  {
+    name: 'a user setting concurrency',
+    as: 'user',
+    query: 'mutation { setUserConcurrency(userId: "alice", limit: 0) { limit } }',
+    code: 'FORBIDDEN',
+  },
   // 1, 2: accepted as they are.
   {
     name: "a new user's job scheduled for later",
     as: 'admin',
-    query: 'mutation ($at: DateTime) { submitJob(input: {type: "remote", userId: "later-user", runAt: $at}) { job { status waitingFor } } }',
+    query:
+      'mutation ($at: DateTime) { submitJob(input: {type: "remote", userId: "later-user", runAt: $at}) { job { status waitingFor } } }',
     variables: () => ({ at: new Date(Date.now() + 3_600_000).toISOString() }),
     code: null,
     data: { submitJob: { job: { status: 'QUEUED', waitingFor: 'RUN_AT' } } },
@@ -99,7 +181,8 @@ const cases: Case[] = [
   {
     name: 'control characters in userId and idempotencyKey',
     as: 'admin',
-    query: 'mutation ($u: String, $k: String) { submitJob(input: {type: "remote", userId: $u, idempotencyKey: $k}) { job { userId idempotencyKey } } }',
+    query:
+      'mutation ($u: String, $k: String) { submitJob(input: {type: "remote", userId: $u, idempotencyKey: $k}) { job { userId idempotencyKey } } }',
     variables: { u: controls, k: controls },
     code: null,
     data: { submitJob: { job: { userId: controls, idempotencyKey: controls } } },
@@ -152,9 +235,21 @@ const cases: Case[] = [
     message: /more than 65536 bytes of payloads/,
   },
   // 9: an empty list of types claims nothing.
-  { name: 'dequeue with an empty list of types', as: 'worker', query: 'mutation { dequeue(types: []) { id } }', code: null, data: { dequeue: null } },
+  {
+    name: 'dequeue with an empty list of types',
+    as: 'worker',
+    query: 'mutation { dequeue(types: []) { id } }',
+    code: null,
+    data: { dequeue: null },
+  },
   // 13: another user's job looks like no job at all.
-  { name: "a user reading another user's job", as: 'user', query: () => `{ job(id: "${bobsJobId}") { id } }`, code: null, data: { job: null } },
+  {
+    name: "a user reading another user's job",
+    as: 'user',
+    query: () => `{ job(id: "${bobsJobId}") { id } }`,
+    code: null,
+    data: { job: null },
+  },
 ];
 
 let bobsJobId = '';
@@ -183,7 +278,8 @@ describe('the same limits and checks over HTTP, graphql-ws and SSE', () => {
     keys.user = (await conveyor.apiKeys.create({ name: 'alice', role: 'USER', userId: 'alice' })).key;
     bobsJobId = (await conveyor.queue.submitJob({ type: 'remote', userId: 'bob' })).job.id;
     // Three of alice's jobs carry 30 KiB each: more than one response's 64 KiB together.
-    for (let i = 0; i < 3; i++) await conveyor.queue.submitJob({ type: 'remote', userId: 'alice', payload: { blob: 'x'.repeat(30 * 1024) } });
+    for (let i = 0; i < 3; i++)
+      await conveyor.queue.submitJob({ type: 'remote', userId: 'alice', payload: { blob: 'x'.repeat(30 * 1024) } });
     // One socket per role, each with a subscription that must keep running through every refusal.
     for (const role of ['admin', 'worker', 'user'] as const) {
       const client = createWsClient(conveyor.wsUrl, keys[role]);
@@ -234,30 +330,33 @@ describe('the same limits and checks over HTTP, graphql-ws and SSE', () => {
   async function overGraphqlWs(role: Role, query: string, variables: Record<string, unknown>, operationName?: string): Promise<Answer> {
     const outcome = await wsOperation(sockets[role].client, query, variables, operationName);
     if (outcome.closeCode !== null) return { code: null, messages: [], closeCode: outcome.closeCode };
-    return answerOf(outcome.errors.length > 0 ? { errors: outcome.errors as never } : (outcome.results[0] as never) ?? {});
+    return answerOf(outcome.errors.length > 0 ? { errors: outcome.errors } : (outcome.results[0] ?? {}));
   }
 
-  it.each(cases)('$name → $code on every transport', async ({ as: role, query: queryOf, variables: variablesOf = {}, code, message, data }) => {
-    const query = typeof queryOf === 'function' ? queryOf() : queryOf;
-    const variables = typeof variablesOf === 'function' ? variablesOf() : variablesOf;
-    const operationName = code === 'OPERATION_RESOLUTION_FAILURE' ? 'B' : undefined;
-    const body = JSON.stringify({ query, variables, operationName });
-    const answers: Record<Transport, Answer> = {
-      HTTP: await overHttp(role, body),
-      'graphql-ws': await overGraphqlWs(role, query, variables, operationName),
-      SSE: await overSse(role, body),
-    };
-    for (const [transport, answer] of Object.entries(answers)) {
-      expect(answer.code, `${transport}: ${JSON.stringify(answer).slice(0, 500)}`).toBe(code);
-      if (message) expect(answer.messages.join('\n'), transport).toMatch(message);
-      if (code === null) expect(answer.data, transport).toMatchObject(data as object);
-    }
+  it.each(cases)(
+    '$name → $code on every transport',
+    async ({ as: role, query: queryOf, variables: variablesOf = {}, code, message, data }) => {
+      const query = typeof queryOf === 'function' ? queryOf() : queryOf;
+      const variables = typeof variablesOf === 'function' ? variablesOf() : variablesOf;
+      const operationName = code === 'OPERATION_RESOLUTION_FAILURE' ? 'B' : undefined;
+      const body = JSON.stringify({ query, variables, operationName });
+      const answers: Record<Transport, Answer> = {
+        HTTP: await overHttp(role, body),
+        'graphql-ws': await overGraphqlWs(role, query, variables, operationName),
+        SSE: await overSse(role, body),
+      };
+      for (const [transport, answer] of Object.entries(answers)) {
+        expect(answer.code, `${transport}: ${JSON.stringify(answer).slice(0, 500)}`).toBe(code);
+        if (message) expect(answer.messages.join('\n'), transport).toMatch(message);
+        if (code === null) expect(answer.data, transport).toMatchObject(data as object);
+      }
 
-    // The socket that was refused is still open, and its earlier subscription still receives events.
-    expect(sockets[role].closed).toBeNull();
-    const probe = await submitAlicesJob();
-    await sockets[role].live.waitFor((values) => values.some((v) => v.jobUpdated.id === probe.id));
-  });
+      // The socket that was refused is still open, and its earlier subscription still receives events.
+      expect(sockets[role].closed).toBeNull();
+      const probe = await submitAlicesJob();
+      await sockets[role].live.waitFor((values) => values.some((v) => v.jobUpdated.id === probe.id));
+    },
+  );
 
   it('a body or message over REQUEST_BODY_LIMIT_BYTES is refused: 413 BAD_USER_INPUT over HTTP and SSE, close 1009 over graphql-ws', async () => {
     const query = 'query ($pad: String) { health { ok } }';

@@ -42,7 +42,11 @@ describe('cross-site requests against a server without authentication (npm start
   ])('refuses %s with 415 and a GraphQL error body, without running it', async (_name, contentType, body) => {
     const before = await limitOfVictim();
     const blob = new Blob([body], contentType ? { type: contentType } : {});
-    const response = await fetch(conveyor.graphqlUrl, { method: 'POST', body: contentType ? body : blob, headers: contentType ? { 'content-type': contentType } : {} });
+    const response = await fetch(conveyor.graphqlUrl, {
+      method: 'POST',
+      body: contentType ? body : blob,
+      headers: contentType ? { 'content-type': contentType } : {},
+    });
     expect(response.status).toBe(415);
     expect(response.headers.get('content-type')).toMatch(/^application\/json/);
     const json = (await response.json()) as { errors: { message: string; extensions: { code: string } }[] };
@@ -57,21 +61,28 @@ describe('cross-site requests against a server without authentication (npm start
     form.set('map', '{}');
     const response = await fetch(conveyor.graphqlUrl, { method: 'POST', body: form });
     expect(response.status).toBe(415);
-    expect(((await response.json()) as { errors: { extensions: { code: string } }[] }).errors[0]!.extensions.code).toBe('UNSUPPORTED_MEDIA_TYPE');
+    expect(((await response.json()) as { errors: { extensions: { code: string } }[] }).errors[0]!.extensions.code).toBe(
+      'UNSUPPORTED_MEDIA_TYPE',
+    );
     expect(await limitOfVictim()).not.toBe(0);
   });
 
   it.each(['application/json', 'application/json; charset=utf-8', 'application/JSON;charset=UTF-8', 'application/graphql-response+json'])(
     'accepts a JSON body sent as %s',
     async (contentType) => {
-      const response = await fetch(conveyor.graphqlUrl, { method: 'POST', headers: { 'content-type': contentType }, body: JSON.stringify({ query: '{ health { ok } }' }) });
+      const response = await fetch(conveyor.graphqlUrl, {
+        method: 'POST',
+        headers: { 'content-type': contentType },
+        body: JSON.stringify({ query: '{ health { ok } }' }),
+      });
       expect(response.status).toBe(200);
       expect(await response.json()).toEqual({ data: { health: { ok: true } } });
     },
   );
 
   it('answers queries over GET, refuses mutations over GET', async () => {
-    const get = (query: string) => fetch(`${conveyor.graphqlUrl}?query=${encodeURIComponent(query)}`, { headers: { accept: 'application/json' } });
+    const get = (query: string) =>
+      fetch(`${conveyor.graphqlUrl}?query=${encodeURIComponent(query)}`, { headers: { accept: 'application/json' } });
     const query = await get('{ health { ok } }');
     expect(await query.json()).toEqual({ data: { health: { ok: true } } });
     const mutation = await get(SET_LIMIT);
@@ -84,7 +95,11 @@ describe('cross-site requests against a server without authentication (npm start
     for (const accept of ['application/xml', 'application/json']) {
       // application/json cannot carry a subscription's stream either.
       const query = accept === 'application/xml' ? '{ health { ok } }' : 'subscription { jobUpdated { id } }';
-      const response = await fetch(conveyor.graphqlUrl, { method: 'POST', headers: { 'content-type': 'application/json', accept }, body: JSON.stringify({ query }) });
+      const response = await fetch(conveyor.graphqlUrl, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept },
+        body: JSON.stringify({ query }),
+      });
       expect(response.status, accept).toBe(406);
       const json = (await response.json()) as { errors: { message: string; extensions: { code: string } }[] };
       expect(json.errors[0]!.extensions.code).toBe('NOT_ACCEPTABLE');
@@ -94,7 +109,11 @@ describe('cross-site requests against a server without authentication (npm start
 
   it('sends no CORS headers when CORS_ORIGINS is empty, whatever the Origin', async () => {
     const origin = 'http://evil.example';
-    const post = await fetch(conveyor.graphqlUrl, { method: 'POST', headers: { 'content-type': 'application/json', origin }, body: JSON.stringify({ query: '{ health { ok } }' }) });
+    const post = await fetch(conveyor.graphqlUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', origin },
+      body: JSON.stringify({ query: '{ health { ok } }' }),
+    });
     expect(corsHeaders(post)).toEqual([]);
     const preflight = await fetch(conveyor.graphqlUrl, {
       method: 'OPTIONS',
@@ -114,13 +133,19 @@ describe('cross-site requests against a server without authentication (npm start
 describe('CORS_ORIGINS', () => {
   let conveyor: TestConveyor;
   beforeAll(async () => {
-    conveyor = await startTestConveyor({ env: { WORKER_ENABLED: 'false', CORS_ORIGINS: 'http://app.example, https://admin.example:8443' } });
+    conveyor = await startTestConveyor({
+      env: { WORKER_ENABLED: 'false', CORS_ORIGINS: 'http://app.example, https://admin.example:8443' },
+    });
   });
   afterAll(() => conveyor?.close());
 
   it('allows the listed origins, with credentials, and no other', async () => {
     for (const origin of ['http://app.example', 'https://admin.example:8443']) {
-      const response = await fetch(conveyor.graphqlUrl, { method: 'POST', headers: { 'content-type': 'application/json', origin }, body: JSON.stringify({ query: '{ health { ok } }' }) });
+      const response = await fetch(conveyor.graphqlUrl, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', origin },
+        body: JSON.stringify({ query: '{ health { ok } }' }),
+      });
       expect(response.headers.get('access-control-allow-origin')).toBe(origin);
       expect(response.headers.get('access-control-allow-credentials')).toBe('true');
       expect(response.headers.get('vary')).toMatch(/Origin/);
@@ -133,7 +158,11 @@ describe('CORS_ORIGINS', () => {
       expect(preflight.headers.get('access-control-allow-headers')).toMatch(/authorization/i);
     }
     for (const origin of ['http://evil.example', 'http://app.example:8080', 'https://app.example']) {
-      const response = await fetch(conveyor.graphqlUrl, { method: 'POST', headers: { 'content-type': 'application/json', origin }, body: JSON.stringify({ query: '{ health { ok } }' }) });
+      const response = await fetch(conveyor.graphqlUrl, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', origin },
+        body: JSON.stringify({ query: '{ health { ok } }' }),
+      });
       expect(corsHeaders(response), origin).toEqual([]);
     }
   });

@@ -1,5 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CompleteDocument, CompleteJobsDocument, DequeueJobsDocument, DequeueDocument, QueueStatsDocument } from '../client/generated/graphql.js';
+import {
+  CompleteDocument,
+  CompleteJobsDocument,
+  DequeueJobsDocument,
+  DequeueDocument,
+  QueueStatsDocument,
+} from '../client/generated/graphql.js';
 import { startTestConveyor, type TestConveyor } from '../testing/conveyor.js';
 import { checkInvariants } from '../testing/invariants.js';
 import { executeOk } from '../testing/graphqlClient.js';
@@ -60,7 +66,12 @@ describe('concurrent dequeue over HTTP', () => {
     const completions = dequeueJobs.map((job) => ({ id: job.id, leaseToken: job.lease!.token, result: { ok: true } }));
     completions[0] = { ...completions[0]!, leaseToken: '00000000-0000-4000-8000-000000000000' };
     const { completeJobs } = await executeOk(conveyor.graphqlUrl, CompleteJobsDocument, { completions });
-    expect(completeJobs.map((job) => job.id).sort()).toEqual(dequeueJobs.slice(1).map((job) => job.id).sort());
+    expect(completeJobs.map((job) => job.id).sort()).toEqual(
+      dequeueJobs
+        .slice(1)
+        .map((job) => job.id)
+        .sort(),
+    );
     expect(completeJobs.every((job) => job.status === 'COMPLETED')).toBe(true);
   });
 });

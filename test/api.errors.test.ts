@@ -110,7 +110,7 @@ describe('error codes a client branches on', () => {
     ['an enum value that does not exist', { query: '{ userJobs(userId: "u", status: DONE) { edges { cursor } } }' }],
     ['unparseable GraphQL', { query: 'mutation { submitJob(' }],
     ['malformed JSON', '{"query": '],
-  ])('%s is rejected as the client\'s mistake (4xx with an error), not a crash', async (_name, body) => {
+  ])("%s is rejected as the client's mistake (4xx with an error), not a crash", async (_name, body) => {
     const result = await postGraphQL(url, body);
     expect(result.status).toBeGreaterThanOrEqual(400);
     expect(result.status).toBeLessThan(500);

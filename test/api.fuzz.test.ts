@@ -60,9 +60,17 @@ const submitInput = fc.record(
   {
     type: fc.oneof(fc.constantFrom(...jobTypes), anyString),
     userId: anyString,
-    payload: fc.oneof(fc.jsonValue({ maxDepth: 3 }), fc.record({ message: anyString }), fc.record({ ms: anyValue }), fc.record({ to: anyString, subject: anyString })),
+    payload: fc.oneof(
+      fc.jsonValue({ maxDepth: 3 }),
+      fc.record({ message: anyString }),
+      fc.record({ ms: anyValue }),
+      fc.record({ to: anyString, subject: anyString }),
+    ),
     priority: anyValue,
-    runAt: fc.oneof(anyString, fc.date({ noInvalidDate: true }).map((d) => d.toISOString())),
+    runAt: fc.oneof(
+      anyString,
+      fc.date({ noInvalidDate: true }).map((d) => d.toISOString()),
+    ),
     maxAttempts: anyValue,
     backoffBaseMs: anyValue,
     idempotencyKey: anyString,
@@ -70,14 +78,44 @@ const submitInput = fc.record(
   { requiredKeys: [] },
 );
 const variables = fc.dictionary(
-  fc.constantFrom('id', 'leaseToken', 'userId', 'types', 'leaseSeconds', 'workerId', 'limit', 'result', 'error', 'retryable', 'progress', 'progressMessage', 'status', 'first', 'after', 'type', 'name', 'role'),
+  fc.constantFrom(
+    'id',
+    'leaseToken',
+    'userId',
+    'types',
+    'leaseSeconds',
+    'workerId',
+    'limit',
+    'result',
+    'error',
+    'retryable',
+    'progress',
+    'progressMessage',
+    'status',
+    'first',
+    'after',
+    'type',
+    'name',
+    'role',
+  ),
   fc.oneof(anyValue, fc.array(anyString, { maxLength: 3 })),
   { maxKeys: 6 },
 );
 const request = fc.oneof(
-  { weight: 6, arbitrary: fc.record({ query: fc.constantFrom(...OPERATIONS), variables: fc.tuple(variables, submitInput).map(([v, input]) => ({ ...v, input })) }) },
+  {
+    weight: 6,
+    arbitrary: fc.record({
+      query: fc.constantFrom(...OPERATIONS),
+      variables: fc.tuple(variables, submitInput).map(([v, input]) => ({ ...v, input })),
+    }),
+  },
   // Valid operations with random damage, and random text.
-  { weight: 2, arbitrary: fc.tuple(fc.constantFrom(...OPERATIONS), fc.nat(), fc.string({ maxLength: 5 })).map(([q, at, junk]) => ({ query: q.slice(0, at % q.length) + junk + q.slice(at % q.length) })) },
+  {
+    weight: 2,
+    arbitrary: fc
+      .tuple(fc.constantFrom(...OPERATIONS), fc.nat(), fc.string({ maxLength: 5 }))
+      .map(([q, at, junk]) => ({ query: q.slice(0, at % q.length) + junk + q.slice(at % q.length) })),
+  },
   { weight: 1, arbitrary: fc.record({ query: fc.string({ maxLength: 200 }), variables: anyValue }) },
 );
 
@@ -120,7 +158,7 @@ describe('fuzzing the API', () => {
     expect(await health.json()).toEqual({ data: { health: { ok: true } } });
   }, 120_000);
 
-  it("hostile submits mixed with valid ones from other users, all at once: every valid one succeeds, and no committed job is reported failed", async () => {
+  it('hostile submits mixed with valid ones from other users, all at once: every valid one succeeds, and no committed job is reported failed', async () => {
     const user = await conveyor.apiKeys.create({ name: 'fuzz-mixed', role: 'USER', userId: 'mixed-valid' });
     const hostileKey = keys[0]!; // an admin submitting hostile input for several users
     // Nested 5 000 deep: too deep for JSON.stringify (here as on the server), so spliced in as text.
@@ -135,36 +173,56 @@ describe('fuzzing the API', () => {
     );
     const hostileInput = fc.record({
       userId: fc.oneof(hostileText, fc.constantFrom('mixed-hostile-1', 'mixed-hostile-2')),
-      payload: fc.oneof(hostileText.map((t) => ({ t })), fc.constant(NESTED), fc.dictionary(hostileText, fc.integer(), { maxKeys: 2 })),
+      payload: fc.oneof(
+        hostileText.map((t) => ({ t })),
+        fc.constant(NESTED),
+        fc.dictionary(hostileText, fc.integer(), { maxKeys: 2 }),
+      ),
       idempotencyKey: fc.oneof(hostileText, fc.constant(null)),
     });
     const samples = fc.sample(hostileInput, { numRuns: 120, seed: Number(process.env.FUZZ_SEED ?? 7) });
     const submit = (input: Record<string, unknown>, key: string) =>
       postGraphQL<{ submitJob: { job: { id: string } } }>(
         conveyor.graphqlUrl,
-        JSON.stringify({ query: 'mutation ($input: SubmitJobInput!) { submitJob(input: $input) { job { id } } }', variables: { input } }).replace(
-          `"${NESTED}"`,
-          nestedJson,
-        ),
+        JSON.stringify({
+          query: 'mutation ($input: SubmitJobInput!) { submitJob(input: $input) { job { id } } }',
+          variables: { input },
+        }).replace(`"${NESTED}"`, nestedJson),
         { authorization: `Bearer ${key}` },
       );
     const valid = Array.from({ length: 240 }, (_, i) => ({ type: 'echo', payload: { message: `v${i}` }, idempotencyKey: `valid-${i}` }));
     const requests = [
       ...valid.map((input) => ({ kind: 'valid' as const, input, key: user.key })),
-      ...samples.map((sample, i) => ({ kind: 'hostile' as const, input: { type: 'echo', ...sample, idempotencyKey: `h-${i}-${sample.idempotencyKey ?? ''}` }, key: hostileKey })),
-    ].sort((a, b) => (a.input.idempotencyKey! < b.input.idempotencyKey! ? -1 : 1)); // interleaved
+      ...samples.map((sample, i) => ({
+        kind: 'hostile' as const,
+        input: { type: 'echo', ...sample, idempotencyKey: `h-${i}-${sample.idempotencyKey ?? ''}` },
+        key: hostileKey,
+      })),
+    ].sort((a, b) => (a.input.idempotencyKey < b.input.idempotencyKey ? -1 : 1)); // interleaved
     const answers = await Promise.all(requests.map((request) => submit(request.input, request.key)));
 
     const failedValid = answers.filter((answer, i) => requests[i]!.kind === 'valid' && !answer.data?.submitJob);
     expect(failedValid.map((answer) => answer.errors)).toEqual([]);
     for (const [i, answer] of answers.entries()) {
       if (answer.data?.submitJob) continue;
-      expect(answer.errors!.map((e) => e.extensions?.code), JSON.stringify(requests[i]!.input).slice(0, 200)).toEqual(['BAD_USER_INPUT']);
+      expect(
+        answer.errors!.map((e) => e.extensions?.code),
+        JSON.stringify(requests[i]!.input).slice(0, 200),
+      ).toEqual(['BAD_USER_INPUT']);
     }
     // A submit reported failed created no job: no job carries its idempotency key.
-    const refusedKeys = requests.filter((_, i) => !answers[i]!.data?.submitJob).map((r) => r.input.idempotencyKey!).filter((k) => k.isWellFormed());
-    const found = await withClient(conveyor.databaseUrl, async (client) =>
-      (await client.query(`SELECT idempotency_key FROM jobs WHERE idempotency_key = ANY($1::text[])`, [refusedKeys.map((k) => k.replaceAll('\u0000', ''))])).rows,
+    const refusedKeys = requests
+      .filter((_, i) => !answers[i]!.data?.submitJob)
+      .map((r) => r.input.idempotencyKey)
+      .filter((k) => k.isWellFormed());
+    const found = await withClient(
+      conveyor.databaseUrl,
+      async (client) =>
+        (
+          await client.query(`SELECT idempotency_key FROM jobs WHERE idempotency_key = ANY($1::text[])`, [
+            refusedKeys.map((k) => k.replaceAll('\u0000', '')),
+          ])
+        ).rows,
     );
     expect(found).toEqual([]);
     expect(await checkInvariants(conveyor.databaseUrl)).toEqual([]);

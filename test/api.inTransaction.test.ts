@@ -57,7 +57,7 @@ describe('submitting inside the application’s own transaction (conveyor_submit
     const ready = connected(ws);
     const recorder = new Recorder<{ jobUpdated: { id: string; status: string; result: unknown } }>(
       ws,
-      parse('subscription { jobUpdated(userId: "committed") { id status result } }') as never,
+      parse('subscription { jobUpdated(userId: "committed") { id status result } }'),
       {},
     );
     const worker = conveyor.startWorker();
@@ -67,7 +67,9 @@ describe('submitting inside the application’s own transaction (conveyor_submit
       // From plain pg, as an application in any language would call it.
       const id = await withClient(conveyor.databaseUrl, async (client) => {
         await client.query('BEGIN');
-        const { rows } = await client.query(`SELECT conveyor_submit_job(type => 'echo', user_id => 'committed', payload => '{"message":"hi"}')::text AS id`);
+        const { rows } = await client.query(
+          `SELECT conveyor_submit_job(type => 'echo', user_id => 'committed', payload => '{"message":"hi"}')::text AS id`,
+        );
         expect(await conveyor.queue.getJob(rows[0].id)).toBeNull(); // invisible until the commit
         await client.query('COMMIT');
         return rows[0].id as string;
@@ -107,8 +109,12 @@ describe('submitting inside the application’s own transaction (conveyor_submit
   });
 
   it('a payload the job type refuses fails when claimed, at once and without retries, saying why', async () => {
-    const id = await conveyor.prisma.$transaction((tx) => submitJobInTransaction(tx, { type: 'strict', userId: 'strict', payload: { n: 0 }, maxAttempts: 5 }));
-    const good = await conveyor.prisma.$transaction((tx) => submitJobInTransaction(tx, { type: 'strict', userId: 'strict', payload: { n: 21 } }));
+    const id = await conveyor.prisma.$transaction((tx) =>
+      submitJobInTransaction(tx, { type: 'strict', userId: 'strict', payload: { n: 0 }, maxAttempts: 5 }),
+    );
+    const good = await conveyor.prisma.$transaction((tx) =>
+      submitJobInTransaction(tx, { type: 'strict', userId: 'strict', payload: { n: 21 } }),
+    );
     const worker = conveyor.startWorker();
     try {
       await expect.poll(async () => (await conveyor.queue.getJob(id))?.status, { timeout: 15_000 }).toBe('FAILED');

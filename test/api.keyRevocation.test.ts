@@ -43,25 +43,36 @@ describe('revoking an API key', () => {
     const recorder = new Recorder<JobStatusChangesSubscription>(client, JobStatusChangesDocument, {});
     await ready;
     await untilLive(recorder, submitFor(userId));
-    return { client, recorder, closed: () => closed as { code: number; reason: string } | null };
+    return { client, recorder, closed: () => closed };
   }
 
   it('through A closes its sockets on B within 5 s (4403 "API key revoked"), ends their subscriptions, and B refuses it over HTTP', async () => {
     const { key, info } = await a.apiKeys.create({ name: 'doomed', role: 'USER', userId: 'doomed' });
     const socket = await liveSocketOn(b, key, 'doomed');
-    const sse = new SseSubscription<JobStatusChangesSubscription>(b.graphqlUrl, JobStatusChangesDocument, {}, { authorization: `Bearer ${key}` });
+    const sse = new SseSubscription<JobStatusChangesSubscription>(
+      b.graphqlUrl,
+      JobStatusChangesDocument,
+      {},
+      { authorization: `Bearer ${key}` },
+    );
     let client: Client | null = socket.client;
     try {
       await expect.poll(async () => (await submitFor('doomed')(), sse.values.length), { timeout: 10_000 }).toBeGreaterThan(0);
       expect(codeOf(await statsAs(b.graphqlUrl, key))).toBe('ok'); // B has the key cached now
 
-      const revoked = await postGraphQL(a.graphqlUrl, { query: 'mutation ($id: ID!) { revokeApiKey(id: $id) { id } }', variables: { id: info.id } }, { authorization: `Bearer ${adminKey}` });
+      const revoked = await postGraphQL(
+        a.graphqlUrl,
+        { query: 'mutation ($id: ID!) { revokeApiKey(id: $id) { id } }', variables: { id: info.id } },
+        { authorization: `Bearer ${adminKey}` },
+      );
       expect(revoked.errors).toBeUndefined();
       const revokedAt = Date.now();
 
       // HTTP on B: the NOTIFY dropped B's cached lookup, long before the cache's own 5 s would have.
       await expect.poll(async () => codeOf(await statsAs(b.graphqlUrl, key)), { timeout: 3000, interval: 50 }).toBe('UNAUTHENTICATED');
-      await expect.poll(() => socket.closed(), { timeout: 5000 - (Date.now() - revokedAt), interval: 50 }).toEqual({ code: 4403, reason: 'API key revoked' });
+      await expect
+        .poll(() => socket.closed(), { timeout: 5000 - (Date.now() - revokedAt), interval: 50 })
+        .toEqual({ code: 4403, reason: 'API key revoked' });
       // Its subscription ended with the socket; the SSE stream of the key was ended too.
       expect(socket.recorder.errors.length + Number(socket.recorder.completed)).toBeGreaterThan(0);
       await expect(sse.done).resolves.toBeUndefined();
@@ -104,7 +115,8 @@ describe('revoking an API key', () => {
           { query: 'mutation { submitJob(input: {type: "remote"}) { job { id } } }' },
           {
             next: (value) => resolve({ code: value.errors?.[0]?.extensions?.code ?? 'ok' }),
-            error: (error) => resolve({ code: Array.isArray(error) ? error[0]?.extensions?.code : `closed ${(error as { code: number }).code}` }),
+            error: (error) =>
+              resolve({ code: Array.isArray(error) ? error[0]?.extensions?.code : `closed ${(error as { code: number }).code}` }),
             complete: () => {},
           },
         );

@@ -34,7 +34,7 @@ describe('leases, cancellation and retry over the GraphQL API', () => {
     expect(code(bad)).toBe('BAD_USER_INPUT');
   });
 
-  it('cancelJob answers with the CANCELLED job; its holder\'s next heartbeat and complete are CONFLICT, naming the state', async () => {
+  it("cancelJob answers with the CANCELLED job; its holder's next heartbeat and complete are CONFLICT, naming the state", async () => {
     const url = conveyor.graphqlUrl;
     const { job } = await conveyor.queue.submitJob({ type: 'remote', userId: 'c3' });
     const { dequeue } = await executeOk(url, DequeueDocument, { types: ['remote'] });

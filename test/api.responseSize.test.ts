@@ -8,17 +8,27 @@ import { freePort } from '../testing/ports.js';
 import { spawnConveyor, waitForServer } from '../testing/processes.js';
 
 const KiB = 1024;
-const codes = (result: { errors?: readonly { extensions?: Record<string, unknown> }[] }) =>
-  [...new Set((result.errors ?? []).map((error) => error.extensions?.code))];
+const codes = (result: { errors?: readonly { extensions?: Record<string, unknown> }[] }) => [
+  ...new Set((result.errors ?? []).map((error) => error.extensions?.code)),
+];
 const blob = (bytes: number, tag = '') => ({ tag, blob: 'x'.repeat(bytes - 30) });
 
 describe('the bytes one request may make the server hold', () => {
   let conveyor: TestConveyor;
   beforeAll(async () => {
     conveyor = await startTestConveyor({
-      env: { WORKER_ENABLED: 'false', MAINTENANCE_ENABLED: 'false', EXTERNAL_JOB_TYPES: 'blob', MAX_RESPONSE_BYTES: String(64 * KiB), MAX_PAYLOAD_BYTES: String(32 * KiB), DEFAULT_USER_CONCURRENCY: '100' },
+      env: {
+        WORKER_ENABLED: 'false',
+        MAINTENANCE_ENABLED: 'false',
+        EXTERNAL_JOB_TYPES: 'blob',
+        MAX_RESPONSE_BYTES: String(64 * KiB),
+        MAX_PAYLOAD_BYTES: String(32 * KiB),
+        DEFAULT_USER_CONCURRENCY: '100',
+      },
     });
-    await conveyor.queue.submitJobs(Array.from({ length: 10 }, (_, i) => ({ type: 'blob', userId: 'big', payload: blob(20 * KiB, `b${i}`) })));
+    await conveyor.queue.submitJobs(
+      Array.from({ length: 10 }, (_, i) => ({ type: 'blob', userId: 'big', payload: blob(20 * KiB, `b${i}`) })),
+    );
   });
   afterAll(() => conveyor?.close());
 
@@ -31,10 +41,14 @@ describe('the bytes one request may make the server hold', () => {
       query: `{ ${Array.from({ length: 6 }, (_, i) => `a${i}: userJobs(userId: "big", first: 3) { nodes { payload } }`).join(' ')} }`,
     });
     expect(codes(aliases)).toEqual(['RESPONSE_TOO_LARGE']);
-    const withoutPayload = await postGraphQL<{ userJobs: { nodes: unknown[] } }>(url, { query: '{ userJobs(userId: "big", first: 10) { nodes { id status } } }' });
+    const withoutPayload = await postGraphQL<{ userJobs: { nodes: unknown[] } }>(url, {
+      query: '{ userJobs(userId: "big", first: 10) { nodes { id status } } }',
+    });
     expect(withoutPayload.errors).toBeUndefined();
     expect(withoutPayload.data!.userJobs.nodes).toHaveLength(10);
-    const fewer = await postGraphQL<{ userJobs: { nodes: { payload: { tag: string } }[] } }>(url, { query: '{ userJobs(userId: "big", first: 3) { nodes { payload } } }' });
+    const fewer = await postGraphQL<{ userJobs: { nodes: { payload: { tag: string } }[] } }>(url, {
+      query: '{ userJobs(userId: "big", first: 3) { nodes { payload } } }',
+    });
     expect(fewer.errors).toBeUndefined();
     expect(fewer.data!.userJobs.nodes.map((n) => n.payload.tag)).toEqual(['b9', 'b8', 'b7']);
   });
@@ -53,7 +67,7 @@ describe('the bytes one request may make the server hold', () => {
     const ready = connected(ws);
     const recorder = new Recorder<{ jobUpdated: { payload: { tag: string } } }>(
       ws,
-      parse('subscription { jobUpdated(userId: "streamed") { payload } }') as never,
+      parse('subscription { jobUpdated(userId: "streamed") { payload } }'),
       {},
     );
     try {
@@ -80,7 +94,13 @@ describe('the memory attack of the hardening review, against a server process wi
   it('keeps the server under 512 MB: six aliases of 100 payloads of 256 KiB, four requests at once, and dequeueJobs(limit: 500)', async () => {
     const port = await freePort();
     const database = await createTestDatabase();
-    const server = spawnConveyor({ PORT: String(port), DATABASE_URL: database.url, EXTERNAL_JOB_TYPES: 'blob', WORKER_ENABLED: 'false', LOG_LEVEL: 'warn' });
+    const server = spawnConveyor({
+      PORT: String(port),
+      DATABASE_URL: database.url,
+      EXTERNAL_JOB_TYPES: 'blob',
+      WORKER_ENABLED: 'false',
+      LOG_LEVEL: 'warn',
+    });
     const url = `http://127.0.0.1:${port}/graphql`;
     try {
       await waitForServer(url, server);

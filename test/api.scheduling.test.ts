@@ -83,11 +83,16 @@ describe('scheduling over the GraphQL API', () => {
     expect(submitJobs.map((r) => r.job.waitingFor)).toEqual(['USER_CONCURRENCY', null, null, null, null, 'RUN_AT', null]);
   });
 
-  it('dequeueJobs hands out only the jobs within the user\'s limit; the rest are waitingFor USER_CONCURRENCY', async () => {
+  it("dequeueJobs hands out only the jobs within the user's limit; the rest are waitingFor USER_CONCURRENCY", async () => {
     const jobs = [];
     for (let i = 0; i < 5; i++) jobs.push((await conveyor.queue.submitJob({ type: 'echo', userId: 'ann' })).job);
     const { dequeueJobs } = await executeOk(url, DequeueJobsDocument, { limit: 100, workerId: 't' });
-    expect(dequeueJobs.filter((j) => j.userId === 'ann').map((j) => j.id).sort()).toEqual([jobs[0]!.id, jobs[1]!.id].sort());
+    expect(
+      dequeueJobs
+        .filter((j) => j.userId === 'ann')
+        .map((j) => j.id)
+        .sort(),
+    ).toEqual([jobs[0]!.id, jobs[1]!.id].sort());
     const waiting = (await executeOk(url, JobDocument, { id: jobs[2]!.id })).job!;
     expect(waiting).toMatchObject({ status: 'QUEUED', waitingFor: 'USER_CONCURRENCY' });
     expect((await executeOk(url, QueueStatsDocument, { userId: 'ann' })).queueStats).toMatchObject({ running: 2, waiting: 3, ready: 0 });

@@ -32,7 +32,7 @@ async function firstMessage(client: Client, query: string, submitProbe: () => Pr
     await submitProbe();
     await sleep(250);
   }
-  return { first: first as typeof first, closeCode, dispose };
+  return { first, closeCode, dispose };
 }
 
 const codeOf = (message: { errors?: readonly { extensions?: Record<string, unknown> }[] } | null) =>
@@ -57,7 +57,7 @@ describe('subscription caps', () => {
     });
   });
   afterAll(async () => {
-    await Promise.all(opened.map((client) => client.dispose()));
+    await Promise.all(opened.map(async (client) => client.dispose()));
     await conveyor?.close();
   });
 
@@ -67,7 +67,10 @@ describe('subscription caps', () => {
     const client = createWsClient(conveyor.wsUrl, key);
     opened.push(client);
     const ready = connected(client);
-    const recorders = Array.from({ length: subscriptions }, () => new Recorder<JobStatusChangesSubscription>(client, JobStatusChangesDocument, {}));
+    const recorders = Array.from(
+      { length: subscriptions },
+      () => new Recorder<JobStatusChangesSubscription>(client, JobStatusChangesDocument, {}),
+    );
     await ready;
     for (const recorder of recorders) await untilLive(recorder, submitFor(userId));
     return { client, recorders };
@@ -89,11 +92,16 @@ describe('subscription caps', () => {
 
     // Ending one frees its place.
     recorders[0]!.dispose();
-    await expect.poll(async () => {
-      const next = await firstMessage(client, WATCH, submitFor('capped-socket'));
-      next.dispose();
-      return codeOf(next.first);
-    }, { timeout: 20_000 }).toBe('data');
+    await expect
+      .poll(
+        async () => {
+          const next = await firstMessage(client, WATCH, submitFor('capped-socket'));
+          next.dispose();
+          return codeOf(next.first);
+        },
+        { timeout: 20_000 },
+      )
+      .toBe('data');
   });
 
   it('one key holds MAX_SUBSCRIPTIONS_PER_KEY across its sockets and SSE streams; other keys are not affected', async () => {
@@ -110,7 +118,12 @@ describe('subscription caps', () => {
     // Another key still subscribes, over either transport.
     const otherKey = await userKey('uncapped');
     const other = await socketWith(otherKey, 1, 'uncapped');
-    const otherSse = new SseSubscription<JobStatusChangesSubscription>(conveyor.graphqlUrl, JobStatusChangesDocument, {}, { authorization: `Bearer ${otherKey}` });
+    const otherSse = new SseSubscription<JobStatusChangesSubscription>(
+      conveyor.graphqlUrl,
+      JobStatusChangesDocument,
+      {},
+      { authorization: `Bearer ${otherKey}` },
+    );
     try {
       const probe = await submitFor('uncapped')();
       await other.recorders[0]!.waitFor((values) => values.some((v) => v.jobUpdated.id === probe.id));
@@ -121,18 +134,28 @@ describe('subscription caps', () => {
 
     // Closing a socket releases its four: an SSE stream of the key is accepted again.
     await first.client.dispose();
-    await expect.poll(async () => {
-      const sse = new SseSubscription<JobStatusChangesSubscription>(conveyor.graphqlUrl, JobStatusChangesDocument, {}, { authorization: `Bearer ${key}` });
-      try {
-        for (let attempt = 0; attempt < 8 && sse.values.length === 0 && sse.results.length === 0; attempt++) {
-          await submitFor('capped-key')();
-          await sleep(250);
-        }
-        return sse.values.length > 0 ? 'live' : JSON.stringify(sse.results);
-      } finally {
-        sse.close();
-      }
-    }, { timeout: 20_000 }).toBe('live');
+    await expect
+      .poll(
+        async () => {
+          const sse = new SseSubscription<JobStatusChangesSubscription>(
+            conveyor.graphqlUrl,
+            JobStatusChangesDocument,
+            {},
+            { authorization: `Bearer ${key}` },
+          );
+          try {
+            for (let attempt = 0; attempt < 8 && sse.values.length === 0 && sse.results.length === 0; attempt++) {
+              await submitFor('capped-key')();
+              await sleep(250);
+            }
+            return sse.values.length > 0 ? 'live' : JSON.stringify(sse.results);
+          } finally {
+            sse.close();
+          }
+        },
+        { timeout: 20_000 },
+      )
+      .toBe('live');
   });
 
   it('filters name a job type this server knows, else BAD_USER_INPUT listing the known types', async () => {
@@ -144,7 +167,7 @@ describe('subscription caps', () => {
       '{ queueStats(type: "t3") { total } }',
     ]) {
       const outcome = await wsOperation(client, query);
-      const errors = outcome.errors.length ? outcome.errors : outcome.results[0]?.errors ?? [];
+      const errors = outcome.errors.length ? outcome.errors : (outcome.results[0]?.errors ?? []);
       expect(errors[0]?.extensions?.code, query).toBe('BAD_USER_INPUT');
       expect(errors[0]?.message).toMatch(/Unknown job type "t\d"\. Known types: .*echo.*remote/);
     }
@@ -158,7 +181,13 @@ describe('subscription caps without authentication', () => {
   beforeAll(async () => {
     // Listening on :: takes both 127.0.0.1 (seen as ::ffff:127.0.0.1) and ::1: two remote addresses.
     conveyor = await startTestConveyor({
-      env: { HOST: '::', WORKER_ENABLED: 'false', EXTERNAL_JOB_TYPES: 'remote', MAX_SUBSCRIPTIONS_PER_CONNECTION: '10', MAX_SUBSCRIPTIONS_PER_KEY: '3' },
+      env: {
+        HOST: '::',
+        WORKER_ENABLED: 'false',
+        EXTERNAL_JOB_TYPES: 'remote',
+        MAX_SUBSCRIPTIONS_PER_CONNECTION: '10',
+        MAX_SUBSCRIPTIONS_PER_KEY: '3',
+      },
     });
   });
   afterAll(() => conveyor?.close());
@@ -177,7 +206,7 @@ describe('subscription caps without authentication', () => {
       const refused = await firstMessage(clients[0]!, WATCH, submit);
       expect(codeOf(refused.first)).toBe('TOO_MANY_SUBSCRIPTIONS');
     } finally {
-      await Promise.all(clients.map((client) => client.dispose()));
+      await Promise.all(clients.map(async (client) => client.dispose()));
     }
   });
 });

@@ -44,7 +44,10 @@ describe('authentication settings', () => {
     const servers = await Promise.all(
       [0, 1, 2, 3].map(async () => {
         const port = await freePort();
-        return { port, process: spawnConveyor({ DATABASE_URL: database.url, PORT: String(port), AUTH_DISABLED: 'false', WORKER_ENABLED: 'false' }) };
+        return {
+          port,
+          process: spawnConveyor({ DATABASE_URL: database.url, PORT: String(port), AUTH_DISABLED: 'false', WORKER_ENABLED: 'false' }),
+        };
       }),
     );
     try {

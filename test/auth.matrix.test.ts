@@ -38,10 +38,14 @@ describe('authorization', () => {
   afterAll(() => conveyor?.close());
 
   const call = (caller: Caller, query: string, variables: Record<string, unknown> = {}) =>
-    postGraphQL<Record<string, any>>(conveyor.graphqlUrl, { query, variables }, keys[caller] ? { authorization: `Bearer ${keys[caller]}` } : {});
+    postGraphQL<Record<string, any>>(
+      conveyor.graphqlUrl,
+      { query, variables },
+      keys[caller] ? { authorization: `Bearer ${keys[caller]}` } : {},
+    );
 
-  const outcome = (result: { data?: unknown; errors?: readonly { extensions?: Record<string, unknown> }[] }): Outcome | string => {
-    const code = result.errors?.[0]?.extensions?.code as string | undefined;
+  const outcome = (result: { data?: unknown; errors?: readonly { extensions?: Record<string, unknown> }[] }): Outcome => {
+    const code = result.errors?.[0]?.extensions?.code as Outcome | undefined;
     if (code) return code;
     const fields = Object.values((result.data ?? {}) as Record<string, unknown>);
     return fields.length === 1 && fields[0] === null ? 'null' : 'ok';
@@ -63,7 +67,8 @@ describe('authorization', () => {
   const cases: Case[] = [
     {
       operation: 'submitJob',
-      run: (caller, owner) => call(caller, 'mutation ($u: String) { submitJob(input: {type: "remote", userId: $u}) { job { userId } } }', { u: owner }),
+      run: (caller, owner) =>
+        call(caller, 'mutation ($u: String) { submitJob(input: {type: "remote", userId: $u}) { job { userId } } }', { u: owner }),
       expected: { admin: 'ok', worker: 'FORBIDDEN', user: 'ok', anonymous: 'UNAUTHENTICATED' },
       otherUsersJob: 'FORBIDDEN',
     },
@@ -116,7 +121,10 @@ describe('authorization', () => {
       operation: 'heartbeat',
       run: async (caller, owner) => {
         const job = await runningJobOf(owner);
-        return call(caller, 'mutation ($id: ID!, $t: String!) { heartbeat(id: $id, leaseToken: $t, progress: 5) { id } }', { id: job.id, t: job.leaseToken });
+        return call(caller, 'mutation ($id: ID!, $t: String!) { heartbeat(id: $id, leaseToken: $t, progress: 5) { id } }', {
+          id: job.id,
+          t: job.leaseToken,
+        });
       },
       expected: { admin: 'ok', worker: 'ok', user: 'FORBIDDEN', anonymous: 'UNAUTHENTICATED' },
     },
@@ -124,7 +132,10 @@ describe('authorization', () => {
       operation: 'complete',
       run: async (caller, owner) => {
         const job = await runningJobOf(owner);
-        return call(caller, 'mutation ($id: ID!, $t: String!) { complete(id: $id, leaseToken: $t) { id } }', { id: job.id, t: job.leaseToken });
+        return call(caller, 'mutation ($id: ID!, $t: String!) { complete(id: $id, leaseToken: $t) { id } }', {
+          id: job.id,
+          t: job.leaseToken,
+        });
       },
       expected: { admin: 'ok', worker: 'ok', user: 'FORBIDDEN', anonymous: 'UNAUTHENTICATED' },
     },
@@ -132,7 +143,10 @@ describe('authorization', () => {
       operation: 'fail',
       run: async (caller, owner) => {
         const job = await runningJobOf(owner);
-        return call(caller, 'mutation ($id: ID!, $t: String!) { fail(id: $id, leaseToken: $t, error: "x") { id } }', { id: job.id, t: job.leaseToken });
+        return call(caller, 'mutation ($id: ID!, $t: String!) { fail(id: $id, leaseToken: $t, error: "x") { id } }', {
+          id: job.id,
+          t: job.leaseToken,
+        });
       },
       expected: { admin: 'ok', worker: 'ok', user: 'FORBIDDEN', anonymous: 'UNAUTHENTICATED' },
     },
@@ -150,7 +164,8 @@ describe('authorization', () => {
     },
     {
       operation: 'setUserConcurrency',
-      run: (caller, owner) => call(caller, 'mutation ($u: String!) { setUserConcurrency(userId: $u, limit: 1000) { limit } }', { u: owner }),
+      run: (caller, owner) =>
+        call(caller, 'mutation ($u: String!) { setUserConcurrency(userId: $u, limit: 1000) { limit } }', { u: owner }),
       expected: { admin: 'ok', worker: 'FORBIDDEN', user: 'FORBIDDEN', anonymous: 'UNAUTHENTICATED' },
     },
     {
@@ -203,7 +218,11 @@ describe('authorization', () => {
   });
 
   it('an unknown or revoked key is UNAUTHENTICATED', async () => {
-    const unknown = await postGraphQL(conveyor.graphqlUrl, { query: '{ queueStats { total } }' }, { authorization: `Bearer cvk_${'x'.repeat(43)}` });
+    const unknown = await postGraphQL(
+      conveyor.graphqlUrl,
+      { query: '{ queueStats { total } }' },
+      { authorization: `Bearer cvk_${'x'.repeat(43)}` },
+    );
     expect(outcome(unknown)).toBe('UNAUTHENTICATED');
     const { key, info } = await conveyor.apiKeys.create({ name: 'short-lived', role: 'WORKER' });
     const headers = { authorization: `Bearer ${key}` };

@@ -78,7 +78,9 @@ describe('chaos: kill -9 of PostgreSQL, a server and workers mid-run', () => {
       .poll(
         () =>
           withClient(database.url, async (client) => {
-            const { rows } = await client.query(`SELECT count(*)::int AS n FROM job_runs WHERE worker = $1 AND finished_at IS NULL`, [label]);
+            const { rows } = await client.query(`SELECT count(*)::int AS n FROM job_runs WHERE worker = $1 AND finished_at IS NULL`, [
+              label,
+            ]);
             return rows[0].n;
           }),
         { timeout: 30_000, interval: 50 },
@@ -101,7 +103,12 @@ describe('chaos: kill -9 of PostgreSQL, a server and workers mid-run', () => {
     const submitter = async (index: number) => {
       for (let n = 0; submitting; n++) {
         const key = `s${index}-${n}`;
-        const input = { type: 'record', userId: `chaos-${(index * 7 + n) % USERS}`, idempotencyKey: key, payload: { ms: n % 3 === 0 ? 500 : 20 } };
+        const input = {
+          type: 'record',
+          userId: `chaos-${(index * 7 + n) % USERS}`,
+          idempotencyKey: key,
+          payload: { ms: n % 3 === 0 ? 500 : 20 },
+        };
         for (let attempt = 0; submitting && attempt < 50; attempt++) {
           const port = ports[(n + attempt) % ports.length]!;
           try {
@@ -146,7 +153,9 @@ describe('chaos: kill -9 of PostgreSQL, a server and workers mid-run', () => {
       .poll(
         () =>
           withClient(database.url, async (client) => {
-            const { rows } = await client.query(`SELECT count(*)::int AS n FROM jobs WHERE id = ANY($1::uuid[]) AND status = 'COMPLETED'`, [ids]);
+            const { rows } = await client.query(`SELECT count(*)::int AS n FROM jobs WHERE id = ANY($1::uuid[]) AND status = 'COMPLETED'`, [
+              ids,
+            ]);
             return rows[0].n;
           }),
         { timeout: 60_000, interval: 500 },
@@ -167,7 +176,9 @@ describe('chaos: kill -9 of PostgreSQL, a server and workers mid-run', () => {
       const audited = await client.query(`SELECT count(*)::int AS n FROM completions`);
       expect(audited.rows[0].n).toBe(completed.rows[0].n);
       // The chaos did hit running jobs: some ran more than once (and were completed once).
-      const rerun = await client.query(`SELECT count(*)::int AS n FROM (SELECT job_id FROM job_runs GROUP BY job_id HAVING count(*) > 1) r`);
+      const rerun = await client.query(
+        `SELECT count(*)::int AS n FROM (SELECT job_id FROM job_runs GROUP BY job_id HAVING count(*) > 1) r`,
+      );
       expect(rerun.rows[0].n).toBeGreaterThan(0);
     });
     expect(await checkInvariants(database.url)).toEqual([]);

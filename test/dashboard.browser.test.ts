@@ -125,9 +125,7 @@ describe('the dashboard', () => {
     await expect
       .poll(() => detail.locator('table.history tbody tr').evaluateAll((rows) => rows.map((row) => row.getAttribute('data-version'))))
       .toEqual([first.version, claimedFirst.version, failed.version].map(String));
-    await expect
-      .poll(() => detail.locator('table.history tbody [data-status]').allTextContents())
-      .toEqual(['QUEUED', 'RUNNING', 'FAILED']);
+    await expect.poll(() => detail.locator('table.history tbody [data-status]').allTextContents()).toEqual(['QUEUED', 'RUNNING', 'FAILED']);
 
     await mkdir(dirname(SCREENSHOT), { recursive: true });
     await page.screenshot({ path: SCREENSHOT, fullPage: true });
@@ -228,7 +226,8 @@ describe('the dashboard', () => {
       await keyed.locator('#api-key').fill('secret-key');
       // The user-jobs query itself: the page also reads its panels on its own (after a reconnect, say).
       const graphqlRequest = keyed.waitForRequest(
-        (request) => request.url().endsWith('/graphql') && request.method() === 'POST' && (request.postData() ?? '').includes('DashboardUserJobs'),
+        (request) =>
+          request.url().endsWith('/graphql') && request.method() === 'POST' && (request.postData() ?? '').includes('DashboardUserJobs'),
       );
       await keyed.locator('#api-key-form button[type="submit"]').click();
       await keyed.locator('#user-id').fill('dash');

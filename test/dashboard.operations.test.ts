@@ -11,7 +11,11 @@ const documents = Object.entries(operations).filter((entry): entry is [string, s
 
 /** The dashboard's other modules, which send only what operations.js exports. */
 const otherModules = ['', 'views/']
-  .flatMap((folder) => readdirSync(new URL(folder, dashboard)).filter((file) => file.endsWith('.js')).map((file) => folder + file))
+  .flatMap((folder) =>
+    readdirSync(new URL(folder, dashboard))
+      .filter((file) => file.endsWith('.js'))
+      .map((file) => folder + file),
+  )
   .filter((file) => file !== 'operations.js');
 
 /**

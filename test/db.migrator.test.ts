@@ -31,8 +31,14 @@ describe('the migrator', () => {
     expect(runs.filter((run) => run.output.includes('up to date'))).toHaveLength(3);
 
     const migrations = await readMigrations();
-    const rows = await withClient(database.url, async (client) =>
-      (await client.query('SELECT migration_name, checksum, finished_at, applied_steps_count FROM _prisma_migrations ORDER BY migration_name')).rows,
+    const rows = await withClient(
+      database.url,
+      async (client) =>
+        (
+          await client.query(
+            'SELECT migration_name, checksum, finished_at, applied_steps_count FROM _prisma_migrations ORDER BY migration_name',
+          )
+        ).rows,
     );
     expect(rows).toHaveLength(migrations.length);
     rows.forEach((row, i) => {

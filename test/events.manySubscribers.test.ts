@@ -27,9 +27,7 @@ describe('many subscribers', () => {
 
       const ids: string[] = [];
       for (let i = 0; i < BURST; i += 50) {
-        const batch = await Promise.all(
-          Array.from({ length: 50 }, () => conveyor.queue.submitJob({ type: 'echo', userId: 'crowd' })),
-        );
+        const batch = await Promise.all(Array.from({ length: 50 }, () => conveyor.queue.submitJob({ type: 'echo', userId: 'crowd' })));
         ids.push(...batch.map((r) => r.job.id));
       }
       await Promise.all(recorders.map((r) => r.waitFor((v) => v.length >= BURST + 1, 120_000)));
@@ -42,7 +40,7 @@ describe('many subscribers', () => {
       expect(recorders.every((r) => r.values.slice(1).every((v) => expected.has(v.jobUpdated.id)))).toBe(true);
     } finally {
       recorders.forEach((r) => r.dispose());
-      await Promise.all(clients.map((client) => client.dispose()));
+      await Promise.all(clients.map(async (client) => client.dispose()));
     }
   }, 240_000);
 });

@@ -91,7 +91,7 @@ describe('job events of jobs full of control characters', () => {
     const ready = connected(ws);
     const recorder = new Recorder<{ jobUpdated: Record<string, unknown> }>(
       ws,
-      parse(`subscription ($userId: String) { jobUpdated(userId: $userId) { ${fields} } }`) as never,
+      parse(`subscription ($userId: String) { jobUpdated(userId: $userId) { ${fields} } }`),
       { userId },
     );
     try {
@@ -103,9 +103,11 @@ describe('job events of jobs full of control characters', () => {
       await conveyor.queue.heartbeat({ id: job.id, leaseToken: claimed!.leaseToken!, progress: 30, progressMessage: controls(200) });
       await recorder.waitFor((values) => values.some((v) => v.jobUpdated.progress === 30));
       const event = recorder.values.find((v) => v.jobUpdated.progress === 30)!.jobUpdated;
-      const read = (await executeOk(conveyor.graphqlUrl, parse(`query ($id: ID!) { job(id: $id) { ${fields} } }`) as never, {
-        id: job.id,
-      })) as { job: Record<string, unknown> };
+      const read = await executeOk<{ job: Record<string, unknown> }, { id: string }>(
+        conveyor.graphqlUrl,
+        parse(`query ($id: ID!) { job(id: $id) { ${fields} } }`),
+        { id: job.id },
+      );
       expect(event).toEqual(read.job);
       expect(event).toMatchObject({ progressMessage: controls(200), idempotencyKey: controls(200), workerId: controls(128) });
     } finally {

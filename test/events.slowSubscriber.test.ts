@@ -12,7 +12,9 @@ const FLOOD = 2100;
 interface WsMessage {
   id?: string;
   type: string;
-  payload?: { data?: unknown; errors?: { message: string; extensions?: { code?: string } }[] } | { message: string; extensions?: { code?: string } }[];
+  payload?:
+    | { data?: unknown; errors?: { message: string; extensions?: { code?: string } }[] }
+    | { message: string; extensions?: { code?: string } }[];
 }
 
 /** A graphql-transport-ws client by hand, so that the test can stop reading from the socket. */
@@ -20,7 +22,7 @@ async function rawGraphqlWs(url: string) {
   const socket = new WebSocket(url, 'graphql-transport-ws');
   const messages: WsMessage[] = [];
   let closed: number | null = null;
-  socket.on('message', (data) => messages.push(JSON.parse(String(data)) as WsMessage));
+  socket.on('message', (data: Buffer) => messages.push(JSON.parse(data.toString('utf8')) as WsMessage));
   socket.on('close', (code) => (closed = code));
   await new Promise((resolve, reject) => socket.once('open', resolve).once('error', reject));
   socket.send(JSON.stringify({ type: 'connection_init', payload: {} }));
@@ -71,9 +73,14 @@ describe('a subscriber that stops reading', () => {
       await overwhelm('ws-slow');
       client.socket.resume();
 
-      await expect.poll(() => client.of('slow').some((m) => m.type !== 'next' || (m.payload as { errors?: unknown }).errors), { timeout: 60_000 }).toBe(true);
+      await expect
+        .poll(() => client.of('slow').some((m) => m.type !== 'next' || (m.payload as { errors?: unknown }).errors), { timeout: 60_000 })
+        .toBe(true);
       const ending = client.of('slow').filter((m) => m.type !== 'next' || (m.payload as { errors?: unknown }).errors);
-      expect(ending.map((m) => m.type), JSON.stringify(ending).slice(0, 500)).toEqual(['next', 'complete']);
+      expect(
+        ending.map((m) => m.type),
+        JSON.stringify(ending).slice(0, 500),
+      ).toEqual(['next', 'complete']);
       const { errors } = ending[0]!.payload as { errors: { message: string; extensions: { code: string } }[] };
       expect(errors[0]!.extensions.code).toBe('SUBSCRIBER_TOO_SLOW');
       expect(errors[0]!.message).toMatch(/fell behind/);
@@ -111,7 +118,10 @@ describe('a subscriber that stops reading', () => {
       ending.push(event);
       if (ending.length > 5) break;
     }
-    expect(ending.map((e) => e.type), JSON.stringify(ending).slice(0, 500)).toEqual(['next', 'complete']);
+    expect(
+      ending.map((e) => e.type),
+      JSON.stringify(ending).slice(0, 500),
+    ).toEqual(['next', 'complete']);
     const { errors } = JSON.parse(ending[0]!.data) as { errors: { extensions: { code: string } }[] };
     expect(errors[0]!.extensions.code).toBe('SUBSCRIBER_TOO_SLOW');
   });

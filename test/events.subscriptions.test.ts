@@ -7,7 +7,6 @@ import {
   HeartbeatDocument,
   JobUpdatedDocument,
   QueueStatsUpdatedDocument,
-  SubmitJobDocument,
   type JobUpdatedSubscription,
   type QueueStatsUpdatedSubscription,
 } from '../client/generated/graphql.js';
@@ -75,7 +74,10 @@ describe('subscriptions', () => {
     const ws = createWsClient(conveyor.wsUrl);
     const ready = connected(ws);
     const recorders = Object.fromEntries(
-      Object.entries(operations).map(([name, [query, variables]]) => [name, new Recorder<{ jobUpdated: Record<string, unknown> }>(ws, parse(query) as never, variables)]),
+      Object.entries(operations).map(([name, [query, variables]]) => [
+        name,
+        new Recorder<{ jobUpdated: Record<string, unknown> }>(ws, parse(query) as never, variables),
+      ]),
     );
     try {
       await ready;
@@ -104,27 +106,44 @@ describe('subscriptions', () => {
     const ws = createWsClient(conveyor.wsUrl);
     const ready = connected(ws);
     const { job } = await conveyor.queue.submitJob({ type: 'remote', userId: 'fields', idempotencyKey: 'k-fields', backoffBaseMs: 250 });
-    const recorder = new Recorder<{ jobUpdated: Record<string, unknown> }>(ws, parse(`subscription ($id: ID) { jobUpdated(id: $id) { ${fields} } }`) as never, { id: job.id });
+    const recorder = new Recorder<{ jobUpdated: Record<string, unknown> }>(
+      ws,
+      parse(`subscription ($id: ID) { jobUpdated(id: $id) { ${fields} } }`),
+      { id: job.id },
+    );
     try {
       await ready;
       await recorder.waitFor((values) => values.length === 1); // the current state, read from the row
       const { dequeue } = await executeOk(conveyor.graphqlUrl, DequeueDocument, { types: ['remote'], workerId: 'field-checker' });
       expect(dequeue!.id).toBe(job.id);
-      await executeOk(conveyor.graphqlUrl, HeartbeatDocument, { id: job.id, leaseToken: dequeue!.lease!.token, progress: 40, progressMessage: 'almost' });
+      await executeOk(conveyor.graphqlUrl, HeartbeatDocument, {
+        id: job.id,
+        leaseToken: dequeue!.lease!.token,
+        progress: 40,
+        progressMessage: 'almost',
+      });
       await recorder.waitFor((values) => values.some((v) => v.jobUpdated.progress === 40));
       const event = recorder.values.find((v) => v.jobUpdated.progress === 40)!.jobUpdated;
-      const read = (await executeOk(conveyor.graphqlUrl, parse(`query ($id: ID!) { job(id: $id) { ${fields} } }`) as never, { id: job.id })) as {
-        job: Record<string, unknown>;
-      };
+      const read = await executeOk<{ job: Record<string, unknown> }, { id: string }>(
+        conveyor.graphqlUrl,
+        parse(`query ($id: ID!) { job(id: $id) { ${fields} } }`),
+        { id: job.id },
+      );
       expect(event).toEqual(read.job);
-      expect(event).toMatchObject({ status: 'RUNNING', workerId: 'field-checker', idempotencyKey: 'k-fields', backoffBaseMs: 250, progressMessage: 'almost' });
+      expect(event).toMatchObject({
+        status: 'RUNNING',
+        workerId: 'field-checker',
+        idempotencyKey: 'k-fields',
+        backoffBaseMs: 250,
+        progressMessage: 'almost',
+      });
     } finally {
       recorder.dispose();
       await ws.dispose();
     }
   });
 
-  it('progress sent with an outside worker\'s heartbeat reaches subscribers', async () => {
+  it("progress sent with an outside worker's heartbeat reaches subscribers", async () => {
     const sub = await liveRecorder({ userId: 'progress' });
     try {
       const job = await submit('progress');
@@ -151,7 +170,7 @@ describe('subscriptions', () => {
     }
   });
 
-  it('after the LISTEN connection is killed, the server reconnects; changes made in the gap arrive as the jobs\' latest state', async () => {
+  it("after the LISTEN connection is killed, the server reconnects; changes made in the gap arrive as the jobs' latest state", async () => {
     const sub = await liveRecorder({ userId: 'gap' });
     try {
       const before = await submit('gap');
@@ -196,7 +215,7 @@ describe('subscriptions', () => {
       const ids = [probe.id];
       for (let i = 0; i < 4; i++) ids.push((await submit('both')).id);
       // An outside worker runs them (two at a time: the user's limit), each seen by both transports.
-      for (let finished = 0; finished < ids.length; ) {
+      for (let finished = 0; finished < ids.length;) {
         for (const job of await conveyor.queue.claimJobs({ workerId: 'outside', types: ['remote'], limit: 50 })) {
           await conveyor.queue.completeJob(job.id, job.leaseToken!, null);
           if (ids.includes(job.id)) finished++;

@@ -65,7 +65,9 @@ describe('signals through `npm start` and the tsx CLI, with a job running', () =
       input: { type: 'sleep', userId: 'signals', payload: { ms: 2000, steps: 4 } },
     });
     const jobId = submitJob.job.id;
-    await expect.poll(async () => (await executeOk(graphqlUrl, JobDocument, { id: jobId })).job?.status, { timeout: 20_000, interval: 20 }).toBe('RUNNING');
+    await expect
+      .poll(async () => (await executeOk(graphqlUrl, JobDocument, { id: jobId })).job?.status, { timeout: 20_000, interval: 20 })
+      .toBe('RUNNING');
     return { env, graphqlUrl, npm, postmaster, jobId };
   }
 
@@ -108,9 +110,12 @@ describe('signals through `npm start` and the tsx CLI, with a job running', () =
   });
 
   it('Ctrl-C on the tsx CLI (`tsx src/cli.ts serve`, whose parent process relays signals) lets the job finish', async () => {
-    const { env, npm: tsx, postmaster, jobId } = await npmStartWithARunningJob((env) =>
-      spawnCommand('node_modules/.bin/tsx', ['src/cli.ts', 'serve', '--no-auth'], env),
-    );
+    const {
+      env,
+      npm: tsx,
+      postmaster,
+      jobId,
+    } = await npmStartWithARunningJob((env) => spawnCommand('node_modules/.bin/tsx', ['src/cli.ts', 'serve', '--no-auth'], env));
     process.kill(-tsx.child.pid!, 'SIGINT');
     expect(await exitWithin(tsx, 30_000), tsx.output()).toEqual({ code: 0, signal: null });
     await expectNothingLeft(tsx, postmaster, env);

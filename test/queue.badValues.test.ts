@@ -37,8 +37,7 @@ describe('values PostgreSQL cannot store', () => {
   afterAll(() => harness?.close());
 
   it('are refused as bad input when submitted: lone surrogates anywhere, nesting thousands deep', async () => {
-    const submit = (input: Record<string, unknown>) =>
-      harness.queue.submitJob({ type: 'remote', userId: 'refused', ...input } as never);
+    const submit = (input: Record<string, unknown>) => harness.queue.submitJob({ type: 'remote', userId: 'refused', ...input });
     const cases = [
       { payload: { text: 'x\ud800' } },
       { payload: { ['k\udfff']: 1 } },
@@ -50,15 +49,24 @@ describe('values PostgreSQL cannot store', () => {
       await expect(submit(input), JSON.stringify(input).slice(0, 80)).rejects.toBeInstanceOf(InvalidInputError);
     }
     await expect(harness.queue.claimJobs({ workerId: 'w\ud800', limit: 1 })).rejects.toBeInstanceOf(InvalidInputError);
-    await expect(harness.queue.submitJobs([{ type: 'remote', userId: 'refused' }, { type: 'remote', userId: 'refused', payload: { t: '\udc00' } }]))
-      .rejects.toThrow(/Item 1: payload\.t must not contain lone UTF-16 surrogates/);
+    await expect(
+      harness.queue.submitJobs([
+        { type: 'remote', userId: 'refused' },
+        { type: 'remote', userId: 'refused', payload: { t: '\udc00' } },
+      ]),
+    ).rejects.toThrow(/Item 1: payload\.t must not contain lone UTF-16 surrogates/);
     await withClient(harness.databaseUrl, async (client) => {
       expect((await client.query(`SELECT count(*)::int AS n FROM jobs WHERE user_id = 'refused'`)).rows[0].n).toBe(0);
     });
   });
 
   it("never fail or mislabel another caller's concurrent submits", async () => {
-    const valid = Array.from({ length: 150 }, (_, i) => ({ type: 'remote', userId: `valid-${i % 7}`, payload: { i }, idempotencyKey: i % 2 ? `k-${i}` : null }));
+    const valid = Array.from({ length: 150 }, (_, i) => ({
+      type: 'remote',
+      userId: `valid-${i % 7}`,
+      payload: { i },
+      idempotencyKey: i % 2 ? `k-${i}` : null,
+    }));
     const hostile = Array.from({ length: 30 }, (_, i) => ({
       type: 'remote',
       userId: 'hostile',
@@ -91,7 +99,9 @@ describe('values PostgreSQL cannot store', () => {
         idempotencyKey: i % 3 === 0 ? `g-${i}` : null,
       }));
       const outcomes = await Promise.allSettled(inputs.map((input) => harness.queue.submitJob(input)));
-      outcomes.forEach((outcome, i) => expect(outcome.status, `submit ${i}`).toBe('poison' in inputs[i]!.payload ? 'rejected' : 'fulfilled'));
+      outcomes.forEach((outcome, i) =>
+        expect(outcome.status, `submit ${i}`).toBe('poison' in inputs[i]!.payload ? 'rejected' : 'fulfilled'),
+      );
       await withClient(harness.databaseUrl, async (client) => {
         const { rows } = await client.query(`SELECT count(*)::int AS n FROM jobs WHERE user_id LIKE 'grouped-%'`);
         expect(rows[0].n).toBe(195);
@@ -101,13 +111,17 @@ describe('values PostgreSQL cannot store', () => {
     }
   });
 
-  it("from a worker are made storable where they can be, and fail only their own job where they cannot", async () => {
+  it('from a worker are made storable where they can be, and fail only their own job where they cannot', async () => {
     const kinds = ['bigint', 'cycle', 'deep', 'surrogate', 'fine'] as const;
-    const { jobs } = { jobs: await harness.queue.submitJobs(kinds.map((kind) => ({ type: 'bad_result', userId: `result-${kind}`, payload: { kind } }))) };
+    const { jobs } = {
+      jobs: await harness.queue.submitJobs(kinds.map((kind) => ({ type: 'bad_result', userId: `result-${kind}`, payload: { kind } }))),
+    };
     const worker = await harness.startWorker({ concurrency: 10 });
     try {
       const finished = async () => Promise.all(jobs.map(({ job }) => harness.queue.getJob(job.id)));
-      await expect.poll(async () => (await finished()).every((job) => job!.status === 'COMPLETED' || job!.status === 'FAILED'), { timeout: 20_000 }).toBe(true);
+      await expect
+        .poll(async () => (await finished()).every((job) => job!.status === 'COMPLETED' || job!.status === 'FAILED'), { timeout: 20_000 })
+        .toBe(true);
       const [bigint, cycle, deep, surrogate, fine] = await finished();
       for (const job of [bigint, cycle, deep]) {
         expect(job).toMatchObject({ status: 'FAILED', attempts: 1 });

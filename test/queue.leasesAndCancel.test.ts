@@ -91,7 +91,7 @@ describe('cancellation', () => {
     expect(log.attempts.has(job.id)).toBe(false);
   });
 
-  it('of a running built-in job fires the handler\'s AbortSignal and frees the user\'s slot', async () => {
+  it("of a running built-in job fires the handler's AbortSignal and frees the user's slot", async () => {
     const { queue } = harness;
     const first = await queue.submitJob({ type: 'block', userId: 'c2' });
     const second = await queue.submitJob({ type: 'block', userId: 'c2' });

@@ -119,7 +119,8 @@ describe('scheduling across OS processes', () => {
     const victim = spawnWorker(submitter.databaseUrl, 'victim', { LEASE_SECONDS: '2', MAINTENANCE_ENABLED: 'false' });
     workers.push(victim);
     await waitUntil(
-      async () => withClient(submitter.databaseUrl, async (c) => (await c.query('SELECT count(*)::int AS n FROM job_runs')).rows[0].n === 6),
+      async () =>
+        withClient(submitter.databaseUrl, async (c) => (await c.query('SELECT count(*)::int AS n FROM job_runs')).rows[0].n === 6),
       30_000,
       'the victim to start all six jobs',
     );

@@ -33,8 +33,11 @@ describe('query plans of the hot statements', () => {
       await harness.queue.submitJobs(Array.from({ length: 1000 }, () => ({ type: 'echo', userId: 'busy' })));
     }
     await withClient(harness.databaseUrl, async (client) => {
-      await client.query(`INSERT INTO jobs (type, user_id, status, completed_at)
-        SELECT 'echo', 'old-' || (g % 100), 'COMPLETED', now() FROM generate_series(1, $1::int) g`, [finished]);
+      await client.query(
+        `INSERT INTO jobs (type, user_id, status, completed_at)
+        SELECT 'echo', 'old-' || (g % 100), 'COMPLETED', now() FROM generate_series(1, $1::int) g`,
+        [finished],
+      );
       // Statistics as autovacuum leaves them: with real row counts the planner likes hash joins.
       await client.query('ANALYZE jobs');
     });
@@ -59,7 +62,9 @@ describe('query plans of the hot statements', () => {
   };
 
   it('claiming 200 jobs reads them through indexes, never the finished rows', async () => {
-    const claim = statementOf((db) => sql.jobClaimMany(db, { limit: 200, types: null, leaseSeconds: 60, workerId: 'plan', maxBytes: null }));
+    const claim = statementOf((db) =>
+      sql.jobClaimMany(db, { limit: 200, types: null, leaseSeconds: 60, workerId: 'plan', maxBytes: null }),
+    );
     expectIndexedAccess(await explain(claim));
   });
 
@@ -83,7 +88,10 @@ describe('query plans of the hot statements', () => {
       { userId: 'old-7', type: 'echo' },
     ]) {
       const nodes = await explain(statementOf((db) => sql.queueStatsGet(db, filter)));
-      expect(nodes.filter((n) => n['Node Type'] === 'Seq Scan' && n['Relation Name'] === 'jobs'), JSON.stringify(filter)).toEqual([]);
+      expect(
+        nodes.filter((n) => n['Node Type'] === 'Seq Scan' && n['Relation Name'] === 'jobs'),
+        JSON.stringify(filter),
+      ).toEqual([]);
       // At most the 20 000 live jobs are looked at, never the 20 000 finished ones on top.
       expect(Math.max(...nodes.map((n) => n['Actual Rows'] ?? 0)), JSON.stringify(filter)).toBeLessThanOrEqual(queued);
     }
@@ -91,7 +99,18 @@ describe('query plans of the hot statements', () => {
 
   it('planned once for all executions (as prepared statements are), every statement still reads through indexes', async () => {
     const id = '00000000-0000-4000-8000-000000000000';
-    const input = { type: 'echo', payloadJson: '{}', payloadBytes: 2, traceParent: null, userId: 'busy', priority: 0, runAt: null, maxAttempts: 3, backoffBaseMs: null, idempotencyKey: null };
+    const input = {
+      type: 'echo',
+      payloadJson: '{}',
+      payloadBytes: 2,
+      traceParent: null,
+      userId: 'busy',
+      priority: 0,
+      runAt: null,
+      maxAttempts: 3,
+      backoffBaseMs: null,
+      idempotencyKey: null,
+    };
     const statements = {
       claim: statementOf((db) => sql.jobClaimMany(db, { limit: 200, types: ['echo'], leaseSeconds: 60, workerId: 'plan', maxBytes: null })),
       complete: statementOf((db) => sql.jobCompleteMany(db, [{ id, leaseToken: id, resultJson: 'null' }], settings)),
@@ -123,4 +142,3 @@ describe('query plans of the hot statements', () => {
     expect(scans).toEqual([]);
   });
 });
-

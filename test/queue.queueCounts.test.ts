@@ -68,7 +68,12 @@ describe('queue counts kept without scanning finished jobs', () => {
     await s.retryJob(c4!.id); // CANCELLED → QUEUED
     await new Promise((resolve) => setTimeout(resolve, 1100)); // the rest lapse: FAILED (no attempts left)
     const outcome = await harness.maintenance.runOnce({ pruneOlderThan: null });
-    expect(outcome!.expired.map((job) => job.id).sort()).toEqual(claimed.slice(5).map((job) => job.id).sort());
+    expect(outcome!.expired.map((job) => job.id).sort()).toEqual(
+      claimed
+        .slice(5)
+        .map((job) => job.id)
+        .sort(),
+    );
     await expectExactCounts();
 
     await withClient(harness.databaseUrl, (client) =>

@@ -83,7 +83,7 @@ describe('retries', () => {
     expect(times[2]! - times[1]!).toBeGreaterThanOrEqual(90);
   });
 
-  it('a handler\'s NonRetryableError fails the job at once', async () => {
+  it("a handler's NonRetryableError fails the job at once", async () => {
     const { job } = await builtIn.queue.submitJob({ type: 'permanent', userId: 'b2', maxAttempts: 5 });
     const done = await waitForStatus(builtIn, job.id, ['FAILED']);
     expect(done).toMatchObject({ attempts: 1, lastError: 'this cannot succeed' });
@@ -106,7 +106,7 @@ describe('retries', () => {
     expect(await waitForStatus(builtIn, job.id, ['COMPLETED'])).toMatchObject({ attempts: 1 });
   });
 
-  it('a handler that outlives its type\'s timeout is aborted and counted as a failed attempt', async () => {
+  it("a handler that outlives its type's timeout is aborted and counted as a failed attempt", async () => {
     const { job } = await builtIn.queue.submitJob({ type: 'hang', userId: 'b4' });
     expect(await waitForStatus(builtIn, job.id, ['FAILED'])).toMatchObject({ attempts: 1, lastError: 'job timed out' });
   });

@@ -23,9 +23,7 @@ describe('submitting jobs', () => {
 
   it('twenty concurrent submits with one key create one job and leave the slot count right', async () => {
     const results = await Promise.all(
-      Array.from({ length: 20 }, () =>
-        harness.queue.submitJob({ type: 'echo', userId: 'racer', idempotencyKey: 'same' }),
-      ),
+      Array.from({ length: 20 }, () => harness.queue.submitJob({ type: 'echo', userId: 'racer', idempotencyKey: 'same' })),
     );
     expect(new Set(results.map((r) => r.job.id)).size).toBe(1);
     expect(results.filter((r) => !r.deduplicated)).toHaveLength(1);
@@ -39,7 +37,10 @@ describe('submitting jobs', () => {
     const { queue, maintenance } = harness;
     const runAt = new Date(Date.now() + 800);
     const scheduled = await queue.submitJob({ type: 'echo', userId: 'later', runAt });
-    expect({ status: scheduled.job.status, waitingFor: waitingFor(scheduled.job) }).toMatchObject({ status: 'QUEUED', waitingFor: 'RUN_AT' });
+    expect({ status: scheduled.job.status, waitingFor: waitingFor(scheduled.job) }).toMatchObject({
+      status: 'QUEUED',
+      waitingFor: 'RUN_AT',
+    });
     expect(await queue.queueStats({ userId: 'later' })).toMatchObject({ scheduled: 1, ready: 0 });
     // A job submitted now by the same user is not blocked by the scheduled one.
     const now = await queue.submitJob({ type: 'echo', userId: 'later' });
@@ -72,7 +73,9 @@ describe('submitting jobs', () => {
       if (claimed.userId === 'prune') await queue.completeJob(claimed.id, claimed.leaseToken!, null);
     }
     await withClient(harness.databaseUrl, (client) =>
-      client.query(`UPDATE jobs SET completed_at = now() - interval '2 hours', created_at = now() - interval '3 hours' WHERE id = $1`, [old.job.id]),
+      client.query(`UPDATE jobs SET completed_at = now() - interval '2 hours', created_at = now() - interval '3 hours' WHERE id = $1`, [
+        old.job.id,
+      ]),
     );
     await maintenance.runOnce({ pruneOlderThan: new Date(Date.now() - 3_600_000) });
     expect(await queue.getJob(old.job.id)).toBeNull();

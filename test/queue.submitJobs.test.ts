@@ -29,15 +29,7 @@ describe('submitJobs (bulk)', () => {
     expect(submitJobs.map((r) => r.deduplicated)).toEqual([false, false, false, false, true, false, false]);
     expect(submitJobs[4]!.job.id).toBe(submitJobs[3]!.job.id);
     // bulk-a had one slot left: the priority-9 job took it.
-    expect(submitJobs.map((r) => waitingFor(r.job))).toEqual([
-      'USER_CONCURRENCY',
-      null,
-      null,
-      null,
-      null,
-      'RUN_AT',
-      null,
-    ]);
+    expect(submitJobs.map((r) => waitingFor(r.job))).toEqual(['USER_CONCURRENCY', null, null, null, null, 'RUN_AT', null]);
     const again = await harness.queue.submitJobs([{ type: 'echo', userId: 'bulk-b', idempotencyKey: 'k1' }]);
     expect(again).toMatchObject([{ deduplicated: true, job: { id: submitJobs[3]!.job.id } }]);
 
@@ -103,4 +95,3 @@ describe('submitJobs (bulk)', () => {
     expect(await checkInvariants(harness.databaseUrl)).toEqual([]);
   });
 });
-

@@ -18,7 +18,7 @@ describe('per-user concurrency limits', () => {
   });
   afterAll(() => harness?.close());
 
-  it('runs at most 2 of a user\'s jobs by default; the rest wait FIFO and are promoted as slots free', async () => {
+  it("runs at most 2 of a user's jobs by default; the rest wait FIFO and are promoted as slots free", async () => {
     const jobs: JobRow[] = [];
     for (let i = 0; i < 5; i++) jobs.push(await submit('ann'));
     const other = await submit('ben');
@@ -44,7 +44,7 @@ describe('per-user concurrency limits', () => {
     expect((await claimAll()).map((j) => j.id)).toEqual([jobs[3]!.id, jobs[4]!.id]);
   });
 
-  it('promotes a user\'s waiting jobs by priority first, then FIFO', async () => {
+  it("promotes a user's waiting jobs by priority first, then FIFO", async () => {
     const running = [await submit('cat'), await submit('cat')];
     const low = await submit('cat', 0);
     const high = await submit('cat', 10);
@@ -86,7 +86,7 @@ describe('per-user concurrency limits', () => {
     expect(await claimAll()).toHaveLength(2);
   });
 
-  it('does not let a user with 100 000 waiting jobs get in the way of another user\'s claim', async () => {
+  it("does not let a user with 100 000 waiting jobs get in the way of another user's claim", async () => {
     // Two of hog's jobs run; 100 000 more wait for her slots (inserted in bulk, as submits would leave them).
     const running = [await submit('hog'), await submit('hog')];
     expect((await claimAll()).map((j) => j.id).sort()).toEqual(running.map((j) => j.id).sort());

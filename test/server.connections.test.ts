@@ -10,7 +10,7 @@ import { SseSubscription } from '../testing/sse.js';
 function rawSocket(port: number, send?: string) {
   const socket: Socket = connect(port, '127.0.0.1');
   const state = { closed: false, received: '' };
-  socket.on('data', (chunk) => (state.received += chunk));
+  socket.on('data', (chunk: Buffer) => (state.received += chunk.toString()));
   socket.on('close', () => (state.closed = true));
   socket.on('error', () => {});
   if (send !== undefined) socket.once('connect', () => socket.write(send));
@@ -51,7 +51,10 @@ describe('HTTP connection limits', () => {
 
   it('closes a connection whose body never finishes after HTTP_REQUEST_TIMEOUT_MS', async () => {
     const body = JSON.stringify({ query: '{ health { ok } }' });
-    const slowBody = rawSocket(port, `POST /graphql HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body.slice(0, 5)}`);
+    const slowBody = rawSocket(
+      port,
+      `POST /graphql HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body.slice(0, 5)}`,
+    );
     await expect.poll(() => slowBody.state.closed, { timeout: 15_000, interval: 100 }).toBe(true);
     expect(slowBody.state.received).toMatch(/^HTTP\/1\.1 408/);
   });
@@ -90,20 +93,33 @@ describe('HTTP connection limits', () => {
       }
       for (const recorder of recorders) await untilLive(recorder, submit);
       // The thirteenth connection is closed by the server without an answer.
-      await expect(fetch(conveyor.graphqlUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"query":"{ __typename }"}' })).rejects.toThrow();
+      await expect(
+        fetch(conveyor.graphqlUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"query":"{ __typename }"}' }),
+      ).rejects.toThrow();
       const probe = await submit();
       for (const recorder of recorders) await recorder.waitFor((values) => values.some((v) => v.jobUpdated.id === probe.id));
     } finally {
       recorders.forEach((recorder) => recorder.dispose());
-      await Promise.all(clients.map((client) => client.dispose()));
+      await Promise.all(clients.map(async (client) => client.dispose()));
     }
     // With them gone, requests are served again.
-    await expect.poll(async () => {
-      try {
-        return (await fetch(conveyor.graphqlUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"query":"{ __typename }"}' })).status;
-      } catch {
-        return 0;
-      }
-    }, { timeout: 10_000 }).toBe(200);
+    await expect
+      .poll(
+        async () => {
+          try {
+            return (
+              await fetch(conveyor.graphqlUrl, {
+                method: 'POST',
+                headers: { 'content-type': 'application/json' },
+                body: '{"query":"{ __typename }"}',
+              })
+            ).status;
+          } catch {
+            return 0;
+          }
+        },
+        { timeout: 10_000 },
+      )
+      .toBe(200);
   });
 });

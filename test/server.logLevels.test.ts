@@ -53,13 +53,17 @@ describe('what bad requests write to the log', () => {
     'an alias bomb': () => graphql(`{ ${Array.from({ length: 30 }, (_, i) => `a${i}: health { ok }`).join(' ')} }`),
     'a token bomb': () => graphql(`{ health { ${'ok '.repeat(2500)}} }`),
     'a depth bomb': () => graphql(`{ ${deep(6)} }`),
-    'a cost bomb': () => graphql(`{ ${Array.from({ length: 14 }, (_, i) => `a${i}: userJobs(userId: "u", first: 100) { edges { node { id payload } } }`).join(' ')} }`),
-    'NOT_FOUND': () => graphql(`mutation { cancelJob(id: "${randomUUID()}") { id } }`),
-    'CONFLICT': () => graphql(`mutation { retryJob(id: "${queuedJobId}") { id } }`),
-    'BAD_USER_INPUT': () => graphql('mutation { submitJob(input: {type: "launch_rocket", userId: "u"}) { job { id } } }'),
+    'a cost bomb': () =>
+      graphql(
+        `{ ${Array.from({ length: 14 }, (_, i) => `a${i}: userJobs(userId: "u", first: 100) { edges { node { id payload } } }`).join(' ')} }`,
+      ),
+    NOT_FOUND: () => graphql(`mutation { cancelJob(id: "${randomUUID()}") { id } }`),
+    CONFLICT: () => graphql(`mutation { retryJob(id: "${queuedJobId}") { id } }`),
+    BAD_USER_INPUT: () => graphql('mutation { submitJob(input: {type: "launch_rocket", userId: "u"}) { job { id } } }'),
     'an overflowing cursor': () => graphql(`{ userJobs(userId: "u", after: "${overflowingCursor}") { edges { cursor } } }`),
-    'UNAUTHENTICATED': () => graphql('{ queueStats { total } }', {}, { authorization: '' }),
-    'FORBIDDEN': () => graphql('mutation { submitJob(input: {type: "echo", userId: "u"}) { job { id } } }', {}, { authorization: `Bearer ${workerKey}` }),
+    UNAUTHENTICATED: () => graphql('{ queueStats { total } }', {}, { authorization: '' }),
+    FORBIDDEN: () =>
+      graphql('mutation { submitJob(input: {type: "echo", userId: "u"}) { job { id } } }', {}, { authorization: `Bearer ${workerKey}` }),
     'a form POST (415)': () => post('query=%7B%20health%20%7B%20ok%20%7D%20%7D', { 'content-type': 'application/x-www-form-urlencoded' }),
     'an unservable Accept (406)': () => post('{"query":"{ health { ok } }"}', { accept: 'application/xml' }),
     'a body over the limit (413)': () => graphql('{ health { ok } }', { pad: 'x'.repeat(70_000) }),
@@ -69,13 +73,17 @@ describe('what bad requests write to the log', () => {
     const consoleErrors = vi.spyOn(console, 'error');
     try {
       for (const [kind, send] of Object.entries(kinds)) {
-        for (let i = 0; i < ROUNDS; i += 20) await Promise.all(Array.from({ length: 20 }, send)).catch((error) => {
-          throw new Error(`${kind}: ${error}`);
-        });
+        for (let i = 0; i < ROUNDS; i += 20)
+          await Promise.all(Array.from({ length: 20 }, send)).catch((error) => {
+            throw new Error(`${kind}: ${error}`);
+          });
       }
       const client = createWsClient(conveyor.wsUrl, adminKey);
       const ready = connected(client);
-      const live = client.subscribe({ query: 'subscription { jobUpdated { id } }' }, { next: () => {}, error: () => {}, complete: () => {} });
+      const live = client.subscribe(
+        { query: 'subscription { jobUpdated { id } }' },
+        { next: () => {}, error: () => {}, complete: () => {} },
+      );
       await ready;
       for (let i = 0; i < ROUNDS / 4; i++) {
         const outcomes = await Promise.all([

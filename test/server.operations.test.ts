@@ -81,7 +81,7 @@ describe('operations endpoints', () => {
     await withClient(conveyor.databaseUrl, (client) => client.query(`UPDATE _prisma_migrations SET rolled_back_at = NULL`));
   });
 
-  it('returns the caller\'s x-request-id (or a new one) on GraphQL responses', async () => {
+  it("returns the caller's x-request-id (or a new one) on GraphQL responses", async () => {
     const request = (headers: Record<string, string>) =>
       fetch(conveyor.graphqlUrl, {
         method: 'POST',

@@ -59,7 +59,9 @@ describe('npm start on the embedded database', () => {
     const { submitJob } = await executeOk(url, SubmitJobDocument, {
       input: { type: 'sleep', userId: 'ctrl-c', payload: { ms: 1500, steps: 3 } },
     });
-    await expect.poll(async () => (await executeOk(url, JobDocument, { id: submitJob.job.id })).job?.status, { timeout: 20_000 }).toBe('RUNNING');
+    await expect
+      .poll(async () => (await executeOk(url, JobDocument, { id: submitJob.job.id })).job?.status, { timeout: 20_000 })
+      .toBe('RUNNING');
     process.kill(-server.child.pid!, 'SIGINT'); // what a terminal does: the signal goes to every process in the group
     expect(await server.exited).toEqual({ code: 0, signal: null });
 

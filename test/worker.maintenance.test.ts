@@ -29,7 +29,9 @@ describe('maintenance', () => {
   it('skips one job that cannot be changed and still expires, promotes and prunes everything else', async () => {
     const queue = conveyor.queue;
     for (let i = 0; i < 5; i++) await queue.submitJob({ type: 'echo', userId: `lapsing-${i}` });
-    const claimed = (await queue.claimJobs({ workerId: 'stuck', limit: 100, leaseSeconds: 1 })).filter((j) => j.userId.startsWith('lapsing-'));
+    const claimed = (await queue.claimJobs({ workerId: 'stuck', limit: 100, leaseSeconds: 1 })).filter((j) =>
+      j.userId.startsWith('lapsing-'),
+    );
     expect(claimed).toHaveLength(5);
     const poisoned = claimed[2]!;
     const scheduled = await queue.submitJob({ type: 'echo', userId: 'scheduled-bystander', runAt: new Date(Date.now() + 500) });
@@ -43,13 +45,23 @@ describe('maintenance', () => {
     try {
       await new Promise((resolve) => setTimeout(resolve, 1100));
       const failures: { task: string; item?: string }[] = [];
-      const outcome = await conveyor.maintenance.runOnce({ pruneOlderThan: null, onFailure: (task, _error, item) => failures.push({ task, item }) });
-      expect(outcome!.expired.map((j) => j.id).sort()).toEqual(claimed.filter((j) => j !== poisoned).map((j) => j.id).sort());
+      const outcome = await conveyor.maintenance.runOnce({
+        pruneOlderThan: null,
+        onFailure: (task, _error, item) => failures.push({ task, item }),
+      });
+      expect(outcome!.expired.map((j) => j.id).sort()).toEqual(
+        claimed
+          .filter((j) => j !== poisoned)
+          .map((j) => j.id)
+          .sort(),
+      );
       expect(failures).toEqual([{ task: 'expire leases', item: poisoned.id }]);
       expect((await queue.getJob(scheduled.job.id))!.holdsSlot).toBe(true);
       expect((await queue.getJob(poisoned.id))!.status).toBe('RUNNING');
     } finally {
-      await withClient(conveyor.databaseUrl, (client) => client.query('DROP TRIGGER refuse_poisoned ON jobs; DROP FUNCTION refuse_poisoned()'));
+      await withClient(conveyor.databaseUrl, (client) =>
+        client.query('DROP TRIGGER refuse_poisoned ON jobs; DROP FUNCTION refuse_poisoned()'),
+      );
     }
   });
 });

@@ -2,7 +2,7 @@ import { loadConfig } from '../src/config.js';
 import { createLogger, type Logger } from '../src/logger.js';
 import { startConveyor, type Conveyor } from '../src/conveyor.js';
 import { demoJobTypes } from '../examples/demoJobTypes.js';
-import type { JobTypeDefinition } from '../src/jobTypes/jobType.js';
+import type { AnyJobType } from '../src/jobTypes/jobType.js';
 import { Worker, type WorkerOptions } from '../src/worker/worker.js';
 import { createTestDatabase } from './database.js';
 import { TEST_ENV } from './testEnv.js';
@@ -25,7 +25,7 @@ export interface TestConveyor extends Conveyor {
 export async function startTestConveyor(
   options: {
     env?: Record<string, string>;
-    jobTypes?: JobTypeDefinition<any>[];
+    jobTypes?: AnyJobType[];
     databaseUrl?: string;
     /** The process's logger (default: from LOG_LEVEL, silent unless TEST_LOG_LEVEL says otherwise). */
     logger?: Logger;

@@ -97,13 +97,13 @@ export class Recorder<T> {
   #waiters: { predicate: (values: T[]) => boolean; resolve: () => void }[] = [];
   readonly dispose: () => void;
 
-  constructor(client: Client, document: TypedDocumentNode<T, any>, variables: Record<string, unknown>) {
+  constructor(client: Client, document: TypedDocumentNode<T, Record<string, unknown>>, variables: Record<string, unknown>) {
     this.dispose = client.subscribe<T>(
       { query: print(document), variables },
       {
         next: (value) => {
           if (value.errors) this.errors.push(...value.errors);
-          if (value.data) this.values.push(value.data as T);
+          if (value.data) this.values.push(value.data);
           this.#check();
         },
         error: (error) => {

@@ -1,7 +1,7 @@
 import { loadConfig, type Config } from '../src/config.js';
 import { createPrismaClient, type PrismaClient } from '../src/db/prisma.js';
 import { demoJobTypes } from '../examples/demoJobTypes.js';
-import type { JobTypeDefinition } from '../src/jobTypes/jobType.js';
+import type { AnyJobType } from '../src/jobTypes/jobType.js';
 import { JobTypeRegistry } from '../src/jobTypes/registry.js';
 import { JobQueue } from '../src/queue/queue.js';
 
@@ -11,7 +11,7 @@ export interface OpenedQueue {
   jobTypes: JobTypeRegistry;
   queue: JobQueue;
   /** Disconnects the queue's pool. */
-  close(): Promise<void>;
+  close: () => Promise<void>;
 }
 
 /**
@@ -23,7 +23,7 @@ export interface OpenedQueue {
 export function openQueue(options: {
   databaseUrl: string;
   env?: Record<string, string>;
-  jobTypes?: readonly JobTypeDefinition<any>[];
+  jobTypes?: readonly AnyJobType[];
   /** Connections in the pool (default: as a process with this config has). */
   poolSize?: number;
 }): OpenedQueue {

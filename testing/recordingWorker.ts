@@ -38,8 +38,10 @@ const conveyor = await startConveyor({
 });
 console.log(`worker ${label} ready`);
 
-process.on('SIGTERM', async () => {
+process.on('SIGTERM', () => void stopAndExit());
+
+async function stopAndExit() {
   await conveyor.stop({ graceMs: 5000 });
   await pool.end();
   process.exit(0);
-});
+}

@@ -20,7 +20,7 @@ export class SseSubscription<T> {
 
   constructor(
     url: string,
-    document: TypedDocumentNode<T, any>,
+    document: TypedDocumentNode<T, Record<string, unknown>>,
     variables: Record<string, unknown>,
     headers: Record<string, string> = {},
   ) {
@@ -65,7 +65,11 @@ export async function* sseEvents(body: ReadableStream<Uint8Array>): AsyncGenerat
     while ((boundary = buffer.indexOf('\n\n')) >= 0) {
       const lines = buffer.slice(0, boundary).split('\n');
       buffer = buffer.slice(boundary + 2);
-      const type = lines.find((line) => line.startsWith('event:'))?.slice(6).trim() ?? 'message';
+      const type =
+        lines
+          .find((line) => line.startsWith('event:'))
+          ?.slice(6)
+          .trim() ?? 'message';
       const data = lines
         .filter((line) => line.startsWith('data:'))
         .map((line) => line.slice(5).trim())

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
-import { NonRetryableError, type JobTypeDefinition } from '../src/jobTypes/jobType.js';
+import { NonRetryableError, type AnyJobType } from '../src/jobTypes/jobType.js';
 import type { JobQueue } from '../src/queue/queue.js';
 
 /** What the in-process test handlers observed, keyed by job id. */
@@ -15,7 +15,7 @@ export class HandlerLog {
   }
 }
 
-export function testJobTypes(log: HandlerLog): JobTypeDefinition<any>[] {
+export function testJobTypes(log: HandlerLog): AnyJobType[] {
   return [
     {
       name: 'flaky',
@@ -56,7 +56,7 @@ export function testJobTypes(log: HandlerLog): JobTypeDefinition<any>[] {
       maxAttempts: 1,
       async handler(_payload, { job, signal }) {
         log.recordAttempt(job.id);
-        await new Promise((_resolve, reject) => signal.addEventListener('abort', () => reject(signal.reason)));
+        await new Promise((_resolve, reject) => signal.addEventListener('abort', () => reject(signal.reason as Error)));
       },
     },
   ];

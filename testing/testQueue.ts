@@ -1,6 +1,6 @@
 import type { Config } from '../src/config.js';
 import { JobEventBus } from '../src/events/jobEventBus.js';
-import type { JobTypeDefinition } from '../src/jobTypes/jobType.js';
+import type { AnyJobType } from '../src/jobTypes/jobType.js';
 import type { JobTypeRegistry } from '../src/jobTypes/registry.js';
 import { createLogger } from '../src/logger.js';
 import { Maintenance } from '../src/maintenance/maintenance.js';
@@ -31,9 +31,7 @@ export interface TestQueue {
  * the JobQueue, a Maintenance, and built-in workers on demand. `env` overrides any configuration
  * variable; `jobTypes` are registered beside the demo types, as a process registers them.
  */
-export async function startTestQueue(
-  options: { env?: Record<string, string>; jobTypes?: readonly JobTypeDefinition<any>[] } = {},
-): Promise<TestQueue> {
+export async function startTestQueue(options: { env?: Record<string, string>; jobTypes?: readonly AnyJobType[] } = {}): Promise<TestQueue> {
   const database = await createTestDatabase();
   const { config, prisma, jobTypes, queue, close } = openQueue({
     databaseUrl: database.url,

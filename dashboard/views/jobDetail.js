@@ -48,10 +48,17 @@ function detailOf(job, history) {
   ];
   return [
     h('div', { className: 'detail-head', dataset: { jobId: job.id } }, h('strong', {}, job.type), actionButtons(job)),
-    h('dl', { className: 'fields' }, fields.map(([name, value]) => h('div', {}, h('dt', {}, name), h('dd', {}, value)))),
+    h(
+      'dl',
+      { className: 'fields' },
+      fields.map(([name, value]) => h('div', {}, h('dt', {}, name), h('dd', {}, value))),
+    ),
     job.lastError ? block('Last error', h('pre', { className: 'job-error', dataset: { field: 'lastError' } }, job.lastError)) : null,
     block('Payload', h('pre', { dataset: { field: 'payload' } }, jsonText(job.payload))),
-    block('Result', job.result == null ? h('p', { className: 'muted' }, 'None yet.') : h('pre', { dataset: { field: 'result' } }, jsonText(job.result))),
+    block(
+      'Result',
+      job.result == null ? h('p', { className: 'muted' }, 'None yet.') : h('pre', { dataset: { field: 'result' } }, jsonText(job.result)),
+    ),
     historyTable(history),
   ].filter((part) => part !== null);
 }
@@ -73,7 +80,15 @@ function historyTable(history) {
     'table',
     { className: 'history' },
     h('caption', {}, 'History'),
-    h('thead', {}, h('tr', {}, ['Version', 'Status', 'Attempts', 'Progress', 'Received', 'Error'].map((name) => h('th', { scope: 'col' }, name)))),
+    h(
+      'thead',
+      {},
+      h(
+        'tr',
+        {},
+        ['Version', 'Status', 'Attempts', 'Progress', 'Received', 'Error'].map((name) => h('th', { scope: 'col' }, name)),
+      ),
+    ),
     h(
       'tbody',
       {},

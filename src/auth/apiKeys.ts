@@ -101,8 +101,7 @@ export class ApiKeyStore {
     const cached = this.#cache.get(hash);
     if (cached && cached.until > Date.now()) return cached.viewer;
     const row = await this.#db.apiKey.findUnique({ where: { keyHash: hash } });
-    const viewer: Viewer | null =
-      row && !row.revokedAt ? { kind: 'key', keyId: row.id, role: row.role, userId: row.userId } : null;
+    const viewer: Viewer | null = row && !row.revokedAt ? { kind: 'key', keyId: row.id, role: row.role, userId: row.userId } : null;
     if (this.#cache.size >= CACHE_MAX) this.#cache.clear();
     this.#cache.set(hash, { viewer, until: Date.now() + CACHE_TTL_MS });
     return viewer;
@@ -127,7 +126,6 @@ export class ApiKeyStore {
     });
   }
 }
-
 
 /** The listing fields of a row (never its hash). */
 function toInfo({ id, name, keyPrefix, role, userId, createdAt, revokedAt }: ApiKeyInfo): ApiKeyInfo {

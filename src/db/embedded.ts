@@ -72,7 +72,10 @@ export async function startEmbeddedPostgres(options: {
       await createDatabaseIfMissing(urls.adminUrl, database);
       return { ...urls, stop: async () => {} };
     }
-    logger?.warn({ postgresPid: running.pid, deadOwner: owner }, 'stopping the embedded PostgreSQL left running by a Conveyor process that was killed');
+    logger?.warn(
+      { postgresPid: running.pid, deadOwner: owner },
+      'stopping the embedded PostgreSQL left running by a Conveyor process that was killed',
+    );
     await stopForeignPostmaster(running.pid);
   }
   return startOwnPostgres(folder, { ...options, database });

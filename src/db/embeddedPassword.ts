@@ -29,7 +29,10 @@ export async function readPasswordFile(file: string, logger?: Logger): Promise<s
     throw error;
   }
   if ((mode & 0o777) !== OWNER_ONLY) {
-    logger?.warn({ file, mode: `0${(mode & 0o777).toString(8)}` }, 'the embedded PostgreSQL password file was readable by others: set it back to 0600');
+    logger?.warn(
+      { file, mode: `0${(mode & 0o777).toString(8)}` },
+      'the embedded PostgreSQL password file was readable by others: set it back to 0600',
+    );
     await chmod(file, OWNER_ONLY);
   }
   return (await readFile(file, 'utf8')).trim();

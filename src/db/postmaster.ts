@@ -91,7 +91,7 @@ export class SupervisedPostmaster {
     });
     let output = '';
     await new Promise<void>((resolve, reject) => {
-      child.stderr!.on('data', (chunk: Buffer) => {
+      child.stderr.on('data', (chunk: Buffer) => {
         const message = chunk.toString('utf8');
         logger?.trace({ postgres: message.trim() });
         if (output.length < 10_000) output += message;

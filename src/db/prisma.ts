@@ -5,10 +5,7 @@ import { PrismaClient } from '../generated/prisma/client.js';
 export type { PrismaClient };
 
 /** A Prisma client on the driver adapter (no native engine); the caller owns and disconnects it. */
-export function createPrismaClient(
-  databaseUrl: string,
-  options: { poolSize?: number; preparedStatements?: boolean } = {},
-): PrismaClient {
+export function createPrismaClient(databaseUrl: string, options: { poolSize?: number; preparedStatements?: boolean } = {}): PrismaClient {
   const adapter = new PrismaPg(
     { connectionString: databaseUrl, max: options.poolSize ?? 10 },
     // The adapter passes the name on to pg, which leaves a statement unnamed when it is undefined.

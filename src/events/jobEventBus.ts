@@ -20,12 +20,20 @@ class TopicEventTarget extends EventTarget {
     setMaxListeners(Number.POSITIVE_INFINITY, this);
   }
 
-  override addEventListener(type: string, callback: EventListenerOrEventListenerObject | null, options?: AddEventListenerOptions | boolean) {
+  override addEventListener(
+    type: string,
+    callback: EventListenerOrEventListenerObject | null,
+    options?: AddEventListenerOptions | boolean,
+  ) {
     this.#listeners.set(type, (this.#listeners.get(type) ?? 0) + 1);
     super.addEventListener(type, callback, options);
   }
 
-  override removeEventListener(type: string, callback: EventListenerOrEventListenerObject | null, options?: EventListenerOptions | boolean) {
+  override removeEventListener(
+    type: string,
+    callback: EventListenerOrEventListenerObject | null,
+    options?: EventListenerOptions | boolean,
+  ) {
     const count = (this.#listeners.get(type) ?? 0) - 1;
     if (count <= 0) this.#listeners.delete(type);
     else this.#listeners.set(type, count);
@@ -135,19 +143,21 @@ export class JobEventBus {
   #reconnectLater() {
     const delay = this.#reconnectDelayMs;
     this.#reconnectDelayMs = Math.min(delay * 2, 5000);
-    this.#reconnectTimer = setTimeout(async () => {
-      try {
-        await this.#connect();
-      } catch (error) {
-        this.#logger.warn({ err: error, retryInMs: this.#reconnectDelayMs }, 'LISTEN reconnect failed');
-        if (!this.#stopped) this.#reconnectLater();
-        return;
-      }
-      const lostAt = this.#lostAt ?? new Date();
-      this.#lostAt = null;
-      this.#logger.info({ lostAt }, 'LISTEN connection re-established');
-      for (const listener of this.#reconnectListeners) listener(lostAt);
-    }, delay);
+    this.#reconnectTimer = setTimeout(() => void this.#reconnect(), delay);
+  }
+
+  async #reconnect() {
+    try {
+      await this.#connect();
+    } catch (error) {
+      this.#logger.warn({ err: error, retryInMs: this.#reconnectDelayMs }, 'LISTEN reconnect failed');
+      if (!this.#stopped) this.#reconnectLater();
+      return;
+    }
+    const lostAt = this.#lostAt ?? new Date();
+    this.#lostAt = null;
+    this.#logger.info({ lostAt }, 'LISTEN connection re-established');
+    for (const listener of this.#reconnectListeners) listener(lostAt);
   }
 
   #keyRevoked(keyId: string) {

@@ -48,9 +48,7 @@ export function openJobFeed(deps: JobFeedDeps, filter: JobFilter): AsyncIterable
         ? jobTopics.byType(filter.type)
         : jobTopics.all;
   const matches = (job: JobFeedItem) =>
-    (!filter.id || job.id === filter.id) &&
-    (!filter.userId || job.userId === filter.userId) &&
-    (!filter.type || job.type === filter.type);
+    (!filter.id || job.id === filter.id) && (!filter.userId || job.userId === filter.userId) && (!filter.type || job.type === filter.type);
 
   const stream = openJobStream<JobFeedItem>(bus.eventTarget, topic, { pacer: bus.deliveries });
   const seen = new Map<string, number>();

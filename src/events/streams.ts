@@ -65,10 +65,7 @@ export function endingStream<T, E = never>(
 }
 
 /** The source with each value passed through `map` (awaited, in order); closing the result closes the source. */
-export function mapStream<T, U>(
-  source: AsyncIterable<T>,
-  map: (value: T) => U | Promise<U>,
-): AsyncGenerator<U, void, void> {
+export function mapStream<T, U>(source: AsyncIterable<T>, map: (value: T) => U | Promise<U>): AsyncGenerator<U, void, void> {
   const iterator = source[Symbol.asyncIterator]();
   const mapped: AsyncGenerator<U, void, void> = {
     async next() {

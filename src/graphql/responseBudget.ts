@@ -1,4 +1,4 @@
-import type { GraphQLResolveInfo } from 'graphql';
+import { OperationTypeNode, type GraphQLResolveInfo } from 'graphql';
 import { ResponseTooLargeError } from '../errors.js';
 
 /**
@@ -25,7 +25,7 @@ export class ResponseBudget {
   /** The budget of the execution `info` belongs to: this one, or for a subscription its event's own. */
   forExecution(info: GraphQLResolveInfo): ResponseBudget {
     const event = info.rootValue;
-    if (info.operation.operation !== 'subscription' || typeof event !== 'object' || event === null) return this;
+    if (info.operation.operation !== OperationTypeNode.SUBSCRIPTION || typeof event !== 'object' || event === null) return this;
     let budget = this.#perEvent.get(event);
     if (!budget) this.#perEvent.set(event, (budget = new ResponseBudget(this.maxBytes)));
     return budget;

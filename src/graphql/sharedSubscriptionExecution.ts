@@ -29,7 +29,7 @@ export function useSharedSubscriptionExecution(): Plugin<GraphQLContext> {
         return mapStream(source, (event) => {
           if (typeof event !== 'object' || event === null) return execute({ ...args, rootValue: event });
           let results = resultsByEvent.get(event);
-          if (!results) resultsByEvent.set(event, (results = new Map()));
+          if (!results) resultsByEvent.set(event, (results = new Map<string, ExecutionResult | Promise<ExecutionResult>>()));
           let result = results.get(key);
           if (!result) results.set(key, (result = execute({ ...args, rootValue: event })));
           return result;

@@ -8,7 +8,7 @@ export interface JobContext {
   /** Fires when the job is cancelled, times out, or the worker shuts down past its grace period. */
   signal: AbortSignal;
   /** Reports progress (0–100) to subscribers; throttled by the worker. */
-  reportProgress(percent: number, message?: string): void;
+  reportProgress: (percent: number, message?: string) => void;
   logger: Logger;
 }
 
@@ -23,6 +23,13 @@ export interface JobTypeDefinition<Payload = unknown> {
   /** Default attempts for jobs of this type (a submit may override). */
   maxAttempts?: number;
 }
+
+/**
+ * Any job type, whatever its payload: what lists of types hold. (A handler's parameter makes
+ * JobTypeDefinition<Payload> invariant in Payload, so no narrower type admits them all.)
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- see above
+export type AnyJobType = JobTypeDefinition<any>;
 
 /** Throw from a handler to fail the job at once, without the retries it has left. */
 export class NonRetryableError extends Error {

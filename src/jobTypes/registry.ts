@@ -1,13 +1,13 @@
 import { z } from 'zod';
-import type { JobTypeDefinition } from './jobType.js';
+import type { AnyJobType, JobTypeDefinition } from './jobType.js';
 import { InvalidInputError } from '../errors.js';
 
 /** The job types a process knows: submit validates against it, the worker runs its handlers. */
 export class JobTypeRegistry {
-  readonly #types = new Map<string, JobTypeDefinition<any>>();
+  readonly #types = new Map<string, AnyJobType>();
 
   /** The registry of these definitions, plus `external` types (for outside workers) not among them. */
-  static of(definitions: readonly JobTypeDefinition<any>[], external: readonly string[] = []): JobTypeRegistry {
+  static of(definitions: readonly AnyJobType[], external: readonly string[] = []): JobTypeRegistry {
     const registry = new JobTypeRegistry();
     for (const definition of definitions) registry.register(definition);
     for (const name of external) if (!registry.get(name)) registry.registerExternal(name);

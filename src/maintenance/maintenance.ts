@@ -38,7 +38,13 @@ export class Maintenance {
   #timer: NodeJS.Timeout | null = null;
   #tick: Promise<unknown> | null = null;
 
-  constructor(deps: { prisma: PrismaClient; settings: QueueSettings; observer?: QueueObserver; logger: Logger; options: MaintenanceOptions }) {
+  constructor(deps: {
+    prisma: PrismaClient;
+    settings: QueueSettings;
+    observer?: QueueObserver;
+    logger: Logger;
+    options: MaintenanceOptions;
+  }) {
     this.#db = deps.prisma;
     this.#settings = deps.settings;
     this.#observer = deps.observer ?? {};
@@ -69,19 +75,25 @@ export class Maintenance {
   ): Promise<MaintenanceOutcome | null> {
     const retentionMs = this.#options.retentionHours * 3_600_000;
     const onFailure = (task: string, error: unknown, item?: string) => {
-      this.#logger.error({ err: error, task, ...(item === undefined ? {} : { item }) }, item ? `maintenance skipped ${item}` : 'maintenance task failed');
+      this.#logger.error(
+        { err: error, task, ...(item === undefined ? {} : { item }) },
+        item ? `maintenance skipped ${item}` : 'maintenance task failed',
+      );
       options.onFailure?.(task, error, item);
     };
     try {
       const outcome = await this.#db.$transaction(
         async (leader) => {
-          const [lock] = await leader.$queryRaw<{ locked: boolean }[]>`SELECT pg_try_advisory_xact_lock(${ADVISORY_LOCKS.maintenance}::bigint) AS locked`;
+          const [lock] = await leader.$queryRaw<
+            { locked: boolean }[]
+          >`SELECT pg_try_advisory_xact_lock(${ADVISORY_LOCKS.maintenance}::bigint) AS locked`;
           if (!lock?.locked) return null;
           const context = (task: string): TaskContext => ({
             db: this.#db,
             settings: this.#settings,
             batchSize: this.#options.batchSize ?? 1000,
-            pruneOlderThan: options.pruneOlderThan !== undefined ? options.pruneOlderThan : retentionMs > 0 ? new Date(Date.now() - retentionMs) : null,
+            pruneOlderThan:
+              options.pruneOlderThan !== undefined ? options.pruneOlderThan : retentionMs > 0 ? new Date(Date.now() - retentionMs) : null,
             skipped: (item, error) => onFailure(task, error, item),
           });
           const run = async <T>(task: MaintenanceTask<T>): Promise<T> => {
@@ -103,8 +115,10 @@ export class Maintenance {
         { timeout: 120_000 },
       );
       if (outcome) {
-        for (const job of outcome.expired) this.#logger.warn({ jobId: job.id, status: job.status, attempts: job.attempts }, 'lease expired');
-        if (outcome.promoted > 0 || outcome.pruned > 0) this.#logger.debug({ ...outcome, expired: outcome.expired.length }, 'maintenance pass');
+        for (const job of outcome.expired)
+          this.#logger.warn({ jobId: job.id, status: job.status, attempts: job.attempts }, 'lease expired');
+        if (outcome.promoted > 0 || outcome.pruned > 0)
+          this.#logger.debug({ ...outcome, expired: outcome.expired.length }, 'maintenance pass');
       }
       return outcome;
     } catch (error) {

@@ -10,7 +10,7 @@ export interface TaskContext {
   /** Finished jobs that finished before this are pruned; null keeps them. */
   pruneOlderThan: Date | null;
   /** Reports one job or user the task could not change and skipped. */
-  skipped(item: string, error: unknown): void;
+  skipped: (item: string, error: unknown) => void;
 }
 
 /**

@@ -36,7 +36,8 @@ export async function submitJobInTransaction(tx: RawQueries, input: Transactiona
       )::text AS id`;
     return row!.id;
   } catch (error) {
-    const cause = (error as { meta?: { driverAdapterError?: { cause?: { code?: string; message?: string } } } }).meta?.driverAdapterError?.cause;
+    const cause = (error as { meta?: { driverAdapterError?: { cause?: { code?: string; message?: string } } } }).meta?.driverAdapterError
+      ?.cause;
     // 22023 invalid_parameter_value: what conveyor_submit_job raises for input it refuses.
     if (cause?.code === '22023') throw new InvalidInputError(cause.message ?? 'conveyor_submit_job refused its input.');
     throw error;

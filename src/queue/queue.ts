@@ -170,7 +170,12 @@ export class JobQueue {
     checkUserId(p.userId);
     const first = p.first ?? 20;
     checkRange('first', first, 0, LIMITS.pageSize);
-    const rows = await reads.jobListByUser(this.#db, { userId: p.userId, status: p.status ?? null, beforeSeq: p.beforeSeq ?? null, limit: first + 1 });
+    const rows = await reads.jobListByUser(this.#db, {
+      userId: p.userId,
+      status: p.status ?? null,
+      beforeSeq: p.beforeSeq ?? null,
+      limit: first + 1,
+    });
     return { jobs: rows.slice(0, first), hasMore: rows.length > first };
   }
 
@@ -246,7 +251,9 @@ export class JobQueue {
       throw new ConflictError(`Cannot ${operation} job ${id}: it is ${current.status}, not ${running.join(' or ')}.`);
     }
     if (current.leaseToken !== leaseToken) {
-      throw new ConflictError(`Cannot ${operation} job ${id}: the lease token is not current (the lease expired and the job was claimed again).`);
+      throw new ConflictError(
+        `Cannot ${operation} job ${id}: the lease token is not current (the lease expired and the job was claimed again).`,
+      );
     }
     throw new ConflictError(`Cannot ${operation} job ${id}: it changed concurrently; read it again.`);
   }

@@ -90,7 +90,15 @@ export function buildApp(deps: AppDeps): App {
   const fullJobs = new FullJobLoader(deps.queue);
   const requestIds = new WeakMap<Request, string>();
   const queueStatsFeed = new QueueStatsFeed({ queue: deps.queue, bus: deps.bus, logger });
-  const base = { queue: deps.queue, bus: deps.bus, queueStatsFeed, fullJobs, metrics: deps.metrics, apiKeys: deps.apiKeys, jobTypes: deps.jobTypes };
+  const base = {
+    queue: deps.queue,
+    bus: deps.bus,
+    queueStatsFeed,
+    fullJobs,
+    metrics: deps.metrics,
+    apiKeys: deps.apiKeys,
+    jobTypes: deps.jobTypes,
+  };
   const { security } = deps;
   const subscriptionLimits = new SubscriptionLimits(security.subscriptions);
   const maskError = createMaskError(logger);
@@ -157,7 +165,8 @@ export function buildApp(deps: AppDeps): App {
   });
 
   const routes: HttpRoute[] = [bodyLimitRoute(security.requestBodyLimitBytes), ...(deps.routes ?? [])];
-  const server = createLimitedServer(routeRequests(routes, yoga), security.http, logger);
+  const routeFailed = (error: unknown) => logger.error({ err: error }, 'an HTTP route failed');
+  const server = createLimitedServer(routeRequests(routes, yoga, routeFailed), security.http, logger);
   const graphqlWs = serveGraphQLWs({
     server,
     path: GRAPHQL_PATH,

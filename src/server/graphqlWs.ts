@@ -1,8 +1,16 @@
 import type { IncomingMessage, Server } from 'node:http';
-import { getOperationAST, GraphQLError, type DocumentNode, type ExecutionArgs, type ExecutionResult, type GraphQLFormattedError } from 'graphql';
+import {
+  getOperationAST,
+  GraphQLError,
+  type DocumentNode,
+  type ExecutionArgs,
+  type ExecutionResult,
+  type GraphQLFormattedError,
+  type GraphQLSchema,
+} from 'graphql';
 import { CloseCode, handleProtocols, makeServer, type SubscribePayload } from 'graphql-ws';
 import type { YogaServerInstance } from 'graphql-yoga';
-import { WebSocketServer, type WebSocket } from 'ws';
+import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import type { Viewer } from '../auth/viewer.js';
 import type { GraphQLContext } from '../graphql/context.js';
 import type { Logger } from '../logger.js';
@@ -75,7 +83,7 @@ export function serveGraphQLWs(deps: GraphQLWsDeps): GraphQLWs {
   /** Errors of an operation that never ran, coded as HTTP codes them; a defect is masked and logged. */
   const requestErrors = (error: unknown): GraphQLError[] => {
     const errors = error instanceof GraphQLError ? [error] : [deps.maskError(error, 'Unexpected error.') as GraphQLError];
-    return withRequestErrorCodes({ errors }).errors!;
+    return [...(withRequestErrorCodes({ errors }).errors ?? [])];
   };
 
   const graphqlWs = makeServer<Record<string, unknown> | undefined, SocketState>({
@@ -98,13 +106,16 @@ export function serveGraphQLWs(deps: GraphQLWsDeps): GraphQLWs {
         const { socket, request } = ctx.extra;
         const enveloped = yoga.getEnveloped({ req: request, socket, viewer, params: payload } as ServerContext);
         const document = parseOperation(enveloped.parse, payload);
-        const validationErrors = enveloped.validate(enveloped.schema, document);
+        const schema = enveloped.schema as GraphQLSchema;
+        const validationErrors = enveloped.validate(schema, document) as readonly GraphQLError[];
         if (validationErrors.length > 0) return [...validationErrors];
         if (!getOperationAST(document, payload.operationName)) {
-          return [new GraphQLError('Could not determine what operation to execute.', { extensions: { code: 'OPERATION_RESOLUTION_FAILURE' } })];
+          return [
+            new GraphQLError('Could not determine what operation to execute.', { extensions: { code: 'OPERATION_RESOLUTION_FAILURE' } }),
+          ];
         }
         return {
-          schema: enveloped.schema,
+          schema,
           operationName: payload.operationName,
           document,
           variableValues: payload.variables,
@@ -149,13 +160,11 @@ export function serveGraphQLWs(deps: GraphQLWsDeps): GraphQLWs {
           }),
         close: (code, reason) => socket.close(code, reason),
         onMessage: (handle) =>
-          socket.on('message', async (data) => {
-            try {
-              await handle(String(data));
-            } catch (error) {
+          socket.on('message', (data: RawData) => {
+            handle(rawText(data)).catch((error: unknown) => {
               logger.error({ err: error }, 'graphql-ws message handling failed');
               socket.close(CloseCode.InternalServerError, 'Internal server error');
-            }
+            });
           }),
       },
       state,
@@ -173,7 +182,8 @@ export function serveGraphQLWs(deps: GraphQLWsDeps): GraphQLWs {
     },
     liveKeys() {
       const keys = new Map<string, string>();
-      for (const state of sockets.values()) if (state.keyId && typeof state.authorization === 'string') keys.set(state.keyId, state.authorization);
+      for (const state of sockets.values())
+        if (state.keyId && typeof state.authorization === 'string') keys.set(state.keyId, state.authorization);
       return keys;
     },
     async close() {
@@ -207,4 +217,10 @@ function formatError(error: GraphQLError): GraphQLFormattedError {
   const { extensions: _all, ...formatted } = error.toJSON();
   const { http: _http, ...extensions } = error.extensions ?? {};
   return Object.keys(extensions).length > 0 ? { ...formatted, extensions } : formatted;
+}
+
+/** A WebSocket message's text (ws hands it over as one Buffer, or as fragments). */
+function rawText(data: RawData): string {
+  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
+  return Buffer.from(data instanceof ArrayBuffer ? new Uint8Array(data) : data).toString('utf8');
 }

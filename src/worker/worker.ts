@@ -84,15 +84,16 @@ export class Worker {
   start(): void {
     if (this.#loop) return;
     this.#stopping = false;
-    this.#unsubscribe = this.#bus?.subscribe((events) => {
-      for (const event of events) {
-        if (event.status === 'QUEUED' && event.holdsSlot && this.#handledTypes.includes(event.type)) this.#wakeUp();
-        if (event.status !== 'RUNNING') {
-          const running = this.#running.get(event.id);
-          if (running && event.status === 'CANCELLED') this.#abort(running, 'cancelled');
+    this.#unsubscribe =
+      this.#bus?.subscribe((events) => {
+        for (const event of events) {
+          if (event.status === 'QUEUED' && event.holdsSlot && this.#handledTypes.includes(event.type)) this.#wakeUp();
+          if (event.status !== 'RUNNING') {
+            const running = this.#running.get(event.id);
+            if (running && event.status === 'CANCELLED') this.#abort(running, 'cancelled');
+          }
         }
-      }
-    }) ?? null;
+      }) ?? null;
     const heartbeatMs = Math.max(100, (this.#options.leaseSeconds * 1000) / 3);
     this.#heartbeatTimer = setInterval(() => void this.#heartbeat(), heartbeatMs);
     this.#loop = this.#run();
@@ -161,14 +162,13 @@ export class Worker {
       return Promise.resolve();
     }
     return new Promise((resolve) => {
-      const timer = setTimeout(done, this.#options.pollIntervalMs);
-      const self = this;
-      function done() {
+      const done = () => {
         clearTimeout(timer);
-        self.#wake = null;
-        self.#wakePending = false;
+        this.#wake = null;
+        this.#wakePending = false;
         resolve();
-      }
+      };
+      const timer = setTimeout(done, this.#options.pollIntervalMs);
       this.#wake = done;
     });
   }
@@ -183,9 +183,7 @@ export class Worker {
     const running: RunningJob = { job, controller: new AbortController(), abortReason: null };
     this.#running.set(job.id, running);
     const logger = this.#logger.child({ jobId: job.id, type: job.type, attempt: job.attempts });
-    const timeout = definition?.timeoutMs
-      ? setTimeout(() => this.#abort(running, 'timeout'), definition.timeoutMs)
-      : null;
+    const timeout = definition?.timeoutMs ? setTimeout(() => this.#abort(running, 'timeout'), definition.timeoutMs) : null;
     const reportProgress = this.#progressReporter(job, logger);
 
     const run = async () => {
@@ -204,20 +202,24 @@ export class Worker {
 
     // The run joins the trace of the request that submitted the job (its traceparent).
     const attributes = { 'conveyor.job.id': job.id, 'conveyor.job.type': job.type, 'conveyor.job.attempt': job.attempts };
-    inSpan(`conveyor.run ${job.type}`, { kind: SpanKind.CONSUMER, parent: contextOfTraceParent(job.traceParent), attributes }, async (span) => {
-      try {
-        const result = await run();
-        if (running.abortReason) throw abortError(running);
-        const completion = this.#complete(lease, result);
-        ran('completed');
-        const done = await inSpan('conveyor.complete', { attributes: { 'conveyor.job.id': job.id } }, () => completion);
-        if (done) logger.info('job completed');
-        else logger.warn('job finished but was no longer ours (cancelled or lease lost)');
-      } catch (error) {
-        span.setStatus({ code: SpanStatusCode.ERROR, message: running.abortReason ?? toError(error).message });
-        await this.#recordFailure(running, lease, error, ran, logger);
-      }
-    })
+    inSpan(
+      `conveyor.run ${job.type}`,
+      { kind: SpanKind.CONSUMER, parent: contextOfTraceParent(job.traceParent), attributes },
+      async (span) => {
+        try {
+          const result = await run();
+          if (running.abortReason) throw abortError(running);
+          const completion = this.#complete(lease, result);
+          ran('completed');
+          const done = await inSpan('conveyor.complete', { attributes: { 'conveyor.job.id': job.id } }, () => completion);
+          if (done) logger.info('job completed');
+          else logger.warn('job finished but was no longer ours (cancelled or lease lost)');
+        } catch (error) {
+          span.setStatus({ code: SpanStatusCode.ERROR, message: running.abortReason ?? toError(error).message });
+          await this.#recordFailure(running, lease, error, ran, logger);
+        }
+      },
+    )
       .catch((error: unknown) => logger.error({ err: error }, 'recording the job outcome failed; its lease will expire'))
       .finally(() => {
         if (timeout) clearTimeout(timeout);
@@ -313,9 +315,7 @@ export class Worker {
 }
 
 function abortError(running: RunningJob): Error {
-  return running.abortReason === 'timeout'
-    ? new Error(`job timed out`)
-    : new Error(`job aborted (${running.abortReason})`);
+  return running.abortReason === 'timeout' ? new Error(`job timed out`) : new Error(`job aborted (${running.abortReason})`);
 }
 
 function toError(error: unknown): Error {

@@ -2,7 +2,7 @@ import type { ApiKeyInfo } from '../../auth/apiKeys.js';
 import { builder } from '../builder.js';
 
 const ApiKeyRoleEnum = builder.enumType('ApiKeyRole', {
-  description: 'ADMIN: everything. WORKER: dequeue, heartbeat, complete, fail, and read. USER: its own user\'s jobs only.',
+  description: "ADMIN: everything. WORKER: dequeue, heartbeat, complete, fail, and read. USER: its own user's jobs only.",
   values: ['ADMIN', 'WORKER', 'USER'] as const,
 });
 

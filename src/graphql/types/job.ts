@@ -48,12 +48,15 @@ export const JobRef = builder.objectRef<JobSource>('Job').implement({
     runAt: t.expose('runAt', { type: 'DateTime', description: 'Not handed out before this time.' }),
     attempts: t.exposeInt('attempts', { description: 'Times the job has been claimed, including the current run.' }),
     maxAttempts: t.exposeInt('maxAttempts'),
-    backoffBaseMs: t.exposeInt('backoffBaseMs', { nullable: true, description: "This job's first retry delay, if it overrides the default." }),
+    backoffBaseMs: t.exposeInt('backoffBaseMs', {
+      nullable: true,
+      description: "This job's first retry delay, if it overrides the default.",
+    }),
     lastError: t.string({ nullable: true, resolve: (job, _args, ctx) => textField(job, 'lastError', ctx) }),
     result: t.field({
       type: 'JSON',
       nullable: true,
-      description: 'What the handler returned. Counts against the response\'s byte budget, as payload does.',
+      description: "What the handler returned. Counts against the response's byte budget, as payload does.",
       resolve: (job, _args, ctx, info) => contents(job, 'result', ctx, info),
     }),
     progress: t.exposeInt('progress', { nullable: true, description: '0–100, reported by the handler or heartbeat.' }),

@@ -10,7 +10,9 @@ const SubmitJobInput = builder.inputType('SubmitJobInput', {
   fields: (t) => ({
     type: t.string({ required: true, description: 'A registered job type, e.g. "send_email".' }),
     payload: t.field({ type: 'JSON', description: "Validated against the type's schema. Default {}." }),
-    userId: t.string({ description: 'Whose job it is. A user key submits for its own user and may leave this out; an admin key must set it.' }),
+    userId: t.string({
+      description: 'Whose job it is. A user key submits for its own user and may leave this out; an admin key must set it.',
+    }),
     priority: t.int({ description: `Higher runs first; -${LIMITS.priority} to ${LIMITS.priority}, default 0.` }),
     runAt: t.field({ type: 'DateTime', description: 'Do not run before this time.' }),
     maxAttempts: t.int({ description: 'Attempts before FAILED; defaults per type, then to the server default.' }),
@@ -19,16 +21,14 @@ const SubmitJobInput = builder.inputType('SubmitJobInput', {
   }),
 });
 
-const SubmitJobPayloadRef = builder
-  .objectRef<{ job: ReturnType<typeof jobFromRow>; deduplicated: boolean }>('SubmitJobPayload')
-  .implement({
-    fields: (t) => ({
-      job: t.expose('job', { type: JobRef }),
-      deduplicated: t.exposeBoolean('deduplicated', {
-        description: 'True when the idempotency key matched an existing job, which is returned instead.',
-      }),
+const SubmitJobPayloadRef = builder.objectRef<{ job: ReturnType<typeof jobFromRow>; deduplicated: boolean }>('SubmitJobPayload').implement({
+  fields: (t) => ({
+    job: t.expose('job', { type: JobRef }),
+    deduplicated: t.exposeBoolean('deduplicated', {
+      description: 'True when the idempotency key matched an existing job, which is returned instead.',
     }),
-  });
+  }),
+});
 
 const JobCompletionInput = builder.inputType('JobCompletionInput', {
   fields: (t) => ({
@@ -116,8 +116,7 @@ builder.mutationFields((t) => ({
       result: t.arg({ type: 'JSON' }),
     },
     authScopes: { ADMIN: true, WORKER: true },
-    resolve: async (_root, args, ctx) =>
-      jobFromRow(await ctx.queue.completeJob(String(args.id), args.leaseToken, args.result ?? null)),
+    resolve: async (_root, args, ctx) => jobFromRow(await ctx.queue.completeJob(String(args.id), args.leaseToken, args.result ?? null)),
   }),
   completeJobs: t.field({
     type: [JobRef],
@@ -155,8 +154,7 @@ builder.mutationFields((t) => ({
       progressMessage: t.arg.string(),
     },
     authScopes: { ADMIN: true, WORKER: true },
-    resolve: async (_root, args, ctx) =>
-      jobFromRow(await ctx.queue.heartbeat({ ...args, id: String(args.id) }), { withLease: true }),
+    resolve: async (_root, args, ctx) => jobFromRow(await ctx.queue.heartbeat({ ...args, id: String(args.id) }), { withLease: true }),
   }),
   cancelJob: t.field({
     type: JobRef,

@@ -71,12 +71,11 @@ builder.queryFields((t) => ({
   recentJobs: t.field({
     type: [JobRef],
     description:
-      "The latest jobs in one state across all users, for operators: RUNNING by start, finished states by finish, " +
+      'The latest jobs in one state across all users, for operators: RUNNING by start, finished states by finish, ' +
       'QUEUED by submission (newest first).',
     args: { status: t.arg({ type: JobStatusEnum, required: true }), first: t.arg.int({ defaultValue: 20 }) },
     authScopes: { ADMIN: true, WORKER: true },
-    resolve: async (_root, args, ctx) =>
-      (await ctx.queue.listRecentJobs(args.status, args.first ?? 20)).map((row) => jobFromRow(row)),
+    resolve: async (_root, args, ctx) => (await ctx.queue.listRecentJobs(args.status, args.first ?? 20)).map((row) => jobFromRow(row)),
   }),
   pendingJobs: t.field({
     type: [JobRef],

@@ -46,8 +46,7 @@ builder.subscriptionFields((t) => ({
     description: 'queueStats now, then again whenever it changes, at most twice a second.',
     args: { userId: t.arg.string(), type: t.arg.string() },
     authScopes: { ADMIN: true, WORKER: true, USER: true },
-    subscribe: (_root, args, ctx) =>
-      countSubscription(ctx.metrics, 'queueStatsUpdated', ctx.queueStatsFeed.watch(statsFilter(ctx, args))),
+    subscribe: (_root, args, ctx) => countSubscription(ctx.metrics, 'queueStatsUpdated', ctx.queueStatsFeed.watch(statsFilter(ctx, args))),
     resolve: (counts) => counts,
   }),
 }));

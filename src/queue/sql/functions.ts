@@ -28,10 +28,12 @@ function execute(statement: Prisma.Sql, into: string): string {
   return `EXECUTE ${pg.escapeLiteral(statement.text)} INTO ${into} USING ${using.join(', ')};`;
 }
 
+/** A constant of a generated statement (the settings' numbers and strings) as SQL. */
 function literal(value: unknown): string {
   if (value === null || value === undefined) return 'NULL';
   if (typeof value === 'number' || typeof value === 'boolean') return String(value);
-  return pg.escapeLiteral(String(value));
+  if (typeof value === 'string') return pg.escapeLiteral(value);
+  throw new Error(`A generated statement has a parameter that is not a constant: ${typeof value}`);
 }
 
 /** `CREATE OR REPLACE FUNCTION conveyor_submit_job(…)`, made from the submit statement and these settings. */

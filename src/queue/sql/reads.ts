@@ -36,8 +36,7 @@ export function jobListByUser(db: Db, p: JobListByUserParams) {
  * submission (each order served by an index on that state).
  */
 export function jobListRecentByStatus(db: Db, status: JobStatus, limit: number) {
-  const order =
-    status === 'RUNNING' ? raw('c.started_at DESC') : status === 'QUEUED' ? raw('c.seq DESC') : raw('c.completed_at DESC');
+  const order = status === 'RUNNING' ? raw('c.started_at DESC') : status === 'QUEUED' ? raw('c.seq DESC') : raw('c.completed_at DESC');
   return db.$queryRaw<JobRow[]>(sql`
   SELECT ${jobColumns('c')} FROM jobs c
   WHERE c.status = ${status}::job_status

@@ -290,11 +290,7 @@ export function jobHeartbeat(db: Db, p: JobHeartbeatParams) {
 }
 
 /** Extends the leases the built-in worker holds, in one statement; returns the ids still held. */
-export function jobExtendLeases(
-  db: Db,
-  leases: readonly { id: string; leaseToken: string }[],
-  leaseSeconds: number,
-) {
+export function jobExtendLeases(db: Db, leases: readonly { id: string; leaseToken: string }[], leaseSeconds: number) {
   return db.$queryRaw<{ id: string; leaseExpiresAt: Date }[]>(sql`
   UPDATE jobs j SET lease_expires_at = now() + make_interval(secs => ${leaseSeconds}::float8)
   FROM unnest(${leases.map((l) => l.id)}::uuid[], ${leases.map((l) => l.leaseToken)}::uuid[]) AS h(id, lease_token)

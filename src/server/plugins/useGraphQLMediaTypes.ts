@@ -22,12 +22,18 @@ export function useGraphQLMediaTypes(): Plugin {
       }
       setRequestParser(parseJsonBody);
     },
-    onResultProcess({ result, resultProcessor, acceptableMediaTypes, setResultProcessor }) {
+    onResultProcess(payload) {
+      const { result, resultProcessor, acceptableMediaTypes } = payload;
       if (resultProcessor) return;
-      setResultProcessor((_result, fetchAPI) => {
+      payload.setResultProcessor((_result, fetchAPI) => {
         if (isAsyncIterable(result)) void (result as AsyncGenerator).return?.(undefined);
         const offered = [...new Set(acceptableMediaTypes)].join(', ');
-        return errorResponse(fetchAPI, 406, 'NOT_ACCEPTABLE', `No answer format matches the Accept header; this operation can be answered as ${offered}.`);
+        return errorResponse(
+          fetchAPI,
+          406,
+          'NOT_ACCEPTABLE',
+          `No answer format matches the Accept header; this operation can be answered as ${offered}.`,
+        );
       }, 'application/json');
     },
   };
@@ -48,7 +54,8 @@ async function parseJsonBody(request: Request) {
   } catch {
     throw badRequest('POST body sent invalid JSON.');
   }
-  if (body === null || typeof body !== 'object') throw badRequest(`POST body is expected to be an object but received ${body === null ? 'null' : typeof body}.`);
+  if (body === null || typeof body !== 'object')
+    throw badRequest(`POST body is expected to be an object but received ${body === null ? 'null' : typeof body}.`);
   return body as Record<string, unknown>;
 }
 

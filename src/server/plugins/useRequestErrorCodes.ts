@@ -25,10 +25,11 @@ export function useRequestErrorCodes(): Plugin {
         onDone(payload as { result: ExecutionResult; setResult: (result: ExecutionResult) => void });
       },
     }),
-    onResultProcess({ result, setResult }) {
+    onResultProcess(payload) {
+      const { result } = payload;
       if (Array.isArray(result) || Symbol.asyncIterator in result) return;
       const coded = withRequestErrorCodes(result as ExecutionResult);
-      if (coded !== result) setResult(coded);
+      if (coded !== result) payload.setResult(coded);
     },
   };
 }

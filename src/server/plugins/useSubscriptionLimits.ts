@@ -22,7 +22,7 @@ export function useSubscriptionLimits(limits: SubscriptionLimits): Plugin<GraphQ
       return {
         onSubscribeResult({ result, setResult }) {
           if (!isAsyncIterable(result)) return place.release(); // refused (errors): nothing is running
-          const stream = endingStream(result, { onEnd: place.release });
+          const stream = endingStream(result, { onEnd: () => place.release() });
           place.stopWith(() => void stream.return());
           setResult(stream);
         },

@@ -10,10 +10,7 @@ export const DASHBOARD_PATH = '/dashboard';
 /** Ends with a separator, so that a prefix check cannot match a sibling such as dashboard-old/. */
 const DASHBOARD_FOLDER = join(fileURLToPath(new URL('../../../dashboard/', import.meta.url)), sep);
 // Resolved through the package (not a fixed node_modules path) so that hoisting does not matter.
-const GRAPHQL_WS_BROWSER_BUILD = join(
-  dirname(createRequire(import.meta.url).resolve('graphql-ws/package.json')),
-  'umd/graphql-ws.min.js',
-);
+const GRAPHQL_WS_BROWSER_BUILD = join(dirname(createRequire(import.meta.url).resolve('graphql-ws/package.json')), 'umd/graphql-ws.min.js');
 
 /** Only these kinds of file are served, so that nothing else that lands in the folder leaks out. */
 const CONTENT_TYPES: Record<string, string> = {
