@@ -8,6 +8,7 @@ import { defineJobType, NonRetryableError } from '../src/index.js';
 export const echoJob = defineJobType({
   name: 'echo',
   payload: z.object({ message: z.string().max(10_000).optional(), fail: z.boolean().optional() }).strict(),
+  result: z.object({ echoed: z.string().nullable() }),
   async handler(payload) {
     if (payload.fail) throw new Error(`echo asked to fail: ${payload.message ?? ''}`);
     return { echoed: payload.message ?? null };
@@ -23,6 +24,7 @@ export const sleepJob = defineJobType({
       steps: z.number().int().min(1).max(100).default(10),
     })
     .strict(),
+  result: z.object({ sleptMs: z.number().int() }),
   timeoutMs: 3_700_000,
   async handler({ ms, steps }, { signal, reportProgress }) {
     for (let step = 1; step <= steps; step++) {
@@ -43,6 +45,7 @@ export const sendEmailJob = defineJobType({
       body: z.string().max(100_000).default(''),
     })
     .strict(),
+  result: z.object({ deliveredTo: z.string(), subject: z.string(), messageId: z.string() }),
   timeoutMs: 30_000,
   maxAttempts: 5,
   async handler({ to, subject }, { signal }) {

@@ -17,6 +17,7 @@ Commands:
   serve     GraphQL API (HTTP, graphql-ws, SSE) and, unless --no-worker, the built-in worker
   worker    the built-in worker only, no HTTP
   dev       serve --no-auth, restarting when the config file changes (local development)
+  schema    print the GraphQL schema for the config's job types (for codegen in any language)
   migrate   apply pending database migrations and exit
   keys      create, list and revoke API keys
 
@@ -57,6 +58,13 @@ on as many machines as you like, against one DATABASE_URL.
 
   --config FILE     the config file (job types, settings)
   --port N          listen on port N (PORT, default 4000)`,
+  schema: `Usage: conveyor schema [--config FILE]
+
+Prints the GraphQL schema (SDL) this configuration's server serves: the generic API plus, for each
+job type, its typed submit (submit<Type>) and typed result (Job.<type>Result). Feed it to codegen
+for a typed client in any language.
+
+  --config FILE     the config file (job types, settings)`,
   migrate: `Usage: conveyor migrate
 
 Applies the migrations under prisma/migrations that the database lacks, under an advisory lock
@@ -117,6 +125,12 @@ async function runCli(argv: string[]): Promise<number> {
   };
   const definition = await define();
   const { config } = definition;
+
+  if (command === 'schema') {
+    const { buildSchema, printSchemaSdl } = await import('./graphql/schema.js');
+    process.stdout.write(printSchemaSdl(buildSchema(definition.jobTypes)));
+    return 0;
+  }
 
   if (command === 'migrate' || command === 'keys') {
     const database = await openDatabase(config);

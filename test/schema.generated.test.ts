@@ -3,13 +3,14 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { generate } from '@graphql-codegen/cli';
 import { describe, expect, it } from 'vitest';
-import { printSchemaSdl } from '../src/graphql/schema.js';
+import { demoJobTypes } from '../examples/demoJobTypes.js';
+import { buildSchema, printSchemaSdl } from '../src/graphql/schema.js';
 import codegenConfig from '../codegen.js';
 
 describe('generated artefacts are current', () => {
   it('schema.graphql is the schema the code builds (run `npm run schema:print`)', async () => {
     const committed = await readFile(new URL('../schema.graphql', import.meta.url), 'utf8');
-    expect(printSchemaSdl()).toBe(committed);
+    expect(printSchemaSdl(buildSchema(demoJobTypes))).toBe(committed);
   });
 
   it('client/generated is what codegen makes of schema.graphql and the operations (run `npm run codegen`)', async () => {

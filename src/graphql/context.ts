@@ -35,6 +35,6 @@ export interface GraphQLContext {
   /** The payload and result bytes this operation may still return (a subscription: per event). */
   responseBudget: ResponseBudget;
   /** The job types this process knows: filters must name one of them. */
-  jobTypes: Pick<JobTypeRegistry, 'get' | 'names'>;
+  jobTypes: Pick<JobTypeRegistry, 'get' | 'names' | 'all'>;
   subscriber: Subscriber;
 }

@@ -1,4 +1,4 @@
-import { lexicographicSortSchema, printSchema, type GraphQLSchema } from 'graphql';
+import { lexicographicSortSchema, printSchema, validateSchema, type GraphQLSchema } from 'graphql';
 import { builder } from './builder.js';
 import './types/job.js';
 import './types/jobQueries.js';
@@ -8,12 +8,21 @@ import './types/queueStats.js';
 import './types/userConcurrency.js';
 import './types/health.js';
 import './types/apiKeys.js';
+import './types/jobTypes.js';
+import type { AnyJobType } from '../jobTypes/jobType.js';
+import { withJobTypeFields } from './jobTypeSchema.js';
 
-export function buildSchema(): GraphQLSchema {
-  return builder.toSchema();
+/** The API for these job types: the generic schema, plus each type's typed submit and result. */
+export function buildSchema(jobTypes: readonly AnyJobType[] = []): GraphQLSchema {
+  const schema = withJobTypeFields(builder.toSchema(), jobTypes);
+  // Checked here, at start-up, so a job type GraphQL cannot express stops the server with the reason
+  // instead of failing every request with an internal error.
+  const problems = validateSchema(schema);
+  if (problems.length > 0) throw new Error(`The job types make an invalid GraphQL schema: ${problems.map((p) => p.message).join('; ')}`);
+  return schema;
 }
 
-/** The SDL committed as schema.graphql (sorted, so that diffs show real changes only). */
-export function printSchemaSdl(schema: GraphQLSchema = buildSchema()): string {
+/** A schema's SDL, sorted so that diffs show real changes only (schema.graphql is the demo types'). */
+export function printSchemaSdl(schema: GraphQLSchema): string {
   return `${printSchema(lexicographicSortSchema(schema))}\n`;
 }

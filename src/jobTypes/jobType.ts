@@ -12,12 +12,17 @@ export interface JobContext {
   logger: Logger;
 }
 
-export interface JobTypeDefinition<Payload = unknown> {
+export interface JobTypeDefinition<Payload = unknown, Result = unknown> {
   name: string;
-  /** Validates (and may normalise) the payload at submit time. */
+  /** Validates (and may normalise) the payload at submit time, and again when a worker claims it. */
   payload: z.ZodType<Payload>;
+  /**
+   * What the handler returns, if the type promises a shape: the built-in worker checks a result
+   * against it (one that does not match fails the job), and the API shows it typed (Job.<type>Result).
+   */
+  result?: z.ZodType<Result>;
   /** Runs the job in the built-in worker. Without one, the type is for outside workers only. */
-  handler?: (payload: Payload, context: JobContext) => Promise<unknown>;
+  handler?: (payload: Payload, context: JobContext) => Promise<Result>;
   /** The built-in worker aborts a run after this long and counts it as a failed attempt. */
   timeoutMs?: number;
   /** Default attempts for jobs of this type (a submit may override). */
@@ -29,7 +34,7 @@ export interface JobTypeDefinition<Payload = unknown> {
  * JobTypeDefinition<Payload> invariant in Payload, so no narrower type admits them all.)
  */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- see above
-export type AnyJobType = JobTypeDefinition<any>;
+export type AnyJobType = JobTypeDefinition<any, any>;
 
 /** Throw from a handler to fail the job at once, without the retries it has left. */
 export class NonRetryableError extends Error {
@@ -46,9 +51,11 @@ export function isNonRetryable(error: unknown): boolean {
 }
 
 /**
- * Declares a job type. The identity function, typed so that the handler's payload is what the zod
- * schema parses (defaults filled in).
+ * Declares a job type. The identity function, typed so that the handler's payload is what the payload
+ * schema parses (defaults filled in) and its return value what the result schema, if any, accepts.
  */
-export function defineJobType<Schema extends z.ZodType>(definition: JobTypeDefinition<z.output<Schema>> & { payload: Schema }) {
+export function defineJobType<Payload extends z.ZodType, Result extends z.ZodType = z.ZodType<unknown>>(
+  definition: JobTypeDefinition<z.output<Payload>, z.input<Result>> & { payload: Payload; result?: Result },
+) {
   return definition;
 }

@@ -7,6 +7,7 @@ import { QueueStatsFeed } from '../events/queueStatsFeed.js';
 import type { GraphQLContext } from '../graphql/context.js';
 import { FullJobLoader } from '../graphql/jobSource.js';
 import { ResponseBudget } from '../graphql/responseBudget.js';
+import { exampleOperation } from '../graphql/exampleOperation.js';
 import { buildSchema } from '../graphql/schema.js';
 import { useSharedSubscriptionExecution } from '../graphql/sharedSubscriptionExecution.js';
 import type { Logger } from '../logger.js';
@@ -50,7 +51,7 @@ export interface AppDeps {
   bus: JobEventBus;
   apiKeys: ApiKeyStore;
   /** The job types this process knows; subscription and count filters must name one. */
-  jobTypes: Pick<JobTypeRegistry, 'get' | 'names'>;
+  jobTypes: Pick<JobTypeRegistry, 'get' | 'names' | 'all'>;
   security: SecuritySettings;
   logger: Logger;
   /** Show error details to clients (development only). */
@@ -109,8 +110,9 @@ export function buildApp(deps: AppDeps): App {
     return (key && (await deps.apiKeys.authenticate(key))) || ANONYMOUS;
   };
 
+  const schema = buildSchema(deps.jobTypes.all());
   const yoga = createYoga<ServerContext, GraphQLContext>({
-    schema: buildSchema(),
+    schema,
     graphqlEndpoint: GRAPHQL_PATH,
     // A child logger per request carries its id (taken from x-request-id, or made up) into every line.
     // graphql-ws operations come with the viewer their socket's key stands for now.
@@ -150,7 +152,9 @@ export function buildApp(deps: AppDeps): App {
       ...new EnvelopArmor(ARMOR).protect().plugins,
       ...(security.introspection ? [] : [useNoIntrospection()]),
     ],
-    graphiql: security.graphiql ? { title: 'Conveyor', subscriptionsProtocol: 'WS' } : false,
+    graphiql: security.graphiql
+      ? { title: 'Conveyor', subscriptionsProtocol: 'WS', defaultQuery: exampleOperation(schema, deps.jobTypes.all()) }
+      : false,
     // The offline GraphiQL bundle is a 9 MB module: loaded on the first page view, not in every process.
     renderGraphiQL: async (options) => (await import('@graphql-yoga/render-graphiql')).renderGraphiQL(options),
     logging: {

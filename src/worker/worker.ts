@@ -7,6 +7,7 @@ import { LIMITS } from '../queue/limits.js';
 import type { Lease } from '../queue/queueTypes.js';
 import type { WorkerQueue } from '../queue/workerQueue.js';
 import { SpanStatusCode } from '@opentelemetry/api';
+import { z } from 'zod';
 import { isNonRetryable, NonRetryableError } from '../jobTypes/jobType.js';
 import { contextOfTraceParent, inSpan, SpanKind } from '../tracing.js';
 import type { JobTypeRegistry } from '../jobTypes/registry.js';
@@ -191,7 +192,13 @@ export class Worker {
       // Checked again here: a job submitted in an application's transaction (conveyor_submit_job) was
       // not; a payload that does not parse will not on a retry either.
       const payload = this.#validPayload(job);
-      return definition.handler(payload, { job, signal: running.controller.signal, reportProgress, logger });
+      const result = await definition.handler(payload, { job, signal: running.controller.signal, reportProgress, logger });
+      // A result that breaks the type's promise would break it again on a retry.
+      const checked = definition.result?.safeParse(result);
+      if (checked && !checked.success) {
+        throw new NonRetryableError(`the handler's result does not match the type's result schema: ${z.prettifyError(checked.error)}`);
+      }
+      return result;
     };
 
     const started = performance.now();

@@ -1,0 +1,239 @@
+import {
+  GraphQLBoolean,
+  GraphQLEnumType,
+  GraphQLFloat,
+  GraphQLInputObjectType,
+  GraphQLInt,
+  GraphQLList,
+  GraphQLNonNull,
+  GraphQLObjectType,
+  GraphQLSchema,
+  GraphQLString,
+  type GraphQLFieldConfig,
+  type GraphQLFieldConfigMap,
+  type GraphQLInputType,
+  type GraphQLNamedType,
+  type GraphQLOutputType,
+  type GraphQLScalarType,
+} from 'graphql';
+import { MapperKind, mapSchema } from '@graphql-tools/utils';
+import { z } from 'zod';
+import type { AnyJobType } from '../jobTypes/jobType.js';
+
+/**
+ * Each job type's contract as GraphQL types, so that GraphiQL autocompletes payloads and codegen gives
+ * typed clients in any language: `submit<Type>(input: <Type>SubmitInput!)` beside the generic
+ * `submitJob`, and `Job.<type>Result` typed from the type's result schema. Made from the zod schemas
+ * through their JSON Schema (zod's toJSONSchema); a part JSON Schema cannot say in GraphQL (a union, a
+ * record) becomes the JSON scalar, and a type whose payload is not an object of named fields gets no
+ * typed submit (the generic submitJob still takes it).
+ */
+
+interface JsonSchema {
+  type?: string | string[];
+  properties?: Record<string, JsonSchema>;
+  required?: string[];
+  items?: JsonSchema;
+  enum?: unknown[];
+  minimum?: number;
+  maximum?: number;
+  description?: string;
+  additionalProperties?: unknown;
+}
+
+const NAME = /^[_A-Za-z][_0-9A-Za-z]*$/;
+const INT32 = 2 ** 31 - 1;
+
+/** `send_email` → `SendEmail`; null when that is not a GraphQL name. */
+export function pascalName(jobType: string): string | null {
+  const name = jobType
+    .split(/[^A-Za-z0-9]+/)
+    .filter(Boolean)
+    .map((part) => part[0]!.toUpperCase() + part.slice(1))
+    .join('');
+  return NAME.test(name) ? name : null;
+}
+
+/** The JSON Schema of a zod schema, as a client sends it (`input`: defaults optional) or reads it (`output`). */
+export function jsonSchemaOf(schema: z.ZodType, io: 'input' | 'output'): JsonSchema {
+  return z.toJSONSchema(schema, { io, unrepresentable: 'any' }) as JsonSchema;
+}
+
+/** An object GraphQL can type: at least one field (GraphQL has no empty object), each a GraphQL name. */
+function hasNamedFields(schema: JsonSchema): schema is JsonSchema & { properties: Record<string, JsonSchema> } {
+  const keys = Object.keys(schema.properties ?? {});
+  return keys.length > 0 && keys.every((key) => NAME.test(key));
+}
+
+/** Builds GraphQL types from JSON Schemas, naming nested ones after their path, each name once. */
+class TypeMaker {
+  readonly #made = new Map<string, GraphQLNamedType>();
+  constructor(
+    readonly json: GraphQLScalarType,
+    readonly taken: (name: string) => boolean,
+  ) {}
+
+  #unique<T extends GraphQLNamedType>(name: string, make: () => T): T | null {
+    if (this.taken(name) || this.#made.has(name)) return null;
+    const type = make();
+    this.#made.set(name, type);
+    return type;
+  }
+
+  made(): GraphQLNamedType[] {
+    return [...this.#made.values()];
+  }
+
+  input(schema: JsonSchema, name: string): GraphQLInputType {
+    const kind = Array.isArray(schema.type) ? null : schema.type;
+    if (kind === 'object' && hasNamedFields(schema)) {
+      const required = new Set(schema.required ?? []);
+      const properties = schema.properties;
+      return (
+        this.#unique(
+          name,
+          () =>
+            new GraphQLInputObjectType({
+              name,
+              fields: () =>
+                Object.fromEntries(
+                  Object.entries(properties).map(([key, inner]) => {
+                    const type = this.input(inner, `${name}${pascalName(key) ?? key}`);
+                    return [key, { type: required.has(key) ? new GraphQLNonNull(type) : type, description: inner.description }];
+                  }),
+                ),
+            }),
+        ) ?? this.json
+      );
+    }
+    if (kind === 'array' && schema.items) return new GraphQLList(new GraphQLNonNull(this.input(schema.items, `${name}Item`)));
+    return this.#leaf(schema, name) ?? this.json;
+  }
+
+  output(schema: JsonSchema, name: string): GraphQLOutputType {
+    const kind = Array.isArray(schema.type) ? null : schema.type;
+    if (kind === 'object' && hasNamedFields(schema)) {
+      const required = new Set(schema.required ?? []);
+      const properties = schema.properties;
+      return (
+        this.#unique(
+          name,
+          () =>
+            new GraphQLObjectType({
+              name,
+              fields: () =>
+                Object.fromEntries(
+                  Object.entries(properties).map(([key, inner]) => {
+                    const type = this.output(inner, `${name}${pascalName(key) ?? key}`);
+                    return [key, { type: required.has(key) ? new GraphQLNonNull(type) : type, description: inner.description }];
+                  }),
+                ),
+            }),
+        ) ?? this.json
+      );
+    }
+    if (kind === 'array' && schema.items) return new GraphQLList(this.output(schema.items, `${name}Item`));
+    return this.#leaf(schema, name) ?? this.json;
+  }
+
+  #leaf(schema: JsonSchema, name: string): GraphQLScalarType | GraphQLEnumType | null {
+    if (schema.enum?.every((value) => typeof value === 'string' && NAME.test(value))) {
+      const values = schema.enum as string[];
+      return this.#unique(name, () => new GraphQLEnumType({ name, values: Object.fromEntries(values.map((value) => [value, { value }])) }));
+    }
+    switch (schema.type) {
+      case 'string':
+        return GraphQLString;
+      case 'boolean':
+        return GraphQLBoolean;
+      case 'number':
+        return GraphQLFloat;
+      case 'integer':
+        // GraphQL's Int is 32 bits; a wider integer travels as a Float.
+        return Math.abs(schema.minimum ?? -Infinity) <= INT32 + 1 && Math.abs(schema.maximum ?? Infinity) <= INT32
+          ? GraphQLInt
+          : GraphQLFloat;
+      default:
+        return null;
+    }
+  }
+}
+
+/**
+ * The schema with each job type's typed submit and typed result added. `submitJob`'s and `Job.result`'s
+ * own resolvers do the work (auth scopes, validation, the response budget), so a typed field behaves
+ * exactly as the generic one it stands for.
+ */
+export function withJobTypeFields(base: GraphQLSchema, jobTypes: readonly AnyJobType[]): GraphQLSchema {
+  const config = base.toConfig();
+  const mutation = base.getMutationType()!;
+  const jobType = base.getType('Job') as GraphQLObjectType;
+  const submitJob = mutation.getFields().submitJob!;
+  const result = jobType.getFields().result!;
+  const json = base.getType('JSON') as GraphQLScalarType;
+  const maker = new TypeMaker(json, (name) => base.getType(name) !== undefined);
+
+  const submits: GraphQLFieldConfigMap<unknown, unknown> = {};
+  const results: GraphQLFieldConfigMap<unknown, unknown> = {};
+  for (const definition of jobTypes) {
+    const name = pascalName(definition.name);
+    if (!name) continue;
+    const payloadSchema = jsonSchemaOf(definition.payload, 'input');
+    // A payload with no fields at all (`z.object({})`) gets a typed submit without a payload argument.
+    // (A record or loose object allows other keys, so it stays untyped: only submitJob takes it.)
+    const noFields =
+      payloadSchema.type === 'object' &&
+      payloadSchema.properties !== undefined &&
+      Object.keys(payloadSchema.properties).length === 0 &&
+      payloadSchema.additionalProperties === undefined;
+    const payload = noFields ? null : maker.input(payloadSchema, `${name}PayloadInput`);
+    if (noFields || payload instanceof GraphQLInputObjectType) {
+      const input = new GraphQLInputObjectType({
+        name: `${name}SubmitInput`,
+        description: `A job of type "${definition.name}": its payload typed, the rest as in SubmitJobInput.`,
+        fields: () => ({
+          ...Object.fromEntries(
+            Object.entries(
+              (submitJob.args.find((arg) => arg.name === 'input')!.type as GraphQLNonNull<GraphQLInputObjectType>).ofType.getFields(),
+            )
+              .filter(([field]) => field !== 'type' && field !== 'payload')
+              .map(([field, spec]) => [field, { type: spec.type, description: spec.description }]),
+          ),
+          ...(payload ? { payload: { type: new GraphQLNonNull(payload) } } : {}),
+        }),
+      });
+      submits[`submit${name}`] = {
+        type: submitJob.type,
+        description: `Submits a job of type "${definition.name}" (submitJob with the payload typed).`,
+        args: { input: { type: new GraphQLNonNull(input) } },
+        resolve: (root, args: { input: Record<string, unknown> }, context, info) =>
+          submitJob.resolve!(root, { input: { payload: {}, ...args.input, type: definition.name } }, context, info),
+      } satisfies GraphQLFieldConfig<unknown, unknown>;
+    }
+    if (definition.result) {
+      const fieldName = `${name[0]!.toLowerCase()}${name.slice(1)}Result`;
+      results[fieldName] = {
+        type: maker.output(jsonSchemaOf(definition.result, 'output'), `${name}Result`),
+        description: `The result, typed, when this is a completed job of type "${definition.name}"; null otherwise.`,
+        resolve: (job, args, context, info) =>
+          (job as { type?: string }).type === definition.name ? result.resolve!(job, args, context, info) : null,
+      } satisfies GraphQLFieldConfig<unknown, unknown>;
+    }
+  }
+  if (Object.keys(submits).length === 0 && Object.keys(results).length === 0) return base;
+
+  // The new types first (they reference only types already there), then Job and Mutation with the
+  // new fields: mapSchema rebuilds every type that points at either, so no stale copy is left.
+  const withTypes = new GraphQLSchema({ ...config, types: [...config.types, ...maker.made()] });
+  return mapSchema(withTypes, {
+    [MapperKind.OBJECT_TYPE]: (type) => {
+      if (type.name !== 'Job') return type;
+      const own = type.toConfig();
+      return new GraphQLObjectType({ ...own, fields: { ...own.fields, ...results } as typeof own.fields });
+    },
+    [MapperKind.MUTATION]: (type) => {
+      const own = type.toConfig();
+      return new GraphQLObjectType({ ...own, fields: { ...own.fields, ...submits } as typeof own.fields });
+    },
+  });
+}

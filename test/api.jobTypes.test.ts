@@ -1,0 +1,103 @@
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { defineJobType } from '../src/jobTypes/jobType.js';
+import { startTestConveyor, type TestConveyor } from '../testing/conveyor.js';
+import { postGraphQL } from '../testing/graphqlClient.js';
+
+/** A type whose handler breaks its own result schema. */
+const liar = defineJobType({
+  name: 'liar',
+  payload: z.object({}),
+  result: z.object({ count: z.number().int() }),
+  async handler() {
+    return { count: 'many' } as unknown as { count: number };
+  },
+});
+
+describe("each job type's contract in the API", () => {
+  let conveyor: TestConveyor;
+  const keys = { admin: `cvk_${randomBytes(32).toString('base64url')}`, worker: '' };
+  const as = (key: string) => ({ authorization: `Bearer ${key}` });
+  const gql = <T>(query: string, variables: Record<string, unknown> = {}, key = keys.admin) =>
+    postGraphQL<T>(conveyor.graphqlUrl, { query, variables }, as(key));
+
+  beforeAll(async () => {
+    conveyor = await startTestConveyor({
+      env: { AUTH_DISABLED: 'false', CONVEYOR_ADMIN_KEY: keys.admin, EXTERNAL_JOB_TYPES: 'resize_image' },
+      jobTypes: [liar],
+    });
+    keys.worker = (await conveyor.apiKeys.create({ name: 'worker', role: 'WORKER' })).key;
+  });
+  afterAll(() => conveyor?.close());
+
+  it('jobTypes lists every type with its payload and result schemas, defaults, and where it runs', async () => {
+    const { data } = await gql<{ jobTypes: Record<string, unknown>[] }>(
+      '{ jobTypes { name payloadSchema resultSchema handledHere maxAttempts timeoutMs typedSubmit } }',
+    );
+    const byName = new Map(data!.jobTypes.map((type) => [type.name, type]));
+    expect(byName.get('send_email')).toMatchObject({
+      handledHere: true,
+      maxAttempts: 5,
+      timeoutMs: 30_000,
+      typedSubmit: 'submitSendEmail',
+      payloadSchema: { type: 'object', required: ['to', 'subject'], properties: { to: { type: 'string', format: 'email' } } },
+      resultSchema: { type: 'object', properties: { messageId: { type: 'string' } } },
+    });
+    // An outside workers' type: any object, nothing to type, the configured default attempts.
+    expect(byName.get('resize_image')).toMatchObject({ handledHere: false, maxAttempts: 3, resultSchema: null, typedSubmit: null });
+  });
+
+  it('a typed submit takes the payload as typed input: GraphQL checks its shape, the type its content', async () => {
+    const submit = 'mutation ($input: SendEmailSubmitInput!) { submitSendEmail(input: $input) { job { id type status } } }';
+    const ok = await gql<{ submitSendEmail: { job: { type: string; status: string } } }>(submit, {
+      input: { userId: 'typed', payload: { to: 'a@example.com', subject: 'hi' } },
+    });
+    expect(ok.data!.submitSendEmail.job).toMatchObject({ type: 'send_email', status: 'QUEUED' });
+    const missing = await gql(submit, { input: { userId: 'typed', payload: { to: 'a@example.com' } } });
+    expect(missing.errors![0]!.extensions?.code).toBe('BAD_USER_INPUT');
+    expect(missing.errors![0]!.message).toMatch(/subject/);
+    const refused = await gql(submit, { input: { userId: 'typed', payload: { to: 'not an address', subject: 'hi' } } });
+    expect(refused.errors![0]!.extensions?.code).toBe('BAD_USER_INPUT');
+    expect(refused.errors![0]!.message).toMatch(/Invalid payload for job type "send_email"/);
+    // The same role checks as submitJob.
+    const forbidden = await gql(submit, { input: { userId: 'typed', payload: { to: 'a@example.com', subject: 'hi' } } }, keys.worker);
+    expect(forbidden.errors![0]!.extensions?.code).toBe('FORBIDDEN');
+  });
+
+  it('a type whose payload has no fields gets a typed submit with no payload argument', async () => {
+    const { data } = await gql<{ submitLiar: { job: { type: string } } }>(
+      'mutation { submitLiar(input: { userId: "empty" }) { job { type } } }',
+    );
+    expect(data!.submitLiar.job.type).toBe('liar');
+  });
+
+  it("a typed result field shows a completed job's result in its type's shape, and null for other types", async () => {
+    const { data } = await gql<{ submitEcho: { job: { id: string } } }>(
+      'mutation { submitEcho(input: { userId: "typed-result", payload: { message: "hi" } }) { job { id } } }',
+    );
+    const id = data!.submitEcho.job.id;
+    await expect
+      .poll(async () => (await gql<{ job: { status: string } }>('query ($id: ID!) { job(id: $id) { status } }', { id })).data!.job.status, {
+        timeout: 15_000,
+      })
+      .toBe('COMPLETED');
+    const read = await gql<{ job: unknown }>('query ($id: ID!) { job(id: $id) { echoResult { echoed } sleepResult { sleptMs } } }', { id });
+    expect(read.data!.job).toEqual({ echoResult: { echoed: 'hi' }, sleepResult: null });
+  });
+
+  it('a handler whose result breaks its type’s result schema fails the job at once, saying so', async () => {
+    const { job } = await conveyor.queue.submitJob({ type: 'liar', userId: 'liar', maxAttempts: 5 });
+    await expect.poll(async () => (await conveyor.queue.getJob(job.id))?.status, { timeout: 15_000 }).toBe('FAILED');
+    const failed = (await conveyor.queue.getJob(job.id))!;
+    expect(failed.attempts).toBe(1);
+    expect(failed.lastError).toMatch(/does not match the type's result schema/);
+  });
+
+  it("GraphiQL opens on an operation for this server's own job types", async () => {
+    const response = await fetch(conveyor.graphqlUrl, { headers: { accept: 'text/html' } });
+    const page = await response.text();
+    expect(page).toContain('submitEcho(input: { userId: \\"alice\\", payload: {  } })');
+    expect(page).toContain("This server's job types: echo, sleep, send_email, liar, resize_image");
+  });
+});
