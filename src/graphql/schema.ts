@@ -8,6 +8,7 @@ import './types/queueStats.js';
 import './types/userConcurrency.js';
 import './types/health.js';
 import './types/apiKeys.js';
+import './types/outsideWorkers.js';
 
 export function buildSchema(): GraphQLSchema {
   return builder.toSchema();
