@@ -34,7 +34,7 @@ describe('releaseJobs and Job.traceparent over the GraphQL API', () => {
       expect(row).toMatchObject({ status: 'QUEUED', attempts: 0, holdsSlot: true, leaseToken: null });
     }
     expect((await conveyor.queue.getUserConcurrency(userId)).running).toBe(0);
-    expect(code(await execute(url, CompleteDocument, leases[0]!))).toBe('CONFLICT');
+    expect(code(await execute(url, CompleteDocument, leases[0]))).toBe('CONFLICT');
 
     // Released again with the same (stale) leases: nothing is theirs any more.
     expect((await executeOk(url, ReleaseJobsDocument, { leases })).releaseJobs).toEqual([]);
