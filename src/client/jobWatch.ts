@@ -1,7 +1,8 @@
 import type { Client } from 'graphql-ws';
 import { Channel } from './channel.js';
-import { ConveyorConnectionError, subscriptionError } from './errors.js';
+import { subscriptionError } from './errors.js';
 import { JobUpdatedDocument, type JobStatus, type JobUpdatedSubscription } from './generated/graphql.js';
+import { retryOnConnectionError } from './retry.js';
 import { queryOf, type LiveSocketEvents } from './transport.js';
 
 /** A job as `watch` yields it: its fields and its result (no payload). */
@@ -74,7 +75,8 @@ export async function* watchJobs(deps: WatchDeps, target: WatchTarget, signal?: 
     const newest = await newestAtStart.catch(() => null);
     if (newest) stopAt.add(newest);
     try {
-      await withRetries(() => rereadUser(deps, userId!, stopAt, latest, accept));
+      // Right after a reconnect the server may still be coming up: a few tries.
+      await retryOnConnectionError(() => rereadUser(deps, userId!, stopAt, latest, accept));
     } catch (error) {
       channel.fail(error);
     }
@@ -137,17 +139,5 @@ async function rereadUser(
   for (let start = 0; start < unfinished.length; start += GETS_AT_ONCE) {
     const jobs = await Promise.all(unfinished.slice(start, start + GETS_AT_ONCE).map((id) => deps.get(id)));
     for (const job of jobs) if (job) accept(job);
-  }
-}
-
-/** A re-read runs right after a reconnect, when the server may still be coming up: a few tries. */
-async function withRetries(run: () => Promise<void>, attempts = 4) {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await run();
-    } catch (error) {
-      if (!(error instanceof ConveyorConnectionError) || attempt >= attempts) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 250 * 2 ** attempt));
-    }
   }
 }

@@ -2,9 +2,12 @@ import type { z } from 'zod';
 import type { JobRow } from '../jobs/columns.js';
 import type { Logger } from '../logger.js';
 
-/** What a handler gets besides its payload. */
-export interface JobContext {
-  job: JobRow;
+/**
+ * What a handler gets besides its payload. `Job` is the job as the worker running it knows it: the
+ * row in the built-in worker, the claimed job as the API returns it in the worker SDK.
+ */
+export interface JobContext<Job = JobRow> {
+  job: Job;
   /** Fires when the job is cancelled, times out, or the worker shuts down past its grace period. */
   signal: AbortSignal;
   /** Reports progress (0–100) to subscribers; throttled by the worker. */
@@ -12,12 +15,12 @@ export interface JobContext {
   logger: Logger;
 }
 
-export interface JobTypeDefinition<Payload = unknown> {
+export interface JobTypeDefinition<Payload = unknown, Job = JobRow> {
   name: string;
   /** Validates (and may normalise) the payload at submit time. */
   payload: z.ZodType<Payload>;
   /** Runs the job in the built-in worker. Without one, the type is for outside workers only. */
-  handler?: (payload: Payload, context: JobContext) => Promise<unknown>;
+  handler?: (payload: Payload, context: JobContext<Job>) => Promise<unknown>;
   /** The built-in worker aborts a run after this long and counts it as a failed attempt. */
   timeoutMs?: number;
   /** Default attempts for jobs of this type (a submit may override). */
