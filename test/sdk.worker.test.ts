@@ -8,7 +8,7 @@ import WebSocket from 'ws';
 import { pino } from 'pino';
 import { z } from 'zod';
 import { createConveyorClient, type ConveyorClient } from '../src/client/client.js';
-import { defineWorkerJobType, runWorker, type RunningWorker, type WorkerSdkOptions } from '../src/client/worker.js';
+import { ConveyorApiError, defineWorkerJobType, runWorker, type RunningWorker, type WorkerSdkOptions } from '../src/client/worker.js';
 import { withClient } from '../testing/database.js';
 import { checkInvariants } from '../testing/invariants.js';
 import { CREATE_JOB_RUNS, maxConcurrentRunsPerUser } from '../testing/jobRuns.js';
@@ -228,6 +228,16 @@ describe('the worker SDK (conveyor/worker) against a server process', () => {
       expect(await admin.get(good.id)).toMatchObject({ result: 14 });
       expect(strictRuns).toEqual([{ n: 7 }]);
       await worker!.stop(0);
+    });
+
+    it("refuses to start with the server's error code when the key may not claim jobs", async () => {
+      const startWith = (apiKey: string) =>
+        runWorker({ url: server.graphqlUrl, apiKey, jobTypes: [strict], logger: pino({ level: 'silent' }) }).then(
+          async (started) => (await started.stop(0), 'started'),
+          (error: unknown) => (error instanceof ConveyorApiError ? error.code : String(error)),
+        );
+      expect(await startWith('cvk_not-a-key-at-all')).toBe('UNAUTHENTICATED');
+      expect(await startWith(await server.createKey('USER', 'not-a-worker'))).toBe('FORBIDDEN');
     });
 
     it("runs a job in the trace of the request that submitted it: the run span is the submit span's child", async () => {

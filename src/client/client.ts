@@ -12,7 +12,7 @@ import {
   type SubmitJobMutation,
 } from './generated/graphql.js';
 import { watchJobs, type WatchedJob, type WatchTarget } from './jobWatch.js';
-import { httpExecutor, liveSocket, type ConnectionOptions, type LiveSocketEvents } from './transport.js';
+import { closeSocket, httpExecutor, liveSocket, type ConnectionOptions, type LiveSocketEvents } from './transport.js';
 
 /**
  * The typed client for apps, in Node and in the browser: `import { createConveyorClient } from
@@ -110,7 +110,7 @@ export function createConveyorClient(options: ConnectionOptions): ConveyorClient
     async close() {
       const closing = socket;
       socket = null;
-      await closing?.dispose();
+      if (closing) await closeSocket(closing);
     },
   };
 }

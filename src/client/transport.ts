@@ -104,3 +104,15 @@ export function liveSocket(options: ConnectionOptions, events: LiveSocketEvents 
   });
   return client;
 }
+
+/**
+ * Closes a live connection. graphql-ws's dispose() rejects with the close event when the connection
+ * it was still making failed (a refused key, a server that is down); closing it is all that was asked.
+ */
+export async function closeSocket(client: Client): Promise<void> {
+  try {
+    await client.dispose();
+  } catch {
+    // the connection had failed already
+  }
+}

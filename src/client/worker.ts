@@ -11,7 +11,7 @@ import { contextOfTraceParent, inSpan, SpanKind } from '../tracing.js';
 import { CompletionBatcher } from './completions.js';
 import { subscriptionError } from './errors.js';
 import { WorkerJobEventsDocument, type WorkerJobEventsSubscription } from './generated/graphql.js';
-import { httpExecutor, liveSocket, queryOf, type ConnectionOptions } from './transport.js';
+import { closeSocket, httpExecutor, liveSocket, queryOf, type ConnectionOptions } from './transport.js';
 import { WorkerApi, type ClaimedJob, type Lease } from './workerApi.js';
 
 /**
@@ -167,7 +167,7 @@ class SdkWorker implements RunningWorker {
     }
     if (this.#heartbeatTimer) clearInterval(this.#heartbeatTimer);
     for (const unsubscribe of this.#unsubscribes.splice(0)) unsubscribe();
-    await this.#socket.dispose();
+    await closeSocket(this.#socket);
     this.#logger.info('worker stopped');
   }
 
