@@ -57,7 +57,8 @@ export interface ConveyorClient {
   /**
    * The job's (or the user's jobs') changes as they commit, in `version` order per job: by id the job
    * as it is comes first. Resumes after a reconnect without losing a change's outcome (see
-   * jobWatch.ts). Runs until the loop breaks, `signal` aborts or the client closes.
+   * jobWatch.ts). Runs until the loop breaks, `signal` aborts or the client closes. An id of no job
+   * (or, for a USER key, of another user's) yields nothing, as the server sends nothing for it.
    */
   watch(target: WatchTarget, options?: { signal?: AbortSignal }): AsyncIterable<WatchedJob>;
   /** QUEUED or RUNNING → CANCELLED (a running handler is told through its AbortSignal). */

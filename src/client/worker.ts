@@ -104,6 +104,7 @@ class SdkWorker implements RunningWorker {
   readonly #running = new Map<string, RunningJob>();
   readonly #unsubscribes: (() => void)[] = [];
   #stopping = false;
+  #stopped: Promise<void> | null = null;
   #loop: Promise<void> | null = null;
   #wake: (() => void) | null = null;
   #wakePending = false;
@@ -149,8 +150,13 @@ class SdkWorker implements RunningWorker {
     this.#logger.info({ concurrency: this.#concurrency, types: [...this.#types.keys()] }, 'worker started');
   }
 
-  async stop(graceMs = 10_000): Promise<void> {
-    if (this.#stopping) return;
+  stop(graceMs = 10_000): Promise<void> {
+    // A second call (a second signal) waits for the first to finish rather than returning at once.
+    this.#stopped ??= this.#stop(graceMs);
+    return this.#stopped;
+  }
+
+  async #stop(graceMs: number): Promise<void> {
     this.#stopping = true;
     this.#wakeUp();
     await this.#loop;
