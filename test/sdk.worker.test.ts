@@ -73,13 +73,15 @@ describe('the worker SDK (conveyor/worker) against a server process', () => {
 
   it('three SDK worker processes drain 300 jobs of 10 users: each run once, never two at once beyond a user limit', async () => {
     const workers = await Promise.all(['a', 'b', 'c'].map((label) => spawnSdkWorker(label)));
+    // Runs of 20–50 ms: long enough that a user's two slots are busy at once (the limit is reached,
+    // so that "never more than 2" is not vacuous), on a machine busy with other tests too.
     const total = 300;
     const ids: string[] = [];
     for (let start = 0; start < total; start += 50) {
       const batch = await Promise.all(
         Array.from({ length: 50 }, (_, i) => {
           const n = start + i;
-          return admin.submit({ type: 'record', userId: `user-${n % 10}`, payload: { ms: (n % 4) * 5 } });
+          return admin.submit({ type: 'record', userId: `user-${n % 10}`, payload: { ms: 20 + (n % 4) * 10 } });
         }),
       );
       ids.push(...batch.map((submitted) => submitted.job.id));
