@@ -140,6 +140,7 @@ describe('the typed client (conveyor/client) against a server process', () => {
       // subscribes again, and the client must not yield that version twice.
       const e = (await client.submit({ type: 'gap' })).job;
       const byIdUnchanged = collect(client.watch({ id: e.id }));
+      await until(() => byIdUnchanged.seen.length === 1, 'E as it is, by id');
       const claimedE = await claim(e.id, 'gap');
       await until(() => byIdUnchanged.seen.some((j) => j.status === 'RUNNING'), 'E running, by id');
 
