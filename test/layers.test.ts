@@ -28,6 +28,7 @@ const LAYERS = [
   'conveyor',
   'library',
   'configFile',
+  'client',
   'index',
   'main',
   'cli',

@@ -13,20 +13,22 @@ describe('generated artefacts are current', () => {
     expect(printSchemaSdl(buildSchema(demoJobTypes))).toBe(committed);
   });
 
-  it('client/generated is what codegen makes of schema.graphql and the operations (run `npm run codegen`)', async () => {
-    const out = await mkdtemp(path.join(tmpdir(), 'conveyor-codegen-'));
-    try {
-      const [target, options] = Object.entries(codegenConfig.generates)[0]!;
-      await generate({ ...codegenConfig, generates: { [`${out}/`]: options } }, true);
-      const committedDir = new URL(`../${target}`, import.meta.url);
-      const files = (await readdir(committedDir)).sort();
-      expect((await readdir(out)).sort()).toEqual(files);
-      for (const file of files) {
-        const fresh = await readFile(path.join(out, file), 'utf8');
-        expect(fresh, file).toBe(await readFile(new URL(file, committedDir), 'utf8'));
+  it.each(Object.keys(codegenConfig.generates))(
+    '%s is what codegen makes of schema.graphql and the operations (run `npm run codegen`)',
+    async (target) => {
+      const out = await mkdtemp(path.join(tmpdir(), 'conveyor-codegen-'));
+      try {
+        await generate({ ...codegenConfig, generates: { [`${out}/`]: codegenConfig.generates[target]! } }, true);
+        const committedDir = new URL(`../${target}`, import.meta.url);
+        const files = (await readdir(committedDir)).sort();
+        expect((await readdir(out)).sort()).toEqual(files);
+        for (const file of files) {
+          const fresh = await readFile(path.join(out, file), 'utf8');
+          expect(fresh, file).toBe(await readFile(new URL(file, committedDir), 'utf8'));
+        }
+      } finally {
+        await rm(out, { recursive: true, force: true });
       }
-    } finally {
-      await rm(out, { recursive: true, force: true });
-    }
-  });
+    },
+  );
 });

@@ -9,6 +9,7 @@ import './types/userConcurrency.js';
 import './types/health.js';
 import './types/apiKeys.js';
 import './types/jobTypes.js';
+import './types/outsideWorkers.js';
 import type { AnyJobType } from '../jobTypes/jobType.js';
 import { withJobTypeFields } from './jobTypeSchema.js';
 

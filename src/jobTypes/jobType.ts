@@ -2,9 +2,12 @@ import type { z } from 'zod';
 import type { JobRow } from '../jobs/columns.js';
 import type { Logger } from '../logger.js';
 
-/** What a handler gets besides its payload. */
-export interface JobContext {
-  job: JobRow;
+/**
+ * What a handler gets besides its payload. `Job` is the job as the worker running it knows it: the
+ * row in the built-in worker, the claimed job as the API returns it in the worker SDK.
+ */
+export interface JobContext<Job = JobRow> {
+  job: Job;
   /** Fires when the job is cancelled, times out, or the worker shuts down past its grace period. */
   signal: AbortSignal;
   /** Reports progress (0–100) to subscribers; throttled by the worker. */
@@ -12,7 +15,7 @@ export interface JobContext {
   logger: Logger;
 }
 
-export interface JobTypeDefinition<Payload = unknown, Result = unknown> {
+export interface JobTypeDefinition<Payload = unknown, Result = unknown, Job = JobRow> {
   name: string;
   /** Validates (and may normalise) the payload at submit time, and again when a worker claims it. */
   payload: z.ZodType<Payload>;
@@ -22,7 +25,7 @@ export interface JobTypeDefinition<Payload = unknown, Result = unknown> {
    */
   result?: z.ZodType<Result>;
   /** Runs the job in the built-in worker. Without one, the type is for outside workers only. */
-  handler?: (payload: Payload, context: JobContext) => Promise<Result>;
+  handler?: (payload: Payload, context: JobContext<Job>) => Promise<Result>;
   /** The built-in worker aborts a run after this long and counts it as a failed attempt. */
   timeoutMs?: number;
   /** Default attempts for jobs of this type (a submit may override). */
@@ -48,6 +51,35 @@ export class NonRetryableError extends Error {
  */
 export function isNonRetryable(error: unknown): boolean {
   return error instanceof NonRetryableError || (error instanceof Error && error.name === 'NonRetryableError');
+}
+
+/** A zod error as one line: each problem with the path it is at ("payload" for the root). */
+export function describeIssues(error: z.ZodError, root: string): string {
+  return error.issues.map((issue) => `${issue.path.length ? issue.path.join('.') : root}: ${issue.message}`).join('; ');
+}
+
+/**
+ * Runs a claimed job's handler as every worker must, built-in or SDK: the payload parsed by the type's
+ * schema first (a job submitted in an application's transaction was not checked at submit), and the
+ * result checked against the type's result schema. Either failing is a NonRetryableError: a payload
+ * that does not parse, or a handler whose result breaks the type's promise, would do so again on a retry.
+ */
+export async function runHandler<Job>(
+  definition: JobTypeDefinition<unknown, unknown, Job>,
+  payload: unknown,
+  context: JobContext<Job>,
+): Promise<unknown> {
+  if (!definition.handler) throw new NonRetryableError(`no handler for job type ${definition.name} in this worker`);
+  const parsed = definition.payload.safeParse(payload);
+  if (!parsed.success) {
+    throw new NonRetryableError(`Invalid payload for job type "${definition.name}": ${describeIssues(parsed.error, 'payload')}`);
+  }
+  const result = await definition.handler(parsed.data, context);
+  const checked = definition.result?.safeParse(result);
+  if (checked && !checked.success) {
+    throw new NonRetryableError(`the handler's result does not match the type's result schema: ${describeIssues(checked.error, 'result')}`);
+  }
+  return result;
 }
 
 /**

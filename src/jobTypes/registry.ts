@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { AnyJobType, JobTypeDefinition } from './jobType.js';
+import { describeIssues, type AnyJobType, type JobTypeDefinition } from './jobType.js';
 import { InvalidInputError } from '../errors.js';
 
 /** The job types a process knows: submit validates against it, the worker runs its handlers. */
@@ -51,8 +51,7 @@ export class JobTypeRegistry {
     }
     const parsed = definition.payload.safeParse(payload);
     if (!parsed.success) {
-      const problems = parsed.error.issues.map((i) => `${i.path.length ? i.path.join('.') : 'payload'}: ${i.message}`);
-      throw new InvalidInputError(`Invalid payload for job type "${type}": ${problems.join('; ')}`);
+      throw new InvalidInputError(`Invalid payload for job type "${type}": ${describeIssues(parsed.error, 'payload')}`);
     }
     return parsed.data;
   }

@@ -120,6 +120,22 @@ export class JobQueue {
     return job ?? this.#leaseRefusal(id, leaseToken, 'fail');
   }
 
+  /**
+   * Hands claimed jobs back (an outside worker shutting down): RUNNING → QUEUED at once, the attempt
+   * not counted, each keeping its user slot. A job left out of the result was no longer theirs.
+   */
+  async releaseJobs(leases: readonly Lease[]): Promise<JobRow[]> {
+    if (leases.length > LIMITS.claimBatch) throw new InvalidInputError(`releaseJobs takes at most ${LIMITS.claimBatch} jobs.`);
+    const checked = leases.map((lease, index) =>
+      withIndex(index, leases.length, () => {
+        checkJobId(lease.id);
+        checkLeaseToken(lease.leaseToken);
+        return { id: lease.id, leaseToken: lease.leaseToken };
+      }),
+    );
+    return this.#worker.release(checked);
+  }
+
   /** Extends a lease (and records progress); CONFLICT once the job was cancelled or the lease lost. */
   async heartbeat(input: HeartbeatInput): Promise<JobRow> {
     checkJobId(input.id);

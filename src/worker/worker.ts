@@ -7,8 +7,7 @@ import { LIMITS } from '../queue/limits.js';
 import type { Lease } from '../queue/queueTypes.js';
 import type { WorkerQueue } from '../queue/workerQueue.js';
 import { SpanStatusCode } from '@opentelemetry/api';
-import { z } from 'zod';
-import { isNonRetryable, NonRetryableError } from '../jobTypes/jobType.js';
+import { isNonRetryable, NonRetryableError, runHandler } from '../jobTypes/jobType.js';
 import { contextOfTraceParent, inSpan, SpanKind } from '../tracing.js';
 import type { JobTypeRegistry } from '../jobTypes/registry.js';
 
@@ -188,17 +187,8 @@ export class Worker {
     const reportProgress = this.#progressReporter(job, logger);
 
     const run = async () => {
-      if (!definition?.handler) throw new NonRetryableError(`no handler for job type ${job.type} in this worker`);
-      // Checked again here: a job submitted in an application's transaction (conveyor_submit_job) was
-      // not; a payload that does not parse will not on a retry either.
-      const payload = this.#validPayload(job);
-      const result = await definition.handler(payload, { job, signal: running.controller.signal, reportProgress, logger });
-      // A result that breaks the type's promise would break it again on a retry.
-      const checked = definition.result?.safeParse(result);
-      if (checked && !checked.success) {
-        throw new NonRetryableError(`the handler's result does not match the type's result schema: ${z.prettifyError(checked.error)}`);
-      }
-      return result;
+      if (!definition) throw new NonRetryableError(`no handler for job type ${job.type} in this worker`);
+      return runHandler(definition, job.payload, { job, signal: running.controller.signal, reportProgress, logger });
     };
 
     const started = performance.now();
@@ -257,14 +247,6 @@ export class Worker {
     ran('failed');
     logger.error({ err: failure, retryable }, 'job failed');
     await this.#queue.fail([{ ...lease, error: failure.message || String(failure), retryable }]);
-  }
-
-  #validPayload(job: JobWithPayload): unknown {
-    try {
-      return this.#registry.parsePayload(job.type, job.payload);
-    } catch (error) {
-      throw new NonRetryableError((error as Error).message);
-    }
   }
 
   /**
