@@ -1,13 +1,12 @@
 // Submits a `sleep` job and follows it live, drawing a progress bar, with the typed client
-// (src/client/client.ts, `conveyor/client` once installed), which is built on the documents that
+// (src/client/node.ts, `conveyor/client` once installed in Node), which is built on the documents that
 // `npm run codegen` generates.
 //
 //   npx tsx examples/follow-job.ts [--url http://localhost:4000/graphql] [--user alice] [--ms 3000] [--key KEY]
 //
 // Exits 0 when the job completes, 1 when it fails or is cancelled.
 import { parseArgs } from 'node:util';
-import WebSocket from 'ws';
-import { createConveyorClient, type WatchedJob } from '../src/client/client.js';
+import { createConveyorClient, type WatchedJob } from '../src/client/node.js';
 
 const { values: options } = parseArgs({
   options: {
@@ -27,8 +26,7 @@ function progressBar(job: WatchedJob): string {
   );
 }
 
-// Node before 22 has no global WebSocket: pass `ws`'s (a browser needs no webSocketImpl).
-const conveyor = createConveyorClient({ url: options.url, apiKey: options.key, webSocketImpl: WebSocket });
+const conveyor = createConveyorClient({ url: options.url, apiKey: options.key });
 const { job } = await conveyor.submit({ type: 'sleep', userId: options.user, payload: { ms: Number(options.ms), steps: 10 } });
 console.log(`submitted job ${job.id}`);
 

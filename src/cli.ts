@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from './config.js';
 import { openDatabase } from './db/database.js';
+import { embeddedDatabaseUrl } from './db/embedded.js';
 import { migrate } from './db/migrator.js';
 import { ApiKeyStore } from './auth/apiKeys.js';
 import { createPrismaClient } from './db/prisma.js';
@@ -19,6 +20,7 @@ Commands:
   dev       serve --no-auth, restarting when the config file changes (local development)
   schema    print the GraphQL schema for the config's job types (for codegen in any language)
   migrate   apply pending database migrations and exit
+  db-url    print the URL of the PostgreSQL Conveyor uses (for your app's own connection)
   keys      create, list and revoke API keys
 
 Run \`conveyor <command> --help\` for a command's options.
@@ -69,6 +71,13 @@ for a typed client in any language.
 
 Applies the migrations under prisma/migrations that the database lacks, under an advisory lock
 (safe to run from several processes at once), and exits. serve and worker do this at start-up too.`,
+  'db-url': `Usage: conveyor db-url
+
+Prints the connection URL of the database this configuration uses: DATABASE_URL if set, else the
+embedded PostgreSQL's in the data folder (CONVEYOR_DATA_DIR, default .conveyor), with its password.
+An application enqueues in its own transactions through it (SELECT conveyor_submit_job(…)):
+
+  DATABASE_URL=$(npx conveyor db-url) node app.js`,
   keys: `Usage:
   conveyor keys create --name NAME --role admin|worker|user [--user USER_ID]
   conveyor keys list
@@ -129,6 +138,16 @@ async function runCli(argv: string[]): Promise<number> {
   if (command === 'schema') {
     const { buildSchema, printSchemaSdl } = await import('./graphql/schema.js');
     process.stdout.write(printSchemaSdl(buildSchema(definition.jobTypes)));
+    return 0;
+  }
+
+  if (command === 'db-url') {
+    const url = config.databaseUrl ?? (await embeddedDatabaseUrl({ dataDir: config.dataDir, port: config.embeddedPostgresPort }));
+    if (!url) {
+      console.error(`No DATABASE_URL, and no embedded PostgreSQL in ${config.dataDir} yet: run \`conveyor serve\` once first.`);
+      return 1;
+    }
+    console.log(url);
     return 0;
   }
 

@@ -203,6 +203,15 @@ async function passwordWorks(url: string): Promise<boolean> {
   }
 }
 
+/**
+ * The URL an application connects to the embedded PostgreSQL of a data folder with (for `conveyor
+ * db-url`), or null when no server was ever set up there (no password yet). Starts nothing.
+ */
+export async function embeddedDatabaseUrl(options: { dataDir: string; port: number; database?: string }): Promise<string | null> {
+  const password = await readPasswordFile(folderLayout(options.dataDir).passwordFile);
+  return password === null ? null : connectionUrls(password, options.port, options.database ?? 'conveyor').url;
+}
+
 function connectionUrls(password: string, port: number, database: string) {
   const base = `postgres://${USER}:${encodeURIComponent(password)}@127.0.0.1:${port}`;
   return { url: `${base}/${database}`, adminUrl: `${base}/postgres` };
