@@ -129,8 +129,13 @@ async function runCli(argv: string[]): Promise<number> {
   const configFile = findConfigFile(values.config ?? process.env.CONVEYOR_CONFIG ?? null);
   /** The process as the config file (read now, or again in `dev`) and the environment define it. */
   const define = async (): Promise<ProcessDefinition> => {
-    const file = configFile ? await loadConfigFile(configFile) : {};
-    return { config: loadConfig({ ...process.env, ...overrides }, file.settings), jobTypes: file.jobTypes ?? [] };
+    const sourceFiles = new Set(configFile ? [configFile] : []);
+    const file = configFile ? await loadConfigFile(configFile, { onImport: (imported) => sourceFiles.add(imported) }) : {};
+    return {
+      config: loadConfig({ ...process.env, ...overrides }, file.settings),
+      jobTypes: file.jobTypes ?? [],
+      sourceFiles: [...sourceFiles],
+    };
   };
   const definition = await define();
   const { config } = definition;
@@ -164,7 +169,7 @@ async function runCli(argv: string[]): Promise<number> {
       await database.stop();
     }
   }
-  await runProcess(definition, command === 'dev' && configFile ? { watch: { file: configFile, reload: define } } : {});
+  await runProcess(definition, command === 'dev' && configFile ? { watch: { reload: define } } : {});
   return -1; // keeps running until a signal
 }
 

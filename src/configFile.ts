@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { z } from 'zod';
 import { ConfigError, type Settings } from './config.js';
 import type { AnyJobType } from './jobTypes/jobType.js';
@@ -45,18 +45,27 @@ export function findConfigFile(named: string | null, cwd = process.cwd()): strin
 
 /**
  * Loads a config file, TypeScript included, without a build step (tsx's loader). Each call loads it
- * afresh (so that `conveyor dev` sees an edit). ConfigError says what is wrong with it.
+ * afresh (so that `conveyor dev` sees an edit), and `onImport` hears of every file of the project it
+ * loaded (a TypeScript config's own imports, not node_modules), for `conveyor dev` to watch.
+ * ConfigError says what is wrong with it.
  */
-export async function loadConfigFile(file: string): Promise<ConveyorConfig> {
+export async function loadConfigFile(file: string, options: { onImport?: (file: string) => void } = {}): Promise<ConveyorConfig> {
   if (!existsSync(file)) throw new ConfigError(`Config file ${file} does not exist.`);
-  // A fresh URL each time, so that a reload does not get the cached module. JavaScript is imported as
-  // it is; TypeScript through tsx's loader, registered only then (a JS config costs no tsx).
+  // A fresh URL each time, so that a reload does not get the cached module (tsx's tsImport loads the
+  // config's imports afresh too: each call has a namespace of its own). JavaScript is imported as it
+  // is; TypeScript through tsx's loader, registered only then (a JS config costs no tsx).
   const url = `${pathToFileURL(file).href}?t=${Date.now()}`;
+  const onImport = (imported: string) => {
+    if (imported.startsWith('file:') && !imported.includes('/node_modules/'))
+      options.onImport?.(fileURLToPath(imported.replace(/\?.*$/, '')));
+  };
   let loaded: { default?: unknown };
   try {
-    loaded = (/\.(c|m)?js$/.test(file) ? await import(url) : await (await import('tsx/esm/api')).tsImport(url, import.meta.url)) as {
-      default?: unknown;
-    };
+    loaded = (
+      /\.(c|m)?js$/.test(file)
+        ? await import(url)
+        : await (await import('tsx/esm/api')).tsImport(url, { parentURL: import.meta.url, onImport })
+    ) as { default?: unknown };
   } catch (error) {
     throw new ConfigError(`Config file ${file} could not be loaded: ${(error as Error).message}`);
   }

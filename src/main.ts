@@ -1,4 +1,4 @@
-import { watchFile, unwatchFile } from 'node:fs';
+import { watchFile, unwatchFile, type Stats } from 'node:fs';
 import type { Config } from './config.js';
 import { startConveyor, type Conveyor } from './conveyor.js';
 import { openDatabase } from './db/database.js';
@@ -11,14 +11,16 @@ import { onShutdownSignals } from './shutdownSignals.js';
 export interface ProcessDefinition {
   config: Config;
   jobTypes: readonly AnyJobType[];
+  /** The files it was read from (the config file and the project's modules it imports). */
+  sourceFiles?: readonly string[];
 }
 
 export interface ProcessOptions {
   /**
-   * `conveyor dev`: when this file changes, the process reads its definition again and restarts
-   * Conveyor with it (the embedded PostgreSQL keeps running).
+   * `conveyor dev`: when one of the definition's source files changes, the process reads its
+   * definition again and restarts Conveyor with it (the embedded PostgreSQL keeps running).
    */
-  watch?: { file: string; reload: () => Promise<ProcessDefinition> };
+  watch?: { reload: () => Promise<ProcessDefinition> };
 }
 
 /** How long running jobs get when `conveyor dev` restarts for an edit (a signal gets the configured grace). */
@@ -57,11 +59,13 @@ export async function runProcess(definition: ProcessDefinition, options: Process
   current = start(definition, logger);
   announce(await current, config, logger);
   if (options.watch) {
-    const { file, reload } = options.watch;
-    unwatch = onChanges(file, logger, () => {
-      current = restart(current!, reload, logger);
+    const { reload } = options.watch;
+    const watcher = watchSourceFiles(logger, async () => {
+      current = restart(current!, reload, logger, (files) => watcher.watch(files));
       return current;
     });
+    watcher.watch(definition.sourceFiles ?? []);
+    unwatch = () => watcher.close();
   }
 }
 
@@ -78,7 +82,12 @@ async function start(definition: ProcessDefinition, logger: Logger): Promise<Run
 }
 
 /** Stops Conveyor and starts it again from the reloaded definition; keeps the old one if that fails to load. */
-async function restart(previous: Promise<Running>, reload: () => Promise<ProcessDefinition>, logger: Logger): Promise<Running> {
+async function restart(
+  previous: Promise<Running>,
+  reload: () => Promise<ProcessDefinition>,
+  logger: Logger,
+  loadedFrom: (files: readonly string[]) => void,
+): Promise<Running> {
   const running = await previous;
   let next: ProcessDefinition;
   try {
@@ -87,6 +96,7 @@ async function restart(previous: Promise<Running>, reload: () => Promise<Process
     logger.error({ err: error }, 'the config file has an error; still running the previous one');
     return running;
   }
+  loadedFrom(next.sourceFiles ?? []);
   logger.info({ jobTypes: next.jobTypes.map((type) => type.name) }, 'config file changed: restarting');
   await running.conveyor.stop({ graceMs: RELOAD_GRACE_MS });
   const conveyor = await startConveyor({ config: next.config, databaseUrl: running.database.url, logger, jobTypes: next.jobTypes });
@@ -96,22 +106,36 @@ async function restart(previous: Promise<Running>, reload: () => Promise<Process
 }
 
 /**
- * Calls `changed` once per burst of changes of `file`. Polled (fs.watchFile) rather than watched:
- * editors replace a file on save, which ends an inotify watch on the old one, and a recursive watch of
- * the project's folder would also walk node_modules.
+ * Calls `changed` once per burst of changes of the watched files (`watch` sets them: after a reload,
+ * the config may import other modules). Polled (fs.watchFile) rather than watched: editors replace a
+ * file on save, which ends an inotify watch on the old one, and a recursive watch of the project's
+ * folder would also walk node_modules.
  */
-function onChanges(file: string, logger: Logger, changed: () => Promise<unknown>): () => void {
+function watchSourceFiles(logger: Logger, changed: () => Promise<unknown>) {
   let timer: NodeJS.Timeout | null = null;
   let restarting = Promise.resolve<unknown>(null);
-  watchFile(file, { interval: RELOAD_POLL_MS }, (now, before) => {
+  const watched = new Set<string>();
+  const onChange = (now: Stats, before: Stats) => {
     if (now.mtimeMs === before.mtimeMs && now.size === before.size) return;
     if (timer) clearTimeout(timer);
     timer = setTimeout(() => {
       restarting = restarting.then(changed);
     }, RELOAD_DEBOUNCE_MS);
-  });
-  logger.info({ watching: file }, 'restarting when the config file changes');
-  return () => unwatchFile(file);
+  };
+  return {
+    watch(files: readonly string[]) {
+      const next = new Set(files);
+      for (const file of watched) if (!next.has(file)) unwatchFile(file, onChange);
+      for (const file of next) if (!watched.has(file)) watchFile(file, { interval: RELOAD_POLL_MS }, onChange);
+      watched.clear();
+      for (const file of next) watched.add(file);
+      logger.info({ watching: [...watched] }, 'restarting when these files change');
+    },
+    close() {
+      for (const file of watched) unwatchFile(file, onChange);
+      watched.clear();
+    },
+  };
 }
 
 function announce({ conveyor }: Running, config: Config, logger: Logger) {
