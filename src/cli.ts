@@ -159,7 +159,7 @@ async function runCli(argv: string[]): Promise<number> {
   if (command === 'migrate' || command === 'keys') {
     const database = await openDatabase(config);
     try {
-      const applied = await migrate(database.url);
+      const applied = await migrate(config.databaseDirectUrl ?? database.url);
       if (command === 'migrate') {
         console.log(applied.length ? `applied: ${applied.join(', ')}` : 'database is up to date');
         return 0;

@@ -7,6 +7,7 @@ const bool = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((value) 
 const envSchema = z.object({
   // Empty counts as unset, so that `DATABASE_URL= npm start` picks the embedded database.
   DATABASE_URL: z.preprocess((v) => (v === '' ? undefined : v), z.string().url().optional()),
+  DATABASE_DIRECT_URL: z.preprocess((v) => (v === '' ? undefined : v), z.string().url().optional()),
   CONVEYOR_DATA_DIR: z.string().default('.conveyor'),
   CONVEYOR_EMBEDDED_PG_PORT: z.coerce.number().int().min(1).max(65535).default(54329),
   DATABASE_PREPARED_STATEMENTS: bool.default(true),
@@ -69,6 +70,11 @@ const envSchema = z.object({
 export type Config = Readonly<{
   /** null means: start the embedded PostgreSQL under dataDir. */
   databaseUrl: string | null;
+  /**
+   * A session connection to the same database, for what a transaction-mode pooler (PgBouncer) cannot
+   * carry: the LISTEN connection and the migrator's session lock. Null: DATABASE_URL serves for both.
+   */
+  databaseDirectUrl: string | null;
   dataDir: string;
   embeddedPostgresPort: number;
   /** Named prepared statements (off behind a pooler that cannot keep them, e.g. PgBouncer in
@@ -165,6 +171,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, settings: Setti
   const corsOrigins = parseOrigins(e.CORS_ORIGINS);
   return deepFreeze({
     databaseUrl: e.DATABASE_URL ?? null,
+    databaseDirectUrl: e.DATABASE_DIRECT_URL ?? null,
     dataDir: path.resolve(e.CONVEYOR_DATA_DIR),
     embeddedPostgresPort: e.CONVEYOR_EMBEDDED_PG_PORT,
     preparedStatements: e.DATABASE_PREPARED_STATEMENTS,

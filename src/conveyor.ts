@@ -48,7 +48,10 @@ export interface StartOptions {
  */
 export async function startConveyor(options: StartOptions): Promise<Conveyor> {
   const { config, databaseUrl, logger } = options;
-  const applied = await migrate(databaseUrl);
+  // LISTEN and the migrator's session lock need a connection of their own for the session, which a
+  // transaction-mode pooler in DATABASE_URL would not give them.
+  const sessionUrl = config.databaseDirectUrl ?? databaseUrl;
+  const applied = await migrate(sessionUrl);
   if (applied.length > 0) logger.info({ migrations: applied }, 'applied migrations');
 
   const jobTypes = JobTypeRegistry.of(options.jobTypes ?? [], config.externalJobTypes);
@@ -60,7 +63,7 @@ export async function startConveyor(options: StartOptions): Promise<Conveyor> {
   const metrics = new ConveyorMetrics();
   const queue = new JobQueue({ prisma, jobTypes, settings: config.scheduling, observer: metrics });
   metrics.watchQueueDepth(queue);
-  const bus = new JobEventBus({ databaseUrl, logger });
+  const bus = new JobEventBus({ databaseUrl: sessionUrl, logger });
   bus.subscribe((events) => metrics.eventsReceived(events));
   await bus.start();
   const apiKeys = new ApiKeyStore(prisma);
