@@ -170,6 +170,15 @@ describe('managing schedules', () => {
     expect((await harness.schedules.list()).map((s) => `${s.name}:${s.source}`)).toEqual(['by-api:API', 'kept:CONFIG']);
   });
 
+  it('refuses a config file with an invalid schedule, naming it, and writes none of its schedules', async () => {
+    const sync = harness.schedules.syncConfig([
+      everyTenMinutes('fine'),
+      { ...everyTenMinutes('typo'), cron: '0 25 * * *', intervalMs: null },
+    ]);
+    await expect(sync).rejects.toThrow(/schedules\[1\] \(typo\): Invalid cron expression/);
+    expect(await harness.schedules.list()).toEqual([]);
+  });
+
   it.each([
     [{ ...everyTenMinutes('x'), job: { type: 'no_such_type', userId: 'u' } }, /Unknown job type/],
     [{ ...everyTenMinutes('x'), job: { type: 'send_email', userId: 'u', payload: { to: 'not an address' } } }, /Invalid payload/],
