@@ -25,11 +25,12 @@ describe('schedule timing', () => {
     ]);
   });
 
-  it('ticks hourly 25 times on the fall-back day and 23 times on the spring-forward day in Paris', () => {
-    const hourly = checkTiming({ cron: '0 * * * *', timeZone: 'Europe/Paris' });
-    // Local midnight to midnight: 22:00Z/23:00Z the day before.
-    expect(latestTicksBetween(hourly, new Date('2026-10-24T22:00:00Z'), new Date('2026-10-25T22:59:59Z'), 100)).toHaveLength(25);
-    expect(latestTicksBetween(hourly, new Date('2026-03-28T23:00:00Z'), new Date('2026-03-29T21:59:59Z'), 100)).toHaveLength(23);
+  it('keeps local wall-clock time: a daily 03:00 job comes 23 h after the one before on spring-forward day, 25 h on fall-back day', () => {
+    const three = checkTiming({ cron: '0 3 * * *', timeZone: 'Europe/Paris' });
+    const hoursBetween = ([a, b]: Date[]) => (b!.getTime() - a!.getTime()) / 3_600_000;
+    expect(hoursBetween(ticksFrom(three, new Date('2026-03-28T00:00:00Z'), 2))).toBe(23);
+    expect(hoursBetween(ticksFrom(three, new Date('2026-10-24T00:00:00Z'), 2))).toBe(25);
+    expect(hoursBetween(ticksFrom(three, new Date('2026-06-01T00:00:00Z'), 2))).toBe(24);
   });
 
   it('aligns intervals to the Unix epoch, so every process computes the same ticks', () => {
