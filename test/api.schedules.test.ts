@@ -114,7 +114,13 @@ describe('recurring schedules over GraphQL', () => {
     expect(codeOf(result)).toBe('BAD_USER_INPUT');
   });
 
-  it('answers NOT_FOUND for a schedule that does not exist', async () => {
+  it('answers NOT_FOUND for a schedule that does not exist (and null to the schedule query)', async () => {
+    const lookup = await postGraphQL<{ schedule: { name: string } | null }>(
+      conveyor.graphqlUrl,
+      { query: 'query ($name: String!) { schedule(name: $name) { name } }', variables: { name: 'nowhere' } },
+      { authorization: `Bearer ${keys.admin}` },
+    );
+    expect(lookup).toMatchObject({ data: { schedule: null } });
     expect(codeOf(await as(keys.admin, PauseScheduleDocument, { name: 'nowhere' }))).toBe('NOT_FOUND');
     expect(codeOf(await as(keys.admin, ResumeScheduleDocument, { name: 'nowhere' }))).toBe('NOT_FOUND');
     expect(codeOf(await as(keys.admin, DeleteScheduleDocument, { name: 'nowhere' }))).toBe('NOT_FOUND');

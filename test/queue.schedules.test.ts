@@ -179,14 +179,23 @@ describe('managing schedules', () => {
     expect(await harness.schedules.list()).toEqual([]);
   });
 
-  it.each([
-    [{ ...everyTenMinutes('x'), job: { type: 'no_such_type', userId: 'u' } }, /Unknown job type/],
-    [{ ...everyTenMinutes('x'), job: { type: 'send_email', userId: 'u', payload: { to: 'not an address' } } }, /Invalid payload/],
-    [{ ...everyTenMinutes('x'), job: { type: 'echo', userId: 'u', priority: 5000 } }, /priority/],
-    [{ ...everyTenMinutes('x'), name: 'has space' }, /name/],
-    [{ ...everyTenMinutes('x'), missedTicks: 'RUN_EACH' as const, maxCatchUp: 0 }, /maxCatchUp/],
-    [{ ...everyTenMinutes('x'), intervalMs: null, cron: 'every day' }, /Invalid cron/],
-  ])('refuses %j', async (definition, message) => {
+  it.each<[string, ScheduleDefinition, RegExp]>([
+    ['an unknown job type', { ...everyTenMinutes('x'), job: { type: 'no_such_type', userId: 'u' } }, /Unknown job type/],
+    [
+      'a payload its type refuses',
+      { ...everyTenMinutes('x'), job: { type: 'send_email', userId: 'u', payload: { to: 'nobody' } } },
+      /Invalid payload/,
+    ],
+    ['a priority out of range', { ...everyTenMinutes('x'), job: { type: 'echo', userId: 'u', priority: 5000 } }, /priority/],
+    ['a name with a space', { ...everyTenMinutes('x'), name: 'has space' }, /name/],
+    [
+      'a payload over MAX_PAYLOAD_BYTES',
+      { ...everyTenMinutes('x'), job: { type: 'echo', userId: 'u', payload: { message: 'x'.repeat(300_000) } } },
+      /MAX_PAYLOAD_BYTES/,
+    ],
+    ['maxCatchUp 0', { ...everyTenMinutes('x'), missedTicks: 'RUN_EACH', maxCatchUp: 0 }, /maxCatchUp/],
+    ['an invalid cron expression', { ...everyTenMinutes('x'), intervalMs: null, cron: 'every day' }, /Invalid cron/],
+  ])('refuses %s', async (_what, definition, message) => {
     const refusal = harness.schedules.upsert(definition);
     await expect(refusal).rejects.toBeInstanceOf(InvalidInputError);
     await expect(refusal).rejects.toThrow(message);

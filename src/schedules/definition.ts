@@ -56,7 +56,11 @@ const NAME = /^[A-Za-z0-9][A-Za-z0-9_.:-]*$/;
  * Checks a definition against the job types this process knows; InvalidInputError naming the first
  * problem (BAD_USER_INPUT over GraphQL).
  */
-export function checkSchedule(definition: ScheduleDefinition, jobTypes: Pick<JobTypeRegistry, 'parsePayload'>): CheckedSchedule {
+export function checkSchedule(
+  definition: ScheduleDefinition,
+  jobTypes: Pick<JobTypeRegistry, 'parsePayload'>,
+  maxPayloadBytes: number,
+): CheckedSchedule {
   const { name, job } = definition;
   if (typeof name !== 'string' || !NAME.test(name) || name.length > SCHEDULE_LIMITS.nameLength) {
     throw new InvalidInputError(
@@ -68,6 +72,10 @@ export function checkSchedule(definition: ScheduleDefinition, jobTypes: Pick<Job
   checkLength('job.type', job.type, LIMITS.typeLength);
   checkUserId(job.userId);
   checkStorableJson('job.payload', job.payload ?? {});
+  const payloadBytes = Buffer.byteLength(JSON.stringify(job.payload ?? {}));
+  if (payloadBytes > maxPayloadBytes) {
+    throw new InvalidInputError(`job.payload is ${payloadBytes} bytes of JSON; the limit is ${maxPayloadBytes} (MAX_PAYLOAD_BYTES).`);
+  }
   // As submitJob would refuse it at each tick: an unknown type or a payload its schema refuses.
   jobTypes.parsePayload(job.type, job.payload ?? {});
   const priority = job.priority ?? 0;

@@ -22,10 +22,10 @@ export const NEXT_RUNS_MAX = 100;
  */
 export class Schedules {
   readonly #db: Db;
-  readonly #queue: Pick<JobQueue, 'submitJobs' | 'jobTypes'>;
+  readonly #queue: Pick<JobQueue, 'submitJobs' | 'jobTypes' | 'settings'>;
   readonly #logger: Logger;
 
-  constructor(deps: { db: Db; queue: Pick<JobQueue, 'submitJobs' | 'jobTypes'>; logger: Logger }) {
+  constructor(deps: { db: Db; queue: Pick<JobQueue, 'submitJobs' | 'jobTypes' | 'settings'>; logger: Logger }) {
     this.#db = deps.db;
     this.#queue = deps.queue;
     this.#logger = deps.logger.child({ module: 'schedules' });
@@ -46,7 +46,7 @@ export class Schedules {
    * re-timed schedule first ticks at its next tick after now; `paused` null keeps the current state.
    */
   async upsert(definition: ScheduleDefinition, paused: boolean | null = null): Promise<ScheduleRow> {
-    const checked = checkSchedule(definition, this.#queue.jobTypes);
+    const checked = this.#check(definition);
     const [row] = await statements.scheduleUpsert(this.#db, checked, 'API', tickAfter(checked.timing, new Date()), paused);
     if (!row) throw new ConflictError(`Schedule ${checked.name} comes from the config file: change it there (pause and resume work here).`);
     return row;
@@ -79,7 +79,7 @@ export class Schedules {
   async syncConfig(definitions: readonly ScheduleDefinition[]): Promise<{ upserted: string[]; deleted: string[] }> {
     const checked = definitions.map((definition, index) => {
       try {
-        return checkSchedule(definition, this.#queue.jobTypes);
+        return this.#check(definition);
       } catch (error) {
         throw new InvalidInputError(`schedules[${index}] (${String(definition.name)}): ${(error as Error).message}`);
       }
@@ -105,6 +105,10 @@ export class Schedules {
       throw new InvalidInputError(`count must be from 0 to ${NEXT_RUNS_MAX}.`);
     }
     return row.paused ? [] : ticksFrom(timingOf(row), row.nextTickAt, count);
+  }
+
+  #check(definition: ScheduleDefinition) {
+    return checkSchedule(definition, this.#queue.jobTypes, this.#queue.settings.maxPayloadBytes);
   }
 
   async #setPaused(name: string, paused: boolean): Promise<ScheduleRow> {
