@@ -54,7 +54,8 @@ describe('a schedule fired by four processes', () => {
           CONVEYOR_CONFIG: path.join(folder, 'conveyor.config.ts'),
           MAINTENANCE_INTERVAL_MS: '200',
           WORKER_POLL_INTERVAL_MS: '200',
-          LOG_LEVEL: 'warn',
+          // info: for the "Conveyor ready" line.
+          LOG_LEVEL: 'info',
         },
         'src/cli.ts',
         ['worker'],
@@ -77,8 +78,12 @@ describe('a schedule fired by four processes', () => {
     );
 
   async function untilTicks(count: number, what: string) {
+    await until(async () => (await ticks()).length >= count, what);
+  }
+
+  async function until(check: () => boolean | Promise<boolean>, what: string) {
     const deadline = Date.now() + 40_000;
-    while ((await ticks()).length < count) {
+    while (!(await check())) {
       if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}:\n${processes.map((p) => p.output()).join('\n')}`);
       await sleep(100);
     }
@@ -94,6 +99,8 @@ describe('a schedule fired by four processes', () => {
 
     const second = startFour();
     await untilTicks(beforeRestart + 4, 'four more ticks after the restart');
+    // Stopped once up: a signal that comes during start-up ends the process at once.
+    await until(() => second.every((p) => p.output().includes('Conveyor ready')), 'the second four processes to be ready');
     for (const process of second) process.child.kill('SIGTERM');
     for (const process of second) expect((await process.exited).code).toBe(0);
 

@@ -5,7 +5,7 @@ import type { JobQueue } from '../queue/queue.js';
 import type { Db } from '../queue/sql/fragments.js';
 import type { SubmitJobInput } from '../queue/submissions.js';
 import { ticksToFire } from './missedTicks.js';
-import { scheduleAdvanceMany, scheduleListDue, type ScheduleAdvance, type ScheduleRow } from './sql.js';
+import { databaseNow, scheduleAdvanceMany, scheduleListDue, type ScheduleAdvance, type ScheduleRow } from './sql.js';
 import { tickAfter, type Timing } from './timing.js';
 
 /** The idempotency key of a tick's job: unique per user, so one job per tick whoever fires it. */
@@ -33,13 +33,13 @@ interface Firing {
  * crash between the two leaves the schedule due; the next pass makes the same keys, so no job twice.
  * A template that cannot make a job (a type this process does not know, a payload its schema
  * refuses) skips its tick and says why in lastError, logged when it changes; the others go on.
- * Returns the number of jobs made.
+ * Ticks are due by PostgreSQL's clock, not the firing process's. Returns the number of jobs made.
  */
 export async function fireDueSchedules(
   deps: { db: Db; queue: Pick<JobQueue, 'submitJobs' | 'jobTypes'>; logger: Logger },
   options: { now?: Date; limit: number },
 ): Promise<number> {
-  const now = options.now ?? new Date();
+  const now = options.now ?? (await databaseNow(deps.db));
   const due = await scheduleListDue(deps.db, now, options.limit);
   const firings = due.map((row) => plan(row, now, deps.queue.jobTypes));
   let made = 0;

@@ -98,6 +98,12 @@ export async function scheduleDeleteConfigExcept(db: Db, names: readonly string[
   return rows.map((row) => row.name);
 }
 
+/** PostgreSQL's clock: every process judges which ticks are due by the same one. */
+export async function databaseNow(db: Db): Promise<Date> {
+  const [row] = await db.$queryRaw<{ now: Date }[]>(sql`SELECT now() AS now`);
+  return row!.now;
+}
+
 /** The earliest-due schedules that are not paused (the partial index schedules_due_idx). */
 export function scheduleListDue(db: Db, now: Date, limit: number) {
   return db.$queryRaw<ScheduleRow[]>(sql`
