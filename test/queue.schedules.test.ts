@@ -4,6 +4,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it, onTestFinished }
 import { ConflictError, InvalidInputError, NotFoundError } from '../src/errors.js';
 import type { ScheduleDefinition } from '../src/schedules/definition.js';
 import { Schedules } from '../src/schedules/schedules.js';
+import { scheduleAdvanceMany } from '../src/schedules/sql.js';
 import { withClient } from '../testing/database.js';
 import { openQueue, type OpenedQueue } from '../testing/queue.js';
 import { startTestQueue, type TestQueue } from '../testing/testQueue.js';
@@ -37,6 +38,11 @@ const dueFrom = (name: string, at: string) => sql('UPDATE schedules SET next_tic
 
 beforeEach(() => sql('DELETE FROM schedules'));
 
+let opened: OpenedQueue | null = null;
+/** A second pool on the test database, for calling a statement directly. */
+const openedPrisma = () => (opened ??= openQueue({ databaseUrl: harness.databaseUrl })).prisma;
+afterAll(() => opened?.close());
+
 describe('firing due schedules', () => {
   it('makes exactly one job per tick when four processes fire at once, without the maintenance lock', async () => {
     const processes: OpenedQueue[] = Array.from({ length: 4 }, () => openQueue({ databaseUrl: harness.databaseUrl }));
@@ -67,6 +73,25 @@ describe('firing due schedules', () => {
     expect(await harness.schedules.fireDue({ now: new Date('2026-01-01T00:10:02Z') })).toBe(0);
     expect(await jobsOf('crash')).toHaveLength(1);
     expect((await harness.schedules.get('crash'))!.nextTickAt.toISOString()).toBe('2026-01-01T00:20:00.000Z');
+  });
+
+  it('never moves a schedule back: a firing that read it before another moved it changes nothing', async () => {
+    await harness.schedules.upsert(everyTenMinutes('stale'));
+    await dueFrom('stale', '2026-01-01T00:10:00Z');
+    await harness.schedules.fireDue({ now: new Date('2026-01-01T00:20:01Z') });
+    // A slower process read next_tick_at = 00:10 and computed 00:20 as the next tick.
+    const moved = await scheduleAdvanceMany(openedPrisma(), [
+      {
+        name: 'stale',
+        expected: new Date('2026-01-01T00:10:00Z'),
+        nextTickAt: new Date('2026-01-01T00:20:00Z'),
+        lastTickAt: null,
+        lastJobId: null,
+        lastError: null,
+      },
+    ]);
+    expect(moved).toEqual([]);
+    expect((await harness.schedules.get('stale'))!.nextTickAt.toISOString()).toBe('2026-01-01T00:30:00.000Z');
   });
 
   it.each([
