@@ -4,6 +4,7 @@
 import { spawnSync } from 'node:child_process';
 import { benchHeadOfLine } from './headOfLine.js';
 import { benchCeiling, benchLatency, benchOutsideWorkers, benchProcess, benchSubmit, benchSubscriptions } from './scenarios.js';
+import { benchSchedules } from './schedules.js';
 import { Report, startBenchDatabase } from './support.js';
 
 const quick = process.argv.includes('--quick');
@@ -19,6 +20,7 @@ const scenarios = {
   outside: benchOutsideWorkers,
   latency: benchLatency,
   subscriptions: benchSubscriptions,
+  schedules: benchSchedules,
   ceiling: benchCeiling,
 };
 

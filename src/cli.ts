@@ -134,6 +134,7 @@ async function runCli(argv: string[]): Promise<number> {
     return {
       config: loadConfig({ ...process.env, ...overrides }, file.settings),
       jobTypes: file.jobTypes ?? [],
+      schedules: file.schedules,
       sourceFiles: [...sourceFiles],
     };
   };

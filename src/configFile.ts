@@ -4,15 +4,18 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { z } from 'zod';
 import { ConfigError, type Settings } from './config.js';
 import type { AnyJobType } from './jobTypes/jobType.js';
+import type { ScheduleDefinition } from './schedules/definition.js';
 
 /**
- * A team's `conveyor.config.ts`: its job types, and settings by the names of the environment variables
- * they stand for (the environment wins over the file).
+ * A team's `conveyor.config.ts`: its job types, its recurring schedules (`defineSchedule`), and settings
+ * by the names of the environment variables they stand for (the environment wins over the file).
  *
  *   export default defineConfig({ jobTypes: [resizeImage, sendInvoice], settings: { WORKER_CONCURRENCY: 20 } });
  */
 export interface ConveyorConfig {
   jobTypes?: readonly AnyJobType[];
+  /** Written as the CONFIG schedules at each start; one removed from this list is deleted then. */
+  schedules?: readonly ScheduleDefinition[];
   settings?: Settings;
 }
 
@@ -34,6 +37,8 @@ const configShape = z.object({
       }),
     )
     .optional(),
+  // Only their shape here: each is checked against the job types when the process starts.
+  schedules: z.array(z.looseObject({ name: z.string().min(1), job: z.looseObject({ type: z.string(), userId: z.string() }) })).optional(),
   settings: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).optional(),
 });
 

@@ -1,6 +1,7 @@
 import { ApiKeyStore } from './auth/apiKeys.js';
-import type { Config } from './config.js';
+import { ConfigError, type Config } from './config.js';
 import { migrate, MigrationStatus } from './db/migrator.js';
+import { InvalidInputError } from './errors.js';
 import { createPrismaClient, type PrismaClient } from './db/prisma.js';
 import { JobEventBus } from './events/jobEventBus.js';
 import type { AnyJobType } from './jobTypes/jobType.js';
@@ -9,6 +10,8 @@ import type { Logger } from './logger.js';
 import { Maintenance } from './maintenance/maintenance.js';
 import { ConveyorMetrics } from './metrics/metrics.js';
 import { JobQueue } from './queue/queue.js';
+import type { ScheduleDefinition } from './schedules/definition.js';
+import { Schedules } from './schedules/schedules.js';
 import { installDatabaseFunctions } from './queue/sql/functions.js';
 import { buildApp, type App } from './server/app.js';
 import { dashboardRoute } from './server/routes/dashboard.js';
@@ -23,6 +26,7 @@ export interface Conveyor {
   apiKeys: ApiKeyStore;
   metrics: ConveyorMetrics;
   queue: JobQueue;
+  schedules: Schedules;
   jobTypes: JobTypeRegistry;
   bus: JobEventBus;
   app: App | null;
@@ -39,6 +43,11 @@ export interface StartOptions {
   logger: Logger;
   /** The job types this process knows (a config file's, the library caller's); EXTERNAL_JOB_TYPES adds more. */
   jobTypes?: readonly AnyJobType[];
+  /**
+   * The config file's schedules: written as the CONFIG schedules at start-up (those no longer listed
+   * are deleted). Undefined leaves the CONFIG schedules as they are (a process without a config file).
+   */
+  schedules?: readonly ScheduleDefinition[];
 }
 
 /**
@@ -63,12 +72,14 @@ export async function startConveyor(options: StartOptions): Promise<Conveyor> {
   const metrics = new ConveyorMetrics();
   const queue = new JobQueue({ prisma, jobTypes, settings: config.scheduling, observer: metrics });
   metrics.watchQueueDepth(queue);
+  const schedules = new Schedules({ db: prisma, queue, logger });
+  if (options.schedules) await syncConfigSchedules(schedules, options.schedules, logger);
   const bus = new JobEventBus({ databaseUrl: sessionUrl, logger });
   bus.subscribe((events) => metrics.eventsReceived(events));
   await bus.start();
   const apiKeys = new ApiKeyStore(prisma);
 
-  const app = config.httpEnabled ? await startApi({ config, logger, prisma, queue, jobTypes, bus, apiKeys, metrics }) : null;
+  const app = config.httpEnabled ? await startApi({ config, logger, prisma, queue, schedules, jobTypes, bus, apiKeys, metrics }) : null;
 
   const worker = config.worker.enabled
     ? new Worker({
@@ -86,7 +97,14 @@ export async function startConveyor(options: StartOptions): Promise<Conveyor> {
     : null;
   worker?.start();
 
-  const maintenance = new Maintenance({ prisma, settings: config.scheduling, observer: metrics, logger, options: config.maintenance });
+  const maintenance = new Maintenance({
+    prisma,
+    settings: config.scheduling,
+    observer: metrics,
+    logger,
+    options: config.maintenance,
+    schedules,
+  });
   if (config.maintenance.enabled) maintenance.start();
 
   return {
@@ -95,6 +113,7 @@ export async function startConveyor(options: StartOptions): Promise<Conveyor> {
     apiKeys,
     metrics,
     queue,
+    schedules,
     jobTypes,
     bus,
     app,
@@ -116,6 +135,7 @@ async function startApi(deps: {
   logger: Logger;
   prisma: PrismaClient;
   queue: JobQueue;
+  schedules: Schedules;
   jobTypes: JobTypeRegistry;
   bus: JobEventBus;
   apiKeys: ApiKeyStore;
@@ -131,6 +151,7 @@ async function startApi(deps: {
     queue: deps.queue,
     bus: deps.bus,
     apiKeys,
+    schedules: deps.schedules,
     jobTypes: deps.jobTypes,
     logger,
     metrics: deps.metrics,
@@ -151,6 +172,17 @@ async function startApi(deps: {
     },
   });
   return Object.assign(app, { url: await app.start(config.port, config.host) });
+}
+
+/** Writes the config file's schedules; one the process cannot accept stops start-up, naming it. */
+async function syncConfigSchedules(schedules: Schedules, definitions: readonly ScheduleDefinition[], logger: Logger) {
+  try {
+    const { upserted, deleted } = await schedules.syncConfig(definitions);
+    logger.info({ schedules: upserted, deleted }, 'config schedules written');
+  } catch (error) {
+    if (error instanceof InvalidInputError) throw new ConfigError(`Invalid schedule in the config: ${error.message}`);
+    throw error;
+  }
 }
 
 /**

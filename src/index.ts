@@ -3,6 +3,9 @@
  * The typed client is 'conveyor/client' and the outside-worker SDK 'conveyor/worker'.
  */
 export { defineConfig, type ConveyorConfig } from './configFile.js';
+export { defineSchedule, type JobTemplate, type ScheduleDefinition } from './schedules/definition.js';
+export type { MissedTickPolicy } from './schedules/missedTicks.js';
+export type { Schedules, ScheduleRow } from './schedules/schedules.js';
 export { loadConfig, type Config, type SettingName, type Settings } from './config.js';
 export { createConveyor, type CreateConveyorOptions, type EmbeddedConveyor } from './library.js';
 export { defineJobType, isNonRetryable, NonRetryableError, type JobContext, type JobTypeDefinition } from './jobTypes/jobType.js';

@@ -5,12 +5,16 @@ import { openDatabase } from './db/database.js';
 import type { AnyJobType } from './jobTypes/jobType.js';
 import { createLogger } from './logger.js';
 import type { JobQueue } from './queue/queue.js';
+import type { ScheduleDefinition } from './schedules/definition.js';
+import type { Schedules } from './schedules/schedules.js';
 
 export interface CreateConveyorOptions {
   /** The PostgreSQL to use; without it (and without DATABASE_URL), the embedded one in the data folder. */
   databaseUrl?: string;
   /** The job types this process knows: submits are validated against them, handlers run here. */
   jobTypes?: readonly AnyJobType[];
+  /** Recurring schedules (source CONFIG): written at start, those no longer listed deleted; undefined leaves them. */
+  schedules?: readonly ScheduleDefinition[];
   /** Settings by their environment names (HTTP_ENABLED, WORKER_CONCURRENCY, …); the environment wins. */
   settings?: Settings;
   /** The environment to read settings from (default process.env; `{}` to ignore it). */
@@ -26,6 +30,8 @@ export interface EmbeddedConveyor {
   stop(options?: { graceMs?: number }): Promise<void>;
   /** The queue's API (submit, read, cancel, …); there once started. */
   readonly queue: JobQueue;
+  /** The recurring schedules (list, upsert, pause, resume, delete); there once started. */
+  readonly schedules: Schedules;
   /** The HTTP API's base URL when HTTP is on and started; null otherwise. */
   readonly url: string | null;
   readonly config: Config;
@@ -45,7 +51,13 @@ export function createConveyor(options: CreateConveyorOptions = {}): EmbeddedCon
     async start() {
       if (running) return;
       const database = await openDatabase(config, { logger });
-      const conveyor = await startConveyor({ config, databaseUrl: database.url, logger, jobTypes: options.jobTypes });
+      const conveyor = await startConveyor({
+        config,
+        databaseUrl: database.url,
+        logger,
+        jobTypes: options.jobTypes,
+        schedules: options.schedules,
+      });
       running = { conveyor, database };
     },
     async stop({ graceMs = config.shutdownGraceMs } = {}) {
@@ -58,6 +70,10 @@ export function createConveyor(options: CreateConveyorOptions = {}): EmbeddedCon
     get queue() {
       if (!running) throw new Error('Conveyor is not started: await start() first.');
       return running.conveyor.queue;
+    },
+    get schedules() {
+      if (!running) throw new Error('Conveyor is not started: await start() first.');
+      return running.conveyor.schedules;
     },
     get url() {
       return running?.conveyor.url ?? null;

@@ -3,6 +3,7 @@ import type { Config } from './config.js';
 import { startConveyor, type Conveyor } from './conveyor.js';
 import { openDatabase } from './db/database.js';
 import type { AnyJobType } from './jobTypes/jobType.js';
+import type { ScheduleDefinition } from './schedules/definition.js';
 import { createLogger, type Logger } from './logger.js';
 import { GRAPHQL_PATH } from './server/app.js';
 import { onShutdownSignals } from './shutdownSignals.js';
@@ -11,6 +12,8 @@ import { onShutdownSignals } from './shutdownSignals.js';
 export interface ProcessDefinition {
   config: Config;
   jobTypes: readonly AnyJobType[];
+  /** The config file's schedules (undefined when it declares none: CONFIG schedules are left alone). */
+  schedules?: readonly ScheduleDefinition[];
   /** The files it was read from (the config file and the project's modules it imports). */
   sourceFiles?: readonly string[];
 }
@@ -77,7 +80,13 @@ interface Running {
 
 async function start(definition: ProcessDefinition, logger: Logger): Promise<Running> {
   const database = await openDatabase(definition.config, { logger, ownSignals: true });
-  const conveyor = await startConveyor({ config: definition.config, databaseUrl: database.url, logger, jobTypes: definition.jobTypes });
+  const conveyor = await startConveyor({
+    config: definition.config,
+    databaseUrl: database.url,
+    logger,
+    jobTypes: definition.jobTypes,
+    schedules: definition.schedules,
+  });
   return { conveyor, database };
 }
 
@@ -99,7 +108,13 @@ async function restart(
   loadedFrom(next.sourceFiles ?? []);
   logger.info({ jobTypes: next.jobTypes.map((type) => type.name) }, 'config file changed: restarting');
   await running.conveyor.stop({ graceMs: RELOAD_GRACE_MS });
-  const conveyor = await startConveyor({ config: next.config, databaseUrl: running.database.url, logger, jobTypes: next.jobTypes });
+  const conveyor = await startConveyor({
+    config: next.config,
+    databaseUrl: running.database.url,
+    logger,
+    jobTypes: next.jobTypes,
+    schedules: next.schedules,
+  });
   const restarted = { conveyor, database: running.database };
   announce(restarted, next.config, logger);
   return restarted;

@@ -18,6 +18,7 @@ const LAYERS = [
   'jobs',
   'jobTypes',
   'queue',
+  'schedules',
   'events',
   'metrics',
   'auth',

@@ -20,7 +20,7 @@ describe('maintenance', () => {
       expect(rows[0].locked).toBe(true);
       expect(await conveyor.maintenance.runOnce({ pruneOlderThan: null })).toBeNull();
       await other.query('COMMIT');
-      expect(await conveyor.maintenance.runOnce({ pruneOlderThan: null })).toEqual({ expired: [], promoted: 0, pruned: 0 });
+      expect(await conveyor.maintenance.runOnce({ pruneOlderThan: null })).toEqual({ expired: [], promoted: 0, pruned: 0, scheduled: 0 });
     } finally {
       await other.end();
     }

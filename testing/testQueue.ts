@@ -5,6 +5,7 @@ import type { JobTypeRegistry } from '../src/jobTypes/registry.js';
 import { createLogger } from '../src/logger.js';
 import { Maintenance } from '../src/maintenance/maintenance.js';
 import type { JobQueue } from '../src/queue/queue.js';
+import { Schedules } from '../src/schedules/schedules.js';
 import { Worker, type WorkerOptions } from '../src/worker/worker.js';
 import { createTestDatabase } from './database.js';
 import { openQueue } from './queue.js';
@@ -13,6 +14,8 @@ import { TEST_ENV } from './testEnv.js';
 export interface TestQueue {
   queue: JobQueue;
   jobTypes: JobTypeRegistry;
+  /** Recurring schedules on this queue; maintenance fires them (or call `fireDue()`). */
+  schedules: Schedules;
   /** Built from config but not started: call `runOnce()` for a pass, or `start()` for its timer. */
   maintenance: Maintenance;
   config: Config;
@@ -39,12 +42,14 @@ export async function startTestQueue(options: { env?: Record<string, string>; jo
     jobTypes: options.jobTypes,
   });
   const logger = createLogger(config);
-  const maintenance = new Maintenance({ prisma, settings: config.scheduling, logger, options: config.maintenance });
+  const schedules = new Schedules({ db: prisma, queue, logger });
+  const maintenance = new Maintenance({ prisma, settings: config.scheduling, logger, options: config.maintenance, schedules });
   const workers: Worker[] = [];
   let bus: JobEventBus | null = null;
   return {
     queue,
     jobTypes,
+    schedules,
     maintenance,
     config,
     databaseUrl: database.url,

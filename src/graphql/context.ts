@@ -6,6 +6,7 @@ import type { Logger } from '../logger.js';
 import type { ConveyorMetrics } from '../metrics/metrics.js';
 import type { JobQueue } from '../queue/queue.js';
 import type { JobTypeRegistry } from '../jobTypes/registry.js';
+import type { Schedules } from '../schedules/schedules.js';
 import type { FullJobLoader } from './jobSource.js';
 import type { ResponseBudget } from './responseBudget.js';
 
@@ -25,6 +26,8 @@ export interface GraphQLContext {
   /** Who is calling (from the API key); resolvers check it with src/auth/viewer.ts. */
   viewer: Viewer;
   apiKeys: ApiKeyStore;
+  /** Recurring schedules (the admin fields of graphql/types/schedules.ts). */
+  schedules: Schedules;
   /** Job events of every process, by topic (`bus.eventTarget`). */
   bus: JobEventBus;
   queueStatsFeed: QueueStatsFeed;

@@ -10,6 +10,7 @@ import './types/health.js';
 import './types/apiKeys.js';
 import './types/jobTypes.js';
 import './types/outsideWorkers.js';
+import './types/schedules.js';
 import type { AnyJobType } from '../jobTypes/jobType.js';
 import { withJobTypeFields } from './jobTypeSchema.js';
 

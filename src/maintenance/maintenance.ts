@@ -3,7 +3,9 @@ import type { PrismaClient } from '../generated/prisma/client.js';
 import type { JobRow } from '../jobs/columns.js';
 import type { Logger } from '../logger.js';
 import type { QueueObserver, QueueSettings } from '../queue/queueTypes.js';
+import type { Schedules } from '../schedules/schedules.js';
 import { expireLeases } from './expireLeases.js';
+import { fireSchedules } from './fireSchedules.js';
 import { foldCounts } from './foldCounts.js';
 import { promoteWaiting } from './promoteWaiting.js';
 import { pruneFinished } from './pruneFinished.js';
@@ -21,6 +23,8 @@ export interface MaintenanceOutcome {
   expired: JobRow[];
   promoted: number;
   pruned: number;
+  /** Jobs made for schedules' due ticks. */
+  scheduled: number;
 }
 
 /**
@@ -35,6 +39,7 @@ export class Maintenance {
   readonly #observer: QueueObserver;
   readonly #logger: Logger;
   readonly #options: MaintenanceOptions;
+  readonly #schedules: Pick<Schedules, 'fireDue'> | null;
   #timer: NodeJS.Timeout | null = null;
   #tick: Promise<unknown> | null = null;
 
@@ -44,12 +49,14 @@ export class Maintenance {
     observer?: QueueObserver;
     logger: Logger;
     options: MaintenanceOptions;
+    schedules?: Pick<Schedules, 'fireDue'>;
   }) {
     this.#db = deps.prisma;
     this.#settings = deps.settings;
     this.#observer = deps.observer ?? {};
     this.#logger = deps.logger.child({ module: 'maintenance' });
     this.#options = deps.options;
+    this.#schedules = deps.schedules ?? null;
   }
 
   start(): void {
@@ -66,9 +73,10 @@ export class Maintenance {
   }
 
   /**
-   * One pass if this process wins the lock (null if another holds it): expire lapsed leases, promote
-   * waiting jobs that became due, prune old finished jobs, fold the counts. Also called directly by
-   * tests instead of waiting for the interval; `pruneOlderThan` overrides the retention period.
+   * One pass if this process wins the lock (null if another holds it): expire lapsed leases, fire
+   * schedules' due ticks, promote waiting jobs that became due, prune old finished jobs, fold the
+   * counts. Also called directly by tests instead of waiting for the interval; `pruneOlderThan`
+   * overrides the retention period.
    */
   async runOnce(
     options: { pruneOlderThan?: Date | null; onFailure?: (task: string, error: unknown, item?: string) => void } = {},
@@ -91,6 +99,7 @@ export class Maintenance {
           const context = (task: string): TaskContext => ({
             db: this.#db,
             settings: this.#settings,
+            schedules: this.#schedules,
             batchSize: this.#options.batchSize ?? 1000,
             pruneOlderThan:
               options.pruneOlderThan !== undefined ? options.pruneOlderThan : retentionMs > 0 ? new Date(Date.now() - retentionMs) : null,
@@ -106,10 +115,11 @@ export class Maintenance {
           };
           const expired = await run(expireLeases);
           this.#observer.jobsFailed?.(expired);
+          const scheduled = await run(fireSchedules);
           const promoted = await run(promoteWaiting);
           const pruned = await run(pruneFinished);
           await run(foldCounts);
-          return { expired, promoted: promoted.length, pruned };
+          return { expired, promoted: promoted.length, pruned, scheduled };
         },
         // The tasks run beside this transaction; it only holds the lock (Prisma's default is 5 s).
         { timeout: 120_000 },
@@ -117,7 +127,7 @@ export class Maintenance {
       if (outcome) {
         for (const job of outcome.expired)
           this.#logger.warn({ jobId: job.id, status: job.status, attempts: job.attempts }, 'lease expired');
-        if (outcome.promoted > 0 || outcome.pruned > 0)
+        if (outcome.promoted > 0 || outcome.pruned > 0 || outcome.scheduled > 0)
           this.#logger.debug({ ...outcome, expired: outcome.expired.length }, 'maintenance pass');
       }
       return outcome;

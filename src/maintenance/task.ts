@@ -1,5 +1,6 @@
 import type { QueueSettings } from '../queue/queueTypes.js';
 import type { Db } from '../queue/sql/fragments.js';
+import type { Schedules } from '../schedules/schedules.js';
 
 /** What one maintenance task is given for a pass. */
 export interface TaskContext {
@@ -9,6 +10,8 @@ export interface TaskContext {
   batchSize: number;
   /** Finished jobs that finished before this are pruned; null keeps them. */
   pruneOlderThan: Date | null;
+  /** The recurring schedules, when this process fires them. */
+  schedules: Pick<Schedules, 'fireDue'> | null;
   /** Reports one job or user the task could not change and skipped. */
   skipped: (item: string, error: unknown) => void;
 }

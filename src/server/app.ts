@@ -12,6 +12,7 @@ import { buildSchema } from '../graphql/schema.js';
 import { useSharedSubscriptionExecution } from '../graphql/sharedSubscriptionExecution.js';
 import type { Logger } from '../logger.js';
 import type { JobQueue } from '../queue/queue.js';
+import type { Schedules } from '../schedules/schedules.js';
 import type { JobTypeRegistry } from '../jobTypes/registry.js';
 import { bearerKey, type ApiKeyStore } from '../auth/apiKeys.js';
 import { ANONYMOUS, DEVELOPMENT, type Viewer } from '../auth/viewer.js';
@@ -50,6 +51,7 @@ export interface AppDeps {
   queue: JobQueue;
   bus: JobEventBus;
   apiKeys: ApiKeyStore;
+  schedules: Schedules;
   /** The job types this process knows; subscription and count filters must name one. */
   jobTypes: Pick<JobTypeRegistry, 'get' | 'names' | 'all'>;
   security: SecuritySettings;
@@ -98,6 +100,7 @@ export function buildApp(deps: AppDeps): App {
     fullJobs,
     metrics: deps.metrics,
     apiKeys: deps.apiKeys,
+    schedules: deps.schedules,
     jobTypes: deps.jobTypes,
   };
   const { security } = deps;
