@@ -1,6 +1,7 @@
 import type { Prisma } from '../src/generated/prisma/client.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Db } from '../src/queue/sql/fragments.js';
+import * as cancelRetry from '../src/queue/sql/cancelRetry.js';
 import * as reads from '../src/queue/sql/reads.js';
 import * as writes from '../src/queue/sql/writes.js';
 import { withClient } from '../testing/database.js';
@@ -9,7 +10,7 @@ import { startTestQueue, type TestQueue } from '../testing/testQueue.js';
 /** Builds a statement exactly as the queue sends it, without running it. */
 const statementOf = (build: (db: Db) => unknown) =>
   build({ $queryRaw: (query: Prisma.Sql) => query, $executeRaw: (query: Prisma.Sql) => query } as unknown as Db) as Prisma.Sql;
-const sql = { ...reads, ...writes };
+const sql = { ...reads, ...writes, ...cancelRetry };
 
 interface PlanNode {
   'Node Type': string;
@@ -110,6 +111,8 @@ describe('query plans of the hot statements', () => {
       maxAttempts: 3,
       backoffBaseMs: null,
       idempotencyKey: null,
+      tags: ['plan'],
+      metadataJson: '{}',
     };
     const statements = {
       claim: statementOf((db) => sql.jobClaimMany(db, { limit: 200, types: ['echo'], leaseSeconds: 60, workerId: 'plan', maxBytes: null })),
@@ -119,8 +122,8 @@ describe('query plans of the hot statements', () => {
       expireLeases: statementOf((db) => sql.jobExpireLeases(db, { limit: 100 }, settings)),
       heartbeat: statementOf((db) => sql.jobHeartbeat(db, { id, leaseToken: id, leaseSeconds: 60, progress: 1, progressMessage: null })),
       extendLeases: statementOf((db) => sql.jobExtendLeases(db, [{ id, leaseToken: id }], 60)),
-      cancel: statementOf((db) => sql.jobCancel(db, id, settings)),
-      retry: statementOf((db) => sql.jobRetry(db, id, settings)),
+      cancel: statementOf((db) => sql.jobCancelMany(db, [id], settings)),
+      retry: statementOf((db) => sql.jobRetryMany(db, [id], settings)),
       insert: statementOf((db) => sql.jobInsert(db, input, settings)),
       insertMany: statementOf((db) => sql.jobInsertMany(db, [input], settings)),
       get: statementOf((db) => sql.jobGet(db, id)),

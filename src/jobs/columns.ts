@@ -6,7 +6,12 @@ import type { JobStatus } from './states.js';
  * column exists in one place; payload and result typed as the JSON they hold. Statements return
  * `JobRow` (without the two large columns) unless they say otherwise.
  */
-export type FullJobRow = Omit<Job, 'status' | 'payload' | 'result'> & { status: JobStatus; payload: unknown; result: unknown };
+export type FullJobRow = Omit<Job, 'status' | 'payload' | 'result' | 'metadata'> & {
+  status: JobStatus;
+  payload: unknown;
+  result: unknown;
+  metadata: Record<string, unknown>;
+};
 export type JobRow = Omit<FullJobRow, 'payload' | 'result'>;
 export type JobWithPayload = JobRow & { payload: unknown };
 
@@ -71,6 +76,10 @@ export const JOB_COLUMNS = {
   payloadBytes: { sql: '$.payload_bytes', event: 'always' },
   resultBytes: { sql: '$.result_bytes', event: 'always' },
   traceParent: { sql: '$.trace_parent', event: 'never' },
+  // Bounded (LIMITS.tags, tagLength, and no character that JSON escapes), so always in the event.
+  tags: { sql: '$.tags', event: 'always' },
+  // Up to LIMITS.metadataBytes: too large for every event, so read with the row when asked for.
+  metadata: { sql: '$.metadata', event: 'never' },
 } as const satisfies Record<keyof FullJobRow, ColumnSpec>;
 
 export type JobField = keyof typeof JOB_COLUMNS;
