@@ -12,7 +12,7 @@ export interface TransactionalSubmit {
   maxAttempts?: number;
   idempotencyKey?: string;
   backoffBaseMs?: number;
-  tags?: string[];
+  tags?: readonly string[];
   metadata?: Record<string, unknown>;
 }
 
@@ -35,7 +35,7 @@ export async function submitJobInTransaction(tx: RawQueries, input: Transactiona
         priority => ${input.priority ?? 0}::int, run_at => ${input.runAt ?? null}::timestamptz,
         max_attempts => ${input.maxAttempts ?? null}::int, idempotency_key => ${input.idempotencyKey ?? null}::text,
         backoff_base_ms => ${input.backoffBaseMs ?? null}::int, trace_parent => ${currentTraceParent()}::text,
-        tags => ${input.tags ?? []}::text[], metadata => ${JSON.stringify(input.metadata ?? {})}::jsonb
+        tags => ${[...(input.tags ?? [])]}::text[], metadata => ${JSON.stringify(input.metadata ?? {})}::jsonb
       )::text AS id`;
     return row!.id;
   } catch (error) {
