@@ -40,7 +40,7 @@ export interface StatementSettings {
 /**
  * Bounds on NOTIFY payloads, whose limit in PostgreSQL is 8000 bytes: a statement whose payload passes
  * it fails as a whole ("payload string too long"), and with it the change it was making. An event
- * longer than EVENT_MAX_BYTES is replaced by its slim form (no free text), which is under 1.7 kB
+ * longer than EVENT_MAX_BYTES is replaced by its slim form (no free text), which is under 2.4 kB
  * whatever the job holds; events are grouped into payloads of NOTIFY_CHUNK_BYTES, and a chunk passes
  * that by at most one event, so a payload stays under 3500 + 3000 + brackets. Sizes are real bytes of
  * the JSON text: row_to_json writes a control character as \u00XX (6 bytes).
