@@ -114,6 +114,8 @@ describe('query plans of the hot statements', () => {
       { type: 'sleep' },
       { userId: 'busy' },
       { status: 'FAILED' },
+      { status: 'COMPLETED' },
+      { status: 'RUNNING' },
       { status: 'QUEUED' },
       { tags: ['plan:1'] },
       { tags: ['plan:1', 'all'] },
@@ -142,6 +144,15 @@ describe('query plans of the hot statements', () => {
         JSON.stringify(filter),
       ).toEqual([]);
       expect(Math.max(...nodes.map((n) => n['Actual Rows'] ?? 0)), JSON.stringify(filter)).toBeLessThanOrEqual(1000);
+    }
+    // A finished state's batches walk jobs_finished_seq_idx in order: a batch reads a batch.
+    for (const status of ['COMPLETED', 'FAILED'] as const) {
+      const nodes = await explain(statementOf((db) => sql.jobSearchIds(db, { filter: {}, status, beforeSeq: 1_000_000n, limit: 500 })));
+      expect(
+        nodes.filter((n) => n['Node Type'] === 'Seq Scan' || n['Node Type'] === 'Sort').map((n) => n['Node Type']),
+        status,
+      ).toEqual([]);
+      expect(Math.max(...nodes.map((n) => n['Actual Rows'] ?? 0)), status).toBeLessThanOrEqual(500);
     }
   });
 

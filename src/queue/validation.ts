@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { InvalidInputError } from '../errors.js';
+import { JOB_STATUSES } from '../jobs/states.js';
 import { LIMITS, TAG_PATTERN } from './limits.js';
 import type { JobFilter } from './sql/search.js';
 import { checkStorableJson, unstorableText } from './storableJson.js';
@@ -78,6 +79,10 @@ export function checkMetadata(metadata: unknown): string {
 export function checkJobFilter(filter: JobFilter) {
   if (filter.type != null) checkLength('type', filter.type, LIMITS.typeLength);
   if (filter.userId != null) checkUserId(filter.userId);
+  // Written into the statement as a constant (search.ts), so it must be one of the states.
+  if (filter.status != null && !JOB_STATUSES.includes(filter.status)) {
+    throw new InvalidInputError(`status must be one of ${JOB_STATUSES.join(', ')}.`);
+  }
   if (filter.tags != null) {
     filter.tags.forEach((tag) => checkTag('tags:', tag));
     if (filter.tags.length > LIMITS.tags) throw new InvalidInputError(`tags: a filter names at most ${LIMITS.tags} tags.`);

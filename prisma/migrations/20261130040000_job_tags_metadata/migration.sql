@@ -10,9 +10,12 @@ ALTER TABLE "jobs" ADD COLUMN "metadata" JSONB NOT NULL DEFAULT '{}';
 -- - tags: GIN, partial on tagged jobs, so an untagged job never enters it (the search adds the same
 --   `tags <> '{}'` condition so that the planner may use it);
 CREATE INDEX "jobs_tags_idx" ON "jobs" USING GIN ("tags") WHERE "tags" <> '{}';
--- - type, and status alone (user_id has (user_id, seq) and (user_id, status, seq) already): keyset order;
+-- - type (user_id has (user_id, seq) and (user_id, status, seq) already): keyset order;
 CREATE INDEX "jobs_type_seq_idx" ON "jobs"("type", "seq");
-CREATE INDEX "jobs_status_seq_idx" ON "jobs"("status", "seq");
+-- - a finished status: keyset order, partial, so that only a job's last version (the one that finishes
+--   it) enters it, not its submit and claim versions; a live status (QUEUED, RUNNING) is served by the
+--   partial indexes on it (claimable, waiting, lease), whose rows are the live set only.
+CREATE INDEX "jobs_finished_seq_idx" ON "jobs"("status", "seq") WHERE "status" IN ('COMPLETED', 'FAILED', 'CANCELLED');
 -- - created_at: BRIN, a few pages for millions of rows and nearly free to maintain, since jobs are
 --   inserted in creation order; finished time is served by jobs_finished_idx (completed_at).
 CREATE INDEX "jobs_created_at_brin_idx" ON "jobs" USING BRIN ("created_at");

@@ -5,8 +5,8 @@
  * written so that an index can serve it (prisma/migrations/20261130040000_job_tags_metadata).
  */
 import type { JobRow } from '../../jobs/columns.js';
-import { FINISHED_STATUSES, type JobStatus } from '../../jobs/states.js';
-import { type Db, empty, jobColumns, sql, statusArray } from './fragments.js';
+import { FINISHED_STATUSES, JOB_STATUSES, type JobStatus } from '../../jobs/states.js';
+import { type Db, empty, jobColumns, raw, sql, statusArray } from './fragments.js';
 import type { Prisma } from '../../generated/prisma/client.js';
 
 /** Jobs matching every condition given; tags: jobs carrying all of them. */
@@ -25,12 +25,20 @@ export interface JobFilter {
   finishedBefore?: Date | null;
 }
 
+/** `'FAILED'::job_status`: one state as a constant (`= ANY(ARRAY[…])` would not give index order). */
+function statusConstant(status: JobStatus): Prisma.Sql {
+  if (!JOB_STATUSES.includes(status)) throw new Error(`Not a job state: ${String(status)}`);
+  return raw(`'${status}'::job_status`);
+}
+
 /** The filter's conditions over alias `c`, each beginning with AND. */
 function conditions(f: JobFilter): Prisma.Sql {
   const parts: Prisma.Sql[] = [];
   if (f.type != null) parts.push(sql`AND c.type = ${f.type}`);
   if (f.userId != null) parts.push(sql`AND c.user_id = ${f.userId}`);
-  if (f.status != null) parts.push(sql`AND c.status = ${f.status}::job_status`);
+  // A constant, as in the claim: only then may a plan made once for all executions use the partial
+  // indexes on status (jobs_finished_seq_idx, jobs_claimable_idx, jobs_waiting_idx, jobs_lease_idx).
+  if (f.status != null) parts.push(sql`AND c.status = ${statusConstant(f.status)}`);
   if (f.tags != null && f.tags.length > 0) {
     // The constant `<> '{}'` repeats the GIN index's predicate, so that the planner can use it.
     parts.push(sql`AND c.tags @> ${[...f.tags]}::text[] AND c.tags <> '{}'::text[]`);
@@ -64,7 +72,7 @@ export function jobSearch(db: Db, p: { filter: JobFilter; beforeSeq: bigint | nu
 export function jobSearchIds(db: Db, p: { filter: JobFilter; status: JobStatus; beforeSeq: bigint; limit: number }) {
   return db.$queryRaw<{ id: string; seq: bigint }[]>(sql`
   SELECT c.id, c.seq FROM jobs c
-  WHERE c.status = ${p.status}::job_status AND c.seq < ${p.beforeSeq.toString()}::bigint ${conditions({ ...p.filter, status: null })}
+  WHERE c.seq < ${p.beforeSeq.toString()}::bigint ${conditions({ ...p.filter, status: p.status })}
   ORDER BY c.seq DESC
   LIMIT ${p.limit}::int`);
 }
