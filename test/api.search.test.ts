@@ -3,6 +3,7 @@ import { parse } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InvalidInputError } from '../src/errors.js';
 import { submitJobInTransaction } from '../src/queue/inTransaction.js';
+import { installDatabaseFunctions } from '../src/queue/sql/functions.js';
 import { startTestConveyor, type TestConveyor } from '../testing/conveyor.js';
 import { withClient } from '../testing/database.js';
 import { createWsClient, postGraphQL, Recorder, untilLive } from '../testing/graphqlClient.js';
@@ -163,6 +164,21 @@ describe('tags, metadata and the jobs query over the GraphQL API', () => {
       recorder.dispose();
       await ws.dispose();
     }
+  });
+
+  it('installing conveyor_submit_job over an earlier version (without tags) leaves one function, so calls stay unambiguous', async () => {
+    await withClient(conveyor.databaseUrl, (client) =>
+      client.query(`CREATE FUNCTION conveyor_submit_job(type text, user_id text, payload jsonb DEFAULT '{}', priority integer DEFAULT 0,
+        run_at timestamptz DEFAULT NULL, max_attempts integer DEFAULT NULL, idempotency_key text DEFAULT NULL,
+        backoff_base_ms integer DEFAULT NULL, trace_parent text DEFAULT NULL) RETURNS uuid LANGUAGE sql AS 'SELECT NULL::uuid'`),
+    );
+    await installDatabaseFunctions(conveyor.prisma, conveyor.queue.settings, conveyor.jobTypes.all());
+    await withClient(conveyor.databaseUrl, async (client) => {
+      const { rows } = await client.query(`SELECT count(*)::int AS n FROM pg_proc WHERE proname = 'conveyor_submit_job'`);
+      expect(rows[0].n).toBe(1);
+      const { rows: submitted } = await client.query(`SELECT conveyor_submit_job(type => 'remote', user_id => 'upgraded') AS id`);
+      expect(await conveyor.queue.getJob(submitted[0].id)).toMatchObject({ userId: 'upgraded' });
+    });
   });
 
   it('conveyor_submit_job takes tags and metadata as named arguments and refuses bad ones; old calls still work', async () => {

@@ -116,6 +116,17 @@ END
 $conveyor$;`;
 }
 
+const DROP_OTHER_SUBMIT_FUNCTIONS = `
+DO $drop$
+DECLARE f regprocedure;
+BEGIN
+  FOR f IN SELECT p.oid::regprocedure FROM pg_proc p
+           WHERE p.proname = 'conveyor_submit_job' AND p.pronamespace = current_schema()::regnamespace LOOP
+    EXECUTE 'DROP FUNCTION ' || f;
+  END LOOP;
+END
+$drop$;`;
+
 /**
  * Installs the functions and publishes this process's job types, under the migrations' lock (two
  * processes replacing one function at once would fail with "tuple concurrently updated").
@@ -127,6 +138,10 @@ export async function installDatabaseFunctions(
 ): Promise<void> {
   await prisma.$transaction(async (tx) => {
     await tx.$executeRaw`SELECT pg_advisory_xact_lock(${ADVISORY_LOCKS.migrations}::bigint)`;
+    // CREATE OR REPLACE only replaces a function of the same arguments: one with other arguments (an
+    // earlier version's, before tags and metadata) would stay beside it as an overload, and a call
+    // naming only some arguments would then be ambiguous. So every other version goes first.
+    await tx.$executeRawUnsafe(DROP_OTHER_SUBMIT_FUNCTIONS);
     await tx.$executeRawUnsafe(submitJobFunctionSql(settings));
     if (jobTypes.length > 0) {
       await tx.$executeRaw`
