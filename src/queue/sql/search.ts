@@ -2,7 +2,7 @@
  * Searching jobs by a filter (the `jobs` query) and listing the ids a bulk cancel or retry acts on.
  * Newest first by seq, with a keyset cursor: a page never repeats or skips a job that existed when the
  * first page was read, however many are submitted meanwhile (they get higher seqs). Each condition is
- * written so that an index can serve it (prisma/migrations/20261130040000_job_tags_metadata).
+ * written so that an index can serve it (prisma/migrations/20261201010000_job_tags_metadata).
  */
 import type { JobRow } from '../../jobs/columns.js';
 import { FINISHED_STATUSES, JOB_STATUSES, type JobStatus } from '../../jobs/states.js';
