@@ -52,13 +52,15 @@ describe('tags, metadata and searching jobs (queue)', () => {
     expect(job.tags).toEqual(['tenant:acme', 'import/2026-11', 'env=prod']);
     expect(await queue.getJob(job.id)).toMatchObject({ tags: job.tags, metadata: { source: 'csv', rows: 12, nested: { ok: true } } });
     const untagged = await queue.submitJob({ type: 'echo', userId: 'tagger' });
-    expect(untagged.job).toMatchObject({ tags: [], metadata: {} });
+    expect(untagged.job.tags).toEqual([]);
+    expect((await queue.getJob(untagged.job.id))!.metadata).toEqual({});
     const many = await queue.submitJobs([
       { type: 'echo', userId: 'tagger', tags: ['a', 'b', 'a'], metadata: { n: 1 } },
       { type: 'echo', userId: 'tagger-2' },
       { type: 'echo', userId: 'tagger', tags: ['c'] },
     ]);
-    expect(many.map(({ job }) => [job.tags, job.metadata])).toEqual([
+    const read = new Map((await queue.getJobs(many.map(({ job }) => job.id))).map((job) => [job.id, job]));
+    expect(many.map(({ job }) => [job.tags, read.get(job.id)!.metadata])).toEqual([
       [['a', 'b'], { n: 1 }],
       [[], {}],
       [['c'], {}],

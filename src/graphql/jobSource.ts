@@ -6,7 +6,7 @@ import type { JobQueue } from '../queue/queue.js';
  * What a `Job` field resolves from: a full row (queries, mutations) or a published event
  * (subscriptions), which lacks payload and result. `lease` is set only for the claimer.
  */
-export type JobSource = Omit<JobRow, 'seq' | 'leaseToken' | 'traceParent' | 'metadata' | TextField> & {
+export type JobSource = Omit<JobRow, 'seq' | 'leaseToken' | 'traceParent' | TextField> & {
   seq: bigint | string;
   /** On rows, not on events. */
   traceParent?: string | null;
@@ -16,7 +16,7 @@ export type JobSource = Omit<JobRow, 'seq' | 'leaseToken' | 'traceParent' | 'met
   progressMessage?: string | null;
   idempotencyKey?: string | null;
   workerId?: string | null;
-  /** On rows, not on events (too large for every one): read with the row. */
+  /** On full rows (getJob) only: otherwise read with the row, as payload and result are. */
   metadata?: Record<string, unknown>;
   payload?: unknown;
   result?: unknown;

@@ -50,8 +50,8 @@ const NOTIFY_CHUNK_BYTES = 3500;
 
 /**
  * Which large columns a statement returns besides a JobRow's: none (batches, lists), the payload
- * (claims, submits: bounded by the request), or payload and result (statements on one job, whose
- * caller may well show them: reading them again would cost a round trip).
+ * (claims, submits: bounded by the request), or payload, result and metadata (statements on one job,
+ * whose caller may well show them: reading them again would cost a round trip).
  */
 export type Contents = 'none' | 'payload' | 'all';
 
@@ -62,7 +62,7 @@ const SELECTED: Record<Contents, JobField[]> = {
   all: columnsOf(() => true),
 };
 
-/** The select list of a job row over table alias `alias` (with `contents` its payload, or both). */
+/** The select list of a job row over table alias `alias` (with `contents` its payload, or all of them). */
 export function jobColumns(alias: string, contents: Contents = 'none'): Prisma.Sql {
   return raw(SELECTED[contents].map((field) => `${JOB_COLUMNS[field].sql.replaceAll('$', alias)} AS "${field}"`).join(', '));
 }
