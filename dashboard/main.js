@@ -16,6 +16,7 @@ import {
   RETRY_JOB,
   USER_JOBS,
 } from './operations.js';
+import { SearchPanel } from './searchPanel.js';
 import { renderConnectionStatus } from './views/connectionStatus.js';
 import { ErrorList } from './views/errorList.js';
 import { renderJobDetail } from './views/jobDetail.js';
@@ -108,6 +109,14 @@ function showRequestError(error) {
   else errors.show([error instanceof Error ? error.message : String(error)]);
 }
 
+const search = new SearchPanel({
+  section: $('#search'),
+  request,
+  store,
+  showError: showRequestError,
+  openJob: (id) => void openJob(id),
+});
+
 // Rendering is batched per frame: a burst of events costs one render, not one per event.
 let renderPending = false;
 function scheduleRender() {
@@ -142,6 +151,7 @@ function render() {
       : [],
     { selectedId, showError: true, limit: USER_JOBS_PAGE },
   );
+  search.render();
   renderJobDetail(panels.detail, {
     job: selectedId ? store.get(selectedId) : null,
     history: selectedId ? store.history(selectedId) : [],
@@ -240,6 +250,7 @@ function reloadOpenData() {
   void loadRecentJobs();
   if (view.selectedId) void loadJob(view.selectedId);
   if (view.userId) void loadUser(view.userId);
+  void search.refresh();
 }
 
 /**

@@ -2,7 +2,7 @@
 // The GraphQL documents the dashboard sends (see schema.graphql at the repository root);
 // test/dashboard.operations.test.ts validates each against the schema.
 
-/** @import { FullJob, JobStatus, JobSummary, Operation, QueueStats } from './types.js' */
+/** @import { FullJob, JobFilter, JobStatus, JobSummary, Operation, QueueStats } from './types.js' */
 
 /**
  * A document with the types of its result and variables; at run time, just the string.
@@ -17,10 +17,10 @@ function operation(source) {
 /** Cheap fields only: the all-jobs stream selects these so that no event costs a database read. */
 const JOB_SUMMARY = `
   id type userId status waitingFor priority attempts maxAttempts lastError
-  progress progressMessage version workerId runAt createdAt startedAt completedAt updatedAt`;
+  progress progressMessage version workerId runAt createdAt startedAt completedAt updatedAt tags`;
 
 /** payload and result are read from the database per event, so only the open job selects them. */
-const JOB_FULL = `${JOB_SUMMARY} payload result idempotencyKey leaseExpiresAt backoffBaseMs`;
+const JOB_FULL = `${JOB_SUMMARY} payload result idempotencyKey leaseExpiresAt backoffBaseMs metadata`;
 
 /** @type {Operation<{ queueStatsUpdated: QueueStats }, Record<string, never>>} */
 export const QUEUE_STATS_UPDATED = operation(`
@@ -80,4 +80,25 @@ export const RETRY_JOB = operation(`
 export const CANCEL_JOB = operation(`
   mutation DashboardCancelJob($id: ID!) {
     cancelJob(id: $id) { ${JOB_SUMMARY} }
+  }`);
+
+/**
+ * The Search panel: jobs matching a filter, newest first.
+ * @type {Operation<{ jobs: { nodes: JobSummary[] } }, { filter: JobFilter, first?: number }>}
+ */
+export const SEARCH_JOBS = operation(`
+  query DashboardSearchJobs($filter: JobFilter, $first: Int) {
+    jobs(filter: $filter, first: $first) { nodes { ${JOB_SUMMARY} } }
+  }`);
+
+/** @type {Operation<{ cancelJobs: { count: number } }, { filter: JobFilter }>} */
+export const CANCEL_JOBS = operation(`
+  mutation DashboardCancelJobs($filter: JobFilter!) {
+    cancelJobs(filter: $filter) { count }
+  }`);
+
+/** @type {Operation<{ retryJobs: { count: number } }, { filter: JobFilter }>} */
+export const RETRY_JOBS = operation(`
+  mutation DashboardRetryJobs($filter: JobFilter!) {
+    retryJobs(filter: $filter) { count }
   }`);

@@ -24,6 +24,14 @@ export interface JobSummary {
   startedAt: string | null;
   completedAt: string | null;
   updatedAt: string;
+  tags: string[];
+}
+
+/** The `jobs` query's and the bulk actions' filter, as the Search panel fills it. */
+export interface JobFilter {
+  userId?: string;
+  status?: JobStatus;
+  tags?: string[];
 }
 
 /** JOB_FULL: the open job selects its contents and lease too. */
@@ -33,6 +41,7 @@ export interface FullJob extends JobSummary {
   idempotencyKey: string | null;
   leaseExpiresAt: string | null;
   backoffBaseMs: number | null;
+  metadata: Record<string, unknown>;
 }
 
 /** A job as the page holds it: a summary, with the full fields once the job was opened. */

@@ -85,6 +85,24 @@ describe('authorization', () => {
       otherUsersJob: 'FORBIDDEN',
     },
     {
+      operation: 'jobs',
+      run: (caller, owner) => call(caller, 'query ($u: String) { jobs(filter: {userId: $u}) { nodes { id } } }', { u: owner }),
+      expected: { admin: 'ok', worker: 'ok', user: 'ok', anonymous: 'UNAUTHENTICATED' },
+      otherUsersJob: 'FORBIDDEN',
+    },
+    {
+      operation: 'cancelJobs',
+      run: (caller, owner) =>
+        call(caller, 'mutation ($u: String) { cancelJobs(filter: {userId: $u, tags: ["none"]}) { count } }', { u: owner }),
+      expected: { admin: 'ok', worker: 'FORBIDDEN', user: 'FORBIDDEN', anonymous: 'UNAUTHENTICATED' },
+    },
+    {
+      operation: 'retryJobs',
+      run: (caller, owner) =>
+        call(caller, 'mutation ($u: String) { retryJobs(filter: {userId: $u, tags: ["none"]}) { count } }', { u: owner }),
+      expected: { admin: 'ok', worker: 'FORBIDDEN', user: 'FORBIDDEN', anonymous: 'UNAUTHENTICATED' },
+    },
+    {
       operation: 'pendingJobs',
       run: (caller, owner) => call(caller, 'query ($u: String) { pendingJobs(userId: $u) { id } }', { u: owner }),
       expected: { admin: 'ok', worker: 'ok', user: 'ok', anonymous: 'UNAUTHENTICATED' },

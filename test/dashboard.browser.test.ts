@@ -244,6 +244,64 @@ describe('the dashboard', () => {
     }
   });
 
+  it('searches by tag, user and id, and retries or cancels every match after a confirmation', async () => {
+    const failed = [
+      await jobInState(conveyor.queue, 'FAILED', { userId: 'bulk-b', tags: ['batch:1'], workerId: 'w' }),
+      await jobInState(conveyor.queue, 'FAILED', { userId: 'bulk-a', tags: ['batch:1'], workerId: 'w' }),
+    ];
+    const queued = await conveyor.queue.submitJobs(
+      Array.from({ length: 3 }, () => ({ type: 'echo', userId: 'bulk-a', tags: ['batch:1'] })),
+    );
+    const bystander = (await conveyor.queue.submitJob({ type: 'echo', userId: 'bulk-a', tags: ['batch:2'], metadata: { shelf: 7 } })).job;
+    const matching = [...failed.map((job) => job.id), ...queued.map(({ job }) => job.id)];
+    const search = page.locator('#search');
+    const found = () =>
+      search.locator('.job-list [data-job-id]').evaluateAll((items) => items.map((item) => item.getAttribute('data-job-id')));
+
+    await search.locator('#search-tags').fill('batch:1');
+    await search.locator('#search-form button[type="submit"]').click();
+    await expect.poll(found).toEqual([...matching].reverse());
+    await expect.poll(() => search.locator('.job-list [data-job-id]').first().locator('.tag').allTextContents()).toEqual(['batch:1']);
+
+    await search.locator('#search-user').fill('bulk-a');
+    await search.locator('#search-form button[type="submit"]').click();
+    await expect.poll(found).toEqual([...queued.map(({ job }) => job.id).reverse(), failed[1]!.id]);
+
+    // An id finds that one job and opens it.
+    await search.locator('#search-id').fill(bystander.id);
+    await search.locator('#search-form button[type="submit"]').click();
+    await expect.poll(found).toEqual([bystander.id]);
+    await expect.poll(() => page.locator('#detail .detail-head').getAttribute('data-job-id')).toBe(bystander.id);
+    await expect.poll(() => page.locator('#detail [data-field="metadata"]').textContent()).toContain('"shelf": 7');
+    await expect.poll(() => search.locator('#bulk').isHidden()).toBe(true);
+
+    // Cancel every match of user bulk-a tagged batch:1: asked first, and "no" changes nothing.
+    await search.locator('#search-id').fill('');
+    await search.locator('#search-form button[type="submit"]').click();
+    await expect.poll(found).toHaveLength(4);
+    await search.locator('#bulk button[data-bulk="cancel"]').click();
+    await expect
+      .poll(() => search.locator('#bulk-question').textContent())
+      .toBe('Cancel every QUEUED or RUNNING job of user bulk-a, tagged batch:1? This acts on all of them, not only those shown.');
+    await search.locator('#bulk-no').click();
+    await expect.poll(() => search.locator('#bulk-confirm').isHidden()).toBe(true);
+    expect(await statusOf(queued[0]!.job.id)).toBe('QUEUED');
+    await search.locator('#bulk button[data-bulk="cancel"]').click();
+    await search.locator('#bulk-yes').click();
+    await expect.poll(() => search.locator('#bulk-outcome').textContent()).toBe('Cancelled 3 jobs.');
+    for (const { job } of queued) expect(await statusOf(job.id)).toBe('CANCELLED');
+    await expect.poll(() => search.locator(`[data-job-id="${queued[0]!.job.id}"] [data-status]`).first().textContent()).toBe('CANCELLED');
+
+    // Retry every match tagged batch:1, of any user: the three cancelled and the two failed.
+    await search.locator('#search-user').fill('');
+    await search.locator('#search-form button[type="submit"]').click();
+    await search.locator('#bulk button[data-bulk="retry"]').click();
+    await search.locator('#bulk-yes').click();
+    await expect.poll(() => search.locator('#bulk-outcome').textContent()).toBe('Retried 5 jobs.');
+    for (const id of matching) expect(await statusOf(id)).toBe('QUEUED');
+    expect(await statusOf(bystander.id)).toBe('QUEUED');
+  });
+
   it('made no requests beyond this server and raised no script errors', () => {
     expect(requestedUrls.filter((url) => !url.startsWith(`${conveyor.url}/`))).toEqual([]);
     expect(pageProblems).toEqual([]);

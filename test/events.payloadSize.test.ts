@@ -2,6 +2,7 @@ import { parse } from 'graphql';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CHANNELS } from '../src/db/channels.js';
+import { LIMITS } from '../src/queue/limits.js';
 import { startTestConveyor, type TestConveyor } from '../testing/conveyor.js';
 import { withClient } from '../testing/database.js';
 import { connected, createWsClient, executeOk, Recorder } from '../testing/graphqlClient.js';
@@ -11,6 +12,7 @@ import { checkInvariants } from '../testing/invariants.js';
 const NOTIFY_LIMIT = 8000;
 /** row_to_json writes each of these as \u00XX: six bytes for one character. */
 const controls = (n: number) => Array.from({ length: n }, (_, i) => String.fromCharCode(1 + (i % 31))).join('');
+const maxTags = Array.from({ length: LIMITS.tags }, (_, i) => `${i}:`.padEnd(LIMITS.tagLength, 'x'));
 
 describe('job events of jobs full of control characters', () => {
   let conveyor: TestConveyor;
@@ -45,11 +47,13 @@ describe('job events of jobs full of control characters', () => {
       await client.query(`INSERT INTO user_slots (user_id, used) SELECT u, 1 FROM unnest($1::text[]) u`, [rows.map((r) => r.userId)]);
       const { rows: inserted } = await client.query<{ id: string }>(
         `INSERT INTO jobs (type, user_id, idempotency_key, worker_id, progress_message, status, holds_slot, attempts,
-                           lease_token, lease_expires_at, started_at)
-         SELECT 'echo', u, k, w, p, 'RUNNING', true, 1, gen_random_uuid(), now() - interval '1 hour' + n * interval '1 ms', now()
+                           lease_token, lease_expires_at, started_at, tags)
+         SELECT 'echo', u, k, w, p, 'RUNNING', true, 1, gen_random_uuid(), now() - interval '1 hour' + n * interval '1 ms', now(),
+                CASE WHEN k IS NULL THEN '{}' ELSE $5::text[] END
          FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) WITH ORDINALITY AS t(u, k, w, p, n)
          RETURNING id`,
-        [rows.map((r) => r.userId), rows.map((r) => r.key), rows.map((r) => r.worker), rows.map((r) => r.progress)],
+        // The long ones also carry the most tags of the longest length (in every event, slim or not).
+        [rows.map((r) => r.userId), rows.map((r) => r.key), rows.map((r) => r.worker), rows.map((r) => r.progress), maxTags],
       );
       return inserted.map((row) => row.id);
     });

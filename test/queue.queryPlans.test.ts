@@ -1,7 +1,9 @@
 import type { Prisma } from '../src/generated/prisma/client.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Db } from '../src/queue/sql/fragments.js';
+import * as cancelRetry from '../src/queue/sql/cancelRetry.js';
 import * as reads from '../src/queue/sql/reads.js';
+import * as search from '../src/queue/sql/search.js';
 import * as writes from '../src/queue/sql/writes.js';
 import { withClient } from '../testing/database.js';
 import { startTestQueue, type TestQueue } from '../testing/testQueue.js';
@@ -9,7 +11,7 @@ import { startTestQueue, type TestQueue } from '../testing/testQueue.js';
 /** Builds a statement exactly as the queue sends it, without running it. */
 const statementOf = (build: (db: Db) => unknown) =>
   build({ $queryRaw: (query: Prisma.Sql) => query, $executeRaw: (query: Prisma.Sql) => query } as unknown as Db) as Prisma.Sql;
-const sql = { ...reads, ...writes };
+const sql = { ...reads, ...writes, ...cancelRetry, ...search };
 
 interface PlanNode {
   'Node Type': string;
@@ -97,6 +99,63 @@ describe('query plans of the hot statements', () => {
     }
   });
 
+  it('searching by any one filter, or several, reads through an index, never every job', async () => {
+    // 1 000 tagged jobs, created long ago, finished: what the tag and time filters narrow down to.
+    await withClient(harness.databaseUrl, async (client) => {
+      await client.query(
+        `INSERT INTO jobs (type, user_id, status, completed_at, created_at, tags)
+        SELECT 'sleep', 'tagged-' || (g % 10), 'FAILED', '2020-06-01', '2020-01-01', ARRAY['plan:' || (g % 4), 'all']
+        FROM generate_series(1, 1000) g`,
+      );
+      await client.query('ANALYZE jobs');
+    });
+    const filters: search.JobFilter[] = [
+      {},
+      { type: 'sleep' },
+      { userId: 'busy' },
+      { status: 'FAILED' },
+      { status: 'COMPLETED' },
+      { status: 'RUNNING' },
+      { status: 'QUEUED' },
+      { tags: ['plan:1'] },
+      { tags: ['plan:1', 'all'] },
+      { createdBefore: new Date('2021-01-01') },
+      { createdAfter: new Date('2019-12-31'), createdBefore: new Date('2020-01-02') },
+      { finishedBefore: new Date('2021-01-01') },
+      { finishedAfter: new Date('2020-05-01'), finishedBefore: new Date('2020-07-01') },
+      { userId: 'tagged-3', status: 'FAILED', tags: ['plan:3'] },
+      { type: 'sleep', tags: ['all'], finishedAfter: new Date('2020-01-01') },
+    ];
+    for (const filter of filters) {
+      const nodes = await explain(statementOf((db) => sql.jobSearch(db, { filter, beforeSeq: null, limit: 21 })));
+      expect(
+        nodes.filter((n) => n['Node Type'] === 'Seq Scan'),
+        JSON.stringify(filter),
+      ).toEqual([]);
+      // At most the 1 000 jobs a filter narrows to are read, never the 41 000 in the table.
+      expect(Math.max(...nodes.map((n) => n['Actual Rows'] ?? 0)), JSON.stringify(filter)).toBeLessThanOrEqual(1000);
+    }
+    // A bulk action's batch: the jobs in one state, newest first, below a cursor.
+    for (const filter of [{}, { userId: 'busy' }, { type: 'echo' }, { tags: ['all'] }]) {
+      const batch = statementOf((db) => sql.jobSearchIds(db, { filter, status: 'QUEUED', beforeSeq: 1_000_000n, limit: 500 }));
+      const nodes = await explain(batch);
+      expect(
+        nodes.filter((n) => n['Node Type'] === 'Seq Scan'),
+        JSON.stringify(filter),
+      ).toEqual([]);
+      expect(Math.max(...nodes.map((n) => n['Actual Rows'] ?? 0)), JSON.stringify(filter)).toBeLessThanOrEqual(1000);
+    }
+    // A finished state's batches walk jobs_finished_seq_idx in order: a batch reads a batch.
+    for (const status of ['COMPLETED', 'FAILED'] as const) {
+      const nodes = await explain(statementOf((db) => sql.jobSearchIds(db, { filter: {}, status, beforeSeq: 1_000_000n, limit: 500 })));
+      expect(
+        nodes.filter((n) => n['Node Type'] === 'Seq Scan' || n['Node Type'] === 'Sort').map((n) => n['Node Type']),
+        status,
+      ).toEqual([]);
+      expect(Math.max(...nodes.map((n) => n['Actual Rows'] ?? 0)), status).toBeLessThanOrEqual(500);
+    }
+  });
+
   it('planned once for all executions (as prepared statements are), every statement still reads through indexes', async () => {
     const id = '00000000-0000-4000-8000-000000000000';
     const input = {
@@ -110,6 +169,8 @@ describe('query plans of the hot statements', () => {
       maxAttempts: 3,
       backoffBaseMs: null,
       idempotencyKey: null,
+      tags: ['plan'],
+      metadataJson: '{}',
     };
     const statements = {
       claim: statementOf((db) => sql.jobClaimMany(db, { limit: 200, types: ['echo'], leaseSeconds: 60, workerId: 'plan', maxBytes: null })),
@@ -119,8 +180,8 @@ describe('query plans of the hot statements', () => {
       expireLeases: statementOf((db) => sql.jobExpireLeases(db, { limit: 100 }, settings)),
       heartbeat: statementOf((db) => sql.jobHeartbeat(db, { id, leaseToken: id, leaseSeconds: 60, progress: 1, progressMessage: null })),
       extendLeases: statementOf((db) => sql.jobExtendLeases(db, [{ id, leaseToken: id }], 60)),
-      cancel: statementOf((db) => sql.jobCancel(db, id, settings)),
-      retry: statementOf((db) => sql.jobRetry(db, id, settings)),
+      cancel: statementOf((db) => sql.jobCancelMany(db, [id], settings)),
+      retry: statementOf((db) => sql.jobRetryMany(db, [id], settings)),
       insert: statementOf((db) => sql.jobInsert(db, input, settings)),
       insertMany: statementOf((db) => sql.jobInsertMany(db, [input], settings)),
       get: statementOf((db) => sql.jobGet(db, id)),

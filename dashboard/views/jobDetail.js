@@ -35,6 +35,7 @@ function detailOf(job, history) {
     ['Status', statusBadge(job)],
     ['Attempts', `${job.attempts} of ${job.maxAttempts}`],
     ['Progress', progressOf(job) ?? h('span', { className: 'muted' }, '—')],
+    ['Tags', job.tags.length > 0 ? job.tags.join(' ') : h('span', { className: 'muted' }, '—')],
     ['Priority', String(job.priority)],
     ['Version', String(job.version)],
     ['Worker', job.workerId ?? h('span', { className: 'muted' }, '—')],
@@ -55,6 +56,9 @@ function detailOf(job, history) {
     ),
     job.lastError ? block('Last error', h('pre', { className: 'job-error', dataset: { field: 'lastError' } }, job.lastError)) : null,
     block('Payload', h('pre', { dataset: { field: 'payload' } }, jsonText(job.payload))),
+    job.metadata && Object.keys(job.metadata).length > 0
+      ? block('Metadata', h('pre', { dataset: { field: 'metadata' } }, jsonText(job.metadata)))
+      : null,
     block(
       'Result',
       job.result == null ? h('p', { className: 'muted' }, 'None yet.') : h('pre', { dataset: { field: 'result' } }, jsonText(job.result)),

@@ -41,6 +41,7 @@ function jobItem(job, { selected, showError }) {
       { className: 'job-meta muted' },
       `${job.userId} · attempt ${job.attempts}/${job.maxAttempts} · `,
       timeOf(job.completedAt ?? job.startedAt ?? job.createdAt),
+      job.tags.length > 0 ? h('span', { className: 'tags' }, ...job.tags.map((tag) => h('span', { className: 'tag' }, tag))) : null,
     ),
     job.status === 'RUNNING' ? progressOf(job) : null,
     showError && job.lastError ? h('pre', { className: 'job-error' }, job.lastError) : null,

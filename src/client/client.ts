@@ -1,12 +1,17 @@
 import type { Client } from 'graphql-ws';
 import {
   CancelJobDocument,
+  CancelJobsDocument,
   JobDocument,
+  JobsDocument,
   RetryJobDocument,
+  RetryJobsDocument,
   SubmitJobDocument,
   UserJobsWithResultsDocument,
   type CancelJobMutation,
+  type JobFilter,
   type JobQuery,
+  type JobsQuery,
   type JobStatus,
   type SubmitJobInput,
   type SubmitJobMutation,
@@ -22,7 +27,7 @@ import { closeSocket, httpExecutor, liveSocket, type ConnectionOptions, type Liv
  * ConveyorConnectionError.
  */
 export { ConveyorApiError, ConveyorConnectionError, type ApiErrorCode, type ServerError } from './errors.js';
-export type { JobStatus, SubmitJobInput } from './generated/graphql.js';
+export type { JobFilter, JobStatus, SubmitJobInput } from './generated/graphql.js';
 export type { WatchedJob, WatchTarget } from './jobWatch.js';
 export type { ConnectionOptions } from './transport.js';
 
@@ -37,6 +42,24 @@ export interface JobPage {
   jobs: WatchedJob[];
   /** Pass as `after` for the next page; null on the last. */
   nextCursor: string | null;
+}
+
+/** A job as `search` finds it (with its tags and metadata). */
+export type FoundJob = JobsQuery['jobs']['edges'][number]['node'];
+
+export interface SearchPage {
+  /** Newest first. */
+  jobs: FoundJob[];
+  /** Pass as `after` for the next page; null on the last. */
+  nextCursor: string | null;
+}
+
+export interface SearchOptions {
+  /** Type, user, status, tags (all of them), created and finished time; none: every job (a USER key: its own). */
+  filter?: JobFilter | null;
+  /** Page size, up to 100 (default 20). */
+  first?: number;
+  after?: string | null;
 }
 
 export interface ListOptions {
@@ -65,6 +88,12 @@ export interface ConveyorClient {
   cancel(id: string): Promise<JobSummary>;
   /** FAILED or CANCELLED → QUEUED, attempts reset. */
   retry(id: string): Promise<JobSummary>;
+  /** One page of the jobs matching a filter, newest first. */
+  search(options?: SearchOptions): Promise<SearchPage>;
+  /** Cancels every QUEUED or RUNNING job matching the filter (an ADMIN key); returns how many. */
+  cancelJobs(filter: JobFilter): Promise<number>;
+  /** Retries every FAILED or CANCELLED job matching the filter (an ADMIN key); returns how many. */
+  retryJobs(filter: JobFilter): Promise<number>;
   /** Closes the live connection; running watches end. */
   close(): Promise<void>;
 }
@@ -108,6 +137,15 @@ export function createConveyorClient(options: ConnectionOptions): ConveyorClient
       ),
     cancel: async (id) => (await execute(CancelJobDocument, { id })).cancelJob,
     retry: async (id) => (await execute(RetryJobDocument, { id })).retryJob,
+    search: async ({ filter = null, first = 20, after = null } = {}) => {
+      const { jobs } = await execute(JobsDocument, { filter, first, after });
+      return {
+        jobs: jobs.edges.map((edge) => edge.node),
+        nextCursor: jobs.pageInfo.hasNextPage ? (jobs.pageInfo.endCursor ?? null) : null,
+      };
+    },
+    cancelJobs: async (filter) => (await execute(CancelJobsDocument, { filter })).cancelJobs.count,
+    retryJobs: async (filter) => (await execute(RetryJobsDocument, { filter })).retryJobs.count,
     async close() {
       const closing = socket;
       socket = null;

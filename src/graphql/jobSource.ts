@@ -16,6 +16,8 @@ export type JobSource = Omit<JobRow, 'seq' | 'leaseToken' | 'traceParent' | Text
   progressMessage?: string | null;
   idempotencyKey?: string | null;
   workerId?: string | null;
+  /** On full rows (getJob) only: otherwise read with the row, as payload and result are. */
+  metadata?: Record<string, unknown>;
   payload?: unknown;
   result?: unknown;
   lease?: { token: string; expiresAt: Date };

@@ -3,6 +3,7 @@ import { builder } from './builder.js';
 import './types/job.js';
 import './types/jobQueries.js';
 import './types/jobMutations.js';
+import './types/jobSearch.js';
 import './types/jobSubscriptions.js';
 import './types/queueStats.js';
 import './types/userConcurrency.js';

@@ -6,8 +6,13 @@ import type { JobStatus } from './states.js';
  * column exists in one place; payload and result typed as the JSON they hold. Statements return
  * `JobRow` (without the two large columns) unless they say otherwise.
  */
-export type FullJobRow = Omit<Job, 'status' | 'payload' | 'result'> & { status: JobStatus; payload: unknown; result: unknown };
-export type JobRow = Omit<FullJobRow, 'payload' | 'result'>;
+export type FullJobRow = Omit<Job, 'status' | 'payload' | 'result' | 'metadata'> & {
+  status: JobStatus;
+  payload: unknown;
+  result: unknown;
+  metadata: Record<string, unknown>;
+};
+export type JobRow = Omit<FullJobRow, 'payload' | 'result' | 'metadata'>;
 export type JobWithPayload = JobRow & { payload: unknown };
 
 /** A row as anyone but the claiming worker sees it: the lease token only ever travels to that worker. */
@@ -25,7 +30,8 @@ export function withoutLeaseToken(row: JobRow): Omit<JobRow, 'leaseToken'> {
  *   text is too long for a NOTIFY gets; 'never' not in events (large, or secret);
  * - `eventSql`: the expression in the event when it differs (bigint as text: JSON numbers lose it);
  * - `date`: sent as an ISO string, parsed back into a Date;
- * - `contents`: payload and result, which a statement returns only when asked.
+ * - `contents`: payload, result and metadata, which a statement returns only when asked (so that claims,
+ *   completions and lists do not carry them).
  */
 interface ColumnSpec {
   sql: string;
@@ -71,6 +77,11 @@ export const JOB_COLUMNS = {
   payloadBytes: { sql: '$.payload_bytes', event: 'always' },
   resultBytes: { sql: '$.result_bytes', event: 'always' },
   traceParent: { sql: '$.trace_parent', event: 'never' },
+  // Bounded (LIMITS.tags, tagLength, and no character that JSON escapes), so always in the event.
+  tags: { sql: '$.tags', event: 'always' },
+  // Up to LIMITS.metadataBytes: not in events nor in what claims and completions return; read with
+  // the row when asked for (getJob, or a Job.metadata field).
+  metadata: { sql: '$.metadata', event: 'never', contents: true },
 } as const satisfies Record<keyof FullJobRow, ColumnSpec>;
 
 export type JobField = keyof typeof JOB_COLUMNS;

@@ -12,6 +12,8 @@ export interface TransactionalSubmit {
   maxAttempts?: number;
   idempotencyKey?: string;
   backoffBaseMs?: number;
+  tags?: readonly string[];
+  metadata?: Record<string, unknown>;
 }
 
 /** Anything with Prisma's raw query: an interactive transaction client (`prisma.$transaction(async (tx) => …)`). */
@@ -32,7 +34,8 @@ export async function submitJobInTransaction(tx: RawQueries, input: Transactiona
         type => ${input.type}, user_id => ${input.userId}, payload => ${JSON.stringify(input.payload ?? {})}::jsonb,
         priority => ${input.priority ?? 0}::int, run_at => ${input.runAt ?? null}::timestamptz,
         max_attempts => ${input.maxAttempts ?? null}::int, idempotency_key => ${input.idempotencyKey ?? null}::text,
-        backoff_base_ms => ${input.backoffBaseMs ?? null}::int, trace_parent => ${currentTraceParent()}::text
+        backoff_base_ms => ${input.backoffBaseMs ?? null}::int, trace_parent => ${currentTraceParent()}::text,
+        tags => ${[...(input.tags ?? [])]}::text[], metadata => ${JSON.stringify(input.metadata ?? {})}::jsonb
       )::text AS id`;
     return row!.id;
   } catch (error) {

@@ -21,6 +21,20 @@ export const LIMITS = {
   userConcurrency: 10_000,
   runAtHorizonDays: 366,
   submitBatch: 1000,
+  /** Tags on one job, and each tag's length; a tag is made of TAG_PATTERN's characters only. */
+  tags: 10,
+  tagLength: 64,
+  /** Bytes of a job's metadata as compact JSON. */
+  metadataBytes: 4096,
+  /** Jobs that one statement of cancelJobs / retryJobs changes (its own transaction, so locks stay few). */
+  bulkBatch: 500,
   /** Jobs re-read for one subscription after a lost LISTEN connection. */
   catchUp: 10_000,
 } as const;
+
+/**
+ * The characters a tag may use: letters, digits and `_ . : / = -` (so `tenant:acme`, `import/2026-11`,
+ * `env=prod`). Neither JSON nor a URL needs to escape any of them, and the same pattern is checked by
+ * PostgreSQL in conveyor_submit_job (a POSIX regular expression that reads the same).
+ */
+export const TAG_PATTERN = '^[A-Za-z0-9_.:/=-]+$';

@@ -9,9 +9,12 @@ import type { Lease, QueueObserver, QueueSettings, UserConcurrency } from './que
 import type { Contents } from './sql/fragments.js';
 import * as reads from './sql/reads.js';
 import type { QueueCounts } from './sql/reads.js';
-import { jobCancel, jobClaimMany, jobHeartbeat, jobRetry, userSlotFill, userSlotSetLimit, userSlotShrink } from './sql/writes.js';
+import { actOnMatching } from './bulkActions.js';
+import { jobCancelMany, jobRetryMany } from './sql/cancelRetry.js';
+import { jobSearch, type JobFilter } from './sql/search.js';
+import { jobClaimMany, jobHeartbeat, userSlotFill, userSlotSetLimit, userSlotShrink } from './sql/writes.js';
 import { Submissions, type Submitted, type SubmitJobInput } from './submissions.js';
-import { checkJobId, checkLeaseToken, checkLength, checkRange, checkUserId, withIndex } from './validation.js';
+import { checkJobFilter, checkJobId, checkLeaseToken, checkLength, checkRange, checkUserId, withIndex } from './validation.js';
 import { serializeResult, TrustedWorkerQueue, type WorkerQueue } from './workerQueue.js';
 
 export interface ClaimOptions {
@@ -156,7 +159,7 @@ export class JobQueue {
 
   async cancelJob(id: string): Promise<JobRow> {
     checkJobId(id);
-    const [job] = await jobCancel(this.#db, id, this.settings);
+    const [job] = await jobCancelMany(this.#db, [id], this.settings);
     if (!job) return this.#stateRefusal(id, 'cancel');
     this.#observer.jobsCancelled?.([job]);
     return job;
@@ -164,7 +167,7 @@ export class JobQueue {
 
   async retryJob(id: string): Promise<JobRow> {
     checkJobId(id);
-    const [job] = await jobRetry(this.#db, id, this.settings);
+    const [job] = await jobRetryMany(this.#db, [id], this.settings);
     return job ?? this.#stateRefusal(id, 'retry');
   }
 
@@ -193,6 +196,30 @@ export class JobQueue {
       limit: first + 1,
     });
     return { jobs: rows.slice(0, first), hasMore: rows.length > first };
+  }
+
+  /** One page of the jobs matching the filter, newest first; `hasMore` when another page follows. */
+  async searchJobs(p: { filter: JobFilter; first?: number | null; beforeSeq?: bigint | null }) {
+    checkJobFilter(p.filter);
+    const first = p.first ?? 20;
+    checkRange('first', first, 0, LIMITS.pageSize);
+    const rows = await jobSearch(this.#db, { filter: p.filter, beforeSeq: p.beforeSeq ?? null, limit: first + 1 });
+    return { jobs: rows.slice(0, first), hasMore: rows.length > first };
+  }
+
+  /**
+   * Cancels every QUEUED or RUNNING job matching the filter (submitted before the call), in batches
+   * of LIMITS.bulkBatch, as cancelJob does each; returns how many were cancelled.
+   */
+  async cancelJobs(filter: JobFilter): Promise<number> {
+    checkJobFilter(filter);
+    return actOnMatching(this.#db, 'cancel', filter, this.settings, (rows) => this.#observer.jobsCancelled?.(rows));
+  }
+
+  /** Retries every FAILED or CANCELLED job matching the filter, as retryJob does each; returns how many. */
+  async retryJobs(filter: JobFilter): Promise<number> {
+    checkJobFilter(filter);
+    return actOnMatching(this.#db, 'retry', filter, this.settings, () => {});
   }
 
   /** The latest jobs in one state, all users (running: newest start first; finished: newest finish first). */

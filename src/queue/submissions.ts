@@ -9,7 +9,7 @@ import type { Db } from './sql/fragments.js';
 import { jobGetByIdempotencyKeys } from './sql/reads.js';
 import { jobInsert, jobInsertMany, userSlotEnsure, userSlotRelease, type JobInsertParams } from './sql/writes.js';
 import { checkStorableJson } from './storableJson.js';
-import { checkLength, checkRange, checkRunAt, checkUserId, withIndex } from './validation.js';
+import { checkLength, checkMetadata, checkRange, checkRunAt, checkTags, checkUserId, withIndex } from './validation.js';
 
 /** A submission's outcome: the job, and whether an idempotency key made it an existing one. */
 export interface Submitted {
@@ -27,6 +27,10 @@ export interface SubmitJobInput {
   /** First retry delay (doubles per attempt); default from config. */
   backoffBaseMs?: number | null;
   idempotencyKey?: string | null;
+  /** Labels to search and act on jobs by (LIMITS.tags of TAG_PATTERN); repeats are dropped. */
+  tags?: readonly string[] | null;
+  /** A small JSON object (LIMITS.metadataBytes), stored and shown as given. */
+  metadata?: Record<string, unknown> | null;
 }
 
 /** Bound on the remembered users with a slot row; past it the memory starts over. */
@@ -162,6 +166,8 @@ export class Submissions {
     if (input.backoffBaseMs != null) checkRange('backoffBaseMs', input.backoffBaseMs, 0, LIMITS.backoffBaseMs);
     if (input.idempotencyKey != null) checkLength('idempotencyKey', input.idempotencyKey, LIMITS.idempotencyKeyLength);
     if (input.runAt) checkRunAt(input.runAt);
+    const tags = input.tags ? checkTags(input.tags) : [];
+    const metadataJson = input.metadata != null ? checkMetadata(input.metadata) : '{}';
     return {
       type: input.type,
       payloadJson,
@@ -173,6 +179,8 @@ export class Submissions {
       backoffBaseMs: input.backoffBaseMs ?? null,
       idempotencyKey: input.idempotencyKey ?? null,
       traceParent,
+      tags,
+      metadataJson,
     };
   }
 }

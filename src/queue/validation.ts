@@ -1,7 +1,9 @@
 import { z } from 'zod';
 import { InvalidInputError } from '../errors.js';
-import { LIMITS } from './limits.js';
-import { unstorableText } from './storableJson.js';
+import { JOB_STATUSES } from '../jobs/states.js';
+import { LIMITS, TAG_PATTERN } from './limits.js';
+import type { JobFilter } from './sql/search.js';
+import { checkStorableJson, unstorableText } from './storableJson.js';
 
 /**
  * The checks the queue's public operations run on their input; each throws InvalidInputError
@@ -38,6 +40,57 @@ export function checkLength(field: string, value: string, max: number) {
   }
   const problem = unstorableText(value);
   if (problem) throw new InvalidInputError(`${field} ${problem}.`);
+}
+
+const tagPattern = new RegExp(TAG_PATTERN);
+
+/** One tag: 1 to LIMITS.tagLength characters of TAG_PATTERN. */
+export function checkTag(field: string, tag: string) {
+  if (tag.length === 0 || tag.length > LIMITS.tagLength || !tagPattern.test(tag)) {
+    throw new InvalidInputError(
+      `${field} "${truncate(tag, 60)}" is not a tag: 1 to ${LIMITS.tagLength} of the characters A-Z a-z 0-9 _ . : / = -.`,
+    );
+  }
+}
+
+/** A job's tags, each checked, repeats dropped (first one kept); at most LIMITS.tags of them. */
+export function checkTags(tags: readonly string[]): string[] {
+  tags.forEach((tag) => checkTag('tags:', tag));
+  const unique = [...new Set(tags)];
+  if (unique.length > LIMITS.tags) throw new InvalidInputError(`tags: a job has at most ${LIMITS.tags} tags; got ${unique.length}.`);
+  return unique;
+}
+
+/** A job's metadata: a JSON object of at most LIMITS.metadataBytes; returns its JSON text. */
+export function checkMetadata(metadata: unknown): string {
+  if (typeof metadata !== 'object' || metadata === null || Array.isArray(metadata)) {
+    throw new InvalidInputError('metadata must be a JSON object.');
+  }
+  checkStorableJson('metadata', metadata);
+  const json = JSON.stringify(metadata);
+  const bytes = Buffer.byteLength(json);
+  if (bytes > LIMITS.metadataBytes) {
+    throw new InvalidInputError(`metadata is ${bytes} bytes of JSON; the limit is ${LIMITS.metadataBytes}.`);
+  }
+  return json;
+}
+
+/** A search or bulk filter: identifiers bounded as on submit, tags well-formed, dates valid. */
+export function checkJobFilter(filter: JobFilter) {
+  if (filter.type != null) checkLength('type', filter.type, LIMITS.typeLength);
+  if (filter.userId != null) checkUserId(filter.userId);
+  // Written into the statement as a constant (search.ts), so it must be one of the states.
+  if (filter.status != null && !JOB_STATUSES.includes(filter.status)) {
+    throw new InvalidInputError(`status must be one of ${JOB_STATUSES.join(', ')}.`);
+  }
+  if (filter.tags != null) {
+    filter.tags.forEach((tag) => checkTag('tags:', tag));
+    if (filter.tags.length > LIMITS.tags) throw new InvalidInputError(`tags: a filter names at most ${LIMITS.tags} tags.`);
+  }
+  for (const field of ['createdAfter', 'createdBefore', 'finishedAfter', 'finishedBefore'] as const) {
+    const value = filter[field];
+    if (value != null && Number.isNaN(value.getTime())) throw new InvalidInputError(`${field} is not a valid date.`);
+  }
 }
 
 export function checkRange(field: string, value: number, min: number, max: number) {

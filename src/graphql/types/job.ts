@@ -4,6 +4,7 @@ import { builder } from '../builder.js';
 import type { GraphQLContext } from '../context.js';
 import type { TextField } from '../../jobs/columns.js';
 import type { JobSource } from '../jobSource.js';
+import { LIMITS } from '../../queue/limits.js';
 
 export const JobStatusEnum = builder.enumType('JobStatus', {
   description: 'QUEUED → RUNNING → COMPLETED | FAILED (retries go back to QUEUED); QUEUED or RUNNING → CANCELLED.',
@@ -79,6 +80,16 @@ export const JobRef = builder.objectRef<JobSource>('Job').implement({
     startedAt: t.expose('startedAt', { type: 'DateTime', nullable: true, description: 'When it was last picked.' }),
     completedAt: t.expose('completedAt', { type: 'DateTime', nullable: true, description: 'When it finished.' }),
     updatedAt: t.expose('updatedAt', { type: 'DateTime' }),
+    tags: t.exposeStringList('tags', { description: 'Labels given at submit, to search by (`jobs`) and act on in bulk.' }),
+    metadata: t.field({
+      type: 'JSON',
+      description: `The JSON object given at submit (at most ${LIMITS.metadataBytes} bytes; {} when none). Counts against the response's byte budget.`,
+      resolve: async (job, _args, ctx, info) => {
+        const metadata = 'metadata' in job ? job.metadata : ((await ctx.fullJobs.load(job))?.metadata ?? {});
+        ctx.responseBudget.forExecution(info).charge(Buffer.byteLength(JSON.stringify(metadata)), `job ${job.id} metadata`);
+        return metadata;
+      },
+    }),
   }),
 });
 

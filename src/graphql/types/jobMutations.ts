@@ -18,6 +18,12 @@ const SubmitJobInput = builder.inputType('SubmitJobInput', {
     maxAttempts: t.int({ description: 'Attempts before FAILED; defaults per type, then to the server default.' }),
     backoffBaseMs: t.int({ description: 'Delay before the first retry in ms, doubling per attempt (with jitter); default from config.' }),
     idempotencyKey: t.string({ description: "A key already used by this user returns that user's existing job." }),
+    tags: t.stringList({
+      description:
+        `Labels to search by and act on in bulk: at most ${LIMITS.tags}, each 1 to ${LIMITS.tagLength} of A-Z a-z 0-9 _ . : / = - ` +
+        '(e.g. "tenant:acme"); repeats are dropped.',
+    }),
+    metadata: t.field({ type: 'JSON', description: `A JSON object of at most ${LIMITS.metadataBytes} bytes, kept with the job.` }),
   }),
 });
 
@@ -193,8 +199,13 @@ async function requireOwnJob(ctx: GraphQLContext, id: string) {
 }
 
 /** A submission for the user it acts for: a user key's own, or the one an admin names (`field` then required). */
-function withActingUser<T extends { userId?: string | null }>(ctx: GraphQLContext, input: T, field: string): T & { userId: string } {
+function withActingUser<T extends { userId?: string | null; metadata?: unknown }>(
+  ctx: GraphQLContext,
+  input: T,
+  field: string,
+): Omit<T, 'metadata'> & { userId: string; metadata?: Record<string, unknown> | null } {
   const userId = actingUserId(ctx.viewer, input.userId);
   if (userId === null) throw new InvalidInputError(`${field} is required: whose job is it?`);
-  return { ...input, userId };
+  // The queue checks that metadata is an object (BAD_USER_INPUT otherwise).
+  return { ...input, userId, metadata: input.metadata as Record<string, unknown> | null | undefined };
 }

@@ -5,7 +5,7 @@ import { jobFromRow } from '../jobSource.js';
 import { JobRef, JobStatusEnum } from './job.js';
 
 /** JobConnection, JobEdge and PageInfo, by the Relay plugin: `edges`, `nodes` and `pageInfo`. */
-const JobConnectionRef = builder.connectionObject({ type: JobRef, name: 'JobConnection' });
+export const JobConnectionRef = builder.connectionObject({ type: JobRef, name: 'JobConnection' });
 
 /** Keyset cursors: the submission sequence number, opaque to clients. */
 export function encodeCursor(seq: bigint | string): string {

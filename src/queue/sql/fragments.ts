@@ -40,7 +40,7 @@ export interface StatementSettings {
 /**
  * Bounds on NOTIFY payloads, whose limit in PostgreSQL is 8000 bytes: a statement whose payload passes
  * it fails as a whole ("payload string too long"), and with it the change it was making. An event
- * longer than EVENT_MAX_BYTES is replaced by its slim form (no free text), which is under 1.7 kB
+ * longer than EVENT_MAX_BYTES is replaced by its slim form (no free text), which is under 2.4 kB
  * whatever the job holds; events are grouped into payloads of NOTIFY_CHUNK_BYTES, and a chunk passes
  * that by at most one event, so a payload stays under 3500 + 3000 + brackets. Sizes are real bytes of
  * the JSON text: row_to_json writes a control character as \u00XX (6 bytes).
@@ -50,8 +50,8 @@ const NOTIFY_CHUNK_BYTES = 3500;
 
 /**
  * Which large columns a statement returns besides a JobRow's: none (batches, lists), the payload
- * (claims, submits: bounded by the request), or payload and result (statements on one job, whose
- * caller may well show them: reading them again would cost a round trip).
+ * (claims, submits: bounded by the request), or payload, result and metadata (statements on one job,
+ * whose caller may well show them: reading them again would cost a round trip).
  */
 export type Contents = 'none' | 'payload' | 'all';
 
@@ -62,7 +62,7 @@ const SELECTED: Record<Contents, JobField[]> = {
   all: columnsOf(() => true),
 };
 
-/** The select list of a job row over table alias `alias` (with `contents` its payload, or both). */
+/** The select list of a job row over table alias `alias` (with `contents` its payload, or all of them). */
 export function jobColumns(alias: string, contents: Contents = 'none'): Prisma.Sql {
   return raw(SELECTED[contents].map((field) => `${JOB_COLUMNS[field].sql.replaceAll('$', alias)} AS "${field}"`).join(', '));
 }

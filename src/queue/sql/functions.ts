@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { ADVISORY_LOCKS } from '../../db/advisoryLocks.js';
 import type { Prisma, PrismaClient } from '../../generated/prisma/client.js';
-import { LIMITS } from '../limits.js';
+import { LIMITS, TAG_PATTERN } from '../limits.js';
 import type { QueueSettings } from '../queueTypes.js';
 import { jobInsertStatement, userSlotReleaseStatement } from './writes.js';
 
@@ -50,6 +50,8 @@ export function submitJobFunctionSql(settings: QueueSettings): string {
       backoffBaseMs: new Argument('backoff_base_ms'),
       idempotencyKey: new Argument('idempotency_key'),
       traceParent: new Argument('trace_parent'),
+      tags: new Argument('tags'),
+      metadataJson: new Argument('metadata'),
     },
     settings,
   );
@@ -66,7 +68,9 @@ CREATE OR REPLACE FUNCTION conveyor_submit_job(
   max_attempts integer DEFAULT NULL,
   idempotency_key text DEFAULT NULL,
   backoff_base_ms integer DEFAULT NULL,
-  trace_parent text DEFAULT NULL
+  trace_parent text DEFAULT NULL,
+  tags text[] DEFAULT '{}',
+  metadata jsonb DEFAULT '{}'
 ) RETURNS uuid LANGUAGE plpgsql AS $conveyor$
 DECLARE
   inserted record;
@@ -82,6 +86,19 @@ BEGIN
   ${refuse(`run_at > now() + interval '${LIMITS.runAtHorizonDays} days'`, `'run_at may be at most ${LIMITS.runAtHorizonDays} days ahead.'`)}
   ${refuse(`length(idempotency_key) NOT BETWEEN 1 AND ${LIMITS.idempotencyKeyLength}`, `'idempotency_key must be 1 to ${LIMITS.idempotencyKeyLength} characters long.'`)}
   ${refuse(`backoff_base_ms NOT BETWEEN 0 AND ${LIMITS.backoffBaseMs}`, `'backoff_base_ms must be an integer from 0 to ${LIMITS.backoffBaseMs}.'`)}
+  tags := coalesce(tags, '{}');
+  ${refuse(`array_ndims(tags) > 1`, `'tags must be a one-dimensional array of text.'`)}
+  ${refuse(`array_position(tags, NULL) IS NOT NULL`, `'tags must not contain null.'`)}
+  -- Repeats dropped, the first kept, as submitJob does.
+  tags := ARRAY(SELECT u.tag FROM unnest(tags) WITH ORDINALITY u(tag, n) GROUP BY u.tag ORDER BY min(u.n));
+  ${refuse(`cardinality(tags) > ${LIMITS.tags}`, `format('a job has at most ${LIMITS.tags} tags; got %s.', cardinality(tags))`)}
+  ${refuse(
+    `EXISTS (SELECT 1 FROM unnest(tags) u(tag) WHERE length(u.tag) NOT BETWEEN 1 AND ${LIMITS.tagLength} OR u.tag !~ ${pg.escapeLiteral(TAG_PATTERN)})`,
+    `format('tags: %s is not a tag: 1 to ${LIMITS.tagLength} of the characters A-Z a-z 0-9 _ . : / = -.', (SELECT quote_literal(u.tag) FROM unnest(tags) u(tag) WHERE length(u.tag) NOT BETWEEN 1 AND ${LIMITS.tagLength} OR u.tag !~ ${pg.escapeLiteral(TAG_PATTERN)} LIMIT 1))`,
+  )}
+  metadata := coalesce(metadata, '{}');
+  ${refuse(`jsonb_typeof(metadata) <> 'object'`, `'metadata must be a JSON object.'`)}
+  ${refuse(`octet_length(metadata::text) > ${LIMITS.metadataBytes}`, `format('metadata is %s bytes of JSON; the limit is ${LIMITS.metadataBytes}.', octet_length(metadata::text))`)}
   attempts := coalesce(max_attempts, (SELECT t.max_attempts FROM job_types t WHERE t.name = conveyor_submit_job.type), ${settings.defaultMaxAttempts});
   ${refuse(`attempts NOT BETWEEN 1 AND ${LIMITS.maxAttempts}`, `'max_attempts must be an integer from 1 to ${LIMITS.maxAttempts}.'`)}
   -- As the submit in src/queue/submissions.ts: a concurrent submit with the same key that commits
@@ -99,6 +116,17 @@ END
 $conveyor$;`;
 }
 
+const DROP_OTHER_SUBMIT_FUNCTIONS = `
+DO $drop$
+DECLARE f regprocedure;
+BEGIN
+  FOR f IN SELECT p.oid::regprocedure FROM pg_proc p
+           WHERE p.proname = 'conveyor_submit_job' AND p.pronamespace = current_schema()::regnamespace LOOP
+    EXECUTE 'DROP FUNCTION ' || f;
+  END LOOP;
+END
+$drop$;`;
+
 /**
  * Installs the functions and publishes this process's job types, under the migrations' lock (two
  * processes replacing one function at once would fail with "tuple concurrently updated").
@@ -110,6 +138,10 @@ export async function installDatabaseFunctions(
 ): Promise<void> {
   await prisma.$transaction(async (tx) => {
     await tx.$executeRaw`SELECT pg_advisory_xact_lock(${ADVISORY_LOCKS.migrations}::bigint)`;
+    // CREATE OR REPLACE only replaces a function of the same arguments: one with other arguments (an
+    // earlier version's, before tags and metadata) would stay beside it as an overload, and a call
+    // naming only some arguments would then be ambiguous. So every other version goes first.
+    await tx.$executeRawUnsafe(DROP_OTHER_SUBMIT_FUNCTIONS);
     await tx.$executeRawUnsafe(submitJobFunctionSql(settings));
     if (jobTypes.length > 0) {
       await tx.$executeRaw`

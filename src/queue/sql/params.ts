@@ -13,6 +13,10 @@ export interface JobInsertParams {
   idempotencyKey: string | null;
   /** W3C traceparent of the submitting span, or null. */
   traceParent: string | null;
+  /** Checked (LIMITS.tags, TAG_PATTERN) and without repeats. */
+  tags: readonly string[];
+  /** The metadata object as JSON text. */
+  metadataJson: string;
 }
 
 export interface JobClaimParams {

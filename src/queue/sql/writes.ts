@@ -56,9 +56,10 @@ export function jobInsertStatement(p: { [K in keyof JobInsertParams]: unknown },
   ${slotAcquire(sql`${p.userId}::text`, sql`true`, sql`(NOT EXISTS (SELECT 1 FROM existing) AND ${runAt} <= now())`, settings)},
   inserted AS (
     INSERT INTO jobs (type, payload, payload_bytes, user_id, priority, run_at, max_attempts, backoff_base_ms, idempotency_key,
-                      trace_parent, holds_slot)
+                      trace_parent, tags, metadata, holds_slot)
     SELECT ${p.type}::text, ${p.payloadJson}::jsonb, ${p.payloadBytes}::int, ${p.userId}::text, ${p.priority}::int, ${runAt},
-           ${p.maxAttempts}::int, ${p.backoffBaseMs}::int, ${p.idempotencyKey}::text, ${p.traceParent}::text, EXISTS (SELECT 1 FROM slot)
+           ${p.maxAttempts}::int, ${p.backoffBaseMs}::int, ${p.idempotencyKey}::text, ${p.traceParent}::text,
+           ${p.tags}::text[], ${p.metadataJson}::jsonb, EXISTS (SELECT 1 FROM slot)
     WHERE NOT EXISTS (SELECT 1 FROM existing)
     ON CONFLICT (user_id, idempotency_key) DO NOTHING
     RETURNING *
@@ -91,8 +92,11 @@ export function jobInsertMany(db: Db, rows: readonly JobInsertParams[], settings
       ${rows.map((r) => r.type)}::text[], ${rows.map((r) => r.payloadJson)}::jsonb[], ${rows.map((r) => r.payloadBytes)}::int[],
       ${rows.map((r) => r.userId)}::text[], ${rows.map((r) => r.priority)}::int[],
       ${rows.map((r) => (r.runAt ? r.runAt.toISOString() : null))}::timestamptz[], ${rows.map((r) => r.maxAttempts)}::int[],
-      ${rows.map((r) => r.backoffBaseMs)}::int[], ${rows.map((r) => r.idempotencyKey)}::text[], ${rows.map((r) => r.traceParent)}::text[]
-    ) WITH ORDINALITY AS t(type, payload, payload_bytes, user_id, priority, run_at, max_attempts, backoff_base_ms, idempotency_key, trace_parent, n)
+      ${rows.map((r) => r.backoffBaseMs)}::int[], ${rows.map((r) => r.idempotencyKey)}::text[], ${rows.map((r) => r.traceParent)}::text[],
+      -- A row's tags joined by spaces (a tag has none): unnest cannot take an array of arrays.
+      ${rows.map((r) => r.tags.join(' '))}::text[], ${rows.map((r) => r.metadataJson)}::jsonb[]
+    ) WITH ORDINALITY AS t(type, payload, payload_bytes, user_id, priority, run_at, max_attempts, backoff_base_ms, idempotency_key, trace_parent,
+                           tags, metadata, n)
   ),
   slots AS (
     SELECT s.user_id, greatest(coalesce(s.max_running, ${settings.defaultUserConcurrency}::int) - s.used, 0) AS free
@@ -115,9 +119,9 @@ export function jobInsertMany(db: Db, rows: readonly JobInsertParams[], settings
   ),
   inserted AS (
     INSERT INTO jobs (type, payload, payload_bytes, user_id, priority, run_at, max_attempts, backoff_base_ms, idempotency_key,
-                      trace_parent, holds_slot)
+                      trace_parent, tags, metadata, holds_slot)
     SELECT r.type, r.payload, r.payload_bytes, r.user_id, r.priority, r.due_at, r.max_attempts, r.backoff_base_ms, r.idempotency_key,
-           r.trace_parent, coalesce(r.rank <= s.free, false)
+           r.trace_parent, string_to_array(r.tags, ' '), r.metadata, coalesce(r.rank <= s.free, false)
     FROM ranked r LEFT JOIN slots s ON s.user_id = r.user_id
     ORDER BY r.n
     ON CONFLICT (user_id, idempotency_key) DO NOTHING
@@ -296,47 +300,6 @@ export function jobExtendLeases(db: Db, leases: readonly { id: string; leaseToke
   FROM unnest(${leases.map((l) => l.id)}::uuid[], ${leases.map((l) => l.leaseToken)}::uuid[]) AS h(id, lease_token)
   WHERE ${heldUnder('h', leases)} AND j.status = 'RUNNING'
   RETURNING j.id, j.lease_expires_at AS "leaseExpiresAt"`);
-}
-
-// ───────────────────────────── cancel and retry ─────────────────────────────
-
-/** QUEUED or RUNNING → CANCELLED. A running job's worker learns it from the event / its lease. */
-export function jobCancel(db: Db, id: string, settings: StatementSettings) {
-  return db.$queryRaw<FullJobRow[]>(sql`
-  WITH target AS (
-    SELECT id, holds_slot FROM jobs WHERE id = ${id}::uuid AND status = ANY(${states('cancel')}) FOR UPDATE
-  ),
-  cancelled AS (
-    UPDATE jobs j SET status = 'CANCELLED', holds_slot = false, completed_at = now(), lease_token = NULL,
-      lease_expires_at = NULL, updated_at = now(), version = j.version + 1
-    FROM target WHERE j.id = target.id
-    RETURNING j.*
-  ),
-  ${countFinished('cancelled', 1)},
-  freed AS (SELECT c.user_id, 1 AS n FROM cancelled c JOIN target t ON t.id = c.id WHERE t.holds_slot),
-  ${releaseAndPromote(settings)},
-  changed AS (SELECT * FROM cancelled UNION ALL SELECT * FROM promoted),
-  ${notifyCte('changed')}
-  SELECT ${jobColumns('c', 'all')} FROM cancelled c WHERE ${NOTIFIED}`);
-}
-
-/** FAILED or CANCELLED → QUEUED with a fresh set of attempts; takes a user slot if one is free. */
-export function jobRetry(db: Db, id: string, settings: StatementSettings) {
-  return db.$queryRaw<FullJobRow[]>(sql`
-  WITH target AS (
-    SELECT id, user_id, type, status FROM jobs WHERE id = ${id}::uuid AND status = ANY(${states('retry')}) FOR UPDATE
-  ),
-  ${countFinished('target', -1)},
-  ${slotAcquire(sql`(SELECT user_id FROM target)`, sql`EXISTS (SELECT 1 FROM target)`, sql`EXISTS (SELECT 1 FROM target)`, settings)},
-  retried AS (
-    UPDATE jobs j SET status = 'QUEUED', holds_slot = EXISTS (SELECT 1 FROM slot), attempts = 0, run_at = now(),
-      started_at = NULL, completed_at = NULL, result = NULL, result_bytes = 0, progress = NULL, progress_message = NULL,
-      worker_id = NULL, updated_at = now(), version = j.version + 1
-    FROM target WHERE j.id = target.id
-    RETURNING j.*
-  ),
-  ${notifyCte('retried')}
-  SELECT ${jobColumns('c', 'all')} FROM retried c WHERE ${NOTIFIED}`);
 }
 
 // ───────────────────────────── maintenance ─────────────────────────────

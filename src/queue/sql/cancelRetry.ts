@@ -1,0 +1,94 @@
+/**
+ * Cancel and retry, over a set of jobs: `cancelJob` passes one id, `cancelJobs` a batch of up to
+ * LIMITS.bulkBatch (one statement, so one transaction per batch). Ids not in a source state of the
+ * transition are left out of the result. Like the statements in writes.ts, each keeps the slot
+ * invariant (`user_slots.used` = the user's jobs with `holds_slot`) by itself.
+ */
+import type { FullJobRow } from '../../jobs/columns.js';
+import {
+  countFinished,
+  type Db,
+  jobColumns,
+  NOTIFIED,
+  notifyCte,
+  releaseAndPromote,
+  sql,
+  states,
+  type StatementSettings,
+} from './fragments.js';
+
+/**
+ * QUEUED or RUNNING → CANCELLED. A running job's lease is revoked (its worker learns it from the event,
+ * and its next heartbeat or complete is refused); slots held are freed and go to waiting jobs.
+ * Rows are locked in id order, as the claim and completion statements reach them through the primary
+ * key, so that a batch and a worker's batch do not wait on each other crosswise.
+ */
+export function jobCancelMany(db: Db, ids: readonly string[], settings: StatementSettings) {
+  return db.$queryRaw<FullJobRow[]>(sql`
+  WITH target AS (
+    SELECT id, holds_slot FROM jobs WHERE id = ANY(${[...ids]}::uuid[]) AND status = ANY(${states('cancel')})
+    ORDER BY id
+    FOR UPDATE
+  ),
+  cancelled AS (
+    UPDATE jobs j SET status = 'CANCELLED', holds_slot = false, completed_at = now(), lease_token = NULL,
+      lease_expires_at = NULL, updated_at = now(), version = j.version + 1
+    FROM target WHERE j.id = target.id
+    RETURNING j.*
+  ),
+  ${countFinished('cancelled', 1)},
+  freed AS (SELECT c.user_id, 1 AS n FROM cancelled c JOIN target t ON t.id = c.id WHERE t.holds_slot),
+  ${releaseAndPromote(settings)},
+  changed AS (SELECT * FROM cancelled UNION ALL SELECT * FROM promoted),
+  ${notifyCte('changed')}
+  SELECT ${jobColumns('c', 'all')} FROM cancelled c WHERE ${NOTIFIED}`);
+}
+
+/**
+ * FAILED or CANCELLED → QUEUED with a fresh set of attempts, due now. Under the users' slot-row locks
+ * (taken in user_id order, as every statement takes them), each user's retried jobs take that user's
+ * free slots best first (priority, then submission); the others wait for one, as a submit over the
+ * limit does. A user without a slot row (never the case for a job submitted through the queue) gets
+ * one, and maintenance promotes the job.
+ */
+export function jobRetryMany(db: Db, ids: readonly string[], settings: StatementSettings) {
+  return db.$queryRaw<FullJobRow[]>(sql`
+  WITH target AS (
+    SELECT id, user_id, type, status, priority, seq FROM jobs WHERE id = ANY(${[...ids]}::uuid[]) AND status = ANY(${states('retry')})
+    ORDER BY id
+    FOR UPDATE
+  ),
+  ${countFinished('target', -1)},
+  slots AS (
+    SELECT s.user_id, greatest(coalesce(s.max_running, ${settings.defaultUserConcurrency}::int) - s.used, 0) AS free
+    FROM user_slots s WHERE s.user_id = ANY(ARRAY(SELECT DISTINCT user_id FROM target))
+    ORDER BY s.user_id
+    FOR UPDATE
+  ),
+  slot_rows_created AS (
+    INSERT INTO user_slots (user_id)
+    SELECT DISTINCT user_id FROM target t WHERE NOT EXISTS (SELECT 1 FROM slots s WHERE s.user_id = t.user_id)
+    ON CONFLICT (user_id) DO NOTHING
+    RETURNING 1
+  ),
+  ranked AS (
+    SELECT t.id, coalesce(row_number() OVER (PARTITION BY t.user_id ORDER BY t.priority DESC, t.seq) <= s.free, false) AS takes_slot
+    FROM target t LEFT JOIN slots s ON s.user_id = t.user_id
+  ),
+  retried AS (
+    UPDATE jobs j SET status = 'QUEUED', holds_slot = ranked.takes_slot, attempts = 0, run_at = now(),
+      started_at = NULL, completed_at = NULL, result = NULL, result_bytes = 0, progress = NULL, progress_message = NULL,
+      worker_id = NULL, updated_at = now(), version = j.version + 1
+    FROM ranked WHERE j.id = ranked.id
+    RETURNING j.*
+  ),
+  -- Data-modifying CTEs run whether referenced or not.
+  slots_taken AS (
+    UPDATE user_slots s SET used = s.used + t.n
+    FROM (SELECT user_id, count(*)::int AS n FROM retried WHERE holds_slot GROUP BY user_id) t
+    WHERE s.user_id = t.user_id
+    RETURNING 1
+  ),
+  ${notifyCte('retried')}
+  SELECT ${jobColumns('c', 'all')} FROM retried c WHERE ${NOTIFIED}`);
+}
