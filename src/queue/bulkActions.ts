@@ -8,9 +8,10 @@ import { jobSearchIds, jobSeqLatest, type JobFilter } from './sql/search.js';
 
 export type BulkAction = 'cancel' | 'retry';
 
+// Rows another statement holds are skipped rather than waited for (BulkLocking).
 const STATEMENTS: Record<BulkAction, (db: Db, ids: readonly string[], settings: QueueSettings) => Promise<FullJobRow[]>> = {
-  cancel: jobCancelMany,
-  retry: jobRetryMany,
+  cancel: (db, ids, settings) => jobCancelMany(db, ids, settings, 'skip'),
+  retry: (db, ids, settings) => jobRetryMany(db, ids, settings, 'skip'),
 };
 
 /**
