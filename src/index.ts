@@ -14,10 +14,11 @@ export type { ClaimOptions, HeartbeatInput, JobQueue } from './queue/queue.js';
 export type { Submitted, SubmitJobInput } from './queue/submissions.js';
 export type { QueueCounts } from './queue/sql/reads.js';
 export type { JobFilter } from './queue/sql/search.js';
+export type { JobAttempt } from './queue/sql/attempts.js';
 export type { UserConcurrency } from './queue/queueTypes.js';
 export { submitJobInTransaction, type TransactionalSubmit } from './queue/inTransaction.js';
 export type { FullJobRow, JobRow, JobWithPayload } from './jobs/columns.js';
-export { JOB_STATUSES, type JobStatus } from './jobs/states.js';
+export { ATTEMPT_OUTCOME_NAMES, JOB_STATUSES, type AttemptOutcome, type JobStatus } from './jobs/states.js';
 export { LIMITS, TAG_PATTERN } from './queue/limits.js';
 export {
   ConflictError,

@@ -1,6 +1,7 @@
 import type { Prisma } from '../src/generated/prisma/client.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Db } from '../src/queue/sql/fragments.js';
+import * as attempts from '../src/queue/sql/attempts.js';
 import * as cancelRetry from '../src/queue/sql/cancelRetry.js';
 import * as reads from '../src/queue/sql/reads.js';
 import * as search from '../src/queue/sql/search.js';
@@ -11,7 +12,7 @@ import { startTestQueue, type TestQueue } from '../testing/testQueue.js';
 /** Builds a statement exactly as the queue sends it, without running it. */
 const statementOf = (build: (db: Db) => unknown) =>
   build({ $queryRaw: (query: Prisma.Sql) => query, $executeRaw: (query: Prisma.Sql) => query } as unknown as Db) as Prisma.Sql;
-const sql = { ...reads, ...writes, ...cancelRetry, ...search };
+const sql = { ...reads, ...writes, ...cancelRetry, ...search, ...attempts };
 
 interface PlanNode {
   'Node Type': string;
@@ -80,6 +81,9 @@ describe('query plans of the hot statements', () => {
     // 200 waiting jobs were promoted into the freed slots by the same statement.
     const updates = nodes.filter((n) => n['Node Type'] === 'ModifyTable' && n['Relation Name'] === 'jobs');
     expect(updates.map((n) => n['Actual Rows'])).toEqual([200, 200]);
+    // And the 200 finished attempts were recorded by it, through the history's primary key only.
+    const recorded = nodes.filter((n) => n['Node Type'] === 'ModifyTable' && n['Relation Name'] === 'job_attempts');
+    expect(recorded.map((n) => n['Actual Rows'])).toEqual([200]);
   });
 
   it('counting the queue (queueStats, /metrics) reads no finished job', async () => {
@@ -186,6 +190,7 @@ describe('query plans of the hot statements', () => {
       insertMany: statementOf((db) => sql.jobInsertMany(db, [input], settings)),
       get: statementOf((db) => sql.jobGet(db, id)),
       listByUser: statementOf((db) => sql.jobListByUser(db, { userId: 'busy', status: 'QUEUED', beforeSeq: 10n, limit: 20 })),
+      attemptHistory: statementOf((db) => sql.jobAttemptList(db, id)),
     };
     // Not here: maintenance's jobPromoteWaiting, which looks at every user with a free slot by design.
     const scans = await withClient(harness.databaseUrl, async (client) => {
@@ -193,7 +198,7 @@ describe('query plans of the hot statements', () => {
       for (const [name, statement] of Object.entries(statements)) {
         const { rows } = await client.query(`EXPLAIN (GENERIC_PLAN, FORMAT JSON) ${statement.text}`);
         for (const node of nodesOf(rows[0]['QUERY PLAN'][0].Plan)) {
-          if (node['Node Type'] === 'Seq Scan' && ['jobs', 'user_slots'].includes(node['Relation Name']!)) {
+          if (node['Node Type'] === 'Seq Scan' && ['jobs', 'user_slots', 'job_attempts'].includes(node['Relation Name']!)) {
             found.push(`${name}: Seq Scan on ${node['Relation Name']}`);
           }
         }

@@ -24,6 +24,27 @@ export const TRANSITIONS = {
 
 export type Transition = keyof typeof TRANSITIONS;
 
+/**
+ * How an attempt (one claim of a job) ended, as job_attempts.outcome records it (the enum
+ * attempt_outcome of migration 20261202000000_job_attempts; a test checks the two agree). Each is
+ * written by the statement of the transition that ends the attempt.
+ */
+export const ATTEMPT_OUTCOMES = {
+  COMPLETED: { transition: 'complete', description: 'The handler returned a result: the job is COMPLETED.' },
+  FAILED: { transition: 'fail', description: 'The handler failed: retried later if attempts are left and it is retryable, else FAILED.' },
+  LEASE_EXPIRED: {
+    transition: 'expireLease',
+    description: 'The worker stopped heartbeating (crashed or stuck): counted as a failed attempt.',
+  },
+  CANCELLED: { transition: 'cancel', description: 'The job was cancelled while this attempt ran.' },
+  RELEASED: {
+    transition: 'release',
+    description: 'A stopping worker handed the job back; the attempt does not count against maxAttempts.',
+  },
+} as const satisfies Record<string, { transition: Exclude<Transition, 'claim' | 'retry'>; description: string }>;
+export type AttemptOutcome = keyof typeof ATTEMPT_OUTCOMES;
+export const ATTEMPT_OUTCOME_NAMES = Object.keys(ATTEMPT_OUTCOMES) as AttemptOutcome[];
+
 export const FINISHED_STATUSES = ['COMPLETED', 'FAILED', 'CANCELLED'] as const satisfies readonly JobStatus[];
 
 /** The states a transition may leave, for the statements' WHERE clauses and for refusals. */

@@ -10,6 +10,7 @@ import type { Contents } from './sql/fragments.js';
 import * as reads from './sql/reads.js';
 import type { QueueCounts } from './sql/reads.js';
 import { actOnMatching } from './bulkActions.js';
+import { jobAttemptList, type JobAttempt } from './sql/attempts.js';
 import { jobCancelMany, jobRetryMany } from './sql/cancelRetry.js';
 import { jobSearch, type JobFilter } from './sql/search.js';
 import { jobClaimMany, jobHeartbeat, userSlotFill, userSlotSetLimit, userSlotShrink } from './sql/writes.js';
@@ -176,6 +177,15 @@ export class JobQueue {
     checkJobId(id);
     const [job] = await reads.jobGet(this.#db, id);
     return job ?? null;
+  }
+
+  /**
+   * The job's attempts in order: each finished one (start, end, worker, outcome, error, duration) and,
+   * while it runs, the current one (no finishedAt or outcome). Empty for a job never claimed or unknown.
+   */
+  async getAttemptHistory(id: string): Promise<JobAttempt[]> {
+    checkJobId(id);
+    return jobAttemptList(this.#db, id);
   }
 
   /** Several jobs with payload and result, by id (unknown ids are left out), in one read. */

@@ -1,5 +1,6 @@
 import type { GraphQLResolveInfo } from 'graphql';
-import { JOB_STATUSES, QUEUED_SUBSTATES, queuedSubstate } from '../../jobs/states.js';
+import { ATTEMPT_OUTCOMES, JOB_STATUSES, QUEUED_SUBSTATES, queuedSubstate } from '../../jobs/states.js';
+import type { JobAttempt } from '../../queue/sql/attempts.js';
 import { builder } from '../builder.js';
 import type { GraphQLContext } from '../context.js';
 import type { TextField } from '../../jobs/columns.js';
@@ -24,6 +25,29 @@ export const LeaseRef = builder.objectRef<{ token: string; expiresAt: Date }>('L
   fields: (t) => ({
     token: t.exposeString('token'),
     expiresAt: t.expose('expiresAt', { type: 'DateTime' }),
+  }),
+});
+
+export const AttemptOutcomeEnum = builder.enumType('AttemptOutcome', {
+  description: 'How an attempt of a job ended.',
+  values: Object.fromEntries(Object.entries(ATTEMPT_OUTCOMES).map(([name, { description }]) => [name, { description }])) as Record<
+    keyof typeof ATTEMPT_OUTCOMES,
+    { description: string }
+  >,
+});
+
+export const JobAttemptRef = builder.objectRef<JobAttempt>('JobAttempt').implement({
+  description: 'One run of a job by a worker: finished, or (no finishedAt and outcome) still running.',
+  fields: (t) => ({
+    attempt: t.exposeInt('attempt', {
+      description: "1, 2, 3 … in order, across releases and retryJob (so not always the job's `attempts`).",
+    }),
+    startedAt: t.expose('startedAt', { type: 'DateTime' }),
+    finishedAt: t.expose('finishedAt', { type: 'DateTime', nullable: true }),
+    workerId: t.exposeString('workerId', { nullable: true, description: 'The worker that claimed it.' }),
+    outcome: t.field({ type: AttemptOutcomeEnum, nullable: true, resolve: (a) => a.outcome }),
+    error: t.exposeString('error', { nullable: true, description: 'Why it failed (FAILED, LEASE_EXPIRED), bounded as lastError is.' }),
+    durationMs: t.exposeInt('durationMs', { nullable: true, description: 'finishedAt − startedAt, in milliseconds.' }),
   }),
 });
 
@@ -80,6 +104,11 @@ export const JobRef = builder.objectRef<JobSource>('Job').implement({
     startedAt: t.expose('startedAt', { type: 'DateTime', nullable: true, description: 'When it was last picked.' }),
     completedAt: t.expose('completedAt', { type: 'DateTime', nullable: true, description: 'When it finished.' }),
     updatedAt: t.expose('updatedAt', { type: 'DateTime' }),
+    attemptHistory: t.field({
+      type: [JobAttemptRef],
+      description: 'Every attempt, oldest first: when it started and ended, on which worker, how it ended and why. Read on demand.',
+      resolve: (job, _args, ctx) => ctx.queue.getAttemptHistory(job.id),
+    }),
     tags: t.exposeStringList('tags', { description: 'Labels given at submit, to search by (`jobs`) and act on in bulk.' }),
     metadata: t.field({
       type: 'JSON',

@@ -5,6 +5,7 @@
  * invariant (`user_slots.used` = the user's jobs with `holds_slot`) by itself.
  */
 import type { FullJobRow } from '../../jobs/columns.js';
+import { attemptsEnded } from './attempts.js';
 import {
   countFinished,
   type Db,
@@ -39,7 +40,7 @@ const lockClause = (locking: BulkLocking) => (locking === 'skip' ? sql`FOR UPDAT
 export function jobCancelMany(db: Db, ids: readonly string[], settings: StatementSettings, locking: BulkLocking = 'wait') {
   return db.$queryRaw<FullJobRow[]>(sql`
   WITH target AS (
-    SELECT id, holds_slot FROM jobs WHERE id = ANY(${[...ids]}::uuid[]) AND status = ANY(${states('cancel')})
+    SELECT id, holds_slot, status FROM jobs WHERE id = ANY(${[...ids]}::uuid[]) AND status = ANY(${states('cancel')})
     ORDER BY id
     ${lockClause(locking)}
   ),
@@ -49,6 +50,7 @@ export function jobCancelMany(db: Db, ids: readonly string[], settings: Statemen
     FROM target WHERE j.id = target.id
     RETURNING j.*
   ),
+  ${attemptsEnded('cancelled', 'CANCELLED', null, "c.id IN (SELECT id FROM target WHERE status = 'RUNNING')")},
   ${countFinished('cancelled', 1)},
   freed AS (SELECT c.user_id, 1 AS n FROM cancelled c JOIN target t ON t.id = c.id WHERE t.holds_slot),
   ${releaseAndPromote(settings)},

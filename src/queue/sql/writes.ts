@@ -24,6 +24,7 @@ import {
   type StatementSettings,
   statusArray,
 } from './fragments.js';
+import { attemptsEnded, attemptsPruned } from './attempts.js';
 import type { JobInsertParams, JobClaimParams, JobCompletion, JobFailure, Selection, JobHeartbeatParams } from './params.js';
 
 export type { JobInsertParams, JobClaimParams, JobCompletion, JobFailure, Selection, JobHeartbeatParams };
@@ -207,6 +208,7 @@ export function jobCompleteMany(db: Db, items: readonly JobCompletion[], setting
     WHERE ${heldUnder('input', items)} AND j.status = ANY(${states('complete')})
     RETURNING j.*
   ),
+  ${attemptsEnded('done', 'COMPLETED')},
   ${freeSlotsAndReturn('done', settings, contents)}`);
 }
 
@@ -224,6 +226,7 @@ export function jobFailMany(db: Db, items: readonly JobFailure[], settings: Stat
     WHERE ${heldUnder('input', items)} AND j.status = ANY(${states('fail')})
     RETURNING j.*
   ),
+  ${attemptsEnded('failed', 'FAILED', 'last_error')},
   ${freeSlotsAndReturn('failed', settings, contents)}`);
 }
 
@@ -244,6 +247,7 @@ export function jobExpireLeases(db: Db, which: Selection, settings: StatementSet
     WHERE j.id = ANY(ARRAY(SELECT id FROM lapsed))
     RETURNING j.*
   ),
+  ${attemptsEnded('expired', 'LEASE_EXPIRED', 'last_error')},
   ${freeSlotsAndReturn('expired', settings)}`);
 }
 
@@ -263,6 +267,7 @@ export function jobReleaseMany(db: Db, leases: readonly { id: string; leaseToken
     WHERE ${heldUnder('h', leases)} AND j.status = ANY(${states('release')})
     RETURNING j.*
   ),
+  ${attemptsEnded('released', 'RELEASED')},
   ${notifyCte('released')}
   SELECT ${jobColumns('c')} FROM released c WHERE ${NOTIFIED}`);
 }
@@ -325,7 +330,7 @@ export function jobPromoteWaiting(db: Db, users: { limit: number } | { userIds: 
   SELECT ${jobColumns('c')} FROM promoted c WHERE ${NOTIFIED}`);
 }
 
-/** Deletes up to `limit` finished jobs that finished before `olderThan` (uncounting them); returns how many. */
+/** Deletes up to `limit` finished jobs that finished before `olderThan` (uncounting them, and their attempt history); returns how many. */
 export async function jobPruneFinished(db: Db, olderThan: Date, limit: number): Promise<number> {
   const [row] = await db.$queryRaw<{ n: number }[]>(sql`
   WITH pruned AS (
@@ -334,8 +339,9 @@ export async function jobPruneFinished(db: Db, olderThan: Date, limit: number): 
       WHERE status = ANY(${statusArray(FINISHED_STATUSES)}) AND completed_at < ${olderThan}::timestamptz
       LIMIT ${limit}::int
     ))
-    RETURNING user_id, type, status
+    RETURNING id, user_id, type, status
   ),
+  ${attemptsPruned('pruned')},
   ${countFinished('pruned', -1)}
   SELECT count(*)::int AS n FROM pruned`);
   return row?.n ?? 0;
