@@ -8,6 +8,7 @@ import type { z } from 'zod';
 import { isNonRetryable, NonRetryableError, runHandler, type JobTypeDefinition } from '../jobTypes/jobType.js';
 import { LIMITS } from '../queue/limits.js';
 import { contextOfTraceParent, inSpan, SpanKind } from '../tracing.js';
+import { ABORT_WAIT_MS, abortError, LoopPause, throttledProgress, toError, type AbortReason } from '../worker/running.js';
 import { CompletionBatcher } from './completions.js';
 import { subscriptionError } from './errors.js';
 import { WorkerJobEventsDocument, type WorkerJobEventsSubscription } from './generated/graphql.js';
@@ -82,15 +83,11 @@ interface RunningJob {
   job: ClaimedJob;
   lease: Lease;
   controller: AbortController;
-  abortReason: 'cancelled' | 'timeout' | 'shutdown' | null;
+  abortReason: AbortReason | null;
   /** The handler returned (or threw): its outcome is being recorded, so it is not released. */
   handlerDone: boolean;
 }
 
-/** How often progress reports reach the server at most (as the built-in worker). */
-const PROGRESS_INTERVAL_MS = 250;
-/** After the grace period, how long aborted handlers get to return before stop() goes on. */
-const ABORT_WAIT_MS = 2000;
 /** Heartbeats in flight at once. */
 const HEARTBEATS_AT_ONCE = 16;
 /** The longest pause between claims after failures to reach the server. */
@@ -111,8 +108,7 @@ class SdkWorker implements RunningWorker {
   #stopping = false;
   #stopped: Promise<void> | null = null;
   #loop: Promise<void> | null = null;
-  #wake: (() => void) | null = null;
-  #wakePending = false;
+  readonly #pause = new LoopPause();
   #heartbeatTimer: NodeJS.Timeout | null = null;
   #idle: (() => void) | null = null;
 
@@ -221,7 +217,7 @@ class SdkWorker implements RunningWorker {
           firstClaimDone(error);
           failures++;
           this.#logger.error({ err: error }, 'claiming jobs failed');
-          await this.#sleep(Math.min(this.#pollIntervalMs * 2 ** failures, MAX_CLAIM_BACKOFF_MS));
+          await this.#pause.sleep(Math.min(this.#pollIntervalMs * 2 ** failures, MAX_CLAIM_BACKOFF_MS));
           continue;
         }
         for (const job of claimed) this.#execute(job);
@@ -230,30 +226,12 @@ class SdkWorker implements RunningWorker {
       }
       // A full batch means there may be more right away; otherwise wait for an event, a finished
       // job or the poll interval.
-      if (claimed.length === 0 || claimed.length < free) await this.#sleep(this.#pollIntervalMs);
+      if (claimed.length === 0 || claimed.length < free) await this.#pause.sleep(this.#pollIntervalMs);
     }
-  }
-
-  #sleep(ms: number): Promise<void> {
-    if (this.#wakePending) {
-      this.#wakePending = false;
-      return Promise.resolve();
-    }
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        this.#wake = null;
-        this.#wakePending = false;
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      this.#wake = done;
-    });
   }
 
   #wakeUp() {
-    if (this.#wake) this.#wake();
-    else this.#wakePending = true;
+    this.#pause.wakeUp();
   }
 
   #execute(job: ClaimedJob) {
@@ -280,7 +258,7 @@ class SdkWorker implements RunningWorker {
       async (span) => {
         try {
           const result = await run().finally(() => (running.handlerDone = true));
-          if (running.abortReason) throw abortError(running);
+          if (running.abortReason) throw abortError(running.abortReason);
           const outcome = await inSpan('conveyor.complete', { attributes: { 'conveyor.job.id': job.id } }, () =>
             this.#completions.add(lease, result),
           );
@@ -306,7 +284,7 @@ class SdkWorker implements RunningWorker {
   async #recordFailure(running: RunningJob, error: unknown, logger: Logger) {
     if (running.abortReason === 'cancelled') return logger.info('job cancelled while running');
     if (running.abortReason === 'shutdown') return logger.warn('job released back to the queue: the worker is shutting down');
-    const failure = running.abortReason ? abortError(running) : toError(error);
+    const failure = running.abortReason ? abortError(running.abortReason) : toError(error);
     const retryable = !isNonRetryable(failure);
     logger.error({ err: failure, retryable }, 'job failed');
     const outcome = await this.#api.fail(running.lease, failure.message || String(failure), retryable);
@@ -333,25 +311,18 @@ class SdkWorker implements RunningWorker {
 
   /** Throttled progress: at most one heartbeat per PROGRESS_INTERVAL_MS, carrying the latest report. */
   #progressReporter(running: RunningJob, logger: Logger) {
-    let pending: { percent: number; message: string | null } | null = null;
-    let timer: NodeJS.Timeout | null = null;
-    let lastSentAt = 0;
-    const flush = () => {
-      timer = null;
-      lastSentAt = Date.now();
-      const report = pending;
-      pending = null;
-      if (!report || !this.#running.has(running.job.id) || running.abortReason) return;
+    const report = throttledProgress((progress: { percent: number; message: string | null }) => {
+      if (!this.#running.has(running.job.id) || running.abortReason) return;
       this.#api
-        .heartbeat(running.lease, this.#leaseSeconds, report)
+        .heartbeat(running.lease, this.#leaseSeconds, progress)
         .then((outcome) => outcome === 'lost' && this.#abort(running, 'cancelled'))
         .catch((error: unknown) => logger.debug({ err: error }, 'progress report failed'));
-    };
-    return (percent: number, message?: string) => {
-      const bounded = Math.max(0, Math.min(100, Math.round(percent)));
-      pending = { percent: bounded, message: message?.slice(0, LIMITS.progressMessageLength) ?? null };
-      timer ??= setTimeout(flush, Math.max(0, lastSentAt + PROGRESS_INTERVAL_MS - Date.now()));
-    };
+    });
+    return (percent: number, message?: string) =>
+      report({
+        percent: Math.max(0, Math.min(100, Math.round(percent))),
+        message: message?.slice(0, LIMITS.progressMessageLength) ?? null,
+      });
   }
 
   /** Extends every lease held; one the server refuses (cancelled, or lost) aborts its handler. */
@@ -369,12 +340,4 @@ class SdkWorker implements RunningWorker {
       );
     }
   }
-}
-
-function abortError(running: RunningJob): Error {
-  return running.abortReason === 'timeout' ? new Error('job timed out') : new Error(`job aborted (${running.abortReason})`);
-}
-
-function toError(error: unknown): Error {
-  return error instanceof Error ? error : new Error(String(error));
 }

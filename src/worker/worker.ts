@@ -10,6 +10,7 @@ import { SpanStatusCode } from '@opentelemetry/api';
 import { isNonRetryable, NonRetryableError, runHandler } from '../jobTypes/jobType.js';
 import { contextOfTraceParent, inSpan, SpanKind } from '../tracing.js';
 import type { JobTypeRegistry } from '../jobTypes/registry.js';
+import { ABORT_WAIT_MS, abortError, LoopPause, throttledProgress, toError, type AbortReason } from './running.js';
 
 /** What the worker reports about each run (metrics). */
 export interface WorkerObserver {
@@ -27,15 +28,8 @@ export interface WorkerOptions {
 interface RunningJob {
   job: JobWithPayload;
   controller: AbortController;
-  /** Why the controller fired, for the log and the failure message. */
-  abortReason: 'cancelled' | 'timeout' | 'shutdown' | null;
+  abortReason: AbortReason | null;
 }
-
-/** After the grace period, how long aborted handlers get to return before their jobs are released. */
-const ABORT_WAIT_MS = 2000;
-
-/** How often a handler's progress reports reach the database at most. */
-const PROGRESS_INTERVAL_MS = 250;
 
 /**
  * The built-in worker: claims no more jobs than it has free slots, runs their handlers, records the
@@ -53,8 +47,7 @@ export class Worker {
   readonly #handledTypes: string[];
   #stopping = false;
   #loop: Promise<void> | null = null;
-  #wake: (() => void) | null = null;
-  #wakePending = false;
+  readonly #pause = new LoopPause();
   #heartbeatTimer: NodeJS.Timeout | null = null;
   #unsubscribe: (() => void) | null = null;
   #idle: (() => void) | null = null;
@@ -152,30 +145,12 @@ export class Worker {
       }
       // A full batch means there may be more right away; otherwise (or with no free slot) sleep until
       // woken by a NOTIFY or a finished job, or until the poll interval passes.
-      if (claimed.length === 0 || claimed.length < free) await this.#sleep();
+      if (claimed.length === 0 || claimed.length < free) await this.#pause.sleep(this.#options.pollIntervalMs);
     }
-  }
-
-  #sleep(): Promise<void> {
-    if (this.#wakePending) {
-      this.#wakePending = false;
-      return Promise.resolve();
-    }
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        this.#wake = null;
-        this.#wakePending = false;
-        resolve();
-      };
-      const timer = setTimeout(done, this.#options.pollIntervalMs);
-      this.#wake = done;
-    });
   }
 
   #wakeUp() {
-    if (this.#wake) this.#wake();
-    else this.#wakePending = true;
+    this.#pause.wakeUp();
   }
 
   #execute(job: JobWithPayload) {
@@ -205,7 +180,7 @@ export class Worker {
       async (span) => {
         try {
           const result = await run();
-          if (running.abortReason) throw abortError(running);
+          if (running.abortReason) throw abortError(running.abortReason);
           const completion = this.#complete(lease, result);
           ran('completed');
           const done = await inSpan('conveyor.complete', { attributes: { 'conveyor.job.id': job.id } }, () => completion);
@@ -242,7 +217,7 @@ export class Worker {
       await this.#queue.release([lease]);
       return logger.warn('job released back to the queue: the worker is shutting down');
     }
-    const failure = running.abortReason ? abortError(running) : toError(error);
+    const failure = running.abortReason ? abortError(running.abortReason) : toError(error);
     const retryable = !isNonRetryable(failure);
     ran('failed');
     logger.error({ err: failure, retryable }, 'job failed');
@@ -269,23 +244,13 @@ export class Worker {
 
   /** Throttled progress: at most one write per PROGRESS_INTERVAL_MS, carrying the latest report. */
   #progressReporter(job: JobWithPayload, logger: Logger) {
-    let pending: { percent: number; message?: string } | null = null;
-    let timer: NodeJS.Timeout | null = null;
-    let lastSentAt = 0;
-    const flush = () => {
-      timer = null;
-      lastSentAt = Date.now();
-      const report = pending;
-      pending = null;
-      if (!report || !this.#running.has(job.id)) return;
+    const report = throttledProgress(({ percent, message }: { percent: number; message?: string }) => {
+      if (!this.#running.has(job.id)) return;
       this.#queue
-        .reportProgress({ id: job.id, leaseToken: job.leaseToken! }, this.#options.leaseSeconds, report.percent, report.message ?? null)
+        .reportProgress({ id: job.id, leaseToken: job.leaseToken! }, this.#options.leaseSeconds, percent, message ?? null)
         .catch((error: unknown) => logger.debug({ err: error }, 'progress report failed'));
-    };
-    return (percent: number, message?: string) => {
-      pending = { percent, message };
-      timer ??= setTimeout(flush, Math.max(0, lastSentAt + PROGRESS_INTERVAL_MS - Date.now()));
-    };
+    });
+    return (percent: number, message?: string) => report({ percent, message });
   }
 
   async #heartbeat() {
@@ -301,12 +266,4 @@ export class Worker {
       this.#logger.warn({ err: error }, 'heartbeat failed');
     }
   }
-}
-
-function abortError(running: RunningJob): Error {
-  return running.abortReason === 'timeout' ? new Error(`job timed out`) : new Error(`job aborted (${running.abortReason})`);
-}
-
-function toError(error: unknown): Error {
-  return error instanceof Error ? error : new Error(String(error));
 }
