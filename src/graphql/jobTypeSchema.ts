@@ -60,6 +60,24 @@ export function jsonSchemaOf(schema: z.ZodType, io: 'input' | 'output'): JsonSch
 }
 
 /** An object GraphQL can type: at least one field (GraphQL has no empty object), each a GraphQL name. */
+/**
+ * The fields of an object type (input or output) made from a JSON Schema object: each property's type
+ * from `typeOf`, under the object's name followed by the property's, non-null when required.
+ */
+function fieldsOf<T extends GraphQLInputType | GraphQLOutputType>(
+  schema: JsonSchema & { properties: Record<string, JsonSchema> },
+  name: string,
+  typeOf: (inner: JsonSchema, name: string) => T,
+) {
+  const required = new Set(schema.required ?? []);
+  return Object.fromEntries(
+    Object.entries(schema.properties).map(([key, inner]) => {
+      const type = typeOf(inner, `${name}${pascalName(key) ?? key}`);
+      return [key, { type: required.has(key) ? new GraphQLNonNull(type) : type, description: inner.description }];
+    }),
+  );
+}
+
 function hasNamedFields(schema: JsonSchema): schema is JsonSchema & { properties: Record<string, JsonSchema> } {
   const keys = Object.keys(schema.properties ?? {});
   return keys.length > 0 && keys.every((key) => NAME.test(key));
@@ -87,24 +105,8 @@ class TypeMaker {
   input(schema: JsonSchema, name: string): GraphQLInputType {
     const kind = Array.isArray(schema.type) ? null : schema.type;
     if (kind === 'object' && hasNamedFields(schema)) {
-      const required = new Set(schema.required ?? []);
-      const properties = schema.properties;
-      return (
-        this.#unique(
-          name,
-          () =>
-            new GraphQLInputObjectType({
-              name,
-              fields: () =>
-                Object.fromEntries(
-                  Object.entries(properties).map(([key, inner]) => {
-                    const type = this.input(inner, `${name}${pascalName(key) ?? key}`);
-                    return [key, { type: required.has(key) ? new GraphQLNonNull(type) : type, description: inner.description }];
-                  }),
-                ),
-            }),
-        ) ?? this.json
-      );
+      const fields = () => fieldsOf(schema, name, (inner, innerName) => this.input(inner, innerName));
+      return this.#unique(name, () => new GraphQLInputObjectType({ name, fields })) ?? this.json;
     }
     if (kind === 'array' && schema.items) return new GraphQLList(new GraphQLNonNull(this.input(schema.items, `${name}Item`)));
     return this.#leaf(schema, name) ?? this.json;
@@ -113,24 +115,8 @@ class TypeMaker {
   output(schema: JsonSchema, name: string): GraphQLOutputType {
     const kind = Array.isArray(schema.type) ? null : schema.type;
     if (kind === 'object' && hasNamedFields(schema)) {
-      const required = new Set(schema.required ?? []);
-      const properties = schema.properties;
-      return (
-        this.#unique(
-          name,
-          () =>
-            new GraphQLObjectType({
-              name,
-              fields: () =>
-                Object.fromEntries(
-                  Object.entries(properties).map(([key, inner]) => {
-                    const type = this.output(inner, `${name}${pascalName(key) ?? key}`);
-                    return [key, { type: required.has(key) ? new GraphQLNonNull(type) : type, description: inner.description }];
-                  }),
-                ),
-            }),
-        ) ?? this.json
-      );
+      const fields = () => fieldsOf(schema, name, (inner, innerName) => this.output(inner, innerName));
+      return this.#unique(name, () => new GraphQLObjectType({ name, fields })) ?? this.json;
     }
     if (kind === 'array' && schema.items) return new GraphQLList(this.output(schema.items, `${name}Item`));
     return this.#leaf(schema, name) ?? this.json;
