@@ -12,16 +12,14 @@ const clientPreset = {
 } as const;
 
 /**
- * Typed documents for Conveyor's clients, built from the committed SDL (no server needed), twice from
- * the same operations: client/generated/ for the tests, examples and benchmark, and src/client/generated/
- * for the typed client and the worker SDK, which the build compiles into dist/ (its rootDir is src/,
- * so it cannot compile files outside it).
+ * Typed documents for Conveyor's clients, built from the committed SDL (no server needed), into
+ * src/client/generated/: the typed client and the worker SDK use them, the build compiles them into
+ * dist/ (its rootDir is src/), and the tests import them from there too.
  */
 const config: CodegenConfig = {
   schema: 'schema.graphql',
   documents: ['client/operations.graphql'],
   generates: {
-    'client/generated/': clientPreset,
     'src/client/generated/': clientPreset,
   },
 };

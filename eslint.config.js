@@ -4,7 +4,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['src/generated/', 'client/generated/', 'src/client/generated/', 'dist/', 'node_modules/', '.conveyor/', 'test-results/'] },
+  { ignores: ['src/generated/', 'src/client/generated/', 'dist/', 'node_modules/', '.conveyor/', 'test-results/'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

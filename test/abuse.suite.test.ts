@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Client } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { JobStatusChangesDocument, type JobStatusChangesSubscription } from '../client/generated/graphql.js';
+import { JobStatusChangesDocument, type JobStatusChangesSubscription } from '../src/client/generated/graphql.js';
 import { startTestConveyor, type TestConveyor } from '../testing/conveyor.js';
 import { connected, createWsClient, Recorder, untilLive, wsOperation } from '../testing/graphqlClient.js';
 import { sseRequest } from '../testing/sse.js';

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { parse, print } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { JobDocument } from '../client/generated/graphql.js';
+import { JobDocument } from '../src/client/generated/graphql.js';
 import { startTestConveyor, type TestConveyor } from '../testing/conveyor.js';
 import { createWsClient, postGraphQL, Recorder, wsOperation } from '../testing/graphqlClient.js';
 

@@ -5,7 +5,7 @@ import {
   DequeueJobsDocument,
   DequeueDocument,
   QueueStatsDocument,
-} from '../client/generated/graphql.js';
+} from '../src/client/generated/graphql.js';
 import { startTestConveyor, type TestConveyor } from '../testing/conveyor.js';
 import { checkInvariants } from '../testing/invariants.js';
 import { executeOk } from '../testing/graphqlClient.js';

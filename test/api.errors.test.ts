@@ -11,7 +11,7 @@ import {
   QueueStatsDocument,
   RetryJobDocument,
   SubmitJobDocument,
-} from '../client/generated/graphql.js';
+} from '../src/client/generated/graphql.js';
 import { startTestConveyor, type TestConveyor } from '../testing/conveyor.js';
 import { execute, executeOk, postGraphQL } from '../testing/graphqlClient.js';
 

@@ -8,7 +8,7 @@ import {
   RecentJobsDocument,
   SubmitJobDocument,
   type JobUpdatedSubscription,
-} from '../client/generated/graphql.js';
+} from '../src/client/generated/graphql.js';
 import { startTestConveyor, type TestConveyor } from '../testing/conveyor.js';
 import { connected, createWsClient, executeOk, Recorder } from '../testing/graphqlClient.js';
 

@@ -1,5 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CancelJobDocument, CompleteDocument, DequeueDocument, HeartbeatDocument, RetryJobDocument } from '../client/generated/graphql.js';
+import {
+  CancelJobDocument,
+  CompleteDocument,
+  DequeueDocument,
+  HeartbeatDocument,
+  RetryJobDocument,
+} from '../src/client/generated/graphql.js';
 import { startTestConveyor, type TestConveyor } from '../testing/conveyor.js';
 import { execute, executeOk } from '../testing/graphqlClient.js';
 import { jobInState } from '../testing/jobInState.js';

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { parse } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CompleteDocument, ReleaseJobsDocument, WorkerDequeueJobsDocument } from '../client/generated/graphql.js';
+import { CompleteDocument, ReleaseJobsDocument, WorkerDequeueJobsDocument } from '../src/client/generated/graphql.js';
 import { startTestConveyor, type TestConveyor } from '../testing/conveyor.js';
 import { withClient } from '../testing/database.js';
 import { connected, createWsClient, execute, executeOk, Recorder } from '../testing/graphqlClient.js';

@@ -9,7 +9,7 @@ import {
   SchedulesDocument,
   UpsertScheduleDocument,
   type ScheduleInput,
-} from '../client/generated/graphql.js';
+} from '../src/client/generated/graphql.js';
 import { postGraphQL, type GraphQLResult } from '../testing/graphqlClient.js';
 import { startTestConveyor, type TestConveyor } from '../testing/conveyor.js';
 

@@ -7,7 +7,7 @@ import {
   SetUserConcurrencyDocument,
   SubmitJobDocument,
   SubmitJobsDocument,
-} from '../client/generated/graphql.js';
+} from '../src/client/generated/graphql.js';
 import { startTestConveyor, type TestConveyor } from '../testing/conveyor.js';
 import { executeOk } from '../testing/graphqlClient.js';
 

@@ -2,7 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { createClient, type Client } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { JobStatusChangesDocument, JobUpdatedDocument, type JobStatusChangesSubscription } from '../client/generated/graphql.js';
+import { JobStatusChangesDocument, JobUpdatedDocument, type JobStatusChangesSubscription } from '../src/client/generated/graphql.js';
 import { startTestConveyor, type TestConveyor } from '../testing/conveyor.js';
 import { postGraphQL, Recorder, untilLive } from '../testing/graphqlClient.js';
 import { jobInState } from '../testing/jobInState.js';

@@ -4,7 +4,7 @@ import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page, type WebSocketRoute } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { HealthDocument, SubmitJobDocument } from '../client/generated/graphql.js';
+import { HealthDocument, SubmitJobDocument } from '../src/client/generated/graphql.js';
 import { startTestConveyor, type TestConveyor } from '../testing/conveyor.js';
 import { executeOk } from '../testing/graphqlClient.js';
 import { jobInState } from '../testing/jobInState.js';

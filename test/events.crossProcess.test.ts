@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { JobUpdatedDocument, SubmitJobDocument, SubmitJobsDocument, type JobUpdatedSubscription } from '../client/generated/graphql.js';
+import { JobUpdatedDocument, SubmitJobDocument, SubmitJobsDocument, type JobUpdatedSubscription } from '../src/client/generated/graphql.js';
 import { createTestDatabase } from '../testing/database.js';
 import { connected, createWsClient, executeOk, Recorder } from '../testing/graphqlClient.js';
 import { byJob, expectCompleteHistory } from '../testing/jobSequences.js';

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { JobStatusChangesDocument, type JobStatusChangesSubscription } from '../client/generated/graphql.js';
+import { JobStatusChangesDocument, type JobStatusChangesSubscription } from '../src/client/generated/graphql.js';
 import { startTestConveyor, type TestConveyor } from '../testing/conveyor.js';
 import { connected, createWsClient, Recorder } from '../testing/graphqlClient.js';
 

@@ -9,7 +9,7 @@ import {
   QueueStatsUpdatedDocument,
   type JobUpdatedSubscription,
   type QueueStatsUpdatedSubscription,
-} from '../client/generated/graphql.js';
+} from '../src/client/generated/graphql.js';
 import { DeliveryPacer } from '../src/events/deliveryPacer.js';
 import { openJobStream } from '../src/events/jobStream.js';
 import { SubscriberTooSlowError } from '../src/errors.js';

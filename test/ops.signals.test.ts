@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { JobDocument, SubmitJobDocument } from '../client/generated/graphql.js';
+import { JobDocument, SubmitJobDocument } from '../src/client/generated/graphql.js';
 import { executeOk } from '../testing/graphqlClient.js';
 import { freePort } from '../testing/ports.js';
 import {

@@ -1,7 +1,7 @@
 import { connect, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { JobStatusChangesDocument, type JobStatusChangesSubscription } from '../client/generated/graphql.js';
+import { JobStatusChangesDocument, type JobStatusChangesSubscription } from '../src/client/generated/graphql.js';
 import { startTestConveyor, type TestConveyor } from '../testing/conveyor.js';
 import { connected, createWsClient, Recorder, untilLive } from '../testing/graphqlClient.js';
 import { SseSubscription } from '../testing/sse.js';

@@ -1,6 +1,6 @@
 import parsePrometheusTextFormat, { type PrometheusFamily } from 'parse-prometheus-text-format';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { JobUpdatedDocument, SubmitJobDocument } from '../client/generated/graphql.js';
+import { JobUpdatedDocument, SubmitJobDocument } from '../src/client/generated/graphql.js';
 import { startTestConveyor, type TestConveyor } from '../testing/conveyor.js';
 import { withClient } from '../testing/database.js';
 import { connected, createWsClient, executeOk, Recorder } from '../testing/graphqlClient.js';

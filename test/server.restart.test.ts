@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { JobDocument, QueueStatsDocument, SubmitJobDocument } from '../client/generated/graphql.js';
+import { JobDocument, QueueStatsDocument, SubmitJobDocument } from '../src/client/generated/graphql.js';
 import { executeOk } from '../testing/graphqlClient.js';
 import { freePort } from '../testing/ports.js';
 import { spawnConveyor, waitForServer } from '../testing/processes.js';
