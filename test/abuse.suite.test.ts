@@ -168,6 +168,57 @@ const cases: Case[] = [
     query: 'mutation { setUserConcurrency(userId: "alice", limit: 0) { limit } }',
     code: 'FORBIDDEN',
   },
+  // Bulk actions, search and schedules keep the same roles on every transport.
+  {
+    name: 'a user cancelling jobs in bulk',
+    as: 'user',
+    query: 'mutation { cancelJobs(filter: {userId: "alice"}) { count } }',
+    code: 'FORBIDDEN',
+  },
+  {
+    name: 'a worker retrying jobs in bulk',
+    as: 'worker',
+    query: 'mutation { retryJobs(filter: {type: "remote"}) { count } }',
+    code: 'FORBIDDEN',
+  },
+  {
+    name: "a user searching another user's jobs",
+    as: 'user',
+    query: '{ jobs(filter: {userId: "bob"}) { nodes { id } } }',
+    code: 'FORBIDDEN',
+  },
+  { name: 'a user listing schedules', as: 'user', query: '{ schedules { name } }', code: 'FORBIDDEN' },
+  {
+    name: 'a schedule with a cron expression that does not parse',
+    as: 'admin',
+    query: 'mutation { upsertSchedule(input: {name: "bad-cron", cron: "every tuesday", job: {type: "remote", userId: "alice"}}) { name } }',
+    code: 'BAD_USER_INPUT',
+  },
+  // Tags and metadata are bounded on every transport.
+  {
+    name: 'a tag with a space in it',
+    as: 'user',
+    query: 'mutation ($t: [String!]) { submitJob(input: {type: "remote", tags: $t}) { job { id } } }',
+    variables: { t: ['has space'] },
+    code: 'BAD_USER_INPUT',
+    message: /is not a tag/,
+  },
+  {
+    name: 'eleven tags',
+    as: 'user',
+    query: 'mutation ($t: [String!]) { submitJob(input: {type: "remote", tags: $t}) { job { id } } }',
+    variables: { t: Array.from({ length: 11 }, (_, i) => `t${i}`) },
+    code: 'BAD_USER_INPUT',
+    message: /at most 10 tags/,
+  },
+  {
+    name: 'metadata over 4 096 bytes',
+    as: 'user',
+    query: 'mutation ($m: JSON) { submitJob(input: {type: "remote", metadata: $m}) { job { id } } }',
+    variables: { m: { note: 'x'.repeat(5000) } },
+    code: 'BAD_USER_INPUT',
+    message: /the limit is 4096/,
+  },
   // 1, 2: accepted as they are.
   {
     name: "a new user's job scheduled for later",
