@@ -135,6 +135,7 @@ async function runCli(argv: string[]): Promise<number> {
       config: loadConfig({ ...process.env, ...overrides }, file.settings),
       jobTypes: file.jobTypes ?? [],
       schedules: file.schedules,
+      queues: file.queues,
       sourceFiles: [...sourceFiles],
     };
   };

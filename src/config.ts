@@ -21,6 +21,8 @@ const envSchema = z.object({
   WORKER_ENABLED: bool.default(true),
   WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(1000).default(10),
   WORKER_POLL_INTERVAL_MS: z.coerce.number().int().min(10).default(1000),
+  /** The queues the built-in worker serves, comma-separated; empty: every queue. */
+  WORKER_QUEUES: z.string().default(''),
   EXTERNAL_JOB_TYPES: z.string().default(''),
   DEFAULT_USER_CONCURRENCY: z.coerce.number().int().min(1).max(10_000).default(2),
   DEFAULT_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(3),
@@ -86,7 +88,8 @@ export type Config = Readonly<{
   port: number;
   /** `file`: also write JSON lines there (besides stdout). */
   log: Readonly<{ level: string; pretty: boolean; file: string | null }>;
-  worker: Readonly<{ enabled: boolean; concurrency: number; pollIntervalMs: number }>;
+  /** `queues`: the ones the built-in worker serves; null: every queue. */
+  worker: Readonly<{ enabled: boolean; concurrency: number; pollIntervalMs: number; queues: readonly string[] | null }>;
   /** Job types that outside workers run: accepted by submitJob with any JSON payload. */
   externalJobTypes: readonly string[];
   scheduling: Readonly<{
@@ -132,6 +135,14 @@ export type Config = Readonly<{
 }>;
 
 export class ConfigError extends Error {}
+
+/** A comma-separated setting as a list (blanks dropped). */
+function splitList(value: string): string[] {
+  return value
+    .split(',')
+    .map((item) => item.trim())
+    .filter(Boolean);
+}
 
 /** A setting's name: the environment variable that sets it. */
 export type SettingName = keyof z.input<typeof envSchema>;
@@ -184,10 +195,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, settings: Setti
       enabled: e.WORKER_ENABLED,
       concurrency: e.WORKER_CONCURRENCY,
       pollIntervalMs: e.WORKER_POLL_INTERVAL_MS,
+      queues: splitList(e.WORKER_QUEUES),
     },
-    externalJobTypes: e.EXTERNAL_JOB_TYPES.split(',')
-      .map((t) => t.trim())
-      .filter(Boolean),
+    externalJobTypes: splitList(e.EXTERNAL_JOB_TYPES),
     scheduling: {
       defaultUserConcurrency: e.DEFAULT_USER_CONCURRENCY,
       defaultMaxAttempts: e.DEFAULT_MAX_ATTEMPTS,

@@ -4,6 +4,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { z } from 'zod';
 import { ConfigError, type Settings } from './config.js';
 import type { AnyJobType } from './jobTypes/jobType.js';
+import type { QueueDefinitions } from './queue/flowGates.js';
 import type { ScheduleDefinition } from './schedules/definition.js';
 
 /**
@@ -16,6 +17,8 @@ export interface ConveyorConfig {
   jobTypes?: readonly AnyJobType[];
   /** Written as the CONFIG schedules at each start; one removed from this list is deleted then. */
   schedules?: readonly ScheduleDefinition[];
+  /** Queues by name with their cluster-wide cap and pause, applied at each start (what is not given is left as it is). */
+  queues?: QueueDefinitions;
   settings?: Settings;
 }
 
@@ -39,6 +42,12 @@ const configShape = z.object({
     .optional(),
   // Only their shape here: each is checked against the job types when the process starts.
   schedules: z.array(z.looseObject({ name: z.string().min(1), job: z.looseObject({ type: z.string(), userId: z.string() }) })).optional(),
+  queues: z
+    .record(
+      z.string().min(1),
+      z.strictObject({ maxRunning: z.number().int().min(0).nullable().optional(), paused: z.boolean().optional() }),
+    )
+    .optional(),
   settings: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).optional(),
 });
 

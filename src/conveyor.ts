@@ -9,6 +9,7 @@ import { JobTypeRegistry } from './jobTypes/registry.js';
 import type { Logger } from './logger.js';
 import { Maintenance } from './maintenance/maintenance.js';
 import { ConveyorMetrics } from './metrics/metrics.js';
+import type { GateChange, QueueDefinitions } from './queue/flowGates.js';
 import { JobQueue } from './queue/queue.js';
 import type { ScheduleDefinition } from './schedules/definition.js';
 import { Schedules } from './schedules/schedules.js';
@@ -48,6 +49,8 @@ export interface StartOptions {
    * are deleted). Undefined leaves the CONFIG schedules as they are (a process without a config file).
    */
   schedules?: readonly ScheduleDefinition[];
+  /** Queues' caps and pauses to apply at start-up (a config file's, the library caller's). */
+  queues?: QueueDefinitions;
 }
 
 /**
@@ -74,6 +77,7 @@ export async function startConveyor(options: StartOptions): Promise<Conveyor> {
   metrics.watchQueueDepth(queue);
   const schedules = new Schedules({ db: prisma, queue, logger });
   if (options.schedules) await syncConfigSchedules(schedules, options.schedules, logger);
+  await applyConfiguredGates(queue, options.queues ?? {}, logger);
   const bus = new JobEventBus({ databaseUrl: sessionUrl, logger });
   bus.subscribe((events) => metrics.eventsReceived(events));
   await bus.start();
@@ -91,6 +95,7 @@ export async function startConveyor(options: StartOptions): Promise<Conveyor> {
         options: {
           concurrency: config.worker.concurrency,
           pollIntervalMs: config.worker.pollIntervalMs,
+          queues: config.worker.queues,
           leaseSeconds: config.scheduling.leaseSeconds,
         },
       })
@@ -172,6 +177,26 @@ async function startApi(deps: {
     },
   });
   return Object.assign(app, { url: await app.start(config.port, config.host) });
+}
+
+/**
+ * Applies the caps and pauses the configuration gives: each queue's, and each job type's `maxRunning`.
+ * Only what is given: a cap or pause set over the API for something the configuration does not
+ * mention stays as it is.
+ */
+async function applyConfiguredGates(queue: JobQueue, queues: QueueDefinitions, logger: Logger) {
+  const changes: { scope: 'QUEUE' | 'TYPE'; name: string; change: GateChange }[] = [
+    ...Object.entries(queues).map(([name, change]) => ({ scope: 'QUEUE' as const, name, change })),
+    ...queue.jobTypes
+      .all()
+      .filter((type) => type.maxRunning !== undefined)
+      .map((type) => ({ scope: 'TYPE' as const, name: type.name, change: { maxRunning: type.maxRunning } })),
+  ];
+  for (const { scope, name, change } of changes) {
+    if (Object.keys(change).length === 0) continue;
+    await queue.flowGates.configure(scope, name, change);
+    logger.info({ scope, name, ...change }, 'flow gate configured');
+  }
 }
 
 /** Writes the config file's schedules; one the process cannot accept stops start-up, naming it. */

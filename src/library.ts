@@ -5,6 +5,7 @@ import { openDatabase } from './db/database.js';
 import type { AnyJobType } from './jobTypes/jobType.js';
 import { createLogger } from './logger.js';
 import type { JobQueue } from './queue/queue.js';
+import type { QueueDefinitions } from './queue/flowGates.js';
 import type { ScheduleDefinition } from './schedules/definition.js';
 import type { Schedules } from './schedules/schedules.js';
 
@@ -15,6 +16,8 @@ export interface CreateConveyorOptions {
   jobTypes?: readonly AnyJobType[];
   /** Recurring schedules (source CONFIG): written at start, those no longer listed deleted; undefined leaves them. */
   schedules?: readonly ScheduleDefinition[];
+  /** Queues by name with their cluster-wide cap and pause, applied at start (what is not given is left as it is). */
+  queues?: QueueDefinitions;
   /** Settings by their environment names (HTTP_ENABLED, WORKER_CONCURRENCY, …); the environment wins. */
   settings?: Settings;
   /** The environment to read settings from (default process.env; `{}` to ignore it). */
@@ -57,6 +60,7 @@ export function createConveyor(options: CreateConveyorOptions = {}): EmbeddedCon
         logger,
         jobTypes: options.jobTypes,
         schedules: options.schedules,
+        queues: options.queues,
       });
       running = { conveyor, database };
     },

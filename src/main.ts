@@ -3,6 +3,7 @@ import type { Config } from './config.js';
 import { startConveyor, type Conveyor } from './conveyor.js';
 import { openDatabase } from './db/database.js';
 import type { AnyJobType } from './jobTypes/jobType.js';
+import type { QueueDefinitions } from './queue/flowGates.js';
 import type { ScheduleDefinition } from './schedules/definition.js';
 import { createLogger, type Logger } from './logger.js';
 import { GRAPHQL_PATH } from './server/app.js';
@@ -14,6 +15,8 @@ export interface ProcessDefinition {
   jobTypes: readonly AnyJobType[];
   /** The config file's schedules (undefined when it declares none: CONFIG schedules are left alone). */
   schedules?: readonly ScheduleDefinition[];
+  /** The config file's queues (caps, pauses): applied at start-up. */
+  queues?: QueueDefinitions;
   /** The files it was read from (the config file and the project's modules it imports). */
   sourceFiles?: readonly string[];
 }
@@ -86,6 +89,7 @@ async function start(definition: ProcessDefinition, logger: Logger): Promise<Run
     logger,
     jobTypes: definition.jobTypes,
     schedules: definition.schedules,
+    queues: definition.queues,
   });
   return { conveyor, database };
 }
@@ -114,6 +118,7 @@ async function restart(
     logger,
     jobTypes: next.jobTypes,
     schedules: next.schedules,
+    queues: next.queues,
   });
   const restarted = { conveyor, database: running.database };
   announce(restarted, next.config, logger);

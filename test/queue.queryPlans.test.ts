@@ -66,13 +66,20 @@ describe('query plans of the hot statements', () => {
 
   it('claiming 200 jobs reads them through indexes, never the finished rows', async () => {
     const claim = statementOf((db) =>
-      sql.jobClaimMany(db, { limit: 200, types: null, leaseSeconds: 60, workerId: 'plan', maxBytes: null }),
+      sql.jobClaimMany(db, { limit: 200, types: null, queues: null, leaseSeconds: 60, workerId: 'plan', maxBytes: null }),
     );
     expectIndexedAccess(await explain(claim));
   });
 
   it('completing 200 jobs (freeing slots, promoting waiting jobs) reads them through indexes', async () => {
-    const claimed = await harness.queue.claimJobs({ limit: 200, types: null, leaseSeconds: 60, workerId: 'plan', maxBytes: null });
+    const claimed = await harness.queue.claimJobs({
+      limit: 200,
+      types: null,
+      queues: null,
+      leaseSeconds: 60,
+      workerId: 'plan',
+      maxBytes: null,
+    });
     expect(claimed).toHaveLength(200);
     const completions = claimed.map((job) => ({ id: job.id, leaseToken: job.leaseToken!, resultJson: 'null' }));
     const complete = statementOf((db) => sql.jobCompleteMany(db, completions, settings));
@@ -175,9 +182,12 @@ describe('query plans of the hot statements', () => {
       idempotencyKey: null,
       tags: ['plan'],
       metadataJson: '{}',
+      queue: 'default',
     };
     const statements = {
-      claim: statementOf((db) => sql.jobClaimMany(db, { limit: 200, types: ['echo'], leaseSeconds: 60, workerId: 'plan', maxBytes: null })),
+      claim: statementOf((db) =>
+        sql.jobClaimMany(db, { limit: 200, types: ['echo'], queues: null, leaseSeconds: 60, workerId: 'plan', maxBytes: null }),
+      ),
       complete: statementOf((db) => sql.jobCompleteMany(db, [{ id, leaseToken: id, resultJson: 'null' }], settings)),
       fail: statementOf((db) => sql.jobFailMany(db, [{ id, leaseToken: id, error: 'x', retryable: true }], settings)),
       release: statementOf((db) => sql.jobReleaseMany(db, [{ id, leaseToken: id }])),

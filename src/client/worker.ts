@@ -49,6 +49,8 @@ export interface WorkerSdkOptions extends ConnectionOptions {
   jobTypes: readonly WorkerJobType<any, any>[];
   /** Jobs run at once (default 10). */
   concurrency?: number;
+  /** Only jobs of these queues (default: every queue). */
+  queues?: readonly string[];
   /** Shown on claimed jobs; defaults to host:pid:random. */
   workerId?: string;
   /** Lease per claim, extended every third of it (default 30 s). */
@@ -99,6 +101,7 @@ class SdkWorker implements RunningWorker {
   readonly #completions: CompletionBatcher;
   readonly #types: Map<string, WorkerJobType<unknown>>;
   readonly #concurrency: number;
+  readonly #queues: string[] | null;
   readonly #leaseSeconds: number;
   readonly #pollIntervalMs: number;
   readonly #logger: Logger;
@@ -118,6 +121,7 @@ class SdkWorker implements RunningWorker {
     this.#completions = new CompletionBatcher(this.#api, { maxBatch: LIMITS.claimBatch });
     this.#types = new Map(options.jobTypes.map((type) => [type.name, type as WorkerJobType<unknown>]));
     this.#concurrency = options.concurrency ?? 10;
+    this.#queues = options.queues ? [...options.queues] : null;
     this.#leaseSeconds = options.leaseSeconds ?? 30;
     this.#pollIntervalMs = options.pollIntervalMs ?? 1000;
     this.#logger = (options.logger ?? pino({ level: 'info' })).child({ module: 'conveyor-worker', workerId: this.id });
@@ -208,6 +212,7 @@ class SdkWorker implements RunningWorker {
           claimed = await this.#api.claim({
             limit: free,
             types: [...this.#types.keys()],
+            queues: this.#queues,
             leaseSeconds: this.#leaseSeconds,
             workerId: this.id,
           });

@@ -32,7 +32,13 @@ export class WorkerApi {
     this.#execute = execute;
   }
 
-  async claim(options: { limit: number; types: string[]; leaseSeconds: number; workerId: string }): Promise<ClaimedJob[]> {
+  async claim(options: {
+    limit: number;
+    types: string[];
+    queues: string[] | null;
+    leaseSeconds: number;
+    workerId: string;
+  }): Promise<ClaimedJob[]> {
     return (await this.#execute(WorkerDequeueJobsDocument, options)).dequeueJobs;
   }
 

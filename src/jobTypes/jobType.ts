@@ -30,6 +30,10 @@ export interface JobTypeDefinition<Payload = unknown, Result = unknown, Job = Jo
   timeoutMs?: number;
   /** Default attempts for jobs of this type (a submit may override). */
   maxAttempts?: number;
+  /** The named queue this type's jobs go to (a submit may override); default `default`. */
+  queue?: string;
+  /** A cluster-wide cap on this type's jobs holding a slot (ready or running); null removes one set before. */
+  maxRunning?: number | null;
 }
 
 /**

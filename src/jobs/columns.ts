@@ -41,6 +41,9 @@ interface ColumnSpec {
   contents?: true;
 }
 
+/** The queue of a job whose type and submit name none (the column's default in the migration). */
+export const DEFAULT_QUEUE = 'default';
+
 /** Longest lastError carried inside an event; a longer one is left out (`truncated`) and read on demand. */
 export const EVENT_LAST_ERROR_MAX = 500;
 
@@ -82,6 +85,8 @@ export const JOB_COLUMNS = {
   // Up to LIMITS.metadataBytes: not in events nor in what claims and completions return; read with
   // the row when asked for (getJob, or a Job.metadata field).
   metadata: { sql: '$.metadata', event: 'never', contents: true },
+  queue: { sql: '$.queue', event: 'always' },
+  gateUnits: { sql: '$.gate_units', event: 'never' },
 } as const satisfies Record<keyof FullJobRow, ColumnSpec>;
 
 export type JobField = keyof typeof JOB_COLUMNS;

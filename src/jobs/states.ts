@@ -98,3 +98,17 @@ export function queuedSubstate(job: { holdsSlot: boolean; runAt: Date | string }
   if (job.holdsSlot) return 'ready';
   return new Date(job.runAt).getTime() > now ? 'scheduled' : 'waiting';
 }
+
+/**
+ * Every reason a QUEUED job is not claimable yet, as Job.waitingFor names it. A due job that waits
+ * holds no slot: the first of its gates that is paused or full is named, else its user's limit.
+ */
+export const WAIT_REASONS = {
+  RUN_AT: 'Scheduled for later, or backing off before a retry: see runAt.',
+  QUEUE_PAUSED: 'Its queue is paused: it runs once the queue is resumed.',
+  TYPE_PAUSED: 'Its job type is paused: it runs once the type is resumed.',
+  QUEUE_CONCURRENCY: "Its queue's concurrency cap is reached (across every process); it runs when a job of the queue ends.",
+  TYPE_CONCURRENCY: "Its job type's concurrency cap is reached (across every process); it runs when a job of the type ends.",
+  USER_CONCURRENCY: "All of the user's concurrency slots are taken; it runs when one frees.",
+} as const;
+export type WaitReason = keyof typeof WAIT_REASONS;

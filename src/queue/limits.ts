@@ -4,6 +4,10 @@
  */
 export const LIMITS = {
   typeLength: 64,
+  /** A queue's name, like a type's. */
+  queueLength: 64,
+  /** A queue's or type's concurrency cap (setQueueLimits, setJobTypeLimits). */
+  gateConcurrency: 100_000,
   userIdLength: 128,
   /** workerId, like userId an identifier shown in lists and logs. */
   workerIdLength: 128,

@@ -10,6 +10,7 @@ import type { Contents } from './sql/fragments.js';
 import * as reads from './sql/reads.js';
 import type { QueueCounts } from './sql/reads.js';
 import { actOnMatching } from './bulkActions.js';
+import { FlowGates } from './flowGates.js';
 import { jobAttemptList, type JobAttempt } from './sql/attempts.js';
 import { jobCancelMany, jobRetryMany } from './sql/cancelRetry.js';
 import { jobSearch, type JobFilter } from './sql/search.js';
@@ -22,6 +23,8 @@ export interface ClaimOptions {
   limit?: number;
   /** Only these types; null: any type; an empty list: none. */
   types?: readonly string[] | null;
+  /** Only jobs of these queues; null: any queue; an empty list: none. */
+  queues?: readonly string[] | null;
   leaseSeconds?: number | null;
   workerId: string;
   /** Most payload bytes to hand out at once (the first job always goes); default: no bound. */
@@ -46,6 +49,8 @@ export class JobQueue {
   readonly #observer: QueueObserver;
   readonly #submissions: Submissions;
   readonly #worker: TrustedWorkerQueue;
+  /** Caps and pauses of queues and job types. */
+  readonly flowGates: FlowGates;
 
   constructor(deps: { prisma: PrismaClient; jobTypes: JobTypeRegistry; settings: QueueSettings; observer?: QueueObserver }) {
     this.#db = deps.prisma;
@@ -54,6 +59,7 @@ export class JobQueue {
     this.#observer = deps.observer ?? {};
     this.#submissions = new Submissions({ db: this.#db, registry: this.jobTypes, settings: this.settings, observer: this.#observer });
     this.#worker = new TrustedWorkerQueue({ db: this.#db, settings: this.settings, observer: this.#observer });
+    this.flowGates = new FlowGates({ prisma: this.#db, settings: this.settings });
   }
 
   /** The trusted operations the built-in worker needs, and nothing else. */
@@ -79,12 +85,14 @@ export class JobQueue {
     checkRange('leaseSeconds', leaseSeconds, 1, LIMITS.leaseSeconds);
     checkLength('workerId', options.workerId, LIMITS.workerIdLength);
     options.types?.forEach((type) => checkLength('types', type, LIMITS.typeLength));
-    if (options.types?.length === 0) return [];
+    options.queues?.forEach((queue) => checkLength('queues', queue, LIMITS.queueLength));
+    if (options.types?.length === 0 || options.queues?.length === 0) return [];
     return inSpan('conveyor.claim', { attributes: { 'conveyor.worker.id': options.workerId } }, async (span) => {
       const started = performance.now();
       const jobs = await jobClaimMany(this.#db, {
         limit,
         types: options.types ?? null,
+        queues: options.queues ?? null,
         leaseSeconds,
         workerId: options.workerId,
         maxBytes: options.maxBytes ?? null,
@@ -186,6 +194,12 @@ export class JobQueue {
   async getAttemptHistory(id: string): Promise<JobAttempt[]> {
     checkJobId(id);
     return jobAttemptList(this.#db, id);
+  }
+
+  /** A QUEUED job's place in its queue's line (1: next), or null when it is not QUEUED or unknown. */
+  async getQueuePosition(id: string): Promise<number | null> {
+    checkJobId(id);
+    return reads.jobQueuePosition(this.#db, id);
   }
 
   /** Several jobs with payload and result, by id (unknown ids are left out), in one read. */

@@ -1,5 +1,5 @@
 import { InvalidInputError } from '../errors.js';
-import type { JobWithPayload } from '../jobs/columns.js';
+import { DEFAULT_QUEUE, type JobWithPayload } from '../jobs/columns.js';
 import type { JobTypeRegistry } from '../jobTypes/registry.js';
 import { currentTraceParent, inSpan, SpanKind } from '../tracing.js';
 import { GROUP_COMMIT_BATCH, GroupCommit } from './groupCommit.js';
@@ -31,6 +31,8 @@ export interface SubmitJobInput {
   tags?: readonly string[] | null;
   /** A small JSON object (LIMITS.metadataBytes), stored and shown as given. */
   metadata?: Record<string, unknown> | null;
+  /** The named queue; default: the type's queue, else `default`. */
+  queue?: string | null;
 }
 
 /** Bound on the remembered users with a slot row; past it the memory starts over. */
@@ -168,6 +170,8 @@ export class Submissions {
     if (input.runAt) checkRunAt(input.runAt);
     const tags = input.tags ? checkTags(input.tags) : [];
     const metadataJson = input.metadata != null ? checkMetadata(input.metadata) : '{}';
+    const queue = input.queue ?? this.#registry.get(input.type)?.queue ?? DEFAULT_QUEUE;
+    checkLength('queue', queue, LIMITS.queueLength);
     return {
       type: input.type,
       payloadJson,
@@ -181,6 +185,7 @@ export class Submissions {
       traceParent,
       tags,
       metadataJson,
+      queue,
     };
   }
 }

@@ -78,6 +78,7 @@ export function checkMetadata(metadata: unknown): string {
 /** A search or bulk filter: identifiers bounded as on submit, tags well-formed, dates valid. */
 export function checkJobFilter(filter: JobFilter) {
   if (filter.type != null) checkLength('type', filter.type, LIMITS.typeLength);
+  if (filter.queue != null) checkLength('queue', filter.queue, LIMITS.queueLength);
   if (filter.userId != null) checkUserId(filter.userId);
   // Written into the statement as a constant (search.ts), so it must be one of the states.
   if (filter.status != null && !JOB_STATUSES.includes(filter.status)) {

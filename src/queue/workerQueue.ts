@@ -23,9 +23,18 @@ import { truncate } from './validation.js';
  * process itself, so it is not validated again; results and errors are still made storable, since
  * they come from handlers. Outside workers use the validated JobQueue operations instead.
  */
+/** What the built-in worker claims: up to `limit` jobs of its types (and of its queues, if it names any). */
+export interface ClaimRequest {
+  limit: number;
+  types: readonly string[];
+  queues?: readonly string[] | null;
+  leaseSeconds: number;
+  workerId: string;
+}
+
 export interface WorkerQueue {
   /** Up to `limit` ready jobs of `types`, leased to `workerId`. */
-  claim(options: { limit: number; types: readonly string[]; leaseSeconds: number; workerId: string }): Promise<JobWithPayload[]>;
+  claim(options: ClaimRequest): Promise<JobWithPayload[]>;
   /**
    * Records a completion, written together with others that arrive meanwhile (group commit); true
    * when the job was still this worker's. InvalidInputError, at once, for a result that cannot be
@@ -77,10 +86,10 @@ export class TrustedWorkerQueue implements WorkerQueue {
     );
   }
 
-  async claim(options: { limit: number; types: readonly string[]; leaseSeconds: number; workerId: string }) {
+  async claim(options: ClaimRequest) {
     return inSpan('conveyor.claim', { attributes: { 'conveyor.worker.id': options.workerId } }, async (span) => {
       const started = performance.now();
-      const jobs = await jobClaimMany(this.#db, { ...options, maxBytes: null });
+      const jobs = await jobClaimMany(this.#db, { ...options, queues: options.queues ?? null, maxBytes: null });
       this.#observer.jobsClaimed?.(jobs, (performance.now() - started) / 1000);
       span.setAttribute('conveyor.jobs', jobs.length);
       return jobs;

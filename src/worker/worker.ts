@@ -23,6 +23,8 @@ export interface WorkerOptions {
   leaseSeconds: number;
   /** Shown on claimed jobs (`workerId`); defaults to host:pid:random. */
   workerId?: string;
+  /** Only jobs of these queues; null or undefined: every queue. */
+  queues?: readonly string[] | null;
 }
 
 interface RunningJob {
@@ -135,6 +137,7 @@ export class Worker {
           claimed = await this.#queue.claim({
             limit: free,
             types: this.#handledTypes,
+            queues: this.#options.queues ?? null,
             leaseSeconds: this.#options.leaseSeconds,
             workerId: this.id,
           });

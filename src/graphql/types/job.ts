@@ -1,5 +1,5 @@
 import type { GraphQLResolveInfo } from 'graphql';
-import { ATTEMPT_OUTCOMES, JOB_STATUSES, QUEUED_SUBSTATES, queuedSubstate } from '../../jobs/states.js';
+import { ATTEMPT_OUTCOMES, JOB_STATUSES, WAIT_REASONS, type WaitReason } from '../../jobs/states.js';
 import type { JobAttempt } from '../../queue/sql/attempts.js';
 import { builder } from '../builder.js';
 import type { GraphQLContext } from '../context.js';
@@ -14,10 +14,10 @@ export const JobStatusEnum = builder.enumType('JobStatus', {
 
 export const JobWaitReasonEnum = builder.enumType('JobWaitReason', {
   description: 'Why a QUEUED job is not being handed out yet.',
-  values: {
-    RUN_AT: { description: 'Scheduled for later, or backing off before a retry: see runAt.' },
-    USER_CONCURRENCY: { description: "All of the user's concurrency slots are taken; it runs when one frees." },
-  },
+  values: Object.fromEntries(Object.entries(WAIT_REASONS).map(([name, description]) => [name, { description }])) as Record<
+    WaitReason,
+    { description: string }
+  >,
 });
 
 export const LeaseRef = builder.objectRef<{ token: string; expiresAt: Date }>('Lease').implement({
@@ -66,8 +66,16 @@ export const JobRef = builder.objectRef<JobSource>('Job').implement({
     waitingFor: t.field({
       type: JobWaitReasonEnum,
       nullable: true,
-      description: 'Set while QUEUED and not yet claimable.',
-      resolve: (job) => (job.status === 'QUEUED' ? QUEUED_SUBSTATES[queuedSubstate(job)].waitingFor : null),
+      description: 'Set while QUEUED and not yet claimable: the first limit that holds it back (gates as of the last quarter second).',
+      resolve: (job, _args, ctx) => ctx.queue.flowGates.waitReason(job),
+    }),
+    queue: t.exposeString('queue', { description: "The named queue it belongs to (its type's, or the submit's; else `default`)." }),
+    queuePosition: t.int({
+      nullable: true,
+      description:
+        "While QUEUED: its place in its queue's line (1 = next), counting the due jobs ahead of it in hand-out order " +
+        '(priority, then runAt, then submission). Read on demand.',
+      resolve: (job, _args, ctx) => (job.status === 'QUEUED' ? ctx.queue.getQueuePosition(job.id) : null),
     }),
     priority: t.exposeInt('priority', { description: 'Higher runs first.' }),
     runAt: t.expose('runAt', { type: 'DateTime', description: 'Not handed out before this time.' }),

@@ -24,6 +24,7 @@ const SubmitJobInput = builder.inputType('SubmitJobInput', {
         '(e.g. "tenant:acme"); repeats are dropped.',
     }),
     metadata: t.field({ type: 'JSON', description: `A JSON object of at most ${LIMITS.metadataBytes} bytes, kept with the job.` }),
+    queue: t.string({ description: "The named queue (its cap, pause and workers apply); default: the type's queue, else `default`." }),
   }),
 });
 
@@ -75,6 +76,7 @@ builder.mutationFields((t) => ({
     description: 'Claims the next ready job for an outside worker, with a lease; null when there is none.',
     args: {
       types: t.arg.stringList({ description: 'Only these job types (default: any).' }),
+      queues: t.arg.stringList({ description: 'Only jobs of these queues (default: any).' }),
       leaseSeconds: t.arg.int({ description: 'Lease length; extend it with heartbeat.' }),
       workerId: t.arg.string(),
     },
@@ -83,6 +85,7 @@ builder.mutationFields((t) => ({
       const [job] = await ctx.queue.claimJobs({
         limit: 1,
         types: args.types ?? null,
+        queues: args.queues ?? null,
         leaseSeconds: args.leaseSeconds ?? null,
         workerId: args.workerId ?? DEFAULT_WORKER_ID,
         maxBytes: ctx.responseBudget.remaining,
@@ -98,6 +101,7 @@ builder.mutationFields((t) => ({
     args: {
       limit: t.arg.int({ required: true }),
       types: t.arg.stringList(),
+      queues: t.arg.stringList({ description: 'Only jobs of these queues (default: any).' }),
       leaseSeconds: t.arg.int(),
       workerId: t.arg.string(),
     },
@@ -106,6 +110,7 @@ builder.mutationFields((t) => ({
       const jobs = await ctx.queue.claimJobs({
         limit: args.limit,
         types: args.types ?? null,
+        queues: args.queues ?? null,
         leaseSeconds: args.leaseSeconds ?? null,
         workerId: args.workerId ?? DEFAULT_WORKER_ID,
         maxBytes: ctx.responseBudget.remaining,

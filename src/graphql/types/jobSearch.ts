@@ -11,6 +11,7 @@ const JobFilterInput = builder.inputType('JobFilter', {
   description: 'Jobs matching every field given (an empty filter matches every job). Times: after is inclusive, before exclusive.',
   fields: (t) => ({
     type: t.string(),
+    queue: t.string(),
     userId: t.string({ description: 'A user key may leave this out or name its own user only.' }),
     status: t.field({ type: JobStatusEnum }),
     tags: t.stringList({ description: `Jobs carrying ALL of these tags (at most ${LIMITS.tags}).` }),

@@ -6,17 +6,8 @@
  */
 import type { FullJobRow } from '../../jobs/columns.js';
 import { attemptsEnded } from './attempts.js';
-import {
-  countFinished,
-  type Db,
-  jobColumns,
-  NOTIFIED,
-  notifyCte,
-  releaseAndPromote,
-  sql,
-  states,
-  type StatementSettings,
-} from './fragments.js';
+import { countFinished, type Db, jobColumns, NOTIFIED, notifyCte, raw, sql, states, type StatementSettings } from './fragments.js';
+import { gateAdmits, gatePairsOf, gateRowsLocked, gatesTaken, releaseAndPromote, unitsHeld, unitsTaken } from './admission.js';
 
 /**
  * How a statement takes its target rows' locks. `wait` (one job: cancelJob, retryJob) waits for a row
@@ -53,6 +44,7 @@ export function jobCancelMany(db: Db, ids: readonly string[], settings: Statemen
   ${attemptsEnded('cancelled', 'CANCELLED', null, "c.id IN (SELECT id FROM target WHERE status = 'RUNNING')")},
   ${countFinished('cancelled', 1)},
   freed AS (SELECT c.user_id, 1 AS n FROM cancelled c JOIN target t ON t.id = c.id WHERE t.holds_slot),
+  freed_units AS (${raw(unitsHeld('cancelled', 'c.id IN (SELECT id FROM target WHERE holds_slot)'))}),
   ${releaseAndPromote(settings)},
   changed AS (SELECT * FROM cancelled UNION ALL SELECT * FROM promoted),
   ${notifyCte('changed')}
@@ -69,14 +61,15 @@ export function jobCancelMany(db: Db, ids: readonly string[], settings: Statemen
 export function jobRetryMany(db: Db, ids: readonly string[], settings: StatementSettings, locking: BulkLocking = 'wait') {
   return db.$queryRaw<FullJobRow[]>(sql`
   WITH target AS (
-    SELECT id, user_id, type, status, priority, seq FROM jobs WHERE id = ANY(${[...ids]}::uuid[]) AND status = ANY(${states('retry')})
+    SELECT id, user_id, type, queue, status, priority, seq FROM jobs WHERE id = ANY(${[...ids]}::uuid[]) AND status = ANY(${states('retry')})
     ORDER BY id
     ${lockClause(locking)}
   ),
   ${countFinished('target', -1)},
+  ${gateRowsLocked(raw(gatePairsOf('target')))},
   slots AS (
     SELECT s.user_id, greatest(coalesce(s.max_running, ${settings.defaultUserConcurrency}::int) - s.used, 0) AS free
-    FROM user_slots s WHERE s.user_id = ANY(ARRAY(SELECT DISTINCT user_id FROM target))
+    FROM user_slots s WHERE s.user_id = ANY(ARRAY(SELECT DISTINCT user_id FROM target)) AND (SELECT count(*) FROM gate_rows) >= 0
     ORDER BY s.user_id
     FOR UPDATE
   ),
@@ -87,11 +80,22 @@ export function jobRetryMany(db: Db, ids: readonly string[], settings: Statement
     RETURNING 1
   ),
   ranked AS (
-    SELECT t.id, coalesce(row_number() OVER (PARTITION BY t.user_id ORDER BY t.priority DESC, t.seq) <= s.free, false) AS takes_slot
-    FROM target t LEFT JOIN slots s ON s.user_id = t.user_id
+    SELECT r.id, coalesce(r.user_rank <= s.free AND ${raw(gateAdmits('q', 'r.queue_rank'))} AND ${raw(gateAdmits('t', 'r.type_rank'))}, false)
+             AS takes_slot,
+           ${raw(unitsTaken('q', 't'))} AS units
+    FROM (
+      SELECT t.*, row_number() OVER (PARTITION BY t.user_id ORDER BY t.priority DESC, t.seq) AS user_rank,
+             row_number() OVER (PARTITION BY t.queue ORDER BY t.priority DESC, t.seq) AS queue_rank,
+             row_number() OVER (PARTITION BY t.type ORDER BY t.priority DESC, t.seq) AS type_rank
+      FROM target t
+    ) r
+    LEFT JOIN slots s ON s.user_id = r.user_id
+    LEFT JOIN gate_rows q ON q.scope = 'QUEUE' AND q.name = r.queue
+    LEFT JOIN gate_rows t ON t.scope = 'TYPE' AND t.name = r.type
   ),
   retried AS (
-    UPDATE jobs j SET status = 'QUEUED', holds_slot = ranked.takes_slot, attempts = 0, run_at = now(),
+    UPDATE jobs j SET status = 'QUEUED', holds_slot = ranked.takes_slot,
+      gate_units = CASE WHEN ranked.takes_slot THEN ranked.units ELSE 0 END, attempts = 0, run_at = now(),
       started_at = NULL, completed_at = NULL, result = NULL, result_bytes = 0, progress = NULL, progress_message = NULL,
       worker_id = NULL, updated_at = now(), version = j.version + 1
     FROM ranked WHERE j.id = ranked.id
@@ -104,6 +108,7 @@ export function jobRetryMany(db: Db, ids: readonly string[], settings: Statement
     WHERE s.user_id = t.user_id
     RETURNING 1
   ),
+  ${gatesTaken('retried')},
   ${notifyCte('retried')}
   SELECT ${jobColumns('c', 'all')} FROM retried c WHERE ${NOTIFIED}`);
 }

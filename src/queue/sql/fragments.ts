@@ -7,14 +7,8 @@
  *   BEGIN/COMMIT round trips, and the NOTIFY inside it is delivered only after it commits.
  * - Events are coalesced: one `pg_notify` per ~3.5 kB chunk of changed rows, never one per row
  *   (NOTIFY takes a database-wide lock at commit, so its count matters more than its size).
- * - Per-user concurrency is a semaphore: `user_slots.used` counts the user's jobs that hold a slot
- *   (`jobs.holds_slot`: ready to claim, or running). A job takes a slot when submitted, promoted or
- *   retried while the user has one free; otherwise it waits outside the claim index. So the claim
- *   statement never has to look at the user's limit, and a user's 100 000 waiting jobs are not in
- *   the index it walks. Freeing a slot and promoting the user's next waiting job happen in the same
- *   statement (`releaseAndPromote`); maintenance's promotion covers jobs that become due later
- *   (scheduled or backing off) and the rare race where a job was inserted blocked while a concurrent
- *   statement freed the slot.
+ * - Concurrency limits (per user, per queue, per type) are semaphores a job takes when it is admitted
+ *   to the claim index and gives back when it leaves it: see admission.ts.
  * - The WHERE clause of every transition names its source states from jobs/states.ts.
  */
 import { CHANNELS } from '../../db/channels.js';
@@ -136,87 +130,12 @@ export function states(transition: Transition): Prisma.Sql {
 }
 
 /**
- * CTEs that give back the slots counted in CTE `freed(user_id, n)` and hand each affected user's free
- * slots to their best waiting jobs (priority, then runAt, then submission). Defines `promoted`.
- */
-export function releaseAndPromote(settings: StatementSettings): Prisma.Sql {
-  return sql`
-  freed_users AS MATERIALIZED (SELECT user_id, sum(n)::int AS n FROM freed GROUP BY user_id ORDER BY user_id),
-  slots AS (
-    -- One primary-key lookup per user, locked in user_id order (so that two statements never wait
-    -- on each other's slot rows the other way round).
-    SELECT s.user_id, f.n,
-           greatest(coalesce(s.max_running, ${settings.defaultUserConcurrency}::int) - (s.used - f.n), 0) AS free
-    FROM freed_users f, LATERAL (
-      SELECT user_id, used, max_running FROM user_slots WHERE user_id = f.user_id FOR UPDATE
-    ) s
-  ),
-  promoted AS (
-    UPDATE jobs j SET holds_slot = true, version = j.version + 1, updated_at = now()
-    WHERE j.id = ANY(ARRAY(
-      SELECT w.id FROM slots, LATERAL (
-        SELECT id FROM jobs
-        WHERE user_id = slots.user_id AND status = 'QUEUED' AND NOT holds_slot AND run_at <= now()
-        ORDER BY priority DESC, run_at, seq
-        LIMIT slots.free
-        FOR UPDATE SKIP LOCKED
-      ) w
-    ))
-    RETURNING j.*
-  ),
-  slot_changes AS (
-    -- One aggregate over both lists (a correlated count per user would be quadratic in users).
-    SELECT user_id, sum(change)::int AS change
-    FROM (SELECT user_id, -n AS change FROM slots UNION ALL SELECT user_id, 1 FROM promoted) c
-    GROUP BY user_id
-  ),
-  slots_updated AS (
-    UPDATE user_slots s SET used = s.used + c.change
-    FROM slot_changes c WHERE s.user_id = c.user_id AND s.user_id = ANY(ARRAY(SELECT user_id FROM slot_changes))
-    RETURNING s.user_id
-  )`;
-}
-
-/**
- * The end of every statement that takes jobs out of RUNNING: each row of CTE `source` gives back its
- * user's slot, the slots go to waiting jobs, the finished ones are counted, and both the changed and
- * the promoted jobs are published. Returns the rows of `source`.
- */
-export function freeSlotsAndReturn(source: string, settings: StatementSettings, contents: Contents = 'none'): Prisma.Sql {
-  return sql`
-  ${countFinished(source, 1)},
-  freed AS (SELECT user_id, 1 AS n FROM ${raw(source)}),
-  ${releaseAndPromote(settings)},
-  changed AS (SELECT * FROM ${raw(source)} UNION ALL SELECT * FROM promoted),
-  ${notifyCte('changed')}
-  SELECT ${jobColumns('c', contents)} FROM ${raw(source)} c WHERE ${NOTIFIED}`;
-}
-
-/**
  * `jobs j` rows still held under the given leases, `leases` naming the relation (id, lease_token) they
  * are listed in. The `= ANY` on the ids lets the planner reach the rows through the primary key;
  * joined on the relation alone it may hash it against a scan of every job.
  */
 export function heldUnder(leases: 'input' | 'h', held: readonly { id: string }[]): Prisma.Sql {
   return sql`j.id = ANY(${held.map((l) => l.id)}::uuid[]) AND j.id = ${raw(leases)}.id AND j.lease_token = ${raw(leases)}.lease_token`;
-}
-
-/**
- * Takes one of the user's slots if `take` holds and one is free; the CTE `slot` has a row when it did.
- * The user's slot row is created whenever `ensure` holds, taken or not: maintenance hands slots to
- * due jobs only through slot rows, so a job of a user without one (say, scheduled for later) would
- * wait for ever.
- */
-export function slotAcquire(userIdSql: Prisma.Sql, ensure: Prisma.Sql, take: Prisma.Sql, settings: StatementSettings): Prisma.Sql {
-  return sql`
-  slot_row AS (
-    INSERT INTO user_slots AS s (user_id, used)
-    SELECT ${userIdSql}, CASE WHEN ${take} THEN 1 ELSE 0 END WHERE ${ensure}
-    ON CONFLICT (user_id) DO UPDATE SET used = s.used + 1
-      WHERE ${take} AND s.used < coalesce(s.max_running, ${settings.defaultUserConcurrency}::int)
-    RETURNING s.user_id
-  ),
-  slot AS (SELECT user_id FROM slot_row WHERE ${take})`;
 }
 
 function backoffRunAt(settings: StatementSettings): Prisma.Sql {

@@ -52,6 +52,7 @@ export function submitJobFunctionSql(settings: QueueSettings): string {
       traceParent: new Argument('trace_parent'),
       tags: new Argument('tags'),
       metadataJson: new Argument('metadata'),
+      queue: new Argument('job_queue'),
     },
     settings,
   );
@@ -70,12 +71,14 @@ CREATE OR REPLACE FUNCTION conveyor_submit_job(
   backoff_base_ms integer DEFAULT NULL,
   trace_parent text DEFAULT NULL,
   tags text[] DEFAULT '{}',
-  metadata jsonb DEFAULT '{}'
+  metadata jsonb DEFAULT '{}',
+  queue text DEFAULT NULL
 ) RETURNS uuid LANGUAGE plpgsql AS $conveyor$
 DECLARE
   inserted record;
   released record;
   attempts integer;
+  job_queue text;
 BEGIN
   ${refuse(`type IS NULL OR length(type) NOT BETWEEN 1 AND ${LIMITS.typeLength}`, `'type must be 1 to ${LIMITS.typeLength} characters long.'`)}
   ${refuse(`user_id IS NULL OR length(user_id) NOT BETWEEN 1 AND ${LIMITS.userIdLength}`, `'user_id must be 1 to ${LIMITS.userIdLength} characters long.'`)}
@@ -101,6 +104,8 @@ BEGIN
   ${refuse(`octet_length(metadata::text) > ${LIMITS.metadataBytes}`, `format('metadata is %s bytes of JSON; the limit is ${LIMITS.metadataBytes}.', octet_length(metadata::text))`)}
   attempts := coalesce(max_attempts, (SELECT t.max_attempts FROM job_types t WHERE t.name = conveyor_submit_job.type), ${settings.defaultMaxAttempts});
   ${refuse(`attempts NOT BETWEEN 1 AND ${LIMITS.maxAttempts}`, `'max_attempts must be an integer from 1 to ${LIMITS.maxAttempts}.'`)}
+  job_queue := coalesce(conveyor_submit_job.queue, (SELECT t.queue FROM job_types t WHERE t.name = conveyor_submit_job.type), 'default');
+  ${refuse(`length(job_queue) NOT BETWEEN 1 AND ${LIMITS.queueLength}`, `'queue must be 1 to ${LIMITS.queueLength} characters long.'`)}
   -- As the submit in src/queue/submissions.ts: a concurrent submit with the same key that commits
   -- first makes this one insert nothing; give back the slot it took and return the winner's job.
   FOR round IN 1..3 LOOP
@@ -134,7 +139,7 @@ $drop$;`;
 export async function installDatabaseFunctions(
   prisma: PrismaClient,
   settings: QueueSettings,
-  jobTypes: readonly { name: string; maxAttempts?: number }[],
+  jobTypes: readonly { name: string; maxAttempts?: number; queue?: string }[],
 ): Promise<void> {
   await prisma.$transaction(async (tx) => {
     await tx.$executeRaw`SELECT pg_advisory_xact_lock(${ADVISORY_LOCKS.migrations}::bigint)`;
@@ -145,10 +150,11 @@ export async function installDatabaseFunctions(
     await tx.$executeRawUnsafe(submitJobFunctionSql(settings));
     if (jobTypes.length > 0) {
       await tx.$executeRaw`
-        INSERT INTO job_types (name, max_attempts, updated_at)
-        SELECT name, max_attempts, now()
-        FROM unnest(${jobTypes.map((t) => t.name)}::text[], ${jobTypes.map((t) => t.maxAttempts ?? null)}::int[]) AS t(name, max_attempts)
-        ON CONFLICT (name) DO UPDATE SET max_attempts = EXCLUDED.max_attempts, updated_at = now()`;
+        INSERT INTO job_types (name, max_attempts, queue, updated_at)
+        SELECT name, max_attempts, queue, now()
+        FROM unnest(${jobTypes.map((t) => t.name)}::text[], ${jobTypes.map((t) => t.maxAttempts ?? null)}::int[],
+                    ${jobTypes.map((t) => t.queue ?? null)}::text[]) AS t(name, max_attempts, queue)
+        ON CONFLICT (name) DO UPDATE SET max_attempts = EXCLUDED.max_attempts, queue = EXCLUDED.queue, updated_at = now()`;
     }
   });
 }

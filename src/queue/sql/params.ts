@@ -17,11 +17,15 @@ export interface JobInsertParams {
   tags: readonly string[];
   /** The metadata object as JSON text. */
   metadataJson: string;
+  /** The named queue (checked like a type name). */
+  queue: string;
 }
 
 export interface JobClaimParams {
   limit: number;
   types: readonly string[] | null;
+  /** Only jobs of these queues; null: any queue. */
+  queues: readonly string[] | null;
   leaseSeconds: number;
   workerId: string;
   /** Most payload bytes one claim hands out (the first job always goes); null for no bound. */

@@ -119,12 +119,19 @@ export function jobListLapsed(db: Db, limit: number) {
 }
 
 /** Users with a free slot and a due waiting job (no locks: for retrying them apart). */
-export function userListPromotable(db: Db, limit: number, settings: StatementSettings) {
-  return db.$queryRaw<{ userId: string }[]>(sql`
+export async function listPromotable(db: Db, limit: number, settings: StatementSettings) {
+  const waiting = (column: string, value: string) =>
+    raw(`EXISTS (SELECT 1 FROM jobs j WHERE j.${column} = ${value} AND j.status = 'QUEUED' AND NOT j.holds_slot AND j.run_at <= now())`);
+  const users = await db.$queryRaw<{ userId: string }[]>(sql`
   SELECT s.user_id AS "userId" FROM user_slots s
-  WHERE s.used < coalesce(s.max_running, ${settings.defaultUserConcurrency}::int)
-    AND EXISTS (SELECT 1 FROM jobs j WHERE j.user_id = s.user_id AND j.status = 'QUEUED' AND NOT j.holds_slot AND j.run_at <= now())
+  WHERE s.used < coalesce(s.max_running, ${settings.defaultUserConcurrency}::int) AND ${waiting('user_id', 's.user_id')}
   LIMIT ${limit}::int`);
+  const gates = await db.$queryRaw<{ scope: 'QUEUE' | 'TYPE'; name: string }[]>(sql`
+  SELECT g.scope::text AS scope, g.name FROM flow_gates g
+  WHERE NOT g.paused AND (g.max_running IS NULL OR g.used < g.max_running)
+    AND CASE g.scope WHEN 'QUEUE' THEN ${waiting('queue', 'g.name')} ELSE ${waiting('type', 'g.name')} END
+  LIMIT ${limit}::int`);
+  return { users: users.map((row) => row.userId), gates };
 }
 
 /** The jobs these users submitted with these idempotency keys. */
@@ -133,4 +140,20 @@ export function jobGetByIdempotencyKeys(db: Db, keys: readonly { userId: string;
   SELECT ${jobColumns('c', 'payload')} FROM jobs c
   JOIN unnest(${keys.map((k) => k.userId)}::text[], ${keys.map((k) => k.idempotencyKey)}::text[]) AS k(user_id, idempotency_key)
     ON c.user_id = k.user_id AND c.idempotency_key = k.idempotency_key`);
+}
+
+/**
+ * A QUEUED job's place in its queue's line: 1 + the due QUEUED jobs of the queue ahead of it in
+ * hand-out order (priority, then runAt, then submission), whether ready or waiting; null when the job
+ * is not QUEUED. Counts over the queue's live jobs only (the partial indexes on QUEUED).
+ */
+export async function jobQueuePosition(db: Db, id: string): Promise<number | null> {
+  const [row] = await db.$queryRaw<{ position: number }[]>(sql`
+  SELECT 1 + (
+    SELECT count(*)::int FROM jobs o
+    WHERE o.status = 'QUEUED' AND o.queue = j.queue AND o.run_at <= now()
+      AND (o.priority > j.priority OR (o.priority = j.priority AND (o.run_at, o.seq) < (j.run_at, j.seq)))
+  ) AS position
+  FROM jobs j WHERE j.id = ${id}::uuid AND j.status = 'QUEUED'`);
+  return row?.position ?? null;
 }

@@ -4,7 +4,7 @@
  * first page was read, however many are submitted meanwhile (they get higher seqs). Each condition is
  * written so that an index can serve it (prisma/migrations/20261201010000_job_tags_metadata).
  */
-import type { JobRow } from '../../jobs/columns.js';
+import { DEFAULT_QUEUE, type JobRow } from '../../jobs/columns.js';
 import { FINISHED_STATUSES, JOB_STATUSES, type JobStatus } from '../../jobs/states.js';
 import { type Db, empty, jobColumns, raw, sql, statusArray } from './fragments.js';
 import type { Prisma } from '../../generated/prisma/client.js';
@@ -12,6 +12,7 @@ import type { Prisma } from '../../generated/prisma/client.js';
 /** Jobs matching every condition given; tags: jobs carrying all of them. */
 export interface JobFilter {
   type?: string | null;
+  queue?: string | null;
   userId?: string | null;
   status?: JobStatus | null;
   tags?: readonly string[] | null;
@@ -36,6 +37,12 @@ function conditions(f: JobFilter): Prisma.Sql {
   const parts: Prisma.Sql[] = [];
   if (f.type != null) parts.push(sql`AND c.type = ${f.type}`);
   if (f.userId != null) parts.push(sql`AND c.user_id = ${f.userId}`);
+  if (f.queue != null) {
+    // The constant repeats jobs_queue_seq_idx's predicate, so that a generic plan may use it.
+    parts.push(
+      f.queue === DEFAULT_QUEUE ? sql`AND c.queue = ${f.queue}` : sql`AND c.queue = ${f.queue} AND c.queue <> ${raw(`'${DEFAULT_QUEUE}'`)}`,
+    );
+  }
   // A constant, as in the claim: only then may a plan made once for all executions use the partial
   // indexes on status (jobs_finished_seq_idx, jobs_claimable_idx, jobs_waiting_idx, jobs_lease_idx).
   if (f.status != null) parts.push(sql`AND c.status = ${statusConstant(f.status)}`);

@@ -11,19 +11,30 @@ import {
   type Db,
   empty,
   failSet,
-  freeSlotsAndReturn,
   heldUnder,
   jobColumns,
   NOTIFIED,
   notifyCte,
   raw,
-  releaseAndPromote,
-  slotAcquire,
   sql,
   states,
   type StatementSettings,
   statusArray,
 } from './fragments.js';
+import {
+  freeSlotsAndReturn,
+  gateAdmits,
+  gateRowsLocked,
+  gatesTaken,
+  NO_UNITS,
+  releaseAndPromote,
+  slotAcquire,
+  unitsHeld,
+  unitsTaken,
+  ONE_JOB_GATES,
+  gatePairsOf,
+  type GateScope,
+} from './admission.js';
 import { attemptsEnded, attemptsPruned } from './attempts.js';
 import type { JobInsertParams, JobClaimParams, JobCompletion, JobFailure, Selection, JobHeartbeatParams } from './params.js';
 
@@ -50,21 +61,26 @@ export function jobInsert(db: Db, p: JobInsertParams, settings: StatementSetting
  */
 export function jobInsertStatement(p: { [K in keyof JobInsertParams]: unknown }, settings: StatementSettings) {
   const runAt = sql`coalesce(${p.runAt}::timestamptz, now())`;
+  const take = sql`(NOT EXISTS (SELECT 1 FROM existing) AND ${runAt} <= now() AND ${ONE_JOB_GATES.open})`;
   return sql`
   WITH existing AS (
     SELECT * FROM jobs WHERE user_id = ${p.userId}::text AND idempotency_key = ${p.idempotencyKey}::text
   ),
-  ${slotAcquire(sql`${p.userId}::text`, sql`true`, sql`(NOT EXISTS (SELECT 1 FROM existing) AND ${runAt} <= now())`, settings)},
+  -- The job's queue and type gates (rows exist only for configured ones), locked before the user's slot.
+  ${gateRowsLocked(sql`SELECT 'QUEUE'::gate_scope, ${p.queue}::text UNION ALL SELECT 'TYPE'::gate_scope, ${p.type}::text`)},
+  ${slotAcquire(sql`${p.userId}::text`, sql`true`, take, settings)},
   inserted AS (
     INSERT INTO jobs (type, payload, payload_bytes, user_id, priority, run_at, max_attempts, backoff_base_ms, idempotency_key,
-                      trace_parent, tags, metadata, holds_slot)
+                      trace_parent, tags, metadata, queue, holds_slot, gate_units)
     SELECT ${p.type}::text, ${p.payloadJson}::jsonb, ${p.payloadBytes}::int, ${p.userId}::text, ${p.priority}::int, ${runAt},
            ${p.maxAttempts}::int, ${p.backoffBaseMs}::int, ${p.idempotencyKey}::text, ${p.traceParent}::text,
-           ${p.tags}::text[], ${p.metadataJson}::jsonb, EXISTS (SELECT 1 FROM slot)
+           ${p.tags}::text[], ${p.metadataJson}::jsonb, ${p.queue}::text, EXISTS (SELECT 1 FROM slot),
+           CASE WHEN EXISTS (SELECT 1 FROM slot) THEN ${ONE_JOB_GATES.units} ELSE 0 END
     WHERE NOT EXISTS (SELECT 1 FROM existing)
     ON CONFLICT (user_id, idempotency_key) DO NOTHING
     RETURNING *
   ),
+  ${gatesTaken('inserted')},
   ${notifyCte('inserted')}
   SELECT r.*, (SELECT count(*)::int FROM slot) AS "slotsTaken"
   FROM (SELECT 1) one LEFT JOIN (
@@ -95,13 +111,14 @@ export function jobInsertMany(db: Db, rows: readonly JobInsertParams[], settings
       ${rows.map((r) => (r.runAt ? r.runAt.toISOString() : null))}::timestamptz[], ${rows.map((r) => r.maxAttempts)}::int[],
       ${rows.map((r) => r.backoffBaseMs)}::int[], ${rows.map((r) => r.idempotencyKey)}::text[], ${rows.map((r) => r.traceParent)}::text[],
       -- A row's tags joined by spaces (a tag has none): unnest cannot take an array of arrays.
-      ${rows.map((r) => r.tags.join(' '))}::text[], ${rows.map((r) => r.metadataJson)}::jsonb[]
+      ${rows.map((r) => r.tags.join(' '))}::text[], ${rows.map((r) => r.metadataJson)}::jsonb[], ${rows.map((r) => r.queue)}::text[]
     ) WITH ORDINALITY AS t(type, payload, payload_bytes, user_id, priority, run_at, max_attempts, backoff_base_ms, idempotency_key, trace_parent,
-                           tags, metadata, n)
+                           tags, metadata, queue, n)
   ),
+  ${gateRowsLocked(raw(gatePairsOf('input')))},
   slots AS (
     SELECT s.user_id, greatest(coalesce(s.max_running, ${settings.defaultUserConcurrency}::int) - s.used, 0) AS free
-    FROM user_slots s WHERE s.user_id = ANY(ARRAY(SELECT DISTINCT user_id FROM input))
+    FROM user_slots s WHERE s.user_id = ANY(ARRAY(SELECT DISTINCT user_id FROM input)) AND (SELECT count(*) FROM gate_rows) >= 0
     ORDER BY s.user_id
     FOR UPDATE
   ),
@@ -114,16 +131,29 @@ export function jobInsertMany(db: Db, rows: readonly JobInsertParams[], settings
     ) r WHERE NOT repeated
   ),
   ranked AS (
-    SELECT f.*, CASE WHEN f.due_at <= now()
-      THEN row_number() OVER (PARTITION BY f.user_id, f.due_at <= now() ORDER BY f.priority DESC, f.due_at, f.n) END AS rank
+    -- Each due job's rank under its user, its queue and its type; a job is admitted when it is within
+    -- the room of all three (ranks count every due job, so a job blocked by one limit may leave another's
+    -- room unused here, for promotion to hand out; never more than the room).
+    SELECT f.*,
+      row_number() OVER (PARTITION BY f.user_id, f.due_at <= now() ORDER BY f.priority DESC, f.due_at, f.n) AS user_rank,
+      row_number() OVER (PARTITION BY f.queue, f.due_at <= now() ORDER BY f.priority DESC, f.due_at, f.n) AS queue_rank,
+      row_number() OVER (PARTITION BY f.type, f.due_at <= now() ORDER BY f.priority DESC, f.due_at, f.n) AS type_rank
     FROM firsts f
+  ),
+  admitted AS (
+    SELECT r.*, coalesce(r.due_at <= now() AND r.user_rank <= s.free AND ${raw(gateAdmits('q', 'r.queue_rank'))}
+                 AND ${raw(gateAdmits('t', 'r.type_rank'))}, false) AS admitted,
+           ${raw(unitsTaken('q', 't'))} AS units
+    FROM ranked r LEFT JOIN slots s ON s.user_id = r.user_id
+    LEFT JOIN gate_rows q ON q.scope = 'QUEUE' AND q.name = r.queue
+    LEFT JOIN gate_rows t ON t.scope = 'TYPE' AND t.name = r.type
   ),
   inserted AS (
     INSERT INTO jobs (type, payload, payload_bytes, user_id, priority, run_at, max_attempts, backoff_base_ms, idempotency_key,
-                      trace_parent, tags, metadata, holds_slot)
+                      trace_parent, tags, metadata, queue, holds_slot, gate_units)
     SELECT r.type, r.payload, r.payload_bytes, r.user_id, r.priority, r.due_at, r.max_attempts, r.backoff_base_ms, r.idempotency_key,
-           r.trace_parent, string_to_array(r.tags, ' '), r.metadata, coalesce(r.rank <= s.free, false)
-    FROM ranked r LEFT JOIN slots s ON s.user_id = r.user_id
+           r.trace_parent, string_to_array(r.tags, ' '), r.metadata, r.queue, r.admitted, CASE WHEN r.admitted THEN r.units ELSE 0 END
+    FROM admitted r
     ORDER BY r.n
     ON CONFLICT (user_id, idempotency_key) DO NOTHING
     RETURNING *
@@ -134,6 +164,7 @@ export function jobInsertMany(db: Db, rows: readonly JobInsertParams[], settings
     WHERE s.user_id = t.user_id
     RETURNING 1
   ),
+  ${gatesTaken('inserted')},
   ${notifyCte('inserted')}
   SELECT ${jobColumns('c', 'payload')} FROM inserted c WHERE ${NOTIFIED} AND (SELECT count(*) FROM slots_taken) >= 0
   ORDER BY c.seq`);
@@ -148,6 +179,7 @@ export function userSlotRelease(db: Db, userId: string, settings: StatementSetti
 export function userSlotReleaseStatement(userId: unknown, settings: StatementSettings) {
   return sql`
   WITH freed AS (SELECT ${userId}::text AS user_id, 1 AS n),
+  freed_units AS (${raw(NO_UNITS)}),
   ${releaseAndPromote(settings)},
   ${notifyCte('promoted')}
   SELECT ${jobColumns('c')} FROM promoted c WHERE ${NOTIFIED}`;
@@ -162,6 +194,7 @@ export function userSlotReleaseStatement(userId: unknown, settings: StatementSet
  */
 export function jobClaimMany(db: Db, p: JobClaimParams) {
   const typeFilter = p.types ? sql`AND type = ANY(${[...p.types]}::text[])` : empty;
+  const queueFilter = p.queues ? sql`AND queue = ANY(${[...p.queues]}::text[])` : empty;
   const fitting =
     p.maxBytes === null
       ? raw('SELECT id FROM picked')
@@ -172,7 +205,7 @@ export function jobClaimMany(db: Db, p: JobClaimParams) {
   return db.$queryRaw<JobWithPayload[]>(sql`
   WITH picked AS (
     SELECT id, payload_bytes, priority, run_at, seq FROM jobs
-    WHERE status = ANY(${states('claim')}) AND holds_slot AND run_at <= now() ${typeFilter}
+    WHERE status = ANY(${states('claim')}) AND holds_slot AND run_at <= now() ${typeFilter} ${queueFilter}
     ORDER BY priority DESC, run_at, seq
     LIMIT ${p.limit}::int
     FOR UPDATE SKIP LOCKED
@@ -314,15 +347,30 @@ export function jobExtendLeases(db: Db, leases: readonly { id: string; leaseToke
  * off after a failure) and any left waiting by a race. Looks only at users with a free slot (the
  * first `limit` of them, or exactly the users named).
  */
-export function jobPromoteWaiting(db: Db, users: { limit: number } | { userIds: readonly string[] }, settings: StatementSettings) {
-  const chosen = 'userIds' in users ? sql`AND s.user_id = ANY(${[...users.userIds]}::text[])` : empty;
-  const limit = 'userIds' in users ? users.userIds.length : users.limit;
+export function jobPromoteWaiting(
+  db: Db,
+  which: { limit: number } | { userIds: readonly string[]; gates: readonly { scope: GateScope; name: string }[] },
+  settings: StatementSettings,
+) {
+  const waitingOf = (column: string, value: string) =>
+    `EXISTS (SELECT 1 FROM jobs j WHERE j.${column} = ${value} AND j.status = 'QUEUED' AND NOT j.holds_slot AND j.run_at <= now())`;
+  const chosenUsers = 'userIds' in which ? sql`AND s.user_id = ANY(${[...which.userIds]}::text[])` : empty;
+  const chosenGates =
+    'gates' in which
+      ? sql`AND (g.scope, g.name) IN (SELECT * FROM unnest(${which.gates.map((g) => g.scope)}::gate_scope[], ${which.gates.map((g) => g.name)}::text[]))`
+      : empty;
+  const limit = 'userIds' in which ? which.userIds.length + which.gates.length : which.limit;
   return db.$queryRaw<JobRow[]>(sql`
   WITH freed AS (
     SELECT s.user_id, 0 AS n FROM user_slots s
-    WHERE s.used < coalesce(s.max_running, ${settings.defaultUserConcurrency}::int) ${chosen}
-      AND EXISTS (SELECT 1 FROM jobs j WHERE j.user_id = s.user_id AND j.status = 'QUEUED'
-                  AND NOT j.holds_slot AND j.run_at <= now())
+    WHERE s.used < coalesce(s.max_running, ${settings.defaultUserConcurrency}::int) ${chosenUsers}
+      AND ${raw(waitingOf('user_id', 's.user_id'))}
+    LIMIT ${limit}::int
+  ),
+  freed_units AS (
+    SELECT g.scope, g.name, 0 AS n FROM flow_gates g
+    WHERE NOT g.paused AND (g.max_running IS NULL OR g.used < g.max_running) ${chosenGates}
+      AND CASE g.scope WHEN 'QUEUE' THEN ${raw(waitingOf('queue', 'g.name'))} ELSE ${raw(waitingOf('type', 'g.name'))} END
     LIMIT ${limit}::int
   ),
   ${releaseAndPromote(settings)},
@@ -380,9 +428,12 @@ export function userSlotSetLimit(db: Db, userId: string, limit: number | null) {
  */
 export function userSlotShrink(db: Db, userId: string, settings: StatementSettings) {
   return db.$queryRaw<JobRow[]>(sql`
-  WITH slot_row AS (
+  WITH ready AS (SELECT queue, type FROM jobs WHERE user_id = ${userId} AND status = 'QUEUED' AND holds_slot),
+  -- Gate rows before the slot row, the order every statement locks them in.
+  ${gateRowsLocked(raw(gatePairsOf('ready')))},
+  slot_row AS (
     SELECT user_id, used - coalesce(max_running, ${settings.defaultUserConcurrency}::int) AS excess
-    FROM user_slots WHERE user_id = ${userId} FOR UPDATE
+    FROM user_slots WHERE user_id = ${userId} AND (SELECT count(*) FROM gate_rows) >= 0 FOR UPDATE
   ),
   demoted AS (
     UPDATE jobs j SET holds_slot = false, version = j.version + 1, updated_at = now()
@@ -399,6 +450,13 @@ export function userSlotShrink(db: Db, userId: string, settings: StatementSettin
     UPDATE user_slots s SET used = s.used - (SELECT count(*)::int FROM demoted) WHERE s.user_id = ${userId}
     RETURNING 1
   ),
+  -- The demoted jobs' gate units go back too; they are not handed on here (maintenance does that).
+  gates_given_back AS (
+    UPDATE flow_gates g SET used = g.used - u.n
+    FROM (SELECT scope, name, sum(n)::int AS n FROM (${raw(unitsHeld('demoted'))}) h GROUP BY scope, name) u
+    WHERE g.scope = u.scope AND g.name = u.name
+    RETURNING 1
+  ),
   ${notifyCte('demoted')}
   SELECT ${jobColumns('c')} FROM demoted c WHERE ${NOTIFIED} AND EXISTS (SELECT 1 FROM slots_updated)`);
 }
@@ -407,6 +465,7 @@ export function userSlotShrink(db: Db, userId: string, settings: StatementSettin
 export function userSlotFill(db: Db, userId: string, settings: StatementSettings) {
   return db.$queryRaw<JobRow[]>(sql`
   WITH freed AS (SELECT ${userId}::text AS user_id, 0 AS n),
+  freed_units AS (${raw(NO_UNITS)}),
   ${releaseAndPromote(settings)},
   ${notifyCte('promoted')}
   SELECT ${jobColumns('c')} FROM promoted c WHERE ${NOTIFIED}`);

@@ -1,0 +1,75 @@
+import type { FlowGate, GateChange, GateScope } from '../../queue/flowGates.js';
+import { LIMITS } from '../../queue/limits.js';
+import { builder } from '../builder.js';
+
+/**
+ * Queues and job types as flow control sees them: each one's cluster-wide concurrency cap and pause,
+ * and what its jobs are doing. The operator's side of src/queue/flowGates.ts.
+ */
+
+const GateScopeEnum = builder.enumType('GateScope', {
+  description: 'What a flow-control gate applies to.',
+  values: {
+    QUEUE: { description: 'A named queue: every job submitted to it.' },
+    TYPE: { description: 'A job type: every job of it, whatever its queue.' },
+  },
+});
+
+const FlowGateRef = builder.objectRef<FlowGate>('FlowGate').implement({
+  description:
+    "A queue's or job type's flow control: a cap on its jobs holding a slot (ready or running) across every process, " +
+    'and a pause. Jobs over the cap or paused wait outside the claim path (waitingFor says which).',
+  fields: (t) => ({
+    scope: t.field({ type: GateScopeEnum, resolve: (gate) => gate.scope }),
+    name: t.exposeString('name', { description: 'The queue or job type.' }),
+    maxRunning: t.exposeInt('maxRunning', { nullable: true, description: 'The cap; null: none.' }),
+    paused: t.exposeBoolean('paused', { description: 'Running jobs finish, none starts, submits are accepted.' }),
+    used: t.exposeInt('used', { description: 'Jobs holding one of its units (ready or running) under the cap.' }),
+    ready: t.exposeInt('ready', { description: 'QUEUED and claimable now.' }),
+    running: t.exposeInt('running'),
+    waiting: t.exposeInt('waiting', { description: 'QUEUED and due, but held back by a limit or a pause.' }),
+  }),
+});
+
+const changeArgs = (t: Parameters<Parameters<typeof builder.mutationFields>[0]>[0]) => ({
+  name: t.arg.string({ required: true }),
+  maxRunning: t.arg.int({
+    description: `The cap (0 to ${LIMITS.gateConcurrency}; 0 admits none); null removes it; left out: unchanged.`,
+  }),
+  paused: t.arg.boolean({ description: 'Pause or resume; left out: unchanged.' }),
+});
+
+function changeOf(args: { maxRunning?: number | null; paused?: boolean | null }): GateChange {
+  const change: GateChange = {};
+  if (args.maxRunning !== undefined) change.maxRunning = args.maxRunning;
+  if (args.paused != null) change.paused = args.paused;
+  return change;
+}
+
+builder.queryFields((t) => ({
+  flowGates: t.field({
+    type: [FlowGateRef],
+    description: 'Every queue (configured, named by a job type, or `default`) and every configured job type, with their caps and counts.',
+    authScopes: { ADMIN: true, WORKER: true },
+    resolve: (_root, _args, ctx) => ctx.queue.flowGates.list(),
+  }),
+}));
+
+builder.mutationFields((t) => {
+  const configure = (scope: GateScope, what: string) =>
+    t.field({
+      type: FlowGateRef,
+      description:
+        `Sets a ${what}'s cluster-wide concurrency cap and/or pauses or resumes it. Takes effect at once: ready jobs past a lowered cap ` +
+        '(all of them when paused) go back to waiting, lowest ranked first; running jobs finish; waiting jobs take the room a raised cap ' +
+        'or a resume makes.',
+      args: changeArgs(t),
+      authScopes: { ADMIN: true },
+      resolve: async (_root, args, ctx) => {
+        const change = changeOf(args);
+        ctx.logger.info({ scope, name: args.name, ...change }, 'flow gate set');
+        return ctx.queue.flowGates.configure(scope, args.name, change);
+      },
+    });
+  return { configureQueue: configure('QUEUE', 'queue'), configureJobType: configure('TYPE', 'job type') };
+});

@@ -1,0 +1,149 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ConflictError, InvalidInputError } from '../errors.js';
+import type { PrismaClient } from '../generated/prisma/client.js';
+import type { JobRow } from '../jobs/columns.js';
+import type { WaitReason } from '../jobs/states.js';
+import { LIMITS } from './limits.js';
+import type { QueueSettings } from './queueTypes.js';
+import { GATE_SCOPE_NAMES, type GateScope } from './sql/admission.js';
+import {
+  type FlowGateRow,
+  gateCountHolders,
+  gateDemote,
+  gateList,
+  gateSettingsList,
+  gateUpsert,
+  transactionsInFlight,
+  transactionsStillOpen,
+} from './sql/gates.js';
+import { jobPromoteWaiting } from './sql/writes.js';
+import { checkLength, checkRange } from './validation.js';
+
+export type { GateScope };
+
+/** A change to a gate: undefined leaves a setting as it is; a maxRunning of null removes the cap. */
+export interface GateChange {
+  maxRunning?: number | null;
+  paused?: boolean;
+}
+
+/** Queues by name, each with its cap and pause, as a config file or the library API declares them. */
+export type QueueDefinitions = Readonly<Record<string, GateChange>>;
+
+export type FlowGate = Awaited<ReturnType<typeof gateList>>[number];
+
+/** How long configure waits for the transactions that could not see a new gate (say, a stuck app transaction). */
+const IN_FLIGHT_WAIT_MS = 30_000;
+/** How old the gate settings behind waitingFor may be: they change by an operator's hand, seldom. */
+const SETTINGS_TTL_MS = 250;
+/** PostgreSQL's deadlock_detected: a gate change racing a statement that locks the gates the other way. */
+const DEADLOCK = '40P01';
+
+/**
+ * Cluster-wide flow control per queue and per job type: a concurrency cap and a pause, held in the
+ * database (flow_gates) and applied where jobs are admitted to the claim index (sql/admission.ts).
+ */
+export class FlowGates {
+  readonly #db: PrismaClient;
+  readonly #settings: QueueSettings;
+  #cached: { at: number; gates: Promise<Map<string, FlowGateRow>> } | null = null;
+
+  constructor(deps: { prisma: PrismaClient; settings: QueueSettings }) {
+    this.#db = deps.prisma;
+    this.#settings = deps.settings;
+  }
+
+  /**
+   * Sets a queue's or type's cap and pause, and brings its jobs in line: running jobs finish; ready
+   * jobs past a lowered cap (all of them when paused) go back to waiting, lowest ranked first; waiting
+   * jobs take the room a raised cap or a resume made. Returns the gate with its counts.
+   */
+  async configure(scope: GateScope, name: string, change: GateChange): Promise<FlowGate> {
+    if (!GATE_SCOPE_NAMES.includes(scope)) throw new InvalidInputError(`scope must be one of ${GATE_SCOPE_NAMES.join(', ')}.`);
+    checkLength(scope === 'QUEUE' ? 'queue' : 'type', name, scope === 'QUEUE' ? LIMITS.queueLength : LIMITS.typeLength);
+    if (change.maxRunning != null) checkRange('maxRunning', change.maxRunning, 0, LIMITS.gateConcurrency);
+    const [gate] = await gateUpsert(this.#db, scope, name, change);
+    if (gate?.created) await this.#waitForInFlight();
+    await this.#retryingDeadlocks(() => gateCountHolders(this.#db, scope, name));
+    await this.#settle(scope, name);
+    this.#cached = null;
+    return (await this.list()).find((g) => g.scope === scope && g.name === name)!;
+  }
+
+  /** Every queue (configured, named by a job type, or `default`) and configured type, with counts. */
+  list(): Promise<FlowGate[]> {
+    return gateList(this.#db);
+  }
+
+  /** Why a QUEUED job is not claimable, or null when it is (see WAIT_REASONS). */
+  async waitReason(job: Pick<JobRow, 'status' | 'holdsSlot' | 'runAt' | 'queue' | 'type'>): Promise<WaitReason | null> {
+    if (job.status !== 'QUEUED' || job.holdsSlot) return null;
+    if (new Date(job.runAt).getTime() > Date.now()) return 'RUN_AT';
+    const gates = await this.#settingsNow();
+    const queue = gates.get(`QUEUE:${job.queue}`);
+    const type = gates.get(`TYPE:${job.type}`);
+    if (queue?.paused) return 'QUEUE_PAUSED';
+    if (type?.paused) return 'TYPE_PAUSED';
+    if (queue && queue.maxRunning !== null && queue.used >= queue.maxRunning) return 'QUEUE_CONCURRENCY';
+    if (type && type.maxRunning !== null && type.used >= type.maxRunning) return 'TYPE_CONCURRENCY';
+    return 'USER_CONCURRENCY';
+  }
+
+  /** Demotes until nothing is past the cap (rows being claimed right then are skipped, so it may take a few rounds). */
+  async #settle(scope: GateScope, name: string): Promise<void> {
+    for (let round = 0; round < 20; round++) {
+      // The changed jobs' events go out from the statement itself (NOTIFY).
+      const changed = await this.#retryingDeadlocks(() => gateDemote(this.#db, scope, name, this.#settings));
+      if (!changed.some((job) => job.demoted)) break;
+      if (round === 19) throw new ConflictError(`The ${scope.toLowerCase()} ${name} kept changing; its jobs are settled by maintenance.`);
+    }
+    await this.#retryingDeadlocks(() => jobPromoteWaiting(this.#db, { userIds: [], gates: [{ scope, name }] }, this.#settings));
+  }
+
+  async #waitForInFlight(): Promise<void> {
+    let open = await transactionsInFlight(this.#db);
+    const deadline = Date.now() + IN_FLIGHT_WAIT_MS;
+    while (open.length > 0) {
+      if (Date.now() > deadline) {
+        throw new ConflictError(
+          `The gate is set, but ${open.length} transaction(s) begun before it are still open (pids ${open.map((t) => t.pid).join(', ')}); ` +
+            'jobs they admit are counted once they end: set it again then.',
+        );
+      }
+      await sleep(5);
+      const still = new Set((await transactionsStillOpen(this.#db, open)).map((row) => row.pid));
+      open = open.filter((t) => still.has(t.pid));
+    }
+  }
+
+  async #retryingDeadlocks<T>(run: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await run();
+      } catch (error) {
+        if (attempt >= 5 || !isDeadlock(error)) throw error;
+        await sleep(10 * attempt);
+      }
+    }
+  }
+
+  #settingsNow(): Promise<Map<string, FlowGateRow>> {
+    if (!this.#cached || Date.now() - this.#cached.at > SETTINGS_TTL_MS) {
+      const gates = gateSettingsList(this.#db).then((rows) => new Map(rows.map((row) => [`${row.scope}:${row.name}`, row])));
+      gates.catch(() => (this.#cached = null));
+      this.#cached = { at: Date.now(), gates };
+    }
+    return this.#cached.gates;
+  }
+}
+
+/**
+ * Whether an error is PostgreSQL's deadlock_detected. Through the Prisma adapter the SQLSTATE may be on
+ * the error or only in its message, or on its cause.
+ */
+function isDeadlock(error: unknown): boolean {
+  for (let e: unknown = error; e instanceof Error; e = e.cause) {
+    if ((e as Error & { code?: unknown }).code === DEADLOCK || e.message.includes('deadlock detected')) return true;
+  }
+  return false;
+}

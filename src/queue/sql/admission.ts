@@ -1,0 +1,229 @@
+/**
+ * Admission: how a job enters the claim index and leaves it. A QUEUED job is claimable (`holds_slot`)
+ * only while it holds a slot of its user (`user_slots.used`) and a unit of every capped gate it falls
+ * under (`flow_gates.used`: its queue's and its type's, the bits of `jobs.gate_units`), taken all at
+ * once or not at all; a gate that is paused admits nothing. Everything else waits outside the claim
+ * index, so the claim statement never looks at a limit and a blocked backlog is not in what it walks.
+ *
+ * Invariants, kept by the statements alone: user_slots.used = the user's jobs with holds_slot;
+ * flow_gates.used = the jobs with holds_slot and the gate's bit. A job that stops holding its slot
+ * keeps its (now dead) bits, so the statement that freed it can read them from its RETURNING rows.
+ *
+ * Locks, in one order in every statement (so that none waits on another the other way round): gate
+ * rows by (scope, name), then user slot rows by user_id; job rows a promotion considers are taken
+ * with SKIP LOCKED, never waited for. A queue or type without a gate row is never read with a lock.
+ */
+import { Prisma } from '../../generated/prisma/client.js';
+import { countFinished, type Contents, jobColumns, NOTIFIED, notifyCte, raw, sql, type StatementSettings } from './fragments.js';
+
+/** The gate_units bit of each gate scope, and the job column that names the job's gate of that scope. */
+export const GATE_SCOPES = {
+  QUEUE: { bit: 1, column: 'queue' },
+  TYPE: { bit: 2, column: 'type' },
+} as const;
+export type GateScope = keyof typeof GATE_SCOPES;
+export const GATE_SCOPE_NAMES = Object.keys(GATE_SCOPES) as GateScope[];
+
+/** The rows of CTE `source` as (scope, name, n = 1) per gate unit they hold (read from gate_units). */
+export function unitsHeld(source: string, where = 'true'): string {
+  return GATE_SCOPE_NAMES.map(
+    (scope) =>
+      `SELECT '${scope}'::gate_scope AS scope, c.${GATE_SCOPES[scope].column} AS name, 1 AS n FROM ${source} c ` +
+      `WHERE (${where}) AND c.gate_units & ${GATE_SCOPES[scope].bit} <> 0`,
+  ).join(' UNION ALL ');
+}
+
+/** No gate units freed (a statement that frees user slots only). */
+export const NO_UNITS = 'SELECT NULL::gate_scope AS scope, NULL::text AS name, 0 AS n WHERE false';
+
+/**
+ * Whether a gate row (alias `g`, possibly null: no row, no gate) admits a job ranked `rank` among the
+ * jobs this statement admits under it, over `used` units already held.
+ */
+export function gateAdmits(g: string, rank: string, used = `${g}.used`): string {
+  return `(${g}.scope IS NULL OR (NOT ${g}.paused AND (${g}.max_running IS NULL OR ${rank} <= ${g}.max_running - ${used})))`;
+}
+
+/** The gate_units of a job admitted under gate rows `q` (its queue's) and `t` (its type's). */
+export function unitsTaken(q: string, t: string): string {
+  return `(CASE WHEN ${q}.max_running IS NOT NULL THEN ${GATE_SCOPES.QUEUE.bit} ELSE 0 END
+          | CASE WHEN ${t}.max_running IS NOT NULL THEN ${GATE_SCOPES.TYPE.bit} ELSE 0 END)::smallint`;
+}
+
+/**
+ * A CTE `gate_rows`: the gate rows of the (scope, name) pairs that `pairs` selects, locked in key order.
+ * `freed` names a CTE (scope, name, n) of units this statement gives back: `used` is net of them.
+ */
+export function gateRowsLocked(pairs: Prisma.Sql, freed: string | null = null): Prisma.Sql {
+  const net = freed ? `g.used - coalesce((SELECT sum(f.n) FROM ${freed} f WHERE f.scope = g.scope AND f.name = g.name), 0)` : 'g.used';
+  return sql`gate_rows AS MATERIALIZED (
+    SELECT g.scope, g.name, g.max_running, g.paused, (${raw(net)})::int AS used
+    FROM flow_gates g WHERE (g.scope, g.name) IN (${pairs})
+    ORDER BY g.scope, g.name
+    FOR UPDATE
+  )`;
+}
+
+/** The gate_rows of one job of queue `queue` and type `type`: all open, and the units it would take. */
+export const ONE_JOB_GATES = {
+  open: raw(`NOT EXISTS (SELECT 1 FROM gate_rows g WHERE NOT ${gateAdmits('g', '1')})`),
+  units: raw(`(SELECT coalesce(bit_or(CASE g.scope WHEN 'QUEUE' THEN 1 ELSE 2 END) FILTER (WHERE g.max_running IS NOT NULL), 0)
+    FROM gate_rows g)::smallint`),
+};
+
+/** The (scope, name) pairs of the gates the jobs of CTE `source` fall under. */
+export function gatePairsOf(source: string): string {
+  return GATE_SCOPE_NAMES.map((scope) => `SELECT '${scope}'::gate_scope, ${GATE_SCOPES[scope].column} FROM ${source}`).join(' UNION ');
+}
+
+/** A CTE `gates_taken` adding the units the rows of CTE `source` (holding their slot) took. */
+export function gatesTaken(source: string): Prisma.Sql {
+  return raw(`gates_taken AS (
+    UPDATE flow_gates g SET used = g.used + t.n
+    FROM (SELECT scope, name, count(*)::int AS n FROM (${unitsHeld(source, 'c.holds_slot')}) u GROUP BY scope, name) t
+    WHERE g.scope = t.scope AND g.name = t.name
+    RETURNING 1
+  )`);
+}
+
+/** A job row `a` that no paused or full gate blocks, as of the statement's snapshot (for choosing candidates). */
+function noGateBlocks(a: string): string {
+  return `NOT EXISTS (SELECT 1 FROM flow_gates g
+    WHERE ((g.scope = 'QUEUE' AND g.name = ${a}.queue) OR (g.scope = 'TYPE' AND g.name = ${a}.type))
+      AND (g.paused OR g.used - coalesce((SELECT sum(f.n) FROM freed_gates f WHERE f.scope = g.scope AND f.name = g.name), 0) >= g.max_running))`;
+}
+
+/** Candidates one statement takes from a gate without a cap (one just resumed): the rest wait for the next pass. */
+const UNCAPPED_BATCH = 500;
+
+const WAITING = `status = 'QUEUED' AND NOT holds_slot AND run_at <= now()`;
+const CANDIDATE = 'id, user_id, queue, type, priority, run_at, seq';
+
+/**
+ * CTEs that give back the user slots counted in CTE `freed(user_id, n)` and the gate units in CTE
+ * `freed_units(scope, name, n)`, and admit the best waiting jobs (priority, then runAt, then
+ * submission) that now have room under their user and every gate. Defines `promoted`.
+ *
+ * Candidates come from each freed user's waiting jobs and each freed gate's, chosen on the snapshot
+ * (up to the room it shows) and locked with SKIP LOCKED; the final choice is made under the locked
+ * gate and slot rows: a candidate is admitted when its rank among the candidates of its user, and of
+ * each of its gates, is within that one's room. That may admit fewer than the room allows (a job
+ * blocked by one limit still counts against another's room), never more; maintenance's promotion
+ * hands out what is left.
+ */
+export function releaseAndPromote(settings: StatementSettings): Prisma.Sql {
+  const limit = `coalesce(s.max_running, ${settings.defaultUserConcurrency}::int)`;
+  const gateCandidates = (scope: GateScope) => `
+    SELECT w.* FROM freed_gates f JOIN flow_gates g ON g.scope = f.scope AND g.name = f.name AND NOT g.paused,
+    LATERAL (
+      SELECT ${CANDIDATE} FROM jobs a
+      WHERE a.${GATE_SCOPES[scope].column} = f.name AND ${WAITING}
+        AND EXISTS (SELECT 1 FROM user_slots s WHERE s.user_id = a.user_id AND s.used < ${limit})
+      ORDER BY priority DESC, run_at, seq
+      LIMIT greatest(coalesce(g.max_running - g.used + f.n, ${UNCAPPED_BATCH}), 0)
+      FOR UPDATE SKIP LOCKED
+    ) w
+    WHERE f.scope = '${scope}'`;
+  return sql`
+  freed_users AS MATERIALIZED (SELECT user_id, sum(n)::int AS n FROM freed GROUP BY user_id),
+  freed_gates AS MATERIALIZED (SELECT scope, name, sum(n)::int AS n FROM freed_units GROUP BY scope, name),
+  candidates AS MATERIALIZED (
+    SELECT DISTINCT ON (id) * FROM (
+      SELECT w.* FROM freed_users f,
+      LATERAL (
+        SELECT ${raw(CANDIDATE)} FROM jobs a
+        WHERE a.user_id = f.user_id AND ${raw(WAITING)} AND ${raw(noGateBlocks('a'))}
+        ORDER BY priority DESC, run_at, seq
+        -- A scalar subquery, so that a plan made once for all executions still looks the row up by key.
+        LIMIT greatest((SELECT ${raw(limit)} - s.used FROM user_slots s WHERE s.user_id = f.user_id) + f.n, 0)
+        FOR UPDATE SKIP LOCKED
+      ) w
+      UNION ALL ${raw(gateCandidates('QUEUE'))}
+      UNION ALL ${raw(gateCandidates('TYPE'))}
+    ) c
+  ),
+  ${gateRowsLocked(raw(`SELECT scope, name FROM freed_gates UNION ${gatePairsOf('candidates')}`), 'freed_gates')},
+  slots AS MATERIALIZED (
+    -- One primary-key lookup per user, locked in user_id order after the gate rows.
+    SELECT s.user_id, coalesce(f.n, 0) AS n, greatest(${raw(limit)} - (s.used - coalesce(f.n, 0)), 0) AS free
+    FROM user_slots s LEFT JOIN freed_users f ON f.user_id = s.user_id
+    WHERE s.user_id = ANY(ARRAY(SELECT user_id FROM freed_users UNION SELECT user_id FROM candidates))
+      AND (SELECT count(*) FROM gate_rows) >= 0
+    ORDER BY s.user_id
+    FOR UPDATE OF s
+  ),
+  admitted AS (
+    SELECT r.id, ${raw(unitsTaken('q', 't'))} AS units
+    FROM (
+      SELECT c.*,
+        row_number() OVER (PARTITION BY c.user_id ORDER BY c.priority DESC, c.run_at, c.seq) AS user_rank,
+        row_number() OVER (PARTITION BY c.queue ORDER BY c.priority DESC, c.run_at, c.seq) AS queue_rank,
+        row_number() OVER (PARTITION BY c.type ORDER BY c.priority DESC, c.run_at, c.seq) AS type_rank
+      FROM candidates c
+    ) r
+    JOIN slots u ON u.user_id = r.user_id
+    LEFT JOIN gate_rows q ON q.scope = 'QUEUE' AND q.name = r.queue
+    LEFT JOIN gate_rows t ON t.scope = 'TYPE' AND t.name = r.type
+    WHERE r.user_rank <= u.free AND ${raw(gateAdmits('q', 'r.queue_rank'))} AND ${raw(gateAdmits('t', 'r.type_rank'))}
+  ),
+  promoted AS (
+    UPDATE jobs j SET holds_slot = true, gate_units = a.units, version = j.version + 1, updated_at = now()
+    FROM admitted a WHERE j.id = a.id AND j.id = ANY(ARRAY(SELECT id FROM admitted))
+    RETURNING j.*
+  ),
+  slot_changes AS (
+    -- One aggregate over both lists (a correlated count per user would be quadratic in users).
+    SELECT user_id, sum(change)::int AS change
+    FROM (SELECT user_id, -n AS change FROM slots UNION ALL SELECT user_id, 1 FROM promoted) c
+    GROUP BY user_id
+  ),
+  slots_updated AS (
+    UPDATE user_slots s SET used = s.used + c.change
+    FROM slot_changes c WHERE s.user_id = c.user_id AND c.change <> 0 AND s.user_id = ANY(ARRAY(SELECT user_id FROM slot_changes))
+    RETURNING s.user_id
+  ),
+  gates_updated AS (
+    UPDATE flow_gates g SET used = g.used + c.change
+    FROM (
+      SELECT scope, name, sum(change)::int AS change
+      FROM (SELECT scope, name, -n AS change FROM freed_gates UNION ALL ${raw(unitsHeld('promoted'))}) u
+      GROUP BY scope, name
+    ) c
+    WHERE g.scope = c.scope AND g.name = c.name AND c.change <> 0
+    RETURNING 1
+  )`;
+}
+
+/**
+ * The end of every statement that takes jobs out of RUNNING: each row of CTE `source` gives back its
+ * user's slot and its gate units, they go to waiting jobs, the finished ones are counted, and both the
+ * changed and the promoted jobs are published. Returns the rows of `source`.
+ */
+export function freeSlotsAndReturn(source: string, settings: StatementSettings, contents: Contents = 'none'): Prisma.Sql {
+  return sql`
+  ${countFinished(source, 1)},
+  freed AS (SELECT user_id, 1 AS n FROM ${raw(source)}),
+  freed_units AS (${raw(unitsHeld(source))}),
+  ${releaseAndPromote(settings)},
+  changed AS (SELECT * FROM ${raw(source)} UNION ALL SELECT * FROM promoted),
+  ${notifyCte('changed')}
+  SELECT ${jobColumns('c', contents)} FROM ${raw(source)} c WHERE ${NOTIFIED}`;
+}
+
+/**
+ * Takes one of the user's slots if `take` holds and one is free; the CTE `slot` has a row when it did.
+ * The user's slot row is created whenever `ensure` holds, taken or not: maintenance hands slots to
+ * due jobs only through slot rows, so a job of a user without one (say, scheduled for later) would
+ * wait for ever. `take` must include the gates' verdict (`gate_rows` locked first).
+ */
+export function slotAcquire(userIdSql: Prisma.Sql, ensure: Prisma.Sql, take: Prisma.Sql, settings: StatementSettings): Prisma.Sql {
+  return sql`
+  slot_row AS (
+    INSERT INTO user_slots AS s (user_id, used)
+    SELECT ${userIdSql}, CASE WHEN ${take} THEN 1 ELSE 0 END WHERE ${ensure}
+    ON CONFLICT (user_id) DO UPDATE SET used = s.used + 1
+      WHERE ${take} AND s.used < coalesce(s.max_running, ${settings.defaultUserConcurrency}::int)
+    RETURNING s.user_id
+  ),
+  slot AS (SELECT user_id FROM slot_row WHERE ${take})`;
+}

@@ -1,0 +1,142 @@
+/**
+ * The statements that configure a gate (a queue's or a job type's cap and pause) and bring the jobs in
+ * line with it. Admission under the gates is in admission.ts; this is the operator's side.
+ *
+ * Changing a gate is three steps (FlowGates.configure in ../flowGates.ts runs them):
+ * 1. `gateUpsert` writes the settings and commits. From then on, every statement that admits a job of
+ *    the gate locks its row and reads them; a statement already running when the row was first
+ *    created did not see it, so the caller waits those out (`transactionsInFlight`).
+ * 2. `gateCountHolders` gives the gate's unit to the jobs that hold their slot without it (admitted
+ *    while the gate had no cap), and counts them in `used`.
+ * 3. `gateDemote` hands back the slots of ready jobs past the cap (all of them while paused), lowest
+ *    ranked first; or `jobPromoteWaiting` (writes.ts) fills the room a raised cap or a resume made.
+ */
+import { DEFAULT_QUEUE, type JobRow } from '../../jobs/columns.js';
+import { GATE_SCOPES, type GateScope, releaseAndPromote, unitsHeld } from './admission.js';
+import { type Db, jobColumns, NOTIFIED, notifyCte, raw, sql, type StatementSettings } from './fragments.js';
+
+export interface FlowGateRow {
+  scope: GateScope;
+  name: string;
+  maxRunning: number | null;
+  paused: boolean;
+  used: number;
+  updatedAt: Date;
+}
+
+const GATE_COLUMNS = raw(`scope::text AS scope, name, max_running AS "maxRunning", paused, used, updated_at AS "updatedAt"`);
+
+/**
+ * Sets a gate's cap and pause (undefined leaves one as it is; a cap of null removes it); `created`
+ * says whether the row is new.
+ */
+export function gateUpsert(db: Db, scope: GateScope, name: string, change: { maxRunning?: number | null; paused?: boolean }) {
+  const setCap = change.maxRunning !== undefined;
+  const setPaused = change.paused !== undefined;
+  return db.$queryRaw<(FlowGateRow & { created: boolean })[]>(sql`
+  INSERT INTO flow_gates AS g (scope, name, max_running, paused)
+  VALUES (${scope}::gate_scope, ${name}, ${change.maxRunning ?? null}::int, ${change.paused ?? false})
+  ON CONFLICT (scope, name) DO UPDATE SET
+    max_running = CASE WHEN ${setCap} THEN EXCLUDED.max_running ELSE g.max_running END,
+    paused = CASE WHEN ${setPaused} THEN EXCLUDED.paused ELSE g.paused END,
+    updated_at = now()
+  RETURNING ${GATE_COLUMNS}, (xmax = 0) AS created`);
+}
+
+/**
+ * The transactions of this database, other than the caller's, that are running a statement or have
+ * written: each one's (pid, start). One that has done neither cannot have admitted a job yet, and its
+ * next statement will see what committed before it.
+ */
+export function transactionsInFlight(db: Db) {
+  return db.$queryRaw<{ pid: number; xactStart: Date }[]>(sql`
+  SELECT pid, xact_start AS "xactStart" FROM pg_stat_activity
+  WHERE datname = current_database() AND pid <> pg_backend_pid() AND xact_start IS NOT NULL
+    AND (state = 'active' OR backend_xid IS NOT NULL)`);
+}
+
+/** Which of these transactions are still open. */
+export function transactionsStillOpen(db: Db, transactions: readonly { pid: number; xactStart: Date }[]) {
+  return db.$queryRaw<{ pid: number }[]>(sql`
+  SELECT a.pid FROM pg_stat_activity a
+  JOIN unnest(${transactions.map((t) => t.pid)}::int[], ${transactions.map((t) => t.xactStart)}::timestamptz[]) AS t(pid, xact_start)
+    ON a.pid = t.pid AND a.xact_start = t.xact_start`);
+}
+
+/**
+ * Gives the gate's unit to every job of it that holds its slot without one (admitted while the gate
+ * had no cap), and counts them in `used`. The job rows are locked before the gate row, the order in
+ * which a completing statement takes them, so the two never wait on each other the other way round.
+ */
+export function gateCountHolders(db: Db, scope: GateScope, name: string) {
+  const { bit, column } = GATE_SCOPES[scope];
+  return db.$executeRaw(sql`
+  WITH marked AS (
+    UPDATE jobs SET gate_units = gate_units | ${bit}::smallint
+    WHERE ${raw(column)} = ${name} AND status IN ('QUEUED', 'RUNNING') AND holds_slot AND gate_units & ${bit}::smallint = 0
+      AND EXISTS (SELECT 1 FROM flow_gates WHERE scope = ${scope}::gate_scope AND name = ${name} AND max_running IS NOT NULL)
+    RETURNING 1
+  )
+  UPDATE flow_gates SET used = used + (SELECT count(*)::int FROM marked)
+  WHERE scope = ${scope}::gate_scope AND name = ${name}`);
+}
+
+/**
+ * Hands back the slots (and gate units) of the gate's ready jobs past its cap, or of all of them while
+ * it is paused, lowest ranked first; their users' slots go to other waiting jobs. Jobs another
+ * statement holds are skipped (being claimed or changed right then: the caller runs it again until
+ * nothing is demoted); returns the demoted and the promoted jobs.
+ */
+export function gateDemote(db: Db, scope: GateScope, name: string, settings: StatementSettings) {
+  const { column } = GATE_SCOPES[scope];
+  return db.$queryRaw<(JobRow & { demoted: boolean })[]>(sql`
+  WITH gate AS MATERIALIZED (
+    SELECT CASE WHEN paused THEN 2147483647 ELSE greatest(used - coalesce(max_running, used), 0) END AS excess
+    FROM flow_gates WHERE scope = ${scope}::gate_scope AND name = ${name} FOR UPDATE
+  ),
+  demoted AS (
+    UPDATE jobs j SET holds_slot = false, version = j.version + 1, updated_at = now()
+    WHERE j.id = ANY(ARRAY(
+      SELECT id FROM jobs
+      WHERE ${raw(column)} = ${name} AND status = 'QUEUED' AND holds_slot
+      ORDER BY priority ASC, run_at DESC, seq DESC
+      LIMIT (SELECT excess FROM gate)
+      FOR UPDATE SKIP LOCKED
+    ))
+    RETURNING j.*
+  ),
+  freed AS (SELECT user_id, 1 AS n FROM demoted),
+  freed_units AS (${raw(unitsHeld('demoted'))}),
+  ${releaseAndPromote(settings)},
+  changed AS (SELECT *, true AS demoted FROM demoted UNION ALL SELECT *, false FROM promoted),
+  ${notifyCte('changed')}
+  SELECT ${jobColumns('c')}, c.demoted FROM changed c WHERE ${NOTIFIED}`);
+}
+
+/**
+ * Every queue (configured, named by a job type, or `default`) and every configured type, with its
+ * gate's settings and what its jobs are doing: ready, running and waiting (due, not admitted). Each
+ * count reads one partial index of the live jobs (the ready, running or waiting set).
+ */
+export function gateList(db: Db) {
+  const count = (where: string) =>
+    raw(`CASE g.scope WHEN 'QUEUE' THEN (SELECT count(*)::int FROM jobs j WHERE ${where} AND j.queue = g.name)
+                      ELSE (SELECT count(*)::int FROM jobs j WHERE ${where} AND j.type = g.name) END`);
+  return db.$queryRaw<(Omit<FlowGateRow, 'updatedAt'> & { ready: number; running: number; waiting: number })[]>(sql`
+  SELECT g.scope::text AS scope, g.name, g.max_running AS "maxRunning", g.paused, g.used,
+    ${count(`j.status = 'QUEUED' AND j.holds_slot`)} AS ready,
+    ${count(`j.status = 'RUNNING'`)} AS running,
+    ${count(`j.status = 'QUEUED' AND NOT j.holds_slot AND j.run_at <= now()`)} AS waiting
+  FROM (
+    SELECT scope, name, max_running, paused, used FROM flow_gates
+    UNION ALL
+    SELECT 'QUEUE'::gate_scope, q, NULL, false, 0 FROM (SELECT ${DEFAULT_QUEUE} AS q UNION SELECT queue FROM job_types WHERE queue IS NOT NULL) k
+    WHERE NOT EXISTS (SELECT 1 FROM flow_gates f WHERE f.scope = 'QUEUE' AND f.name = k.q)
+  ) g
+  ORDER BY g.scope, g.name`);
+}
+
+/** The gates' settings alone (what waitingFor reads). */
+export function gateSettingsList(db: Db) {
+  return db.$queryRaw<FlowGateRow[]>(sql`SELECT ${GATE_COLUMNS} FROM flow_gates ORDER BY scope, name`);
+}
