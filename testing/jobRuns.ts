@@ -6,6 +6,7 @@ export const CREATE_JOB_RUNS = `
     id bigserial PRIMARY KEY,
     job_id uuid NOT NULL,
     user_id text NOT NULL,
+    queue text NOT NULL DEFAULT 'default',
     worker text NOT NULL,
     attempt int NOT NULL,
     started_at timestamptz NOT NULL,
@@ -16,17 +17,31 @@ export const CREATE_JOB_RUNS = `
  * The most runs of one user that overlapped at any instant, per user: a sweep over start (+1) and
  * finish (-1) points, finishes first at equal times. An unfinished run counts as running to the end.
  */
-export async function maxConcurrentRunsPerUser(client: pg.Client): Promise<Map<string, number>> {
-  const { rows } = await client.query<{ user_id: string; peak: number }>(`
-    WITH points AS (
-      SELECT user_id, started_at AS at, 1 AS delta FROM job_runs
+export function maxConcurrentRunsPerUser(client: pg.Client): Promise<Map<string, number>> {
+  return maxConcurrentRuns(client, 'user_id');
+}
+
+/**
+ * The most runs that overlapped at any instant per group (`user_id`, `queue`, or `'all'` for every
+ * run), as maxConcurrentRunsPerUser. A run whose worker was killed ends when the queue recorded its
+ * attempt's end (the lease expiry, in job_attempts); one with neither runs to the end.
+ */
+export async function maxConcurrentRuns(client: pg.Client, group: 'user_id' | 'queue' | "'all'"): Promise<Map<string, number>> {
+  const { rows } = await client.query<{ key: string; peak: number }>(`
+    WITH runs AS (
+      SELECT r.*, ${group} AS key, coalesce(r.finished_at,
+        (SELECT a.finished_at FROM job_attempts a WHERE a.job_id = r.job_id AND a.attempt = r.attempt), 'infinity') AS ended_at
+      FROM job_runs r
+    ),
+    points AS (
+      SELECT key, started_at AS at, 1 AS delta FROM runs
       UNION ALL
-      SELECT user_id, coalesce(finished_at, 'infinity'), -1 FROM job_runs
+      SELECT key, ended_at, -1 FROM runs
     ),
     running AS (
-      SELECT user_id, sum(delta) OVER (PARTITION BY user_id ORDER BY at, delta ROWS UNBOUNDED PRECEDING) AS n
+      SELECT key, sum(delta) OVER (PARTITION BY key ORDER BY at, delta ROWS UNBOUNDED PRECEDING) AS n
       FROM points
     )
-    SELECT user_id, max(n)::int AS peak FROM running GROUP BY user_id`);
-  return new Map(rows.map((row) => [row.user_id, row.peak]));
+    SELECT key, max(n)::int AS peak FROM running GROUP BY key`);
+  return new Map(rows.map((row) => [row.key, row.peak]));
 }

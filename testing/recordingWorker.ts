@@ -26,8 +26,8 @@ const conveyor = await startConveyor({
       async handler({ ms: firstMs, retryMs }, { job, signal }) {
         const ms = job.attempts > 1 && retryMs !== undefined ? retryMs : firstMs;
         const { rows } = await pool.query(
-          `INSERT INTO job_runs (job_id, user_id, worker, attempt, started_at) VALUES ($1, $2, $3, $4, clock_timestamp()) RETURNING id`,
-          [job.id, job.userId, label, job.attempts],
+          `INSERT INTO job_runs (job_id, user_id, queue, worker, attempt, started_at) VALUES ($1, $2, $3, $4, $5, clock_timestamp()) RETURNING id`,
+          [job.id, job.userId, job.queue, label, job.attempts],
         );
         await sleep(ms, undefined, { signal });
         await pool.query('UPDATE job_runs SET finished_at = clock_timestamp() WHERE id = $1', [rows[0].id]);

@@ -117,7 +117,7 @@ export function releaseAndPromote(settings: StatementSettings): Prisma.Sql {
     SELECT w.* FROM freed_gates f JOIN flow_gates g ON g.scope = f.scope AND g.name = f.name AND NOT g.paused,
     LATERAL (
       SELECT ${CANDIDATE} FROM jobs a
-      WHERE a.${GATE_SCOPES[scope].column} = f.name AND ${WAITING}
+      WHERE a.${GATE_SCOPES[scope].column} = f.name AND ${WAITING} AND ${noGateBlocks('a')}
         AND EXISTS (SELECT 1 FROM user_slots s WHERE s.user_id = a.user_id AND s.used < ${limit})
       ORDER BY priority DESC, run_at, seq
       LIMIT greatest(coalesce(g.max_running - g.used + f.n, ${UNCAPPED_BATCH}), 0)
@@ -152,19 +152,26 @@ export function releaseAndPromote(settings: StatementSettings): Prisma.Sql {
     ORDER BY s.user_id
     FOR UPDATE OF s
   ),
+  eligible AS (
+    -- Candidates some limit blocks outright (no room at all) are left out before ranking, so that they
+    -- take no one's place in the ranks below.
+    SELECT c.*, ${raw(unitsTaken('q', 't'))} AS units, u.free, q AS queue_gate, t AS type_gate
+    FROM candidates c
+    JOIN slots u ON u.user_id = c.user_id AND u.free > 0
+    LEFT JOIN gate_rows q ON q.scope = 'QUEUE' AND q.name = c.queue
+    LEFT JOIN gate_rows t ON t.scope = 'TYPE' AND t.name = c.type
+    WHERE ${raw(gateAdmits('q', '1'))} AND ${raw(gateAdmits('t', '1'))}
+  ),
   admitted AS (
-    SELECT r.id, ${raw(unitsTaken('q', 't'))} AS units
+    SELECT r.id, r.units
     FROM (
-      SELECT c.*,
-        row_number() OVER (PARTITION BY c.user_id ORDER BY c.priority DESC, c.run_at, c.seq) AS user_rank,
-        row_number() OVER (PARTITION BY c.queue ORDER BY c.priority DESC, c.run_at, c.seq) AS queue_rank,
-        row_number() OVER (PARTITION BY c.type ORDER BY c.priority DESC, c.run_at, c.seq) AS type_rank
-      FROM candidates c
+      SELECT e.*,
+        row_number() OVER (PARTITION BY e.user_id ORDER BY e.priority DESC, e.run_at, e.seq) AS user_rank,
+        row_number() OVER (PARTITION BY e.queue ORDER BY e.priority DESC, e.run_at, e.seq) AS queue_rank,
+        row_number() OVER (PARTITION BY e.type ORDER BY e.priority DESC, e.run_at, e.seq) AS type_rank
+      FROM eligible e
     ) r
-    JOIN slots u ON u.user_id = r.user_id
-    LEFT JOIN gate_rows q ON q.scope = 'QUEUE' AND q.name = r.queue
-    LEFT JOIN gate_rows t ON t.scope = 'TYPE' AND t.name = r.type
-    WHERE r.user_rank <= u.free AND ${raw(gateAdmits('q', 'r.queue_rank'))} AND ${raw(gateAdmits('t', 'r.type_rank'))}
+    WHERE r.user_rank <= r.free AND ${raw(gateAdmits('(r.queue_gate)', 'r.queue_rank'))} AND ${raw(gateAdmits('(r.type_gate)', 'r.type_rank'))}
   ),
   promoted AS (
     UPDATE jobs j SET holds_slot = true, gate_units = a.units, version = j.version + 1, updated_at = now()

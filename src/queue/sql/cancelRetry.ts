@@ -80,18 +80,21 @@ export function jobRetryMany(db: Db, ids: readonly string[], settings: Statement
     RETURNING 1
   ),
   ranked AS (
-    SELECT r.id, coalesce(r.user_rank <= s.free AND ${raw(gateAdmits('q', 'r.queue_rank'))} AND ${raw(gateAdmits('t', 'r.type_rank'))}, false)
-             AS takes_slot,
-           ${raw(unitsTaken('q', 't'))} AS units
+    SELECT r.id, r.eligible AND r.user_rank <= r.free AND ${raw(gateAdmits('(r.queue_gate)', 'r.queue_rank'))}
+             AND ${raw(gateAdmits('(r.type_gate)', 'r.type_rank'))} AS takes_slot, r.units
     FROM (
-      SELECT t.*, row_number() OVER (PARTITION BY t.user_id ORDER BY t.priority DESC, t.seq) AS user_rank,
-             row_number() OVER (PARTITION BY t.queue ORDER BY t.priority DESC, t.seq) AS queue_rank,
-             row_number() OVER (PARTITION BY t.type ORDER BY t.priority DESC, t.seq) AS type_rank
-      FROM target t
+      SELECT e.*, row_number() OVER (PARTITION BY e.user_id, e.eligible ORDER BY e.priority DESC, e.seq) AS user_rank,
+             row_number() OVER (PARTITION BY e.queue, e.eligible ORDER BY e.priority DESC, e.seq) AS queue_rank,
+             row_number() OVER (PARTITION BY e.type, e.eligible ORDER BY e.priority DESC, e.seq) AS type_rank
+      FROM (
+        -- Jobs some limit has no room for at all are left out of the ranks (they take no one's place).
+        SELECT t.*, s.free, ${raw(unitsTaken('q', 'g'))} AS units, q AS queue_gate, g AS type_gate,
+          coalesce(s.free > 0 AND ${raw(gateAdmits('q', '1'))} AND ${raw(gateAdmits('g', '1'))}, false) AS eligible
+        FROM target t LEFT JOIN slots s ON s.user_id = t.user_id
+        LEFT JOIN gate_rows q ON q.scope = 'QUEUE' AND q.name = t.queue
+        LEFT JOIN gate_rows g ON g.scope = 'TYPE' AND g.name = t.type
+      ) e
     ) r
-    LEFT JOIN slots s ON s.user_id = r.user_id
-    LEFT JOIN gate_rows q ON q.scope = 'QUEUE' AND q.name = r.queue
-    LEFT JOIN gate_rows t ON t.scope = 'TYPE' AND t.name = r.type
   ),
   retried AS (
     UPDATE jobs j SET status = 'QUEUED', holds_slot = ranked.takes_slot,

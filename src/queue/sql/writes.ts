@@ -130,23 +130,28 @@ export function jobInsertMany(db: Db, rows: readonly JobInsertParams[], settings
       FROM input i
     ) r WHERE NOT repeated
   ),
-  ranked AS (
-    -- Each due job's rank under its user, its queue and its type; a job is admitted when it is within
-    -- the room of all three (ranks count every due job, so a job blocked by one limit may leave another's
-    -- room unused here, for promotion to hand out; never more than the room).
-    SELECT f.*,
-      row_number() OVER (PARTITION BY f.user_id, f.due_at <= now() ORDER BY f.priority DESC, f.due_at, f.n) AS user_rank,
-      row_number() OVER (PARTITION BY f.queue, f.due_at <= now() ORDER BY f.priority DESC, f.due_at, f.n) AS queue_rank,
-      row_number() OVER (PARTITION BY f.type, f.due_at <= now() ORDER BY f.priority DESC, f.due_at, f.n) AS type_rank
-    FROM firsts f
+  eligible AS (
+    -- Due jobs that every limit has some room for; the others are left out of the ranks below, so
+    -- that they take no one's place there.
+    SELECT f.*, s.free, ${raw(unitsTaken('q', 't'))} AS units, q AS queue_gate, t AS type_gate,
+      coalesce(f.due_at <= now() AND s.free > 0 AND ${raw(gateAdmits('q', '1'))} AND ${raw(gateAdmits('t', '1'))}, false) AS eligible
+    FROM firsts f LEFT JOIN slots s ON s.user_id = f.user_id
+    LEFT JOIN gate_rows q ON q.scope = 'QUEUE' AND q.name = f.queue
+    LEFT JOIN gate_rows t ON t.scope = 'TYPE' AND t.name = f.type
   ),
   admitted AS (
-    SELECT r.*, coalesce(r.due_at <= now() AND r.user_rank <= s.free AND ${raw(gateAdmits('q', 'r.queue_rank'))}
-                 AND ${raw(gateAdmits('t', 'r.type_rank'))}, false) AS admitted,
-           ${raw(unitsTaken('q', 't'))} AS units
-    FROM ranked r LEFT JOIN slots s ON s.user_id = r.user_id
-    LEFT JOIN gate_rows q ON q.scope = 'QUEUE' AND q.name = r.queue
-    LEFT JOIN gate_rows t ON t.scope = 'TYPE' AND t.name = r.type
+    -- Each eligible job's rank under its user, its queue and its type; admitted within the room of all
+    -- three (a job one limit holds back may leave another's room unused here, for promotion to hand
+    -- out; never more than the room).
+    SELECT r.*, r.eligible AND r.user_rank <= r.free AND ${raw(gateAdmits('(r.queue_gate)', 'r.queue_rank'))}
+                AND ${raw(gateAdmits('(r.type_gate)', 'r.type_rank'))} AS admitted
+    FROM (
+      SELECT e.*,
+        row_number() OVER (PARTITION BY e.user_id, e.eligible ORDER BY e.priority DESC, e.due_at, e.n) AS user_rank,
+        row_number() OVER (PARTITION BY e.queue, e.eligible ORDER BY e.priority DESC, e.due_at, e.n) AS queue_rank,
+        row_number() OVER (PARTITION BY e.type, e.eligible ORDER BY e.priority DESC, e.due_at, e.n) AS type_rank
+      FROM eligible e
+    ) r
   ),
   inserted AS (
     INSERT INTO jobs (type, payload, payload_bytes, user_id, priority, run_at, max_attempts, backoff_base_ms, idempotency_key,

@@ -1,0 +1,127 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { z } from 'zod';
+import { withClient } from '../testing/database.js';
+import { checkInvariants } from '../testing/invariants.js';
+import { CREATE_JOB_RUNS, maxConcurrentRuns } from '../testing/jobRuns.js';
+import { spawnConveyor, type ConveyorProcess } from '../testing/processes.js';
+import { startTestQueue, type TestQueue } from '../testing/testQueue.js';
+
+const recordJobType = { name: 'record', payload: z.object({ ms: z.number(), retryMs: z.number().optional() }) };
+
+function spawnWorker(databaseUrl: string, label: string, env: Record<string, string> = {}): ConveyorProcess {
+  return spawnConveyor(
+    {
+      DATABASE_URL: databaseUrl,
+      WORKER_LABEL: label,
+      WORKER_CONCURRENCY: '8',
+      WORKER_POLL_INTERVAL_MS: '200',
+      MAINTENANCE_INTERVAL_MS: '200',
+      LEASE_SECONDS: '2',
+      LOG_LEVEL: 'warn',
+      ...env,
+    },
+    'testing/recordingWorker.ts',
+    [],
+  );
+}
+
+async function waitUntil(check: () => Promise<boolean>, timeoutMs: number, what: string) {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(100);
+  }
+}
+
+/**
+ * Caps are cluster-wide: four worker processes (32 slots) against a queue cap, a type cap and the
+ * per-user limit at once, with a pause and resume mid-run, concurrent submitters, and one worker
+ * killed with SIGKILL while holding jobs. Overlap is measured from the clock at each run's start and
+ * end (PostgreSQL's clock_timestamp(), one clock for every process).
+ */
+describe('flow gates across OS processes', () => {
+  let submitter: TestQueue;
+  const workers: ConveyorProcess[] = [];
+  const QUEUE_CAP = 3;
+  const TYPE_CAP = 12;
+  const USERS = 60;
+  const TOTAL = 1500;
+
+  beforeAll(async () => {
+    submitter = await startTestQueue({ jobTypes: [recordJobType] });
+    await withClient(submitter.databaseUrl, (client) => client.query(CREATE_JOB_RUNS));
+  });
+  afterAll(async () => {
+    for (const worker of workers) if (worker.child.exitCode === null) worker.child.kill('SIGKILL');
+    await submitter?.close();
+  });
+
+  it('no cap is ever exceeded, nothing starves, every job runs once (a worker killed mid-run included)', async () => {
+    await submitter.queue.flowGates.configure('QUEUE', 'narrow', { maxRunning: QUEUE_CAP });
+    await submitter.queue.flowGates.configure('TYPE', 'record', { maxRunning: TYPE_CAP });
+    for (let i = 0; i < 4; i++) workers.push(spawnWorker(submitter.databaseUrl, `w${i}`));
+
+    // Four submitters at once: a third of the jobs to the capped queue, the rest to two others.
+    const submitAll = Array.from({ length: 4 }, async (_, s) => {
+      for (let n = s; n < TOTAL; n += 4 * 25) {
+        const batch = Array.from({ length: 25 }, (_, i) => n + i * 4).filter((k) => k < TOTAL);
+        await Promise.all(
+          batch.map((k) =>
+            submitter.queue.submitJob({
+              type: 'record',
+              userId: `user-${k % USERS}`,
+              queue: k % 3 === 0 ? 'narrow' : k % 3 === 1 ? 'wide' : 'default',
+              priority: k % 7 === 0 ? 5 : 0,
+              payload: { ms: k % 3 === 0 ? 20 : 5 },
+            }),
+          ),
+        );
+      }
+    });
+    // Mid-run: pause the capped queue for a while, and kill one worker while it holds jobs.
+    const disturb = (async () => {
+      await sleep(1500);
+      await submitter.queue.flowGates.configure('QUEUE', 'narrow', { paused: true });
+      const victim = workers[0]!;
+      victim.child.kill('SIGKILL');
+      await victim.exited;
+      await sleep(1000);
+      const paused = await withClient(submitter.databaseUrl, (c) =>
+        c.query(`SELECT count(*)::int AS n FROM jobs WHERE queue = 'narrow' AND status = 'QUEUED' AND holds_slot`),
+      );
+      expect(paused.rows[0].n).toBe(0);
+      await submitter.queue.flowGates.configure('QUEUE', 'narrow', { paused: false });
+    })();
+    await Promise.all([...submitAll, disturb]);
+
+    await waitUntil(async () => (await submitter.queue.queueStats()).completed === TOTAL, 240_000, 'every job to complete');
+    for (const worker of workers.slice(1)) {
+      worker.child.kill('SIGTERM');
+      expect((await worker.exited).code).toBe(0);
+    }
+
+    await withClient(submitter.databaseUrl, async (client) => {
+      const finishedRuns = await client.query<{ job_id: string; n: number }>(
+        `SELECT job_id, count(*)::int AS n FROM job_runs WHERE finished_at IS NOT NULL GROUP BY job_id`,
+      );
+      expect(finishedRuns.rows).toHaveLength(TOTAL);
+      expect(finishedRuns.rows.filter((r) => r.n !== 1)).toEqual([]);
+      const peaksByQueue = await maxConcurrentRuns(client, 'queue');
+      const peakOfType = (await maxConcurrentRuns(client, "'all'")).get('all')!;
+      const peaksByUser = await maxConcurrentRuns(client, 'user_id');
+      expect(peaksByQueue.get('narrow')).toBeLessThanOrEqual(QUEUE_CAP);
+      expect(peakOfType).toBeLessThanOrEqual(TYPE_CAP);
+      expect(Math.max(...peaksByUser.values())).toBeLessThanOrEqual(2);
+      // The caps were reached, so the checks above were not vacuous.
+      expect(peaksByQueue.get('narrow')).toBe(QUEUE_CAP);
+      expect(peakOfType).toBe(TYPE_CAP);
+      const gates = await client.query(`SELECT scope::text, name, used FROM flow_gates ORDER BY scope, name`);
+      expect(gates.rows).toEqual([
+        { scope: 'QUEUE', name: 'narrow', used: 0 },
+        { scope: 'TYPE', name: 'record', used: 0 },
+      ]);
+    });
+    expect(await checkInvariants(submitter.databaseUrl)).toEqual([]);
+  }, 300_000);
+});
