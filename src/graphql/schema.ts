@@ -12,6 +12,7 @@ import './types/apiKeys.js';
 import './types/jobTypes.js';
 import './types/outsideWorkers.js';
 import './types/schedules.js';
+import './types/throughput.js';
 import type { AnyJobType } from '../jobTypes/jobType.js';
 import { withJobTypeFields } from './jobTypeSchema.js';
 
