@@ -175,3 +175,35 @@ describe('the dashboard: throughput chart and schedules', () => {
     expect(pageProblems).toEqual([]);
   });
 });
+
+describe('the dashboard with a USER key', () => {
+  let conveyor: TestConveyor;
+  let browser: Browser;
+
+  beforeAll(async () => {
+    conveyor = await startTestConveyor({ env: { AUTH_DISABLED: 'false', WORKER_ENABLED: 'false' } });
+    browser = await chromium.launch(CHROMIUM);
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await conveyor?.close();
+  });
+
+  it('says that Throughput and Schedules need an ADMIN key, instead of showing an error', async () => {
+    const { key } = await conveyor.apiKeys.create({ name: 'alice', role: 'USER', userId: 'alice' });
+    const page = await browser.newPage();
+    try {
+      await page.addInitScript((apiKey) => localStorage.setItem('conveyor.apiKey', apiKey), key);
+      await page.goto(`${conveyor.url}/dashboard`);
+      await expect.poll(() => page.locator('#throughput .panel-note').textContent()).toBe('The chart needs an ADMIN API key.');
+      await expect.poll(() => page.locator('#schedules .panel-note').textContent()).toBe('Schedules need an ADMIN API key.');
+      expect(await page.locator('#throughput .throughput-body').isHidden()).toBe(true);
+      expect(await page.locator('#schedules table').isHidden()).toBe(true);
+      // The page's other panels (recentJobs: ADMIN or WORKER) report theirs; these two report none.
+      const errors = await page.locator('#error-list li').allTextContents();
+      expect(errors.filter((error) => error.includes('needs a ADMIN key'))).toEqual([]);
+    } finally {
+      await page.close();
+    }
+  });
+});
