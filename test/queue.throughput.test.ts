@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Prisma } from '../src/generated/prisma/client.js';
 import type { JobStatus } from '../src/jobs/states.js';
-import { THROUGHPUT_LIMITS } from '../src/queue/sql/throughput.js';
+import type { Db } from '../src/queue/sql/fragments.js';
+import { jobThroughputGet, THROUGHPUT_LIMITS } from '../src/queue/sql/throughput.js';
 import { withClient } from '../testing/database.js';
 import { jobInState } from '../testing/jobInState.js';
 import { startTestQueue, type TestQueue } from '../testing/testQueue.js';
@@ -110,5 +112,39 @@ describe('throughput: finished jobs per minute', () => {
       code: 'BAD_USER_INPUT',
     });
     expect(await harness.queue.throughput({ since: ago(2 * 86_400_000), bucketMinutes: 60 })).toHaveLength(49);
+  });
+
+  it('reads the last hours of a full retention period through the primary key, not every bucket', async () => {
+    // Seven days of minutes for two types and three statuses: about 60 000 buckets.
+    await sqlRows(
+      `INSERT INTO job_throughput (minute, type, status, n)
+       SELECT date_trunc('minute', now()) - make_interval(mins => m), t, s, 1
+       FROM generate_series(1, $1::int * 1440) m, unnest(ARRAY['echo', 'other']) t, unnest(ARRAY['COMPLETED', 'FAILED', 'CANCELLED']::job_status[]) s
+       ON CONFLICT DO NOTHING`,
+      [THROUGHPUT_LIMITS.retentionDays - 1],
+    );
+    await sqlRows('ANALYZE job_throughput');
+    const statement = jobThroughputGet({ $queryRaw: (query: Prisma.Sql) => query } as unknown as Db, {
+      since: new Date(Date.now() - 3 * 3_600_000),
+      bucketMinutes: 1,
+      type: null,
+    }) as unknown as Prisma.Sql;
+    type PlanNode = { 'Node Type': string; 'Relation Name'?: string; 'Actual Rows'?: number; Plans?: PlanNode[] };
+    const nodesOf = (node: PlanNode): PlanNode[] => [node, ...(node.Plans ?? []).flatMap(nodesOf)];
+    const plans = async (options: string) => {
+      const [plan] = await sqlRows<{ 'QUERY PLAN': [{ Plan: PlanNode }] }>(
+        `EXPLAIN (${options}, FORMAT JSON) ${statement.text}`,
+        options === 'ANALYZE' ? statement.values : [],
+      );
+      return nodesOf(plan!['QUERY PLAN'][0].Plan);
+    };
+    const throughputReads = (nodes: PlanNode[]) =>
+      nodes.filter((node) => node['Relation Name'] === 'job_throughput').map((node) => node['Node Type']);
+    // As one execution plans it, and as a prepared statement planned once for all executions does.
+    const nodes = await plans('ANALYZE');
+    const throughIndex = expect.stringMatching(/^(Index Scan|Index Only Scan|Bitmap Heap Scan)$/);
+    expect(throughputReads(nodes)).toEqual([throughIndex]);
+    expect(throughputReads(await plans('GENERIC_PLAN'))).toEqual([throughIndex]);
+    expect(Math.max(...nodes.map((node) => node['Actual Rows'] ?? 0))).toBeLessThan(2000);
   });
 });

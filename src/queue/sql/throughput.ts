@@ -63,16 +63,19 @@ export function jobThroughputGet(db: Db, filter: { since: Date; bucketMinutes: n
   const width = sql`make_interval(mins => ${filter.bucketMinutes}::int)`;
   const type = filter.type !== null ? sql`AND type = ${filter.type}` : empty;
   const count = (status: JobStatus) => sql`coalesce(sum(c.n) FILTER (WHERE c.status = ${status}::job_status), 0)::int`;
+  // `since`'s bucket is written out in each WHERE (not read from a CTE) and the range is closed by now():
+  // the planner then takes the primary key for it, custom or generic plan, where an open range from an
+  // InitPlan's value made it scan every bucket of the retention period.
+  const start = sql`date_bin(${width}, ${filter.since}::timestamptz, ${BUCKET_ORIGIN})`;
   return db.$queryRaw<ThroughputPoint[]>(sql`
-  WITH span AS (SELECT date_bin(${width}, ${filter.since}::timestamptz, ${BUCKET_ORIGIN}) AS start),
-  finished AS (
-    SELECT minute AS at, status, n FROM job_throughput WHERE minute >= (SELECT start FROM span) ${type}
+  WITH finished AS (
+    SELECT minute AS at, status, n FROM job_throughput WHERE minute >= ${start} AND minute <= now() ${type}
     UNION ALL
-    SELECT at, status, n FROM job_count_changes WHERE n > 0 AND at >= (SELECT start FROM span) ${type}
+    SELECT at, status, n FROM job_count_changes WHERE n > 0 AND at >= ${start} ${type}
   ),
   bucketed AS (SELECT date_bin(${width}, at, ${BUCKET_ORIGIN}) AS at, status, n FROM finished)
   SELECT b.at, ${count('COMPLETED')} AS completed, ${count('FAILED')} AS failed, ${count('CANCELLED')} AS cancelled
-  FROM generate_series((SELECT start FROM span), date_bin(${width}, now(), ${BUCKET_ORIGIN}), ${width}) AS b(at)
+  FROM generate_series(${start}, date_bin(${width}, now(), ${BUCKET_ORIGIN}), ${width}) AS b(at)
   LEFT JOIN bucketed c ON c.at = b.at
   GROUP BY b.at ORDER BY b.at`);
 }
