@@ -104,12 +104,18 @@ export const RETRY_JOBS = operation(`
   }`);
 
 /**
- * The Throughput chart: jobs finished per bucket (admin only).
- * @type {Operation<{ throughput: ThroughputPoint[] }, { since: string, bucketMinutes: number }>}
+ * The Throughput chart: jobs finished per bucket, of one type or all (admin only).
+ * @type {Operation<{ throughput: ThroughputPoint[] }, { since: string, bucketMinutes: number, type: string | null }>}
  */
 export const THROUGHPUT = operation(`
-  query DashboardThroughput($since: DateTime!, $bucketMinutes: Int!) {
-    throughput(since: $since, bucketMinutes: $bucketMinutes) { at completed failed cancelled }
+  query DashboardThroughput($since: DateTime!, $bucketMinutes: Int!, $type: String) {
+    throughput(since: $since, bucketMinutes: $bucketMinutes, type: $type) { at completed failed cancelled }
+  }`);
+
+/** The job types the server knows: the Throughput panel's type filter. @type {Operation<{ jobTypes: { name: string }[] }, Record<string, never>>} */
+export const JOB_TYPE_NAMES = operation(`
+  query DashboardJobTypeNames {
+    jobTypes { name }
   }`);
 
 /** What the Schedules panel shows of a schedule. */

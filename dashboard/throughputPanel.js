@@ -3,7 +3,7 @@
 // `throughput` query), drawn by views/throughputChart.js and read again as jobs finish.
 
 import { GraphQLRequestError } from './graphqlHttp.js';
-import { THROUGHPUT } from './operations.js';
+import { JOB_TYPE_NAMES, THROUGHPUT } from './operations.js';
 import { THROUGHPUT_SERIES, ThroughputChart } from './views/throughputChart.js';
 
 /** @import { Operation, QueueStats, ThroughputPoint } from './types.js' */
@@ -32,6 +32,7 @@ export class ThroughputPanel {
   /** @type {ReturnType<typeof setTimeout> | null} */
   #pending = null;
   #lastRead = 0;
+  #typesListed = false;
 
   /** @param {{ section: HTMLElement, request: Request, showError: (error: unknown) => void }} deps */
   constructor({ section, request, showError }) {
@@ -39,9 +40,10 @@ export class ThroughputPanel {
     this.#request = request;
     this.#showError = showError;
     this.#chart = new ThroughputChart(this.#part('.chart', HTMLElement));
-    const select = this.#part('select', HTMLSelectElement);
-    if (!select.value) select.value = DEFAULT_WINDOW;
-    select.addEventListener('change', () => void this.refresh());
+    const span = this.#part('#throughput-window', HTMLSelectElement);
+    if (!span.value) span.value = DEFAULT_WINDOW;
+    span.addEventListener('change', () => void this.refresh());
+    this.#part('#throughput-type', HTMLSelectElement).addEventListener('change', () => void this.refresh());
     setInterval(() => void this.refresh(), REFRESH_MS);
   }
 
@@ -60,11 +62,13 @@ export class ThroughputPanel {
 
   async refresh() {
     this.#lastRead = Date.now();
-    const [minutes = 180, bucketMinutes = 1] = this.#part('select', HTMLSelectElement).value.split(':').map(Number);
+    const [minutes = 180, bucketMinutes = 1] = this.#part('#throughput-window', HTMLSelectElement).value.split(':').map(Number);
     const since = new Date(Date.now() - minutes * 60_000).toISOString();
+    const type = this.#part('#throughput-type', HTMLSelectElement).value || null;
     let points;
     try {
-      points = (await this.#request(THROUGHPUT, { since, bucketMinutes })).throughput;
+      if (!this.#typesListed) await this.#listTypes();
+      points = (await this.#request(THROUGHPUT, { since, bucketMinutes, type })).throughput;
     } catch (error) {
       if (error instanceof GraphQLRequestError && error.codes.includes('FORBIDDEN')) this.#note('The chart needs an ADMIN API key.');
       else this.#showError(error);
@@ -73,6 +77,14 @@ export class ThroughputPanel {
     this.#note(null);
     this.#chart.show(points);
     this.#showTotals(points, minutes, bucketMinutes);
+  }
+
+  /** Fills the type filter with the job types the server knows (once: they change with a restart). */
+  async #listTypes() {
+    const { jobTypes } = await this.#request(JOB_TYPE_NAMES, {});
+    const select = this.#part('#throughput-type', HTMLSelectElement);
+    select.append(...jobTypes.map(({ name }) => new Option(name, name)));
+    this.#typesListed = true;
   }
 
   /**

@@ -97,6 +97,14 @@ describe('the dashboard: throughput chart and schedules', () => {
     const fromServer = await conveyor.queue.throughput({ since: new Date(plotted[0]!.at), bucketMinutes: 1 });
     expect(fromServer.slice(0, plotted.length).map((p) => ({ ...p, at: p.at.toISOString() }))).toEqual(plotted);
 
+    // One type's jobs only: none of sleep, all of echo.
+    await page.locator('#throughput-type').selectOption('sleep');
+    await expect.poll(() => total('completed')).toBe('0');
+    expect(await total('failed')).toBe('0');
+    await page.locator('#throughput-type').selectOption('echo');
+    await expect.poll(() => total('completed')).toBe('6');
+    expect(await total('failed')).toBe('3');
+
     // uPlot drew them: lines of the completed and failed colours rise well above the zero line.
     const heights = await page.locator('#throughput canvas').evaluate((canvas: HTMLCanvasElement) => {
       const style = getComputedStyle(document.documentElement);
