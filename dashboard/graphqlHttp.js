@@ -7,11 +7,15 @@ import { authorizationFor } from './apiKey.js';
 
 /** A request that came back with GraphQL errors (or none of the data it asked for). */
 export class GraphQLRequestError extends Error {
-  /** @param {string[]} messages */
-  constructor(messages) {
+  /**
+   * @param {string[]} messages
+   * @param {string[]} [codes] the errors' `extensions.code`s (FORBIDDEN, BAD_USER_INPUT …), where given
+   */
+  constructor(messages, codes = []) {
     super(messages.join('\n'));
     this.name = 'GraphQLRequestError';
     this.messages = messages;
+    this.codes = codes;
   }
 }
 
@@ -42,17 +46,21 @@ export function createGraphQLHttpClient({ endpoint, getApiKey }) {
     } catch (error) {
       throw new GraphQLRequestError([`Cannot reach the server: ${error instanceof Error ? error.message : String(error)}`]);
     }
-    /** @type {{ data?: Result | null, errors?: { message: string }[] }} */
+    /** @type {{ data?: Result | null, errors?: { message: string, extensions?: { code?: unknown } }[] }} */
     let body;
     try {
       /** @type {unknown} */
       const parsed = await response.json();
-      body = /** @type {{ data?: Result | null, errors?: { message: string }[] }} */ (parsed);
+      body = /** @type {typeof body} */ (parsed);
     } catch {
       throw new GraphQLRequestError([`HTTP ${response.status} ${response.statusText}`.trim()]);
     }
     if (Array.isArray(body.errors) && body.errors.length > 0) {
-      throw new GraphQLRequestError(body.errors.map((error) => error.message));
+      const codes = body.errors.map((error) => error.extensions?.code).filter((code) => typeof code === 'string');
+      throw new GraphQLRequestError(
+        body.errors.map((error) => error.message),
+        codes,
+      );
     }
     if (!response.ok || !body.data) throw new GraphQLRequestError([`HTTP ${response.status} ${response.statusText}`.trim()]);
     return body.data;

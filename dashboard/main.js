@@ -16,7 +16,9 @@ import {
   RETRY_JOB,
   USER_JOBS,
 } from './operations.js';
+import { SchedulesPanel } from './schedulesPanel.js';
 import { SearchPanel } from './searchPanel.js';
+import { ThroughputPanel } from './throughputPanel.js';
 import { renderConnectionStatus } from './views/connectionStatus.js';
 import { ErrorList } from './views/errorList.js';
 import { renderJobDetail } from './views/jobDetail.js';
@@ -113,6 +115,14 @@ const search = new SearchPanel({
   section: $('#search'),
   request,
   store,
+  showError: showRequestError,
+  openJob: (id) => void openJob(id),
+});
+
+const throughput = new ThroughputPanel({ section: $('#throughput'), request, showError: showRequestError });
+const schedules = new SchedulesPanel({
+  section: $('#schedules'),
+  request,
   showError: showRequestError,
   openJob: (id) => void openJob(id),
 });
@@ -251,6 +261,8 @@ function reloadOpenData() {
   if (view.selectedId) void loadJob(view.selectedId);
   if (view.userId) void loadUser(view.userId);
   void search.refresh();
+  void throughput.refresh();
+  void schedules.refresh();
 }
 
 /**
@@ -317,7 +329,12 @@ $('#api-key-form').addEventListener('submit', (event) => {
 
 store.onChange(scheduleRender);
 feed.subscribe(ALL_JOBS_UPDATED, {}, (data) => store.recordUpdate(data.jobUpdated));
-feed.subscribe(QUEUE_STATS_UPDATED, {}, (data) => renderStats($('#stats'), data.queueStatsUpdated));
+feed.subscribe(QUEUE_STATS_UPDATED, {}, (data) => {
+  renderStats($('#stats'), data.queueStatsUpdated);
+  throughput.onStats(data.queueStatsUpdated);
+});
 void loadRecentJobs();
+void throughput.refresh();
+void schedules.refresh();
 restoreFromAddress();
 render();

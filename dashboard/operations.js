@@ -2,7 +2,7 @@
 // The GraphQL documents the dashboard sends (see schema.graphql at the repository root);
 // test/dashboard.operations.test.ts validates each against the schema.
 
-/** @import { FullJob, JobFilter, JobStatus, JobSummary, Operation, QueueStats } from './types.js' */
+/** @import { FullJob, JobFilter, JobStatus, JobSummary, Operation, QueueStats, Schedule, ThroughputPoint } from './types.js' */
 
 /**
  * A document with the types of its result and variables; at run time, just the string.
@@ -101,4 +101,48 @@ export const CANCEL_JOBS = operation(`
 export const RETRY_JOBS = operation(`
   mutation DashboardRetryJobs($filter: JobFilter!) {
     retryJobs(filter: $filter) { count }
+  }`);
+
+/**
+ * The Throughput chart: jobs finished per bucket, of one type or all (admin only).
+ * @type {Operation<{ throughput: ThroughputPoint[] }, { since: string, bucketMinutes: number, type: string | null }>}
+ */
+export const THROUGHPUT = operation(`
+  query DashboardThroughput($since: DateTime!, $bucketMinutes: Int!, $type: String) {
+    throughput(since: $since, bucketMinutes: $bucketMinutes, type: $type) { at completed failed cancelled }
+  }`);
+
+/** The job types the server knows: the Throughput panel's type filter. @type {Operation<{ jobTypes: { name: string }[] }, Record<string, never>>} */
+export const JOB_TYPE_NAMES = operation(`
+  query DashboardJobTypeNames {
+    jobTypes { name }
+  }`);
+
+/** What the Schedules panel shows of a schedule. */
+const SCHEDULE_FIELDS = `
+  name source cron timeZone intervalMs paused nextRuns(count: 3) lastTickAt lastError
+  job { type userId } lastJob { id status waitingFor }`;
+
+/** @type {Operation<{ schedules: Schedule[] }, Record<string, never>>} */
+export const SCHEDULES = operation(`
+  query DashboardSchedules {
+    schedules { ${SCHEDULE_FIELDS} }
+  }`);
+
+/** @type {Operation<{ pauseSchedule: Schedule }, { name: string }>} */
+export const PAUSE_SCHEDULE = operation(`
+  mutation DashboardPauseSchedule($name: String!) {
+    pauseSchedule(name: $name) { ${SCHEDULE_FIELDS} }
+  }`);
+
+/** @type {Operation<{ resumeSchedule: Schedule }, { name: string }>} */
+export const RESUME_SCHEDULE = operation(`
+  mutation DashboardResumeSchedule($name: String!) {
+    resumeSchedule(name: $name) { ${SCHEDULE_FIELDS} }
+  }`);
+
+/** @type {Operation<{ deleteSchedule: { name: string } }, { name: string }>} */
+export const DELETE_SCHEDULE = operation(`
+  mutation DashboardDeleteSchedule($name: String!) {
+    deleteSchedule(name: $name) { name }
   }`);

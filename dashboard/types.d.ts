@@ -70,6 +70,29 @@ export type QueueStats = {
   total: number;
 };
 
+/** THROUGHPUT: jobs finished in one bucket, which starts at `at` (ISO). */
+export interface ThroughputPoint {
+  at: string;
+  completed: number;
+  failed: number;
+  cancelled: number;
+}
+
+/** SCHEDULE_FIELDS: a recurring schedule as the Schedules panel shows it. */
+export interface Schedule {
+  name: string;
+  source: 'CONFIG' | 'API';
+  cron: string | null;
+  timeZone: string | null;
+  intervalMs: number | null;
+  paused: boolean;
+  nextRuns: string[];
+  lastTickAt: string | null;
+  lastError: string | null;
+  job: { type: string; userId: string };
+  lastJob: { id: string; status: JobStatus; waitingFor: JobWaitReason | null } | null;
+}
+
 /**
  * A GraphQL document as the string sent, carrying the types of its result and variables (as
  * codegen's TypedDocumentString does), so that request() and LiveFeed.subscribe() type what they return.

@@ -120,6 +120,12 @@ describe('authorization', () => {
       otherUsersJob: 'FORBIDDEN',
     },
     {
+      operation: 'throughput',
+      run: (caller) =>
+        call(caller, 'query ($s: DateTime!) { throughput(since: $s) { at completed } }', { s: new Date(Date.now() - 600_000) }),
+      expected: { admin: 'ok', worker: 'FORBIDDEN', user: 'FORBIDDEN', anonymous: 'UNAUTHENTICATED' },
+    },
+    {
       operation: 'userConcurrency',
       run: (caller, owner) => call(caller, 'query ($u: String!) { userConcurrency(userId: $u) { limit } }', { u: owner }),
       expected: { admin: 'ok', worker: 'ok', user: 'ok', anonymous: 'UNAUTHENTICATED' },

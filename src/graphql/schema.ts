@@ -13,6 +13,7 @@ import './types/jobTypes.js';
 import './types/outsideWorkers.js';
 import './types/schedules.js';
 import './types/flowGates.js';
+import './types/throughput.js';
 import type { AnyJobType } from '../jobTypes/jobType.js';
 import { withJobTypeFields } from './jobTypeSchema.js';
 

@@ -75,8 +75,8 @@ export class Maintenance {
   /**
    * One pass if this process wins the lock (null if another holds it): expire lapsed leases, fire
    * schedules' due ticks, promote waiting jobs that became due, prune old finished jobs, fold the
-   * counts. Also called directly by tests instead of waiting for the interval; `pruneOlderThan`
-   * overrides the retention period.
+   * counts and the per-minute throughput (pruning its old buckets). Also called directly by tests
+   * instead of waiting for the interval; `pruneOlderThan` overrides the retention period.
    */
   async runOnce(
     options: { pruneOlderThan?: Date | null; onFailure?: (task: string, error: unknown, item?: string) => void } = {},
@@ -98,6 +98,7 @@ export class Maintenance {
           if (!lock?.locked) return null;
           const context = (task: string): TaskContext => ({
             db: this.#db,
+            inSnapshot: (work) => this.#db.$transaction((tx) => work(tx), { isolationLevel: 'RepeatableRead', timeout: 120_000 }),
             settings: this.#settings,
             schedules: this.#schedules,
             batchSize: this.#options.batchSize ?? 1000,

@@ -14,6 +14,7 @@ import { FlowGates } from './flowGates.js';
 import { jobAttemptList, type JobAttempt } from './sql/attempts.js';
 import { jobCancelMany, jobRetryMany } from './sql/cancelRetry.js';
 import { jobSearch, type JobFilter } from './sql/search.js';
+import { jobThroughputGet, THROUGHPUT_LIMITS, type ThroughputPoint } from './sql/throughput.js';
 import { jobClaimMany, jobHeartbeat, userSlotFill, userSlotSetLimit, userSlotShrink } from './sql/writes.js';
 import { Submissions, type Submitted, type SubmitJobInput } from './submissions.js';
 import { checkJobFilter, checkJobId, checkLeaseToken, checkLength, checkRange, checkUserId, withIndex } from './validation.js';
@@ -269,6 +270,26 @@ export class JobQueue {
     if (filter.type != null) checkLength('type', filter.type, LIMITS.typeLength);
     const [counts] = await reads.queueStatsGet(this.#db, { userId: filter.userId ?? null, type: filter.type ?? null });
     return counts!;
+  }
+
+  /**
+   * Jobs that finished (completed, failed for good, cancelled) per bucket of `bucketMinutes`, from the
+   * bucket holding `since` to now: exact per minute, kept THROUGHPUT_LIMITS.retentionDays.
+   */
+  async throughput(filter: { since: Date; bucketMinutes?: number; type?: string | null }): Promise<ThroughputPoint[]> {
+    const bucketMinutes = filter.bucketMinutes ?? 1;
+    checkRange('bucketMinutes', bucketMinutes, 1, THROUGHPUT_LIMITS.bucketMinutes);
+    if (filter.type != null) checkLength('type', filter.type, LIMITS.typeLength);
+    const since = filter.since.getTime();
+    const retentionMs = THROUGHPUT_LIMITS.retentionDays * 86_400_000;
+    if (!Number.isFinite(since) || since < Date.now() - retentionMs || since > Date.now()) {
+      throw new InvalidInputError(`since must be in the past ${THROUGHPUT_LIMITS.retentionDays} days (buckets are kept that long).`);
+    }
+    // The answer holds the buckets from since's to now's, both included.
+    if (Math.ceil((Date.now() - since) / (bucketMinutes * 60_000)) >= THROUGHPUT_LIMITS.points) {
+      throw new InvalidInputError(`At most ${THROUGHPUT_LIMITS.points} points: widen bucketMinutes or move since closer.`);
+    }
+    return jobThroughputGet(this.#db, { since: filter.since, bucketMinutes, type: filter.type ?? null });
   }
 
   /** Sets a user's limit (null: back to the default) and moves slots to match, at once. */

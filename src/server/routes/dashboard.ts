@@ -9,8 +9,15 @@ export const DASHBOARD_PATH = '/dashboard';
 
 /** Ends with a separator, so that a prefix check cannot match a sibling such as dashboard-old/. */
 const DASHBOARD_FOLDER = join(fileURLToPath(new URL('../../../dashboard/', import.meta.url)), sep);
-// Resolved through the package (not a fixed node_modules path) so that hoisting does not matter.
-const GRAPHQL_WS_BROWSER_BUILD = join(dirname(createRequire(import.meta.url).resolve('graphql-ws/package.json')), 'umd/graphql-ws.min.js');
+// Resolved through each package (not a fixed node_modules path) so that hoisting does not matter.
+const packageFolder = (name: string) => dirname(createRequire(import.meta.url).resolve(`${name}/package.json`));
+/** Browser builds from node_modules, served under /dashboard/vendor/ (pinned in package.json). */
+const VENDOR_FILES: Record<string, string> = {
+  '/vendor/graphql-ws.js': join(packageFolder('graphql-ws'), 'umd/graphql-ws.min.js'),
+  // uPlot draws the throughput chart: its IIFE build defines the global `uPlot` (dashboard/globals.d.ts).
+  '/vendor/uplot.js': join(packageFolder('uplot'), 'dist/uPlot.iife.min.js'),
+  '/vendor/uplot.css': join(packageFolder('uplot'), 'dist/uPlot.min.css'),
+};
 
 /** Only these kinds of file are served, so that nothing else that lands in the folder leaks out. */
 const CONTENT_TYPES: Record<string, string> = {
@@ -38,8 +45,8 @@ const CONTENT_SECURITY_POLICY = [
 
 /**
  * The dashboard's static files: GET /dashboard (or /dashboard/) is dashboard/index.html,
- * /dashboard/<file> a file under dashboard/, and /dashboard/vendor/graphql-ws.js the browser build
- * of graphql-ws from node_modules. There is no build step; the files are served as they are.
+ * /dashboard/<file> a file under dashboard/, and /dashboard/vendor/<file> a browser build from
+ * node_modules (graphql-ws, uPlot: VENDOR_FILES). There is no build step; the files are served as they are.
  */
 export function dashboardRoute(): HttpRoute {
   return {
@@ -68,7 +75,8 @@ export function dashboardRoute(): HttpRoute {
 /** The file a path below /dashboard names, or null when it would leave the dashboard folder. */
 function fileFor(subpath: string): string | null {
   if (subpath === '' || subpath === '/') return join(DASHBOARD_FOLDER, 'index.html');
-  if (subpath === '/vendor/graphql-ws.js') return GRAPHQL_WS_BROWSER_BUILD;
+  const vendored = Object.hasOwn(VENDOR_FILES, subpath) ? VENDOR_FILES[subpath] : undefined;
+  if (vendored) return vendored;
   let decoded: string;
   try {
     decoded = decodeURIComponent(subpath);
