@@ -195,7 +195,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, settings: Setti
       enabled: e.WORKER_ENABLED,
       concurrency: e.WORKER_CONCURRENCY,
       pollIntervalMs: e.WORKER_POLL_INTERVAL_MS,
-      queues: splitList(e.WORKER_QUEUES),
+      queues: splitList(e.WORKER_QUEUES).length > 0 ? splitList(e.WORKER_QUEUES) : null,
     },
     externalJobTypes: splitList(e.EXTERNAL_JOB_TYPES),
     scheduling: {

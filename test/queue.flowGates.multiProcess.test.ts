@@ -95,7 +95,21 @@ describe('flow gates across OS processes', () => {
     })();
     await Promise.all([...submitAll, disturb]);
 
-    await waitUntil(async () => (await submitter.queue.queueStats()).completed === TOTAL, 240_000, 'every job to complete');
+    await waitUntil(async () => (await submitter.queue.queueStats()).completed === TOTAL, 90_000, 'every job to complete').catch(
+      async (error: Error) => {
+        // What was left, to say why in the failure.
+        const state = await withClient(submitter.databaseUrl, async (c) => ({
+          jobs: (
+            await c.query(
+              `SELECT status, queue, holds_slot, run_at <= now() AS due, count(*)::int AS n FROM jobs WHERE status <> 'COMPLETED' GROUP BY 1, 2, 3, 4`,
+            )
+          ).rows,
+          gates: (await c.query(`SELECT scope, name, max_running, paused, used FROM flow_gates`)).rows,
+          busyUsers: (await c.query(`SELECT count(*)::int AS n FROM user_slots WHERE used > 0`)).rows,
+        }));
+        throw new Error(`${error.message}: ${JSON.stringify(state)}`);
+      },
+    );
     for (const worker of workers.slice(1)) {
       worker.child.kill('SIGTERM');
       expect((await worker.exited).code).toBe(0);
