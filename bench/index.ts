@@ -2,6 +2,7 @@
 // (or uses DATABASE_URL's server), runs each scenario, prints a JSON line per figure and a table of
 // medians. Scenarios run one after another on the same machine, so their figures compare.
 import { spawnSync } from 'node:child_process';
+import { benchFlowControl } from './flowControl.js';
 import { benchHeadOfLine } from './headOfLine.js';
 import { benchCeiling, benchLatency, benchOutsideWorkers, benchProcess, benchSubmit, benchSubscriptions } from './scenarios.js';
 import { benchSchedules } from './schedules.js';
@@ -17,6 +18,7 @@ const scenarios = {
   submit: benchSubmit,
   process: benchProcess,
   headOfLine: benchHeadOfLine,
+  flowControl: benchFlowControl,
   outside: benchOutsideWorkers,
   latency: benchLatency,
   subscriptions: benchSubscriptions,

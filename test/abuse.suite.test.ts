@@ -194,6 +194,28 @@ const cases: Case[] = [
     query: 'mutation { upsertSchedule(input: {name: "bad-cron", cron: "every tuesday", job: {type: "remote", userId: "alice"}}) { name } }',
     code: 'BAD_USER_INPUT',
   },
+  // Queues and their caps keep the same roles and bounds on every transport.
+  {
+    name: 'a worker pausing a queue',
+    as: 'worker',
+    query: 'mutation { configureQueue(name: "default", paused: true) { paused } }',
+    code: 'FORBIDDEN',
+  },
+  { name: 'a user listing the flow gates', as: 'user', query: '{ flowGates { name } }', code: 'FORBIDDEN' },
+  {
+    name: 'a negative type cap',
+    as: 'admin',
+    query: 'mutation { configureJobType(name: "remote", maxRunning: -5) { maxRunning } }',
+    code: 'BAD_USER_INPUT',
+    message: /maxRunning/,
+  },
+  {
+    name: 'a queue name of 65 characters',
+    as: 'user',
+    query: `mutation { submitJob(input: {type: "remote", queue: "${'q'.repeat(65)}"}) { job { id } } }`,
+    code: 'BAD_USER_INPUT',
+    message: /queue/,
+  },
   // Tags and metadata are bounded on every transport.
   {
     name: 'a tag with a space in it',
