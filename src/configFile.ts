@@ -45,7 +45,14 @@ const configShape = z.object({
   queues: z
     .record(
       z.string().min(1),
-      z.strictObject({ maxRunning: z.number().int().min(0).nullable().optional(), paused: z.boolean().optional() }),
+      z.strictObject({
+        maxRunning: z.number().int().min(0).nullable().optional(),
+        paused: z.boolean().optional(),
+        rateLimit: z
+          .strictObject({ max: z.number().int().min(0), intervalMs: z.number().int().min(1) })
+          .nullable()
+          .optional(),
+      }),
     )
     .optional(),
   settings: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).optional(),

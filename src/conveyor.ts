@@ -189,8 +189,15 @@ async function applyConfiguredGates(queue: JobQueue, queues: QueueDefinitions, l
     ...Object.entries(queues).map(([name, change]) => ({ scope: 'QUEUE' as const, name, change })),
     ...queue.jobTypes
       .all()
-      .filter((type) => type.maxRunning !== undefined)
-      .map((type) => ({ scope: 'TYPE' as const, name: type.name, change: { maxRunning: type.maxRunning } })),
+      .filter((type) => type.maxRunning !== undefined || type.rateLimit !== undefined)
+      .map((type) => ({
+        scope: 'TYPE' as const,
+        name: type.name,
+        change: {
+          ...(type.maxRunning !== undefined ? { maxRunning: type.maxRunning } : {}),
+          ...(type.rateLimit !== undefined ? { rateLimit: type.rateLimit } : {}),
+        },
+      })),
   ];
   for (const { scope, name, change } of changes) {
     if (Object.keys(change).length === 0) continue;

@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { JobRow } from '../src/jobs/columns.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { withClient } from '../testing/database.js';
 import { checkInvariants } from '../testing/invariants.js';
 import { startTestQueue, type TestQueue } from '../testing/testQueue.js';
 
@@ -106,6 +108,35 @@ describe('queues and cluster-wide caps per queue and per job type', () => {
     expect(retried).toBe(5);
     await harness.maintenance.runOnce();
     expect(await claim({ queues: ['bulk'] })).toEqual([]);
+    expect(await checkInvariants(harness.databaseUrl)).toEqual([]);
+  });
+
+  it('a rate limit: at most N starts per window; the rest wait (RATE_LIMIT) and start as the window allows', async () => {
+    await harness.queue.flowGates.configure('QUEUE', 'metered', { rateLimit: { max: 3, intervalMs: 1000 } });
+    const jobs: JobRow[] = [];
+    for (let i = 0; i < 8; i++) jobs.push(await submit({ userId: `r${i}`, queue: 'metered' }));
+    const first = await claim({ queues: ['metered'] });
+    expect(first.map((j) => j.id)).toEqual(jobs.slice(0, 3).map((j) => j.id));
+    expect(await reason(jobs[3]!)).toBe('RATE_LIMIT');
+    // Finishing does not give a start back: only time does.
+    for (const job of first) await complete(job);
+    await harness.maintenance.runOnce();
+    expect(await claim({ queues: ['metered'] })).toEqual([]);
+    expect(await checkInvariants(harness.databaseUrl)).toEqual([]);
+
+    await sleep(1100);
+    await harness.maintenance.runOnce();
+    const second = await claim({ queues: ['metered'] });
+    expect(second.map((j) => j.id)).toEqual(jobs.slice(3, 6).map((j) => j.id));
+    // A job handed back by a stopping worker started once already: it waits for a start of its own.
+    await harness.queue.releaseJobs([{ id: second[0]!.id, leaseToken: second[0]!.leaseToken! }]);
+    expect(await reason((await harness.queue.getJob(second[0]!.id))!)).toBe('RATE_LIMIT');
+    expect(await claim({ queues: ['metered'] })).toEqual([]);
+    const starts = await withClient(harness.databaseUrl, (c) =>
+      c.query(`SELECT count(*)::int AS n FROM gate_rate_ledger WHERE scope = 'QUEUE' AND name = 'metered'`),
+    );
+    // The first window's starts were given back; the second's three are counted.
+    expect(starts.rows[0].n).toBe(3);
     expect(await checkInvariants(harness.databaseUrl)).toEqual([]);
   });
 });

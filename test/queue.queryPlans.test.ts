@@ -190,7 +190,7 @@ describe('query plans of the hot statements', () => {
       ),
       complete: statementOf((db) => sql.jobCompleteMany(db, [{ id, leaseToken: id, resultJson: 'null' }], settings)),
       fail: statementOf((db) => sql.jobFailMany(db, [{ id, leaseToken: id, error: 'x', retryable: true }], settings)),
-      release: statementOf((db) => sql.jobReleaseMany(db, [{ id, leaseToken: id }])),
+      release: statementOf((db) => sql.jobReleaseMany(db, [{ id, leaseToken: id }], settings)),
       expireLeases: statementOf((db) => sql.jobExpireLeases(db, { limit: 100 }, settings)),
       heartbeat: statementOf((db) => sql.jobHeartbeat(db, { id, leaseToken: id, leaseSeconds: 60, progress: 1, progressMessage: null })),
       extendLeases: statementOf((db) => sql.jobExtendLeases(db, [{ id, leaseToken: id }], 60)),

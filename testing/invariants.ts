@@ -6,7 +6,8 @@ import { withClient } from './database.js';
  * - every user's `user_slots.used` equals the number of their jobs holding a slot;
  * - only QUEUED (due) and RUNNING jobs hold slots;
  * - every job's user has a slot row (maintenance promotes only through slot rows);
- * - every gate's `flow_gates.used` equals the jobs holding a slot and the gate's unit;
+ * - every gate's `flow_gates.used` equals the jobs holding a slot and the gate's unit, and its
+ *   `rate_used` the ready jobs holding its rate unit plus its unreleased ledger rows;
  * - the finished-job counters (job_counts plus unfolded changes) equal the finished jobs in the table,
  *   per user and type, and in the per-type totals.
  * Run it when nothing is in flight (after the workers stopped).
@@ -28,14 +29,29 @@ export async function slotInvariantViolations(client: pg.Client): Promise<string
   const { rows: orphans } = await client.query<{ user_id: string }>(`
     SELECT DISTINCT j.user_id FROM jobs j WHERE NOT EXISTS (SELECT 1 FROM user_slots s WHERE s.user_id = j.user_id)`);
   for (const row of orphans) problems.push(`user ${JSON.stringify(row.user_id)} has jobs but no slot row`);
-  const { rows: gates } = await client.query<{ scope: string; name: string; used: number; holding: number }>(`
-    SELECT g.scope::text, g.name, g.used,
+  const { rows: gates } = await client.query<{
+    scope: string;
+    name: string;
+    used: number;
+    holding: number;
+    rate_used: number;
+    rate_holding: number;
+  }>(`
+    SELECT g.scope::text, g.name, g.used, g.rate_used,
+      (SELECT count(*)::int FROM jobs j WHERE j.holds_slot AND CASE g.scope
+         WHEN 'QUEUE' THEN j.queue = g.name AND j.gate_units & 4 <> 0 ELSE j.type = g.name AND j.gate_units & 8 <> 0 END)
+      + (SELECT count(*)::int FROM gate_rate_ledger l WHERE l.scope = g.scope AND l.name = g.name) AS rate_holding,
       (SELECT count(*)::int FROM jobs j WHERE j.holds_slot AND CASE g.scope
          WHEN 'QUEUE' THEN j.queue = g.name AND j.gate_units & 1 <> 0 ELSE j.type = g.name AND j.gate_units & 2 <> 0 END) AS holding
     FROM flow_gates g`);
   for (const row of gates) {
     if (row.used !== row.holding)
       problems.push(`${row.scope} ${row.name}: flow_gates.used = ${row.used}, jobs holding its unit = ${row.holding}`);
+    if (row.rate_used !== row.rate_holding) {
+      problems.push(
+        `${row.scope} ${row.name}: flow_gates.rate_used = ${row.rate_used}, rate units held (ready jobs + ledger) = ${row.rate_holding}`,
+      );
+    }
   }
   const { rows: miscounted } = await client.query<{ user_id: string; type: string; status: string; counted: string; actual: string }>(`
     WITH counted AS (

@@ -34,6 +34,8 @@ export interface JobTypeDefinition<Payload = unknown, Result = unknown, Job = Jo
   queue?: string;
   /** A cluster-wide cap on this type's jobs holding a slot (ready or running); null removes one set before. */
   maxRunning?: number | null;
+  /** At most `max` of this type's jobs start in any window of `intervalMs`, across every process; null removes one. */
+  rateLimit?: { max: number; intervalMs: number } | null;
 }
 
 /**

@@ -101,7 +101,7 @@ export function queuedSubstate(job: { holdsSlot: boolean; runAt: Date | string }
 
 /**
  * Every reason a QUEUED job is not claimable yet, as Job.waitingFor names it. A due job that waits
- * holds no slot: the first of its gates that is paused or full is named, else its user's limit.
+ * holds no slot: the first of its gates that is paused, full or over its rate is named, else its user's limit.
  */
 export const WAIT_REASONS = {
   RUN_AT: 'Scheduled for later, or backing off before a retry: see runAt.',
@@ -109,6 +109,7 @@ export const WAIT_REASONS = {
   TYPE_PAUSED: 'Its job type is paused: it runs once the type is resumed.',
   QUEUE_CONCURRENCY: "Its queue's concurrency cap is reached (across every process); it runs when a job of the queue ends.",
   TYPE_CONCURRENCY: "Its job type's concurrency cap is reached (across every process); it runs when a job of the type ends.",
+  RATE_LIMIT: "Its queue's or job type's rate limit is used up for now; it runs when the window allows (within a maintenance interval).",
   USER_CONCURRENCY: "All of the user's concurrency slots are taken; it runs when one frees.",
 } as const;
 export type WaitReason = keyof typeof WAIT_REASONS;

@@ -8,6 +8,7 @@ import { expireLeases } from './expireLeases.js';
 import { fireSchedules } from './fireSchedules.js';
 import { foldCounts } from './foldCounts.js';
 import { promoteWaiting } from './promoteWaiting.js';
+import { releaseRateUnits } from './releaseRateUnits.js';
 import { pruneFinished } from './pruneFinished.js';
 import type { MaintenanceTask, TaskContext } from './task.js';
 
@@ -117,7 +118,8 @@ export class Maintenance {
           const expired = await run(expireLeases);
           this.#observer.jobsFailed?.(expired);
           const scheduled = await run(fireSchedules);
-          const promoted = await run(promoteWaiting);
+          const admittedUnderRate = await run(releaseRateUnits);
+          const promoted = [...admittedUnderRate, ...(await run(promoteWaiting))];
           const pruned = await run(pruneFinished);
           await run(foldCounts);
           return { expired, promoted: promoted.length, pruned, scheduled };

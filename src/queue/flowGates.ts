@@ -21,10 +21,12 @@ import { checkLength, checkRange } from './validation.js';
 
 export type { GateScope };
 
-/** A change to a gate: undefined leaves a setting as it is; a maxRunning of null removes the cap. */
+/** A change to a gate: undefined leaves a setting as it is; null removes a cap or a rate limit. */
 export interface GateChange {
   maxRunning?: number | null;
   paused?: boolean;
+  /** At most `max` starts in any window of `intervalMs`. */
+  rateLimit?: { max: number; intervalMs: number } | null;
 }
 
 /** Queues by name, each with its cap and pause, as a config file or the library API declares them. */
@@ -62,6 +64,10 @@ export class FlowGates {
     if (!GATE_SCOPE_NAMES.includes(scope)) throw new InvalidInputError(`scope must be one of ${GATE_SCOPE_NAMES.join(', ')}.`);
     checkLength(scope === 'QUEUE' ? 'queue' : 'type', name, scope === 'QUEUE' ? LIMITS.queueLength : LIMITS.typeLength);
     if (change.maxRunning != null) checkRange('maxRunning', change.maxRunning, 0, LIMITS.gateConcurrency);
+    if (change.rateLimit != null) {
+      checkRange('rateLimit.max', change.rateLimit.max, 0, LIMITS.gateConcurrency);
+      checkRange('rateLimit.intervalMs', change.rateLimit.intervalMs, LIMITS.rateIntervalMs.min, LIMITS.rateIntervalMs.max);
+    }
     const [gate] = await gateUpsert(this.#db, scope, name, change);
     if (gate?.created) await this.#waitForInFlight();
     await this.#retryingDeadlocks(() => gateCountHolders(this.#db, scope, name));
@@ -86,6 +92,7 @@ export class FlowGates {
     if (type?.paused) return 'TYPE_PAUSED';
     if (queue && queue.maxRunning !== null && queue.used >= queue.maxRunning) return 'QUEUE_CONCURRENCY';
     if (type && type.maxRunning !== null && type.used >= type.maxRunning) return 'TYPE_CONCURRENCY';
+    if ([queue, type].some((gate) => gate?.rateLimit && gate.rateUsed >= gate.rateLimit.max)) return 'RATE_LIMIT';
     return 'USER_CONCURRENCY';
   }
 

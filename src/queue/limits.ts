@@ -8,6 +8,8 @@ export const LIMITS = {
   queueLength: 64,
   /** A queue's or type's concurrency cap (setQueueLimits, setJobTypeLimits). */
   gateConcurrency: 100_000,
+  /** A rate limit's window: from a second (maintenance hands freed units on each pass) to a day. */
+  rateIntervalMs: { min: 1000, max: 86_400_000 },
   userIdLength: 128,
   /** workerId, like userId an identifier shown in lists and logs. */
   workerIdLength: 128,

@@ -117,7 +117,7 @@ export class TrustedWorkerQueue implements WorkerQueue {
   }
 
   async release(leases: readonly Lease[]): Promise<JobRow[]> {
-    return leases.length === 0 ? [] : jobReleaseMany(this.#db, leases);
+    return leases.length === 0 ? [] : jobReleaseMany(this.#db, leases, this.#settings);
   }
 
   async extendLeases(leases: readonly Lease[], leaseSeconds: number) {

@@ -60,6 +60,8 @@ export type JobWaitReason =
   | 'QUEUE_CONCURRENCY'
   /** Its queue is paused: it runs once the queue is resumed. */
   | 'QUEUE_PAUSED'
+  /** Its queue's or job type's rate limit is used up for now; it runs when the window allows (within a maintenance interval). */
+  | 'RATE_LIMIT'
   /** Scheduled for later, or backing off before a retry: see runAt. */
   | 'RUN_AT'
   /** Its job type's concurrency cap is reached (across every process); it runs when a job of the type ends. */

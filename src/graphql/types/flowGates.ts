@@ -15,6 +15,21 @@ const GateScopeEnum = builder.enumType('GateScope', {
   },
 });
 
+const RateLimitRef = builder.objectRef<{ max: number; intervalMs: number }>('RateLimit').implement({
+  description: 'At most `max` starts in any window of `intervalMs`, across every process.',
+  fields: (t) => ({ max: t.exposeInt('max'), intervalMs: t.exposeInt('intervalMs') }),
+});
+
+const RateLimitInput = builder.inputType('RateLimitInput', {
+  fields: (t) => ({
+    max: t.int({ required: true, description: `Starts per window, 0 to ${LIMITS.gateConcurrency}.` }),
+    intervalMs: t.int({
+      required: true,
+      description: `The window, ${LIMITS.rateIntervalMs.min} to ${LIMITS.rateIntervalMs.max} ms (freed starts are handed on each maintenance pass).`,
+    }),
+  }),
+});
+
 const FlowGateRef = builder.objectRef<FlowGate>('FlowGate').implement({
   description:
     "A queue's or job type's flow control: a cap on its jobs holding a slot (ready or running) across every process, " +
@@ -25,6 +40,8 @@ const FlowGateRef = builder.objectRef<FlowGate>('FlowGate').implement({
     maxRunning: t.exposeInt('maxRunning', { nullable: true, description: 'The cap; null: none.' }),
     paused: t.exposeBoolean('paused', { description: 'Running jobs finish, none starts, submits are accepted.' }),
     used: t.exposeInt('used', { description: 'Jobs holding one of its units (ready or running) under the cap.' }),
+    rateLimit: t.field({ type: RateLimitRef, nullable: true, resolve: (gate) => gate.rateLimit }),
+    rateUsed: t.exposeInt('rateUsed', { description: 'Starts counted in the current window, plus ready jobs that hold a start.' }),
     ready: t.exposeInt('ready', { description: 'QUEUED and claimable now.' }),
     running: t.exposeInt('running'),
     waiting: t.exposeInt('waiting', { description: 'QUEUED and due, but held back by a limit or a pause.' }),
@@ -37,12 +54,18 @@ const changeArgs = (t: Parameters<Parameters<typeof builder.mutationFields>[0]>[
     description: `The cap (0 to ${LIMITS.gateConcurrency}; 0 admits none); null removes it; left out: unchanged.`,
   }),
   paused: t.arg.boolean({ description: 'Pause or resume; left out: unchanged.' }),
+  rateLimit: t.arg({ type: RateLimitInput, description: 'The rate limit; null removes it; left out: unchanged.' }),
 });
 
-function changeOf(args: { maxRunning?: number | null; paused?: boolean | null }): GateChange {
+function changeOf(args: {
+  maxRunning?: number | null;
+  paused?: boolean | null;
+  rateLimit?: { max: number; intervalMs: number } | null;
+}): GateChange {
   const change: GateChange = {};
   if (args.maxRunning !== undefined) change.maxRunning = args.maxRunning;
   if (args.paused != null) change.paused = args.paused;
+  if (args.rateLimit !== undefined) change.rateLimit = args.rateLimit;
   return change;
 }
 
@@ -60,7 +83,7 @@ builder.mutationFields((t) => {
     t.field({
       type: FlowGateRef,
       description:
-        `Sets a ${what}'s cluster-wide concurrency cap and/or pauses or resumes it. Takes effect at once: ready jobs past a lowered cap ` +
+        `Sets a ${what}'s cluster-wide concurrency cap and rate limit, and/or pauses or resumes it. Takes effect at once: ready jobs past a lowered cap ` +
         '(all of them when paused) go back to waiting, lowest ranked first; running jobs finish; waiting jobs take the room a raised cap ' +
         'or a resume makes.',
       args: changeArgs(t),

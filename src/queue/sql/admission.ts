@@ -16,38 +16,52 @@
 import { Prisma } from '../../generated/prisma/client.js';
 import { countFinished, type Contents, jobColumns, NOTIFIED, notifyCte, raw, sql, type StatementSettings } from './fragments.js';
 
-/** The gate_units bit of each gate scope, and the job column that names the job's gate of that scope. */
+/**
+ * The gate_units bits of each gate scope (a concurrency unit, a rate unit), and the job column that
+ * names the job's gate of that scope.
+ */
 export const GATE_SCOPES = {
-  QUEUE: { bit: 1, column: 'queue' },
-  TYPE: { bit: 2, column: 'type' },
+  QUEUE: { bit: 1, rateBit: 4, column: 'queue' },
+  TYPE: { bit: 2, rateBit: 8, column: 'type' },
 } as const;
+/** The rate bits: cleared by the claim, which hands the units to gate_rate_ledger. */
+export const RATE_BITS = GATE_SCOPES.QUEUE.rateBit | GATE_SCOPES.TYPE.rateBit;
 export type GateScope = keyof typeof GATE_SCOPES;
 export const GATE_SCOPE_NAMES = Object.keys(GATE_SCOPES) as GateScope[];
 
-/** The rows of CTE `source` as (scope, name, n = 1) per gate unit they hold (read from gate_units). */
+/**
+ * The rows of CTE `source` as (scope, name, n, rate_n): per gate they hold units of, the concurrency
+ * unit (0 or 1) and the rate unit (0 or 1), read from gate_units.
+ */
 export function unitsHeld(source: string, where = 'true'): string {
-  return GATE_SCOPE_NAMES.map(
-    (scope) =>
-      `SELECT '${scope}'::gate_scope AS scope, c.${GATE_SCOPES[scope].column} AS name, 1 AS n FROM ${source} c ` +
-      `WHERE (${where}) AND c.gate_units & ${GATE_SCOPES[scope].bit} <> 0`,
-  ).join(' UNION ALL ');
+  return GATE_SCOPE_NAMES.map((scope) => {
+    const { bit, rateBit, column } = GATE_SCOPES[scope];
+    return (
+      `SELECT '${scope}'::gate_scope AS scope, c.${column} AS name, (c.gate_units & ${bit} <> 0)::int AS n, ` +
+      `(c.gate_units & ${rateBit} <> 0)::int AS rate_n FROM ${source} c WHERE (${where}) AND c.gate_units & ${bit | rateBit} <> 0`
+    );
+  }).join(' UNION ALL ');
 }
 
 /** No gate units freed (a statement that frees user slots only). */
-export const NO_UNITS = 'SELECT NULL::gate_scope AS scope, NULL::text AS name, 0 AS n WHERE false';
+export const NO_UNITS = 'SELECT NULL::gate_scope AS scope, NULL::text AS name, 0 AS n, 0 AS rate_n WHERE false';
 
 /**
  * Whether a gate row (alias `g`, possibly null: no row, no gate) admits a job ranked `rank` among the
  * jobs this statement admits under it, over `used` units already held.
  */
-export function gateAdmits(g: string, rank: string, used = `${g}.used`): string {
-  return `(${g}.scope IS NULL OR (NOT ${g}.paused AND (${g}.max_running IS NULL OR ${rank} <= ${g}.max_running - ${used})))`;
+export function gateAdmits(g: string, rank: string): string {
+  return `(${g}.scope IS NULL OR (NOT ${g}.paused AND (${g}.max_running IS NULL OR ${rank} <= ${g}.max_running - ${g}.used)
+    AND (${g}.rate_limit IS NULL OR ${rank} <= ${g}.rate_limit - ${g}.rate_used)))`;
 }
 
 /** The gate_units of a job admitted under gate rows `q` (its queue's) and `t` (its type's). */
 export function unitsTaken(q: string, t: string): string {
-  return `(CASE WHEN ${q}.max_running IS NOT NULL THEN ${GATE_SCOPES.QUEUE.bit} ELSE 0 END
-          | CASE WHEN ${t}.max_running IS NOT NULL THEN ${GATE_SCOPES.TYPE.bit} ELSE 0 END)::smallint`;
+  const { QUEUE, TYPE } = GATE_SCOPES;
+  return `(CASE WHEN ${q}.max_running IS NOT NULL THEN ${QUEUE.bit} ELSE 0 END
+          | CASE WHEN ${t}.max_running IS NOT NULL THEN ${TYPE.bit} ELSE 0 END
+          | CASE WHEN ${q}.rate_limit IS NOT NULL THEN ${QUEUE.rateBit} ELSE 0 END
+          | CASE WHEN ${t}.rate_limit IS NOT NULL THEN ${TYPE.rateBit} ELSE 0 END)::smallint`;
 }
 
 /**
@@ -55,9 +69,11 @@ export function unitsTaken(q: string, t: string): string {
  * `freed` names a CTE (scope, name, n) of units this statement gives back: `used` is net of them.
  */
 export function gateRowsLocked(pairs: Prisma.Sql, freed: string | null = null): Prisma.Sql {
-  const net = freed ? `g.used - coalesce((SELECT sum(f.n) FROM ${freed} f WHERE f.scope = g.scope AND f.name = g.name), 0)` : 'g.used';
+  const net = (column: string, n: string) =>
+    freed ? `g.${column} - coalesce((SELECT sum(f.${n}) FROM ${freed} f WHERE f.scope = g.scope AND f.name = g.name), 0)` : `g.${column}`;
   return sql`gate_rows AS MATERIALIZED (
-    SELECT g.scope, g.name, g.max_running, g.paused, (${raw(net)})::int AS used
+    SELECT g.scope, g.name, g.max_running, g.paused, (${raw(net('used', 'n'))})::int AS used,
+           g.rate_limit, (${raw(net('rate_used', 'rate_n'))})::int AS rate_used
     FROM flow_gates g WHERE (g.scope, g.name) IN (${pairs})
     ORDER BY g.scope, g.name
     FOR UPDATE
@@ -67,8 +83,10 @@ export function gateRowsLocked(pairs: Prisma.Sql, freed: string | null = null): 
 /** The gate_rows of one job of queue `queue` and type `type`: all open, and the units it would take. */
 export const ONE_JOB_GATES = {
   open: raw(`NOT EXISTS (SELECT 1 FROM gate_rows g WHERE NOT ${gateAdmits('g', '1')})`),
-  units: raw(`(SELECT coalesce(bit_or(CASE g.scope WHEN 'QUEUE' THEN 1 ELSE 2 END) FILTER (WHERE g.max_running IS NOT NULL), 0)
-    FROM gate_rows g)::smallint`),
+  units: raw(`(SELECT coalesce(bit_or(
+      CASE WHEN g.max_running IS NOT NULL THEN CASE g.scope WHEN 'QUEUE' THEN ${GATE_SCOPES.QUEUE.bit} ELSE ${GATE_SCOPES.TYPE.bit} END ELSE 0 END
+      | CASE WHEN g.rate_limit IS NOT NULL THEN CASE g.scope WHEN 'QUEUE' THEN ${GATE_SCOPES.QUEUE.rateBit} ELSE ${GATE_SCOPES.TYPE.rateBit} END ELSE 0 END
+    ), 0) FROM gate_rows g)::smallint`),
 };
 
 /** The (scope, name) pairs of the gates the jobs of CTE `source` fall under. */
@@ -79,8 +97,8 @@ export function gatePairsOf(source: string): string {
 /** A CTE `gates_taken` adding the units the rows of CTE `source` (holding their slot) took. */
 export function gatesTaken(source: string): Prisma.Sql {
   return raw(`gates_taken AS (
-    UPDATE flow_gates g SET used = g.used + t.n
-    FROM (SELECT scope, name, count(*)::int AS n FROM (${unitsHeld(source, 'c.holds_slot')}) u GROUP BY scope, name) t
+    UPDATE flow_gates g SET used = g.used + t.n, rate_used = g.rate_used + t.rate_n
+    FROM (SELECT scope, name, sum(n)::int AS n, sum(rate_n)::int AS rate_n FROM (${unitsHeld(source, 'c.holds_slot')}) u GROUP BY scope, name) t
     WHERE g.scope = t.scope AND g.name = t.name
     RETURNING 1
   )`);
@@ -90,7 +108,8 @@ export function gatesTaken(source: string): Prisma.Sql {
 function noGateBlocks(a: string): string {
   return `NOT EXISTS (SELECT 1 FROM flow_gates g
     WHERE ((g.scope = 'QUEUE' AND g.name = ${a}.queue) OR (g.scope = 'TYPE' AND g.name = ${a}.type))
-      AND (g.paused OR g.used - coalesce((SELECT sum(f.n) FROM freed_gates f WHERE f.scope = g.scope AND f.name = g.name), 0) >= g.max_running))`;
+      AND (g.paused OR g.used - coalesce((SELECT sum(f.n) FROM freed_gates f WHERE f.scope = g.scope AND f.name = g.name), 0) >= g.max_running
+           OR g.rate_used - coalesce((SELECT sum(f.rate_n) FROM freed_gates f WHERE f.scope = g.scope AND f.name = g.name), 0) >= g.rate_limit))`;
 }
 
 /** Candidates one statement takes from a gate without a cap (one just resumed): the rest wait for the next pass. */
@@ -120,13 +139,13 @@ export function releaseAndPromote(settings: StatementSettings): Prisma.Sql {
       WHERE a.${GATE_SCOPES[scope].column} = f.name AND ${WAITING} AND ${noGateBlocks('a')}
         AND EXISTS (SELECT 1 FROM user_slots s WHERE s.user_id = a.user_id AND s.used < ${limit})
       ORDER BY priority DESC, run_at, seq
-      LIMIT greatest(coalesce(g.max_running - g.used + f.n, ${UNCAPPED_BATCH}), 0)
+      LIMIT greatest(least(coalesce(g.max_running - g.used + f.n, ${UNCAPPED_BATCH}), coalesce(g.rate_limit - g.rate_used + f.rate_n, ${UNCAPPED_BATCH})), 0)
       FOR UPDATE SKIP LOCKED
     ) w
     WHERE f.scope = '${scope}'`;
   return sql`
   freed_users AS MATERIALIZED (SELECT user_id, sum(n)::int AS n FROM freed GROUP BY user_id),
-  freed_gates AS MATERIALIZED (SELECT scope, name, sum(n)::int AS n FROM freed_units GROUP BY scope, name),
+  freed_gates AS MATERIALIZED (SELECT scope, name, sum(n)::int AS n, sum(rate_n)::int AS rate_n FROM freed_units GROUP BY scope, name),
   candidates AS MATERIALIZED (
     SELECT DISTINCT ON (id) * FROM (
       SELECT w.* FROM freed_users f,
@@ -190,13 +209,13 @@ export function releaseAndPromote(settings: StatementSettings): Prisma.Sql {
     RETURNING s.user_id
   ),
   gates_updated AS (
-    UPDATE flow_gates g SET used = g.used + c.change
+    UPDATE flow_gates g SET used = g.used + c.change, rate_used = g.rate_used + c.rate_change
     FROM (
-      SELECT scope, name, sum(change)::int AS change
-      FROM (SELECT scope, name, -n AS change FROM freed_gates UNION ALL ${raw(unitsHeld('promoted'))}) u
+      SELECT scope, name, sum(n)::int AS change, sum(rate_n)::int AS rate_change
+      FROM (SELECT scope, name, -n AS n, -rate_n AS rate_n FROM freed_gates UNION ALL ${raw(unitsHeld('promoted'))}) u
       GROUP BY scope, name
     ) c
-    WHERE g.scope = c.scope AND g.name = c.name AND c.change <> 0
+    WHERE g.scope = c.scope AND g.name = c.name AND (c.change <> 0 OR c.rate_change <> 0)
     RETURNING 1
   )`;
 }

@@ -21,24 +21,39 @@ export interface FlowGateRow {
   maxRunning: number | null;
   paused: boolean;
   used: number;
+  /** At most `max` starts in any window of `intervalMs`; null: no rate limit. */
+  rateLimit: { max: number; intervalMs: number } | null;
+  rateUsed: number;
   updatedAt: Date;
 }
 
-const GATE_COLUMNS = raw(`scope::text AS scope, name, max_running AS "maxRunning", paused, used, updated_at AS "updatedAt"`);
+const GATE_COLUMNS = raw(
+  `scope::text AS scope, name, max_running AS "maxRunning", paused, used, rate_used AS "rateUsed", updated_at AS "updatedAt",
+   CASE WHEN rate_limit IS NOT NULL THEN json_build_object('max', rate_limit, 'intervalMs', rate_interval_ms) END AS "rateLimit"`,
+);
 
 /**
  * Sets a gate's cap and pause (undefined leaves one as it is; a cap of null removes it); `created`
  * says whether the row is new.
  */
-export function gateUpsert(db: Db, scope: GateScope, name: string, change: { maxRunning?: number | null; paused?: boolean }) {
+export function gateUpsert(
+  db: Db,
+  scope: GateScope,
+  name: string,
+  change: { maxRunning?: number | null; paused?: boolean; rateLimit?: { max: number; intervalMs: number } | null },
+) {
   const setCap = change.maxRunning !== undefined;
   const setPaused = change.paused !== undefined;
+  const setRate = change.rateLimit !== undefined;
   return db.$queryRaw<(FlowGateRow & { created: boolean })[]>(sql`
-  INSERT INTO flow_gates AS g (scope, name, max_running, paused)
-  VALUES (${scope}::gate_scope, ${name}, ${change.maxRunning ?? null}::int, ${change.paused ?? false})
+  INSERT INTO flow_gates AS g (scope, name, max_running, paused, rate_limit, rate_interval_ms)
+  VALUES (${scope}::gate_scope, ${name}, ${change.maxRunning ?? null}::int, ${change.paused ?? false},
+          ${change.rateLimit?.max ?? null}::int, ${change.rateLimit?.intervalMs ?? null}::int)
   ON CONFLICT (scope, name) DO UPDATE SET
     max_running = CASE WHEN ${setCap} THEN EXCLUDED.max_running ELSE g.max_running END,
     paused = CASE WHEN ${setPaused} THEN EXCLUDED.paused ELSE g.paused END,
+    rate_limit = CASE WHEN ${setRate} THEN EXCLUDED.rate_limit ELSE g.rate_limit END,
+    rate_interval_ms = CASE WHEN ${setRate} THEN EXCLUDED.rate_interval_ms ELSE g.rate_interval_ms END,
     updated_at = now()
   RETURNING ${GATE_COLUMNS}, (xmax = 0) AS created`);
 }
@@ -69,16 +84,48 @@ export function transactionsStillOpen(db: Db, transactions: readonly { pid: numb
  * which a completing statement takes them, so the two never wait on each other the other way round.
  */
 export function gateCountHolders(db: Db, scope: GateScope, name: string) {
-  const { bit, column } = GATE_SCOPES[scope];
+  const { bit, rateBit, column } = GATE_SCOPES[scope];
+  // A rate unit for ready jobs only: a running job's start came before the limit, and is not counted.
   return db.$executeRaw(sql`
-  WITH marked AS (
-    UPDATE jobs SET gate_units = gate_units | ${bit}::smallint
-    WHERE ${raw(column)} = ${name} AND status IN ('QUEUED', 'RUNNING') AND holds_slot AND gate_units & ${bit}::smallint = 0
-      AND EXISTS (SELECT 1 FROM flow_gates WHERE scope = ${scope}::gate_scope AND name = ${name} AND max_running IS NOT NULL)
-    RETURNING 1
+  WITH gate AS (SELECT max_running IS NOT NULL AS capped, rate_limit IS NOT NULL AS rated FROM flow_gates
+                WHERE scope = ${scope}::gate_scope AND name = ${name}),
+  targets AS (
+    SELECT id, gate_units AS old FROM jobs
+    WHERE ${raw(column)} = ${name} AND status IN ('QUEUED', 'RUNNING') AND holds_slot
+      AND ((gate_units & ${bit}::smallint = 0 AND (SELECT capped FROM gate))
+        OR (gate_units & ${rateBit}::smallint = 0 AND status = 'QUEUED' AND (SELECT rated FROM gate)))
+    FOR UPDATE
+  ),
+  marked AS (
+    UPDATE jobs j SET gate_units = j.gate_units
+        | CASE WHEN (SELECT capped FROM gate) THEN ${bit}::smallint ELSE 0::smallint END
+        | CASE WHEN (SELECT rated FROM gate) AND j.status = 'QUEUED' THEN ${rateBit}::smallint ELSE 0::smallint END
+    FROM targets t WHERE j.id = t.id AND j.id = ANY(ARRAY(SELECT id FROM targets))
+    RETURNING (j.gate_units & ${bit}::smallint <> 0 AND t.old & ${bit}::smallint = 0) AS unit,
+              (j.gate_units & ${rateBit}::smallint <> 0 AND t.old & ${rateBit}::smallint = 0) AS rate_unit
   )
-  UPDATE flow_gates SET used = used + (SELECT count(*)::int FROM marked)
+  UPDATE flow_gates SET used = used + (SELECT count(*) FILTER (WHERE unit)::int FROM marked),
+                        rate_used = rate_used + (SELECT count(*) FILTER (WHERE rate_unit)::int FROM marked)
   WHERE scope = ${scope}::gate_scope AND name = ${name}`);
+}
+
+/**
+ * Gives back the rate units of starts whose interval has passed (up to `limit` of them), and hands
+ * them to waiting jobs of those gates. Maintenance runs it each pass.
+ */
+export function gateRateRelease(db: Db, limit: number, settings: StatementSettings) {
+  return db.$queryRaw<JobRow[]>(sql`
+  WITH released AS (
+    DELETE FROM gate_rate_ledger WHERE id = ANY(ARRAY(
+      SELECT id FROM gate_rate_ledger WHERE release_at <= now() ORDER BY release_at LIMIT ${limit}::int FOR UPDATE SKIP LOCKED
+    ))
+    RETURNING scope, name
+  ),
+  freed AS (SELECT NULL::text AS user_id, 0 AS n WHERE false),
+  freed_units AS (SELECT scope, name, 0 AS n, count(*)::int AS rate_n FROM released GROUP BY scope, name),
+  ${releaseAndPromote(settings)},
+  ${notifyCte('promoted')}
+  SELECT ${jobColumns('c')} FROM promoted c WHERE ${NOTIFIED}`);
 }
 
 /**
@@ -91,7 +138,8 @@ export function gateDemote(db: Db, scope: GateScope, name: string, settings: Sta
   const { column } = GATE_SCOPES[scope];
   return db.$queryRaw<(JobRow & { demoted: boolean })[]>(sql`
   WITH gate AS MATERIALIZED (
-    SELECT CASE WHEN paused THEN 2147483647 ELSE greatest(used - coalesce(max_running, used), 0) END AS excess
+    SELECT CASE WHEN paused THEN 2147483647
+                ELSE greatest(used - coalesce(max_running, used), rate_used - coalesce(rate_limit, rate_used), 0) END AS excess
     FROM flow_gates WHERE scope = ${scope}::gate_scope AND name = ${name} FOR UPDATE
   ),
   demoted AS (
@@ -123,14 +171,15 @@ export function gateList(db: Db) {
     raw(`CASE g.scope WHEN 'QUEUE' THEN (SELECT count(*)::int FROM jobs j WHERE ${where} AND j.queue = g.name)
                       ELSE (SELECT count(*)::int FROM jobs j WHERE ${where} AND j.type = g.name) END`);
   return db.$queryRaw<(Omit<FlowGateRow, 'updatedAt'> & { ready: number; running: number; waiting: number })[]>(sql`
-  SELECT g.scope::text AS scope, g.name, g.max_running AS "maxRunning", g.paused, g.used,
+  SELECT g.scope::text AS scope, g.name, g.max_running AS "maxRunning", g.paused, g.used, g.rate_used AS "rateUsed",
+    CASE WHEN g.rate_limit IS NOT NULL THEN json_build_object('max', g.rate_limit, 'intervalMs', g.rate_interval_ms) END AS "rateLimit",
     ${count(`j.status = 'QUEUED' AND j.holds_slot`)} AS ready,
     ${count(`j.status = 'RUNNING'`)} AS running,
     ${count(`j.status = 'QUEUED' AND NOT j.holds_slot AND j.run_at <= now()`)} AS waiting
   FROM (
-    SELECT scope, name, max_running, paused, used FROM flow_gates
+    SELECT scope, name, max_running, paused, used, rate_limit, rate_interval_ms, rate_used FROM flow_gates
     UNION ALL
-    SELECT 'QUEUE'::gate_scope, q, NULL, false, 0 FROM (SELECT ${DEFAULT_QUEUE} AS q UNION SELECT queue FROM job_types WHERE queue IS NOT NULL) k
+    SELECT 'QUEUE'::gate_scope, q, NULL, false, 0, NULL, NULL, 0 FROM (SELECT ${DEFAULT_QUEUE} AS q UNION SELECT queue FROM job_types WHERE queue IS NOT NULL) k
     WHERE NOT EXISTS (SELECT 1 FROM flow_gates f WHERE f.scope = 'QUEUE' AND f.name = k.q)
   ) g
   ORDER BY g.scope, g.name`);

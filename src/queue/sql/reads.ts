@@ -128,7 +128,7 @@ export async function listPromotable(db: Db, limit: number, settings: StatementS
   LIMIT ${limit}::int`);
   const gates = await db.$queryRaw<{ scope: 'QUEUE' | 'TYPE'; name: string }[]>(sql`
   SELECT g.scope::text AS scope, g.name FROM flow_gates g
-  WHERE NOT g.paused AND (g.max_running IS NULL OR g.used < g.max_running)
+  WHERE NOT g.paused AND (g.max_running IS NULL OR g.used < g.max_running) AND (g.rate_limit IS NULL OR g.rate_used < g.rate_limit)
     AND CASE g.scope WHEN 'QUEUE' THEN ${waiting('queue', 'g.name')} ELSE ${waiting('type', 'g.name')} END
   LIMIT ${limit}::int`);
   return { users: users.map((row) => row.userId), gates };

@@ -34,6 +34,7 @@ import {
   ONE_JOB_GATES,
   gatePairsOf,
   type GateScope,
+  RATE_BITS,
 } from './admission.js';
 import { attemptsEnded, attemptsPruned } from './attempts.js';
 import type { JobInsertParams, JobClaimParams, JobCompletion, JobFailure, Selection, JobHeartbeatParams } from './params.js';
@@ -209,7 +210,7 @@ export function jobClaimMany(db: Db, p: JobClaimParams) {
         ) p WHERE total <= ${p.maxBytes}::bigint OR k = 1`;
   return db.$queryRaw<JobWithPayload[]>(sql`
   WITH picked AS (
-    SELECT id, payload_bytes, priority, run_at, seq FROM jobs
+    SELECT id, payload_bytes, priority, run_at, seq, queue, type, gate_units FROM jobs
     WHERE status = ANY(${states('claim')}) AND holds_slot AND run_at <= now() ${typeFilter} ${queueFilter}
     ORDER BY priority DESC, run_at, seq
     LIMIT ${p.limit}::int
@@ -219,9 +220,19 @@ export function jobClaimMany(db: Db, p: JobClaimParams) {
   claimed AS (
     UPDATE jobs j SET status = 'RUNNING', attempts = j.attempts + 1, lease_token = gen_random_uuid(),
       lease_expires_at = now() + make_interval(secs => ${p.leaseSeconds}::float8), worker_id = ${p.workerId},
-      started_at = now(), updated_at = now(), progress = NULL, progress_message = NULL, version = j.version + 1
+      started_at = now(), updated_at = now(), progress = NULL, progress_message = NULL, version = j.version + 1,
+      gate_units = j.gate_units & ~${RATE_BITS}::smallint
     WHERE j.id = ANY(ARRAY(SELECT id FROM fitting))
     RETURNING j.*
+  ),
+  -- A start under a rate limit: the job's rate unit goes to the ledger, which keeps it for the interval.
+  rate_started AS (
+    INSERT INTO gate_rate_ledger (scope, name, release_at)
+    SELECT u.scope, u.name, now() + make_interval(secs => coalesce(g.rate_interval_ms, 0) / 1000.0)
+    FROM (${raw(unitsHeld('picked', 'c.id IN (SELECT id FROM fitting)'))}) u
+    LEFT JOIN flow_gates g ON g.scope = u.scope AND g.name = u.name
+    WHERE u.rate_n > 0
+    RETURNING 1
   ),
   ${notifyCte('claimed')}
   SELECT ${jobColumns('c', 'payload')} FROM claimed c WHERE ${NOTIFIED}
@@ -295,18 +306,26 @@ export function jobExpireLeases(db: Db, which: Selection, settings: StatementSet
  * the job waiting beside a free slot until the next maintenance pass, since the promotion in the same
  * statement cannot see it as waiting.
  */
-export function jobReleaseMany(db: Db, leases: readonly { id: string; leaseToken: string }[]) {
+export function jobReleaseMany(db: Db, leases: readonly { id: string; leaseToken: string }[], settings: StatementSettings) {
   return db.$queryRaw<JobRow[]>(sql`
   WITH released AS (
     UPDATE jobs j SET status = 'QUEUED', attempts = greatest(j.attempts - 1, 0), run_at = now(),
       lease_token = NULL, lease_expires_at = NULL, progress = NULL, progress_message = NULL,
-      updated_at = now(), version = j.version + 1
+      updated_at = now(), version = j.version + 1,
+      -- A job under a rate limit gave its rate unit to the ledger when it started: it goes back through
+      -- admission (and a new rate unit) rather than start again uncounted.
+      holds_slot = NOT EXISTS (SELECT 1 FROM flow_gates g WHERE g.rate_limit IS NOT NULL
+        AND ((g.scope = 'QUEUE' AND g.name = j.queue) OR (g.scope = 'TYPE' AND g.name = j.type)))
     FROM unnest(${leases.map((l) => l.id)}::uuid[], ${leases.map((l) => l.leaseToken)}::uuid[]) AS h(id, lease_token)
     WHERE ${heldUnder('h', leases)} AND j.status = ANY(${states('release')})
     RETURNING j.*
   ),
   ${attemptsEnded('released', 'RELEASED')},
-  ${notifyCte('released')}
+  freed AS (SELECT user_id, 1 AS n FROM released WHERE NOT holds_slot),
+  freed_units AS (${raw(unitsHeld('released', 'NOT c.holds_slot'))}),
+  ${releaseAndPromote(settings)},
+  changed AS (SELECT * FROM released UNION ALL SELECT * FROM promoted),
+  ${notifyCte('changed')}
   SELECT ${jobColumns('c')} FROM released c WHERE ${NOTIFIED}`);
 }
 
@@ -373,8 +392,8 @@ export function jobPromoteWaiting(
     LIMIT ${limit}::int
   ),
   freed_units AS (
-    SELECT g.scope, g.name, 0 AS n FROM flow_gates g
-    WHERE NOT g.paused AND (g.max_running IS NULL OR g.used < g.max_running) ${chosenGates}
+    SELECT g.scope, g.name, 0 AS n, 0 AS rate_n FROM flow_gates g
+    WHERE NOT g.paused AND (g.max_running IS NULL OR g.used < g.max_running) AND (g.rate_limit IS NULL OR g.rate_used < g.rate_limit) ${chosenGates}
       AND CASE g.scope WHEN 'QUEUE' THEN ${raw(waitingOf('queue', 'g.name'))} ELSE ${raw(waitingOf('type', 'g.name'))} END
     LIMIT ${limit}::int
   ),
@@ -457,8 +476,8 @@ export function userSlotShrink(db: Db, userId: string, settings: StatementSettin
   ),
   -- The demoted jobs' gate units go back too; they are not handed on here (maintenance does that).
   gates_given_back AS (
-    UPDATE flow_gates g SET used = g.used - u.n
-    FROM (SELECT scope, name, sum(n)::int AS n FROM (${raw(unitsHeld('demoted'))}) h GROUP BY scope, name) u
+    UPDATE flow_gates g SET used = g.used - u.n, rate_used = g.rate_used - u.rate_n
+    FROM (SELECT scope, name, sum(n)::int AS n, sum(rate_n)::int AS rate_n FROM (${raw(unitsHeld('demoted'))}) h GROUP BY scope, name) u
     WHERE g.scope = u.scope AND g.name = u.name
     RETURNING 1
   ),
