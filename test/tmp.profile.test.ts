@@ -50,7 +50,7 @@ describe('profile', () => {
       await time(
         `${shape} claim 200`,
         statementOf((db) =>
-          writes.jobClaimMany(db, { limit: 200, types: null, queues: null, leaseSeconds: 60, workerId: 'x', maxBytes: null } as never),
+          writes.jobClaimMany(db, { limit: 200, types: null, queues: null, leaseSeconds: 60, workerId: 'x', maxBytes: null }),
         ),
       );
       const rows = Array.from({ length: 200 }, (_, k) => ({
@@ -70,7 +70,7 @@ describe('profile', () => {
       }));
       await time(
         `${shape} insertMany 200`,
-        statementOf((db) => writes.jobInsertMany(db, rows as never, settings)),
+        statementOf((db) => writes.jobInsertMany(db, rows, settings)),
       );
       await time(
         `${shape} insert 1`,
