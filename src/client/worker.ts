@@ -5,13 +5,15 @@ import type { Client } from 'graphql-ws';
 import { pino, type Logger } from 'pino';
 import WebSocket from 'ws';
 import type { z } from 'zod';
-import { isNonRetryable, NonRetryableError, runHandler, type JobTypeDefinition } from '../jobTypes/jobType.js';
+import { isNonRetryable, NonRetryableError, runHandler, type JobContext, type JobTypeDefinition } from '../jobTypes/jobType.js';
 import { LIMITS } from '../queue/limits.js';
 import { contextOfTraceParent, inSpan, SpanKind } from '../tracing.js';
+import { checkLogLine } from '../queue/logLines.js';
+import { LogBuffer } from '../worker/logBuffer.js';
 import { ABORT_WAIT_MS, abortError, LoopPause, throttledProgress, toError, type AbortReason } from '../worker/running.js';
 import { CompletionBatcher } from './completions.js';
 import { subscriptionError } from './errors.js';
-import { WorkerJobEventsDocument, type WorkerJobEventsSubscription } from './generated/graphql.js';
+import { WorkerJobEventsDocument, type JobLogLineInput, type WorkerJobEventsSubscription } from './generated/graphql.js';
 import { closeSocket, httpExecutor, liveSocket, queryOf, type ConnectionOptions } from './transport.js';
 import { WorkerApi, type ClaimedJob, type Lease } from './workerApi.js';
 
@@ -28,6 +30,7 @@ export type { ClaimedJob } from './workerApi.js';
 
 /** The job as a handler sees it: what dequeueJobs returned, without the lease. */
 export type WorkerJob = Omit<ClaimedJob, 'lease'>;
+type WorkerJobContext = JobContext<WorkerJob>;
 
 /** A job type an SDK worker runs: the same definition as a built-in one, its handler given a WorkerJob. */
 export type WorkerJobType<Payload = unknown, Result = unknown> = JobTypeDefinition<Payload, Result, WorkerJob> & {
@@ -86,6 +89,14 @@ interface RunningJob {
   abortReason: AbortReason | null;
   /** The handler returned (or threw): its outcome is being recorded, so it is not released. */
   handlerDone: boolean;
+  /** ctx.log was called: its lines are sent before the outcome, which ends the lease they need. */
+  logged: boolean;
+}
+
+/** A ctx.log line waiting in the buffer, with the lease it is appended under. */
+interface BufferedLogLine {
+  lease: Lease;
+  line: JobLogLineInput;
 }
 
 /** Heartbeats in flight at once. */
@@ -111,6 +122,8 @@ class SdkWorker implements RunningWorker {
   readonly #pause = new LoopPause();
   #heartbeatTimer: NodeJS.Timeout | null = null;
   #idle: (() => void) | null = null;
+  /** Every running job's ctx.log lines: one appendJobLogs request per job per flush. */
+  readonly #logLines: LogBuffer<BufferedLogLine>;
 
   constructor(options: WorkerSdkOptions) {
     this.id = options.workerId ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
@@ -121,6 +134,11 @@ class SdkWorker implements RunningWorker {
     this.#leaseSeconds = options.leaseSeconds ?? 30;
     this.#pollIntervalMs = options.pollIntervalMs ?? 1000;
     this.#logger = (options.logger ?? pino({ level: 'info' })).child({ module: 'conveyor-worker', workerId: this.id });
+    this.#logLines = new LogBuffer({
+      write: (lines) => this.#sendLogLines(lines),
+      onError: (error, lines) => this.#logger.warn({ err: error, lines }, 'job log lines dropped'),
+      batchSize: LIMITS.logBatch,
+    });
     this.#socket = liveSocket(
       { ...options, webSocketImpl: options.webSocketImpl ?? WebSocket },
       {
@@ -173,6 +191,7 @@ class SdkWorker implements RunningWorker {
       await Promise.race([drained, new Promise((resolve) => setTimeout(resolve, ABORT_WAIT_MS).unref())]);
     }
     if (this.#heartbeatTimer) clearInterval(this.#heartbeatTimer);
+    await this.#logLines.flush();
     for (const unsubscribe of this.#unsubscribes.splice(0)) unsubscribe();
     await closeSocket(this.#socket);
     this.#logger.info('worker stopped');
@@ -237,12 +256,18 @@ class SdkWorker implements RunningWorker {
   #execute(job: ClaimedJob) {
     const definition = this.#types.get(job.type);
     const lease = { id: job.id, leaseToken: job.lease!.token };
-    const running: RunningJob = { job, lease, controller: new AbortController(), abortReason: null, handlerDone: false };
+    const running: RunningJob = { job, lease, controller: new AbortController(), abortReason: null, handlerDone: false, logged: false };
     this.#running.set(job.id, running);
     const logger = this.#logger.child({ jobId: job.id, type: job.type, attempt: job.attempts });
     const timeout = definition?.timeoutMs ? setTimeout(() => this.#abort(running, 'timeout'), definition.timeoutMs) : null;
     const { lease: _lease, ...handlerJob } = job;
-    const context = { job: handlerJob, signal: running.controller.signal, reportProgress: this.#progressReporter(running, logger), logger };
+    const context = {
+      job: handlerJob,
+      signal: running.controller.signal,
+      reportProgress: this.#progressReporter(running, logger),
+      log: this.#jobLog(running),
+      logger,
+    };
 
     const run = async () => {
       if (!definition) throw new NonRetryableError(`no handler for job type ${job.type} in this worker`);
@@ -257,7 +282,10 @@ class SdkWorker implements RunningWorker {
       { kind: SpanKind.CONSUMER, parent: contextOfTraceParent(job.traceparent), attributes },
       async (span) => {
         try {
-          const result = await run().finally(() => (running.handlerDone = true));
+          const result = await run().finally(() => {
+            running.handlerDone = true;
+            return running.logged && this.#logLines.flush();
+          });
           if (running.abortReason) throw abortError(running.abortReason);
           const outcome = await inSpan('conveyor.complete', { attributes: { 'conveyor.job.id': job.id } }, () =>
             this.#completions.add(lease, result),
@@ -289,6 +317,35 @@ class SdkWorker implements RunningWorker {
     logger.error({ err: failure, retryable }, 'job failed');
     const outcome = await this.#api.fail(running.lease, failure.message || String(failure), retryable);
     if (outcome === 'lost') logger.warn('job failed but was no longer ours (cancelled or lease lost)');
+  }
+
+  /** ctx.log: checks the line at once as the server would (InvalidInputError to the handler), then buffers it. */
+  #jobLog(running: RunningJob): WorkerJobContext['log'] {
+    return (level, message, fields) => {
+      const line = checkLogLine({ level: level.toUpperCase(), message, fields });
+      running.logged = true;
+      const { fieldsJson: _json, loggedAt, ...rest } = line;
+      this.#logLines.add({ lease: running.lease, line: { ...rest, fields: fields ?? null, loggedAt: loggedAt.toISOString() } });
+    };
+  }
+
+  /** One flush (at most LIMITS.logBatch lines): one request per job, each job's lines in order, the jobs at once. */
+  async #sendLogLines(buffered: BufferedLogLine[]) {
+    const byJob = new Map<string, BufferedLogLine[]>();
+    for (const item of buffered) {
+      const lines = byJob.get(item.lease.id);
+      if (lines) lines.push(item);
+      else byJob.set(item.lease.id, [item]);
+    }
+    // A job no longer held ('lost') has its lines refused: its handler hears of it from the heartbeat.
+    await Promise.all(
+      [...byJob.values()].map((items) =>
+        this.#api.appendLogs(
+          items[0]!.lease,
+          items.map((item) => item.line),
+        ),
+      ),
+    );
   }
 
   #abort(running: RunningJob, reason: NonNullable<RunningJob['abortReason']>) {
