@@ -2,7 +2,7 @@
 // The GraphQL documents the dashboard sends (see schema.graphql at the repository root);
 // test/dashboard.operations.test.ts validates each against the schema.
 
-/** @import { FullJob, JobFilter, JobStatus, JobSummary, Operation, QueueStats } from './types.js' */
+/** @import { FullJob, JobFilter, JobLogLine, JobStatus, JobSummary, Operation, QueueStats } from './types.js' */
 
 /**
  * A document with the types of its result and variables; at run time, just the string.
@@ -101,4 +101,21 @@ export const CANCEL_JOBS = operation(`
 export const RETRY_JOBS = operation(`
   mutation DashboardRetryJobs($filter: JobFilter!) {
     retryJobs(filter: $filter) { count }
+  }`);
+
+const LOG_LINE = 'seq attempt loggedAt level message fields';
+
+/**
+ * A page of the open job's log, oldest first.
+ * @type {Operation<{ job: { logsDropped: number, logs: { nodes: JobLogLine[], pageInfo: { hasNextPage: boolean, endCursor: string | null } } } | null }, { id: string, after?: string | null }>}
+ */
+export const JOB_LOGS = operation(`
+  query DashboardJobLogs($id: ID!, $after: String) {
+    job(id: $id) { logsDropped logs(first: 100, after: $after) { nodes { ${LOG_LINE} } pageInfo { hasNextPage endCursor } } }
+  }`);
+
+/** @type {Operation<{ jobLogAppended: JobLogLine }, { id: string }>} */
+export const JOB_LOG_APPENDED = operation(`
+  subscription DashboardJobLogAppended($id: ID!) {
+    jobLogAppended(id: $id) { ${LOG_LINE} }
   }`);
