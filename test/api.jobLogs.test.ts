@@ -143,7 +143,7 @@ describe('job logs over the GraphQL API', () => {
     expect(requests.length).toBeLessThanOrEqual(10);
   });
 
-  it('jobLogAppended streams new lines live, over graphql-ws and over SSE', async () => {
+  it('jobLogAppended streams new lines live, over graphql-ws and over SSE, long ones too', async () => {
     const lease = await runningJob('alice');
     const ws = createWsClient(conveyor.wsUrl, aliceKey);
     const overWs = new Recorder<JobLogAppendedSubscription>(ws, LOG_APPENDED, { id: lease.id });
@@ -174,6 +174,20 @@ describe('job logs over the GraphQL API', () => {
       for (const received of [live(overWs.values), live(overSse.values)]) {
         expect(received.map((line) => line.message)).toEqual(sent.map((line) => line.message));
         expect(received[4]).toMatchObject({ level: 'INFO', fields: { i: 4 }, attempt: 1 });
+      }
+
+      // A line whose event is too long for a NOTIFY (2000 control characters: 12 kB of JSON) is sent
+      // without its text; subscribers get it whole all the same.
+      const long = '\u0001'.repeat(2000);
+      await conveyor.queue.appendJobLogs(lease, [{ level: 'ERROR', message: long, fields: { big: true } }]);
+      const isLong = (values: JobLogAppendedSubscription[]) => values.some((v) => v.jobLogAppended.level === 'ERROR');
+      await overWs.waitFor(isLong);
+      for (let i = 0; i < 100 && !isLong(overSse.values); i++) await sleep(50);
+      for (const values of [overWs.values, overSse.values]) {
+        expect(values.find((v) => v.jobLogAppended.level === 'ERROR')?.jobLogAppended).toMatchObject({
+          message: long,
+          fields: { big: true },
+        });
       }
     } finally {
       overWs.dispose();
