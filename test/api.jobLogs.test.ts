@@ -158,7 +158,7 @@ describe('job logs over the GraphQL API', () => {
     try {
       // A subscribe has no acknowledgement: probe lines until both streams carry one.
       const heard = (values: JobLogAppendedSubscription[]) => values.some((v) => v.jobLogAppended.message === 'probe');
-      for (let i = 0; i < 40 && !(heard(overWs.values) && heard(overSse.values)); i++) {
+      for (let i = 0; i < 150 && !(heard(overWs.values) && heard(overSse.values)); i++) {
         await conveyor.queue.appendJobLogs(lease, [{ level: 'DEBUG', message: 'probe' }]);
         await sleep(100);
       }
