@@ -178,7 +178,7 @@ async function openJob(id) {
   // Live lines first, then the read: a line appended in between comes by one or the other (or both: merged by seq).
   logLines.reset(id);
   const stopLogFeed = feed.subscribe(JOB_LOG_APPENDED, { id }, (data) => {
-    logLines.add(id, [data.jobLogAppended]);
+    logLines.add(id, data.jobLogAppended.lines);
     scheduleRender();
   });
   view.stopDetailFeed = () => {

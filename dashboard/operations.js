@@ -114,8 +114,8 @@ export const JOB_LOGS = operation(`
     job(id: $id) { logsDropped logs(first: 100, after: $after) { nodes { ${LOG_LINE} } pageInfo { hasNextPage endCursor } } }
   }`);
 
-/** @type {Operation<{ jobLogAppended: JobLogLine }, { id: string }>} */
+/** @type {Operation<{ jobLogAppended: { lines: JobLogLine[] } }, { id: string }>} */
 export const JOB_LOG_APPENDED = operation(`
   subscription DashboardJobLogAppended($id: ID!) {
-    jobLogAppended(id: $id) { ${LOG_LINE} }
+    jobLogAppended(id: $id) { lines { ${LOG_LINE} } }
   }`);

@@ -379,7 +379,7 @@ const cases: Case[] = [
   {
     name: "a user following another user's job log",
     as: 'user',
-    query: () => `subscription { jobLogAppended(id: "${bobsJobId}") { message } }`,
+    query: () => `subscription { jobLogAppended(id: "${bobsJobId}") { lines { message } } }`,
     code: 'NOT_FOUND',
     message: /No job with id/,
   },

@@ -156,8 +156,10 @@ describe('job logs over the GraphQL API', () => {
       },
     );
     try {
+      /** Every line received, in order, whatever batches they came in. */
+      const linesOf = (values: JobLogAppendedSubscription[]) => values.flatMap((v) => v.jobLogAppended.lines);
       // A subscribe has no acknowledgement: probe lines until both streams carry one.
-      const heard = (values: JobLogAppendedSubscription[]) => values.some((v) => v.jobLogAppended.message === 'probe');
+      const heard = (values: JobLogAppendedSubscription[]) => linesOf(values).some((line) => line.message === 'probe');
       for (let i = 0; i < 150 && !(heard(overWs.values) && heard(overSse.values)); i++) {
         await conveyor.queue.appendJobLogs(lease, [{ level: 'DEBUG', message: 'probe' }]);
         await sleep(100);
@@ -167,24 +169,30 @@ describe('job logs over the GraphQL API', () => {
       const sent = Array.from({ length: 5 }, (_, i) => ({ level: 'INFO', message: `live ${i}`, fields: { i } }));
       const appended = await as(workerKey, APPEND, { ...lease, lines: sent });
       expect(appended.data).toEqual({ appendJobLogs: { stored: 5, dropped: 0 } });
-      const live = (values: JobLogAppendedSubscription[]) =>
-        values.map((v) => v.jobLogAppended).filter((line) => line.message.startsWith('live'));
+      const live = (values: JobLogAppendedSubscription[]) => linesOf(values).filter((line) => line.message.startsWith('live'));
       await overWs.waitFor((values) => live(values).length === 5);
       for (let i = 0; i < 100 && live(overSse.values).length < 5; i++) await sleep(50);
       for (const received of [live(overWs.values), live(overSse.values)]) {
         expect(received.map((line) => line.message)).toEqual(sent.map((line) => line.message));
         expect(received[4]).toMatchObject({ level: 'INFO', fields: { i: 4 }, attempt: 1 });
       }
+      // Appended together, they came together: one event, not one per line.
+      const batchOf = (values: JobLogAppendedSubscription[]) =>
+        values.find((v) => v.jobLogAppended.lines.some((l) => l.message === 'live 0'));
+      expect(batchOf(overWs.values)?.jobLogAppended).toMatchObject({
+        jobId: lease.id,
+        lines: expect.toSatisfy((l: unknown[]) => l.length === 5),
+      });
 
       // A line whose event is too long for a NOTIFY (2000 control characters: 12 kB of JSON) is sent
       // without its text; subscribers get it whole all the same.
       const long = '\u0001'.repeat(2000);
       await conveyor.queue.appendJobLogs(lease, [{ level: 'ERROR', message: long, fields: { big: true } }]);
-      const isLong = (values: JobLogAppendedSubscription[]) => values.some((v) => v.jobLogAppended.level === 'ERROR');
+      const isLong = (values: JobLogAppendedSubscription[]) => linesOf(values).some((line) => line.level === 'ERROR');
       await overWs.waitFor(isLong);
       for (let i = 0; i < 100 && !isLong(overSse.values); i++) await sleep(50);
       for (const values of [overWs.values, overSse.values]) {
-        expect(values.find((v) => v.jobLogAppended.level === 'ERROR')?.jobLogAppended).toMatchObject({
+        expect(linesOf(values).find((line) => line.level === 'ERROR')).toMatchObject({
           message: long,
           fields: { big: true },
         });

@@ -172,10 +172,10 @@ export class JobEventBus {
     }
   }
 
-  /** Log lines go to their job's topic only (dispatched when someone listens to it): workers never see them. */
+  /** Log lines go to their job's topic only, a batch per job (dispatched when someone listens): workers never see them. */
   #deliverLogLines(payload: string) {
     try {
-      for (const line of parseJobLogEvents(payload)) this.eventTarget.publish(jobLogTopic(line.jobId), line);
+      for (const batch of parseJobLogEvents(payload)) this.eventTarget.publish(jobLogTopic(batch.jobId), batch);
     } catch (error) {
       this.#logger.error({ err: error }, 'unreadable job log payload');
     }

@@ -2,7 +2,7 @@ import type { Logger } from '../logger.js';
 import type { JobQueue } from '../queue/queue.js';
 import type { JobLogLine } from '../queue/sql/logs.js';
 import type { JobEventBus } from './jobEventBus.js';
-import { jobLogTopic, type JobLogEvent } from './jobLogEvent.js';
+import { jobLogTopic, type JobLogBatchEvent } from './jobLogEvent.js';
 import { openJobStream } from './jobStream.js';
 
 export interface JobLogFeedDeps {
@@ -12,35 +12,48 @@ export interface JobLogFeedDeps {
   logger: Logger;
 }
 
-/** Lines re-read after a lost LISTEN connection, at most (a page of the job's log per call). */
+/** What a feed yields: lines of one job, oldest first, that the subscriber has not had yet. */
+export interface JobLogBatch {
+  jobId: string;
+  lines: JobLogLine[];
+}
+
+/** Pages of lines re-read after a lost LISTEN connection, at most. */
 const CATCH_UP_PAGES = 10;
 
 /**
- * The log lines one job appends from now on, for one subscriber, oldest first, each once. Lines whose
- * notification left the text out are read by seq; after a lost LISTEN connection the lines since the
- * last one delivered are re-read (lines are never changed, so seq alone de-duplicates). A subscriber
- * that falls behind by more than its stream holds is cut off (openJobStream): lines are not coalesced.
+ * The log lines one job appends from now on, for one subscriber, oldest first, each once, in batches
+ * (a notification's worth). Lines whose notification left the text out are read by seq; after a lost
+ * LISTEN connection the lines since the last one delivered are re-read (lines never change, so seq
+ * alone de-duplicates). A subscriber that falls behind by more than its stream holds is cut off
+ * (openJobStream): lines are not coalesced.
  */
-export function openJobLogFeed(deps: JobLogFeedDeps, jobId: string): AsyncIterableIterator<JobLogLine> {
+export function openJobLogFeed(deps: JobLogFeedDeps, jobId: string): AsyncIterableIterator<JobLogBatch> {
   const { bus, queue, logger } = deps;
-  const stream = openJobStream<JobLogEvent>(bus.eventTarget, jobLogTopic(jobId), { pacer: bus.deliveries });
+  const stream = openJobStream<JobLogBatchEvent>(bus.eventTarget, jobLogTopic(jobId), { pacer: bus.deliveries });
   let lastSeq = 0n;
   const stopCatchUp = bus.onReconnect(() => {
     void (async () => {
       let after = lastSeq;
       for (let page = 0; page < CATCH_UP_PAGES; page++) {
         const { lines, hasMore } = await queue.getJobLogs({ id: jobId, afterSeq: after });
-        for (const line of lines) stream.push({ ...line, id: line.seq, truncated: false });
+        if (lines.length > 0) stream.push({ id: lines[0]!.seq, jobId, lines: lines.map((line) => ({ ...line, truncated: false })) });
         if (!hasMore || lines.length === 0) return;
         after = BigInt(lines.at(-1)!.seq);
       }
     })().catch((error: unknown) => logger.error({ err: error, jobId }, 'job log catch-up failed'));
   });
 
-  const withText = async (line: JobLogEvent): Promise<JobLogLine | null> => {
-    if (!line.truncated) return { ...line, message: line.message ?? '', fields: line.fields ?? null };
-    const [stored] = await queue.getJobLogLines(jobId, [line.seq]);
-    return stored ?? null; // the job was pruned meanwhile
+  /** The batch's lines not delivered yet, with their text (read back when the notification left it out). */
+  const newLines = async (batch: JobLogBatchEvent): Promise<JobLogLine[]> => {
+    const fresh = batch.lines.filter((line) => BigInt(line.seq) > lastSeq);
+    const truncated = fresh.filter((line) => line.truncated).map((line) => line.seq);
+    const stored = new Map((await queue.getJobLogLines(jobId, truncated)).map((line) => [line.seq, line]));
+    return fresh.flatMap((line) => {
+      if (!line.truncated) return [{ ...line, message: line.message ?? '', fields: line.fields ?? null }];
+      const read = stored.get(line.seq);
+      return read ? [read] : []; // the job was pruned meanwhile
+    });
   };
 
   return {
@@ -51,12 +64,10 @@ export function openJobLogFeed(deps: JobLogFeedDeps, jobId: string): AsyncIterab
           stopCatchUp();
           return result;
         }
-        const seq = BigInt(result.value.seq);
-        if (seq <= lastSeq) continue; // a catch-up re-read what a notification brought too
-        const line = await withText(result.value);
-        if (!line) continue;
-        lastSeq = seq;
-        return { value: line, done: false };
+        const lines = await newLines(result.value);
+        if (lines.length === 0) continue; // a catch-up re-read what a notification brought too
+        lastSeq = BigInt(lines.at(-1)!.seq);
+        return { value: { jobId, lines }, done: false };
       }
     },
     async return() {

@@ -1,6 +1,6 @@
 import { canSeeJob } from '../../auth/viewer.js';
 import { InvalidInputError, NotFoundError } from '../../errors.js';
-import { openJobLogFeed } from '../../events/jobLogFeed.js';
+import { openJobLogFeed, type JobLogBatch } from '../../events/jobLogFeed.js';
 import { JOB_LOG_LEVELS } from '../../jobs/logLevels.js';
 import { LIMITS } from '../../queue/limits.js';
 import type { JobLogLine } from '../../queue/sql/logs.js';
@@ -83,7 +83,7 @@ const JobLogLineInput = builder.inputType('JobLogLineInput', {
   }),
 });
 
-const JobLogsAppendedRef = builder.objectRef<{ stored: number; dropped: number }>('JobLogsAppended').implement({
+const AppendJobLogsResultRef = builder.objectRef<{ stored: number; dropped: number }>('AppendJobLogsResult').implement({
   fields: (t) => ({
     stored: t.exposeInt('stored', { description: 'Lines of this call kept.' }),
     dropped: t.exposeInt('dropped', { description: 'Lines of the job dropped over its bound so far, this call’s included.' }),
@@ -92,7 +92,7 @@ const JobLogsAppendedRef = builder.objectRef<{ stored: number; dropped: number }
 
 builder.mutationFields((t) => ({
   appendJobLogs: t.field({
-    type: JobLogsAppendedRef,
+    type: AppendJobLogsResultRef,
     description:
       `Appends log lines (1 to ${LIMITS.logBatch}, in order) to a job the caller holds. NOT_FOUND for an unknown job; ` +
       'CONFLICT when it is not RUNNING under that lease; BAD_USER_INPUT for a bad line (none is stored then).',
@@ -106,12 +106,21 @@ builder.mutationFields((t) => ({
   }),
 }));
 
+const JobLogBatchRef = builder.objectRef<JobLogBatch>('JobLogBatch').implement({
+  description: 'Lines a job logged, oldest first: those that reached the server together (a worker flushes every ~150 ms).',
+  fields: (t) => ({
+    jobId: t.exposeID('jobId'),
+    lines: t.field({ type: [JobLogLineRef], resolve: (batch) => batch.lines }),
+  }),
+});
+
 builder.subscriptionFields((t) => ({
   jobLogAppended: t.field({
-    type: JobLogLineRef,
+    type: JobLogBatchRef,
     description:
-      'Each line the job logs from now on, oldest first, once each. To show a log whole, subscribe first, then read ' +
-      'Job.logs and skip lines already shown (by seq). NOT_FOUND for an unknown job (and, for a user key, another user’s).',
+      'Each line the job logs from now on, oldest first, once each, in batches as they are written. To show a log whole, ' +
+      'subscribe first, then read Job.logs and skip lines already shown (by seq). NOT_FOUND for an unknown job (and, for ' +
+      'a user key, another user’s).',
     args: { id: t.arg.id({ required: true }) },
     authScopes: { ADMIN: true, WORKER: true, USER: true },
     subscribe: async (_root, args, ctx) => {
@@ -121,6 +130,6 @@ builder.subscriptionFields((t) => ({
       if (!job || !canSeeJob(ctx.viewer, job)) throw new NotFoundError(`No job with id ${id}.`);
       return countSubscription(ctx.metrics, 'jobLogAppended', openJobLogFeed(ctx, id));
     },
-    resolve: (line) => line,
+    resolve: (batch) => batch,
   }),
 }));
