@@ -3,6 +3,7 @@
 // medians. Scenarios run one after another on the same machine, so their figures compare.
 import { spawnSync } from 'node:child_process';
 import { benchHeadOfLine } from './headOfLine.js';
+import { benchLogs } from './logs.js';
 import { benchCeiling, benchLatency, benchOutsideWorkers, benchProcess, benchSubmit, benchSubscriptions } from './scenarios.js';
 import { benchSchedules } from './schedules.js';
 import { Report, startBenchDatabase } from './support.js';
@@ -21,6 +22,7 @@ const scenarios = {
   latency: benchLatency,
   subscriptions: benchSubscriptions,
   schedules: benchSchedules,
+  logs: benchLogs,
   ceiling: benchCeiling,
 };
 
