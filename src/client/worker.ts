@@ -5,15 +5,14 @@ import type { Client } from 'graphql-ws';
 import { pino, type Logger } from 'pino';
 import WebSocket from 'ws';
 import type { z } from 'zod';
-import { isNonRetryable, NonRetryableError, runHandler, type JobContext, type JobTypeDefinition } from '../jobTypes/jobType.js';
+import { isNonRetryable, NonRetryableError, runHandler, type JobTypeDefinition } from '../jobTypes/jobType.js';
 import { LIMITS } from '../queue/limits.js';
 import { contextOfTraceParent, inSpan, SpanKind } from '../tracing.js';
-import { checkLogLine } from '../queue/logLines.js';
-import { LogBuffer } from '../worker/logBuffer.js';
 import { ABORT_WAIT_MS, abortError, LoopPause, throttledProgress, toError, type AbortReason } from '../worker/running.js';
 import { CompletionBatcher } from './completions.js';
 import { subscriptionError } from './errors.js';
-import { WorkerJobEventsDocument, type JobLogLineInput, type WorkerJobEventsSubscription } from './generated/graphql.js';
+import { WorkerJobEventsDocument, type WorkerJobEventsSubscription } from './generated/graphql.js';
+import { JobLogSender } from './jobLogSender.js';
 import { closeSocket, httpExecutor, liveSocket, queryOf, type ConnectionOptions } from './transport.js';
 import { WorkerApi, type ClaimedJob, type Lease } from './workerApi.js';
 
@@ -30,7 +29,6 @@ export type { ClaimedJob } from './workerApi.js';
 
 /** The job as a handler sees it: what dequeueJobs returned, without the lease. */
 export type WorkerJob = Omit<ClaimedJob, 'lease'>;
-type WorkerJobContext = JobContext<WorkerJob>;
 
 /** A job type an SDK worker runs: the same definition as a built-in one, its handler given a WorkerJob. */
 export type WorkerJobType<Payload = unknown, Result = unknown> = JobTypeDefinition<Payload, Result, WorkerJob> & {
@@ -93,12 +91,6 @@ interface RunningJob {
   logged: boolean;
 }
 
-/** A ctx.log line waiting in the buffer, with the lease it is appended under. */
-interface BufferedLogLine {
-  lease: Lease;
-  line: JobLogLineInput;
-}
-
 /** Heartbeats in flight at once. */
 const HEARTBEATS_AT_ONCE = 16;
 /** The longest pause between claims after failures to reach the server. */
@@ -123,7 +115,7 @@ class SdkWorker implements RunningWorker {
   #heartbeatTimer: NodeJS.Timeout | null = null;
   #idle: (() => void) | null = null;
   /** Every running job's ctx.log lines: one appendJobLogs request per job per flush. */
-  readonly #logLines: LogBuffer<BufferedLogLine>;
+  readonly #logLines: JobLogSender;
 
   constructor(options: WorkerSdkOptions) {
     this.id = options.workerId ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
@@ -134,11 +126,7 @@ class SdkWorker implements RunningWorker {
     this.#leaseSeconds = options.leaseSeconds ?? 30;
     this.#pollIntervalMs = options.pollIntervalMs ?? 1000;
     this.#logger = (options.logger ?? pino({ level: 'info' })).child({ module: 'conveyor-worker', workerId: this.id });
-    this.#logLines = new LogBuffer({
-      write: (lines) => this.#sendLogLines(lines),
-      onError: (error, lines) => this.#logger.warn({ err: error, lines }, 'job log lines dropped'),
-      batchSize: LIMITS.logBatch,
-    });
+    this.#logLines = new JobLogSender(this.#api, this.#logger);
     this.#socket = liveSocket(
       { ...options, webSocketImpl: options.webSocketImpl ?? WebSocket },
       {
@@ -265,7 +253,7 @@ class SdkWorker implements RunningWorker {
       job: handlerJob,
       signal: running.controller.signal,
       reportProgress: this.#progressReporter(running, logger),
-      log: this.#jobLog(running),
+      log: this.#logLines.logFor(lease, () => (running.logged = true)),
       logger,
     };
 
@@ -317,35 +305,6 @@ class SdkWorker implements RunningWorker {
     logger.error({ err: failure, retryable }, 'job failed');
     const outcome = await this.#api.fail(running.lease, failure.message || String(failure), retryable);
     if (outcome === 'lost') logger.warn('job failed but was no longer ours (cancelled or lease lost)');
-  }
-
-  /** ctx.log: checks the line at once as the server would (InvalidInputError to the handler), then buffers it. */
-  #jobLog(running: RunningJob): WorkerJobContext['log'] {
-    return (level, message, fields) => {
-      const line = checkLogLine({ level: level.toUpperCase(), message, fields });
-      running.logged = true;
-      const { fieldsJson: _json, loggedAt, ...rest } = line;
-      this.#logLines.add({ lease: running.lease, line: { ...rest, fields: fields ?? null, loggedAt: loggedAt.toISOString() } });
-    };
-  }
-
-  /** One flush (at most LIMITS.logBatch lines): one request per job, each job's lines in order, the jobs at once. */
-  async #sendLogLines(buffered: BufferedLogLine[]) {
-    const byJob = new Map<string, BufferedLogLine[]>();
-    for (const item of buffered) {
-      const lines = byJob.get(item.lease.id);
-      if (lines) lines.push(item);
-      else byJob.set(item.lease.id, [item]);
-    }
-    // A job no longer held ('lost') has its lines refused: its handler hears of it from the heartbeat.
-    await Promise.all(
-      [...byJob.values()].map((items) =>
-        this.#api.appendLogs(
-          items[0]!.lease,
-          items.map((item) => item.line),
-        ),
-      ),
-    );
   }
 
   #abort(running: RunningJob, reason: NonNullable<RunningJob['abortReason']>) {
