@@ -8,6 +8,9 @@ import { z } from 'zod';
 import { JobLogAppendedDocument, type JobLogAppendedSubscription } from '../src/client/generated/graphql.js';
 import { defineWorkerJobType, runWorker } from '../src/client/worker.js';
 import { defineJobType } from '../src/jobTypes/jobType.js';
+import { createLogger } from '../src/logger.js';
+import type { JobLogAppendLine } from '../src/queue/sql/logs.js';
+import { Worker } from '../src/worker/worker.js';
 import { startTestConveyor, type TestConveyor } from '../testing/conveyor.js';
 import { withClient } from '../testing/database.js';
 import { createWsClient, postGraphQL, Recorder } from '../testing/graphqlClient.js';
@@ -91,9 +94,27 @@ describe('job logs over the GraphQL API', () => {
 
   it("a built-in handler's ctx.log lines are kept in order, read oldest first a page at a time", async () => {
     const { job } = await conveyor.queue.submitJob({ type: 'chatty', userId: 'alice', payload: { lines: 250 } });
-    const worker = conveyor.startWorker();
+    // The worker's queue, with its appends counted: the lines go in batches, not one statement each.
+    const appends: number[] = [];
+    const trusted = conveyor.queue.forWorker();
+    const counted = new Proxy(trusted, {
+      get: (target, property) => {
+        if (property === 'appendLogs') return (lines: JobLogAppendLine[]) => (appends.push(lines.length), target.appendLogs(lines));
+        const value: unknown = Reflect.get(target, property);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    const worker = new Worker({
+      queue: counted,
+      registry: conveyor.jobTypes,
+      bus: conveyor.bus,
+      logger: createLogger({ log: { level: 'silent', pretty: false, file: null } }),
+      options: { concurrency: 2, pollIntervalMs: 100, leaseSeconds: 30 },
+    });
+    worker.start();
     await waitForStatus(job.id, 'COMPLETED');
     await worker.stop();
+    expect(appends).toEqual([250]); // logged in one turn of the event loop: one statement
 
     const { lines, pages, dropped } = await readAll(aliceKey, job.id, 100);
     expect(pages).toBe(3);
