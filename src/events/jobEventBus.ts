@@ -49,8 +49,9 @@ class TopicEventTarget extends EventTarget {
 /**
  * The process's one LISTEN connection. Every job change committed by any process arrives here and is
  * handed to local listeners (the worker) and to Yoga's pubsub topics (the subscriptions); so does
- * every API key revocation (`onApiKeyRevoked`), and every job log line, to its job's topic only. If the connection drops it reconnects with backoff and
- * tells `onReconnect` listeners, since notifications sent while it was down are lost.
+ * every API key revocation (`onApiKeyRevoked`), and every job log line (to its job's topic only). If
+ * the connection drops it reconnects with backoff and tells `onReconnect` listeners, since
+ * notifications sent while it was down are lost.
  */
 export class JobEventBus {
   readonly eventTarget = new TopicEventTarget();
@@ -172,7 +173,8 @@ export class JobEventBus {
     }
   }
 
-  /** Log lines go to their job's topic only, a batch per job (dispatched when someone listens): workers never see them. */
+  /** Log lines go to their job's topic only, a batch per job (dispatched only when someone listens to
+   * it): the worker's listeners never see them. */
   #deliverLogLines(payload: string) {
     try {
       for (const batch of parseJobLogEvents(payload)) this.eventTarget.publish(jobLogTopic(batch.jobId), batch);
