@@ -225,6 +225,32 @@ describe('job logs over the GraphQL API', () => {
     }
   });
 
+  it('after the LISTEN connection is killed, a subscriber still gets the lines appended in the gap, in order, once each', async () => {
+    const lease = await runningJob('alice');
+    const ws = createWsClient(conveyor.wsUrl, aliceKey);
+    const sub = new Recorder<JobLogAppendedSubscription>(ws, LOG_APPENDED, { id: lease.id });
+    const messages = () => sub.values.flatMap((v) => v.jobLogAppended.lines.map((line) => line.message));
+    try {
+      for (let i = 0; i < 150 && !messages().includes('probe'); i++) {
+        await conveyor.queue.appendJobLogs(lease, [{ level: 'DEBUG', message: 'probe' }]);
+        await sleep(100);
+      }
+      expect(messages()).toContain('probe');
+      const pid = conveyor.bus.listenerPid;
+      await withClient(conveyor.databaseUrl, (client) => client.query('SELECT pg_terminate_backend($1)', [pid]));
+      // In the gap: their NOTIFYs go nowhere; the re-read after reconnecting must make up for them.
+      await conveyor.queue.appendJobLogs(lease, [{ level: 'INFO', message: 'gap 1' }]);
+      await conveyor.queue.appendJobLogs(lease, [{ level: 'INFO', message: 'gap 2' }]);
+      for (let i = 0; i < 200 && (conveyor.bus.listenerPid === null || conveyor.bus.listenerPid === pid); i++) await sleep(50);
+      await conveyor.queue.appendJobLogs(lease, [{ level: 'INFO', message: 'after' }]);
+      await sub.waitFor(() => messages().includes('after') && messages().includes('gap 2'), 30_000);
+      expect(messages().filter((message) => message !== 'probe')).toEqual(['gap 1', 'gap 2', 'after']);
+    } finally {
+      sub.dispose();
+      await ws.dispose();
+    }
+  });
+
   it(`a job keeps its first ${MAX_LINES} lines; the rest are dropped and counted`, async () => {
     const lease = await runningJob();
     const batch = (from: number) => Array.from({ length: 120 }, (_, i) => ({ level: 'INFO', message: `n ${from + i}` }));
