@@ -4,6 +4,7 @@
 import { spawnSync } from 'node:child_process';
 import { benchFlowControl } from './flowControl.js';
 import { benchHeadOfLine } from './headOfLine.js';
+import { benchLogs } from './logs.js';
 import { benchCeiling, benchLatency, benchOutsideWorkers, benchProcess, benchSubmit, benchSubscriptions } from './scenarios.js';
 import { benchSchedules } from './schedules.js';
 import { Report, startBenchDatabase } from './support.js';
@@ -23,6 +24,7 @@ const scenarios = {
   latency: benchLatency,
   subscriptions: benchSubscriptions,
   schedules: benchSchedules,
+  logs: benchLogs,
   ceiling: benchCeiling,
 };
 

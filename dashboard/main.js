@@ -3,12 +3,15 @@
 
 import { authorizationFor, readApiKey, saveApiKey } from './apiKey.js';
 import { createGraphQLHttpClient, GraphQLRequestError } from './graphqlHttp.js';
+import { JobLogLines } from './jobLogLines.js';
 import { JobStore } from './jobStore.js';
 import { LiveFeed } from './liveFeed.js';
 import {
   ALL_JOBS_UPDATED,
   CANCEL_JOB,
   JOB,
+  JOB_LOG_APPENDED,
+  JOB_LOGS,
   JOB_SUMMARY_BY_ID,
   ONE_JOB_UPDATED,
   QUEUE_STATS_UPDATED,
@@ -91,6 +94,7 @@ const view = {
 
 const errors = new ErrorList($('#errors'));
 const store = new JobStore({ isPinned: (id) => id === view.selectedId });
+const logLines = new JobLogLines();
 const request = createGraphQLHttpClient({ endpoint: GRAPHQL_PATH, getApiKey: readApiKey });
 const feed = new LiveFeed({
   url: `${location.protocol === 'https:' ? 'wss:' : 'ws:'}//${location.host}${GRAPHQL_PATH}`,
@@ -165,6 +169,7 @@ function render() {
   renderJobDetail(panels.detail, {
     job: selectedId ? store.get(selectedId) : null,
     history: selectedId ? store.history(selectedId) : [],
+    logs: { lines: logLines.list(), dropped: logLines.dropped },
     loading: view.detailLoading,
     missingId: view.detailMissingId,
   });
@@ -179,8 +184,36 @@ async function openJob(id) {
   scheduleRender();
   // The all-jobs stream leaves out payload and result (each costs a database read per event);
   // this one job's stream includes them, so a result shows up as soon as the job completes.
-  view.stopDetailFeed = feed.subscribe(ONE_JOB_UPDATED, { id }, (data) => store.put(data.jobUpdated));
-  await loadJob(id);
+  const stopJobFeed = feed.subscribe(ONE_JOB_UPDATED, { id }, (data) => store.put(data.jobUpdated));
+  // Live lines first, then the read: a line appended in between comes by one or the other (or both: merged by seq).
+  logLines.reset(id);
+  const stopLogFeed = feed.subscribe(JOB_LOG_APPENDED, { id }, (data) => {
+    logLines.add(id, data.jobLogAppended.lines);
+    scheduleRender();
+  });
+  view.stopDetailFeed = () => {
+    stopJobFeed();
+    stopLogFeed();
+  };
+  await Promise.all([loadJob(id), loadJobLogs(id)]);
+}
+
+/**
+ * Reads the open job's log into logLines, a page at a time (live lines arrive meanwhile).
+ * @param {string} id
+ * @param {string | null} [after] the cursor of the page before
+ */
+async function loadJobLogs(id, after = null) {
+  try {
+    const { job } = await request(JOB_LOGS, { id, after });
+    if (!job || view.selectedId !== id) return;
+    logLines.add(id, job.logs.nodes);
+    logLines.dropped = job.logsDropped;
+    scheduleRender();
+    if (job.logs.pageInfo.hasNextPage) await loadJobLogs(id, job.logs.pageInfo.endCursor);
+  } catch (error) {
+    showRequestError(error);
+  }
 }
 
 /** @param {string} id */
@@ -259,6 +292,7 @@ async function rereadJob(id) {
 function reloadOpenData() {
   void loadRecentJobs();
   if (view.selectedId) void loadJob(view.selectedId);
+  if (view.selectedId) void loadJobLogs(view.selectedId);
   if (view.userId) void loadUser(view.userId);
   void search.refresh();
   void throughput.refresh();

@@ -2,7 +2,7 @@
 // The GraphQL documents the dashboard sends (see schema.graphql at the repository root);
 // test/dashboard.operations.test.ts validates each against the schema.
 
-/** @import { FullJob, JobFilter, JobStatus, JobSummary, Operation, QueueStats, Schedule, ThroughputPoint } from './types.js' */
+/** @import { FullJob, JobFilter, JobLogLine, JobStatus, JobSummary, Operation, QueueStats, Schedule, ThroughputPoint } from './types.js' */
 
 /**
  * A document with the types of its result and variables; at run time, just the string.
@@ -145,4 +145,21 @@ export const RESUME_SCHEDULE = operation(`
 export const DELETE_SCHEDULE = operation(`
   mutation DashboardDeleteSchedule($name: String!) {
     deleteSchedule(name: $name) { name }
+  }`);
+
+const LOG_LINE = 'seq attempt loggedAt level message fields';
+
+/**
+ * A page of the open job's log, oldest first.
+ * @type {Operation<{ job: { logsDropped: number, logs: { nodes: JobLogLine[], pageInfo: { hasNextPage: boolean, endCursor: string | null } } } | null }, { id: string, after?: string | null }>}
+ */
+export const JOB_LOGS = operation(`
+  query DashboardJobLogs($id: ID!, $after: String) {
+    job(id: $id) { logsDropped logs(first: 100, after: $after) { nodes { ${LOG_LINE} } pageInfo { hasNextPage endCursor } } }
+  }`);
+
+/** @type {Operation<{ jobLogAppended: { lines: JobLogLine[] } }, { id: string }>} */
+export const JOB_LOG_APPENDED = operation(`
+  subscription DashboardJobLogAppended($id: ID!) {
+    jobLogAppended(id: $id) { lines { ${LOG_LINE} } }
   }`);

@@ -58,6 +58,18 @@ export interface HistoryEntry {
   receivedAt: string;
 }
 
+export type JobLogLevel = 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
+
+/** LOG_LINE in operations.js: one line of a job's log. */
+export interface JobLogLine {
+  seq: string;
+  attempt: number;
+  loggedAt: string;
+  level: JobLogLevel;
+  message: string;
+  fields: Record<string, unknown> | null;
+}
+
 export type QueueStats = {
   ready: number;
   waiting: number;

@@ -50,6 +50,7 @@ const envSchema = z.object({
     .int()
     .min(2)
     .default(256 * 1024),
+  JOB_LOG_MAX_LINES: z.coerce.number().int().min(0).max(1_000_000).default(1000),
   REQUEST_BODY_LIMIT_BYTES: z.coerce
     .number()
     .int()
@@ -100,6 +101,8 @@ export type Config = Readonly<{
     leaseSeconds: number;
     /** Largest job payload, as JSON bytes. */
     maxPayloadBytes: number;
+    /** Log lines a job keeps (its first ones); later lines are dropped and counted. */
+    maxLogLinesPerJob: number;
   }>;
   maintenance: Readonly<{ enabled: boolean; intervalMs: number; retentionHours: number }>;
   /** On SIGTERM, how long running jobs may take to finish before they are released to the queue. */
@@ -205,6 +208,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, settings: Setti
       backoffMaxMs: e.BACKOFF_MAX_MS,
       leaseSeconds: e.LEASE_SECONDS,
       maxPayloadBytes: e.MAX_PAYLOAD_BYTES,
+      maxLogLinesPerJob: e.JOB_LOG_MAX_LINES,
     },
     maintenance: {
       enabled: e.MAINTENANCE_ENABLED,

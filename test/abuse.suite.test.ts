@@ -35,6 +35,10 @@ interface Case {
   data?: unknown;
 }
 
+const APPEND_LOGS = `mutation ($id: ID!, $leaseToken: String!, $lines: [JobLogLineInput!]!) {
+  appendJobLogs(id: $id, leaseToken: $leaseToken, lines: $lines) { stored } }`;
+/** A job of alice's, claimed for the whole suite: the lease the log cases append under. */
+const logLease = { id: '', leaseToken: '' };
 const lone = '\ud800';
 const controls = '\u0001\u001f'.repeat(60);
 const nested = (depth: number): unknown => (depth === 0 ? 1 : [nested(depth - 1)]);
@@ -57,6 +61,8 @@ const nested = (depth: number): unknown => (depth === 0 ? 1 : [nested(depth - 1)
  * 11 operations                                → ops.embeddedSupervision, ops.health, server.connections, queue.queryPlans
  * 12 signals through npm start                 → ops.signals
  * 13 another user's job reads as unknown       → here
+ * Job logs (issue #15, 5): line bounds, levels, lone surrogates, a user's reach → here; paging,
+ *   the per-job bound, leases and pruning: api.jobLogs
  */
 const cases: Case[] = [
   { name: 'a depth bomb', as: 'admin', query: `{ ${deep(6)} }`, code: 'GRAPHQL_VALIDATION_FAILED', message: /depth/i },
@@ -323,6 +329,82 @@ const cases: Case[] = [
     code: null,
     data: { job: null },
   },
+  // Job logs: lines are bounded and checked alike on every transport, and as private as their job.
+  {
+    name: 'a log message over 2000 characters',
+    as: 'worker',
+    query: APPEND_LOGS,
+    variables: () => ({ ...logLease, lines: [{ level: 'INFO', message: 'x'.repeat(2001) }] }),
+    code: 'BAD_USER_INPUT',
+    message: /message must be a string of at most 2000 characters/,
+  },
+  {
+    name: 'log fields over 2048 bytes',
+    as: 'worker',
+    query: APPEND_LOGS,
+    variables: () => ({ ...logLease, lines: [{ level: 'INFO', message: 'x', fields: { blob: 'x'.repeat(2048) } }] }),
+    code: 'BAD_USER_INPUT',
+    message: /the limit is 2048/,
+  },
+  {
+    name: 'an unknown log level',
+    as: 'worker',
+    query: APPEND_LOGS,
+    variables: () => ({ ...logLease, lines: [{ level: 'LOUD', message: 'x' }] }),
+    code: 'BAD_USER_INPUT',
+  },
+  {
+    name: 'more than 500 log lines in one call',
+    as: 'worker',
+    query: APPEND_LOGS,
+    variables: () => ({ ...logLease, lines: Array.from({ length: 501 }, () => ({ level: 'INFO', message: 'x' })) }),
+    code: 'BAD_USER_INPUT',
+    message: /1 to 500 lines/,
+  },
+  {
+    name: 'a lone surrogate in a log message',
+    as: 'worker',
+    query: APPEND_LOGS,
+    variables: () => ({
+      ...logLease,
+      lines: [
+        { level: 'INFO', message: 'fine' },
+        { level: 'INFO', message: `x${lone}` },
+      ],
+    }),
+    code: 'BAD_USER_INPUT',
+    message: /lines\[1\]\.message must not contain lone UTF-16 surrogates/,
+  },
+  // 2000 × 6 bytes of JSON: too long for a NOTIFY, so its live event goes without its text (stored all the same).
+  {
+    name: 'a log message of 2000 control characters',
+    as: 'worker',
+    query: APPEND_LOGS,
+    variables: () => ({ ...logLease, lines: [{ level: 'INFO', message: '\u0001'.repeat(2000) }] }),
+    code: null,
+    data: { appendJobLogs: { stored: 1 } },
+  },
+  { name: 'a user appending log lines', as: 'user', query: APPEND_LOGS, variables: () => ({ ...logLease, lines: [] }), code: 'FORBIDDEN' },
+  {
+    name: 'a log cursor that is not one',
+    as: 'user',
+    query: () => `{ job(id: "${logLease.id}") { logs(after: "bm9wZQ") { nodes { seq } } } }`,
+    code: 'BAD_USER_INPUT',
+  },
+  {
+    name: "a user reading another user's job log",
+    as: 'user',
+    query: () => `{ job(id: "${bobsJobId}") { logs { nodes { message } } } }`,
+    code: null,
+    data: { job: null },
+  },
+  {
+    name: "a user following another user's job log",
+    as: 'user',
+    query: () => `subscription { jobLogAppended(id: "${bobsJobId}") { lines { message } } }`,
+    code: 'NOT_FOUND',
+    message: /No job with id/,
+  },
 ];
 
 let bobsJobId = '';
@@ -350,6 +432,10 @@ describe('the same limits and checks over HTTP, graphql-ws and SSE', () => {
     keys.worker = (await conveyor.apiKeys.create({ name: 'worker', role: 'WORKER' })).key;
     keys.user = (await conveyor.apiKeys.create({ name: 'alice', role: 'USER', userId: 'alice' })).key;
     bobsJobId = (await conveyor.queue.submitJob({ type: 'remote', userId: 'bob' })).job.id;
+    const logJob = (await conveyor.queue.submitJob({ type: 'remote', userId: 'alice', priority: 1000 })).job;
+    const [claimed] = await conveyor.queue.claimJobs({ types: ['remote'], workerId: 'abuse', leaseSeconds: 3600 });
+    expect(claimed?.id).toBe(logJob.id);
+    Object.assign(logLease, { id: logJob.id, leaseToken: claimed!.leaseToken! });
     // Three of alice's jobs carry 30 KiB each: more than one response's 64 KiB together.
     for (let i = 0; i < 3; i++)
       await conveyor.queue.submitJob({ type: 'remote', userId: 'alice', payload: { blob: 'x'.repeat(30 * 1024) } });

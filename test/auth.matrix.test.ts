@@ -175,6 +175,25 @@ describe('authorization', () => {
       expected: { admin: 'ok', worker: 'ok', user: 'FORBIDDEN', anonymous: 'UNAUTHENTICATED' },
     },
     {
+      operation: 'appendJobLogs',
+      run: async (caller, owner) => {
+        const job = await runningJobOf(owner);
+        return call(
+          caller,
+          'mutation ($id: ID!, $t: String!) { appendJobLogs(id: $id, leaseToken: $t, lines: [{level: INFO, message: "x"}]) { stored } }',
+          { id: job.id, t: job.leaseToken },
+        );
+      },
+      expected: { admin: 'ok', worker: 'ok', user: 'FORBIDDEN', anonymous: 'UNAUTHENTICATED' },
+    },
+    {
+      operation: 'job(id).logs',
+      run: async (caller, owner) =>
+        call(caller, 'query ($id: ID!) { job(id: $id) { logs { nodes { seq } } logsDropped } }', { id: (await jobOf(owner)).id }),
+      expected: { admin: 'ok', worker: 'ok', user: 'ok', anonymous: 'UNAUTHENTICATED' },
+      otherUsersJob: 'null',
+    },
+    {
       operation: 'cancelJob',
       run: async (caller, owner) => call(caller, 'mutation ($id: ID!) { cancelJob(id: $id) { id } }', { id: (await jobOf(owner)).id }),
       expected: { admin: 'ok', worker: 'FORBIDDEN', user: 'ok', anonymous: 'UNAUTHENTICATED' },
@@ -265,6 +284,8 @@ describe('authorization', () => {
       ['query ($id: ID!) { job(id: $id) { id } }', bobs.id, unknown],
       ['mutation ($id: ID!) { cancelJob(id: $id) { id } }', bobs.id, unknown],
       ['mutation ($id: ID!) { retryJob(id: $id) { id } }', bobsFailed.id, unknown],
+      ['query ($id: ID!) { job(id: $id) { logs { nodes { seq } } } }', bobs.id, unknown],
+      ['subscription ($id: ID!) { jobLogAppended(id: $id) { jobId } }', bobs.id, unknown],
     ] as const) {
       const foreign = await call('user', query, { id });
       const missing = await call('user', query, { id: same });

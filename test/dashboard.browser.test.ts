@@ -302,6 +302,43 @@ describe('the dashboard', () => {
     expect(await statusOf(bystander.id)).toBe('QUEUED');
   });
 
+  it("shows the open job's log lines, and appends new ones live", async () => {
+    const { job } = await conveyor.queue.submitJob({ type: 'echo', userId: 'logs', payload: { message: 'x' }, priority: 1000 });
+    const [claimed] = await conveyor.queue.claimJobs({ workerId: 'w', limit: 1, types: ['echo'] });
+    expect(claimed?.id).toBe(job.id);
+    const lease = { id: job.id, leaseToken: claimed!.leaseToken! };
+    await conveyor.queue.appendJobLogs(lease, [{ level: 'INFO', message: 'logged before the job was opened' }]);
+
+    await itemIn('running', job.id).click();
+    const messages = page.locator('#detail ol.job-logs li .log-message');
+    await expect.poll(() => messages.allTextContents()).toEqual(['logged before the job was opened']);
+
+    // The page subscribed before it read; a subscribe has no acknowledgement, so probe until one shows.
+    let live = false;
+    for (let i = 0; i < 30 && !live; i++) {
+      await conveyor.queue.appendJobLogs(lease, [{ level: 'DEBUG', message: `probe ${i}` }]);
+      live = await expect
+        .poll(() => messages.allTextContents(), { timeout: 300 })
+        .toContain(`probe ${i}`)
+        .then(
+          () => true,
+          () => false,
+        );
+    }
+    expect(live).toBe(true);
+
+    await conveyor.queue.appendJobLogs(lease, [
+      { level: 'WARN', message: 'live one', fields: { step: 1 } },
+      { level: 'ERROR', message: 'live two' },
+    ]);
+    const lastTwo = page.locator('#detail ol.job-logs li').filter({ hasText: /live (one|two)/ });
+    await expect
+      .poll(() => lastTwo.evaluateAll((items) => items.map((item) => item.getAttribute('data-level'))))
+      .toEqual(['WARN', 'ERROR']);
+    await expect.poll(() => lastTwo.first().locator('.log-fields').textContent()).toBe('{"step":1}');
+    expect((await messages.allTextContents()).at(-1)).toBe('live two');
+  });
+
   it('made no requests beyond this server and raised no script errors', () => {
     expect(requestedUrls.filter((url) => !url.startsWith(`${conveyor.url}/`))).toEqual([]);
     expect(pageProblems).toEqual([]);

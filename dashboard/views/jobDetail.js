@@ -4,29 +4,30 @@ import { actionButtons } from './jobActions.js';
 import { progressOf, statusBadge } from './jobStatus.js';
 
 /** @import { Child } from '../dom.js' */
-/** @import { HistoryEntry, Job } from '../types.js' */
+/** @import { HistoryEntry, Job, JobLogLine } from '../types.js' */
 
 /**
- * The open job: its fields as last read or received, and the history of jobUpdated events seen
- * for it since the page opened.
+ * The open job: its fields as last read or received, its log (read, then appended live), and the
+ * history of jobUpdated events seen for it since the page opened.
  * @param {HTMLElement} container
- * @param {{ job: Job | null | undefined, history: readonly HistoryEntry[], loading: boolean, missingId: string | null }} state
+ * @param {{ job: Job | null | undefined, history: readonly HistoryEntry[], logs: { lines: readonly JobLogLine[], dropped: number }, loading: boolean, missingId: string | null }} state
  */
-export function renderJobDetail(container, { job, history, loading, missingId }) {
+export function renderJobDetail(container, { job, history, logs, loading, missingId }) {
   if (missingId) {
     container.replaceChildren(h('p', { className: 'empty' }, `No job with id ${missingId}.`));
   } else if (!job) {
     container.replaceChildren(h('p', { className: 'empty muted' }, loading ? 'Loading…' : 'Select a job to see its detail.'));
   } else {
-    container.replaceChildren(...detailOf(job, history));
+    container.replaceChildren(...detailOf(job, history, logs));
   }
 }
 
 /**
  * @param {Job} job
  * @param {readonly HistoryEntry[]} history
+ * @param {{ lines: readonly JobLogLine[], dropped: number }} logs
  */
-function detailOf(job, history) {
+function detailOf(job, history, logs) {
   /** @type {[string, Child][]} */
   const fields = [
     ['ID', h('code', {}, job.id)],
@@ -63,16 +64,40 @@ function detailOf(job, history) {
       'Result',
       job.result == null ? h('p', { className: 'muted' }, 'None yet.') : h('pre', { dataset: { field: 'result' } }, jsonText(job.result)),
     ),
+    logBlock(logs),
     historyTable(history),
   ].filter((part) => part !== null);
 }
 
 /**
  * @param {string} title
- * @param {Child} content
+ * @param {...Child} content
  */
-function block(title, content) {
-  return h('section', { className: 'block' }, h('h3', {}, title), content);
+function block(title, ...content) {
+  return h('section', { className: 'block' }, h('h3', {}, title), ...content);
+}
+
+/**
+ * The job's log lines, oldest first: time, level, message and fields (as JSON), all as text.
+ * @param {{ lines: readonly JobLogLine[], dropped: number }} logs
+ */
+function logBlock({ lines, dropped }) {
+  const note =
+    dropped > 0
+      ? h('p', { className: 'muted', dataset: { field: 'logsDropped' } }, `${dropped} later lines dropped (over the bound).`)
+      : null;
+  if (lines.length === 0) return block('Logs', h('p', { className: 'muted' }, 'No log lines.'));
+  const items = lines.map((line) =>
+    h(
+      'li',
+      { className: `log-line log-${line.level.toLowerCase()}`, dataset: { seq: line.seq, level: line.level } },
+      timeOf(line.loggedAt),
+      h('span', { className: 'log-level' }, line.level),
+      h('span', { className: 'log-message' }, line.message),
+      line.fields ? h('code', { className: 'log-fields' }, JSON.stringify(line.fields)) : null,
+    ),
+  );
+  return block('Logs', h('ol', { className: 'job-logs' }, items), note);
 }
 
 /** @param {readonly HistoryEntry[]} history */

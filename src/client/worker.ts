@@ -12,6 +12,7 @@ import { ABORT_WAIT_MS, abortError, LoopPause, throttledProgress, toError, type 
 import { CompletionBatcher } from './completions.js';
 import { subscriptionError } from './errors.js';
 import { WorkerJobEventsDocument, type WorkerJobEventsSubscription } from './generated/graphql.js';
+import { JobLogSender } from './jobLogSender.js';
 import { closeSocket, httpExecutor, liveSocket, queryOf, type ConnectionOptions } from './transport.js';
 import { WorkerApi, type ClaimedJob, type Lease } from './workerApi.js';
 
@@ -88,6 +89,8 @@ interface RunningJob {
   abortReason: AbortReason | null;
   /** The handler returned (or threw): its outcome is being recorded, so it is not released. */
   handlerDone: boolean;
+  /** ctx.log was called: its lines are sent before the outcome, which ends the lease they need. */
+  logged: boolean;
 }
 
 /** Heartbeats in flight at once. */
@@ -114,6 +117,8 @@ class SdkWorker implements RunningWorker {
   readonly #pause = new LoopPause();
   #heartbeatTimer: NodeJS.Timeout | null = null;
   #idle: (() => void) | null = null;
+  /** Every running job's ctx.log lines: one appendJobLogs request per job per flush. */
+  readonly #logLines: JobLogSender;
 
   constructor(options: WorkerSdkOptions) {
     this.id = options.workerId ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
@@ -125,6 +130,7 @@ class SdkWorker implements RunningWorker {
     this.#leaseSeconds = options.leaseSeconds ?? 30;
     this.#pollIntervalMs = options.pollIntervalMs ?? 1000;
     this.#logger = (options.logger ?? pino({ level: 'info' })).child({ module: 'conveyor-worker', workerId: this.id });
+    this.#logLines = new JobLogSender(this.#api, this.#logger);
     this.#socket = liveSocket(
       { ...options, webSocketImpl: options.webSocketImpl ?? WebSocket },
       {
@@ -177,6 +183,7 @@ class SdkWorker implements RunningWorker {
       await Promise.race([drained, new Promise((resolve) => setTimeout(resolve, ABORT_WAIT_MS).unref())]);
     }
     if (this.#heartbeatTimer) clearInterval(this.#heartbeatTimer);
+    await this.#logLines.flush();
     for (const unsubscribe of this.#unsubscribes.splice(0)) unsubscribe();
     await closeSocket(this.#socket);
     this.#logger.info('worker stopped');
@@ -242,12 +249,18 @@ class SdkWorker implements RunningWorker {
   #execute(job: ClaimedJob) {
     const definition = this.#types.get(job.type);
     const lease = { id: job.id, leaseToken: job.lease!.token };
-    const running: RunningJob = { job, lease, controller: new AbortController(), abortReason: null, handlerDone: false };
+    const running: RunningJob = { job, lease, controller: new AbortController(), abortReason: null, handlerDone: false, logged: false };
     this.#running.set(job.id, running);
     const logger = this.#logger.child({ jobId: job.id, type: job.type, attempt: job.attempts });
     const timeout = definition?.timeoutMs ? setTimeout(() => this.#abort(running, 'timeout'), definition.timeoutMs) : null;
     const { lease: _lease, ...handlerJob } = job;
-    const context = { job: handlerJob, signal: running.controller.signal, reportProgress: this.#progressReporter(running, logger), logger };
+    const context = {
+      job: handlerJob,
+      signal: running.controller.signal,
+      reportProgress: this.#progressReporter(running, logger),
+      log: this.#logLines.logFor(lease, () => (running.logged = true)),
+      logger,
+    };
 
     const run = async () => {
       if (!definition) throw new NonRetryableError(`no handler for job type ${job.type} in this worker`);
@@ -262,7 +275,10 @@ class SdkWorker implements RunningWorker {
       { kind: SpanKind.CONSUMER, parent: contextOfTraceParent(job.traceparent), attributes },
       async (span) => {
         try {
-          const result = await run().finally(() => (running.handlerDone = true));
+          const result = await run().finally(() => {
+            running.handlerDone = true;
+            return running.logged && this.#logLines.flush();
+          });
           if (running.abortReason) throw abortError(running.abortReason);
           const outcome = await inSpan('conveyor.complete', { attributes: { 'conveyor.job.id': job.id } }, () =>
             this.#completions.add(lease, result),

@@ -1,11 +1,13 @@
 import { isLeaseLost } from './errors.js';
 import {
+  AppendJobLogsDocument,
   CompleteDocument,
   CompleteJobsDocument,
   FailDocument,
   HeartbeatDocument,
   ReleaseJobsDocument,
   WorkerDequeueJobsDocument,
+  type JobLogLineInput,
   type WorkerDequeueJobsMutation,
 } from './generated/graphql.js';
 import type { Execute } from './transport.js';
@@ -66,6 +68,11 @@ export class WorkerApi {
 
   async fail(lease: Lease, error: string, retryable: boolean): Promise<LeaseOutcome> {
     return this.#leased(() => this.#execute(FailDocument, { ...lease, error, retryable }));
+  }
+
+  /** Appends log lines (up to LIMITS.logBatch) to a job the worker holds. */
+  async appendLogs(lease: Lease, lines: readonly JobLogLineInput[]): Promise<LeaseOutcome> {
+    return this.#leased(() => this.#execute(AppendJobLogsDocument, { ...lease, lines: [...lines] }));
   }
 
   /** Hands jobs back without counting the attempt; returns the ids released. */

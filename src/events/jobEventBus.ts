@@ -4,6 +4,7 @@ import type { Logger } from '../logger.js';
 import { CHANNELS } from '../db/channels.js';
 import { DeliveryPacer } from './deliveryPacer.js';
 import { jobTopics, parseJobEvents, type JobEvent } from './jobEvent.js';
+import { jobLogTopic, parseJobLogEvents } from './jobLogEvent.js';
 
 type Listener = (events: readonly JobEvent[]) => void;
 
@@ -48,8 +49,9 @@ class TopicEventTarget extends EventTarget {
 /**
  * The process's one LISTEN connection. Every job change committed by any process arrives here and is
  * handed to local listeners (the worker) and to Yoga's pubsub topics (the subscriptions); so does
- * every API key revocation (`onApiKeyRevoked`). If the connection drops it reconnects with backoff and
- * tells `onReconnect` listeners, since notifications sent while it was down are lost.
+ * every API key revocation (`onApiKeyRevoked`), and every job log line (to its job's topic only). If
+ * the connection drops it reconnects with backoff and tells `onReconnect` listeners, since
+ * notifications sent while it was down are lost.
  */
 export class JobEventBus {
   readonly eventTarget = new TopicEventTarget();
@@ -113,6 +115,7 @@ export class JobEventBus {
     const client = new pg.Client({ connectionString: this.#databaseUrl, application_name: 'conveyor-listen' });
     client.on('notification', (message) => {
       if (message.channel === CHANNELS.jobEvents && message.payload) this.#deliver(message.payload);
+      else if (message.channel === CHANNELS.jobLogs && message.payload) this.#deliverLogLines(message.payload);
       else if (message.channel === CHANNELS.apiKeyRevoked && message.payload) this.#keyRevoked(message.payload);
     });
     client.on('error', (error) => {
@@ -122,7 +125,7 @@ export class JobEventBus {
     client.on('end', () => this.#connectionLost(client));
     try {
       await client.connect();
-      await client.query(`LISTEN ${CHANNELS.jobEvents}; LISTEN ${CHANNELS.apiKeyRevoked}`);
+      await client.query(`LISTEN ${CHANNELS.jobEvents}; LISTEN ${CHANNELS.jobLogs}; LISTEN ${CHANNELS.apiKeyRevoked}`);
     } catch (error) {
       client.end().catch(() => {});
       throw error;
@@ -167,6 +170,16 @@ export class JobEventBus {
       } catch (error) {
         this.#logger.error({ err: error }, 'API key revocation listener threw');
       }
+    }
+  }
+
+  /** Log lines go to their job's topic only, a batch per job (dispatched only when someone listens to
+   * it): the worker's listeners never see them. */
+  #deliverLogLines(payload: string) {
+    try {
+      for (const batch of parseJobLogEvents(payload)) this.eventTarget.publish(jobLogTopic(batch.jobId), batch);
+    } catch (error) {
+      this.#logger.error({ err: error }, 'unreadable job log payload');
     }
   }
 

@@ -5,6 +5,7 @@ import './types/jobQueries.js';
 import './types/jobMutations.js';
 import './types/jobSearch.js';
 import './types/jobSubscriptions.js';
+import './types/jobLogs.js';
 import './types/queueStats.js';
 import './types/userConcurrency.js';
 import './types/health.js';

@@ -1,5 +1,6 @@
 import type { z } from 'zod';
 import type { JobRow } from '../jobs/columns.js';
+import type { JobLogLevel } from '../jobs/logLevels.js';
 import type { Logger } from '../logger.js';
 
 /**
@@ -12,6 +13,12 @@ export interface JobContext<Job = JobRow> {
   signal: AbortSignal;
   /** Reports progress (0–100) to subscribers; throttled by the worker. */
   reportProgress: (percent: number, message?: string) => void;
+  /**
+   * Appends a line to the job's log (Job.logs, and live to jobLogAppended subscribers): buffered and
+   * written in batches, so it never waits. Throws InvalidInputError, at once, for a line the API would
+   * refuse (an unknown level, a message over LIMITS.logMessageLength, fields that are not a small JSON object).
+   */
+  log: (level: JobLogLevel | Lowercase<JobLogLevel>, message: string, fields?: Record<string, unknown>) => void;
   logger: Logger;
 }
 

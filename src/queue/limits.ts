@@ -34,6 +34,12 @@ export const LIMITS = {
   metadataBytes: 4096,
   /** Jobs that one statement of cancelJobs / retryJobs changes (its own transaction, so locks stay few). */
   bulkBatch: 500,
+  /** A job log line's message, in characters, and its fields, as bytes of compact JSON (a line's
+   * live event then stays under a NOTIFY's size, see queue/sql/logs.ts). */
+  logMessageLength: 2000,
+  logFieldsBytes: 2048,
+  /** Log lines one appendJobLogs call (or one flush of the built-in worker) takes at most. */
+  logBatch: 500,
   /** Jobs re-read for one subscription after a lost LISTEN connection. */
   catchUp: 10_000,
 } as const;

@@ -12,6 +12,8 @@ import type { QueueCounts } from './sql/reads.js';
 import { actOnMatching } from './bulkActions.js';
 import { FlowGates } from './flowGates.js';
 import { jobAttemptList, type JobAttempt } from './sql/attempts.js';
+import { checkLogLine, type LogLineInput } from './logLines.js';
+import { jobLogDroppedCount, jobLogGetMany, jobLogPage, type JobLogLine } from './sql/logs.js';
 import { jobCancelMany, jobRetryMany } from './sql/cancelRetry.js';
 import { jobSearch, type JobFilter } from './sql/search.js';
 import { jobThroughputGet, THROUGHPUT_LIMITS, type ThroughputPoint } from './sql/throughput.js';
@@ -203,6 +205,43 @@ export class JobQueue {
     return reads.jobQueuePosition(this.#db, id);
   }
 
+  /**
+   * Appends an outside worker's log lines (1 to LIMITS.logBatch, in order) to a job it holds: NOT_FOUND
+   * for an unknown job, CONFLICT when it is not RUNNING under that lease. Lines past the job's bound
+   * (JOB_LOG_MAX_LINES) are dropped and counted: `stored` of these, `dropped` in all so far.
+   */
+  async appendJobLogs(lease: Lease, lines: readonly LogLineInput[]): Promise<{ stored: number; dropped: number }> {
+    checkJobId(lease.id);
+    checkLeaseToken(lease.leaseToken);
+    if (lines.length === 0 || lines.length > LIMITS.logBatch) {
+      throw new InvalidInputError(`lines must hold 1 to ${LIMITS.logBatch} lines; got ${lines.length}.`);
+    }
+    const checked = lines.map((line, index) => checkLogLine(line, `lines[${index}]`));
+    const [appended] = await this.#worker.appendLogs(checked.map((line) => ({ ...line, ...lease, jobId: lease.id })));
+    return appended ?? this.#leaseRefusal(lease.id, lease.leaseToken, 'append logs to');
+  }
+
+  /** One page of a job's log lines, oldest first, after the line `afterSeq`; `hasMore` when another follows. */
+  async getJobLogs(p: { id: string; first?: number | null; afterSeq?: bigint | null }): Promise<{ lines: JobLogLine[]; hasMore: boolean }> {
+    checkJobId(p.id);
+    const first = p.first ?? 100;
+    checkRange('first', first, 0, LIMITS.logBatch);
+    const rows = await jobLogPage(this.#db, { jobId: p.id, afterSeq: p.afterSeq ?? null, limit: first + 1 });
+    return { lines: rows.slice(0, first), hasMore: rows.length > first };
+  }
+
+  /** Lines of one job by seq (what a live notification left the text out of). */
+  async getJobLogLines(id: string, seqs: readonly string[]): Promise<JobLogLine[]> {
+    return seqs.length === 0 ? [] : jobLogGetMany(this.#db, id, seqs);
+  }
+
+  /** How many of the job's lines were dropped over its bound. */
+  async getJobLogsDropped(id: string): Promise<number> {
+    checkJobId(id);
+    const [row] = await jobLogDroppedCount(this.#db, id);
+    return row?.dropped ?? 0;
+  }
+
   /** Several jobs with payload and result, by id (unknown ids are left out), in one read. */
   async getJobs(ids: readonly string[]): Promise<FullJobRow[]> {
     ids.forEach(checkJobId);
@@ -331,7 +370,7 @@ export class JobQueue {
   }
 
   /** Why a lease-holding operation matched no row: the job is unknown, not running, or no longer theirs. */
-  async #leaseRefusal(id: string, leaseToken: string, operation: 'complete' | 'fail' | 'heartbeat'): Promise<never> {
+  async #leaseRefusal(id: string, leaseToken: string, operation: 'complete' | 'fail' | 'heartbeat' | 'append logs to'): Promise<never> {
     const current = await this.getJob(id);
     if (!current) throw new NotFoundError(`No job with id ${id}.`);
     const running = sourceStates('complete');

@@ -7,6 +7,8 @@ export interface QueueSettings extends StatementSettings {
   leaseSeconds: number;
   /** Largest payload (and result) accepted, as JSON bytes. */
   maxPayloadBytes: number;
+  /** Log lines a job keeps; later ones are dropped and counted. */
+  maxLogLinesPerJob: number;
 }
 
 /**

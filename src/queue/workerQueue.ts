@@ -14,6 +14,7 @@ import {
   type JobCompletion,
   type JobFailure,
 } from './sql/writes.js';
+import { jobLogAppend, type JobLogAppended, type JobLogAppendLine } from './sql/logs.js';
 import { storableText, toStorableJson } from './storableJson.js';
 import { inSpan } from '../tracing.js';
 import { truncate } from './validation.js';
@@ -49,6 +50,11 @@ export interface WorkerQueue {
   extendLeases(leases: readonly Lease[], leaseSeconds: number): Promise<{ id: string; leaseExpiresAt: Date }[]>;
   /** Publishes a handler's progress with the lease; false once the job is no longer this worker's. */
   reportProgress(lease: Lease, leaseSeconds: number, progress: number, message: string | null): Promise<boolean>;
+  /**
+   * Appends checked log lines (queue/logLines.ts) of any jobs in one statement, each job's in order;
+   * a job whose lease did not hold is missing from the result, and nothing of it was stored.
+   */
+  appendLogs(lines: readonly JobLogAppendLine[]): Promise<JobLogAppended[]>;
 }
 
 /** Serializing a result: the one rule for the worker and for outside workers' `complete`. */
@@ -122,6 +128,10 @@ export class TrustedWorkerQueue implements WorkerQueue {
 
   async extendLeases(leases: readonly Lease[], leaseSeconds: number) {
     return leases.length === 0 ? [] : jobExtendLeases(this.#db, leases, leaseSeconds);
+  }
+
+  async appendLogs(lines: readonly JobLogAppendLine[]): Promise<JobLogAppended[]> {
+    return lines.length === 0 ? [] : jobLogAppend(this.#db, lines, this.#settings.maxLogLinesPerJob);
   }
 
   async reportProgress(lease: Lease, leaseSeconds: number, progress: number, message: string | null): Promise<boolean> {

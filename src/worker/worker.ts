@@ -7,9 +7,12 @@ import { LIMITS } from '../queue/limits.js';
 import type { Lease } from '../queue/queueTypes.js';
 import type { WorkerQueue } from '../queue/workerQueue.js';
 import { SpanStatusCode } from '@opentelemetry/api';
-import { isNonRetryable, NonRetryableError, runHandler } from '../jobTypes/jobType.js';
+import { isNonRetryable, NonRetryableError, runHandler, type JobContext } from '../jobTypes/jobType.js';
 import { contextOfTraceParent, inSpan, SpanKind } from '../tracing.js';
 import type { JobTypeRegistry } from '../jobTypes/registry.js';
+import { checkLogLine } from '../queue/logLines.js';
+import type { JobLogAppendLine } from '../queue/sql/logs.js';
+import { LogBuffer } from './logBuffer.js';
 import { ABORT_WAIT_MS, abortError, LoopPause, throttledProgress, toError, type AbortReason } from './running.js';
 
 /** What the worker reports about each run (metrics). */
@@ -31,6 +34,8 @@ interface RunningJob {
   job: JobWithPayload;
   controller: AbortController;
   abortReason: AbortReason | null;
+  /** ctx.log was called: its lines are written before the outcome, which ends the lease they need. */
+  logged: boolean;
 }
 
 /**
@@ -53,6 +58,8 @@ export class Worker {
   #heartbeatTimer: NodeJS.Timeout | null = null;
   #unsubscribe: (() => void) | null = null;
   #idle: (() => void) | null = null;
+  /** Every running job's ctx.log lines, written together (one statement per flush). */
+  readonly #logLines: LogBuffer<JobLogAppendLine>;
 
   constructor(deps: {
     queue: WorkerQueue;
@@ -70,6 +77,11 @@ export class Worker {
     this.id = deps.options.workerId ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
     this.#logger = deps.logger.child({ module: 'worker', workerId: this.id });
     this.#handledTypes = this.#registry.handledTypes();
+    this.#logLines = new LogBuffer({
+      write: async (lines) => void (await this.#queue.appendLogs(lines)),
+      onError: (error, lines) => this.#logger.warn({ err: error, lines }, 'job log lines dropped'),
+      batchSize: LIMITS.logBatch,
+    });
   }
 
   get activeJobCount(): number {
@@ -122,6 +134,7 @@ export class Worker {
       }
     }
     if (this.#heartbeatTimer) clearInterval(this.#heartbeatTimer);
+    await this.#logLines.flush();
     this.#unsubscribe?.();
     this.#loop = null;
     this.#logger.info('worker stopped');
@@ -158,15 +171,16 @@ export class Worker {
 
   #execute(job: JobWithPayload) {
     const definition = this.#registry.get(job.type);
-    const running: RunningJob = { job, controller: new AbortController(), abortReason: null };
+    const running: RunningJob = { job, controller: new AbortController(), abortReason: null, logged: false };
     this.#running.set(job.id, running);
     const logger = this.#logger.child({ jobId: job.id, type: job.type, attempt: job.attempts });
     const timeout = definition?.timeoutMs ? setTimeout(() => this.#abort(running, 'timeout'), definition.timeoutMs) : null;
     const reportProgress = this.#progressReporter(job, logger);
+    const log = this.#jobLog(running);
 
     const run = async () => {
       if (!definition) throw new NonRetryableError(`no handler for job type ${job.type} in this worker`);
-      return runHandler(definition, job.payload, { job, signal: running.controller.signal, reportProgress, logger });
+      return runHandler(definition, job.payload, { job, signal: running.controller.signal, reportProgress, log, logger });
     };
 
     const started = performance.now();
@@ -182,7 +196,7 @@ export class Worker {
       { kind: SpanKind.CONSUMER, parent: contextOfTraceParent(job.traceParent), attributes },
       async (span) => {
         try {
-          const result = await run();
+          const result = await run().finally(() => running.logged && this.#logLines.flush());
           if (running.abortReason) throw abortError(running.abortReason);
           const completion = this.#complete(lease, result);
           ran('completed');
@@ -237,6 +251,16 @@ export class Worker {
     } catch (error) {
       throw new NonRetryableError(`the handler's result cannot be stored: ${(error as Error).message}`);
     }
+  }
+
+  /** ctx.log: checks the line at once (InvalidInputError to the handler), then buffers it. */
+  #jobLog(running: RunningJob): JobContext['log'] {
+    const lease = { jobId: running.job.id, leaseToken: running.job.leaseToken! };
+    return (level, message, fields) => {
+      const line = checkLogLine({ level: level.toUpperCase(), message, fields });
+      running.logged = true;
+      this.#logLines.add({ ...line, ...lease });
+    };
   }
 
   #abort(running: RunningJob, reason: NonNullable<RunningJob['abortReason']>) {
