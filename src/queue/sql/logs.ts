@@ -1,5 +1,5 @@
 /**
- * Job logs (tables job_logs and job_log_counts, prisma/migrations/20261203000000_job_logs): the lines
+ * Job logs (tables job_logs and job_log_counts, prisma/migrations/20261203030000_job_logs): the lines
  * handlers append to the jobs they run, and the pages and live notifications that read them.
  *
  * Why appending is shaped this way:
