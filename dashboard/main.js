@@ -19,6 +19,7 @@ import {
   RETRY_JOB,
   USER_JOBS,
 } from './operations.js';
+import { QueuesPanel } from './queuesPanel.js';
 import { SchedulesPanel } from './schedulesPanel.js';
 import { SearchPanel } from './searchPanel.js';
 import { ThroughputPanel } from './throughputPanel.js';
@@ -124,6 +125,7 @@ const search = new SearchPanel({
 });
 
 const throughput = new ThroughputPanel({ section: $('#throughput'), request, showError: showRequestError });
+const queues = new QueuesPanel({ section: $('#queues'), request, showError: showRequestError });
 const schedules = new SchedulesPanel({
   section: $('#schedules'),
   request,
@@ -296,6 +298,7 @@ function reloadOpenData() {
   if (view.userId) void loadUser(view.userId);
   void search.refresh();
   void throughput.refresh();
+  void queues.refresh();
   void schedules.refresh();
 }
 
@@ -369,6 +372,7 @@ feed.subscribe(QUEUE_STATS_UPDATED, {}, (data) => {
 });
 void loadRecentJobs();
 void throughput.refresh();
+void queues.refresh();
 void schedules.refresh();
 restoreFromAddress();
 render();

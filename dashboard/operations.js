@@ -2,7 +2,7 @@
 // The GraphQL documents the dashboard sends (see schema.graphql at the repository root);
 // test/dashboard.operations.test.ts validates each against the schema.
 
-/** @import { FullJob, JobFilter, JobLogLine, JobStatus, JobSummary, Operation, QueueStats, Schedule, ThroughputPoint } from './types.js' */
+/** @import { FlowGate, FullJob, JobFilter, JobLogLine, JobStatus, JobSummary, Operation, QueueStats, Schedule, ThroughputPoint } from './types.js' */
 
 /**
  * A document with the types of its result and variables; at run time, just the string.
@@ -162,4 +162,25 @@ export const JOB_LOGS = operation(`
 export const JOB_LOG_APPENDED = operation(`
   subscription DashboardJobLogAppended($id: ID!) {
     jobLogAppended(id: $id) { lines { ${LOG_LINE} } }
+  }`);
+
+/** What the Queues panel shows of a queue's or job type's gate. */
+const GATE_FIELDS = 'scope name maxRunning paused rateLimit { max intervalMs } used rateUsed ready running waiting';
+
+/** @type {Operation<{ flowGates: FlowGate[] }, Record<string, never>>} */
+export const FLOW_GATES = operation(`
+  query DashboardFlowGates {
+    flowGates { ${GATE_FIELDS} }
+  }`);
+
+/** @type {Operation<{ configureQueue: FlowGate }, { name: string, paused?: boolean, maxRunning?: number | null }>} */
+export const CONFIGURE_QUEUE = operation(`
+  mutation DashboardConfigureQueue($name: String!, $paused: Boolean, $maxRunning: Int) {
+    configureQueue(name: $name, paused: $paused, maxRunning: $maxRunning) { ${GATE_FIELDS} }
+  }`);
+
+/** @type {Operation<{ configureJobType: FlowGate }, { name: string, paused?: boolean, maxRunning?: number | null }>} */
+export const CONFIGURE_JOB_TYPE = operation(`
+  mutation DashboardConfigureJobType($name: String!, $paused: Boolean, $maxRunning: Int) {
+    configureJobType(name: $name, paused: $paused, maxRunning: $maxRunning) { ${GATE_FIELDS} }
   }`);

@@ -90,6 +90,20 @@ export interface ThroughputPoint {
   cancelled: number;
 }
 
+/** GATE_FIELDS: a queue's or job type's flow control as the Queues panel shows it. */
+export interface FlowGate {
+  scope: 'QUEUE' | 'TYPE';
+  name: string;
+  maxRunning: number | null;
+  paused: boolean;
+  rateLimit: { max: number; intervalMs: number } | null;
+  used: number;
+  rateUsed: number;
+  ready: number;
+  running: number;
+  waiting: number;
+}
+
 /** SCHEDULE_FIELDS: a recurring schedule as the Schedules panel shows it. */
 export interface Schedule {
   name: string;

@@ -178,6 +178,33 @@ describe('the dashboard: throughput chart and schedules', () => {
     }
   });
 
+  it('lists the queues with their caps and rates; pauses, resumes and sets a cap from the page', async () => {
+    await conveyor.queue.flowGates.configure('QUEUE', 'mail', { maxRunning: 2, rateLimit: { max: 100, intervalMs: 60_000 } });
+    const fresh = await openDashboard();
+    try {
+      const row = (gate: string) => fresh.locator(`#queues tr[data-gate="${gate}"]`);
+      await row('QUEUE:mail').waitFor();
+      expect(await row('QUEUE:mail').textContent()).toContain('100 / 60 s');
+      expect(await row('QUEUE:mail').locator('[data-field="used"]').textContent()).toBe('0 / 2');
+      expect(await row('QUEUE:default').locator('[data-field="state"]').textContent()).toBe('Active');
+
+      await row('QUEUE:mail').locator('button[data-gate-action="pause"]').click();
+      await expect.poll(async () => (await conveyor.queue.flowGates.list()).find((g) => g.name === 'mail')?.paused).toBe(true);
+      await expect.poll(() => row('QUEUE:mail').locator('[data-field="state"]').textContent()).toBe('Paused');
+      await row('QUEUE:mail').locator('button[data-gate-action="resume"]').click();
+      await expect.poll(async () => (await conveyor.queue.flowGates.list()).find((g) => g.name === 'mail')?.paused).toBe(false);
+      // The row is drawn again from the answer: fill it in only then.
+      await expect.poll(() => row('QUEUE:mail').locator('[data-field="state"]').textContent()).toBe('Active');
+
+      await row('QUEUE:mail').locator('input[name="cap"]').fill('7');
+      await row('QUEUE:mail').locator('button[data-gate-action="cap"]').click();
+      await expect.poll(async () => (await conveyor.queue.flowGates.list()).find((g) => g.name === 'mail')?.maxRunning).toBe(7);
+      await expect.poll(() => row('QUEUE:mail').locator('[data-field="used"]').textContent()).toBe('0 / 7');
+    } finally {
+      await fresh.close();
+    }
+  });
+
   it('made no requests beyond this server and raised no script errors', () => {
     expect(requestedUrls.filter((url) => !url.startsWith(`${conveyor.url}/`))).toEqual([]);
     expect(pageProblems).toEqual([]);
