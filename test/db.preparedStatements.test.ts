@@ -11,14 +11,14 @@ describe('prepared statements', () => {
   });
   afterAll(() => database?.drop());
 
-  it('names a statement after its text, and leaves batches (arrays over 16 items) unnamed', () => {
+  it('names a statement after its text, and leaves batches (arrays over 64 items) unnamed', () => {
     const nameOf = preparedStatementNames();
     const get = { sql: 'SELECT * FROM jobs WHERE id = $1', args: ['x'] };
     expect(nameOf(get)).toMatch(/^conveyor_[0-9a-f]{20}$/);
     expect(nameOf({ ...get, args: ['y'] })).toBe(nameOf(get));
     expect(nameOf({ sql: 'SELECT 1', args: [] })).not.toBe(nameOf(get));
-    expect(nameOf({ sql: 'SELECT unnest($1::int[])', args: [Array.from({ length: 16 }, (_, i) => i)] })).toBeDefined();
-    expect(nameOf({ sql: 'SELECT unnest($1::int[])', args: [Array.from({ length: 17 }, (_, i) => i)] })).toBeUndefined();
+    expect(nameOf({ sql: 'SELECT unnest($1::int[])', args: [Array.from({ length: 64 }, (_, i) => i)] })).toBeDefined();
+    expect(nameOf({ sql: 'SELECT unnest($1::int[])', args: [Array.from({ length: 65 }, (_, i) => i)] })).toBeUndefined();
   });
 
   it.each([true, false])('are kept by the connection when on (DATABASE_PREPARED_STATEMENTS=%s)', async (preparedStatements) => {
