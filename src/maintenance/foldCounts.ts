@@ -1,4 +1,4 @@
-import { jobCountsFold } from '../queue/sql/writes.js';
+import { jobCountsFold } from '../queue/sql/maintenance.js';
 import { jobThroughputFold, jobThroughputPrune, THROUGHPUT_LIMITS } from '../queue/sql/throughput.js';
 import type { MaintenanceTask } from './task.js';
 

@@ -1,7 +1,7 @@
 import type { JobRow } from '../jobs/columns.js';
 import type { GateScope } from '../queue/sql/admission.js';
 import { listPromotable } from '../queue/sql/reads.js';
-import { jobPromoteWaiting } from '../queue/sql/writes.js';
+import { jobPromoteWaiting } from '../queue/sql/maintenance.js';
 import { isolatingFailures, type MaintenanceTask } from './task.js';
 
 /** A user, or a gate as "QUEUE:name" / "TYPE:name": the items a failing pass is bisected over. */

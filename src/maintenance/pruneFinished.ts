@@ -1,4 +1,4 @@
-import { jobPruneFinished } from '../queue/sql/writes.js';
+import { jobPruneFinished } from '../queue/sql/maintenance.js';
 import type { MaintenanceTask } from './task.js';
 
 /** The cleaner: deletes finished jobs past the retention period, a batch per pass. */

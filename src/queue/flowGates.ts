@@ -16,7 +16,7 @@ import {
   transactionsInFlight,
   transactionsStillOpen,
 } from './sql/gates.js';
-import { jobPromoteWaiting } from './sql/writes.js';
+import { jobPromoteWaiting } from './sql/maintenance.js';
 import { checkLength, checkRange } from './validation.js';
 
 export type { GateScope };

@@ -17,7 +17,8 @@ import { jobLogDroppedCount, jobLogGetMany, jobLogPage, type JobLogLine } from '
 import { jobCancelMany, jobRetryMany } from './sql/cancelRetry.js';
 import { jobSearch, type JobFilter } from './sql/search.js';
 import { jobThroughputGet, THROUGHPUT_LIMITS, type ThroughputPoint } from './sql/throughput.js';
-import { jobClaimMany, jobHeartbeat, userSlotFill, userSlotSetLimit, userSlotShrink } from './sql/writes.js';
+import { userSlotFill, userSlotSetLimit, userSlotShrink } from './sql/userLimits.js';
+import { jobClaimMany, jobHeartbeat } from './sql/writes.js';
 import { Submissions, type Submitted, type SubmitJobInput } from './submissions.js';
 import { checkJobFilter, checkJobId, checkLeaseToken, checkLength, checkRange, checkUserId, withIndex } from './validation.js';
 import { serializeResult, TrustedWorkerQueue, type WorkerQueue } from './workerQueue.js';

@@ -1,12 +1,11 @@
 /**
- * Every statement that changes a job or a user's slot row, one noun-verb named function each. The slot
- * invariant (`user_slots.used` = the user's jobs with `holds_slot`) is kept by these statements
- * alone: each one that sets or clears `holds_slot` moves `used` with it (see fragments.ts).
+ * The statements of a job's life, one noun-verb named function each: submit, claim, finish, release,
+ * heartbeat. Each that sets or clears `holds_slot` moves its user's slot and its gate units with it,
+ * in the same statement (admission.ts has the vocabulary and the invariants); the user limits'
+ * statements are in userLimits.ts, maintenance's in maintenance.ts, cancel and retry in cancelRetry.ts.
  */
-import { FINISHED_STATUSES } from '../../jobs/states.js';
 import type { FullJobRow, JobRow, JobWithPayload } from '../../jobs/columns.js';
 import {
-  countFinished,
   type Contents,
   type Db,
   empty,
@@ -19,24 +18,22 @@ import {
   sql,
   states,
   type StatementSettings,
-  statusArray,
 } from './fragments.js';
 import {
   freeSlotsAndReturn,
   gateAdmits,
+  gatePairsOf,
   gateRowsLocked,
   gatesTaken,
   NO_UNITS,
+  ONE_JOB_GATES,
+  RATE_BITS,
   releaseAndPromote,
   slotAcquire,
   unitsHeld,
   unitsTaken,
-  ONE_JOB_GATES,
-  gatePairsOf,
-  type GateScope,
-  RATE_BITS,
 } from './admission.js';
-import { attemptsEnded, attemptsPruned } from './attempts.js';
+import { attemptsEnded } from './attempts.js';
 import type { JobInsertParams, JobClaimParams, JobCompletion, JobFailure, Selection, JobHeartbeatParams } from './params.js';
 
 export type { JobInsertParams, JobClaimParams, JobCompletion, JobFailure, Selection, JobHeartbeatParams };
@@ -362,135 +359,4 @@ export function jobExtendLeases(db: Db, leases: readonly { id: string; leaseToke
   FROM unnest(${leases.map((l) => l.id)}::uuid[], ${leases.map((l) => l.leaseToken)}::uuid[]) AS h(id, lease_token)
   WHERE ${heldUnder('h', leases)} AND j.status = 'RUNNING'
   RETURNING j.id, j.lease_expires_at AS "leaseExpiresAt"`);
-}
-
-// ───────────────────────────── maintenance ─────────────────────────────
-
-/**
- * Hands free slots to waiting jobs that are due: jobs whose runAt arrived (scheduled, or backing
- * off after a failure) and any left waiting by a race. Looks only at users with a free slot (the
- * first `limit` of them, or exactly the users named).
- */
-export function jobPromoteWaiting(
-  db: Db,
-  which: { limit: number } | { userIds: readonly string[]; gates: readonly { scope: GateScope; name: string }[] },
-  settings: StatementSettings,
-) {
-  const waitingOf = (column: string, value: string) =>
-    `EXISTS (SELECT 1 FROM jobs j WHERE j.${column} = ${value} AND j.status = 'QUEUED' AND NOT j.holds_slot AND j.run_at <= now())`;
-  const chosenUsers = 'userIds' in which ? sql`AND s.user_id = ANY(${[...which.userIds]}::text[])` : empty;
-  const chosenGates =
-    'gates' in which
-      ? sql`AND (g.scope, g.name) IN (SELECT * FROM unnest(${which.gates.map((g) => g.scope)}::gate_scope[], ${which.gates.map((g) => g.name)}::text[]))`
-      : empty;
-  const limit = 'userIds' in which ? which.userIds.length + which.gates.length : which.limit;
-  return db.$queryRaw<JobRow[]>(sql`
-  WITH freed AS (
-    SELECT s.user_id, 0 AS n FROM user_slots s
-    WHERE s.used < coalesce(s.max_running, ${settings.defaultUserConcurrency}::int) ${chosenUsers}
-      AND ${raw(waitingOf('user_id', 's.user_id'))}
-    LIMIT ${limit}::int
-  ),
-  freed_units AS (
-    SELECT g.scope, g.name, 0 AS n, 0 AS rate_n FROM flow_gates g
-    WHERE NOT g.paused AND (g.max_running IS NULL OR g.used < g.max_running) AND (g.rate_limit IS NULL OR g.rate_used < g.rate_limit) ${chosenGates}
-      AND CASE g.scope WHEN 'QUEUE' THEN ${raw(waitingOf('queue', 'g.name'))} ELSE ${raw(waitingOf('type', 'g.name'))} END
-    LIMIT ${limit}::int
-  ),
-  ${releaseAndPromote(settings)},
-  ${notifyCte('promoted')}
-  SELECT ${jobColumns('c')} FROM promoted c WHERE ${NOTIFIED}`);
-}
-
-/** Deletes up to `limit` finished jobs that finished before `olderThan` (uncounting them, and their attempt history); returns how many. */
-export async function jobPruneFinished(db: Db, olderThan: Date, limit: number): Promise<number> {
-  const [row] = await db.$queryRaw<{ n: number }[]>(sql`
-  WITH pruned AS (
-    DELETE FROM jobs WHERE id = ANY(ARRAY(
-      SELECT id FROM jobs
-      WHERE status = ANY(${statusArray(FINISHED_STATUSES)}) AND completed_at < ${olderThan}::timestamptz
-      LIMIT ${limit}::int
-    ))
-    RETURNING id, user_id, type, status
-  ),
-  ${attemptsPruned('pruned')},
-  ${countFinished('pruned', -1)}
-  SELECT count(*)::int AS n FROM pruned`);
-  return row?.n ?? 0;
-}
-
-/**
- * Folds the changes appended by the statements into job_counts, per user and (as user '') per type.
- * Changes committed while it runs are left for the next call.
- */
-export function jobCountsFold(db: Db) {
-  return db.$executeRaw(sql`
-  WITH folded AS (DELETE FROM job_count_changes RETURNING user_id, type, status, n),
-  sums AS (
-    SELECT user_id, type, status, sum(n) AS n FROM folded GROUP BY user_id, type, status
-    UNION ALL
-    SELECT '', type, status, sum(n) FROM folded GROUP BY type, status
-  )
-  INSERT INTO job_counts AS c (user_id, type, status, n)
-  SELECT user_id, type, status, n FROM sums WHERE n <> 0
-  ON CONFLICT (user_id, type, status) DO UPDATE SET n = c.n + EXCLUDED.n`);
-}
-
-// ───────────────────────────── user limits ─────────────────────────────
-
-/** Sets (or with null, clears) a user's concurrency override; returns the row, locked. */
-export function userSlotSetLimit(db: Db, userId: string, limit: number | null) {
-  return db.$queryRaw<{ userId: string; used: number; maxRunning: number | null }[]>(sql`
-  INSERT INTO user_slots AS s (user_id, used, max_running) VALUES (${userId}, 0, ${limit}::int)
-  ON CONFLICT (user_id) DO UPDATE SET max_running = EXCLUDED.max_running
-  RETURNING s.user_id AS "userId", s.used, s.max_running AS "maxRunning"`);
-}
-
-/**
- * After a limit was lowered: takes slots back from ready (not yet running) jobs beyond the limit,
- * lowest-ranked first. Running jobs keep theirs and finish; no new job starts until under the limit.
- */
-export function userSlotShrink(db: Db, userId: string, settings: StatementSettings) {
-  return db.$queryRaw<JobRow[]>(sql`
-  WITH ready AS (SELECT queue, type FROM jobs WHERE user_id = ${userId} AND status = 'QUEUED' AND holds_slot),
-  -- Gate rows before the slot row, the order every statement locks them in.
-  ${gateRowsLocked(raw(gatePairsOf('ready')))},
-  slot_row AS (
-    SELECT user_id, used - coalesce(max_running, ${settings.defaultUserConcurrency}::int) AS excess
-    FROM user_slots WHERE user_id = ${userId} AND (SELECT count(*) FROM gate_rows) >= 0 FOR UPDATE
-  ),
-  demoted AS (
-    UPDATE jobs j SET holds_slot = false, version = j.version + 1, updated_at = now()
-    WHERE j.id = ANY(ARRAY(
-      SELECT id FROM jobs
-      WHERE user_id = ${userId} AND status = 'QUEUED' AND holds_slot
-      ORDER BY priority ASC, run_at DESC, seq DESC
-      LIMIT greatest((SELECT excess FROM slot_row), 0)
-      FOR UPDATE
-    ))
-    RETURNING j.*
-  ),
-  slots_updated AS (
-    UPDATE user_slots s SET used = s.used - (SELECT count(*)::int FROM demoted) WHERE s.user_id = ${userId}
-    RETURNING 1
-  ),
-  -- The demoted jobs' gate units go back too; they are not handed on here (maintenance does that).
-  gates_given_back AS (
-    UPDATE flow_gates g SET used = g.used - u.n, rate_used = g.rate_used - u.rate_n
-    FROM (SELECT scope, name, sum(n)::int AS n, sum(rate_n)::int AS rate_n FROM (${raw(unitsHeld('demoted'))}) h GROUP BY scope, name) u
-    WHERE g.scope = u.scope AND g.name = u.name
-    RETURNING 1
-  ),
-  ${notifyCte('demoted')}
-  SELECT ${jobColumns('c')} FROM demoted c WHERE ${NOTIFIED} AND EXISTS (SELECT 1 FROM slots_updated)`);
-}
-
-/** Gives a user's free slots (after a raised limit) to their waiting jobs. */
-export function userSlotFill(db: Db, userId: string, settings: StatementSettings) {
-  return db.$queryRaw<JobRow[]>(sql`
-  WITH freed AS (SELECT ${userId}::text AS user_id, 0 AS n),
-  freed_units AS (${raw(NO_UNITS)}),
-  ${releaseAndPromote(settings)},
-  ${notifyCte('promoted')}
-  SELECT ${jobColumns('c')} FROM promoted c WHERE ${NOTIFIED}`);
 }

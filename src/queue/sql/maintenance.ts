@@ -1,0 +1,91 @@
+/**
+ * The statements maintenance runs (src/maintenance/): promotion of waiting jobs that became due or
+ * that a gate has room for, pruning of finished jobs, folding of the finished-job counters. Like the
+ * statements in writes.ts, each keeps the slot and gate invariants by itself (see admission.ts).
+ */
+import type { JobRow } from '../../jobs/columns.js';
+import { FINISHED_STATUSES } from '../../jobs/states.js';
+import { type GateScope, releaseAndPromote } from './admission.js';
+import { attemptsPruned } from './attempts.js';
+import {
+  countFinished,
+  type Db,
+  empty,
+  jobColumns,
+  NOTIFIED,
+  notifyCte,
+  raw,
+  sql,
+  type StatementSettings,
+  statusArray,
+} from './fragments.js';
+
+/**
+ * Hands free slots to waiting jobs that are due: jobs whose runAt arrived (scheduled, or backing
+ * off after a failure) and any left waiting by a race. Looks only at users with a free slot (the
+ * first `limit` of them, or exactly the users named).
+ */
+export function jobPromoteWaiting(
+  db: Db,
+  which: { limit: number } | { userIds: readonly string[]; gates: readonly { scope: GateScope; name: string }[] },
+  settings: StatementSettings,
+) {
+  const waitingOf = (column: string, value: string) =>
+    `EXISTS (SELECT 1 FROM jobs j WHERE j.${column} = ${value} AND j.status = 'QUEUED' AND NOT j.holds_slot AND j.run_at <= now())`;
+  const chosenUsers = 'userIds' in which ? sql`AND s.user_id = ANY(${[...which.userIds]}::text[])` : empty;
+  const chosenGates =
+    'gates' in which
+      ? sql`AND (g.scope, g.name) IN (SELECT * FROM unnest(${which.gates.map((g) => g.scope)}::gate_scope[], ${which.gates.map((g) => g.name)}::text[]))`
+      : empty;
+  const limit = 'userIds' in which ? which.userIds.length + which.gates.length : which.limit;
+  return db.$queryRaw<JobRow[]>(sql`
+  WITH freed AS (
+    SELECT s.user_id, 0 AS n FROM user_slots s
+    WHERE s.used < coalesce(s.max_running, ${settings.defaultUserConcurrency}::int) ${chosenUsers}
+      AND ${raw(waitingOf('user_id', 's.user_id'))}
+    LIMIT ${limit}::int
+  ),
+  freed_units AS (
+    SELECT g.scope, g.name, 0 AS n, 0 AS rate_n FROM flow_gates g
+    WHERE NOT g.paused AND (g.max_running IS NULL OR g.used < g.max_running) AND (g.rate_limit IS NULL OR g.rate_used < g.rate_limit) ${chosenGates}
+      AND CASE g.scope WHEN 'QUEUE' THEN ${raw(waitingOf('queue', 'g.name'))} ELSE ${raw(waitingOf('type', 'g.name'))} END
+    LIMIT ${limit}::int
+  ),
+  ${releaseAndPromote(settings)},
+  ${notifyCte('promoted')}
+  SELECT ${jobColumns('c')} FROM promoted c WHERE ${NOTIFIED}`);
+}
+
+/** Deletes up to `limit` finished jobs that finished before `olderThan` (uncounting them, and their attempt history); returns how many. */
+export async function jobPruneFinished(db: Db, olderThan: Date, limit: number): Promise<number> {
+  const [row] = await db.$queryRaw<{ n: number }[]>(sql`
+  WITH pruned AS (
+    DELETE FROM jobs WHERE id = ANY(ARRAY(
+      SELECT id FROM jobs
+      WHERE status = ANY(${statusArray(FINISHED_STATUSES)}) AND completed_at < ${olderThan}::timestamptz
+      LIMIT ${limit}::int
+    ))
+    RETURNING id, user_id, type, status
+  ),
+  ${attemptsPruned('pruned')},
+  ${countFinished('pruned', -1)}
+  SELECT count(*)::int AS n FROM pruned`);
+  return row?.n ?? 0;
+}
+
+/**
+ * Folds the changes appended by the statements into job_counts, per user and (as user '') per type.
+ * Changes committed while it runs are left for the next call.
+ */
+export function jobCountsFold(db: Db) {
+  return db.$executeRaw(sql`
+  WITH folded AS (DELETE FROM job_count_changes RETURNING user_id, type, status, n),
+  sums AS (
+    SELECT user_id, type, status, sum(n) AS n FROM folded GROUP BY user_id, type, status
+    UNION ALL
+    SELECT '', type, status, sum(n) FROM folded GROUP BY type, status
+  )
+  INSERT INTO job_counts AS c (user_id, type, status, n)
+  SELECT user_id, type, status, n FROM sums WHERE n <> 0
+  ON CONFLICT (user_id, type, status) DO UPDATE SET n = c.n + EXCLUDED.n`);
+}
