@@ -127,15 +127,16 @@ const CANDIDATE = 'id, user_id, queue, type, priority, run_at, seq';
 
 /**
  * CTEs that give back the user slots counted in CTE `freed(user_id, n)` and the gate units in CTE
- * `freed_units(scope, name, n)`, and admit the best waiting jobs (priority, then runAt, then
+ * `freed_units(scope, name, n, rate_n)`, and admit the best waiting jobs (priority, then runAt, then
  * submission) that now have room under their user and every gate. Defines `promoted`.
  *
  * Candidates come from each freed user's waiting jobs and each freed gate's, chosen on the snapshot
  * (up to the room it shows) and locked with SKIP LOCKED; the final choice is made under the locked
- * gate and slot rows: a candidate is admitted when its rank among the candidates of its user, and of
- * each of its gates, is within that one's room. That may admit fewer than the room allows (a job
- * blocked by one limit still counts against another's room), never more; maintenance's promotion
- * hands out what is left.
+ * gate and slot rows: candidates some limit has no room for are dropped, and each other one is
+ * admitted when its rank among the rest of its user's, and of each of its gates', is within that
+ * one's room. Where two limits each have some room, that may admit fewer than they allow (a job the
+ * one holds back still counts in the other's ranks), never more; maintenance's promotion hands out
+ * what is left.
  */
 export function releaseAndPromote(settings: StatementSettings): Prisma.Sql {
   const limit = `coalesce(s.max_running, ${settings.defaultUserConcurrency}::int)`;
