@@ -4,7 +4,7 @@
 /** @import { HistoryEntry, Job, JobStatus, JobSummary } from './types.js' */
 
 /** @type {ReadonlySet<JobStatus>} */
-const FINISHED = new Set(['COMPLETED', 'FAILED', 'CANCELLED']);
+const FINISHED = new Set(['COMPLETED', 'FAILED', 'CANCELLED', 'EXPIRED']);
 
 /** A page left open on a busy queue would otherwise keep every job it ever saw. */
 const MAX_JOBS = 2000;

@@ -1,7 +1,7 @@
 // Types for the JSDoc of the dashboard's modules (checked by dashboard/tsconfig.json): the shapes its
 // GraphQL operations (operations.js) select from schema.graphql. Not served: types only.
 
-export type JobStatus = 'QUEUED' | 'RUNNING' | 'COMPLETED' | 'FAILED' | 'CANCELLED';
+export type JobStatus = 'QUEUED' | 'RUNNING' | 'COMPLETED' | 'FAILED' | 'CANCELLED' | 'EXPIRED';
 export type JobWaitReason = 'RUN_AT' | 'USER_CONCURRENCY';
 
 /** JOB_SUMMARY in operations.js: what the all-jobs stream and the lists select. Dates are ISO strings. */

@@ -222,6 +222,13 @@ const cases: Case[] = [
     code: 'BAD_USER_INPUT',
     message: /queue/,
   },
+  {
+    name: 'a deadline to start that has passed',
+    as: 'user',
+    query: 'mutation { submitJob(input: {type: "remote", expiresAt: "2020-01-01T00:00:00Z"}) { job { id } } }',
+    code: 'BAD_USER_INPUT',
+    message: /has passed/,
+  },
   // Tags and metadata are bounded on every transport.
   {
     name: 'a tag with a space in it',

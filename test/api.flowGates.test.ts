@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { parse } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestConveyor, type TestConveyor } from '../testing/conveyor.js';
+import { withClient } from '../testing/database.js';
 import { createWsClient, postGraphQL, Recorder } from '../testing/graphqlClient.js';
 
 type Result = { data?: any; errors?: readonly { message: string; extensions?: Record<string, unknown> }[] };
@@ -108,5 +109,36 @@ describe('queues, caps and pauses over the GraphQL API', () => {
     const next = (await as(workerKey, 'mutation { dequeueJobs(limit: 5, queues: ["capped"]) { id } }')).data.dequeueJobs;
     expect(next.map((job: { id: string }) => job.id)).toEqual([b.id]);
     await as(adminKey, 'mutation { configureJobType(name: "thumbnail", maxRunning: null) { maxRunning } }');
+  });
+
+  it('a deadline to start over GraphQL: ttlMs sets expiresAt, and the job ends EXPIRED unclaimed', async () => {
+    const submitted = await as(
+      aliceKey,
+      'mutation { submitJob(input: {type: "remote", queue: "deadline", ttlMs: 100}) { job { id expiresAt } } }',
+    );
+    const { id, expiresAt } = submitted.data.submitJob.job;
+    expect(new Date(expiresAt).getTime()).toBeGreaterThan(Date.now() - 1000);
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    await conveyor.queue.expireOverdueJobs();
+    const read = await as(aliceKey, 'query ($id: ID!) { job(id: $id) { status waitingFor } }', { id });
+    expect(read.data.job).toEqual({ status: 'EXPIRED', waitingFor: null });
+    expect(
+      code(
+        await as(aliceKey, 'mutation { submitJob(input: {type: "remote", ttlMs: 100, expiresAt: "2030-01-01T00:00:00Z"}) { job { id } } }'),
+      ),
+    ).toBe('BAD_USER_INPUT');
+  });
+
+  it("the SQL function takes a deadline, in the app's own transaction", async () => {
+    const { rows } = await withClient(conveyor.databaseUrl, (client) =>
+      client.query(`SELECT conveyor_submit_job(type => 'remote', user_id => 'in-tx', expires_at => now() + interval '1 hour') AS id`),
+    );
+    const job = (await conveyor.queue.getJob(rows[0].id))!;
+    expect(job.expiresAt!.getTime()).toBeGreaterThan(Date.now() + 3_500_000);
+    await expect(
+      withClient(conveyor.databaseUrl, (client) =>
+        client.query(`SELECT conveyor_submit_job(type => 'remote', user_id => 'in-tx', expires_at => now() - interval '1 second')`),
+      ),
+    ).rejects.toThrow(/could never start/);
   });
 });

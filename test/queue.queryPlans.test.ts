@@ -190,6 +190,7 @@ describe('query plans of the hot statements', () => {
       tags: ['plan'],
       metadataJson: '{}',
       queue: 'default',
+      expiresAt: null,
     };
     const statements = {
       claim: statementOf((db) =>

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConflictError } from '../src/errors.js';
 import type { JobRow } from '../src/jobs/columns.js';
 import { JOB_STATUSES, TRANSITIONS, type JobStatus, type Transition } from '../src/jobs/states.js';
+import { withClient } from '../testing/database.js';
 import { jobInState } from '../testing/jobInState.js';
 import { startTestQueue, type TestQueue } from '../testing/testQueue.js';
 
@@ -21,7 +22,8 @@ describe('job state transitions', () => {
   const jobIn = (status: JobStatus, type = 'remote') =>
     jobInState(harness.queue, status, { type, maxAttempts: 2, workerId: 'states', error: 'done for' });
 
-  const operations: Record<Exclude<Transition, 'claim' | 'expireLease'>, (job: JobRow) => Promise<JobRow>> = {
+  // Not here: the transitions maintenance makes (claim, expireLease, expire), tested below and in their own files.
+  const operations: Record<Exclude<Transition, 'claim' | 'expireLease' | 'expire'>, (job: JobRow) => Promise<JobRow>> = {
     complete: (job) => harness.queue.completeJob(job.id, job.leaseToken ?? randomUUID(), null),
     fail: (job) => harness.queue.failJob(job.id, job.leaseToken ?? randomUUID(), 'try again'),
     cancel: (job) => harness.queue.cancelJob(job.id),
@@ -50,6 +52,22 @@ describe('job state transitions', () => {
       });
     }
   }
+
+  it('expire takes only QUEUED jobs past their deadline to start; a running one runs on', async () => {
+    const overdue = await harness.queue.submitJob({ type: 'remote', userId: randomUUID(), ttlMs: 50 });
+    const later = await harness.queue.submitJob({ type: 'remote', userId: randomUUID(), ttlMs: 60_000 });
+    const running = await jobIn('RUNNING', 'solo');
+    // The running one has a deadline too, passed while it runs.
+    await withClient(harness.databaseUrl, (client) =>
+      client.query(`UPDATE jobs SET expires_at = now() - interval '1 second' WHERE id = $1`, [running.id]),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 80));
+    const expired = await harness.queue.expireOverdueJobs();
+    expect(expired.map((job) => job.id)).toEqual([overdue.job.id]);
+    expect(TRANSITIONS.expire.to).toContain(expired[0]!.status);
+    expect((await harness.queue.getJob(later.job.id))!.status).toBe('QUEUED');
+    expect((await harness.queue.getJob(running.id))!.status).toBe('RUNNING');
+  });
 
   it('claim takes only QUEUED jobs', async () => {
     for (const status of JOB_STATUSES.filter((s) => s !== 'QUEUED')) await jobIn(status, 'solo');

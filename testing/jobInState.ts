@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { JobRow } from '../src/jobs/columns.js';
 import type { JobStatus } from '../src/jobs/states.js';
 import { LIMITS } from '../src/queue/limits.js';
@@ -25,9 +26,18 @@ export interface JobInStateOptions extends Partial<SubmitJobInput> {
  */
 export async function jobInState(queue: JobQueue, status: JobStatus, options: JobInStateOptions = {}): Promise<JobRow> {
   const { workerId = 'fixture', leaseSeconds, result = null, error = 'failed by the fixture', ...input } = options;
-  const { job } = await queue.submitJob({ type: 'echo', userId: randomUUID(), ...input });
+  // An EXPIRED job is one submitted with a deadline to start that passes before anyone claims it.
+  const deadline = status === 'EXPIRED' ? { ttlMs: 20 } : {};
+  const { job } = await queue.submitJob({ type: 'echo', userId: randomUUID(), ...deadline, ...input });
   if (status === 'QUEUED') return job;
   if (status === 'CANCELLED') return queue.cancelJob(job.id);
+  if (status === 'EXPIRED') {
+    await sleep(30);
+    await queue.expireOverdueJobs();
+    const expired = await queue.getJob(job.id);
+    if (expired?.status !== 'EXPIRED') throw new Error(`jobInState: job ${job.id} did not expire`);
+    return expired;
+  }
   const claimed = await claimThis(queue, job, { workerId, leaseSeconds });
   if (status === 'RUNNING') return claimed;
   if (status === 'COMPLETED') return queue.completeJob(job.id, claimed.leaseToken!, result);

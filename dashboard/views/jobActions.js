@@ -6,7 +6,7 @@ import { h } from '../dom.js';
 // Which action each state allows, as the API's state table does (retryJob: FAILED | CANCELLED → QUEUED;
 // cancelJob: QUEUED | RUNNING → CANCELLED), so the page never offers a button that would be refused.
 /** @type {ReadonlySet<JobStatus>} */
-const RETRYABLE = new Set(['FAILED', 'CANCELLED']);
+const RETRYABLE = new Set(['FAILED', 'CANCELLED', 'EXPIRED']);
 /** @type {ReadonlySet<JobStatus>} */
 const CANCELLABLE = new Set(['QUEUED', 'RUNNING']);
 

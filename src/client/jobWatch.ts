@@ -21,7 +21,7 @@ export interface WatchDeps {
   listPage(userId: string, after: string | null, first: number): Promise<{ jobs: WatchedJob[]; nextCursor: string | null }>;
 }
 
-const FINISHED: readonly JobStatus[] = ['COMPLETED', 'FAILED', 'CANCELLED'];
+const FINISHED: readonly JobStatus[] = ['COMPLETED', 'FAILED', 'CANCELLED', 'EXPIRED'];
 /** Versions remembered per watch (the oldest forgotten first), as the server's feeds do. */
 const REMEMBERED_JOBS_MAX = 10_000;
 /**

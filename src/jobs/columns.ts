@@ -86,6 +86,7 @@ export const JOB_COLUMNS = {
   // the row when asked for (getJob, or a Job.metadata field).
   metadata: { sql: '$.metadata', event: 'never', contents: true },
   queue: { sql: '$.queue', event: 'always' },
+  expiresAt: { sql: '$.expires_at', event: 'always', date: true },
   gateUnits: { sql: '$.gate_units', event: 'never' },
 } as const satisfies Record<keyof FullJobRow, ColumnSpec>;
 

@@ -6,9 +6,10 @@
  *      ▲                 │ fail / lease expired, attempts left → QUEUED (runAt = now + backoff)
  *      │                 │ release (worker shutting down) → QUEUED, the attempt not counted
  *      │                 └ fail, no attempts left or not retryable ──▶ FAILED
- *      └── retry ◀── FAILED / CANCELLED          QUEUED or RUNNING ──cancel──▶ CANCELLED
+ *      └── retry ◀── FAILED / CANCELLED / EXPIRED   QUEUED or RUNNING ──cancel──▶ CANCELLED
+ *   QUEUED ──expire (not claimed by its expiresAt)──▶ EXPIRED
  */
-export const JOB_STATUSES = ['QUEUED', 'RUNNING', 'COMPLETED', 'FAILED', 'CANCELLED'] as const;
+export const JOB_STATUSES = ['QUEUED', 'RUNNING', 'COMPLETED', 'FAILED', 'CANCELLED', 'EXPIRED'] as const;
 export type JobStatus = (typeof JOB_STATUSES)[number];
 
 export const TRANSITIONS = {
@@ -19,7 +20,9 @@ export const TRANSITIONS = {
   /** A worker shutting down hands back what it could not finish; the attempt does not count. */
   release: { from: ['RUNNING'], to: ['QUEUED'] },
   cancel: { from: ['QUEUED', 'RUNNING'], to: ['CANCELLED'] },
-  retry: { from: ['FAILED', 'CANCELLED'], to: ['QUEUED'] },
+  /** Not claimed by its deadline to start (expiresAt): maintenance ends it. */
+  expire: { from: ['QUEUED'], to: ['EXPIRED'] },
+  retry: { from: ['FAILED', 'CANCELLED', 'EXPIRED'], to: ['QUEUED'] },
 } as const satisfies Record<string, { from: readonly JobStatus[]; to: readonly JobStatus[] }>;
 
 export type Transition = keyof typeof TRANSITIONS;
@@ -45,7 +48,7 @@ export const ATTEMPT_OUTCOMES = {
 export type AttemptOutcome = keyof typeof ATTEMPT_OUTCOMES;
 export const ATTEMPT_OUTCOME_NAMES = Object.keys(ATTEMPT_OUTCOMES) as AttemptOutcome[];
 
-export const FINISHED_STATUSES = ['COMPLETED', 'FAILED', 'CANCELLED'] as const satisfies readonly JobStatus[];
+export const FINISHED_STATUSES = ['COMPLETED', 'FAILED', 'CANCELLED', 'EXPIRED'] as const satisfies readonly JobStatus[];
 
 /** The states a transition may leave, for the statements' WHERE clauses and for refusals. */
 export function sourceStates(transition: Transition): readonly JobStatus[] {
@@ -60,6 +63,7 @@ const DONE: Record<Transition, string> = {
   expireLease: 'expired',
   release: 'released',
   cancel: 'cancelled',
+  expire: 'expired',
   retry: 'retried',
 };
 

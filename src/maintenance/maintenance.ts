@@ -4,6 +4,7 @@ import type { JobRow } from '../jobs/columns.js';
 import type { Logger } from '../logger.js';
 import type { QueueObserver, QueueSettings } from '../queue/queueTypes.js';
 import type { Schedules } from '../schedules/schedules.js';
+import { expireJobs } from './expireJobs.js';
 import { expireLeases } from './expireLeases.js';
 import { fireSchedules } from './fireSchedules.js';
 import { foldCounts } from './foldCounts.js';
@@ -118,6 +119,7 @@ export class Maintenance {
           const expired = await run(expireLeases);
           this.#observer.jobsFailed?.(expired);
           const scheduled = await run(fireSchedules);
+          await run(expireJobs);
           const admittedUnderRate = await run(releaseRateUnits);
           const promoted = [...admittedUnderRate, ...(await run(promoteWaiting))];
           const pruned = await run(pruneFinished);

@@ -26,6 +26,8 @@ export const LIMITS = {
   pageSize: 100,
   userConcurrency: 10_000,
   runAtHorizonDays: 366,
+  /** A TTL (deadline to start, from submit) is at most as far ahead as runAt may be. */
+  ttlMs: 366 * 86_400_000,
   submitBatch: 1000,
   /** Tags on one job, and each tag's length; a tag is made of TAG_PATTERN's characters only. */
   tags: 10,

@@ -14,7 +14,7 @@ import { FlowGates } from './flowGates.js';
 import { jobAttemptList, type JobAttempt } from './sql/attempts.js';
 import { checkLogLine, type LogLineInput } from './logLines.js';
 import { jobLogDroppedCount, jobLogGetMany, jobLogPage, type JobLogLine } from './sql/logs.js';
-import { jobCancelMany, jobRetryMany } from './sql/cancelRetry.js';
+import { jobCancelMany, jobExpireDue, jobRetryMany } from './sql/cancelRetry.js';
 import { jobSearch, type JobFilter } from './sql/search.js';
 import { jobThroughputGet, THROUGHPUT_LIMITS, type ThroughputPoint } from './sql/throughput.js';
 import { userSlotFill, userSlotSetLimit, userSlotShrink } from './sql/userLimits.js';
@@ -176,6 +176,15 @@ export class JobQueue {
     if (!job) return this.#stateRefusal(id, 'cancel');
     this.#observer.jobsCancelled?.([job]);
     return job;
+  }
+
+  /**
+   * Ends the QUEUED jobs past their deadline to start as EXPIRED (up to `limit`), as maintenance does
+   * each pass; for a caller that drives maintenance itself. Returns them.
+   */
+  async expireOverdueJobs(limit: number = LIMITS.bulkBatch): Promise<JobRow[]> {
+    checkRange('limit', limit, 1, LIMITS.bulkBatch);
+    return jobExpireDue(this.#db, limit, this.settings);
   }
 
   async retryJob(id: string): Promise<JobRow> {

@@ -9,7 +9,7 @@ import type { Db } from './sql/fragments.js';
 import { jobGetByIdempotencyKeys } from './sql/reads.js';
 import { jobInsert, jobInsertMany, userSlotEnsure, userSlotRelease, type JobInsertParams } from './sql/writes.js';
 import { checkStorableJson } from './storableJson.js';
-import { checkLength, checkMetadata, checkRange, checkRunAt, checkTags, checkUserId, withIndex } from './validation.js';
+import { checkExpiry, checkLength, checkMetadata, checkRange, checkRunAt, checkTags, checkUserId, withIndex } from './validation.js';
 
 /** A submission's outcome: the job, and whether an idempotency key made it an existing one. */
 export interface Submitted {
@@ -33,6 +33,10 @@ export interface SubmitJobInput {
   metadata?: Record<string, unknown> | null;
   /** The named queue; default: the type's queue, else `default`. */
   queue?: string | null;
+  /** Deadline to start: not claimed by then, the job ends EXPIRED. At most one of expiresAt and ttlMs. */
+  expiresAt?: Date | null;
+  /** The deadline as milliseconds from the submit. */
+  ttlMs?: number | null;
 }
 
 /** Bound on the remembered users with a slot row; past it the memory starts over. */
@@ -170,6 +174,7 @@ export class Submissions {
     if (input.runAt) checkRunAt(input.runAt);
     const tags = input.tags ? checkTags(input.tags) : [];
     const metadataJson = input.metadata != null ? checkMetadata(input.metadata) : '{}';
+    const expiresAt = checkExpiry(input.expiresAt ?? null, input.ttlMs ?? null, input.runAt ?? null);
     const queue = input.queue ?? this.#registry.get(input.type)?.queue ?? DEFAULT_QUEUE;
     checkLength('queue', queue, LIMITS.queueLength);
     return {
@@ -186,6 +191,7 @@ export class Submissions {
       tags,
       metadataJson,
       queue,
+      expiresAt,
     };
   }
 }

@@ -29,6 +29,19 @@ export function checkRunAt(runAt: Date) {
   if (runAt.getFullYear() < 2000) throw new InvalidInputError('runAt is before the year 2000; leave it out to run now.');
 }
 
+/** The deadline to start from expiresAt or ttlMs (not both): in the future, after runAt, within the horizon. */
+export function checkExpiry(expiresAt: Date | null, ttlMs: number | null, runAt: Date | null): Date | null {
+  if (expiresAt !== null && ttlMs !== null) throw new InvalidInputError('Give expiresAt or ttlMs, not both.');
+  if (ttlMs !== null) checkRange('ttlMs', ttlMs, 1, LIMITS.ttlMs);
+  const deadline = ttlMs !== null ? new Date(Date.now() + ttlMs) : expiresAt;
+  if (deadline === null) return null;
+  if (Number.isNaN(deadline.getTime())) throw new InvalidInputError('expiresAt is not a valid date.');
+  if (deadline.getTime() <= Date.now()) throw new InvalidInputError('expiresAt has passed: the job could never start.');
+  if (runAt && deadline.getTime() <= runAt.getTime()) throw new InvalidInputError('expiresAt is not after runAt: the job could never start.');
+  if (deadline.getTime() > Date.now() + LIMITS.ttlMs) throw new InvalidInputError(`expiresAt may be at most ${LIMITS.runAtHorizonDays} days ahead.`);
+  return deadline;
+}
+
 export function checkUserId(userId: string) {
   checkLength('userId', userId, LIMITS.userIdLength);
 }

@@ -66,6 +66,7 @@ export type JobLogLineInput = {
 export type JobStatus =
   | 'CANCELLED'
   | 'COMPLETED'
+  | 'EXPIRED'
   | 'FAILED'
   | 'QUEUED'
   | 'RUNNING';
@@ -135,6 +136,8 @@ export type ScheduleSource =
 export type SubmitJobInput = {
   /** Delay before the first retry in ms, doubling per attempt (with jitter); default from config. */
   backoffBaseMs?: number | null | undefined;
+  /** Deadline to start: a job not claimed by then ends EXPIRED. After now and runAt; or give ttlMs. */
+  expiresAt?: string | null | undefined;
   /** A key already used by this user returns that user's existing job. */
   idempotencyKey?: string | null | undefined;
   /** Attempts before FAILED; defaults per type, then to the server default. */
@@ -151,6 +154,8 @@ export type SubmitJobInput = {
   runAt?: string | null | undefined;
   /** Labels to search by and act on in bulk: at most 10, each 1 to 64 of A-Z a-z 0-9 _ . : / = - (e.g. "tenant:acme"); repeats are dropped. */
   tags?: Array<string> | null | undefined;
+  /** The deadline to start as milliseconds from now (1 to 31622400000); not with expiresAt. */
+  ttlMs?: number | null | undefined;
   /** A registered job type, e.g. "send_email". */
   type: string;
   /** Whose job it is. A user key submits for its own user and may leave this out; an admin key must set it. */

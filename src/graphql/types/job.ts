@@ -79,6 +79,11 @@ export const JobRef = builder.objectRef<JobSource>('Job').implement({
     }),
     priority: t.exposeInt('priority', { description: 'Higher runs first.' }),
     runAt: t.expose('runAt', { type: 'DateTime', description: 'Not handed out before this time.' }),
+    expiresAt: t.expose('expiresAt', {
+      type: 'DateTime',
+      nullable: true,
+      description: 'Deadline to start: not claimed by then, it ends EXPIRED (a running job runs on).',
+    }),
     attempts: t.exposeInt('attempts', { description: 'Times the job has been claimed, including the current run.' }),
     maxAttempts: t.exposeInt('maxAttempts'),
     backoffBaseMs: t.exposeInt('backoffBaseMs', {

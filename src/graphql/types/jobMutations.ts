@@ -25,6 +25,11 @@ const SubmitJobInput = builder.inputType('SubmitJobInput', {
     }),
     metadata: t.field({ type: 'JSON', description: `A JSON object of at most ${LIMITS.metadataBytes} bytes, kept with the job.` }),
     queue: t.string({ description: "The named queue (its cap, pause and workers apply); default: the type's queue, else `default`." }),
+    expiresAt: t.field({
+      type: 'DateTime',
+      description: 'Deadline to start: a job not claimed by then ends EXPIRED. After now and runAt; or give ttlMs.',
+    }),
+    ttlMs: t.int({ description: `The deadline to start as milliseconds from now (1 to ${LIMITS.ttlMs}); not with expiresAt.` }),
   }),
 });
 

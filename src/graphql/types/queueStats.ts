@@ -21,7 +21,8 @@ const QueueStatsRef = builder.objectRef<QueueCounts>('QueueStats').implement({
     completed: t.exposeInt('completed'),
     failed: t.exposeInt('failed'),
     cancelled: t.exposeInt('cancelled'),
-    total: t.int({ resolve: (s) => queued(s) + s.running + s.completed + s.failed + s.cancelled }),
+    expired: t.exposeInt('expired', { description: 'Ended without starting: not claimed by their deadline (expiresAt).' }),
+    total: t.int({ resolve: (s) => queued(s) + s.running + s.completed + s.failed + s.cancelled + s.expired }),
   }),
 });
 

@@ -52,7 +52,34 @@ export function jobCancelMany(db: Db, ids: readonly string[], settings: Statemen
 }
 
 /**
- * FAILED or CANCELLED → QUEUED with a fresh set of attempts, due now. Under the users' slot-row locks
+ * QUEUED past its deadline to start → EXPIRED (maintenance: the `limit` longest overdue). A job that
+ * held its slot (ready but not claimed in time) gives it back, with its gate units, to waiting jobs.
+ */
+export function jobExpireDue(db: Db, limit: number, settings: StatementSettings) {
+  return db.$queryRaw<FullJobRow[]>(sql`
+  WITH target AS (
+    SELECT id, holds_slot FROM jobs
+    WHERE status = ANY(${states('expire')}) AND expires_at IS NOT NULL AND expires_at <= now()
+    ORDER BY expires_at
+    LIMIT ${limit}::int
+    FOR UPDATE SKIP LOCKED
+  ),
+  expired AS (
+    UPDATE jobs j SET status = 'EXPIRED', holds_slot = false, completed_at = now(), updated_at = now(), version = j.version + 1
+    FROM target WHERE j.id = target.id
+    RETURNING j.*
+  ),
+  ${countFinished('expired', 1)},
+  freed AS (SELECT c.user_id, 1 AS n FROM expired c JOIN target t ON t.id = c.id WHERE t.holds_slot),
+  freed_units AS (${raw(unitsHeld('expired', 'c.id IN (SELECT id FROM target WHERE holds_slot)'))}),
+  ${releaseAndPromote(settings)},
+  changed AS (SELECT * FROM expired UNION ALL SELECT * FROM promoted),
+  ${notifyCte('changed')}
+  SELECT ${jobColumns('c', 'all')} FROM expired c WHERE ${NOTIFIED}`);
+}
+
+/**
+ * FAILED, CANCELLED or EXPIRED → QUEUED with a fresh set of attempts, due now. Under the users' slot-row locks
  * (taken in user_id order, as every statement takes them), each user's retried jobs take that user's
  * free slots best first (priority, then submission); the others wait for one, as a submit over the
  * limit does. A user without a slot row (never the case for a job submitted through the queue) gets
@@ -99,6 +126,8 @@ export function jobRetryMany(db: Db, ids: readonly string[], settings: Statement
   retried AS (
     UPDATE jobs j SET status = 'QUEUED', holds_slot = ranked.takes_slot,
       gate_units = CASE WHEN ranked.takes_slot THEN ranked.units ELSE 0 END, attempts = 0, run_at = now(),
+      -- A retried job has no deadline to start any more: the operator asked for it to run.
+      expires_at = NULL,
       started_at = NULL, completed_at = NULL, result = NULL, result_bytes = 0, progress = NULL, progress_message = NULL,
       worker_id = NULL, updated_at = now(), version = j.version + 1
     FROM ranked WHERE j.id = ranked.id

@@ -53,6 +53,7 @@ export function submitJobFunctionSql(settings: QueueSettings): string {
       tags: new Argument('tags'),
       metadataJson: new Argument('metadata'),
       queue: new Argument('job_queue'),
+      expiresAt: new Argument('expires_at'),
     },
     settings,
   );
@@ -72,7 +73,8 @@ CREATE OR REPLACE FUNCTION conveyor_submit_job(
   trace_parent text DEFAULT NULL,
   tags text[] DEFAULT '{}',
   metadata jsonb DEFAULT '{}',
-  queue text DEFAULT NULL
+  queue text DEFAULT NULL,
+  expires_at timestamptz DEFAULT NULL
 ) RETURNS uuid LANGUAGE plpgsql AS $conveyor$
 DECLARE
   inserted record;
@@ -106,6 +108,7 @@ BEGIN
   ${refuse(`attempts NOT BETWEEN 1 AND ${LIMITS.maxAttempts}`, `'max_attempts must be an integer from 1 to ${LIMITS.maxAttempts}.'`)}
   job_queue := coalesce(conveyor_submit_job.queue, (SELECT t.queue FROM job_types t WHERE t.name = conveyor_submit_job.type), 'default');
   ${refuse(`length(job_queue) NOT BETWEEN 1 AND ${LIMITS.queueLength}`, `'queue must be 1 to ${LIMITS.queueLength} characters long.'`)}
+  ${refuse(`expires_at <= greatest(now(), coalesce(run_at, now()))`, `'expires_at must be after now and after run_at: the job could never start.'`)}
   -- As the submit in src/queue/submissions.ts: a concurrent submit with the same key that commits
   -- first makes this one insert nothing; give back the slot it took and return the winner's job.
   FOR round IN 1..3 LOOP

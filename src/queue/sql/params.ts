@@ -19,6 +19,8 @@ export interface JobInsertParams {
   metadataJson: string;
   /** The named queue (checked like a type name). */
   queue: string;
+  /** Deadline to start, or null. */
+  expiresAt: Date | null;
 }
 
 export interface JobClaimParams {

@@ -69,7 +69,7 @@ export function jobListPending(db: Db, limit: number, userId: string | null) {
 }
 
 /** Jobs by state, QUEUED ones by what they wait for. */
-export type QueueCounts = Record<QueuedSubstate | 'running' | 'completed' | 'failed' | 'cancelled', number>;
+export type QueueCounts = Record<QueuedSubstate | 'running' | 'completed' | 'failed' | 'cancelled' | 'expired', number>;
 
 /**
  * Counts without reading finished jobs: the live states through the partial indexes that hold only
@@ -85,14 +85,16 @@ export function queueStatsGet(db: Db, filter: { userId: string | null; type: str
     (SELECT count(*) FROM jobs WHERE status = 'QUEUED' AND ${raw(QUEUED_SUBSTATES.ready.sql)} ${user} ${type})::int AS ready,
     w.waiting, w.scheduled,
     (SELECT count(*) FROM jobs WHERE status = 'RUNNING' ${user} ${type})::int AS running,
-    coalesce(f.completed, 0)::int AS completed, coalesce(f.failed, 0)::int AS failed, coalesce(f.cancelled, 0)::int AS cancelled
+    coalesce(f.completed, 0)::int AS completed, coalesce(f.failed, 0)::int AS failed, coalesce(f.cancelled, 0)::int AS cancelled,
+    coalesce(f.expired, 0)::int AS expired
   FROM (
     SELECT count(*) FILTER (WHERE ${raw(QUEUED_SUBSTATES.waiting.sql)})::int AS waiting,
            count(*) FILTER (WHERE ${raw(QUEUED_SUBSTATES.scheduled.sql)})::int AS scheduled
     FROM jobs WHERE status = 'QUEUED' AND NOT holds_slot ${user} ${type}
   ) w, (
     SELECT sum(n) FILTER (WHERE status = 'COMPLETED') AS completed, sum(n) FILTER (WHERE status = 'FAILED') AS failed,
-           sum(n) FILTER (WHERE status = 'CANCELLED') AS cancelled
+           sum(n) FILTER (WHERE status = 'CANCELLED') AS cancelled,
+           sum(n) FILTER (WHERE status = 'EXPIRED') AS expired
     FROM (
       SELECT status, n FROM job_counts WHERE user_id = ${filter.userId ?? ''} ${type}
       UNION ALL

@@ -69,10 +69,10 @@ export function jobInsertStatement(p: { [K in keyof JobInsertParams]: unknown },
   ${slotAcquire(sql`${p.userId}::text`, sql`true`, take, settings)},
   inserted AS (
     INSERT INTO jobs (type, payload, payload_bytes, user_id, priority, run_at, max_attempts, backoff_base_ms, idempotency_key,
-                      trace_parent, tags, metadata, queue, holds_slot, gate_units)
+                      trace_parent, tags, metadata, queue, expires_at, holds_slot, gate_units)
     SELECT ${p.type}::text, ${p.payloadJson}::jsonb, ${p.payloadBytes}::int, ${p.userId}::text, ${p.priority}::int, ${runAt},
            ${p.maxAttempts}::int, ${p.backoffBaseMs}::int, ${p.idempotencyKey}::text, ${p.traceParent}::text,
-           ${p.tags}::text[], ${p.metadataJson}::jsonb, ${p.queue}::text, EXISTS (SELECT 1 FROM slot),
+           ${p.tags}::text[], ${p.metadataJson}::jsonb, ${p.queue}::text, ${p.expiresAt}::timestamptz, EXISTS (SELECT 1 FROM slot),
            CASE WHEN EXISTS (SELECT 1 FROM slot) THEN ${ONE_JOB_GATES.units} ELSE 0 END
     WHERE NOT EXISTS (SELECT 1 FROM existing)
     ON CONFLICT (user_id, idempotency_key) DO NOTHING
@@ -109,9 +109,10 @@ export function jobInsertMany(db: Db, rows: readonly JobInsertParams[], settings
       ${rows.map((r) => (r.runAt ? r.runAt.toISOString() : null))}::timestamptz[], ${rows.map((r) => r.maxAttempts)}::int[],
       ${rows.map((r) => r.backoffBaseMs)}::int[], ${rows.map((r) => r.idempotencyKey)}::text[], ${rows.map((r) => r.traceParent)}::text[],
       -- A row's tags joined by spaces (a tag has none): unnest cannot take an array of arrays.
-      ${rows.map((r) => r.tags.join(' '))}::text[], ${rows.map((r) => r.metadataJson)}::jsonb[], ${rows.map((r) => r.queue)}::text[]
+      ${rows.map((r) => r.tags.join(' '))}::text[], ${rows.map((r) => r.metadataJson)}::jsonb[], ${rows.map((r) => r.queue)}::text[],
+      ${rows.map((r) => (r.expiresAt ? r.expiresAt.toISOString() : null))}::timestamptz[]
     ) WITH ORDINALITY AS t(type, payload, payload_bytes, user_id, priority, run_at, max_attempts, backoff_base_ms, idempotency_key, trace_parent,
-                           tags, metadata, queue, n)
+                           tags, metadata, queue, expires_at, n)
   ),
   ${gateRowsLocked(raw(gatePairsOf('input')))},
   slots AS (
@@ -153,9 +154,9 @@ export function jobInsertMany(db: Db, rows: readonly JobInsertParams[], settings
   ),
   inserted AS (
     INSERT INTO jobs (type, payload, payload_bytes, user_id, priority, run_at, max_attempts, backoff_base_ms, idempotency_key,
-                      trace_parent, tags, metadata, queue, holds_slot, gate_units)
+                      trace_parent, tags, metadata, queue, expires_at, holds_slot, gate_units)
     SELECT r.type, r.payload, r.payload_bytes, r.user_id, r.priority, r.due_at, r.max_attempts, r.backoff_base_ms, r.idempotency_key,
-           r.trace_parent, string_to_array(r.tags, ' '), r.metadata, r.queue, r.admitted, CASE WHEN r.admitted THEN r.units ELSE 0 END
+           r.trace_parent, string_to_array(r.tags, ' '), r.metadata, r.queue, r.expires_at, r.admitted, CASE WHEN r.admitted THEN r.units ELSE 0 END
     FROM admitted r
     ORDER BY r.n
     ON CONFLICT (user_id, idempotency_key) DO NOTHING
@@ -209,6 +210,8 @@ export function jobClaimMany(db: Db, p: JobClaimParams) {
   WITH picked AS (
     SELECT id, payload_bytes, priority, run_at, seq, queue, type, gate_units FROM jobs
     WHERE status = ANY(${states('claim')}) AND holds_slot AND run_at <= now() ${typeFilter} ${queueFilter}
+      -- Past its deadline to start, a job is never handed out (maintenance ends it as EXPIRED).
+      AND (expires_at IS NULL OR expires_at > now())
     ORDER BY priority DESC, run_at, seq
     LIMIT ${p.limit}::int
     FOR UPDATE SKIP LOCKED
