@@ -37,8 +37,10 @@ export function checkExpiry(expiresAt: Date | null, ttlMs: number | null, runAt:
   if (deadline === null) return null;
   if (Number.isNaN(deadline.getTime())) throw new InvalidInputError('expiresAt is not a valid date.');
   if (deadline.getTime() <= Date.now()) throw new InvalidInputError('expiresAt has passed: the job could never start.');
-  if (runAt && deadline.getTime() <= runAt.getTime()) throw new InvalidInputError('expiresAt is not after runAt: the job could never start.');
-  if (deadline.getTime() > Date.now() + LIMITS.ttlMs) throw new InvalidInputError(`expiresAt may be at most ${LIMITS.runAtHorizonDays} days ahead.`);
+  if (runAt && deadline.getTime() <= runAt.getTime())
+    throw new InvalidInputError('expiresAt is not after runAt: the job could never start.');
+  if (deadline.getTime() > Date.now() + LIMITS.ttlMs)
+    throw new InvalidInputError(`expiresAt may be at most ${LIMITS.runAtHorizonDays} days ahead.`);
   return deadline;
 }
 
