@@ -15,7 +15,8 @@ async function scannedCounts(databaseUrl: string, filter: { userId: string | nul
         count(*) FILTER (WHERE status = 'RUNNING')::int AS running,
         count(*) FILTER (WHERE status = 'COMPLETED')::int AS completed,
         count(*) FILTER (WHERE status = 'FAILED')::int AS failed,
-        count(*) FILTER (WHERE status = 'CANCELLED')::int AS cancelled
+        count(*) FILTER (WHERE status = 'CANCELLED')::int AS cancelled,
+        count(*) FILTER (WHERE status = 'EXPIRED')::int AS expired
       FROM jobs WHERE ($1::text IS NULL OR user_id = $1) AND ($2::text IS NULL OR type = $2)`,
       [filter.userId, filter.type],
     );
@@ -62,10 +63,14 @@ describe('queue counts kept without scanning finished jobs', () => {
     await s.cancelJob(c4!.id); // running → CANCELLED
     const queued = (await s.listPendingJobs(50)).filter((job) => job.status === 'QUEUED' && job.runAt.getTime() < Date.now() + 1000);
     await s.cancelJob(queued[0]!.id); // queued → CANCELLED
+    const overdue = [await submit('count-b', 'other', { ttlMs: 20 }), await submit('count-a', 'echo', { ttlMs: 20 })];
+    await new Promise((resolve) => setTimeout(resolve, 40));
+    expect((await s.expireOverdueJobs()).length).toBe(2); // queued → EXPIRED
     await expectExactCounts();
 
     await s.retryJob(c3!.id); // FAILED → QUEUED
     await s.retryJob(c4!.id); // CANCELLED → QUEUED
+    await s.retryJob(overdue[0]!.job.id); // EXPIRED → QUEUED
     await new Promise((resolve) => setTimeout(resolve, 1100)); // the rest lapse: FAILED (no attempts left)
     const outcome = await harness.maintenance.runOnce({ pruneOlderThan: null });
     expect(outcome!.expired.map((job) => job.id).sort()).toEqual(

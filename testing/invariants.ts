@@ -1,5 +1,9 @@
 import type pg from 'pg';
+import { FINISHED_STATUSES } from '../src/jobs/states.js';
 import { withClient } from './database.js';
+
+/** The finished states as SQL literals, from the one list of them. */
+const FINISHED = FINISHED_STATUSES.map((status) => `'${status}'`).join(', ');
 
 /**
  * Violations of the queue's bookkeeping invariants, as readable sentences (empty when all hold):
@@ -61,9 +65,9 @@ export async function slotInvariantViolations(client: pg.Client): Promise<string
       GROUP BY user_id, type, status
     ),
     actual AS (
-      SELECT user_id, type, status, count(*) AS n FROM jobs WHERE status IN ('COMPLETED', 'FAILED', 'CANCELLED') GROUP BY 1, 2, 3
+      SELECT user_id, type, status, count(*) AS n FROM jobs WHERE status IN (${FINISHED}) GROUP BY 1, 2, 3
       UNION ALL
-      SELECT '', type, status, count(*) FROM jobs WHERE status IN ('COMPLETED', 'FAILED', 'CANCELLED') GROUP BY 2, 3
+      SELECT '', type, status, count(*) FROM jobs WHERE status IN (${FINISHED}) GROUP BY 2, 3
     )
     SELECT coalesce(c.user_id, a.user_id) AS user_id, coalesce(c.type, a.type) AS type, coalesce(c.status, a.status)::text AS status,
            coalesce(c.n, 0)::text AS counted, coalesce(a.n, 0)::text AS actual
