@@ -42,8 +42,9 @@ const SETTINGS_TTL_MS = 250;
 const DEADLOCK = '40P01';
 
 /**
- * Cluster-wide flow control per queue and per job type: a concurrency cap and a pause, held in the
- * database (flow_gates) and applied where jobs are admitted to the claim index (sql/admission.ts).
+ * Cluster-wide flow control per queue and per job type: a concurrency cap, a rate limit and a pause,
+ * held in the database (flow_gates) and applied where jobs are admitted to the claim index
+ * (sql/admission.ts).
  */
 export class FlowGates {
   readonly #db: PrismaClient;
@@ -56,7 +57,7 @@ export class FlowGates {
   }
 
   /**
-   * Sets a queue's or type's cap and pause, and brings its jobs in line: running jobs finish; ready
+   * Sets a queue's or type's cap, rate limit and pause, and brings its jobs in line: running jobs finish; ready
    * jobs past a lowered cap (all of them when paused) go back to waiting, lowest ranked first; waiting
    * jobs take the room a raised cap or a resume made. Returns the gate with its counts.
    */
