@@ -165,7 +165,7 @@ export const JOB_LOG_APPENDED = operation(`
   }`);
 
 /** What the Queues panel shows of a queue's or job type's gate. */
-const GATE_FIELDS = 'scope name maxRunning paused rateLimit { max intervalMs } used rateUsed ready running waiting';
+const GATE_FIELDS = 'scope name maxRunning paused rateLimit { max intervalMs } used rateUsed ready running waiting blockedBy';
 
 /** @type {Operation<{ flowGates: FlowGate[] }, Record<string, never>>} */
 export const FLOW_GATES = operation(`

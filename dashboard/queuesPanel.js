@@ -110,7 +110,12 @@ export class QueuesPanel {
         h('button', { type: 'button', className: 'quiet', dataset: { gateAction: 'cap' } }, 'Set'),
       ),
       h('td', {}, rateInWords(gate.rateLimit), gate.rateLimit ? h('div', { className: 'muted' }, `${gate.rateUsed} in window`) : null),
-      h('td', { dataset: { field: 'counts' } }, `${gate.running} running · ${gate.ready} ready · ${gate.waiting} waiting`),
+      h(
+        'td',
+        { dataset: { field: 'counts' } },
+        `${gate.running} running · ${gate.ready} ready · ${gate.waiting} waiting`,
+        gate.blockedBy ? h('div', { className: 'muted', dataset: { field: 'blocked-by' } }, `held back: ${gate.blockedBy}`) : null,
+      ),
       h('td', { dataset: { field: 'used' } }, gate.maxRunning === null ? String(gate.used) : `${gate.used} / ${gate.maxRunning}`),
       h('td', { dataset: { field: 'state' } }, gate.paused ? 'Paused' : 'Active'),
       h(

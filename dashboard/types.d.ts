@@ -102,6 +102,7 @@ export interface FlowGate {
   ready: number;
   running: number;
   waiting: number;
+  blockedBy: JobWaitReason | null;
 }
 
 /** SCHEDULE_FIELDS: a recurring schedule as the Schedules panel shows it. */

@@ -99,6 +99,11 @@ describe('queues, caps and pauses over the GraphQL API', () => {
     const b = (await submit('u2')).data.submitJob.job;
     expect(a.waitingFor).toBeNull();
     expect(b.waitingFor).toBe('TYPE_CONCURRENCY');
+    const gates = (await as(workerKey, '{ flowGates { scope name waiting blockedBy } }')).data.flowGates;
+    expect(gates).toContainEqual({ scope: 'TYPE', name: 'thumbnail', waiting: 1, blockedBy: 'TYPE_CONCURRENCY' });
+    expect(gates.find((gate: { scope: string; name: string }) => gate.scope === 'QUEUE' && gate.name === 'default')).toMatchObject({
+      blockedBy: null,
+    });
     const [claimed] = (await as(workerKey, 'mutation { dequeueJobs(limit: 5, queues: ["capped"]) { id lease { token } } }')).data
       .dequeueJobs;
     expect(claimed.id).toBe(a.id);

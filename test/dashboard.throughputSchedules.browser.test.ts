@@ -191,6 +191,7 @@ describe('the dashboard: throughput chart and schedules', () => {
       await row('QUEUE:mail').locator('button[data-gate-action="pause"]').click();
       await expect.poll(async () => (await conveyor.queue.flowGates.list()).find((g) => g.name === 'mail')?.paused).toBe(true);
       await expect.poll(() => row('QUEUE:mail').locator('[data-field="state"]').textContent()).toBe('Paused');
+      expect(await row('QUEUE:mail').locator('[data-field="blocked-by"]').textContent()).toBe('held back: QUEUE_PAUSED');
       await row('QUEUE:mail').locator('button[data-gate-action="resume"]').click();
       await expect.poll(async () => (await conveyor.queue.flowGates.list()).find((g) => g.name === 'mail')?.paused).toBe(false);
       // The row is drawn again from the answer: fill it in only then.

@@ -82,6 +82,17 @@ export class FlowGates {
     return gateList(this.#db);
   }
 
+  /**
+   * What a gate itself holds its waiting jobs back for (paused, its cap reached, its rate used up), or
+   * null when it has room: then its waiting jobs wait for their users' slots or their other gate.
+   */
+  static blockedBy(gate: Pick<FlowGate, 'scope' | 'paused' | 'maxRunning' | 'used' | 'rateLimit' | 'rateUsed'>): WaitReason | null {
+    if (gate.paused) return gate.scope === 'QUEUE' ? 'QUEUE_PAUSED' : 'TYPE_PAUSED';
+    if (gate.maxRunning !== null && gate.used >= gate.maxRunning) return gate.scope === 'QUEUE' ? 'QUEUE_CONCURRENCY' : 'TYPE_CONCURRENCY';
+    if (gate.rateLimit && gate.rateUsed >= gate.rateLimit.max) return 'RATE_LIMIT';
+    return null;
+  }
+
   /** Why a QUEUED job is not claimable, or null when it is (see WAIT_REASONS). */
   async waitReason(job: Pick<JobRow, 'status' | 'holdsSlot' | 'runAt' | 'queue' | 'type'>): Promise<WaitReason | null> {
     if (job.status !== 'QUEUED' || job.holdsSlot) return null;

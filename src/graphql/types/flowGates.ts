@@ -1,6 +1,7 @@
-import type { FlowGate, GateChange, GateScope } from '../../queue/flowGates.js';
+import { FlowGates, type FlowGate, type GateChange, type GateScope } from '../../queue/flowGates.js';
 import { LIMITS } from '../../queue/limits.js';
 import { builder } from '../builder.js';
+import { JobWaitReasonEnum } from './job.js';
 
 /**
  * Queues and job types as flow control sees them: each one's cluster-wide concurrency cap and pause,
@@ -45,6 +46,14 @@ const FlowGateRef = builder.objectRef<FlowGate>('FlowGate').implement({
     ready: t.exposeInt('ready', { description: 'QUEUED and claimable now.' }),
     running: t.exposeInt('running'),
     waiting: t.exposeInt('waiting', { description: 'QUEUED and due, but held back by a limit or a pause.' }),
+    blockedBy: t.field({
+      type: JobWaitReasonEnum,
+      nullable: true,
+      description:
+        'What this gate itself holds its waiting jobs back for (paused, cap reached, rate used up); null when it has room, ' +
+        "and its waiting jobs wait for their users' slots or their other gate.",
+      resolve: (gate) => FlowGates.blockedBy(gate),
+    }),
   }),
 });
 
