@@ -1,8 +1,9 @@
 /**
- * Cancel and retry, over a set of jobs: `cancelJob` passes one id, `cancelJobs` a batch of up to
- * LIMITS.bulkBatch (one statement, so one transaction per batch). Ids not in a source state of the
- * transition are left out of the result. Like the statements in writes.ts, each keeps the slot
- * invariant (`user_slots.used` = the user's jobs with `holds_slot`) by itself.
+ * The transitions into and out of the finished states that no worker makes: cancel and retry, over a
+ * set of jobs (`cancelJob` passes one id, `cancelJobs` a batch of up to LIMITS.bulkBatch: one
+ * statement, so one transaction per batch; ids not in a source state of the transition are left out of
+ * the result), and expiry of the jobs past their deadline to start. Like the statements in writes.ts,
+ * each keeps the slot and gate invariants (admission.ts) by itself.
  */
 import type { FullJobRow } from '../../jobs/columns.js';
 import { attemptsEnded } from './attempts.js';
