@@ -104,8 +104,9 @@ export function queuedSubstate(job: { holdsSlot: boolean; runAt: Date | string }
 }
 
 /**
- * Every reason a QUEUED job is not claimable yet, as Job.waitingFor names it. A due job that waits
- * holds no slot: the first of its gates that is paused, full or over its rate is named, else its user's limit.
+ * Every reason a QUEUED job is not claimable yet, as Job.waitingFor names it: the first in this order
+ * that applies. A due job that waits holds no slot: its gates' pauses, then their caps, then their
+ * rates are named before its user's limit.
  */
 export const WAIT_REASONS = {
   RUN_AT: 'Scheduled for later, or backing off before a retry: see runAt.',

@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ConflictError, InvalidInputError } from '../errors.js';
 import type { PrismaClient } from '../generated/prisma/client.js';
 import type { JobRow } from '../jobs/columns.js';
-import type { WaitReason } from '../jobs/states.js';
+import { WAIT_REASONS, type WaitReason } from '../jobs/states.js';
 import { LIMITS } from './limits.js';
 import type { QueueSettings } from './queueTypes.js';
 import { GATE_SCOPE_NAMES, type GateScope } from './sql/admission.js';
@@ -38,6 +38,8 @@ export type FlowGate = Awaited<ReturnType<typeof gateList>>[number];
 const IN_FLIGHT_WAIT_MS = 30_000;
 /** How old the gate settings behind waitingFor may be: they change by an operator's hand, seldom. */
 const SETTINGS_TTL_MS = 250;
+/** The wait reasons in the order WAIT_REASONS lists them: the more fundamental first. */
+const WAIT_REASON_NAMES = Object.keys(WAIT_REASONS) as WaitReason[];
 /** PostgreSQL's deadlock_detected: a gate change racing a statement that locks the gates the other way. */
 const DEADLOCK = '40P01';
 
@@ -98,14 +100,11 @@ export class FlowGates {
     if (job.status !== 'QUEUED' || job.holdsSlot) return null;
     if (new Date(job.runAt).getTime() > Date.now()) return 'RUN_AT';
     const gates = await this.#settingsNow();
-    const queue = gates.get(`QUEUE:${job.queue}`);
-    const type = gates.get(`TYPE:${job.type}`);
-    if (queue?.paused) return 'QUEUE_PAUSED';
-    if (type?.paused) return 'TYPE_PAUSED';
-    if (queue && queue.maxRunning !== null && queue.used >= queue.maxRunning) return 'QUEUE_CONCURRENCY';
-    if (type && type.maxRunning !== null && type.used >= type.maxRunning) return 'TYPE_CONCURRENCY';
-    if ([queue, type].some((gate) => gate?.rateLimit && gate.rateUsed >= gate.rateLimit.max)) return 'RATE_LIMIT';
-    return 'USER_CONCURRENCY';
+    // Each of its gates' own reason; of the two, the one WAIT_REASONS names first (pauses, then caps, then rates).
+    const reasons = [gates.get(`QUEUE:${job.queue}`), gates.get(`TYPE:${job.type}`)].map((gate) =>
+      gate ? FlowGates.blockedBy(gate) : null,
+    );
+    return WAIT_REASON_NAMES.find((reason) => reasons.includes(reason)) ?? 'USER_CONCURRENCY';
   }
 
   /** Demotes until nothing is past the cap (rows being claimed right then are skipped, so it may take a few rounds). */

@@ -43,6 +43,15 @@ export function unitsHeld(source: string, where = 'true'): string {
   }).join(' UNION ALL ');
 }
 
+/**
+ * CTEs `freed(user_id, n)` and `freed_units`: the user slots and gate units the rows of CTE `source`
+ * that match `where` (over alias `c`) give back, for releaseAndPromote.
+ */
+export function slotsFreedBy(source: string, where = 'true'): Prisma.Sql {
+  return raw(`freed AS (SELECT c.user_id, 1 AS n FROM ${source} c WHERE ${where}),
+  freed_units AS (${unitsHeld(source, where)})`);
+}
+
 /** No gate units freed (a statement that frees user slots only). */
 export const NO_UNITS = 'SELECT NULL::gate_scope AS scope, NULL::text AS name, 0 AS n, 0 AS rate_n WHERE false';
 
@@ -123,6 +132,52 @@ const BLOCKED_GATES = `blocked_gates AS MATERIALIZED (
 const UNCAPPED_BATCH = 500;
 
 const WAITING = `status = 'QUEUED' AND NOT holds_slot AND run_at <= now()`;
+
+/** A due job of `column` = `value` (an outer row's column) that waits for admission. */
+function someWaiting(column: string, value: string): string {
+  // WAITING's columns are the innermost table's: j's.
+  return `EXISTS (SELECT 1 FROM jobs j WHERE j.${column} = ${value} AND ${WAITING})`;
+}
+
+/** A user slot row `s` with room and a due job waiting for it: what promotion looks for. */
+export function userPromotable(settings: StatementSettings): string {
+  return `s.used < coalesce(s.max_running, ${settings.defaultUserConcurrency}::int) AND ${someWaiting('user_id', 's.user_id')}`;
+}
+
+/** A gate row `g` with room and a due job of it waiting: what promotion looks for. */
+export const GATE_PROMOTABLE = `${gateAdmits('g', '1')} AND CASE g.scope
+    ${GATE_SCOPE_NAMES.map((scope) => `WHEN '${scope}' THEN ${someWaiting(GATE_SCOPES[scope].column, 'g.name')}`).join(' ')} END`;
+
+/**
+ * The ranks of the rows of alias `e` (candidates to admit) among those of the same user, queue and
+ * type, in `order`, within `partition` (the same eligibility, say): `user_rank`, `queue_rank`,
+ * `type_rank`. A row is admitted when each rank is within that limit's room (`admittedByRank`).
+ */
+export function rankUnderEveryLimit(order: string, partition = ''): string {
+  return (['user_id', 'queue', 'type'] as const)
+    .map(
+      (column) =>
+        `row_number() OVER (PARTITION BY e.${column}${partition} ORDER BY ${order}) AS ${column === 'user_id' ? 'user' : column}_rank`,
+    )
+    .join(',\n        ');
+}
+
+/** A row `r` ranked by rankUnderEveryLimit, with its user's room `free` and its gate rows `queue_gate`, `type_gate`: admitted. */
+export const ADMITTED_BY_RANK = `r.user_rank <= r.free AND ${gateAdmits('(r.queue_gate)', 'r.queue_rank')} AND ${gateAdmits('(r.type_gate)', 'r.type_rank')}`;
+
+/**
+ * For a row `x` with its user's room `free`: its units, its gate rows (as `queue_gate`, `type_gate`),
+ * and whether every limit has some room for it and `also` holds (`eligible`), from CTE gate_rows (as
+ * aliases `q` and `t`). The SELECT's extra columns, then the joins.
+ */
+export function gateColumnsOf(x: string, free: string, also = 'true'): { columns: string; joins: string } {
+  return {
+    columns: `${unitsTaken('q', 't')} AS units, q AS queue_gate, t AS type_gate,
+      coalesce(${also} AND ${free} > 0 AND ${gateAdmits('q', '1')} AND ${gateAdmits('t', '1')}, false) AS eligible`,
+    joins: `LEFT JOIN gate_rows q ON q.scope = 'QUEUE' AND q.name = ${x}.queue
+    LEFT JOIN gate_rows t ON t.scope = 'TYPE' AND t.name = ${x}.type`,
+  };
+}
 const CANDIDATE = 'id, user_id, queue, type, priority, run_at, seq';
 
 /**
@@ -181,27 +236,23 @@ export function releaseAndPromote(settings: StatementSettings): Prisma.Sql {
     FOR UPDATE OF s
   ),
   eligible AS (
-    -- Candidates some limit blocks outright (no room at all) are left out before ranking, so that they
-    -- take no one's place in the ranks below.
-    SELECT c.*, ${raw(unitsTaken('q', 't'))} AS units, u.free, q AS queue_gate, t AS type_gate
-    FROM candidates c
-    JOIN slots u ON u.user_id = c.user_id AND u.free > 0
-    LEFT JOIN gate_rows q ON q.scope = 'QUEUE' AND q.name = c.queue
-    LEFT JOIN gate_rows t ON t.scope = 'TYPE' AND t.name = c.type
-    WHERE ${raw(gateAdmits('q', '1'))} AND ${raw(gateAdmits('t', '1'))}
+    -- Candidates some limit has no room for at all are left out before ranking, so that they take no
+    -- one's place in the ranks below.
+    SELECT * FROM (
+      SELECT c.*, u.free, ${raw(gateColumnsOf('c', 'u.free').columns)}
+      FROM candidates c JOIN slots u ON u.user_id = c.user_id
+      ${raw(gateColumnsOf('c', 'u.free').joins)}
+    ) e WHERE eligible
   ),
   admitted AS (
     -- Ranked under every limit when a gate is involved; otherwise under the users' alone (one sort
     -- instead of three: the branch whose one-time condition fails is never run).
     SELECT r.id, r.units
     FROM (
-      SELECT e.*,
-        row_number() OVER (PARTITION BY e.user_id ORDER BY e.priority DESC, e.run_at, e.seq) AS user_rank,
-        row_number() OVER (PARTITION BY e.queue ORDER BY e.priority DESC, e.run_at, e.seq) AS queue_rank,
-        row_number() OVER (PARTITION BY e.type ORDER BY e.priority DESC, e.run_at, e.seq) AS type_rank
+      SELECT e.*, ${raw(rankUnderEveryLimit('e.priority DESC, e.run_at, e.seq'))}
       FROM eligible e WHERE EXISTS (SELECT 1 FROM gate_rows)
     ) r
-    WHERE r.user_rank <= r.free AND ${raw(gateAdmits('(r.queue_gate)', 'r.queue_rank'))} AND ${raw(gateAdmits('(r.type_gate)', 'r.type_rank'))}
+    WHERE ${raw(ADMITTED_BY_RANK)}
     UNION ALL
     SELECT r.id, r.units
     FROM (
@@ -249,8 +300,7 @@ export function releaseAndPromote(settings: StatementSettings): Prisma.Sql {
 export function freeSlotsAndReturn(source: string, settings: StatementSettings, contents: Contents = 'none'): Prisma.Sql {
   return sql`
   ${countFinished(source, 1)},
-  freed AS (SELECT user_id, 1 AS n FROM ${raw(source)}),
-  freed_units AS (${raw(unitsHeld(source))}),
+  ${slotsFreedBy(source)},
   ${releaseAndPromote(settings)},
   changed AS (SELECT * FROM ${raw(source)} UNION ALL SELECT * FROM promoted),
   ${notifyCte('changed')}

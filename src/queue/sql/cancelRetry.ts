@@ -8,7 +8,16 @@
 import type { FullJobRow } from '../../jobs/columns.js';
 import { attemptsEnded } from './attempts.js';
 import { countFinished, type Db, jobColumns, NOTIFIED, notifyCte, raw, sql, states, type StatementSettings } from './fragments.js';
-import { gateAdmits, gatePairsOf, gateRowsLocked, gatesTaken, releaseAndPromote, unitsHeld, unitsTaken } from './admission.js';
+import {
+  ADMITTED_BY_RANK,
+  gateColumnsOf,
+  gatePairsOf,
+  gateRowsLocked,
+  gatesTaken,
+  rankUnderEveryLimit,
+  releaseAndPromote,
+  slotsFreedBy,
+} from './admission.js';
 
 /**
  * How a statement takes its target rows' locks. `wait` (one job: cancelJob, retryJob) waits for a row
@@ -20,6 +29,9 @@ import { gateAdmits, gatePairsOf, gateRowsLocked, gatesTaken, releaseAndPromote,
  * finished right then, or are caught by the action's next pass.
  */
 export type BulkLocking = 'wait' | 'skip';
+
+/** Rows (alias `c`) that held their slot before the statement changed them, as CTE `target` read them. */
+const HELD_BEFORE = 'c.id IN (SELECT id FROM target WHERE holds_slot)';
 
 const lockClause = (locking: BulkLocking) => (locking === 'skip' ? sql`FOR UPDATE SKIP LOCKED` : sql`FOR UPDATE`);
 
@@ -44,8 +56,7 @@ export function jobCancelMany(db: Db, ids: readonly string[], settings: Statemen
   ),
   ${attemptsEnded('cancelled', 'CANCELLED', null, "c.id IN (SELECT id FROM target WHERE status = 'RUNNING')")},
   ${countFinished('cancelled', 1)},
-  freed AS (SELECT c.user_id, 1 AS n FROM cancelled c JOIN target t ON t.id = c.id WHERE t.holds_slot),
-  freed_units AS (${raw(unitsHeld('cancelled', 'c.id IN (SELECT id FROM target WHERE holds_slot)'))}),
+  ${slotsFreedBy('cancelled', HELD_BEFORE)},
   ${releaseAndPromote(settings)},
   changed AS (SELECT * FROM cancelled UNION ALL SELECT * FROM promoted),
   ${notifyCte('changed')}
@@ -71,8 +82,7 @@ export function jobExpireDue(db: Db, limit: number, settings: StatementSettings)
     RETURNING j.*
   ),
   ${countFinished('expired', 1)},
-  freed AS (SELECT c.user_id, 1 AS n FROM expired c JOIN target t ON t.id = c.id WHERE t.holds_slot),
-  freed_units AS (${raw(unitsHeld('expired', 'c.id IN (SELECT id FROM target WHERE holds_slot)'))}),
+  ${slotsFreedBy('expired', HELD_BEFORE)},
   ${releaseAndPromote(settings)},
   changed AS (SELECT * FROM expired UNION ALL SELECT * FROM promoted),
   ${notifyCte('changed')}
@@ -108,19 +118,14 @@ export function jobRetryMany(db: Db, ids: readonly string[], settings: Statement
     RETURNING 1
   ),
   ranked AS (
-    SELECT r.id, r.eligible AND r.user_rank <= r.free AND ${raw(gateAdmits('(r.queue_gate)', 'r.queue_rank'))}
-             AND ${raw(gateAdmits('(r.type_gate)', 'r.type_rank'))} AS takes_slot, r.units
+    SELECT r.id, r.eligible AND ${raw(ADMITTED_BY_RANK)} AS takes_slot, r.units
     FROM (
-      SELECT e.*, row_number() OVER (PARTITION BY e.user_id, e.eligible ORDER BY e.priority DESC, e.seq) AS user_rank,
-             row_number() OVER (PARTITION BY e.queue, e.eligible ORDER BY e.priority DESC, e.seq) AS queue_rank,
-             row_number() OVER (PARTITION BY e.type, e.eligible ORDER BY e.priority DESC, e.seq) AS type_rank
+      SELECT e.*, ${raw(rankUnderEveryLimit('e.priority DESC, e.seq', ', e.eligible'))}
       FROM (
         -- Jobs some limit has no room for at all are left out of the ranks (they take no one's place).
-        SELECT t.*, s.free, ${raw(unitsTaken('q', 'g'))} AS units, q AS queue_gate, g AS type_gate,
-          coalesce(s.free > 0 AND ${raw(gateAdmits('q', '1'))} AND ${raw(gateAdmits('g', '1'))}, false) AS eligible
-        FROM target t LEFT JOIN slots s ON s.user_id = t.user_id
-        LEFT JOIN gate_rows q ON q.scope = 'QUEUE' AND q.name = t.queue
-        LEFT JOIN gate_rows g ON g.scope = 'TYPE' AND g.name = t.type
+        SELECT x.*, s.free, ${raw(gateColumnsOf('x', 's.free').columns)}
+        FROM target x LEFT JOIN slots s ON s.user_id = x.user_id
+        ${raw(gateColumnsOf('x', 's.free').joins)}
       ) e
     ) r
   ),

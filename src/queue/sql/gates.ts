@@ -12,7 +12,7 @@
  *    ranked first; or `jobPromoteWaiting` (writes.ts) fills the room a raised cap or a resume made.
  */
 import { DEFAULT_QUEUE, type JobRow } from '../../jobs/columns.js';
-import { GATE_SCOPES, type GateScope, releaseAndPromote, unitsHeld } from './admission.js';
+import { GATE_SCOPES, type GateScope, releaseAndPromote, slotsFreedBy } from './admission.js';
 import { type Db, jobColumns, NOTIFIED, notifyCte, raw, sql, type StatementSettings } from './fragments.js';
 
 export interface FlowGateRow {
@@ -153,8 +153,7 @@ export function gateDemote(db: Db, scope: GateScope, name: string, settings: Sta
     ))
     RETURNING j.*
   ),
-  freed AS (SELECT user_id, 1 AS n FROM demoted),
-  freed_units AS (${raw(unitsHeld('demoted'))}),
+  ${slotsFreedBy('demoted')},
   ${releaseAndPromote(settings)},
   changed AS (SELECT *, true AS demoted FROM demoted UNION ALL SELECT *, false FROM promoted),
   ${notifyCte('changed')}

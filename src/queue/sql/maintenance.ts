@@ -5,7 +5,7 @@
  */
 import type { JobRow } from '../../jobs/columns.js';
 import { FINISHED_STATUSES } from '../../jobs/states.js';
-import { type GateScope, releaseAndPromote } from './admission.js';
+import { GATE_PROMOTABLE, type GateScope, releaseAndPromote, userPromotable } from './admission.js';
 import { attemptsPruned } from './attempts.js';
 import {
   countFinished,
@@ -30,8 +30,6 @@ export function jobPromoteWaiting(
   which: { limit: number } | { userIds: readonly string[]; gates: readonly { scope: GateScope; name: string }[] },
   settings: StatementSettings,
 ) {
-  const waitingOf = (column: string, value: string) =>
-    `EXISTS (SELECT 1 FROM jobs j WHERE j.${column} = ${value} AND j.status = 'QUEUED' AND NOT j.holds_slot AND j.run_at <= now())`;
   const chosenUsers = 'userIds' in which ? sql`AND s.user_id = ANY(${[...which.userIds]}::text[])` : empty;
   const chosenGates =
     'gates' in which
@@ -41,14 +39,12 @@ export function jobPromoteWaiting(
   return db.$queryRaw<JobRow[]>(sql`
   WITH freed AS (
     SELECT s.user_id, 0 AS n FROM user_slots s
-    WHERE s.used < coalesce(s.max_running, ${settings.defaultUserConcurrency}::int) ${chosenUsers}
-      AND ${raw(waitingOf('user_id', 's.user_id'))}
+    WHERE ${raw(userPromotable(settings))} ${chosenUsers}
     LIMIT ${limit}::int
   ),
   freed_units AS (
     SELECT g.scope, g.name, 0 AS n, 0 AS rate_n FROM flow_gates g
-    WHERE NOT g.paused AND (g.max_running IS NULL OR g.used < g.max_running) AND (g.rate_limit IS NULL OR g.rate_used < g.rate_limit) ${chosenGates}
-      AND CASE g.scope WHEN 'QUEUE' THEN ${raw(waitingOf('queue', 'g.name'))} ELSE ${raw(waitingOf('type', 'g.name'))} END
+    WHERE ${raw(GATE_PROMOTABLE)} ${chosenGates}
     LIMIT ${limit}::int
   ),
   ${releaseAndPromote(settings)},

@@ -2,6 +2,7 @@
 import type { FullJobRow, JobRow, JobWithPayload } from '../../jobs/columns.js';
 import { QUEUED_SUBSTATES, type JobStatus, type QueuedSubstate } from '../../jobs/states.js';
 import { type Db, empty, jobColumns, raw, sql, type StatementSettings } from './fragments.js';
+import { GATE_PROMOTABLE, userPromotable } from './admission.js';
 
 /** The job with payload and result. */
 export function jobGet(db: Db, id: string) {
@@ -120,18 +121,15 @@ export function jobListLapsed(db: Db, limit: number) {
   SELECT id FROM jobs WHERE status = 'RUNNING' AND lease_expires_at < now() ORDER BY lease_expires_at LIMIT ${limit}::int`);
 }
 
-/** Users with a free slot and a due waiting job (no locks: for retrying them apart). */
+/** Users and gates with room and a due waiting job, as jobPromoteWaiting picks them (no locks: for retrying them apart). */
 export async function listPromotable(db: Db, limit: number, settings: StatementSettings) {
-  const waiting = (column: string, value: string) =>
-    raw(`EXISTS (SELECT 1 FROM jobs j WHERE j.${column} = ${value} AND j.status = 'QUEUED' AND NOT j.holds_slot AND j.run_at <= now())`);
   const users = await db.$queryRaw<{ userId: string }[]>(sql`
   SELECT s.user_id AS "userId" FROM user_slots s
-  WHERE s.used < coalesce(s.max_running, ${settings.defaultUserConcurrency}::int) AND ${waiting('user_id', 's.user_id')}
+  WHERE ${raw(userPromotable(settings))}
   LIMIT ${limit}::int`);
   const gates = await db.$queryRaw<{ scope: 'QUEUE' | 'TYPE'; name: string }[]>(sql`
   SELECT g.scope::text AS scope, g.name FROM flow_gates g
-  WHERE NOT g.paused AND (g.max_running IS NULL OR g.used < g.max_running) AND (g.rate_limit IS NULL OR g.rate_used < g.rate_limit)
-    AND CASE g.scope WHEN 'QUEUE' THEN ${waiting('queue', 'g.name')} ELSE ${waiting('type', 'g.name')} END
+  WHERE ${raw(GATE_PROMOTABLE)}
   LIMIT ${limit}::int`);
   return { users: users.map((row) => row.userId), gates };
 }

@@ -20,18 +20,20 @@ import {
   type StatementSettings,
 } from './fragments.js';
 import {
+  ADMITTED_BY_RANK,
   freeSlotsAndReturn,
-  gateAdmits,
+  gateColumnsOf,
   gatePairsOf,
   gateRowsLocked,
   gatesTaken,
   NO_UNITS,
   ONE_JOB_GATES,
   RATE_BITS,
+  rankUnderEveryLimit,
   releaseAndPromote,
   slotAcquire,
+  slotsFreedBy,
   unitsHeld,
-  unitsTaken,
 } from './admission.js';
 import { attemptsEnded } from './attempts.js';
 import type { JobInsertParams, JobClaimParams, JobCompletion, JobFailure, Selection, JobHeartbeatParams } from './params.js';
@@ -132,25 +134,16 @@ export function jobInsertMany(db: Db, rows: readonly JobInsertParams[], settings
   eligible AS (
     -- Due jobs that every limit has some room for; the others are left out of the ranks below, so
     -- that they take no one's place there.
-    SELECT f.*, s.free, ${raw(unitsTaken('q', 't'))} AS units, q AS queue_gate, t AS type_gate,
-      coalesce(f.due_at <= now() AND s.free > 0 AND ${raw(gateAdmits('q', '1'))} AND ${raw(gateAdmits('t', '1'))}, false) AS eligible
+    SELECT f.*, s.free, ${raw(gateColumnsOf('f', 's.free', 'f.due_at <= now()').columns)}
     FROM firsts f LEFT JOIN slots s ON s.user_id = f.user_id
-    LEFT JOIN gate_rows q ON q.scope = 'QUEUE' AND q.name = f.queue
-    LEFT JOIN gate_rows t ON t.scope = 'TYPE' AND t.name = f.type
+    ${raw(gateColumnsOf('f', 's.free').joins)}
   ),
   admitted AS (
     -- Each eligible job's rank under its user, its queue and its type; admitted within the room of all
     -- three (a job one limit holds back may leave another's room unused here, for promotion to hand
     -- out; never more than the room).
-    SELECT r.*, r.eligible AND r.user_rank <= r.free AND ${raw(gateAdmits('(r.queue_gate)', 'r.queue_rank'))}
-                AND ${raw(gateAdmits('(r.type_gate)', 'r.type_rank'))} AS admitted
-    FROM (
-      SELECT e.*,
-        row_number() OVER (PARTITION BY e.user_id, e.eligible ORDER BY e.priority DESC, e.due_at, e.n) AS user_rank,
-        row_number() OVER (PARTITION BY e.queue, e.eligible ORDER BY e.priority DESC, e.due_at, e.n) AS queue_rank,
-        row_number() OVER (PARTITION BY e.type, e.eligible ORDER BY e.priority DESC, e.due_at, e.n) AS type_rank
-      FROM eligible e
-    ) r
+    SELECT r.*, r.eligible AND ${raw(ADMITTED_BY_RANK)} AS admitted
+    FROM (SELECT e.*, ${raw(rankUnderEveryLimit('e.priority DESC, e.due_at, e.n', ', e.eligible'))} FROM eligible e) r
   ),
   inserted AS (
     INSERT INTO jobs (type, payload, payload_bytes, user_id, priority, run_at, max_attempts, backoff_base_ms, idempotency_key,
@@ -321,8 +314,7 @@ export function jobReleaseMany(db: Db, leases: readonly { id: string; leaseToken
     RETURNING j.*
   ),
   ${attemptsEnded('released', 'RELEASED')},
-  freed AS (SELECT user_id, 1 AS n FROM released WHERE NOT holds_slot),
-  freed_units AS (${raw(unitsHeld('released', 'NOT c.holds_slot'))}),
+  ${slotsFreedBy('released', 'NOT c.holds_slot')},
   ${releaseAndPromote(settings)},
   changed AS (SELECT * FROM released UNION ALL SELECT * FROM promoted),
   ${notifyCte('changed')}
