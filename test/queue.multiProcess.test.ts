@@ -1,38 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { z } from 'zod';
 import { withClient } from '../testing/database.js';
 import { checkInvariants } from '../testing/invariants.js';
-import { CREATE_JOB_RUNS, maxConcurrentRunsPerUser } from '../testing/jobRuns.js';
-import { spawnConveyor, type ConveyorProcess } from '../testing/processes.js';
+import { CREATE_JOB_RUNS, maxConcurrentRunsPerUser, RECORD_JOB_TYPE, spawnRecordingWorker, waitUntil } from '../testing/jobRuns.js';
+import type { ConveyorProcess } from '../testing/processes.js';
 import { startTestQueue, type TestQueue } from '../testing/testQueue.js';
 
-const recordJobType = { name: 'record', payload: z.object({ ms: z.number(), retryMs: z.number().optional() }) };
-
-function spawnWorker(databaseUrl: string, label: string, env: Record<string, string> = {}): ConveyorProcess {
-  return spawnConveyor(
-    {
-      DATABASE_URL: databaseUrl,
-      WORKER_LABEL: label,
-      WORKER_CONCURRENCY: '8',
-      WORKER_POLL_INTERVAL_MS: '200',
-      MAINTENANCE_INTERVAL_MS: '200',
-      BACKOFF_BASE_MS: '100',
-      LOG_LEVEL: 'warn',
-      ...env,
-    },
-    'testing/recordingWorker.ts',
-    [],
-  );
-}
-
-async function waitUntil(check: () => Promise<boolean>, timeoutMs: number, what: string) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
-}
+const spawnWorker = (databaseUrl: string, label: string, env: Record<string, string> = {}) =>
+  spawnRecordingWorker(databaseUrl, label, { BACKOFF_BASE_MS: '100', ...env });
 
 describe('scheduling across OS processes', () => {
   let submitter: TestQueue;
@@ -40,7 +14,7 @@ describe('scheduling across OS processes', () => {
 
   beforeAll(async () => {
     // The submitting process is a queue alone: every job is run by the spawned worker processes.
-    submitter = await startTestQueue({ jobTypes: [recordJobType] });
+    submitter = await startTestQueue({ jobTypes: [RECORD_JOB_TYPE] });
     await withClient(submitter.databaseUrl, (client) => client.query(CREATE_JOB_RUNS));
   });
   afterAll(async () => {

@@ -1,4 +1,7 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type pg from 'pg';
+import { z } from 'zod';
+import { spawnConveyor, type ConveyorProcess } from './processes.js';
 
 /** The table the `record` job type of recordingWorker.ts writes to. */
 export const CREATE_JOB_RUNS = `
@@ -44,4 +47,36 @@ export async function maxConcurrentRuns(client: pg.Client, group: 'user_id' | 'q
     )
     SELECT key, max(n)::int AS peak FROM running GROUP BY key`);
   return new Map(rows.map((row) => [row.key, row.peak]));
+}
+
+/** The `record` job type recordingWorker.ts runs, as a process that only submits declares it. */
+export const RECORD_JOB_TYPE = { name: 'record', payload: z.object({ ms: z.number(), retryMs: z.number().optional() }) };
+
+/**
+ * A worker-only process running recordingWorker.ts (8 slots, polling and maintenance every 200 ms,
+ * warnings only), `label` naming it in job_runs; `env` adds to or overrides that.
+ */
+export function spawnRecordingWorker(databaseUrl: string, label: string, env: Record<string, string> = {}): ConveyorProcess {
+  return spawnConveyor(
+    {
+      DATABASE_URL: databaseUrl,
+      WORKER_LABEL: label,
+      WORKER_CONCURRENCY: '8',
+      WORKER_POLL_INTERVAL_MS: '200',
+      MAINTENANCE_INTERVAL_MS: '200',
+      LOG_LEVEL: 'warn',
+      ...env,
+    },
+    'testing/recordingWorker.ts',
+    [],
+  );
+}
+
+/** Polls `check` every 100 ms until it holds; throws naming `what` after `timeoutMs`. */
+export async function waitUntil(check: () => Promise<boolean>, timeoutMs: number, what: string) {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(100);
+  }
 }
