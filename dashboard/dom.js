@@ -51,3 +51,32 @@ export function shortId(id) {
 export function jsonText(value) {
   return value === undefined ? '' : JSON.stringify(value, null, 2);
 }
+
+/**
+ * The element under `root` for `selector`, of the given kind; a page without it is broken (the error
+ * names `where`: "index.html", "the Search panel").
+ * @template {Element} Kind
+ * @param {ParentNode} root
+ * @param {string} selector
+ * @param {new () => Kind} kind
+ * @param {string} where
+ * @returns {Kind}
+ */
+export function partOf(root, selector, kind, where) {
+  const found = root.querySelector(selector);
+  if (!(found instanceof kind)) throw new Error(`dashboard: ${where} has no ${kind.name} ${selector}`);
+  return found;
+}
+
+/**
+ * Shows `text` in a panel's note instead of its body (`bodySelector`), or, with null, the body again.
+ * @param {HTMLElement} section
+ * @param {string | null} text
+ * @param {string} bodySelector
+ */
+export function showPanelNote(section, text, bodySelector) {
+  const note = partOf(section, '.panel-note', HTMLElement, `the ${section.id} panel`);
+  note.hidden = text === null;
+  note.textContent = text ?? '';
+  partOf(section, bodySelector, HTMLElement, `the ${section.id} panel`).hidden = text !== null;
+}

@@ -2,6 +2,7 @@
 // Wires the page: one live connection, one job store, and the panels rendered from them.
 
 import { authorizationFor, readApiKey, saveApiKey } from './apiKey.js';
+import { partOf } from './dom.js';
 import { createGraphQLHttpClient, GraphQLRequestError } from './graphqlHttp.js';
 import { JobLogLines } from './jobLogLines.js';
 import { JobStore } from './jobStore.js';
@@ -66,9 +67,7 @@ const newestFirst = (orderKey) => (a, b) => orderKey(b).localeCompare(orderKey(a
  * @returns {Kind}
  */
 function element(selector, kind) {
-  const found = document.querySelector(selector);
-  if (!(found instanceof kind)) throw new Error(`dashboard: index.html has no ${kind.name} ${selector}`);
-  return found;
+  return partOf(document, selector, kind, 'index.html');
 }
 /** @param {string} selector */
 const $ = (selector) => element(selector, HTMLElement);

@@ -2,7 +2,7 @@
 // The Queues panel: every queue and capped job type (the `flowGates` query) with its cap, rate limit and
 // what its jobs are doing; paused and resumed with a click, its cap set from the row (ADMIN keys).
 
-import { h } from './dom.js';
+import { h, partOf, showPanelNote } from './dom.js';
 import { GraphQLRequestError } from './graphqlHttp.js';
 import { CONFIGURE_JOB_TYPE, CONFIGURE_QUEUE, FLOW_GATES } from './operations.js';
 
@@ -128,10 +128,7 @@ export class QueuesPanel {
 
   /** @param {string | null} text */
   #note(text) {
-    const note = this.#part('.panel-note', HTMLElement);
-    note.hidden = text === null;
-    note.textContent = text ?? '';
-    this.#part('table', HTMLElement).hidden = text !== null;
+    showPanelNote(this.#section, text, 'table');
   }
 
   /**
@@ -141,8 +138,6 @@ export class QueuesPanel {
    * @returns {Kind}
    */
   #part(selector, kind) {
-    const found = this.#section.querySelector(selector);
-    if (!(found instanceof kind)) throw new Error(`dashboard: the Queues panel has no ${kind.name} ${selector}`);
-    return found;
+    return partOf(this.#section, selector, kind, 'the Queues panel');
   }
 }

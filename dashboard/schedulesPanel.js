@@ -2,7 +2,7 @@
 // The Schedules panel: every recurring schedule with its timing, next runs and last job (the admin
 // `schedules` query), paused and resumed with a click, an API schedule deleted after a confirmation.
 
-import { h, timeOf } from './dom.js';
+import { h, partOf, showPanelNote, timeOf } from './dom.js';
 import { GraphQLRequestError } from './graphqlHttp.js';
 import { DELETE_SCHEDULE, PAUSE_SCHEDULE, RESUME_SCHEDULE, SCHEDULES } from './operations.js';
 import { statusBadge } from './views/jobStatus.js';
@@ -186,10 +186,7 @@ export class SchedulesPanel {
 
   /** @param {string | null} text shown instead of the table (null: the table) */
   #note(text) {
-    const note = this.#part('.panel-note', HTMLElement);
-    note.hidden = text === null;
-    note.textContent = text ?? '';
-    this.#part('table', HTMLElement).hidden = text !== null;
+    showPanelNote(this.#section, text, 'table');
   }
 
   /**
@@ -199,8 +196,6 @@ export class SchedulesPanel {
    * @returns {Kind}
    */
   #part(selector, kind) {
-    const found = this.#section.querySelector(selector);
-    if (!(found instanceof kind)) throw new Error(`dashboard: the Schedules panel has no ${kind.name} ${selector}`);
-    return found;
+    return partOf(this.#section, selector, kind, 'the Schedules panel');
   }
 }

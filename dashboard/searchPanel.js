@@ -2,6 +2,7 @@
 // The Search panel: find jobs by id, user, tags and status, and retry or cancel every job matching
 // the filter after a confirmation that says what will happen.
 
+import { partOf } from './dom.js';
 import { CANCEL_JOBS, JOB_SUMMARY_BY_ID, RETRY_JOBS, SEARCH_JOBS } from './operations.js';
 import { renderJobList } from './views/jobList.js';
 
@@ -170,8 +171,6 @@ export class SearchPanel {
    * @returns {Kind}
    */
   #part(selector, kind) {
-    const found = this.#section.querySelector(selector);
-    if (!(found instanceof kind)) throw new Error(`dashboard: the Search panel has no ${kind.name} ${selector}`);
-    return found;
+    return partOf(this.#section, selector, kind, 'the Search panel');
   }
 }

@@ -2,6 +2,7 @@
 // The Throughput panel: jobs completed, failed and cancelled per bucket over the last hours (the admin
 // `throughput` query), drawn by views/throughputChart.js and read again as jobs finish.
 
+import { partOf, showPanelNote } from './dom.js';
 import { GraphQLRequestError } from './graphqlHttp.js';
 import { JOB_TYPE_NAMES, THROUGHPUT } from './operations.js';
 import { THROUGHPUT_SERIES, ThroughputChart } from './views/throughputChart.js';
@@ -103,10 +104,7 @@ export class ThroughputPanel {
 
   /** @param {string | null} text shown instead of the chart (null: the chart) */
   #note(text) {
-    const note = this.#part('.panel-note', HTMLElement);
-    note.hidden = text === null;
-    note.textContent = text ?? '';
-    this.#part('.throughput-body', HTMLElement).hidden = text !== null;
+    showPanelNote(this.#section, text, '.throughput-body');
   }
 
   /**
@@ -116,8 +114,6 @@ export class ThroughputPanel {
    * @returns {Kind}
    */
   #part(selector, kind) {
-    const found = this.#section.querySelector(selector);
-    if (!(found instanceof kind)) throw new Error(`dashboard: the Throughput panel has no ${kind.name} ${selector}`);
-    return found;
+    return partOf(this.#section, selector, kind, 'the Throughput panel');
   }
 }
