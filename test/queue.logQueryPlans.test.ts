@@ -1,22 +1,9 @@
 import type { Prisma } from '../src/generated/prisma/client.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Db } from '../src/queue/sql/fragments.js';
 import { jobLogAppend, jobLogPage } from '../src/queue/sql/logs.js';
 import { withClient } from '../testing/database.js';
+import { explainAnalyze, statementOf } from '../testing/queryPlans.js';
 import { startTestQueue, type TestQueue } from '../testing/testQueue.js';
-
-/** Builds a statement exactly as the queue sends it, without running it. */
-const statementOf = (build: (db: Db) => unknown) =>
-  build({ $queryRaw: (query: Prisma.Sql) => query, $executeRaw: (query: Prisma.Sql) => query } as unknown as Db) as Prisma.Sql;
-
-interface PlanNode {
-  'Node Type': string;
-  'Relation Name'?: string;
-  'Index Name'?: string;
-  'Actual Rows'?: number;
-  Plans?: PlanNode[];
-}
-const nodesOf = (node: PlanNode): PlanNode[] => [node, ...(node.Plans ?? []).flatMap(nodesOf)];
 
 describe('query plans of the job log statements', () => {
   let harness: TestQueue;
@@ -40,17 +27,7 @@ describe('query plans of the job log statements', () => {
   });
   afterAll(() => harness?.close());
 
-  /** EXPLAIN ANALYZE inside a transaction that is rolled back; returns every plan node. */
-  const explain = (statement: Prisma.Sql) =>
-    withClient(harness.databaseUrl, async (client) => {
-      await client.query('BEGIN');
-      try {
-        const { rows } = await client.query(`EXPLAIN (ANALYZE, FORMAT JSON) ${statement.text}`, statement.values);
-        return nodesOf(rows[0]['QUERY PLAN'][0].Plan);
-      } finally {
-        await client.query('ROLLBACK');
-      }
-    });
+  const explain = (statement: Prisma.Sql) => explainAnalyze(harness.databaseUrl, statement);
 
   it('appending 500 lines of 100 jobs reads the jobs by primary key, and locks or changes none of them', async () => {
     const lines = Array.from({ length: 500 }, (_, i) => ({

@@ -1,26 +1,15 @@
 import type { Prisma } from '../src/generated/prisma/client.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Db } from '../src/queue/sql/fragments.js';
 import * as attempts from '../src/queue/sql/attempts.js';
 import * as cancelRetry from '../src/queue/sql/cancelRetry.js';
 import * as reads from '../src/queue/sql/reads.js';
 import * as search from '../src/queue/sql/search.js';
 import * as writes from '../src/queue/sql/writes.js';
 import { withClient } from '../testing/database.js';
+import { explainAnalyze, nodesOf, type PlanNode, statementOf } from '../testing/queryPlans.js';
 import { startTestQueue, type TestQueue } from '../testing/testQueue.js';
 
-/** Builds a statement exactly as the queue sends it, without running it. */
-const statementOf = (build: (db: Db) => unknown) =>
-  build({ $queryRaw: (query: Prisma.Sql) => query, $executeRaw: (query: Prisma.Sql) => query } as unknown as Db) as Prisma.Sql;
 const sql = { ...reads, ...writes, ...cancelRetry, ...search, ...attempts };
-
-interface PlanNode {
-  'Node Type': string;
-  'Relation Name'?: string;
-  'Actual Rows'?: number;
-  Plans?: PlanNode[];
-}
-const nodesOf = (node: PlanNode): PlanNode[] => [node, ...(node.Plans ?? []).flatMap(nodesOf)];
 
 const settings = { defaultUserConcurrency: 2, backoffBaseMs: 1000, backoffMaxMs: 3_600_000 };
 
@@ -54,17 +43,7 @@ describe('query plans of the hot statements', () => {
   });
   afterAll(() => harness?.close());
 
-  /** EXPLAIN ANALYZE inside a transaction that is rolled back; returns every plan node. */
-  const explain = (statement: Prisma.Sql) =>
-    withClient(harness.databaseUrl, async (client) => {
-      await client.query('BEGIN');
-      try {
-        const { rows } = await client.query(`EXPLAIN (ANALYZE, FORMAT JSON) ${statement.text}`, statement.values);
-        return nodesOf(rows[0]['QUERY PLAN'][0].Plan);
-      } finally {
-        await client.query('ROLLBACK');
-      }
-    });
+  const explain = (statement: Prisma.Sql) => explainAnalyze(harness.databaseUrl, statement);
 
   const expectIndexedAccess = (nodes: PlanNode[]) => {
     expect(nodes.filter((n) => n['Node Type'] === 'Seq Scan' && n['Relation Name'] === 'jobs')).toEqual([]);
