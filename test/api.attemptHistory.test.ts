@@ -1,8 +1,7 @@
-import { randomBytes } from 'node:crypto';
 import { parse, print } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JobDocument } from '../src/client/generated/graphql.js';
-import { startTestConveyor, type TestConveyor } from '../testing/conveyor.js';
+import { apiOnlyWithAuth, newAdminKey, startTestConveyor, type TestConveyor } from '../testing/conveyor.js';
 import { createWsClient, postGraphQL, Recorder, wsOperation } from '../testing/graphqlClient.js';
 
 type Result = { data?: any; errors?: readonly { message: string }[] };
@@ -10,16 +9,13 @@ const HISTORY = 'attemptHistory { attempt startedAt finishedAt workerId outcome 
 
 describe('attemptHistory over the GraphQL API', () => {
   let conveyor: TestConveyor;
-  const adminKey = `cvk_${randomBytes(32).toString('base64url')}`;
+  const adminKey = newAdminKey();
   let aliceKey = '';
 
   beforeAll(async () => {
     conveyor = await startTestConveyor({
       env: {
-        AUTH_DISABLED: 'false',
-        CONVEYOR_ADMIN_KEY: adminKey,
-        WORKER_ENABLED: 'false',
-        MAINTENANCE_ENABLED: 'false',
+        ...apiOnlyWithAuth(adminKey),
         EXTERNAL_JOB_TYPES: 'remote',
         DEFAULT_USER_CONCURRENCY: '100',
       },

@@ -1,8 +1,7 @@
-import { randomBytes } from 'node:crypto';
 import { parse } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createConveyorClient, ConveyorApiError } from '../src/client/client.js';
-import { startTestConveyor, type TestConveyor } from '../testing/conveyor.js';
+import { apiOnlyWithAuth, newAdminKey, startTestConveyor, type TestConveyor } from '../testing/conveyor.js';
 import { checkInvariants } from '../testing/invariants.js';
 import { createWsClient, postGraphQL, Recorder, untilLive } from '../testing/graphqlClient.js';
 import { jobInState } from '../testing/jobInState.js';
@@ -12,16 +11,13 @@ const code = (result: Result) => result.errors?.[0]?.extensions?.code;
 
 describe('cancelJobs and retryJobs over the GraphQL API', () => {
   let conveyor: TestConveyor;
-  const adminKey = `cvk_${randomBytes(32).toString('base64url')}`;
+  const adminKey = newAdminKey();
   const keys = { user: '', worker: '' };
 
   beforeAll(async () => {
     conveyor = await startTestConveyor({
       env: {
-        AUTH_DISABLED: 'false',
-        CONVEYOR_ADMIN_KEY: adminKey,
-        WORKER_ENABLED: 'false',
-        MAINTENANCE_ENABLED: 'false',
+        ...apiOnlyWithAuth(adminKey),
         EXTERNAL_JOB_TYPES: 'remote',
         DEFAULT_USER_CONCURRENCY: '100',
       },

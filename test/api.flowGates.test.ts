@@ -1,7 +1,6 @@
-import { randomBytes } from 'node:crypto';
 import { parse } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestConveyor, type TestConveyor } from '../testing/conveyor.js';
+import { apiOnlyWithAuth, newAdminKey, startTestConveyor, type TestConveyor } from '../testing/conveyor.js';
 import { withClient } from '../testing/database.js';
 import { createWsClient, postGraphQL, Recorder } from '../testing/graphqlClient.js';
 
@@ -10,17 +9,14 @@ const code = (result: Result) => result.errors?.[0]?.extensions?.code;
 
 describe('queues, caps and pauses over the GraphQL API', () => {
   let conveyor: TestConveyor;
-  const adminKey = `cvk_${randomBytes(32).toString('base64url')}`;
+  const adminKey = newAdminKey();
   let workerKey = '';
   let aliceKey = '';
 
   beforeAll(async () => {
     conveyor = await startTestConveyor({
       env: {
-        AUTH_DISABLED: 'false',
-        CONVEYOR_ADMIN_KEY: adminKey,
-        WORKER_ENABLED: 'false',
-        MAINTENANCE_ENABLED: 'false',
+        ...apiOnlyWithAuth(adminKey),
         EXTERNAL_JOB_TYPES: 'remote,thumbnail',
       },
     });

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,7 +10,7 @@ import { defineJobType } from '../src/jobTypes/jobType.js';
 import { createLogger } from '../src/logger.js';
 import type { JobLogAppendLine } from '../src/queue/sql/logs.js';
 import { Worker } from '../src/worker/worker.js';
-import { startTestConveyor, type TestConveyor } from '../testing/conveyor.js';
+import { apiOnlyWithAuth, newAdminKey, startTestConveyor, type TestConveyor } from '../testing/conveyor.js';
 import { withClient } from '../testing/database.js';
 import { createWsClient, postGraphQL, Recorder } from '../testing/graphqlClient.js';
 import { SseSubscription } from '../testing/sse.js';
@@ -34,17 +33,14 @@ const chatty = defineJobType({
 
 describe('job logs over the GraphQL API', () => {
   let conveyor: TestConveyor;
-  const adminKey = `cvk_${randomBytes(32).toString('base64url')}`;
+  const adminKey = newAdminKey();
   let aliceKey = '';
   let workerKey = '';
 
   beforeAll(async () => {
     conveyor = await startTestConveyor({
       env: {
-        AUTH_DISABLED: 'false',
-        CONVEYOR_ADMIN_KEY: adminKey,
-        WORKER_ENABLED: 'false',
-        MAINTENANCE_ENABLED: 'false',
+        ...apiOnlyWithAuth(adminKey),
         EXTERNAL_JOB_TYPES: 'remote',
         DEFAULT_USER_CONCURRENCY: '100',
         JOB_LOG_MAX_LINES: String(MAX_LINES),

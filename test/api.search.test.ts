@@ -1,10 +1,9 @@
-import { randomBytes } from 'node:crypto';
 import { parse } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InvalidInputError } from '../src/errors.js';
 import { submitJobInTransaction } from '../src/queue/inTransaction.js';
 import { installDatabaseFunctions } from '../src/queue/sql/functions.js';
-import { startTestConveyor, type TestConveyor } from '../testing/conveyor.js';
+import { apiOnlyWithAuth, newAdminKey, startTestConveyor, type TestConveyor } from '../testing/conveyor.js';
 import { withClient } from '../testing/database.js';
 import { createWsClient, postGraphQL, Recorder, untilLive } from '../testing/graphqlClient.js';
 
@@ -14,16 +13,13 @@ const code = (result: Result) => result.errors?.[0]?.extensions?.code;
 
 describe('tags, metadata and the jobs query over the GraphQL API', () => {
   let conveyor: TestConveyor;
-  const adminKey = `cvk_${randomBytes(32).toString('base64url')}`;
+  const adminKey = newAdminKey();
   let aliceKey = '';
 
   beforeAll(async () => {
     conveyor = await startTestConveyor({
       env: {
-        AUTH_DISABLED: 'false',
-        CONVEYOR_ADMIN_KEY: adminKey,
-        WORKER_ENABLED: 'false',
-        MAINTENANCE_ENABLED: 'false',
+        ...apiOnlyWithAuth(adminKey),
         EXTERNAL_JOB_TYPES: 'remote',
         MAX_RESPONSE_BYTES: String(64 * KiB),
         MAX_PAYLOAD_BYTES: String(32 * KiB),

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { loadConfig } from '../src/config.js';
 import { createLogger, type Logger } from '../src/logger.js';
 import { startConveyor, type Conveyor } from '../src/conveyor.js';
@@ -6,6 +7,20 @@ import type { AnyJobType } from '../src/jobTypes/jobType.js';
 import { Worker, type WorkerOptions } from '../src/worker/worker.js';
 import { createTestDatabase } from './database.js';
 import { TEST_ENV } from './testEnv.js';
+
+/** A fresh admin key, of the form CONVEYOR_ADMIN_KEY takes. */
+export const newAdminKey = () => `cvk_${randomBytes(32).toString('base64url')}`;
+
+/**
+ * Settings of an API-only process with authentication on and `adminKey` as its first admin key: no
+ * built-in worker and no maintenance, so that a test moves its jobs itself.
+ */
+export const apiOnlyWithAuth = (adminKey: string): Record<string, string> => ({
+  AUTH_DISABLED: 'false',
+  CONVEYOR_ADMIN_KEY: adminKey,
+  WORKER_ENABLED: 'false',
+  MAINTENANCE_ENABLED: 'false',
+});
 
 export interface TestConveyor extends Conveyor {
   graphqlUrl: string;
