@@ -170,6 +170,7 @@ describe('query plans of the hot statements', () => {
       metadataJson: '{}',
       queue: 'default',
       expiresAt: null,
+      concurrencyKey: null,
     };
     const statements = {
       claim: statementOf((db) =>
