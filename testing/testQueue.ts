@@ -5,6 +5,7 @@ import type { JobTypeRegistry } from '../src/jobTypes/registry.js';
 import { createLogger } from '../src/logger.js';
 import { Maintenance } from '../src/maintenance/maintenance.js';
 import type { JobQueue } from '../src/queue/queue.js';
+import type { PrismaClient } from '../src/generated/prisma/client.js';
 import { Schedules } from '../src/schedules/schedules.js';
 import { Worker, type WorkerOptions } from '../src/worker/worker.js';
 import { createTestDatabase } from './database.js';
@@ -18,6 +19,8 @@ export interface TestQueue {
   schedules: Schedules;
   /** Built from config but not started: call `runOnce()` for a pass, or `start()` for its timer. */
   maintenance: Maintenance;
+  /** The queue's Prisma client, for a test that runs a statement or a maintenance task on its own. */
+  prisma: PrismaClient;
   config: Config;
   databaseUrl: string;
   /**
@@ -51,6 +54,7 @@ export async function startTestQueue(options: { env?: Record<string, string>; jo
     jobTypes,
     schedules,
     maintenance,
+    prisma,
     config,
     databaseUrl: database.url,
     async startWorker(workerOptions = {}) {

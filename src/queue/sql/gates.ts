@@ -113,10 +113,11 @@ export function gateCountHolders(db: Db, scope: GateScope, name: string) {
 
 /**
  * Gives back the rate units of starts whose interval has passed (up to `limit` of them), and hands
- * them to waiting jobs of those gates. Maintenance runs it each pass.
+ * them to waiting jobs of those gates. Maintenance runs it each pass. Returns the jobs admitted and
+ * how many units were given back (a row with a null id when none was admitted).
  */
 export function gateRateRelease(db: Db, limit: number, settings: StatementSettings) {
-  return db.$queryRaw<JobRow[]>(sql`
+  return db.$queryRaw<({ [K in keyof JobRow]: JobRow[K] | null } & { released: number })[]>(sql`
   WITH released AS (
     DELETE FROM gate_rate_ledger WHERE id = ANY(ARRAY(
       SELECT id FROM gate_rate_ledger WHERE release_at <= now() ORDER BY release_at LIMIT ${limit}::int FOR UPDATE SKIP LOCKED
@@ -127,7 +128,8 @@ export function gateRateRelease(db: Db, limit: number, settings: StatementSettin
   freed_units AS (SELECT scope, name, 0 AS n, count(*)::int AS rate_n FROM released GROUP BY scope, name),
   ${releaseAndPromote(settings)},
   ${notifyCte('promoted')}
-  SELECT ${jobColumns('c')} FROM promoted c WHERE ${NOTIFIED}`);
+  SELECT r.*, (SELECT count(*)::int FROM released) AS released
+  FROM (SELECT 1) one LEFT JOIN (SELECT ${jobColumns('c')} FROM promoted c WHERE ${NOTIFIED}) r ON true`);
 }
 
 /**
