@@ -56,6 +56,10 @@ describe('caps and rate limits per concurrency key over the GraphQL API and the 
       blockedBy: null,
       rateLimit: { max: 100 },
     });
+    // queueStats says the same per gate, with why each waiting job waits; a user key may not read the gates.
+    const stats = (await as(workerKey, '{ queueStats { waiting gates { scope name waitingFor { reason count } } } }')).data.queueStats;
+    expect(stats.gates).toContainEqual({ scope: 'KEY', name: 'report:*', waitingFor: [{ reason: 'KEY_CONCURRENCY', count: 1 }] });
+    expect(code(await as(aliceKey, '{ queueStats { gates { name } } }'))).toBe('FORBIDDEN');
     await as(workerKey, 'mutation ($id: ID!, $t: String!) { complete(id: $id, leaseToken: $t) { status } }', {
       id: first.id,
       t: dequeued[0].lease.token,

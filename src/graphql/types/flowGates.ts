@@ -45,7 +45,7 @@ const WaitCountRef = builder.objectRef<{ reason: WaitReason; count: number }>('W
   }),
 });
 
-const FlowGateRef = builder.objectRef<FlowGate>('FlowGate').implement({
+export const FlowGateRef = builder.objectRef<FlowGate>('FlowGate').implement({
   description:
     "A queue's or job type's flow control: a cap on its jobs holding a slot (ready or running) across every process, " +
     'and a pause. Jobs over the cap or paused wait outside the claim path (waitingFor says which).',
