@@ -53,7 +53,8 @@ describe('flow gates across OS processes', () => {
               userId: `user-${k % USERS}`,
               queue: ['narrow', 'wide', 'default', 'metered'][k % 4],
               concurrencyKey: k % 4 === 1 ? `tenant:${(k >> 2) % 2}` : null,
-              priority: k % 7 === 0 ? 5 : 0,
+              // The metered queue's jobs first under the type cap, so that its rate binds however slow the machine.
+              priority: k % 4 === 3 ? 10 : k % 7 === 0 ? 5 : 0,
               payload: { ms: k % 4 <= 1 ? 20 : 5 },
             }),
           ),
