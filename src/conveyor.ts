@@ -3,6 +3,7 @@ import { ConfigError, type Config } from './config.js';
 import { migrate, MigrationStatus } from './db/migrator.js';
 import { InvalidInputError } from './errors.js';
 import { createPrismaClient, type PrismaClient } from './db/prisma.js';
+import { EventInterest } from './events/eventInterest.js';
 import { JobEventBus } from './events/jobEventBus.js';
 import type { AnyJobType } from './jobTypes/jobType.js';
 import { JobTypeRegistry } from './jobTypes/registry.js';
@@ -157,6 +158,7 @@ async function startApi(deps: {
   const app = buildApp({
     queue: deps.queue,
     bus: deps.bus,
+    eventInterest: new EventInterest({ db: deps.prisma, logger }),
     apiKeys,
     schedules: deps.schedules,
     jobTypes: deps.jobTypes,

@@ -2,7 +2,7 @@ import { parse } from 'graphql';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { CHANNELS } from '../src/db/channels.js';
+import { listenToEveryJobChange } from '../testing/jobEvents.js';
 import { InvalidInputError } from '../src/errors.js';
 import { submitJobInTransaction } from '../src/queue/inTransaction.js';
 import { startTestConveyor, type TestConveyor } from '../testing/conveyor.js';
@@ -29,7 +29,7 @@ describe('submitting inside the application’s own transaction (conveyor_submit
     listener = new pg.Client({ connectionString: conveyor.databaseUrl });
     await listener.connect();
     listener.on('notification', (message) => notified.push(message.payload ?? ''));
-    await listener.query(`LISTEN ${CHANNELS.jobEvents}`);
+    await listenToEveryJobChange(listener);
   });
   afterAll(async () => {
     await listener?.end();

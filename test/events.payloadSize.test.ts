@@ -1,7 +1,7 @@
 import { parse } from 'graphql';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CHANNELS } from '../src/db/channels.js';
+import { listenToEveryJobChange } from '../testing/jobEvents.js';
 import { LIMITS } from '../src/queue/limits.js';
 import { startTestConveyor, type TestConveyor } from '../testing/conveyor.js';
 import { withClient } from '../testing/database.js';
@@ -24,7 +24,7 @@ describe('job events of jobs full of control characters', () => {
     listener = new pg.Client({ connectionString: conveyor.databaseUrl });
     await listener.connect();
     listener.on('notification', (message) => payloadBytes.push(Buffer.byteLength(message.payload ?? '')));
-    await listener.query(`LISTEN ${CHANNELS.jobEvents}`);
+    await listenToEveryJobChange(listener);
   });
   afterAll(async () => {
     await listener?.end();

@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CHANNELS } from '../src/db/channels.js';
+import { listenToEveryJobChange } from '../testing/jobEvents.js';
 import { ConflictError } from '../src/errors.js';
 import { parseJobEvents, type JobEvent } from '../src/events/jobEvent.js';
 import { withClient } from '../testing/database.js';
@@ -18,7 +18,7 @@ describe('cancelling and retrying every job matching a filter (queue)', () => {
     listener = new pg.Client({ connectionString: harness.databaseUrl });
     await listener.connect();
     listener.on('notification', (message) => events.push(...parseJobEvents(message.payload ?? '[]')));
-    await listener.query(`LISTEN ${CHANNELS.jobEvents}`);
+    await listenToEveryJobChange(listener);
   });
   afterAll(async () => {
     await listener?.end();

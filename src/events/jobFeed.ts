@@ -2,6 +2,7 @@ import { withoutLeaseToken, type JobRow } from '../jobs/columns.js';
 import type { Logger } from '../logger.js';
 import type { JobQueue } from '../queue/queue.js';
 import { jobTopics, type JobEvent } from './jobEvent.js';
+import type { EventInterest } from './eventInterest.js';
 import type { JobEventBus } from './jobEventBus.js';
 import { openJobStream } from './jobStream.js';
 
@@ -17,6 +18,8 @@ export type JobFeedItem = JobEvent | Omit<JobRow, 'leaseToken'>;
 
 export interface JobFeedDeps {
   bus: Pick<JobEventBus, 'eventTarget' | 'deliveries' | 'onReconnect'>;
+  /** Held while the feed is open: every job change is published meanwhile, not only what workers need. */
+  eventInterest: Pick<EventInterest, 'hold'>;
   /** For the job as it is now (a feed by id) and the catch-up after a lost LISTEN connection. */
   queue: Pick<JobQueue, 'getJob' | 'listJobsChangedSince'>;
   logger: Logger;
@@ -40,6 +43,15 @@ const SEEN_VERSIONS_MAX = 10_000;
  */
 export function openJobFeed(deps: JobFeedDeps, filter: JobFilter): AsyncIterableIterator<JobFeedItem> {
   const { bus, queue, logger } = deps;
+  // Held before the initial read and before anything is yielded: the first hold waits out the
+  // statements that decided, without it, not to publish (events buffer on the stream meanwhile).
+  const interest = deps.eventInterest.hold();
+  interest.catch(() => {});
+  const release = () =>
+    void interest.then(
+      (free) => free(),
+      () => {},
+    );
   const topic = filter.id
     ? jobTopics.byId(filter.id)
     : filter.userId
@@ -65,10 +77,11 @@ export function openJobFeed(deps: JobFeedDeps, filter: JobFilter): AsyncIterable
       .then((rows) => rows.forEach((row) => stream.push(withoutLeaseToken(row))))
       .catch((error: unknown) => logger.error({ err: error }, 'subscription catch-up failed'));
   });
-  let initial = filter.id ? queue.getJob(filter.id) : null;
+  let initial = filter.id ? interest.then(() => queue.getJob(filter.id!)) : null;
 
   return {
     async next() {
+      await interest;
       if (initial) {
         const current = await initial;
         initial = null;
@@ -81,6 +94,7 @@ export function openJobFeed(deps: JobFeedDeps, filter: JobFilter): AsyncIterable
         const result = await stream.next();
         if (result.done) {
           stopCatchUp();
+          release();
           return result;
         }
         if (matches(result.value) && isNew(result.value)) return result;
@@ -88,6 +102,7 @@ export function openJobFeed(deps: JobFeedDeps, filter: JobFilter): AsyncIterable
     },
     async return() {
       stopCatchUp();
+      release();
       await stream.return?.();
       return { value: undefined, done: true };
     },

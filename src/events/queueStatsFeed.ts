@@ -3,6 +3,7 @@ import type { Logger } from '../logger.js';
 import type { QueueCounts } from '../queue/sql/reads.js';
 import type { JobQueue } from '../queue/queue.js';
 import type { JobEvent } from './jobEvent.js';
+import type { EventInterest } from './eventInterest.js';
 import type { JobEventBus } from './jobEventBus.js';
 
 export interface StatsFilter {
@@ -33,6 +34,7 @@ interface Feed {
  */
 export class QueueStatsFeed {
   readonly #queue: JobQueue;
+  readonly #eventInterest: Pick<EventInterest, 'hold'>;
   readonly #logger: Logger;
   readonly #intervalMs: number;
   readonly #refreshMs: number;
@@ -41,8 +43,16 @@ export class QueueStatsFeed {
   #timer: NodeJS.Timeout | null = null;
   #reading = false;
 
-  constructor(deps: { queue: JobQueue; bus: JobEventBus; logger: Logger; intervalMs?: number; refreshMs?: number }) {
+  constructor(deps: {
+    queue: JobQueue;
+    bus: JobEventBus;
+    eventInterest: Pick<EventInterest, 'hold'>;
+    logger: Logger;
+    intervalMs?: number;
+    refreshMs?: number;
+  }) {
     this.#queue = deps.queue;
+    this.#eventInterest = deps.eventInterest;
     this.#logger = deps.logger.child({ module: 'queueStatsFeed' });
     this.#intervalMs = deps.intervalMs ?? 500;
     this.#refreshMs = deps.refreshMs ?? 5000;
@@ -64,6 +74,8 @@ export class QueueStatsFeed {
    */
   watch(filter: StatsFilter): AsyncIterableIterator<QueueCounts> {
     return new Repeater<QueueCounts>(async (push, stop) => {
+      // Counts change with every job change: all of them are published while someone watches.
+      const release = await this.#eventInterest.hold();
       const key = feedKey(filter);
       let feed = this.#feeds.get(key);
       if (!feed) {
@@ -87,6 +99,7 @@ export class QueueStatsFeed {
         await stop;
       } finally {
         this.#close(feed, watcher);
+        release();
       }
     }, new SlidingBuffer(1));
   }

@@ -1,6 +1,7 @@
 import type { ApiKeyStore } from '../auth/apiKeys.js';
 import type { Viewer } from '../auth/viewer.js';
 import type { JobEventBus } from '../events/jobEventBus.js';
+import type { EventInterest } from '../events/eventInterest.js';
 import type { QueueStatsFeed } from '../events/queueStatsFeed.js';
 import type { Logger } from '../logger.js';
 import type { ConveyorMetrics } from '../metrics/metrics.js';
@@ -30,6 +31,8 @@ export interface GraphQLContext {
   schedules: Schedules;
   /** Job events of every process, by topic (`bus.eventTarget`). */
   bus: JobEventBus;
+  /** Held by job subscriptions while open (events/eventInterest.ts). */
+  eventInterest: EventInterest;
   queueStatsFeed: QueueStatsFeed;
   logger: Logger;
   metrics: ConveyorMetrics;

@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { createYoga, type YogaServerInstance } from 'graphql-yoga';
 import { EnvelopArmor } from '@escape.tech/graphql-armor';
 import type { JobEventBus } from '../events/jobEventBus.js';
+import type { EventInterest } from '../events/eventInterest.js';
 import { QueueStatsFeed } from '../events/queueStatsFeed.js';
 import type { GraphQLContext } from '../graphql/context.js';
 import { FullJobLoader } from '../graphql/jobSource.js';
@@ -50,6 +51,8 @@ export interface SecuritySettings {
 export interface AppDeps {
   queue: JobQueue;
   bus: JobEventBus;
+  /** Held by every open job subscription, so that every job change is published meanwhile. */
+  eventInterest: EventInterest;
   apiKeys: ApiKeyStore;
   schedules: Schedules;
   /** The job types this process knows; subscription and count filters must name one. */
@@ -92,10 +95,11 @@ export function buildApp(deps: AppDeps): App {
   const logger = deps.logger.child({ module: 'http' });
   const fullJobs = new FullJobLoader(deps.queue);
   const requestIds = new WeakMap<Request, string>();
-  const queueStatsFeed = new QueueStatsFeed({ queue: deps.queue, bus: deps.bus, logger });
+  const queueStatsFeed = new QueueStatsFeed({ queue: deps.queue, bus: deps.bus, eventInterest: deps.eventInterest, logger });
   const base = {
     queue: deps.queue,
     bus: deps.bus,
+    eventInterest: deps.eventInterest,
     queueStatsFeed,
     fullJobs,
     metrics: deps.metrics,
@@ -205,6 +209,7 @@ export function buildApp(deps: AppDeps): App {
       stopWatchingRevocations();
       queueStatsFeed.stop();
       await graphqlWs.close();
+      await deps.eventInterest.stop();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },

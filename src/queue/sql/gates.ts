@@ -66,17 +66,19 @@ export function gateUpsert(
  * next statement will see what committed before it.
  */
 export function transactionsInFlight(db: Db) {
-  return db.$queryRaw<{ pid: number; xactStart: Date }[]>(sql`
-  SELECT pid, xact_start AS "xactStart" FROM pg_stat_activity
+  // The start as text: as a Date it would lose its microseconds and never match again (so the caller
+  // would take every transaction for ended at once).
+  return db.$queryRaw<{ pid: number; xactStart: string }[]>(sql`
+  SELECT pid, xact_start::text AS "xactStart" FROM pg_stat_activity
   WHERE datname = current_database() AND pid <> pg_backend_pid() AND xact_start IS NOT NULL
     AND (state = 'active' OR backend_xid IS NOT NULL)`);
 }
 
 /** Which of these transactions are still open. */
-export function transactionsStillOpen(db: Db, transactions: readonly { pid: number; xactStart: Date }[]) {
+export function transactionsStillOpen(db: Db, transactions: readonly { pid: number; xactStart: string }[]) {
   return db.$queryRaw<{ pid: number }[]>(sql`
   SELECT a.pid FROM pg_stat_activity a
-  JOIN unnest(${transactions.map((t) => t.pid)}::int[], ${transactions.map((t) => t.xactStart)}::timestamptz[]) AS t(pid, xact_start)
+  JOIN unnest(${transactions.map((t) => t.pid)}::int[], ${transactions.map((t) => t.xactStart)}::text[]::timestamptz[]) AS t(pid, xact_start)
     ON a.pid = t.pid AND a.xact_start = t.xact_start`);
 }
 
