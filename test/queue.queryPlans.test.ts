@@ -170,6 +170,10 @@ describe('query plans of the hot statements', () => {
       metadataJson: '{}',
       queue: 'default',
       expiresAt: null,
+      uniqueKey: null,
+      uniqueMode: null,
+      uniqueUntil: null,
+      uniqueForMs: null,
     };
     const statements = {
       claim: statementOf((db) =>

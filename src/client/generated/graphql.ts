@@ -158,9 +158,28 @@ export type SubmitJobInput = {
   ttlMs?: number | null | undefined;
   /** A registered job type, e.g. "send_email". */
   type: string;
+  /** Unique for a while, throttled or debounced by a key (see UniqueMode). */
+  unique?: UniqueInput | null | undefined;
   /** Whose job it is. A user key submits for its own user and may leave this out; an admin key must set it. */
   userId?: string | null | undefined;
 };
+
+/** Unique for a while, throttled or debounced by a key of the user (not with idempotencyKey, which is unique for ever). Concurrent submits with one key are serialized across every process. */
+export type UniqueInput = {
+  /** The window (UNIQUE_FOR), the period (THROTTLE) or the delay after the last submit (DEBOUNCE): 1 to 604800000 ms. */
+  forMs: number;
+  /** 1 to 200 characters, per user. */
+  key: string;
+  mode?: UniqueMode | null | undefined;
+};
+
+export type UniqueMode =
+  /** The job runs forMs after the last submit: while it is QUEUED and never claimed, a submit replaces its payload, priority, tags, metadata and deadline and pushes its runAt; once it ran, a submit makes a new job. */
+  | 'DEBOUNCE'
+  /** At most one job per key per period of forMs (periods counted from the Unix epoch: an hour is a clock hour). */
+  | 'THROTTLE'
+  /** A submit within forMs of the job that opened the window returns that job, whatever its state. */
+  | 'UNIQUE_FOR';
 
 export type JobFieldsFragment = { id: string, type: string, userId: string, status: JobStatus, waitingFor: JobWaitReason | null, priority: number, runAt: string, attempts: number, maxAttempts: number, lastError: string | null, progress: number | null, progressMessage: string | null, version: number, createdAt: string, startedAt: string | null, completedAt: string | null, updatedAt: string, tags: Array<string>, queue: string };
 

@@ -54,6 +54,11 @@ export function submitJobFunctionSql(settings: QueueSettings): string {
       metadataJson: new Argument('metadata'),
       queue: new Argument('job_queue'),
       expiresAt: new Argument('expires_at'),
+      // Not in the SQL function: windowed keys need the (user, key) lock before the statement (uniqueness.ts).
+      uniqueKey: null,
+      uniqueMode: null,
+      uniqueUntil: null,
+      uniqueForMs: null,
     },
     settings,
   );

@@ -1,4 +1,5 @@
 /** The parameters of the statements in writes.ts. */
+import type { UniqueMode } from '../../jobs/columns.js';
 
 export interface JobInsertParams {
   type: string;
@@ -21,6 +22,12 @@ export interface JobInsertParams {
   queue: string;
   /** Deadline to start, or null. */
   expiresAt: Date | null;
+  /** The unique key, its mode and window end (uniqueness.ts); null on every other submit. */
+  uniqueKey: string | null;
+  uniqueMode: UniqueMode | null;
+  uniqueUntil: Date | null;
+  /** The key's window, period or delay, from which uniqueness.ts sets uniqueUntil and runAt on the database's clock. */
+  uniqueForMs: number | null;
 }
 
 export interface JobClaimParams {
