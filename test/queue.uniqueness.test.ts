@@ -32,6 +32,19 @@ describe('unique keys: unique for a while, throttle, debounce', () => {
     expect(after.job.id).not.toBe(first.job.id);
   });
 
+  it('keeps a finished job while its window is open, though past retention, and prunes it after', async () => {
+    const first = await submit('pruned', { key: 'weekly', forMs: 600_000 });
+    await harness.queue.cancelJob(first.job.id);
+    const aged = (set: string) =>
+      withClient(harness.databaseUrl, (client) => client.query(`UPDATE jobs SET ${set} WHERE id = $1`, [first.job.id]));
+    await aged(`completed_at = now() - interval '30 days'`);
+    await harness.maintenance.runOnce();
+    expect(await submit('pruned', { key: 'weekly', forMs: 600_000 })).toMatchObject({ deduplicated: true, job: { id: first.job.id } });
+    await aged(`unique_until = now() - interval '1 second'`);
+    await harness.maintenance.runOnce();
+    expect(await harness.queue.getJob(first.job.id)).toBeNull();
+  });
+
   it('THROTTLE allows one job per key per period, the periods counted from the epoch', async () => {
     const forMs = 86_400_000;
     const first = await submit('throttle', { key: 'digest', forMs, mode: 'THROTTLE' });
