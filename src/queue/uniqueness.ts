@@ -23,7 +23,7 @@ import { UNIQUE_MODES, type JobWithPayload, type UniqueMode } from '../jobs/colu
 import { LIMITS } from './limits.js';
 import type { StatementSettings } from './sql/fragments.js';
 import type { JobInsertParams } from './sql/params.js';
-import { jobDebounce, jobLatestWithKey, uniqueKeyLock } from './sql/uniqueness.js';
+import { jobDebounce, jobLatestWithKey, uniqueKeyLock, type UniqueTiming } from './sql/uniqueness.js';
 import { jobInsert } from './sql/writes.js';
 import { checkLength, checkRange } from './validation.js';
 
@@ -53,20 +53,6 @@ export function uniqueParams(unique: UniqueInput, other: { idempotencyKey: strin
   return { uniqueKey: unique.key, uniqueMode: mode, uniqueUntil: null, uniqueForMs: unique.forMs, runAt: other.runAt };
 }
 
-/** The window's end (UNIQUE_FOR, THROTTLE) or the runAt (DEBOUNCE) of a job submitted at `now`, the database's time. */
-function timed(params: JobInsertParams, now: Date): JobInsertParams {
-  const at = now.getTime();
-  const forMs = params.uniqueForMs!;
-  switch (params.uniqueMode) {
-    case 'DEBOUNCE':
-      return { ...params, runAt: new Date(at + forMs) };
-    case 'THROTTLE':
-      return { ...params, uniqueUntil: new Date((Math.floor(at / forMs) + 1) * forMs) };
-    default:
-      return { ...params, uniqueUntil: new Date(at + forMs) };
-  }
-}
-
 /** A submit's outcome with a unique key: a new job, the window's job (`deduplicated`), or that one debounced too. */
 export interface UniqueSubmitted {
   job: JobWithPayload;
@@ -89,8 +75,13 @@ export async function submitUnique(
   const key = submitted.uniqueKey!;
   const debounce = submitted.uniqueMode === 'DEBOUNCE';
   return prisma.$transaction(async (tx) => {
-    const [{ now }] = (await uniqueKeyLock(tx, submitted.userId, key)) as [{ now: Date }];
-    const params = timed(submitted, now);
+    const [timing] = (await uniqueKeyLock(tx, {
+      userId: submitted.userId,
+      key,
+      mode: submitted.uniqueMode!,
+      forMs: submitted.uniqueForMs!,
+    })) as [UniqueTiming];
+    const params = { ...submitted, uniqueUntil: timing.uniqueUntil, runAt: timing.debounceRunAt ?? submitted.runAt };
     const [latest] = await jobLatestWithKey(tx, params.userId, key, debounce);
     if (latest && !debounce && latest.windowOpen) return { job: jobOf(latest), deduplicated: true, debounced: false };
     if (latest && debounce && latest.debounceable) {

@@ -1,6 +1,7 @@
 /**
  * The statements of windowed uniqueness, throttle and debounce (../uniqueness.ts runs them, in this
- * order, in one transaction): the (user, key) lock, the latest job with the key, and the debounce of a
+ * order, in one transaction; so does the SQL function conveyor_submit_job, from the same builders):
+ * the (user, key) lock with the new job's window, the latest job with the key, and the debounce of a
  * queued job. A new job goes through writes.ts jobInsert, with the key's columns set.
  */
 import { ADVISORY_LOCK_CLASSES } from '../../db/advisoryLocks.js';
@@ -9,18 +10,36 @@ import { releaseAndPromote, slotsFreedBy } from './admission.js';
 import { type Db, jobColumns, NOTIFIED, notifyCte, sql, type StatementSettings } from './fragments.js';
 import type { JobInsertParams } from './params.js';
 
+/** What uniqueKeyLock returns: the new job's window end (UNIQUE_FOR, THROTTLE) or its runAt (DEBOUNCE). */
+export interface UniqueTiming {
+  uniqueUntil: Date | null;
+  debounceRunAt: Date | null;
+}
+
+type Params<T> = { [K in keyof T]: unknown };
+
 /**
  * Takes the transaction-scoped lock of a user's unique key, waiting for the submit that holds it to
  * commit. The statements after it in the transaction read with a new snapshot, so they see that
  * submit's job: this lock, not an index, is what makes the key race-safe, as a key is not unique in
- * the table (one job per window). Returns the transaction's now(), the job's createdAt, from which
- * its window is counted.
+ * the table (one job per window). Also works out, on the database's clock and from the transaction's
+ * now() (the new job's createdAt), the window's end: `forMs` after it (UNIQUE_FOR), or the end of the
+ * epoch-aligned period of `forMs` it falls in (THROTTLE); or a debounce's runAt.
  */
-export function uniqueKeyLock(db: Db, userId: string, key: string) {
-  return db.$queryRaw<{ now: Date }[]>(sql`
-  SELECT now() AS now FROM (
-    SELECT pg_advisory_xact_lock(${ADVISORY_LOCK_CLASSES.uniqueKey}::int, hashtext(${userId}::text || chr(31) || ${key}::text))
-  ) locked`);
+export function uniqueKeyLock(db: Db, p: { userId: string; key: string; mode: string; forMs: number }) {
+  return db.$queryRaw<UniqueTiming[]>(uniqueKeyLockStatement(p));
+}
+
+export function uniqueKeyLockStatement(p: Params<{ userId: string; key: string; mode: string; forMs: number }>) {
+  const after = sql`now() + make_interval(secs => ${p.forMs}::int / 1000.0)`;
+  // extract(epoch …) is numeric: the period's end is exact to the millisecond.
+  const periodEnd = sql`to_timestamp((floor(extract(epoch FROM now()) * 1000 / ${p.forMs}::int) + 1) * ${p.forMs}::int / 1000.0)`;
+  return sql`
+  SELECT CASE ${p.mode}::text WHEN 'DEBOUNCE' THEN NULL WHEN 'THROTTLE' THEN ${periodEnd} ELSE ${after} END AS "uniqueUntil",
+         CASE ${p.mode}::text WHEN 'DEBOUNCE' THEN ${after} END AS "debounceRunAt"
+  FROM (
+    SELECT pg_advisory_xact_lock(${ADVISORY_LOCK_CLASSES.uniqueKey}::int, hashtext(${p.userId}::text || chr(31) || ${p.key}::text))
+  ) locked`;
 }
 
 export type LatestWithKey = JobWithPayload & { windowOpen: boolean; debounceable: boolean };
@@ -31,13 +50,17 @@ export type LatestWithKey = JobWithPayload & { windowOpen: boolean; debounceable
  * whether its window is still open and whether it could still be debounced (queued, never claimed).
  */
 export function jobLatestWithKey(db: Db, userId: string, key: string, debounce: boolean) {
-  return db.$queryRaw<LatestWithKey[]>(sql`
+  return db.$queryRaw<LatestWithKey[]>(jobLatestWithKeyStatement(userId, key, debounce));
+}
+
+export function jobLatestWithKeyStatement(userId: unknown, key: unknown, debounce: unknown) {
+  return sql`
   SELECT ${jobColumns('j', 'payload')}, coalesce(j.unique_until > now(), false) AS "windowOpen",
          (j.status = 'QUEUED' AND j.started_at IS NULL) AS debounceable
   FROM jobs j
   WHERE j.user_id = ${userId}::text AND j.unique_key = ${key}::text AND (j.unique_mode = 'DEBOUNCE') = ${debounce}::boolean
   ORDER BY j.seq DESC
-  LIMIT 1`);
+  LIMIT 1`;
 }
 
 /**
@@ -49,7 +72,11 @@ export function jobLatestWithKey(db: Db, userId: string, key: string, debounce: 
  * when the job could not be debounced.
  */
 export function jobDebounce(db: Db, id: string, p: JobInsertParams, settings: StatementSettings) {
-  return db.$queryRaw<JobWithPayload[]>(sql`
+  return db.$queryRaw<JobWithPayload[]>(jobDebounceStatement(id, p, settings));
+}
+
+export function jobDebounceStatement(id: unknown, p: Params<JobInsertParams>, settings: StatementSettings) {
+  return sql`
   WITH target AS (
     -- QUEUED stays QUEUED (not a transition of jobs/states.ts): only the contents and runAt change.
     SELECT id, holds_slot FROM jobs
@@ -69,5 +96,5 @@ export function jobDebounce(db: Db, id: string, p: JobInsertParams, settings: St
   ${releaseAndPromote(settings)},
   changed AS (SELECT * FROM debounced UNION ALL SELECT * FROM promoted),
   ${notifyCte('changed')}
-  SELECT ${jobColumns('c', 'payload')} FROM debounced c WHERE ${NOTIFIED}`);
+  SELECT ${jobColumns('c', 'payload')} FROM debounced c WHERE ${NOTIFIED}`;
 }
