@@ -1,8 +1,10 @@
 import pg from 'pg';
 import { ADVISORY_LOCKS } from '../../db/advisoryLocks.js';
 import type { Prisma, PrismaClient } from '../../generated/prisma/client.js';
+import { UNIQUE_MODES } from '../../jobs/columns.js';
 import { LIMITS, TAG_PATTERN } from '../limits.js';
 import type { QueueSettings } from '../queueTypes.js';
+import { jobDebounceStatement, jobLatestWithKeyStatement, uniqueKeyLockStatement } from './uniqueness.js';
 import { jobInsertStatement, userSlotReleaseStatement } from './writes.js';
 
 /**
@@ -38,30 +40,42 @@ function literal(value: unknown): string {
 
 /** `CREATE OR REPLACE FUNCTION conveyor_submit_job(…)`, made from the submit statement and these settings. */
 export function submitJobFunctionSql(settings: QueueSettings): string {
-  const insert = jobInsertStatement(
-    {
-      type: new Argument('type'),
-      payloadJson: new Argument('payload'),
-      payloadBytes: new Argument('octet_length(payload::text)'),
-      userId: new Argument('user_id'),
-      priority: new Argument('priority'),
-      runAt: new Argument('run_at'),
-      maxAttempts: new Argument('attempts'),
-      backoffBaseMs: new Argument('backoff_base_ms'),
-      idempotencyKey: new Argument('idempotency_key'),
-      traceParent: new Argument('trace_parent'),
-      tags: new Argument('tags'),
-      metadataJson: new Argument('metadata'),
-      queue: new Argument('job_queue'),
-      expiresAt: new Argument('expires_at'),
-      // Not in the SQL function: windowed keys need the (user, key) lock before the statement (uniqueness.ts).
-      uniqueKey: null,
-      uniqueMode: null,
-      uniqueUntil: null,
-      uniqueForMs: null,
-    },
-    settings,
+  const params = {
+    type: new Argument('type'),
+    payloadJson: new Argument('payload'),
+    payloadBytes: new Argument('octet_length(payload::text)'),
+    userId: new Argument('user_id'),
+    priority: new Argument('priority'),
+    runAt: new Argument('run_at'),
+    maxAttempts: new Argument('attempts'),
+    backoffBaseMs: new Argument('backoff_base_ms'),
+    idempotencyKey: new Argument('idempotency_key'),
+    traceParent: new Argument('trace_parent'),
+    tags: new Argument('tags'),
+    metadataJson: new Argument('metadata'),
+    queue: new Argument('job_queue'),
+    expiresAt: new Argument('expires_at'),
+    uniqueKey: new Argument('unique_key'),
+    uniqueMode: new Argument('CASE WHEN unique_key IS NOT NULL THEN unique_mode END'),
+    uniqueUntil: new Argument('unique_until'),
+    uniqueForMs: new Argument('unique_for_ms'),
+  };
+  const insert = jobInsertStatement(params, settings);
+  // As submitUnique in src/queue/uniqueness.ts: the key's lock first; each statement after it reads
+  // with a snapshot of its own (a VOLATILE function under READ COMMITTED), so it sees what the submit
+  // that held the lock committed.
+  const lock = uniqueKeyLockStatement({
+    userId: new Argument('user_id'),
+    key: new Argument('unique_key'),
+    mode: new Argument('unique_mode'),
+    forMs: new Argument('unique_for_ms'),
+  });
+  const latestStatement = jobLatestWithKeyStatement(
+    new Argument('user_id'),
+    new Argument('unique_key'),
+    new Argument("unique_mode = 'DEBOUNCE'"),
   );
+  const debounce = jobDebounceStatement(new Argument('latest.id'), params, settings);
   const releaseStatement = userSlotReleaseStatement(new Argument('user_id'), settings);
   const refuse = (condition: string, message: string) =>
     `IF ${condition} THEN RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = ${message}; END IF;`;
@@ -79,11 +93,18 @@ CREATE OR REPLACE FUNCTION conveyor_submit_job(
   tags text[] DEFAULT '{}',
   metadata jsonb DEFAULT '{}',
   queue text DEFAULT NULL,
-  expires_at timestamptz DEFAULT NULL
+  expires_at timestamptz DEFAULT NULL,
+  unique_key text DEFAULT NULL,
+  unique_for_ms integer DEFAULT NULL,
+  unique_mode text DEFAULT 'UNIQUE_FOR'
 ) RETURNS uuid LANGUAGE plpgsql AS $conveyor$
 DECLARE
   inserted record;
   released record;
+  timing record;
+  latest record;
+  debounced record;
+  unique_until timestamptz;
   attempts integer;
   job_queue text;
 BEGIN
@@ -114,6 +135,22 @@ BEGIN
   job_queue := coalesce(conveyor_submit_job.queue, (SELECT t.queue FROM job_types t WHERE t.name = conveyor_submit_job.type), 'default');
   ${refuse(`length(job_queue) NOT BETWEEN 1 AND ${LIMITS.queueLength}`, `'queue must be 1 to ${LIMITS.queueLength} characters long.'`)}
   ${refuse(`expires_at <= greatest(now(), coalesce(run_at, now()))`, `'expires_at must be after now and after run_at: the job could never start.'`)}
+  IF unique_key IS NOT NULL THEN
+    ${refuse(`length(unique_key) > ${LIMITS.uniqueKeyLength} OR unique_key = ''`, `'unique_key must be 1 to ${LIMITS.uniqueKeyLength} characters long.'`)}
+    ${refuse(`unique_for_ms IS NULL OR unique_for_ms NOT BETWEEN 1 AND ${LIMITS.uniqueForMs}`, `'unique_for_ms must be an integer from 1 to ${LIMITS.uniqueForMs}.'`)}
+    ${refuse(`unique_mode IS NULL OR unique_mode NOT IN (${UNIQUE_MODES.map((mode) => `'${mode}'`).join(', ')})`, `'unique_mode must be one of ${UNIQUE_MODES.join(', ')}.'`)}
+    ${refuse(`idempotency_key IS NOT NULL`, `'Give idempotency_key (unique for ever) or unique_key (for a while), not both.'`)}
+    ${refuse(`unique_mode = 'DEBOUNCE' AND run_at IS NOT NULL`, `'unique_mode DEBOUNCE sets run_at (now + unique_for_ms): leave run_at out.'`)}
+    ${execute(lock, 'timing')}
+    unique_until := timing."uniqueUntil";
+    run_at := coalesce(timing."debounceRunAt", run_at);
+    ${execute(latestStatement, 'latest')}
+    IF latest.id IS NOT NULL AND unique_mode <> 'DEBOUNCE' AND latest."windowOpen" THEN RETURN latest.id; END IF;
+    IF latest.id IS NOT NULL AND unique_mode = 'DEBOUNCE' AND latest.debounceable THEN
+      ${execute(debounce, 'debounced')}
+      IF debounced.id IS NOT NULL THEN RETURN debounced.id; END IF;
+    END IF;
+  END IF;
   -- As the submit in src/queue/submissions.ts: a concurrent submit with the same key that commits
   -- first makes this one insert nothing; give back the slot it took and return the winner's job.
   FOR round IN 1..3 LOOP
