@@ -158,6 +158,7 @@ describe('unique keys: unique for a while, throttle, debounce', () => {
       [{ unique: { key: 'k', forMs: 0 } }, /unique\.forMs must be an integer from 1/],
       [{ unique: { key: 'k', forMs: 8 * 86_400_000 } }, /unique\.forMs must be an integer from 1 to 604800000/],
       [{ unique: { key: 'k', forMs: 1000, mode: 'SOMETIMES' } }, /unique\.mode must be one of/],
+      [{ ttlMs: 500, unique: { key: 'k', forMs: 1000, mode: 'DEBOUNCE' } }, /expiresAt is not after the debounce’s runAt/],
     ];
     for (const [input, message] of cases) {
       await expect(harness.queue.submitJob({ ...base, ...input })).rejects.toThrow(message);

@@ -168,7 +168,8 @@ export class Submissions {
 
   /**
    * A batch with unique keys: the others in one statement, then each keyed one in input order (a
-   * later one sees an earlier one's job), its own transaction. Results in input order.
+   * later one sees an earlier one's job), each in its own transaction: one that fails throws, and
+   * those before it stay submitted. Results in input order.
    */
   async #insertWithUnique(params: readonly JobInsertParams[]): Promise<(Submitted | Error)[]> {
     const plain = params.filter((p) => p.uniqueKey === null);
@@ -208,7 +209,7 @@ export class Submissions {
     const idempotencyKey = input.idempotencyKey ?? null;
     const runAt = input.runAt ?? null;
     const unique = input.unique
-      ? uniqueParams(input.unique, { idempotencyKey, runAt })
+      ? uniqueParams(input.unique, { idempotencyKey, runAt, expiresAt })
       : { uniqueKey: null, uniqueMode: null, uniqueUntil: null, uniqueForMs: null, runAt };
     return {
       type: input.type,

@@ -39,7 +39,10 @@ export interface UniqueInput {
 type UniqueParams = Pick<JobInsertParams, 'uniqueKey' | 'uniqueMode' | 'uniqueUntil' | 'uniqueForMs' | 'runAt'>;
 
 /** The key's columns of the job to insert (`unique` checked); uniqueUntil and a debounce's runAt are set by submitUnique. */
-export function uniqueParams(unique: UniqueInput, other: { idempotencyKey: string | null; runAt: Date | null }): UniqueParams {
+export function uniqueParams(
+  unique: UniqueInput,
+  other: { idempotencyKey: string | null; runAt: Date | null; expiresAt: Date | null },
+): UniqueParams {
   const mode = unique.mode ?? 'UNIQUE_FOR';
   if (!UNIQUE_MODES.includes(mode)) throw new InvalidInputError(`unique.mode must be one of ${UNIQUE_MODES.join(', ')}.`);
   checkLength('unique.key', unique.key, LIMITS.uniqueKeyLength);
@@ -49,6 +52,9 @@ export function uniqueParams(unique: UniqueInput, other: { idempotencyKey: strin
   }
   if (mode === 'DEBOUNCE' && other.runAt !== null) {
     throw new InvalidInputError('unique DEBOUNCE sets runAt (now + unique.forMs): leave runAt out.');
+  }
+  if (mode === 'DEBOUNCE' && other.expiresAt !== null && other.expiresAt.getTime() <= Date.now() + unique.forMs) {
+    throw new InvalidInputError('expiresAt is not after the debounce’s runAt (now + unique.forMs): the job could never start.');
   }
   return { uniqueKey: unique.key, uniqueMode: mode, uniqueUntil: null, uniqueForMs: unique.forMs, runAt: other.runAt };
 }

@@ -72,7 +72,9 @@ builder.mutationFields((t) => ({
   }),
   submitJobs: t.field({
     type: [SubmitJobPayloadRef],
-    description: `Submits up to ${LIMITS.submitBatch} jobs in one transaction; results in input order.`,
+    description:
+      `Submits up to ${LIMITS.submitBatch} jobs in one transaction; results in input order. ` +
+      'Items with `unique` each go in a transaction of their own, after the others, in input order.',
     args: { inputs: t.arg({ type: [SubmitJobInput], required: true }) },
     authScopes: { ADMIN: true, USER: true },
     resolve: async (_root, { inputs }, ctx) => {

@@ -141,6 +141,7 @@ BEGIN
     ${refuse(`unique_mode IS NULL OR unique_mode NOT IN (${UNIQUE_MODES.map((mode) => `'${mode}'`).join(', ')})`, `'unique_mode must be one of ${UNIQUE_MODES.join(', ')}.'`)}
     ${refuse(`idempotency_key IS NOT NULL`, `'Give idempotency_key (unique for ever) or unique_key (for a while), not both.'`)}
     ${refuse(`unique_mode = 'DEBOUNCE' AND run_at IS NOT NULL`, `'unique_mode DEBOUNCE sets run_at (now + unique_for_ms): leave run_at out.'`)}
+    ${refuse(`unique_mode = 'DEBOUNCE' AND expires_at <= now() + make_interval(secs => unique_for_ms / 1000.0)`, `'expires_at is not after the debounce''s run_at (now + unique_for_ms): the job could never start.'`)}
     ${execute(lock, 'timing')}
     unique_until := timing."uniqueUntil";
     run_at := coalesce(timing."debounceRunAt", run_at);
