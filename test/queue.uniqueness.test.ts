@@ -88,6 +88,24 @@ describe('unique keys: unique for a while, throttle, debounce', () => {
     expect(await checkInvariants(harness.databaseUrl)).toEqual([]);
   });
 
+  it('DEBOUNCE of a job a worker claims meanwhile makes a new job: the row lock re-checks it is still unclaimed', async () => {
+    const unique = { key: 'claimed-meanwhile', forMs: 60_000, mode: 'DEBOUNCE' as const };
+    const first = await submit('meanwhile', unique, 'a');
+    const pending = await withClient(harness.databaseUrl, async (client) => {
+      await client.query('BEGIN');
+      await client.query('SELECT 1 FROM jobs WHERE id = $1 FOR UPDATE', [first.job.id]);
+      // The debounce read the job as QUEUED and now waits for its row, which a "worker" is claiming.
+      const debounce = submit('meanwhile', unique, 'b');
+      await sleep(300);
+      await client.query(`UPDATE jobs SET status = 'RUNNING', started_at = now(), attempts = 1 WHERE id = $1`, [first.job.id]);
+      await client.query('COMMIT');
+      return debounce;
+    });
+    expect(pending).toMatchObject({ deduplicated: false, debounced: false, job: { status: 'QUEUED', payload: { message: 'b' } } });
+    expect(pending.job.id).not.toBe(first.job.id);
+    expect((await harness.queue.getJob(first.job.id))?.payload).toEqual({ message: 'a' });
+  });
+
   it('DEBOUNCE of a job that holds its user slot hands the slot to the user’s waiting job', async () => {
     const { queue } = harness;
     // Due at once (a tiny delay, made due by hand) and holding one of the user's two slots.
