@@ -122,6 +122,15 @@ describe('unique keys: unique for a while, throttle, debounce', () => {
     expect(await checkInvariants(harness.databaseUrl)).toEqual([]);
   });
 
+  it('DEBOUNCE replaces only a job of the same concurrency key (its gates); another key makes a new job', async () => {
+    const unique = { key: 'per-tenant', forMs: 60_000, mode: 'DEBOUNCE' as const };
+    const acme = await harness.queue.submitJob({ type: 'echo', userId: 'keyed', concurrencyKey: 'tenant:acme', unique });
+    const again = await harness.queue.submitJob({ type: 'echo', userId: 'keyed', concurrencyKey: 'tenant:acme', unique });
+    const other = await harness.queue.submitJob({ type: 'echo', userId: 'keyed', concurrencyKey: 'tenant:other', unique });
+    expect(again).toMatchObject({ debounced: true, job: { id: acme.job.id } });
+    expect(other).toMatchObject({ deduplicated: false, debounced: false, job: { concurrencyKey: 'tenant:other' } });
+  });
+
   it('windowed and debounced keys are apart, and each user has their own', async () => {
     const windowed = await submit('apart', { key: 'same', forMs: 60_000 });
     const debounced = await submit('apart', { key: 'same', forMs: 60_000, mode: 'DEBOUNCE' });
