@@ -27,19 +27,21 @@ const SUBMIT_MANY = 'mutation ($inputs: [SubmitJobInput!]!) { submitJobs(inputs:
 export async function benchSubmit(db: BenchDatabase, report: Report, options: BenchOptions) {
   const seconds = options.quick ? 3 : 10;
   const single: number[] = [];
+  const keyed: number[] = [];
   const bulk: number[] = [];
   let rss = 0;
   for (let run = 0; run < options.runs; run++) {
     const url = await db.create(`submit${run}`);
     const server = await spawnBenchProcess('serve', { DATABASE_URL: url, WORKER_ENABLED: 'false', MAINTENANCE_ENABLED: 'false' });
     let count = 0;
-    const submitFor = async (ms: number) => {
+    const submitFor = async (ms: number, unique: (n: number) => object | null = () => null) => {
       const until = Date.now() + ms;
       await Promise.all(
         Array.from({ length: 16 }, async (_, client) => {
           while (Date.now() < until) {
-            await graphql(server.url!, SUBMIT, { input: { type: 'echo', userId: `u${client}-${count % 100}` } });
-            count++;
+            const n = count++;
+            const key = unique(n);
+            await graphql(server.url!, SUBMIT, { input: { type: 'echo', userId: `u${client}-${n % 100}`, ...(key && { unique: key }) } });
           }
         }),
       );
@@ -49,6 +51,12 @@ export async function benchSubmit(db: BenchDatabase, report: Report, options: Be
     const started = performance.now();
     await submitFor(seconds * 1000);
     single.push(count / ((performance.now() - started) / 1000));
+    // The same with a unique key each (UNIQUE_FOR, every submit a new job): the cost of the key's own
+    // transaction and lock, which submits without a key do not pay.
+    count = 0;
+    const keyedStarted = performance.now();
+    await submitFor(seconds * 1000, (n) => ({ key: `k${n}`, forMs: 60_000 }));
+    keyed.push(count / ((performance.now() - keyedStarted) / 1000));
     // Two services submitting at once, 1 000 jobs per call, each for its own 200 users.
     let bulkCount = 0;
     const bulkStarted = performance.now();
@@ -66,6 +74,13 @@ export async function benchSubmit(db: BenchDatabase, report: Report, options: Be
     await server.stop();
   }
   report.add({ scenario: '1 submitJob, 16 HTTP clients', metric: 'throughput', value: median(single), unit: 'jobs/s', runs: options.runs });
+  report.add({
+    scenario: '1 submitJob with a unique key, 16 HTTP clients',
+    metric: 'throughput',
+    value: median(keyed),
+    unit: 'jobs/s',
+    runs: options.runs,
+  });
   report.add({
     scenario: '1 submitJobs (1 000 per call, 2 callers)',
     metric: 'throughput',

@@ -17,7 +17,8 @@ export type { JobFilter } from './queue/sql/search.js';
 export type { JobAttempt } from './queue/sql/attempts.js';
 export type { UserConcurrency } from './queue/queueTypes.js';
 export { submitJobInTransaction, type TransactionalSubmit } from './queue/inTransaction.js';
-export type { FullJobRow, JobRow, JobWithPayload } from './jobs/columns.js';
+export { UNIQUE_MODES, type FullJobRow, type JobRow, type JobWithPayload, type UniqueMode } from './jobs/columns.js';
+export type { UniqueInput } from './queue/uniqueness.js';
 export { ATTEMPT_OUTCOME_NAMES, JOB_STATUSES, type AttemptOutcome, type JobStatus } from './jobs/states.js';
 export { LIMITS, TAG_PATTERN } from './queue/limits.js';
 export {

@@ -274,6 +274,45 @@ const cases: Case[] = [
     code: 'BAD_USER_INPUT',
     message: /the limit is 4096/,
   },
+  // Unique keys: bounded like idempotency keys, windows up to a week, one kind of key per submit.
+  {
+    name: 'a unique key over 200 characters',
+    as: 'user',
+    query: `mutation { submitJob(input: {type: "remote", unique: {key: "${'k'.repeat(201)}", forMs: 1000}}) { job { id } } }`,
+    code: 'BAD_USER_INPUT',
+    message: /unique\.key must be 1 to 200 characters/,
+  },
+  {
+    name: 'a unique window over a week',
+    as: 'user',
+    query: 'mutation { submitJob(input: {type: "remote", unique: {key: "k", forMs: 604800001}}) { job { id } } }',
+    code: 'BAD_USER_INPUT',
+    message: /unique\.forMs must be an integer from 1 to 604800000/,
+  },
+  {
+    name: 'a unique key beside an idempotency key',
+    as: 'user',
+    query: 'mutation { submitJob(input: {type: "remote", idempotencyKey: "i", unique: {key: "k", forMs: 1000}}) { job { id } } }',
+    code: 'BAD_USER_INPUT',
+    message: /not both/,
+  },
+  {
+    name: 'a debounce with a runAt of its own',
+    as: 'user',
+    query:
+      'mutation ($at: DateTime) { submitJob(input: {type: "remote", runAt: $at, unique: {key: "k", forMs: 1000, mode: DEBOUNCE}}) { job { id } } }',
+    variables: () => ({ at: new Date(Date.now() + 3_600_000).toISOString() }),
+    code: 'BAD_USER_INPUT',
+    message: /leave runAt out/,
+  },
+  {
+    name: 'a lone surrogate in a unique key',
+    as: 'user',
+    query: 'mutation ($k: String!) { submitJob(input: {type: "remote", unique: {key: $k, forMs: 1000}}) { job { id } } }',
+    variables: { k: `same-${lone}` },
+    code: 'BAD_USER_INPUT',
+    message: /unique\.key must not contain lone UTF-16 surrogates/,
+  },
   // 1, 2: accepted as they are.
   {
     name: "a new user's job scheduled for later",

@@ -127,4 +127,50 @@ describe('submitting inside the application’s own transaction (conveyor_submit
     expect(failed.lastError).toMatch(/Invalid payload for job type "strict": n: /);
     expect((await conveyor.queue.getJob(good))!.result).toEqual({ doubled: 42 });
   });
+  it('takes a unique key: a second transaction with the key waits for the first to commit, then gets its job; a debounce updates it', async () => {
+    const submit = (client: pg.Client, mode: string, message: string) =>
+      client.query<{ id: string }>(
+        `SELECT conveyor_submit_job(type => 'echo', user_id => 'tx-unique', payload => $1::jsonb,
+                                    unique_key => $2, unique_for_ms => 60000, unique_mode => $3)::text AS id`,
+        [JSON.stringify({ message }), `key-${mode}`, mode],
+      );
+    for (const mode of ['UNIQUE_FOR', 'THROTTLE', 'DEBOUNCE']) {
+      const [first, second] = [
+        new pg.Client({ connectionString: conveyor.databaseUrl }),
+        new pg.Client({ connectionString: conveyor.databaseUrl }),
+      ];
+      await Promise.all([first.connect(), second.connect()]);
+      try {
+        await first.query('BEGIN');
+        await second.query('BEGIN');
+        const firstId = (await submit(first, mode, 'one')).rows[0]!.id;
+        // Blocked on the key's lock until the first transaction commits, then it sees the first job.
+        const secondSubmit = submit(second, mode, 'two');
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        await first.query('COMMIT');
+        const secondId = (await secondSubmit).rows[0]!.id;
+        await second.query('COMMIT');
+        expect(secondId).toBe(firstId);
+        const job = (await conveyor.queue.getJob(firstId))!;
+        expect(job).toMatchObject({
+          uniqueKey: `key-${mode}`,
+          uniqueMode: mode,
+          payload: { message: mode === 'DEBOUNCE' ? 'two' : 'one' },
+        });
+        expect(job.version).toBe(mode === 'DEBOUNCE' ? 2 : 1);
+      } finally {
+        await Promise.all([first.end(), second.end()]);
+      }
+    }
+    const viaPrisma = await conveyor.prisma.$transaction((tx) =>
+      submitJobInTransaction(tx, { type: 'echo', userId: 'tx-unique', unique: { key: 'key-UNIQUE_FOR', forMs: 60_000 } }),
+    );
+    expect((await conveyor.queue.getJob(viaPrisma))!.uniqueMode).toBe('UNIQUE_FOR');
+    expect(await checkInvariants(conveyor.databaseUrl)).toEqual([]);
+    await expect(
+      conveyor.prisma.$transaction((tx) =>
+        submitJobInTransaction(tx, { type: 'echo', userId: 'tx-unique', unique: { key: 'k', forMs: 0 } }),
+      ),
+    ).rejects.toThrow(/unique_for_ms must be an integer from 1/);
+  });
 });

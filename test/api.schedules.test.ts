@@ -51,11 +51,12 @@ describe('recurring schedules over GraphQL', () => {
         name: 'nightly',
         cron: '30 2 * * *',
         timeZone: 'Europe/Paris',
-        job: { type: 'echo', userId: 'ops' },
+        job: { type: 'echo', userId: 'ops', queue: 'nightly-reports' },
         missedTicks: 'RUN_LAST',
       },
     });
     expect(upsertSchedule).toMatchObject({
+      job: { queue: 'nightly-reports' },
       source: 'API',
       cron: '30 2 * * *',
       timeZone: 'Europe/Paris',
@@ -75,6 +76,7 @@ describe('recurring schedules over GraphQL', () => {
       pulse = await pulseNow();
     }
     expect(pulse?.lastJob).toMatchObject({ runAt: pulse?.lastTickAt });
+    expect(pulse?.job.queue).toBeNull();
     expect(pulse?.lastError).toBeNull();
     expect(new Date(pulse?.nextRuns[0] ?? 0).getTime() % 1000).toBe(0);
   });

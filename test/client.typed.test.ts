@@ -64,6 +64,14 @@ describe('the typed client (conveyor/client) against a server process', () => {
     expect(submitted.map((s) => s.deduplicated)).toEqual([false, false, false]);
     const again = await admin.submit({ type: 'listed', userId, payload: { n: 99 }, idempotencyKey: 'k1' });
     expect(again).toMatchObject({ deduplicated: true, job: { id: submitted[1]!.job.id, payload: { n: 1 } } });
+    const unique = { key: 'draft', forMs: 60_000, mode: 'DEBOUNCE' as const };
+    const draft = await admin.submit({ type: 'listed', userId: `${userId}-drafts`, payload: { n: 1 }, unique });
+    const redraft = await admin.submit({ type: 'listed', userId: `${userId}-drafts`, payload: { n: 2 }, unique });
+    expect(redraft).toMatchObject({
+      deduplicated: true,
+      debounced: true,
+      job: { id: draft.job.id, payload: { n: 2 }, uniqueMode: 'DEBOUNCE' },
+    });
 
     const job = await admin.get(submitted[0]!.job.id);
     expect(job).toMatchObject({ id: submitted[0]!.job.id, type: 'listed', userId, status: 'QUEUED', payload: { n: 0 }, version: 1 });

@@ -4,12 +4,13 @@ import * as attempts from '../src/queue/sql/attempts.js';
 import * as cancelRetry from '../src/queue/sql/cancelRetry.js';
 import * as reads from '../src/queue/sql/reads.js';
 import * as search from '../src/queue/sql/search.js';
+import * as uniqueness from '../src/queue/sql/uniqueness.js';
 import * as writes from '../src/queue/sql/writes.js';
 import { withClient } from '../testing/database.js';
 import { explainAnalyze, nodesOf, type PlanNode, statementOf } from '../testing/queryPlans.js';
 import { startTestQueue, type TestQueue } from '../testing/testQueue.js';
 
-const sql = { ...reads, ...writes, ...cancelRetry, ...search, ...attempts };
+const sql = { ...reads, ...writes, ...cancelRetry, ...search, ...attempts, ...uniqueness };
 
 const settings = { defaultUserConcurrency: 2, backoffBaseMs: 1000, backoffMaxMs: 3_600_000 };
 
@@ -153,6 +154,16 @@ describe('query plans of the hot statements', () => {
     }
   });
 
+  it("finding a unique key's latest job probes the keyed jobs' partial index, even for a user with 20 000 jobs", async () => {
+    await harness.queue.submitJob({ type: 'echo', userId: 'busy', unique: { key: 'hot', forMs: 60_000 } });
+    const nodes = await explainAnalyze(
+      harness.databaseUrl,
+      statementOf((db) => uniqueness.jobLatestWithKey(db, 'busy', 'hot', false)),
+    );
+    expect(nodes.map((node) => node['Index Name']).filter(Boolean)).toEqual(['jobs_user_id_unique_key_seq_idx']);
+    expect(nodes.find((node) => node['Index Name'])!['Actual Rows']).toBe(1);
+  });
+
   it('planned once for all executions (as prepared statements are), every statement still reads through indexes', async () => {
     const id = '00000000-0000-4000-8000-000000000000';
     const input = {
@@ -171,6 +182,10 @@ describe('query plans of the hot statements', () => {
       queue: 'default',
       expiresAt: null,
       concurrencyKey: null,
+      uniqueKey: null,
+      uniqueMode: null,
+      uniqueUntil: null,
+      uniqueForMs: null,
     };
     const statements = {
       claim: statementOf((db) =>
@@ -189,6 +204,8 @@ describe('query plans of the hot statements', () => {
       get: statementOf((db) => sql.jobGet(db, id)),
       listByUser: statementOf((db) => sql.jobListByUser(db, { userId: 'busy', status: 'QUEUED', beforeSeq: 10n, limit: 20 })),
       attemptHistory: statementOf((db) => sql.jobAttemptList(db, id)),
+      latestWithKey: statementOf((db) => sql.jobLatestWithKey(db, 'busy', 'key', false)),
+      debounce: statementOf((db) => sql.jobDebounce(db, id, input, settings)),
     };
     // Not here: maintenance's jobPromoteWaiting, which looks at every user with a free slot by design.
     const scans = await withClient(harness.databaseUrl, async (client) => {

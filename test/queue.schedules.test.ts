@@ -149,6 +149,27 @@ describe('managing schedules', () => {
     expect(await jobsOf('nap')).toEqual([]);
   });
 
+  it("puts its jobs in the template's queue, as submit's queue does; without one, in the type's queue", async () => {
+    const stored = await harness.schedules.upsert(
+      everyTenMinutes('queued', { job: { type: 'echo', userId: 'sched-q', queue: 'reports' } }),
+    );
+    expect(stored.queue).toBe('reports');
+    await harness.schedules.upsert(everyTenMinutes('unqueued'));
+    await dueFrom('queued', '2026-01-01T00:10:00Z');
+    await dueFrom('unqueued', '2026-01-01T00:10:00Z');
+    await harness.schedules.fireDue({ now: new Date('2026-01-01T00:10:01Z') });
+    const queues = await sql<{ key: string; queue: string }>(
+      `SELECT split_part(idempotency_key, ':', 2) AS key, queue FROM jobs WHERE idempotency_key LIKE 'schedule:%queued:%' ORDER BY 1`,
+    );
+    expect(queues).toEqual([
+      { key: 'queued', queue: 'reports' },
+      { key: 'unqueued', queue: 'default' },
+    ]);
+    await expect(harness.schedules.upsert(everyTenMinutes('bad-queue', { job: { type: 'echo', userId: 'u', queue: '' } }))).rejects.toThrow(
+      /job\.queue must be 1 to 64 characters/,
+    );
+  });
+
   it('deletes an API schedule, leaving its jobs; an unknown name is NOT_FOUND', async () => {
     await harness.schedules.upsert(everyTenMinutes('gone'));
     await dueFrom('gone', '2026-01-01T00:10:00Z');

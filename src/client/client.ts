@@ -71,7 +71,10 @@ export interface ListOptions {
 }
 
 export interface ConveyorClient {
-  /** Submits a job; with an idempotencyKey already used by the user, returns that job (`deduplicated`). */
+  /**
+   * Submits a job; with an idempotencyKey already used by the user, or a unique key within its window,
+   * returns that job (`deduplicated`); a DEBOUNCE submit updates the queued one (`debounced`).
+   */
   submit(input: SubmitJobInput): Promise<SubmittedJob>;
   /** The job, or null when there is none (or it is another user's, for a USER key). */
   get(id: string): Promise<FullJob | null>;

@@ -16,6 +16,7 @@ export type JobSource = Omit<JobRow, 'seq' | 'leaseToken' | 'traceParent' | 'gat
   progressMessage?: string | null;
   idempotencyKey?: string | null;
   workerId?: string | null;
+  uniqueKey?: string | null;
   /** On full rows (getJob) only: otherwise read with the row, as payload and result are. */
   metadata?: Record<string, unknown>;
   payload?: unknown;

@@ -1,13 +1,18 @@
 import type { Job } from '../generated/prisma/client.js';
 import type { JobStatus } from './states.js';
 
+/** How a submit used its unique key (src/queue/uniqueness.ts; the CHECK on jobs.unique_mode). */
+export const UNIQUE_MODES = ['UNIQUE_FOR', 'THROTTLE', 'DEBOUNCE'] as const;
+export type UniqueMode = (typeof UNIQUE_MODES)[number];
+
 /**
  * The job row as code sees it: the Prisma model of the `jobs` table (prisma/schema.prisma), so that a
  * column exists in one place; payload and result typed as the JSON they hold. Statements return
  * `JobRow` (without the two large columns) unless they say otherwise.
  */
-export type FullJobRow = Omit<Job, 'status' | 'payload' | 'result' | 'metadata'> & {
+export type FullJobRow = Omit<Job, 'status' | 'payload' | 'result' | 'metadata' | 'uniqueMode'> & {
   status: JobStatus;
+  uniqueMode: UniqueMode | null;
   payload: unknown;
   result: unknown;
   metadata: Record<string, unknown>;
@@ -90,6 +95,9 @@ export const JOB_COLUMNS = {
   // Bounded like a tag (LIMITS.concurrencyKeyLength of TAG_PATTERN), so always in the event.
   concurrencyKey: { sql: '$.concurrency_key', event: 'always' },
   gateUnits: { sql: '$.gate_units', event: 'never' },
+  uniqueKey: { sql: '$.unique_key', event: 'text' },
+  uniqueMode: { sql: '$.unique_mode', event: 'always' },
+  uniqueUntil: { sql: '$.unique_until', event: 'always', date: true },
 } as const satisfies Record<keyof FullJobRow, ColumnSpec>;
 
 export type JobField = keyof typeof JOB_COLUMNS;

@@ -1,6 +1,7 @@
 import { InvalidInputError } from '../errors.js';
 import type { Prisma } from '../generated/prisma/client.js';
 import { currentTraceParent } from '../tracing.js';
+import type { UniqueInput } from './uniqueness.js';
 
 /** What conveyor_submit_job takes (the database checks it; the payload is validated when claimed). */
 export interface TransactionalSubmit {
@@ -14,6 +15,8 @@ export interface TransactionalSubmit {
   backoffBaseMs?: number;
   tags?: readonly string[];
   metadata?: Record<string, unknown>;
+  /** Unique for a while, throttled or debounced (see uniqueness.ts); needs READ COMMITTED, the default. */
+  unique?: UniqueInput;
 }
 
 /** Anything with Prisma's raw query: an interactive transaction client (`prisma.$transaction(async (tx) => …)`). */
@@ -35,7 +38,9 @@ export async function submitJobInTransaction(tx: RawQueries, input: Transactiona
         priority => ${input.priority ?? 0}::int, run_at => ${input.runAt ?? null}::timestamptz,
         max_attempts => ${input.maxAttempts ?? null}::int, idempotency_key => ${input.idempotencyKey ?? null}::text,
         backoff_base_ms => ${input.backoffBaseMs ?? null}::int, trace_parent => ${currentTraceParent()}::text,
-        tags => ${[...(input.tags ?? [])]}::text[], metadata => ${JSON.stringify(input.metadata ?? {})}::jsonb
+        tags => ${[...(input.tags ?? [])]}::text[], metadata => ${JSON.stringify(input.metadata ?? {})}::jsonb,
+        unique_key => ${input.unique?.key ?? null}::text, unique_for_ms => ${input.unique?.forMs ?? null}::int,
+        unique_mode => ${input.unique?.mode ?? 'UNIQUE_FOR'}::text
       )::text AS id`;
     return row!.id;
   } catch (error) {

@@ -16,6 +16,9 @@ export const LIMITS = {
   /** workerId, like userId an identifier shown in lists and logs. */
   workerIdLength: 128,
   idempotencyKeyLength: 200,
+  /** A unique key (unique: { key }), like an idempotency key; its window, period or delay (forMs): up to a week. */
+  uniqueKeyLength: 200,
+  uniqueForMs: 7 * 86_400_000,
   /** Priorities run from -priority to +priority. */
   priority: 1000,
   maxAttempts: 100,

@@ -5,11 +5,12 @@ import { currentTraceParent, inSpan, SpanKind } from '../tracing.js';
 import { GROUP_COMMIT_BATCH, GroupCommit } from './groupCommit.js';
 import { LIMITS } from './limits.js';
 import type { QueueObserver, QueueSettings } from './queueTypes.js';
-import type { Db } from './sql/fragments.js';
+import type { PrismaClient } from '../generated/prisma/client.js';
 import { keyGateEnsure } from './sql/keyGates.js';
 import { jobGetByIdempotencyKeys } from './sql/reads.js';
 import { jobInsert, jobInsertMany, userSlotEnsure, userSlotRelease, type JobInsertParams } from './sql/writes.js';
 import { checkStorableJson } from './storableJson.js';
+import { submitUnique, uniqueParams, type UniqueInput } from './uniqueness.js';
 import {
   checkConcurrencyKey,
   checkExpiry,
@@ -22,10 +23,14 @@ import {
   withIndex,
 } from './validation.js';
 
-/** A submission's outcome: the job, and whether an idempotency key made it an existing one. */
+/**
+ * A submission's outcome: the job, whether an idempotency or unique key made it an existing one, and
+ * whether a debounce replaced that one's contents with this submit's.
+ */
 export interface Submitted {
   job: JobWithPayload;
   deduplicated: boolean;
+  debounced: boolean;
 }
 
 export interface SubmitJobInput {
@@ -50,6 +55,8 @@ export interface SubmitJobInput {
   ttlMs?: number | null;
   /** The key whose cap and rate limit (configureKey) the job falls under besides its user's, queue's and type's. */
   concurrencyKey?: string | null;
+  /** Unique for a while, throttled or debounced (uniqueness.ts); not with idempotencyKey. */
+  unique?: UniqueInput | null;
 }
 
 /** Bound on the remembered users with a slot row; past it the memory starts over. */
@@ -60,7 +67,7 @@ const KNOWN_USERS_MAX = 100_000;
  * inserts, and the reconciliation of idempotency keys (an existing job is returned, `deduplicated`).
  */
 export class Submissions {
-  readonly #db: Db;
+  readonly #db: PrismaClient;
   readonly #registry: JobTypeRegistry;
   readonly #settings: QueueSettings;
   readonly #observer: QueueObserver;
@@ -77,7 +84,7 @@ export class Submissions {
     { maxBatch: GROUP_COMMIT_BATCH },
   );
 
-  constructor(deps: { db: Db; registry: JobTypeRegistry; settings: QueueSettings; observer: QueueObserver }) {
+  constructor(deps: { db: PrismaClient; registry: JobTypeRegistry; settings: QueueSettings; observer: QueueObserver }) {
     this.#db = deps.db;
     this.#registry = deps.registry;
     this.#settings = deps.settings;
@@ -86,7 +93,8 @@ export class Submissions {
 
   async submitOne(input: SubmitJobInput): Promise<Submitted> {
     return inSpan('conveyor.submit', { kind: SpanKind.PRODUCER, attributes: { 'conveyor.job.type': input.type } }, async (span) => {
-      const submitted = await this.#groupCommit.add(this.#insertParams(input, currentTraceParent()));
+      const params = this.#insertParams(input, currentTraceParent());
+      const submitted = params.uniqueKey === null ? await this.#groupCommit.add(params) : await this.#insertUnique(params);
       span.setAttribute('conveyor.job.id', submitted.job.id);
       return submitted;
     });
@@ -104,7 +112,7 @@ export class Submissions {
     return inSpan('conveyor.submit', { kind: SpanKind.PRODUCER, attributes: { 'conveyor.jobs': inputs.length } }, async () => {
       const traceParent = currentTraceParent();
       const params = inputs.map((input, index) => withIndex(index, inputs.length, () => this.#insertParams(input, traceParent)));
-      const outcomes = await this.#insertMany(params);
+      const outcomes = params.some((p) => p.uniqueKey !== null) ? await this.#insertWithUnique(params) : await this.#insertMany(params);
       const failed = outcomes.find((outcome) => outcome instanceof Error);
       if (failed) throw failed;
       return outcomes as Submitted[];
@@ -119,7 +127,7 @@ export class Submissions {
       if (row && row.id !== null) {
         const { deduplicated, slotsTaken: _slotsTaken, ...job } = row as JobWithPayload & { deduplicated: boolean; slotsTaken: number };
         if (!deduplicated) this.#observer.jobsSubmitted?.([job]);
-        return { job, deduplicated };
+        return { job, deduplicated, debounced: false };
       }
       // A concurrent submit with the same idempotency key committed first: give back the slot this
       // statement took for a job it did not insert, and return the winner's job on the next pass.
@@ -162,7 +170,7 @@ export class Submissions {
       // Inserted now and first in the batch: new; otherwise the key was used before.
       const deduplicated = !insertedIds.has(job.id) || delivered.has(job.id);
       delivered.add(job.id);
-      return { job, deduplicated };
+      return { job, deduplicated, debounced: false };
     });
     this.#observer.jobsSubmitted?.(outcomes.filter((o): o is Submitted => !(o instanceof Error) && !o.deduplicated).map((o) => o.job));
     return outcomes;
@@ -180,6 +188,28 @@ export class Submissions {
     const withGate = await keyGateEnsure(this.#db, keys);
     if (this.#keysWithGate.size + withGate.length > KNOWN_USERS_MAX) this.#keysWithGate.clear();
     for (const { name } of withGate) this.#keysWithGate.add(name);
+  }
+
+  /** A submit with a unique key: its own transaction under the key's lock (uniqueness.ts). */
+  async #insertUnique(params: JobInsertParams): Promise<Submitted> {
+    await this.#ensureKeyGates([params]);
+    const submitted = await submitUnique(this.#db, params, this.#settings);
+    if (!submitted.deduplicated) this.#observer.jobsSubmitted?.([submitted.job]);
+    return submitted;
+  }
+
+  /**
+   * A batch with unique keys: the others in one statement, then each keyed one in input order (a
+   * later one sees an earlier one's job), each in its own transaction: one that fails throws, and
+   * those before it stay submitted. Results in input order.
+   */
+  async #insertWithUnique(params: readonly JobInsertParams[]): Promise<(Submitted | Error)[]> {
+    const plain = params.filter((p) => p.uniqueKey === null);
+    const plainOutcomes = plain.length > 0 ? await this.#insertMany(plain) : [];
+    let next = 0;
+    const outcomes: (Submitted | Error)[] = [];
+    for (const p of params) outcomes.push(p.uniqueKey === null ? plainOutcomes[next++]! : await this.#insertUnique(p));
+    return outcomes;
   }
 
   /** Validates one submission into the row to insert; InvalidInputError naming the first problem. */
@@ -209,22 +239,31 @@ export class Submissions {
     const queue = input.queue ?? this.#registry.get(input.type)?.queue ?? DEFAULT_QUEUE;
     checkLength('queue', queue, LIMITS.queueLength);
     if (input.concurrencyKey != null) checkConcurrencyKey(input.concurrencyKey);
+    const idempotencyKey = input.idempotencyKey ?? null;
+    const runAt = input.runAt ?? null;
+    const unique = input.unique
+      ? uniqueParams(input.unique, { idempotencyKey, runAt, expiresAt })
+      : { uniqueKey: null, uniqueMode: null, uniqueUntil: null, uniqueForMs: null, runAt };
     return {
       type: input.type,
       payloadJson,
       payloadBytes: Buffer.byteLength(payloadJson),
       userId: input.userId,
       priority,
-      runAt: input.runAt ?? null,
+      runAt: unique.runAt,
       maxAttempts,
       backoffBaseMs: input.backoffBaseMs ?? null,
-      idempotencyKey: input.idempotencyKey ?? null,
+      idempotencyKey,
       traceParent,
       tags,
       metadataJson,
       queue,
       expiresAt,
       concurrencyKey: input.concurrencyKey ?? null,
+      uniqueKey: unique.uniqueKey,
+      uniqueMode: unique.uniqueMode,
+      uniqueUntil: unique.uniqueUntil,
+      uniqueForMs: unique.uniqueForMs,
     };
   }
 }

@@ -13,6 +13,8 @@ export interface JobTemplate {
   userId: string;
   priority?: number | null;
   maxAttempts?: number | null;
+  /** The named queue of its jobs; default: the type's queue, else `default` (as on submit). */
+  queue?: string | null;
 }
 
 /**
@@ -39,7 +41,7 @@ export function defineSchedule(definition: ScheduleDefinition): ScheduleDefiniti
 export interface CheckedSchedule {
   name: string;
   timing: Timing;
-  job: { type: string; payload: unknown; userId: string; priority: number; maxAttempts: number | null };
+  job: { type: string; payload: unknown; userId: string; priority: number; maxAttempts: number | null; queue: string | null };
   missedTicks: MissedTickPolicy;
   maxCatchUp: number;
 }
@@ -81,6 +83,7 @@ export function checkSchedule(
   const priority = job.priority ?? 0;
   checkRange('job.priority', priority, -LIMITS.priority, LIMITS.priority);
   if (job.maxAttempts != null) checkRange('job.maxAttempts', job.maxAttempts, 1, LIMITS.maxAttempts);
+  if (job.queue != null) checkLength('job.queue', job.queue, LIMITS.queueLength);
   const missedTicks = definition.missedTicks ?? 'SKIP';
   if (!MISSED_TICK_POLICIES.includes(missedTicks)) {
     throw new InvalidInputError(`missedTicks must be one of ${MISSED_TICK_POLICIES.join(', ')}.`);
@@ -90,7 +93,14 @@ export function checkSchedule(
   return {
     name,
     timing,
-    job: { type: job.type, payload: job.payload ?? {}, userId: job.userId, priority, maxAttempts: job.maxAttempts ?? null },
+    job: {
+      type: job.type,
+      payload: job.payload ?? {},
+      userId: job.userId,
+      priority,
+      maxAttempts: job.maxAttempts ?? null,
+      queue: job.queue ?? null,
+    },
     missedTicks,
     maxCatchUp,
   };

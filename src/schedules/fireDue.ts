@@ -83,6 +83,7 @@ function plan(row: ScheduleRow, now: Date, jobTypes: JobQueue['jobTypes']): Firi
     userId: row.userId,
     priority: row.priority,
     maxAttempts: row.maxAttempts,
+    queue: row.queue,
     // The tick, not the moment it was fired: caught-up ticks keep their order in the queue.
     runAt: tick,
     idempotencyKey: tickKey(row.name, tick),

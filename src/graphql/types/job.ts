@@ -140,7 +140,7 @@ export const JobRef = builder.objectRef<JobSource>('Job').implement({
 });
 
 /** A text field of the job; from the row when the event it came from left the text out. */
-async function textField(job: JobSource, field: TextField, ctx: GraphQLContext): Promise<string | null> {
+export async function textField(job: JobSource, field: TextField, ctx: GraphQLContext): Promise<string | null> {
   return job.truncated ? ((await ctx.fullJobs.load(job))?.[field] ?? null) : (job[field] ?? null);
 }
 

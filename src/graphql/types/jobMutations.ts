@@ -5,6 +5,7 @@ import { builder } from '../builder.js';
 import type { GraphQLContext } from '../context.js';
 import { jobFromRow } from '../jobSource.js';
 import { JobRef } from './job.js';
+import { UniqueInputRef } from './uniqueness.js';
 
 const SubmitJobInput = builder.inputType('SubmitJobInput', {
   fields: (t) => ({
@@ -35,17 +36,23 @@ const SubmitJobInput = builder.inputType('SubmitJobInput', {
         `A key whose cap and rate limit (configureKey, e.g. "email:alice" under a template "email:*") the job also falls under, ` +
         `beside its user's, queue's and type's: 1 to ${LIMITS.concurrencyKeyLength} of A-Z a-z 0-9 _ . : / = -.`,
     }),
+    unique: t.field({ type: UniqueInputRef, description: 'Unique for a while, throttled or debounced by a key (see UniqueMode).' }),
   }),
 });
 
-const SubmitJobPayloadRef = builder.objectRef<{ job: ReturnType<typeof jobFromRow>; deduplicated: boolean }>('SubmitJobPayload').implement({
-  fields: (t) => ({
-    job: t.expose('job', { type: JobRef }),
-    deduplicated: t.exposeBoolean('deduplicated', {
-      description: 'True when the idempotency key matched an existing job, which is returned instead.',
+const SubmitJobPayloadRef = builder
+  .objectRef<{ job: ReturnType<typeof jobFromRow>; deduplicated: boolean; debounced: boolean }>('SubmitJobPayload')
+  .implement({
+    fields: (t) => ({
+      job: t.expose('job', { type: JobRef }),
+      deduplicated: t.exposeBoolean('deduplicated', {
+        description: 'True when the idempotency key or unique key matched an existing job, which is returned instead.',
+      }),
+      debounced: t.exposeBoolean('debounced', {
+        description: "True when a DEBOUNCE submit replaced the queued job's payload and pushed its runAt (deduplicated is true too).",
+      }),
     }),
-  }),
-});
+  });
 
 const JobCompletionInput = builder.inputType('JobCompletionInput', {
   fields: (t) => ({
@@ -63,21 +70,23 @@ builder.mutationFields((t) => ({
     args: { input: t.arg({ type: SubmitJobInput, required: true }) },
     authScopes: { ADMIN: true, USER: true },
     resolve: async (_root, { input }, ctx) => {
-      const { job, deduplicated } = await ctx.queue.submitJob(withActingUser(ctx, input, 'userId'));
+      const { job, deduplicated, debounced } = await ctx.queue.submitJob(withActingUser(ctx, input, 'userId'));
       if (!deduplicated) ctx.logger.info({ jobId: job.id, type: job.type, userId: job.userId }, 'job submitted');
-      return { job: jobFromRow(job), deduplicated };
+      return { job: jobFromRow(job), deduplicated, debounced };
     },
   }),
   submitJobs: t.field({
     type: [SubmitJobPayloadRef],
-    description: `Submits up to ${LIMITS.submitBatch} jobs in one transaction; results in input order.`,
+    description:
+      `Submits up to ${LIMITS.submitBatch} jobs in one transaction; results in input order. ` +
+      'Items with `unique` each go in a transaction of their own, after the others, in input order.',
     args: { inputs: t.arg({ type: [SubmitJobInput], required: true }) },
     authScopes: { ADMIN: true, USER: true },
     resolve: async (_root, { inputs }, ctx) => {
       const withUsers = inputs.map((input, index) => withActingUser(ctx, input, `inputs[${index}].userId`));
       const results = await ctx.queue.submitJobs(withUsers);
       ctx.logger.info({ submitted: results.filter((r) => !r.deduplicated).length }, 'jobs submitted in bulk');
-      return results.map(({ job, deduplicated }) => ({ job: jobFromRow(job), deduplicated }));
+      return results.map(({ job, deduplicated, debounced }) => ({ job: jobFromRow(job), deduplicated, debounced }));
     },
   }),
   dequeue: t.field({

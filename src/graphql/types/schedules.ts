@@ -32,6 +32,10 @@ const JobTemplateRef = builder.objectRef<ScheduleRow>('ScheduleJobTemplate').imp
     userId: t.exposeString('userId'),
     priority: t.exposeInt('priority'),
     maxAttempts: t.exposeInt('maxAttempts', { nullable: true, description: "Null: the job type's default." }),
+    queue: t.exposeString('queue', {
+      nullable: true,
+      description: "The named queue of its jobs; null: the job type's queue, else `default`.",
+    }),
   }),
 });
 
@@ -79,6 +83,7 @@ const ScheduleJobInput = builder.inputType('ScheduleJobInput', {
     userId: t.string({ required: true, description: 'Whose jobs they are (fairness, concurrency limit).' }),
     priority: t.int({ description: `-${LIMITS.priority} to ${LIMITS.priority}, default 0.` }),
     maxAttempts: t.int(),
+    queue: t.string({ description: "The named queue of its jobs (as submitJob's queue); default: the type's queue, else `default`." }),
   }),
 });
 

@@ -1,9 +1,11 @@
 import pg from 'pg';
 import { ADVISORY_LOCKS } from '../../db/advisoryLocks.js';
 import type { Prisma, PrismaClient } from '../../generated/prisma/client.js';
+import { UNIQUE_MODES } from '../../jobs/columns.js';
 import { LIMITS, TAG_PATTERN } from '../limits.js';
 import type { QueueSettings } from '../queueTypes.js';
 import { keyGateEnsureStatement } from './keyGates.js';
+import { jobDebounceStatement, jobLatestWithKeyStatement, uniqueKeyLockStatement } from './uniqueness.js';
 import { jobInsertStatement, userSlotReleaseStatement } from './writes.js';
 
 /**
@@ -39,26 +41,43 @@ function literal(value: unknown): string {
 
 /** `CREATE OR REPLACE FUNCTION conveyor_submit_job(…)`, made from the submit statement and these settings. */
 export function submitJobFunctionSql(settings: QueueSettings): string {
-  const insert = jobInsertStatement(
-    {
-      type: new Argument('type'),
-      payloadJson: new Argument('payload'),
-      payloadBytes: new Argument('octet_length(payload::text)'),
-      userId: new Argument('user_id'),
-      priority: new Argument('priority'),
-      runAt: new Argument('run_at'),
-      maxAttempts: new Argument('attempts'),
-      backoffBaseMs: new Argument('backoff_base_ms'),
-      idempotencyKey: new Argument('idempotency_key'),
-      traceParent: new Argument('trace_parent'),
-      tags: new Argument('tags'),
-      metadataJson: new Argument('metadata'),
-      queue: new Argument('job_queue'),
-      expiresAt: new Argument('expires_at'),
-      concurrencyKey: new Argument('concurrency_key'),
-    },
-    settings,
+  const params = {
+    type: new Argument('type'),
+    payloadJson: new Argument('payload'),
+    payloadBytes: new Argument('octet_length(payload::text)'),
+    userId: new Argument('user_id'),
+    priority: new Argument('priority'),
+    runAt: new Argument('run_at'),
+    maxAttempts: new Argument('attempts'),
+    backoffBaseMs: new Argument('backoff_base_ms'),
+    idempotencyKey: new Argument('idempotency_key'),
+    traceParent: new Argument('trace_parent'),
+    tags: new Argument('tags'),
+    metadataJson: new Argument('metadata'),
+    queue: new Argument('job_queue'),
+    expiresAt: new Argument('expires_at'),
+    concurrencyKey: new Argument('concurrency_key'),
+    uniqueKey: new Argument('unique_key'),
+    uniqueMode: new Argument('CASE WHEN unique_key IS NOT NULL THEN unique_mode END'),
+    uniqueUntil: new Argument('unique_until'),
+    uniqueForMs: new Argument('unique_for_ms'),
+  };
+  const insert = jobInsertStatement(params, settings);
+  // As submitUnique in src/queue/uniqueness.ts: the key's lock first; each statement after it reads
+  // with a snapshot of its own (a VOLATILE function under READ COMMITTED), so it sees what the submit
+  // that held the lock committed.
+  const lock = uniqueKeyLockStatement({
+    userId: new Argument('user_id'),
+    key: new Argument('unique_key'),
+    mode: new Argument('unique_mode'),
+    forMs: new Argument('unique_for_ms'),
+  });
+  const latestStatement = jobLatestWithKeyStatement(
+    new Argument('user_id'),
+    new Argument('unique_key'),
+    new Argument("unique_mode = 'DEBOUNCE'"),
   );
+  const debounce = jobDebounceStatement(new Argument('latest.id'), params, settings);
   const releaseStatement = userSlotReleaseStatement(new Argument('user_id'), settings);
   const keyGateStatement = keyGateEnsureStatement(new Argument('ARRAY[concurrency_key]'));
   const refuse = (condition: string, message: string) =>
@@ -78,11 +97,18 @@ CREATE OR REPLACE FUNCTION conveyor_submit_job(
   metadata jsonb DEFAULT '{}',
   queue text DEFAULT NULL,
   expires_at timestamptz DEFAULT NULL,
-  concurrency_key text DEFAULT NULL
+  concurrency_key text DEFAULT NULL,
+  unique_key text DEFAULT NULL,
+  unique_for_ms integer DEFAULT NULL,
+  unique_mode text DEFAULT 'UNIQUE_FOR'
 ) RETURNS uuid LANGUAGE plpgsql AS $conveyor$
 DECLARE
   inserted record;
   released record;
+  timing record;
+  latest record;
+  debounced record;
+  unique_until timestamptz;
   attempts integer;
   job_queue text;
   key_gate record;
@@ -121,6 +147,23 @@ BEGIN
   -- The key's gate from its template, in a statement before the insert (sql/keyGates.ts says why).
   IF concurrency_key IS NOT NULL THEN
     ${execute(keyGateStatement, 'key_gate')}
+  END IF;
+  IF unique_key IS NOT NULL THEN
+    ${refuse(`length(unique_key) > ${LIMITS.uniqueKeyLength} OR unique_key = ''`, `'unique_key must be 1 to ${LIMITS.uniqueKeyLength} characters long.'`)}
+    ${refuse(`unique_for_ms IS NULL OR unique_for_ms NOT BETWEEN 1 AND ${LIMITS.uniqueForMs}`, `'unique_for_ms must be an integer from 1 to ${LIMITS.uniqueForMs}.'`)}
+    ${refuse(`unique_mode IS NULL OR unique_mode NOT IN (${UNIQUE_MODES.map((mode) => `'${mode}'`).join(', ')})`, `'unique_mode must be one of ${UNIQUE_MODES.join(', ')}.'`)}
+    ${refuse(`idempotency_key IS NOT NULL`, `'Give idempotency_key (unique for ever) or unique_key (for a while), not both.'`)}
+    ${refuse(`unique_mode = 'DEBOUNCE' AND run_at IS NOT NULL`, `'unique_mode DEBOUNCE sets run_at (now + unique_for_ms): leave run_at out.'`)}
+    ${refuse(`unique_mode = 'DEBOUNCE' AND expires_at <= now() + make_interval(secs => unique_for_ms / 1000.0)`, `'expires_at is not after the debounce''s run_at (now + unique_for_ms): the job could never start.'`)}
+    ${execute(lock, 'timing')}
+    unique_until := timing."uniqueUntil";
+    run_at := coalesce(timing."debounceRunAt", run_at);
+    ${execute(latestStatement, 'latest')}
+    IF latest.id IS NOT NULL AND unique_mode <> 'DEBOUNCE' AND latest."windowOpen" THEN RETURN latest.id; END IF;
+    IF latest.id IS NOT NULL AND unique_mode = 'DEBOUNCE' AND latest.debounceable THEN
+      ${execute(debounce, 'debounced')}
+      IF debounced.id IS NOT NULL THEN RETURN debounced.id; END IF;
+    END IF;
   END IF;
   -- As the submit in src/queue/submissions.ts: a concurrent submit with the same key that commits
   -- first makes this one insert nothing; give back the slot it took and return the winner's job.

@@ -52,13 +52,18 @@ export function jobPromoteWaiting(
   SELECT ${jobColumns('c')} FROM promoted c WHERE ${NOTIFIED}`);
 }
 
-/** Deletes up to `limit` finished jobs that finished before `olderThan` (uncounting them, and their attempt history); returns how many. */
+/**
+ * Deletes up to `limit` finished jobs that finished before `olderThan` (uncounting them, and their
+ * attempt history); returns how many. A job whose unique window is still open stays until it closes:
+ * the window is read from the job (uniqueness.ts), so pruning it would end the window early.
+ */
 export async function jobPruneFinished(db: Db, olderThan: Date, limit: number): Promise<number> {
   const [row] = await db.$queryRaw<{ n: number }[]>(sql`
   WITH pruned AS (
     DELETE FROM jobs WHERE id = ANY(ARRAY(
       SELECT id FROM jobs
       WHERE status = ANY(${statusArray(FINISHED_STATUSES)}) AND completed_at < ${olderThan}::timestamptz
+        AND (unique_until IS NULL OR unique_until <= now())
       LIMIT ${limit}::int
     ))
     RETURNING id, user_id, type, status

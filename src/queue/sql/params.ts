@@ -1,4 +1,5 @@
 /** The parameters of the statements in writes.ts. */
+import type { UniqueMode } from '../../jobs/columns.js';
 
 export interface JobInsertParams {
   type: string;
@@ -23,6 +24,12 @@ export interface JobInsertParams {
   expiresAt: Date | null;
   /** The key whose gate (scope KEY) limits the job besides its user, queue and type; null: none. */
   concurrencyKey: string | null;
+  /** The unique key, its mode and window end (uniqueness.ts); null on every other submit. */
+  uniqueKey: string | null;
+  uniqueMode: UniqueMode | null;
+  uniqueUntil: Date | null;
+  /** The key's window, period or delay, from which uniqueness.ts sets uniqueUntil and runAt on the database's clock. */
+  uniqueForMs: number | null;
 }
 
 export interface JobClaimParams {

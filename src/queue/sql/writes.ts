@@ -75,12 +75,14 @@ export function jobInsertStatement(p: { [K in keyof JobInsertParams]: unknown },
   ${slotAcquire(sql`${p.userId}::text`, sql`true`, take, settings)},
   inserted AS (
     INSERT INTO jobs (type, payload, payload_bytes, user_id, priority, run_at, max_attempts, backoff_base_ms, idempotency_key,
-                      trace_parent, tags, metadata, queue, expires_at, concurrency_key, holds_slot, gate_units)
+                      trace_parent, tags, metadata, queue, expires_at, concurrency_key, holds_slot, gate_units,
+                      unique_key, unique_mode, unique_until)
     SELECT ${p.type}::text, ${p.payloadJson}::jsonb, ${p.payloadBytes}::int, ${p.userId}::text, ${p.priority}::int, ${runAt},
            ${p.maxAttempts}::int, ${p.backoffBaseMs}::int, ${p.idempotencyKey}::text, ${p.traceParent}::text,
            ${p.tags}::text[], ${p.metadataJson}::jsonb, ${p.queue}::text, ${p.expiresAt}::timestamptz, ${p.concurrencyKey}::text,
            EXISTS (SELECT 1 FROM slot),
-           CASE WHEN EXISTS (SELECT 1 FROM slot) THEN ${ONE_JOB_GATES.units} ELSE 0 END
+           CASE WHEN EXISTS (SELECT 1 FROM slot) THEN ${ONE_JOB_GATES.units} ELSE 0 END,
+           ${p.uniqueKey}::text, ${p.uniqueMode}::text, ${p.uniqueUntil}::timestamptz
     WHERE NOT EXISTS (SELECT 1 FROM existing)
     ON CONFLICT (user_id, idempotency_key) DO NOTHING
     RETURNING *

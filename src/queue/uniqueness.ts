@@ -1,0 +1,107 @@
+/**
+ * Windowed uniqueness, throttle and debounce: a submit with `unique: { key, forMs, mode }`.
+ *
+ * - UNIQUE_FOR: the first submit opens a window of `forMs` from then; until it closes, a submit with
+ *   the key returns that job (`deduplicated`), whatever its state. After it, a new job opens a new one.
+ * - THROTTLE: as UNIQUE_FOR, but the windows are fixed periods of `forMs` counted from the Unix epoch
+ *   (pg-boss's singletonSeconds): at most one job per key per period, a period of an hour being a
+ *   clock hour; a submit early in a period gets its whole rest.
+ * - DEBOUNCE: the job runs `forMs` after the last submit. While the key's job is QUEUED and never
+ *   claimed, a submit with the key replaces its payload, priority, tags, metadata and deadline and
+ *   pushes its runAt to now + forMs (`debounced`); once it runs or ended, a submit makes a new job.
+ *
+ * The windowed modes (UNIQUE_FOR, THROTTLE) share their keys; DEBOUNCE keys are apart. The permanent
+ * idempotencyKey is the window that never closes, so a submit gives one or the other.
+ *
+ * Race-safe across processes: the submits of one (user, key) run one at a time under a transaction-
+ * scoped advisory lock, and each decides on a snapshot taken after the previous one committed (an
+ * index cannot do it: a key is not unique in the table). Submits without `unique` never come here.
+ */
+import { InvalidInputError } from '../errors.js';
+import type { PrismaClient } from '../generated/prisma/client.js';
+import { UNIQUE_MODES, type JobWithPayload, type UniqueMode } from '../jobs/columns.js';
+import { LIMITS } from './limits.js';
+import type { StatementSettings } from './sql/fragments.js';
+import type { JobInsertParams } from './sql/params.js';
+import { jobDebounce, jobLatestWithKey, uniqueKeyLock, type UniqueTiming } from './sql/uniqueness.js';
+import { jobInsert } from './sql/writes.js';
+import { checkLength, checkRange } from './validation.js';
+
+export interface UniqueInput {
+  /** Per user, like an idempotency key (1 to LIMITS.uniqueKeyLength characters). */
+  key: string;
+  /** The window (UNIQUE_FOR), the period (THROTTLE) or the delay after the last submit (DEBOUNCE), in ms. */
+  forMs: number;
+  /** Default UNIQUE_FOR. */
+  mode?: UniqueMode | null;
+}
+
+type UniqueParams = Pick<JobInsertParams, 'uniqueKey' | 'uniqueMode' | 'uniqueUntil' | 'uniqueForMs' | 'runAt'>;
+
+/** The key's columns of the job to insert (`unique` checked); uniqueUntil and a debounce's runAt are set by submitUnique. */
+export function uniqueParams(
+  unique: UniqueInput,
+  other: { idempotencyKey: string | null; runAt: Date | null; expiresAt: Date | null },
+): UniqueParams {
+  const mode = unique.mode ?? 'UNIQUE_FOR';
+  if (!UNIQUE_MODES.includes(mode)) throw new InvalidInputError(`unique.mode must be one of ${UNIQUE_MODES.join(', ')}.`);
+  checkLength('unique.key', unique.key, LIMITS.uniqueKeyLength);
+  checkRange('unique.forMs', unique.forMs, 1, LIMITS.uniqueForMs);
+  if (other.idempotencyKey !== null) {
+    throw new InvalidInputError('Give idempotencyKey (unique for ever) or unique (for a while), not both.');
+  }
+  if (mode === 'DEBOUNCE' && other.runAt !== null) {
+    throw new InvalidInputError('unique DEBOUNCE sets runAt (now + unique.forMs): leave runAt out.');
+  }
+  if (mode === 'DEBOUNCE' && other.expiresAt !== null && other.expiresAt.getTime() <= Date.now() + unique.forMs) {
+    throw new InvalidInputError('expiresAt is not after the debounce’s runAt (now + unique.forMs): the job could never start.');
+  }
+  return { uniqueKey: unique.key, uniqueMode: mode, uniqueUntil: null, uniqueForMs: unique.forMs, runAt: other.runAt };
+}
+
+/** A submit's outcome with a unique key: a new job, the window's job (`deduplicated`), or that one debounced too. */
+export interface UniqueSubmitted {
+  job: JobWithPayload;
+  deduplicated: boolean;
+  debounced: boolean;
+}
+
+/**
+ * Longest a submit waits for the (user, key) lock and runs: the submits of one key queue behind one
+ * another, a few milliseconds each.
+ */
+const TRANSACTION_OPTIONS = { maxWait: 10_000, timeout: 15_000 };
+
+/** Submits a job with a unique key (`params.uniqueKey` set by uniqueParams), in its own transaction. */
+export async function submitUnique(
+  prisma: PrismaClient,
+  submitted: JobInsertParams,
+  settings: StatementSettings,
+): Promise<UniqueSubmitted> {
+  const key = submitted.uniqueKey!;
+  const debounce = submitted.uniqueMode === 'DEBOUNCE';
+  return prisma.$transaction(async (tx) => {
+    const [timing] = (await uniqueKeyLock(tx, {
+      userId: submitted.userId,
+      key,
+      mode: submitted.uniqueMode!,
+      forMs: submitted.uniqueForMs!,
+    })) as [UniqueTiming];
+    const params = { ...submitted, uniqueUntil: timing.uniqueUntil, runAt: timing.debounceRunAt ?? submitted.runAt };
+    const [latest] = await jobLatestWithKey(tx, params.userId, key, debounce);
+    if (latest && !debounce && latest.windowOpen) return { job: jobOf(latest), deduplicated: true, debounced: false };
+    if (latest && debounce && latest.debounceable) {
+      const [job] = await jobDebounce(tx, latest.id, params, settings);
+      if (job) return { job, deduplicated: true, debounced: true };
+      // Claimed meanwhile (or of another type or queue): a new job, below.
+    }
+    const [row] = await jobInsert(tx, params, settings);
+    const { deduplicated: _, slotsTaken: _slots, ...job } = row as JobWithPayload & { deduplicated: boolean; slotsTaken: number };
+    return { job, deduplicated: false, debounced: false };
+  }, TRANSACTION_OPTIONS);
+}
+
+function jobOf(latest: Awaited<ReturnType<typeof jobLatestWithKey>>[number]): JobWithPayload {
+  const { windowOpen: _, debounceable: _d, ...job } = latest;
+  return job;
+}
