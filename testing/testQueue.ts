@@ -1,4 +1,5 @@
 import type { Config } from '../src/config.js';
+import type { PrismaClient } from '../src/generated/prisma/client.js';
 import { JobEventBus } from '../src/events/jobEventBus.js';
 import type { AnyJobType } from '../src/jobTypes/jobType.js';
 import type { JobTypeRegistry } from '../src/jobTypes/registry.js';
@@ -20,6 +21,8 @@ export interface TestQueue {
   maintenance: Maintenance;
   config: Config;
   databaseUrl: string;
+  /** The queue's Prisma client, for a test that runs one statement of queue/sql by itself. */
+  prisma: PrismaClient;
   /**
    * Starts a built-in worker on this queue, with the event bus a process gives it (it wakes on a
    * NOTIFY and hears of cancellations at once). Options default to the config's.
@@ -53,6 +56,7 @@ export async function startTestQueue(options: { env?: Record<string, string>; jo
     maintenance,
     config,
     databaseUrl: database.url,
+    prisma,
     async startWorker(workerOptions = {}) {
       if (!bus) {
         bus = new JobEventBus({ databaseUrl: database.url, logger });

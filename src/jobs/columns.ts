@@ -88,6 +88,11 @@ export const JOB_COLUMNS = {
   queue: { sql: '$.queue', event: 'always' },
   expiresAt: { sql: '$.expires_at', event: 'always', date: true },
   gateUnits: { sql: '$.gate_units', event: 'never' },
+  // Flows and dependencies (queue/flows.ts): the flow's root (flowUpdated filters events by it), the
+  // count of unfinished dependencies, and whether finishing the job must settle dependents.
+  flowRootId: { sql: '$.flow_root_id', event: 'always' },
+  dependenciesPending: { sql: '$.dependencies_pending', event: 'always' },
+  hasDependents: { sql: '$.has_dependents', event: 'never' },
 } as const satisfies Record<keyof FullJobRow, ColumnSpec>;
 
 export type JobField = keyof typeof JOB_COLUMNS;

@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ConflictError, InvalidInputError } from '../errors.js';
 import type { PrismaClient } from '../generated/prisma/client.js';
 import type { JobRow } from '../jobs/columns.js';
-import { WAIT_REASONS, type WaitReason } from '../jobs/states.js';
+import { WAIT_REASONS, waitsForDependencies, type WaitReason } from '../jobs/states.js';
 import { LIMITS } from './limits.js';
 import type { QueueSettings } from './queueTypes.js';
 import { GATE_SCOPE_NAMES, type GateScope } from './sql/admission.js';
@@ -98,6 +98,7 @@ export class FlowGates {
   /** Why a QUEUED job is not claimable, or null when it is (see WAIT_REASONS). */
   async waitReason(job: Pick<JobRow, 'status' | 'holdsSlot' | 'runAt' | 'queue' | 'type'>): Promise<WaitReason | null> {
     if (job.status !== 'QUEUED' || job.holdsSlot) return null;
+    if (waitsForDependencies(job)) return 'DEPENDENCIES';
     if (new Date(job.runAt).getTime() > Date.now()) return 'RUN_AT';
     const gates = await this.#settingsNow();
     // Each of its gates' own reason; of the two, the one WAIT_REASONS names first (pauses, then caps, then rates).

@@ -151,6 +151,11 @@ export class Submissions {
     return outcomes;
   }
 
+  /** One submission checked into the row to insert, for a caller that inserts it itself (queue/flows.ts). */
+  prepare(input: SubmitJobInput): JobInsertParams {
+    return this.#insertParams(input, currentTraceParent());
+  }
+
   /** Validates one submission into the row to insert; InvalidInputError naming the first problem. */
   #insertParams(input: SubmitJobInput, traceParent: string | null): JobInsertParams {
     checkLength('type', input.type, LIMITS.typeLength);
