@@ -92,7 +92,7 @@ describe('flows and dependencies', () => {
     await finish('f-ok', 'leaf2', { result: { n: 2 } });
     // Released and admitted by the completion itself, not by a maintenance pass.
     expect(await queue.getJob(ids.mid)).toMatchObject({ status: 'QUEUED', holdsSlot: true, dependenciesPending: 0 });
-    const midDependencies = await queue.getDependencies([ids.mid]);
+    const midDependencies = await queue.flows.dependencies([ids.mid]);
     expect(midDependencies.map((d) => [d.type, d.status, d.result, d.isChild])).toEqual([
       ['leaf1', 'COMPLETED', { n: 1 }, true],
       ['leaf2', 'COMPLETED', { n: 2 }, true],
@@ -104,7 +104,7 @@ describe('flows and dependencies', () => {
     expect(await queue.getJob(ids.top)).toMatchObject({ status: 'QUEUED', holdsSlot: true });
     await finish('f-ok', 'top', { result: 'done' });
     expect(await statuses(ids)).toEqual({ top: 'COMPLETED', mid: 'COMPLETED', leaf1: 'COMPLETED', leaf2: 'COMPLETED', side: 'COMPLETED' });
-    expect((await queue.getDependencies([ids.leaf1], 'dependents')).map((d) => d.id)).toEqual([ids.mid]);
+    expect((await queue.flows.dependencies([ids.leaf1], 'dependents')).map((d) => d.id)).toEqual([ids.mid]);
     expect(await checkInvariants(harness.databaseUrl)).toEqual([]);
   });
 
@@ -139,7 +139,7 @@ describe('flows and dependencies', () => {
     expect(await queue.getJob(ids.mid)).toMatchObject({ status: 'QUEUED', dependenciesPending: 1 });
     await finish('f-anyway', 'leaf2', { result: 2 });
     expect(await queue.getJob(ids.mid)).toMatchObject({ status: 'QUEUED', holdsSlot: true });
-    expect((await queue.getDependencies([ids.mid])).map((d) => [d.status, d.result])).toEqual([
+    expect((await queue.flows.dependencies([ids.mid])).map((d) => [d.status, d.result])).toEqual([
       ['FAILED', null],
       ['COMPLETED', 2],
     ]);
@@ -285,7 +285,7 @@ describe('flows on the built-in worker', () => {
     const root = await waitForStatus(harness, flow.root.id, ['COMPLETED', 'FAILED']);
     expect(root).toMatchObject({ status: 'COMPLETED', result: 16 });
     const [, mid] = flow.jobs;
-    const children = await queue.getDependencies([mid!.id]);
+    const children = await queue.flows.dependencies([mid!.id]);
     const lastChildDone = Math.max(...children.map((child) => child.completedAt!.getTime()));
     const midRow = await queue.getJob(mid!.id);
     expect(midRow!.result).toBe(6);

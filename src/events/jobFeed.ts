@@ -20,7 +20,7 @@ export type JobFeedItem = JobEvent | Omit<JobRow, 'leaseToken'>;
 export interface JobFeedDeps {
   bus: Pick<JobEventBus, 'eventTarget' | 'deliveries' | 'onReconnect'>;
   /** For the job as it is now (a feed by id) and the catch-up after a lost LISTEN connection. */
-  queue: Pick<JobQueue, 'getJob' | 'listJobsChangedSince' | 'getFlow'>;
+  queue: Pick<JobQueue, 'getJob' | 'listJobsChangedSince' | 'flows'>;
   logger: Logger;
 }
 
@@ -74,7 +74,7 @@ export function openJobFeed(deps: JobFeedDeps, filter: JobFilter): AsyncIterable
   let initial: Promise<Omit<JobRow, 'leaseToken'>[]> | null = filter.id
     ? queue.getJob(filter.id).then((job) => (job ? [withoutLeaseToken(job)] : []))
     : filter.flowRootId
-      ? queue.getFlow(filter.flowRootId).then((flow) => flow.jobs.map(withoutLeaseToken))
+      ? queue.flows.get(filter.flowRootId).then((flow) => flow.jobs.map(withoutLeaseToken))
       : null;
   const initialJobs: Omit<JobRow, 'leaseToken'>[] = [];
 

@@ -7,6 +7,9 @@ import type { QueueObserver, QueueSettings } from './queueTypes.js';
 import { jobCancelMany } from './sql/cancelRetry.js';
 import {
   dependencyEdgesInsert,
+  dependencyList,
+  flowGet,
+  type DependencyRow,
   dependencyReopen,
   dependencySettle,
   dependencyTargetsMark,
@@ -166,6 +169,18 @@ export class Flows {
     } catch {
       // Settled by maintenance (settleUnsettled) within an interval.
     }
+  }
+
+  /** The jobs these jobs wait for (results included), or with 'dependents' the jobs waiting for them; `edgeOf` says whose. */
+  async dependencies(ids: readonly string[], direction: 'dependencies' | 'dependents' = 'dependencies'): Promise<DependencyRow[]> {
+    ids.forEach(checkJobId);
+    return ids.length === 0 ? [] : dependencyList(this.#db, ids, direction);
+  }
+
+  /** A flow's jobs in submission order (no payloads or results) and its parent-child edges. */
+  async get(rootId: string) {
+    checkJobId(rootId);
+    return flowGet(this.#db, rootId);
   }
 
   /** Retried jobs with dependents: the dependents still waiting wait for them again. */

@@ -12,7 +12,6 @@ import type { QueueCounts } from './sql/reads.js';
 import { actOnMatching } from './bulkActions.js';
 import { FlowGates } from './flowGates.js';
 import { Flows, type FlowJobInput, type SubmittedFlow } from './flows.js';
-import { dependencyList, flowGet, type DependencyRow } from './sql/dependencies.js';
 import { jobAttemptList, type JobAttempt } from './sql/attempts.js';
 import { checkLogLine, type LogLineInput } from './logLines.js';
 import { jobLogDroppedCount, jobLogGetMany, jobLogPage, type JobLogLine } from './sql/logs.js';
@@ -76,10 +75,7 @@ export class JobQueue {
     return this.#worker;
   }
 
-  /**
-   * Submits one job (group-committed with concurrent submits). With `dependsOn`, the job waits for
-   * those jobs (see submitFlow), in a transaction of its own.
-   */
+  /** Submits one job (group-committed with concurrent submits); with `dependsOn` (see submitFlow), in a transaction of its own. */
   async submitJob(
     input: SubmitJobInput & Pick<FlowJobInput, 'dependsOn' | 'onDependencyFailure'>,
     options: { anyUsersDependencies?: boolean } = {},
@@ -90,24 +86,10 @@ export class JobQueue {
 
   /**
    * Submits a tree of jobs in one transaction: each parent waits for its children (and its dependsOn)
-   * and runs once they have finished, reading their results (getDependencies); a dependency that
-   * fails does to its dependent what the dependent's onDependencyFailure says. dependsOn names jobs of
-   * the job's own user unless `anyUsersDependencies`.
+   * and runs once they have finished, reading their results (flows.dependencies). See queue/flows.ts.
    */
   async submitFlow(tree: FlowJobInput, options: { anyUsersDependencies?: boolean } = {}): Promise<SubmittedFlow> {
     return this.flows.submit(tree, options);
-  }
-
-  /** The jobs these jobs wait for (results included), or with 'dependents' the jobs waiting for them; `edgeOf` says whose. */
-  async getDependencies(ids: readonly string[], direction: 'dependencies' | 'dependents' = 'dependencies'): Promise<DependencyRow[]> {
-    ids.forEach(checkJobId);
-    return ids.length === 0 ? [] : dependencyList(this.#db, ids, direction);
-  }
-
-  /** A flow's jobs in submission order (no payloads or results) and its parent-child edges. */
-  async getFlow(rootId: string) {
-    checkJobId(rootId);
-    return flowGet(this.#db, rootId);
   }
 
   /** Submits up to LIMITS.submitBatch jobs in one statement; results in input order. */

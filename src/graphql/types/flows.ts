@@ -77,7 +77,7 @@ builder.queryFields((t) => ({
     args: { rootId: t.arg.id({ required: true }) },
     authScopes: { ADMIN: true, WORKER: true, USER: true },
     resolve: async (_root, { rootId }, ctx) => {
-      const { jobs, edges } = await ctx.queue.getFlow(String(rootId));
+      const { jobs, edges } = await ctx.queue.flows.get(String(rootId));
       if (jobs.length === 0 || !jobs.every((job) => canSeeJob(ctx.viewer, job))) return null;
       return { rootId: String(rootId), jobs: jobs.map((job) => jobFromRow(job)), edges };
     },
@@ -131,6 +131,6 @@ function toFlowJob(ctx: GraphQLContext, node: FlowJobArg, path: string): FlowJob
 }
 
 async function visibleDependencies(ctx: GraphQLContext, id: string, direction: 'dependencies' | 'dependents'): Promise<JobSource[]> {
-  const rows = await ctx.queue.getDependencies([id], direction);
+  const rows = await ctx.queue.flows.dependencies([id], direction);
   return rows.filter((row) => canSeeJob(ctx.viewer, row)).map((row) => jobFromRow(row));
 }
