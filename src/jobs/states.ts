@@ -8,6 +8,7 @@
  *      │                 └ fail, no attempts left or not retryable ──▶ FAILED
  *      └── retry ◀── FAILED / CANCELLED / EXPIRED   QUEUED or RUNNING ──cancel──▶ CANCELLED
  *   QUEUED ──expire (not claimed by its expiresAt)──▶ EXPIRED
+ *   QUEUED (waiting for dependencies) ──a dependency ended other than COMPLETED, by policy──▶ FAILED / CANCELLED
  */
 export const JOB_STATUSES = ['QUEUED', 'RUNNING', 'COMPLETED', 'FAILED', 'CANCELLED', 'EXPIRED'] as const;
 export type JobStatus = (typeof JOB_STATUSES)[number];
@@ -23,6 +24,8 @@ export const TRANSITIONS = {
   /** Not claimed by its deadline to start (expiresAt): maintenance ends it. */
   expire: { from: ['QUEUED'], to: ['EXPIRED'] },
   retry: { from: ['FAILED', 'CANCELLED', 'EXPIRED'], to: ['QUEUED'] },
+  /** A dependent still waiting whose dependency ended FAILED, CANCELLED or EXPIRED, by its DEPENDENCY_POLICIES. */
+  dependencyFailed: { from: ['QUEUED'], to: ['FAILED', 'CANCELLED'] },
 } as const satisfies Record<string, { from: readonly JobStatus[]; to: readonly JobStatus[] }>;
 
 export type Transition = keyof typeof TRANSITIONS;
@@ -65,6 +68,7 @@ const DONE: Record<Transition, string> = {
   cancel: 'cancelled',
   expire: 'expired',
   retry: 'retried',
+  dependencyFailed: 'ended by a dependency',
 };
 
 /** Why a job in `status` cannot take `transition`, from the table: "Job … is FAILED; only QUEUED or RUNNING jobs can be cancelled." */

@@ -13,11 +13,14 @@
 import type { DependencyFailurePolicy } from '../../generated/prisma/client.js';
 import type { FullJobRow, JobRow } from '../../jobs/columns.js';
 import { DEPENDENCIES_RUN_AT, FINISHED_STATUSES } from '../../jobs/states.js';
-import { countFinished, type Db, jobColumns, NOTIFIED, notifyCte, raw, sql, statusArray } from './fragments.js';
+import { countFinished, type Db, jobColumns, NOTIFIED, notifyCte, raw, sql, states, statusArray } from './fragments.js';
 
-/** A job row `j` waiting for its dependencies (waitsForDependencies in jobs/states.ts). */
+/**
+ * A job row `j` waiting for its dependencies (waitsForDependencies in jobs/states.ts): the rows settling
+ * may end by policy, so in the source states of that transition.
+ */
 function waitingForDependencies(j: string) {
-  return raw(`${j}.status = 'QUEUED' AND ${j}.run_at = '${DEPENDENCIES_RUN_AT}'::timestamptz`);
+  return sql`${raw(j)}.status = ANY(${states('dependencyFailed')}) AND ${raw(j)}.run_at = ${raw(`'${DEPENDENCIES_RUN_AT}'::timestamptz`)}`;
 }
 
 export interface DependencyEdge {
