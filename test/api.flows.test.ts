@@ -7,6 +7,9 @@ import {
   SubmitJobDocument,
   type FlowUpdatedSubscription,
 } from '../src/client/generated/graphql.js';
+import { pino } from 'pino';
+import { z } from 'zod';
+import { defineWorkerJobType, runWorker } from '../src/client/worker.js';
 import { startTestConveyor, type TestConveyor } from '../testing/conveyor.js';
 import { connected, createWsClient, execute, executeOk, Recorder } from '../testing/graphqlClient.js';
 import { checkInvariants } from '../testing/invariants.js';
@@ -19,7 +22,7 @@ describe('flows over GraphQL', () => {
   let conveyor: TestConveyor;
   beforeAll(async () => {
     conveyor = await startTestConveyor({
-      env: { WORKER_ENABLED: 'false', EXTERNAL_JOB_TYPES: 'remote,collect', DEFAULT_USER_CONCURRENCY: '10' },
+      env: { WORKER_ENABLED: 'false', EXTERNAL_JOB_TYPES: 'remote,collect,sdk_sum', DEFAULT_USER_CONCURRENCY: '10' },
     });
   });
   afterAll(() => conveyor?.close());
@@ -90,6 +93,26 @@ describe('flows over GraphQL', () => {
     const { job: leafJob } = await executeOk(conveyor.graphqlUrl, JobDependenciesDocument, { id: submitFlow.jobs[2]!.id });
     expect(leafJob!.dependents.map((d) => d.id)).toEqual([submitFlow.jobs[1]!.id]);
     expect(await checkInvariants(conveyor.databaseUrl)).toEqual([]);
+  });
+
+  it("an SDK worker's handler reads its children's results through ctx.dependencies()", async () => {
+    const sum = defineWorkerJobType({
+      name: 'sdk_sum',
+      payload: z.object({}),
+      handler: async (_payload, { dependencies }) => (await dependencies()).map((d) => [d.type, d.status, d.result]),
+    });
+    const worker = await runWorker({ url: conveyor.graphqlUrl, jobTypes: [sum], pollIntervalMs: 100, logger: pino({ level: 'silent' }) });
+    try {
+      const userId = 'api-sdk';
+      const flow = await conveyor.queue.submitFlow({ type: 'sdk_sum', userId, children: [{ type: 'remote', userId, queue: 'sdk' }] });
+      const [child] = await conveyor.queue.claimJobs({ workerId: 'outside', queues: ['sdk'] });
+      await conveyor.queue.completeJob(child!.id, child!.leaseToken!, 42);
+      await expect
+        .poll(async () => (await conveyor.queue.getJob(flow.root.id))?.result, { timeout: 15_000 })
+        .toEqual([['remote', 'COMPLETED', 42]]);
+    } finally {
+      await worker.stop(0);
+    }
   });
 
   it('submitJob with dependsOn waits (DEPENDENCIES) and a failing dependency fails it by default; refusals carry stable codes', async () => {
