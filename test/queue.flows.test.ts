@@ -292,4 +292,19 @@ describe('flows on the built-in worker', () => {
     expect(midRow!.startedAt!.getTime() - lastChildDone).toBeLessThan(harness.config.maintenance.intervalMs);
     expect(await checkInvariants(harness.databaseUrl)).toEqual([]);
   });
+
+  it('150 children finishing in concurrent completion batches settle each edge exactly once', async () => {
+    const { queue } = harness;
+    await harness.startWorker({ concurrency: 20 });
+    const userId = 'w-many';
+    const count = (n: number) => ({ type: 'count', userId, payload: { n } });
+    const flow = await queue.submitFlow({
+      type: 'sum',
+      userId,
+      children: [0, 1, 2].map((group) => ({ type: 'sum', userId, children: Array.from({ length: 50 }, (_, i) => count(group * 50 + i)) })),
+    });
+    const root = await waitForStatus(harness, flow.root.id, ['COMPLETED', 'FAILED'], 60_000);
+    expect(root).toMatchObject({ status: 'COMPLETED', result: (149 * 150) / 2 });
+    expect(await checkInvariants(harness.databaseUrl)).toEqual([]);
+  });
 });
