@@ -180,7 +180,8 @@ export const JOB_LOG_APPENDED = operation(`
   }`);
 
 /** What the Queues panel shows of a queue's or job type's gate. */
-const GATE_FIELDS = 'scope name maxRunning paused rateLimit { max intervalMs } used rateUsed ready running waiting blockedBy';
+const GATE_FIELDS =
+  'scope name maxRunning paused rateLimit { max intervalMs } used rateUsed ready running waiting waitingFor { reason count } blockedBy';
 
 /** @type {Operation<{ flowGates: FlowGate[] }, Record<string, never>>} */
 export const FLOW_GATES = operation(`
@@ -198,4 +199,10 @@ export const CONFIGURE_QUEUE = operation(`
 export const CONFIGURE_JOB_TYPE = operation(`
   mutation DashboardConfigureJobType($name: String!, $paused: Boolean, $maxRunning: Int) {
     configureJobType(name: $name, paused: $paused, maxRunning: $maxRunning) { ${GATE_FIELDS} }
+  }`);
+
+/** @type {Operation<{ configureKey: FlowGate }, { name: string, paused?: boolean, maxRunning?: number | null }>} */
+export const CONFIGURE_KEY = operation(`
+  mutation DashboardConfigureKey($name: String!, $paused: Boolean, $maxRunning: Int) {
+    configureKey(name: $name, paused: $paused, maxRunning: $maxRunning) { ${GATE_FIELDS} }
   }`);

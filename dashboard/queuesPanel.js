@@ -4,9 +4,19 @@
 
 import { h, partOf, showPanelNote } from './dom.js';
 import { GraphQLRequestError } from './graphqlHttp.js';
-import { CONFIGURE_JOB_TYPE, CONFIGURE_QUEUE, FLOW_GATES } from './operations.js';
+import { CONFIGURE_JOB_TYPE, CONFIGURE_KEY, CONFIGURE_QUEUE, FLOW_GATES } from './operations.js';
 
 /** @import { FlowGate, Operation } from './types.js' */
+
+/**
+ * What a gate is, under its name; a key template ("email:*") caps each of its keys on its own.
+ * @param {FlowGate} gate
+ */
+function gateKind(gate) {
+  if (gate.scope === 'QUEUE') return 'queue';
+  if (gate.scope === 'TYPE') return 'job type';
+  return gate.name.endsWith(':*') ? 'key template: each key on its own' : 'concurrency key';
+}
 /**
  * @typedef {<Result, Variables extends Record<string, unknown>>(query: Operation<Result, Variables>, variables: Variables) => Promise<Result>} Request
  */
@@ -76,7 +86,9 @@ export class QueuesPanel {
       const changed =
         gate.scope === 'QUEUE'
           ? (await this.#request(CONFIGURE_QUEUE, variables)).configureQueue
-          : (await this.#request(CONFIGURE_JOB_TYPE, variables)).configureJobType;
+          : gate.scope === 'TYPE'
+            ? (await this.#request(CONFIGURE_JOB_TYPE, variables)).configureJobType
+            : (await this.#request(CONFIGURE_KEY, variables)).configureKey;
       this.#gates = this.#gates.map((g) => (g.scope === changed.scope && g.name === changed.name ? changed : g));
       this.#render();
     } catch (error) {
@@ -96,7 +108,7 @@ export class QueuesPanel {
     return h(
       'tr',
       { dataset: { gate: `${gate.scope}:${gate.name}`, paused: String(gate.paused) } },
-      h('td', {}, h('strong', {}, gate.name), h('div', { className: 'muted' }, gate.scope === 'QUEUE' ? 'queue' : 'job type')),
+      h('td', {}, h('strong', {}, gate.name), h('div', { className: 'muted' }, gateKind(gate))),
       h(
         'td',
         { className: 'gate-cap' },
@@ -115,6 +127,13 @@ export class QueuesPanel {
         { dataset: { field: 'counts' } },
         `${gate.running} running · ${gate.ready} ready · ${gate.waiting} waiting`,
         gate.blockedBy ? h('div', { className: 'muted', dataset: { field: 'blocked-by' } }, `held back: ${gate.blockedBy}`) : null,
+        gate.waitingFor.length > 0
+          ? h(
+              'div',
+              { className: 'muted', dataset: { field: 'waiting-for' } },
+              `waiting for: ${gate.waitingFor.map((w) => `${w.count} ${w.reason}`).join(', ')}`,
+            )
+          : null,
       ),
       h('td', { dataset: { field: 'used' } }, gate.maxRunning === null ? String(gate.used) : `${gate.used} / ${gate.maxRunning}`),
       h('td', { dataset: { field: 'state' } }, gate.paused ? 'Paused' : 'Active'),

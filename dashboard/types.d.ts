@@ -111,7 +111,7 @@ export interface ThroughputPoint {
 
 /** GATE_FIELDS: a queue's or job type's flow control as the Queues panel shows it. */
 export interface FlowGate {
-  scope: 'QUEUE' | 'TYPE';
+  scope: 'QUEUE' | 'TYPE' | 'KEY';
   name: string;
   maxRunning: number | null;
   paused: boolean;
@@ -122,6 +122,8 @@ export interface FlowGate {
   running: number;
   waiting: number;
   blockedBy: JobWaitReason | null;
+  /** Its waiting jobs by what holds each back. */
+  waitingFor: { reason: JobWaitReason; count: number }[];
 }
 
 /** SCHEDULE_FIELDS: a recurring schedule as the Schedules panel shows it. */

@@ -136,6 +136,7 @@ async function runCli(argv: string[]): Promise<number> {
       jobTypes: file.jobTypes ?? [],
       schedules: file.schedules,
       queues: file.queues,
+      keys: file.keys,
       sourceFiles: [...sourceFiles],
     };
   };

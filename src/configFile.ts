@@ -19,6 +19,8 @@ export interface ConveyorConfig {
   schedules?: readonly ScheduleDefinition[];
   /** Queues by name with their cluster-wide cap and pause, applied at each start (what is not given is left as it is). */
   queues?: QueueDefinitions;
+  /** Concurrency keys, or templates "prefix:*" (every key of the prefix on its own), with their cap, rate limit and pause. */
+  keys?: QueueDefinitions;
   settings?: Settings;
 }
 
@@ -29,6 +31,19 @@ export function defineConfig(config: ConveyorConfig): ConveyorConfig {
 
 /** Looked for in the working folder, in this order, when neither --config nor CONVEYOR_CONFIG names one. */
 export const CONFIG_FILE_NAMES = ['conveyor.config.ts', 'conveyor.config.mts', 'conveyor.config.js', 'conveyor.config.mjs'];
+
+/** A queue's or key's cap, rate limit and pause, as the file gives them. */
+const gateShape = z.record(
+  z.string().min(1),
+  z.strictObject({
+    maxRunning: z.number().int().min(0).nullable().optional(),
+    paused: z.boolean().optional(),
+    rateLimit: z
+      .strictObject({ max: z.number().int().min(0), intervalMs: z.number().int().min(1) })
+      .nullable()
+      .optional(),
+  }),
+);
 
 const configShape = z.object({
   jobTypes: z
@@ -42,19 +57,8 @@ const configShape = z.object({
     .optional(),
   // Only their shape here: each is checked against the job types when the process starts.
   schedules: z.array(z.looseObject({ name: z.string().min(1), job: z.looseObject({ type: z.string(), userId: z.string() }) })).optional(),
-  queues: z
-    .record(
-      z.string().min(1),
-      z.strictObject({
-        maxRunning: z.number().int().min(0).nullable().optional(),
-        paused: z.boolean().optional(),
-        rateLimit: z
-          .strictObject({ max: z.number().int().min(0), intervalMs: z.number().int().min(1) })
-          .nullable()
-          .optional(),
-      }),
-    )
-    .optional(),
+  queues: gateShape.optional(),
+  keys: gateShape.optional(),
   settings: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).optional(),
 });
 

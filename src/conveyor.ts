@@ -9,7 +9,7 @@ import { JobTypeRegistry } from './jobTypes/registry.js';
 import type { Logger } from './logger.js';
 import { Maintenance } from './maintenance/maintenance.js';
 import { ConveyorMetrics } from './metrics/metrics.js';
-import type { GateChange, QueueDefinitions } from './queue/flowGates.js';
+import type { GateChange, GateScope, QueueDefinitions } from './queue/flowGates.js';
 import { JobQueue } from './queue/queue.js';
 import type { ScheduleDefinition } from './schedules/definition.js';
 import { Schedules } from './schedules/schedules.js';
@@ -51,6 +51,8 @@ export interface StartOptions {
   schedules?: readonly ScheduleDefinition[];
   /** Queues' caps and pauses to apply at start-up (a config file's, the library caller's). */
   queues?: QueueDefinitions;
+  /** Concurrency keys' and key templates' caps, rates and pauses to apply at start-up. */
+  keys?: QueueDefinitions;
 }
 
 /**
@@ -77,7 +79,7 @@ export async function startConveyor(options: StartOptions): Promise<Conveyor> {
   metrics.watchQueueDepth(queue);
   const schedules = new Schedules({ db: prisma, queue, logger });
   if (options.schedules) await syncConfigSchedules(schedules, options.schedules, logger);
-  await applyConfiguredGates(queue, options.queues ?? {}, logger);
+  await applyConfiguredGates(queue, options.queues ?? {}, options.keys ?? {}, logger);
   const bus = new JobEventBus({ databaseUrl: sessionUrl, logger });
   bus.subscribe((events) => metrics.eventsReceived(events));
   await bus.start();
@@ -180,13 +182,14 @@ async function startApi(deps: {
 }
 
 /**
- * Applies the caps and pauses the configuration gives: each queue's, and each job type's `maxRunning`.
+ * Applies the caps and pauses the configuration gives: each queue's and key's, and each job type's `maxRunning`.
  * Only what is given: a cap or pause set over the API for something the configuration does not
  * mention stays as it is.
  */
-async function applyConfiguredGates(queue: JobQueue, queues: QueueDefinitions, logger: Logger) {
-  const changes: { scope: 'QUEUE' | 'TYPE'; name: string; change: GateChange }[] = [
+async function applyConfiguredGates(queue: JobQueue, queues: QueueDefinitions, keys: QueueDefinitions, logger: Logger) {
+  const changes: { scope: GateScope; name: string; change: GateChange }[] = [
     ...Object.entries(queues).map(([name, change]) => ({ scope: 'QUEUE' as const, name, change })),
+    ...Object.entries(keys).map(([name, change]) => ({ scope: 'KEY' as const, name, change })),
     ...queue.jobTypes
       .all()
       .filter((type) => type.maxRunning !== undefined || type.rateLimit !== undefined)

@@ -18,6 +18,8 @@ export interface CreateConveyorOptions {
   schedules?: readonly ScheduleDefinition[];
   /** Queues by name with their cluster-wide cap and pause, applied at start (what is not given is left as it is). */
   queues?: QueueDefinitions;
+  /** Concurrency keys, or templates "prefix:*" for every key of a prefix, with their cap, rate limit and pause, applied at start. */
+  keys?: QueueDefinitions;
   /** Settings by their environment names (HTTP_ENABLED, WORKER_CONCURRENCY, …); the environment wins. */
   settings?: Settings;
   /** The environment to read settings from (default process.env; `{}` to ignore it). */
@@ -61,6 +63,7 @@ export function createConveyor(options: CreateConveyorOptions = {}): EmbeddedCon
         jobTypes: options.jobTypes,
         schedules: options.schedules,
         queues: options.queues,
+        keys: options.keys,
       });
       running = { conveyor, database };
     },

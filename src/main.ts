@@ -17,6 +17,8 @@ export interface ProcessDefinition {
   schedules?: readonly ScheduleDefinition[];
   /** The config file's queues (caps, pauses): applied at start-up. */
   queues?: QueueDefinitions;
+  /** The config file's concurrency keys and key templates (caps, rates, pauses): applied at start-up. */
+  keys?: QueueDefinitions;
   /** The files it was read from (the config file and the project's modules it imports). */
   sourceFiles?: readonly string[];
 }
@@ -90,6 +92,7 @@ async function start(definition: ProcessDefinition, logger: Logger): Promise<Run
     jobTypes: definition.jobTypes,
     schedules: definition.schedules,
     queues: definition.queues,
+    keys: definition.keys,
   });
   return { conveyor, database };
 }
@@ -119,6 +122,7 @@ async function restart(
     jobTypes: next.jobTypes,
     schedules: next.schedules,
     queues: next.queues,
+    keys: next.keys,
   });
   const restarted = { conveyor, database: running.database };
   announce(restarted, next.config, logger);

@@ -228,6 +228,26 @@ const cases: Case[] = [
     message: /queue/,
   },
   {
+    name: 'a user configuring a concurrency key',
+    as: 'user',
+    query: 'mutation { configureKey(name: "email:*", maxRunning: 1) { name } }',
+    code: 'FORBIDDEN',
+  },
+  {
+    name: 'a concurrency key with a space',
+    as: 'user',
+    query: 'mutation { submitJob(input: {type: "remote", concurrencyKey: "tenant acme"}) { job { id } } }',
+    code: 'BAD_USER_INPUT',
+    message: /not a key/,
+  },
+  {
+    name: 'a key template that is no prefix',
+    as: 'admin',
+    query: 'mutation { configureKey(name: "email*", maxRunning: 1) { name } }',
+    code: 'BAD_USER_INPUT',
+    message: /nor a template/,
+  },
+  {
     name: 'a deadline to start that has passed',
     as: 'user',
     query: 'mutation { submitJob(input: {type: "remote", expiresAt: "2020-01-01T00:00:00Z"}) { job { id } } }',

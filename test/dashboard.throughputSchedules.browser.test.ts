@@ -201,6 +201,18 @@ describe('the dashboard: throughput chart and schedules', () => {
       await row('QUEUE:mail').locator('button[data-gate-action="cap"]').click();
       await expect.poll(async () => (await conveyor.queue.flowGates.list()).find((g) => g.name === 'mail')?.maxRunning).toBe(7);
       await expect.poll(() => row('QUEUE:mail').locator('[data-field="used"]').textContent()).toBe('0 / 7');
+
+      // A paused key template: its key's job waits, and the row says for what; resumed from the page.
+      await conveyor.queue.flowGates.configure('KEY', 'tenant:*', { paused: true });
+      const held = (await conveyor.queue.submitJob({ type: 'echo', userId: 'dash', concurrencyKey: 'tenant:acme', payload: {} })).job;
+      await fresh.reload();
+      await row('KEY:tenant:*').waitFor();
+      expect(await row('KEY:tenant:*').textContent()).toContain('key template');
+      expect(await row('KEY:tenant:*').locator('[data-field="waiting-for"]').textContent()).toBe('waiting for: 1 KEY_PAUSED');
+      await row('KEY:tenant:*').locator('button[data-gate-action="resume"]').click();
+      await expect
+        .poll(async () => (await conveyor.queue.getJob(held.id))?.holdsSlot || (await conveyor.queue.getJob(held.id))?.status !== 'QUEUED')
+        .toBe(true);
     } finally {
       await fresh.close();
     }

@@ -211,6 +211,8 @@ describe('createConveyor: Conveyor inside a service’s own process', () => {
     const conveyor = createConveyor({
       databaseUrl: database.url,
       jobTypes: [greet],
+      queues: { mail: { maxRunning: 3 } },
+      keys: { 'tenant:*': { maxRunning: 1, rateLimit: { max: 10, intervalMs: 60_000 } } },
       env: {},
       settings: { ...TEST_ENV, PORT: port, AUTH_DISABLED: true },
       logger,
@@ -218,6 +220,12 @@ describe('createConveyor: Conveyor inside a service’s own process', () => {
     try {
       await conveyor.start();
       expect(conveyor.url).toBe(`http://127.0.0.1:${port}`);
+      // The queues and key templates it was given are configured at start.
+      const gates = await conveyor.queue.flowGates.list();
+      expect(gates).toContainEqual(expect.objectContaining({ scope: 'QUEUE', name: 'mail', maxRunning: 3 }));
+      expect(gates).toContainEqual(
+        expect.objectContaining({ scope: 'KEY', name: 'tenant:*', maxRunning: 1, rateLimit: { max: 10, intervalMs: 60_000 } }),
+      );
       const { job } = await conveyor.queue.submitJob({ type: 'greet', userId: 'svc', payload: { name: 'team' } });
       for (const deadline = Date.now() + 10_000; (await conveyor.queue.getJob(job.id))?.status !== 'COMPLETED'; await sleep(25)) {
         if (Date.now() > deadline) throw new Error('the job did not complete');

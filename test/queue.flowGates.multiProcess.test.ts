@@ -21,6 +21,8 @@ describe('flow gates across OS processes', () => {
   const QUEUE_CAP = 3;
   const TYPE_CAP = 12;
   const RATE = { max: 30, intervalMs: 1000 };
+  /** Each tenant's key (the wide queue's jobs name one of two) runs at most this many at once. */
+  const KEY_CAP = 1;
   const USERS = 60;
   const TOTAL = 1200;
 
@@ -37,6 +39,7 @@ describe('flow gates across OS processes', () => {
     await submitter.queue.flowGates.configure('QUEUE', 'narrow', { maxRunning: QUEUE_CAP });
     await submitter.queue.flowGates.configure('TYPE', 'record', { maxRunning: TYPE_CAP });
     await submitter.queue.flowGates.configure('QUEUE', 'metered', { rateLimit: RATE });
+    await submitter.queue.flowGates.configure('KEY', 'tenant:*', { maxRunning: KEY_CAP });
     for (let i = 0; i < 4; i++) workers.push(spawnWorker(submitter.databaseUrl, `w${i}`));
 
     // Four submitters at once: a quarter of the jobs each to the capped queue, the rate-limited one and two others.
@@ -49,8 +52,9 @@ describe('flow gates across OS processes', () => {
               type: 'record',
               userId: `user-${k % USERS}`,
               queue: ['narrow', 'wide', 'default', 'metered'][k % 4],
+              concurrencyKey: k % 4 === 1 ? `tenant:${(k >> 2) % 2}` : null,
               priority: k % 7 === 0 ? 5 : 0,
-              payload: { ms: k % 4 === 0 ? 20 : 5 },
+              payload: { ms: k % 4 <= 1 ? 20 : 5 },
             }),
           ),
         );
@@ -104,6 +108,11 @@ describe('flow gates across OS processes', () => {
       expect(peaksByQueue.get('narrow')).toBeLessThanOrEqual(QUEUE_CAP);
       expect(peakOfType).toBeLessThanOrEqual(TYPE_CAP);
       expect(Math.max(...peaksByUser.values())).toBeLessThanOrEqual(2);
+      const peaksByKey = await maxConcurrentRuns(client, 'concurrency_key');
+      peaksByKey.delete(null as unknown as string);
+      expect(peaksByKey.size).toBe(2);
+      expect(Math.max(...peaksByKey.values())).toBeLessThanOrEqual(KEY_CAP);
+      expect(Math.max(...peaksByKey.values())).toBe(KEY_CAP);
       // The caps were reached (within one: a unit is held from admission, a run counts from its handler's
       // start), so the checks above were not vacuous.
       expect(peaksByQueue.get('narrow')).toBeGreaterThanOrEqual(QUEUE_CAP - 1);
@@ -118,7 +127,9 @@ describe('flow gates across OS processes', () => {
       );
       expect(window.rows[0]!.peak).toBeLessThanOrEqual(RATE.max);
       expect(window.rows[0]!.peak).toBeGreaterThanOrEqual(RATE.max - 1);
-      const gates = await client.query(`SELECT scope::text, name, used FROM flow_gates ORDER BY scope, name`);
+      const gates = await client.query(`SELECT scope::text, name, used FROM flow_gates WHERE scope <> 'KEY' ORDER BY scope, name`);
+      const keyGates = await client.query(`SELECT name, used FROM flow_gates WHERE scope = 'KEY' AND template = 'tenant:*' ORDER BY name`);
+      expect(keyGates.rows).toEqual([0, 1].map((n) => ({ name: `tenant:${n}`, used: 0 })));
       expect(gates.rows).toEqual([
         { scope: 'QUEUE', name: 'metered', used: 0 },
         { scope: 'QUEUE', name: 'narrow', used: 0 },

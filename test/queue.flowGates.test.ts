@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { JobRow } from '../src/jobs/columns.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { withClient } from '../testing/database.js';
+import { releaseRateUnits } from '../src/maintenance/releaseRateUnits.js';
 import { checkInvariants } from '../testing/invariants.js';
 import { startTestQueue, type TestQueue } from '../testing/testQueue.js';
 
@@ -108,6 +109,29 @@ describe('queues and cluster-wide caps per queue and per job type', () => {
     expect(retried).toBe(5);
     await harness.maintenance.runOnce();
     expect(await claim({ queues: ['bulk'] })).toEqual([]);
+    expect(await checkInvariants(harness.databaseUrl)).toEqual([]);
+  });
+
+  it('one maintenance pass gives back every start whose window has passed, batch after batch', async () => {
+    await harness.queue.flowGates.configure('TYPE', 'sleep', { maxRunning: null, rateLimit: { max: 7, intervalMs: 1000 } });
+    const jobs: JobRow[] = [];
+    for (let i = 0; i < 14; i++) jobs.push(await submit({ userId: `rr${i}`, type: 'sleep', queue: 'rounds' }));
+    expect(await claim({ queues: ['rounds'] })).toHaveLength(7);
+    await sleep(1100);
+    // Batches of 3: the seven due starts take three statements, all in this one pass.
+    const context = {
+      db: harness.prisma,
+      settings: harness.config.scheduling,
+      batchSize: 3,
+      pruneOlderThan: null,
+      schedules: null,
+      inSnapshot: () => Promise.reject(new Error('not used')),
+      skipped: () => {},
+    };
+    const admitted = await releaseRateUnits.runOnce(context);
+    expect(admitted).toHaveLength(7);
+    expect(await claim({ queues: ['rounds'] })).toHaveLength(7);
+    await harness.queue.flowGates.configure('TYPE', 'sleep', { rateLimit: null });
     expect(await checkInvariants(harness.databaseUrl)).toEqual([]);
   });
 

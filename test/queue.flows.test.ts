@@ -214,6 +214,24 @@ describe('flows and dependencies', () => {
     expect(job.dependenciesPending).toBe(1);
   });
 
+  it("a flow's jobs take their concurrency keys' gates as any submit does", async () => {
+    const { queue } = harness;
+    await queue.flowGates.configure('KEY', 'f-key:*', { maxRunning: 1 });
+    const userId = 'f-key';
+    const flow = await queue.submitFlow({
+      type: 'top',
+      userId,
+      children: [1, 2].map(() => ({ type: 'leaf1', userId, queue: userId, concurrencyKey: 'f-key:a' })),
+    });
+    expect(flow.jobs.map((job) => [job.concurrencyKey, job.holdsSlot])).toEqual([
+      [null, false],
+      ['f-key:a', true],
+      ['f-key:a', false],
+    ]);
+    expect(await queue.flowGates.waitReason(flow.jobs[2]!)).toBe('KEY_CONCURRENCY');
+    expect(await checkInvariants(harness.databaseUrl)).toEqual([]);
+  });
+
   it('refuses flows over the limits, and runAt or idempotencyKey on a waiting job', async () => {
     const { queue } = harness;
     const userId = 'f-limits';

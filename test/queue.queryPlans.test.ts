@@ -170,6 +170,7 @@ describe('query plans of the hot statements', () => {
       metadataJson: '{}',
       queue: 'default',
       expiresAt: null,
+      concurrencyKey: null,
     };
     const statements = {
       claim: statementOf((db) =>
@@ -203,5 +204,34 @@ describe('query plans of the hot statements', () => {
       return found;
     });
     expect(scans).toEqual([]);
+  });
+});
+
+describe('query plans under queue and type caps (bench 2d’s shape)', () => {
+  let harness: TestQueue;
+  beforeAll(async () => {
+    harness = await startTestQueue();
+    await harness.queue.flowGates.configure('TYPE', 'echo', { maxRunning: 300 });
+    await harness.queue.flowGates.configure('QUEUE', 'default', { maxRunning: 400 });
+    for (let i = 0; i < 20_000; i += 1000) {
+      await harness.queue.submitJobs(Array.from({ length: 1000 }, (_, k) => ({ type: 'echo', userId: `user-${(i + k) % 1000}` })));
+    }
+    await withClient(harness.databaseUrl, (client) => client.query('VACUUM ANALYZE'));
+  });
+  afterAll(() => harness?.close());
+
+  it('completing a job looks at as many of a freed gate’s waiting jobs as it needs, not its whole backlog', async () => {
+    // The type cap's 300 run; 20 of them end.
+    const claimed = (await harness.queue.claimJobs({ limit: 500, workerId: 'plan' })).slice(0, 20);
+    const completions = claimed.map((job) => ({ id: job.id, leaseToken: job.leaseToken!, resultJson: 'null' }));
+    const nodes = await explainAnalyze(
+      harness.databaseUrl,
+      statementOf((db) => sql.jobCompleteMany(db, completions, settings)),
+    );
+    // 19 700 jobs wait behind the type cap: a plan that filtered and sorted them all took 50 ms a completion.
+    expect(nodes.filter((n) => n['Node Type'] === 'Seq Scan' && n['Relation Name'] === 'jobs')).toEqual([]);
+    expect(Math.max(...nodes.map((n) => n['Actual Rows'] ?? 0))).toBeLessThanOrEqual(400);
+    const promoted = nodes.filter((n) => n['Node Type'] === 'ModifyTable' && n['Relation Name'] === 'jobs');
+    expect(promoted.map((n) => n['Actual Rows'])).toEqual([20, 20]);
   });
 });

@@ -29,10 +29,15 @@ export function maxConcurrentRunsPerUser(client: pg.Client): Promise<Map<string,
  * run), as maxConcurrentRunsPerUser. A run whose worker was killed ends when the queue recorded its
  * attempt's end (the lease expiry, in job_attempts); one with neither runs to the end.
  */
-export async function maxConcurrentRuns(client: pg.Client, group: 'user_id' | 'queue' | "'all'"): Promise<Map<string, number>> {
+export async function maxConcurrentRuns(
+  client: pg.Client,
+  group: 'user_id' | 'queue' | "'all'" | 'concurrency_key',
+): Promise<Map<string, number>> {
+  // A run's concurrency key is its job's (job_runs does not record it).
+  const key = group === 'concurrency_key' ? '(SELECT j.concurrency_key FROM jobs j WHERE j.id = r.job_id)' : group;
   const { rows } = await client.query<{ key: string; peak: number }>(`
     WITH runs AS (
-      SELECT r.*, ${group} AS key, coalesce(r.finished_at,
+      SELECT r.*, ${key} AS key, coalesce(r.finished_at,
         (SELECT a.finished_at FROM job_attempts a WHERE a.job_id = r.job_id AND a.attempt = r.attempt), 'infinity') AS ended_at
       FROM job_runs r
     ),

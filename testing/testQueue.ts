@@ -1,11 +1,11 @@
 import type { Config } from '../src/config.js';
-import type { PrismaClient } from '../src/generated/prisma/client.js';
 import { JobEventBus } from '../src/events/jobEventBus.js';
 import type { AnyJobType } from '../src/jobTypes/jobType.js';
 import type { JobTypeRegistry } from '../src/jobTypes/registry.js';
 import { createLogger } from '../src/logger.js';
 import { Maintenance } from '../src/maintenance/maintenance.js';
 import type { JobQueue } from '../src/queue/queue.js';
+import type { PrismaClient } from '../src/generated/prisma/client.js';
 import { Schedules } from '../src/schedules/schedules.js';
 import { Worker, type WorkerOptions } from '../src/worker/worker.js';
 import { createTestDatabase } from './database.js';
@@ -19,10 +19,10 @@ export interface TestQueue {
   schedules: Schedules;
   /** Built from config but not started: call `runOnce()` for a pass, or `start()` for its timer. */
   maintenance: Maintenance;
+  /** The queue's Prisma client, for a test that runs a statement or a maintenance task on its own. */
+  prisma: PrismaClient;
   config: Config;
   databaseUrl: string;
-  /** The queue's Prisma client, for a test that runs one statement of queue/sql by itself. */
-  prisma: PrismaClient;
   /**
    * Starts a built-in worker on this queue, with the event bus a process gives it (it wakes on a
    * NOTIFY and hears of cancellations at once). Options default to the config's.
@@ -54,9 +54,9 @@ export async function startTestQueue(options: { env?: Record<string, string>; jo
     jobTypes,
     schedules,
     maintenance,
+    prisma,
     config,
     databaseUrl: database.url,
-    prisma,
     async startWorker(workerOptions = {}) {
       if (!bus) {
         bus = new JobEventBus({ databaseUrl: database.url, logger });

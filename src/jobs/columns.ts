@@ -87,6 +87,8 @@ export const JOB_COLUMNS = {
   metadata: { sql: '$.metadata', event: 'never', contents: true },
   queue: { sql: '$.queue', event: 'always' },
   expiresAt: { sql: '$.expires_at', event: 'always', date: true },
+  // Bounded like a tag (LIMITS.concurrencyKeyLength of TAG_PATTERN), so always in the event.
+  concurrencyKey: { sql: '$.concurrency_key', event: 'always' },
   gateUnits: { sql: '$.gate_units', event: 'never' },
   // Flows and dependencies (queue/flows.ts): the flow's root (flowUpdated filters events by it), the
   // count of unfinished dependencies, and whether finishing the job must settle dependents.

@@ -117,9 +117,12 @@ export const WAIT_REASONS = {
   RUN_AT: 'Scheduled for later, or backing off before a retry: see runAt.',
   QUEUE_PAUSED: 'Its queue is paused: it runs once the queue is resumed.',
   TYPE_PAUSED: 'Its job type is paused: it runs once the type is resumed.',
+  KEY_PAUSED: 'Its concurrency key is paused: it runs once the key (or its template) is resumed.',
   QUEUE_CONCURRENCY: "Its queue's concurrency cap is reached (across every process); it runs when a job of the queue ends.",
   TYPE_CONCURRENCY: "Its job type's concurrency cap is reached (across every process); it runs when a job of the type ends.",
-  RATE_LIMIT: "Its queue's or job type's rate limit is used up for now; it runs when the window allows (within a maintenance interval).",
+  KEY_CONCURRENCY: "Its concurrency key's cap is reached (across every process); it runs when a job of the key ends.",
+  RATE_LIMIT:
+    "Its queue's, job type's or key's rate limit is used up for now; it runs when the window allows (within a maintenance interval).",
   USER_CONCURRENCY: "All of the user's concurrency slots are taken; it runs when one frees.",
 } as const;
 export type WaitReason = keyof typeof WAIT_REASONS;

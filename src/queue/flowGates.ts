@@ -13,11 +13,14 @@ import {
   gateList,
   gateSettingsList,
   gateUpsert,
+  gateWaitingReasons,
+  keyGateSettingsList,
   transactionsInFlight,
   transactionsStillOpen,
 } from './sql/gates.js';
 import { jobPromoteWaiting } from './sql/maintenance.js';
-import { checkLength, checkRange } from './validation.js';
+import { keyTemplateApply } from './sql/keyGates.js';
+import { checkKeyGateName, checkLength, checkRange, isKeyTemplate } from './validation.js';
 
 export type { GateScope };
 
@@ -65,18 +68,34 @@ export class FlowGates {
    */
   async configure(scope: GateScope, name: string, change: GateChange): Promise<FlowGate> {
     if (!GATE_SCOPE_NAMES.includes(scope)) throw new InvalidInputError(`scope must be one of ${GATE_SCOPE_NAMES.join(', ')}.`);
-    checkLength(scope === 'QUEUE' ? 'queue' : 'type', name, scope === 'QUEUE' ? LIMITS.queueLength : LIMITS.typeLength);
+    if (scope === 'KEY') checkKeyGateName(name);
+    else checkLength(scope === 'QUEUE' ? 'queue' : 'type', name, scope === 'QUEUE' ? LIMITS.queueLength : LIMITS.typeLength);
     if (change.maxRunning != null) checkRange('maxRunning', change.maxRunning, 0, LIMITS.gateConcurrency);
     if (change.rateLimit != null) {
       checkRange('rateLimit.max', change.rateLimit.max, 0, LIMITS.gateConcurrency);
       checkRange('rateLimit.intervalMs', change.rateLimit.intervalMs, LIMITS.rateIntervalMs.min, LIMITS.rateIntervalMs.max);
     }
     const [gate] = await gateUpsert(this.#db, scope, name, change);
-    if (gate?.created) await this.#waitForInFlight();
-    await this.#retryingDeadlocks(() => gateCountHolders(this.#db, scope, name));
-    await this.#settle(scope, name);
+    if (scope === 'KEY' && isKeyTemplate(name)) {
+      // The template's settings go to its keys' gates; each key with live jobs is brought in line.
+      const keys = await keyTemplateApply(this.#db, name);
+      if (keys.some((key) => key.made)) await this.#waitForInFlight();
+      for (const key of keys) await this.#bringInLine(scope, key.name);
+    } else {
+      if (gate?.created) await this.#waitForInFlight();
+      await this.#bringInLine(scope, name);
+    }
     this.#cached = null;
     return (await this.list()).find((g) => g.scope === scope && g.name === name)!;
+  }
+
+  /**
+   * A gate's due waiting jobs by what holds each back (WAIT_REASONS' names, in their order): the
+   * gate itself, another of the job's gates, or its user's limit.
+   */
+  async waitingReasons(gate: Pick<FlowGate, 'scope' | 'name'>): Promise<{ reason: WaitReason; count: number }[]> {
+    const rows = await gateWaitingReasons(this.#db, gate.scope, gate.name, WAIT_REASON_NAMES);
+    return rows.map((row) => ({ reason: row.reason as WaitReason, count: row.count }));
   }
 
   /** Every queue (configured, named by a job type, or `default`) and configured type, with counts. */
@@ -88,24 +107,36 @@ export class FlowGates {
    * What a gate itself holds its waiting jobs back for (paused, its cap reached, its rate used up), or
    * null when it has room: then its waiting jobs wait for their users' slots or their other gate.
    */
-  static blockedBy(gate: Pick<FlowGate, 'scope' | 'paused' | 'maxRunning' | 'used' | 'rateLimit' | 'rateUsed'>): WaitReason | null {
-    if (gate.paused) return gate.scope === 'QUEUE' ? 'QUEUE_PAUSED' : 'TYPE_PAUSED';
-    if (gate.maxRunning !== null && gate.used >= gate.maxRunning) return gate.scope === 'QUEUE' ? 'QUEUE_CONCURRENCY' : 'TYPE_CONCURRENCY';
+  static blockedBy(
+    gate: Pick<FlowGate, 'scope' | 'name' | 'paused' | 'maxRunning' | 'used' | 'rateLimit' | 'rateUsed'>,
+  ): WaitReason | null {
+    if (gate.paused) return `${gate.scope}_PAUSED`;
+    // A key template's units are its keys' together: each key's own gate says whether it is full.
+    if (gate.scope === 'KEY' && isKeyTemplate(gate.name)) return null;
+    if (gate.maxRunning !== null && gate.used >= gate.maxRunning) return `${gate.scope}_CONCURRENCY`;
     if (gate.rateLimit && gate.rateUsed >= gate.rateLimit.max) return 'RATE_LIMIT';
     return null;
   }
 
   /** Why a QUEUED job is not claimable, or null when it is (see WAIT_REASONS). */
-  async waitReason(job: Pick<JobRow, 'status' | 'holdsSlot' | 'runAt' | 'queue' | 'type'>): Promise<WaitReason | null> {
+  async waitReason(job: Pick<JobRow, 'status' | 'holdsSlot' | 'runAt' | 'queue' | 'type' | 'concurrencyKey'>): Promise<WaitReason | null> {
     if (job.status !== 'QUEUED' || job.holdsSlot) return null;
     if (waitsForDependencies(job)) return 'DEPENDENCIES';
     if (new Date(job.runAt).getTime() > Date.now()) return 'RUN_AT';
     const gates = await this.#settingsNow();
-    // Each of its gates' own reason; of the two, the one WAIT_REASONS names first (pauses, then caps, then rates).
-    const reasons = [gates.get(`QUEUE:${job.queue}`), gates.get(`TYPE:${job.type}`)].map((gate) =>
+    // A key's gate made from a template is read on its own: there may be one per user.
+    const keyGate = job.concurrencyKey === null ? undefined : (await keyGateSettingsList(this.#db, [job.concurrencyKey]))[0];
+    // Each of its gates' own reason; of them, the one WAIT_REASONS names first (pauses, then caps, then rates).
+    const reasons = [gates.get(`QUEUE:${job.queue}`), gates.get(`TYPE:${job.type}`), keyGate].map((gate) =>
       gate ? FlowGates.blockedBy(gate) : null,
     );
     return WAIT_REASON_NAMES.find((reason) => reasons.includes(reason)) ?? 'USER_CONCURRENCY';
+  }
+
+  /** Counts the jobs that hold their slot without the gate's unit, then settles the gate. */
+  async #bringInLine(scope: GateScope, name: string): Promise<void> {
+    await this.#retryingDeadlocks(() => gateCountHolders(this.#db, scope, name));
+    await this.#settle(scope, name);
   }
 
   /** Demotes until nothing is past the cap (rows being claimed right then are skipped, so it may take a few rounds). */

@@ -92,6 +92,7 @@ export class Flows {
       });
     });
     const named = [...new Set(nodes.flatMap((node) => node.input.dependsOn ?? []))];
+    await this.#submissions.beforeInsert(params);
     const { jobs, released } = await this.#db.$transaction(
       async (tx) => {
         const targets = named.length > 0 ? await dependencyTargetsMark(tx, named) : [];

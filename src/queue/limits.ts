@@ -6,7 +6,9 @@ export const LIMITS = {
   typeLength: 64,
   /** A queue's name, like a type's. */
   queueLength: 64,
-  /** A queue's or type's concurrency cap (setQueueLimits, setJobTypeLimits). */
+  /** A concurrency key (made of TAG_PATTERN's characters; a key gate's template adds `*`). */
+  concurrencyKeyLength: 128,
+  /** A queue's, type's or key's concurrency cap (configureQueue, configureJobType, configureKey). */
   gateConcurrency: 100_000,
   /** A rate limit's window: from a second (maintenance hands freed units on each pass) to a day. */
   rateIntervalMs: { min: 1000, max: 86_400_000 },

@@ -6,10 +6,21 @@ import { GROUP_COMMIT_BATCH, GroupCommit } from './groupCommit.js';
 import { LIMITS } from './limits.js';
 import type { QueueObserver, QueueSettings } from './queueTypes.js';
 import type { Db } from './sql/fragments.js';
+import { keyGateEnsure } from './sql/keyGates.js';
 import { jobGetByIdempotencyKeys } from './sql/reads.js';
 import { jobInsert, jobInsertMany, userSlotEnsure, userSlotRelease, type JobInsertParams } from './sql/writes.js';
 import { checkStorableJson } from './storableJson.js';
-import { checkExpiry, checkLength, checkMetadata, checkRange, checkRunAt, checkTags, checkUserId, withIndex } from './validation.js';
+import {
+  checkConcurrencyKey,
+  checkExpiry,
+  checkLength,
+  checkMetadata,
+  checkRange,
+  checkRunAt,
+  checkTags,
+  checkUserId,
+  withIndex,
+} from './validation.js';
 
 /** A submission's outcome: the job, and whether an idempotency key made it an existing one. */
 export interface Submitted {
@@ -37,6 +48,8 @@ export interface SubmitJobInput {
   expiresAt?: Date | null;
   /** The deadline as milliseconds from the submit. */
   ttlMs?: number | null;
+  /** The key whose cap and rate limit (configureKey) the job falls under besides its user's, queue's and type's. */
+  concurrencyKey?: string | null;
 }
 
 /** Bound on the remembered users with a slot row; past it the memory starts over. */
@@ -53,6 +66,8 @@ export class Submissions {
   readonly #observer: QueueObserver;
   /** Users whose slot row exists (rows are never deleted), so that a bulk insert skips creating it. */
   readonly #usersWithSlotRow = new Set<string>();
+  /** Keys whose gate exists (gates are never deleted): a submit naming one needs no keyGateEnsure. */
+  readonly #keysWithGate = new Set<string>();
   /**
    * Submissions that arrive while another is being written are written together, so that many
    * concurrent callers share commits and NOTIFYs; one that fails alone fails only its caller.
@@ -98,6 +113,7 @@ export class Submissions {
 
   /** One job in one statement: the idle path of submitOne. */
   async #insertOne(params: JobInsertParams): Promise<Submitted> {
+    await this.#ensureKeyGates([params]);
     for (;;) {
       const [row] = await jobInsert(this.#db, params, this.#settings);
       if (row && row.id !== null) {
@@ -122,6 +138,7 @@ export class Submissions {
       if (this.#usersWithSlotRow.size + newUsers.length > KNOWN_USERS_MAX) this.#usersWithSlotRow.clear();
       for (const userId of newUsers) this.#usersWithSlotRow.add(userId);
     }
+    await this.#ensureKeyGates(params);
     const inserted = await jobInsertMany(this.#db, params, this.#settings);
     // Committed. Rows that hit an idempotency key already used (before, or earlier in this batch)
     // are read back; if that read fails, only those items fail.
@@ -156,6 +173,25 @@ export class Submissions {
     return this.#insertParams(input, currentTraceParent());
   }
 
+  /** What a submit does before its insert, for such a caller: the gates of the rows' keys (see #ensureKeyGates). */
+  async beforeInsert(params: readonly JobInsertParams[]): Promise<void> {
+    await this.#ensureKeyGates(params);
+  }
+
+  /**
+   * Makes the gates that the jobs' keys take from a template, before the insert (sql/keyGates.ts says
+   * why in a statement of its own). A key without a gate is asked each time: a template may come.
+   */
+  async #ensureKeyGates(params: readonly JobInsertParams[]): Promise<void> {
+    const keys = [...new Set(params.map((p) => p.concurrencyKey))].filter(
+      (key): key is string => key !== null && !this.#keysWithGate.has(key),
+    );
+    if (keys.length === 0) return;
+    const withGate = await keyGateEnsure(this.#db, keys);
+    if (this.#keysWithGate.size + withGate.length > KNOWN_USERS_MAX) this.#keysWithGate.clear();
+    for (const { name } of withGate) this.#keysWithGate.add(name);
+  }
+
   /** Validates one submission into the row to insert; InvalidInputError naming the first problem. */
   #insertParams(input: SubmitJobInput, traceParent: string | null): JobInsertParams {
     checkLength('type', input.type, LIMITS.typeLength);
@@ -182,6 +218,7 @@ export class Submissions {
     const expiresAt = checkExpiry(input.expiresAt ?? null, input.ttlMs ?? null, input.runAt ?? null);
     const queue = input.queue ?? this.#registry.get(input.type)?.queue ?? DEFAULT_QUEUE;
     checkLength('queue', queue, LIMITS.queueLength);
+    if (input.concurrencyKey != null) checkConcurrencyKey(input.concurrencyKey);
     return {
       type: input.type,
       payloadJson,
@@ -197,6 +234,7 @@ export class Submissions {
       metadataJson,
       queue,
       expiresAt,
+      concurrencyKey: input.concurrencyKey ?? null,
     };
   }
 }

@@ -68,6 +68,34 @@ export function checkTag(field: string, tag: string) {
   }
 }
 
+/** A job's concurrency key: 1 to LIMITS.concurrencyKeyLength of TAG_PATTERN's characters. */
+export function checkConcurrencyKey(key: string) {
+  if (key.length === 0 || key.length > LIMITS.concurrencyKeyLength || !tagPattern.test(key)) {
+    throw new InvalidInputError(
+      `concurrencyKey "${truncate(key, 60)}" is not a key: 1 to ${LIMITS.concurrencyKeyLength} of the characters A-Z a-z 0-9 _ . : / = -.`,
+    );
+  }
+}
+
+/**
+ * A key gate's name as configureKey takes it: a key, or a template `prefix:*` whose settings every key
+ * starting with `prefix:` takes (each counted on its own).
+ */
+export function checkKeyGateName(name: string) {
+  const key = isKeyTemplate(name) ? name.slice(0, -1) : name;
+  if (key.length === 0 || name.length > LIMITS.concurrencyKeyLength || !tagPattern.test(key)) {
+    throw new InvalidInputError(
+      `"${truncate(name, 60)}" is not a key nor a template: 1 to ${LIMITS.concurrencyKeyLength} of the characters ` +
+        'A-Z a-z 0-9 _ . : / = -, or a prefix ending in ":" followed by "*" (e.g. "email:*").',
+    );
+  }
+}
+
+/** Whether a key gate's name is a template ("prefix:*"). */
+export function isKeyTemplate(name: string): boolean {
+  return name.endsWith(':*');
+}
+
 /** A job's tags, each checked, repeats dropped (first one kept); at most LIMITS.tags of them. */
 export function checkTags(tags: readonly string[]): string[] {
   tags.forEach((tag) => checkTag('tags:', tag));

@@ -92,11 +92,15 @@ export type JobStatus =
 export type JobWaitReason =
   /** Some of the jobs it depends on (dependsOn, or its children in a flow) have not finished: see dependencies. */
   | 'DEPENDENCIES'
+  /** Its concurrency key's cap is reached (across every process); it runs when a job of the key ends. */
+  | 'KEY_CONCURRENCY'
+  /** Its concurrency key is paused: it runs once the key (or its template) is resumed. */
+  | 'KEY_PAUSED'
   /** Its queue's concurrency cap is reached (across every process); it runs when a job of the queue ends. */
   | 'QUEUE_CONCURRENCY'
   /** Its queue is paused: it runs once the queue is resumed. */
   | 'QUEUE_PAUSED'
-  /** Its queue's or job type's rate limit is used up for now; it runs when the window allows (within a maintenance interval). */
+  /** Its queue's, job type's or key's rate limit is used up for now; it runs when the window allows (within a maintenance interval). */
   | 'RATE_LIMIT'
   /** Scheduled for later, or backing off before a retry: see runAt. */
   | 'RUN_AT'
@@ -155,6 +159,8 @@ export type ScheduleSource =
 export type SubmitJobInput = {
   /** Delay before the first retry in ms, doubling per attempt (with jitter); default from config. */
   backoffBaseMs?: number | null | undefined;
+  /** A key whose cap and rate limit (configureKey, e.g. "email:alice" under a template "email:*") the job also falls under, beside its user's, queue's and type's: 1 to 128 of A-Z a-z 0-9 _ . : / = -. */
+  concurrencyKey?: string | null | undefined;
   /** Existing jobs (at most 100, of the same user unless an admin submits) this one waits for: waitingFor DEPENDENCIES until they have finished. Not with runAt or idempotencyKey; not in submitJobs. */
   dependsOn?: Array<string> | null | undefined;
   /** Deadline to start: a job not claimed by then ends EXPIRED. After now and runAt; or give ttlMs. */

@@ -1,6 +1,7 @@
 import { FlowGates, type FlowGate, type GateChange, type GateScope } from '../../queue/flowGates.js';
 import { LIMITS } from '../../queue/limits.js';
 import { builder } from '../builder.js';
+import type { WaitReason } from '../../jobs/states.js';
 import { JobWaitReasonEnum } from './job.js';
 
 /**
@@ -13,6 +14,11 @@ const GateScopeEnum = builder.enumType('GateScope', {
   values: {
     QUEUE: { description: 'A named queue: every job submitted to it.' },
     TYPE: { description: 'A job type: every job of it, whatever its queue.' },
+    KEY: {
+      description:
+        'A concurrency key: every job submitted with it (`concurrencyKey`). A template "prefix:*" gives each key starting with ' +
+        "the prefix a gate of its own with its settings; it is listed with its keys' counts together.",
+    },
   },
 });
 
@@ -31,7 +37,15 @@ const RateLimitInput = builder.inputType('RateLimitInput', {
   }),
 });
 
-const FlowGateRef = builder.objectRef<FlowGate>('FlowGate').implement({
+const WaitCountRef = builder.objectRef<{ reason: WaitReason; count: number }>('WaitCount').implement({
+  description: 'How many waiting jobs one reason holds back.',
+  fields: (t) => ({
+    reason: t.field({ type: JobWaitReasonEnum, resolve: (row) => row.reason }),
+    count: t.exposeInt('count'),
+  }),
+});
+
+export const FlowGateRef = builder.objectRef<FlowGate>('FlowGate').implement({
   description:
     "A queue's or job type's flow control: a cap on its jobs holding a slot (ready or running) across every process, " +
     'and a pause. Jobs over the cap or paused wait outside the claim path (waitingFor says which).',
@@ -46,6 +60,13 @@ const FlowGateRef = builder.objectRef<FlowGate>('FlowGate').implement({
     ready: t.exposeInt('ready', { description: 'QUEUED and claimable now.' }),
     running: t.exposeInt('running'),
     waiting: t.exposeInt('waiting', { description: 'QUEUED and due, but held back by a limit or a pause.' }),
+    waitingFor: t.field({
+      type: [WaitCountRef],
+      description:
+        "Its waiting jobs (`waiting`) by what holds each back: this gate, another of the job's gates, or its user's limit " +
+        "(the first reason in the order Job.waitingFor names them). Counted when asked, over the gate's waiting jobs.",
+      resolve: (gate, _args, ctx) => ctx.queue.flowGates.waitingReasons(gate),
+    }),
     blockedBy: t.field({
       type: JobWaitReasonEnum,
       nullable: true,
@@ -103,5 +124,9 @@ builder.mutationFields((t) => {
         return ctx.queue.flowGates.configure(scope, args.name, change);
       },
     });
-  return { configureQueue: configure('QUEUE', 'queue'), configureJobType: configure('TYPE', 'job type') };
+  return {
+    configureQueue: configure('QUEUE', 'queue'),
+    configureJobType: configure('TYPE', 'job type'),
+    configureKey: configure('KEY', 'concurrency key (or every key of a template "prefix:*")'),
+  };
 });

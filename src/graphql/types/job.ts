@@ -92,6 +92,10 @@ export const JobRef = builder.objectRef<JobSource>('Job').implement({
         '(priority, then runAt, then submission). Read on demand.',
       resolve: (job, _args, ctx) => (job.status === 'QUEUED' ? ctx.queue.getQueuePosition(job.id) : null),
     }),
+    concurrencyKey: t.exposeString('concurrencyKey', {
+      nullable: true,
+      description: "The key whose cap and rate limit the job falls under besides its user's, queue's and type's (configureKey).",
+    }),
     priority: t.exposeInt('priority', { description: 'Higher runs first.' }),
     runAt: t.expose('runAt', { type: 'DateTime', description: 'Not handed out before this time.' }),
     expiresAt: t.expose('expiresAt', {

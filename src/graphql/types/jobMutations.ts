@@ -30,6 +30,11 @@ export const SubmitJobInput = builder.inputType('SubmitJobInput', {
       description: 'Deadline to start: a job not claimed by then ends EXPIRED. After now and runAt; or give ttlMs.',
     }),
     ttlMs: t.int({ description: `The deadline to start as milliseconds from now (1 to ${LIMITS.ttlMs}); not with expiresAt.` }),
+    concurrencyKey: t.string({
+      description:
+        `A key whose cap and rate limit (configureKey, e.g. "email:alice" under a template "email:*") the job also falls under, ` +
+        `beside its user's, queue's and type's: 1 to ${LIMITS.concurrencyKeyLength} of A-Z a-z 0-9 _ . : / = -.`,
+    }),
     dependsOn: t.idList({
       description:
         `Existing jobs (at most ${LIMITS.dependsOn}, of the same user unless an admin submits) this one waits for: ` +

@@ -5,6 +5,7 @@ import { builder } from '../builder.js';
 import type { GraphQLContext } from '../context.js';
 import { countSubscription } from '../countSubscription.js';
 import { knownJobType } from '../knownJobType.js';
+import { FlowGateRef } from './flowGates.js';
 
 const queued = (counts: QueueCounts) => QUEUED_SUBSTATE_NAMES.reduce((sum, name) => sum + counts[name], 0);
 /** "ready, waiting and scheduled" */
@@ -23,6 +24,15 @@ const QueueStatsRef = builder.objectRef<QueueCounts>('QueueStats').implement({
     cancelled: t.exposeInt('cancelled'),
     expired: t.exposeInt('expired', { description: 'Ended without starting: not claimed by their deadline (expiresAt).' }),
     total: t.int({ resolve: (s) => queued(s) + s.running + s.completed + s.failed + s.cancelled + s.expired }),
+    gates: t.field({
+      type: [FlowGateRef],
+      nullable: true,
+      description:
+        'Per queue, job type and key template (ADMIN and WORKER keys): what is ready, running and waiting, and why each waits ' +
+        '(`waitingFor`). The whole queue, whatever this count is filtered by: the same list as `flowGates`.',
+      authScopes: { ADMIN: true, WORKER: true },
+      resolve: (_stats, _args, ctx) => ctx.queue.flowGates.list(),
+    }),
   }),
 });
 

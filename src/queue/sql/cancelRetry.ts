@@ -99,7 +99,7 @@ export function jobExpireDue(db: Db, limit: number, settings: StatementSettings)
 export function jobRetryMany(db: Db, ids: readonly string[], settings: StatementSettings, locking: BulkLocking = 'wait') {
   return db.$queryRaw<FullJobRow[]>(sql`
   WITH target AS (
-    SELECT id, user_id, type, queue, status, priority, seq FROM jobs WHERE id = ANY(${[...ids]}::uuid[]) AND status = ANY(${states('retry')})
+    SELECT id, user_id, type, queue, concurrency_key, status, priority, seq FROM jobs WHERE id = ANY(${[...ids]}::uuid[]) AND status = ANY(${states('retry')})
     ORDER BY id
     ${lockClause(locking)}
   ),

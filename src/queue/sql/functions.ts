@@ -3,6 +3,7 @@ import { ADVISORY_LOCKS } from '../../db/advisoryLocks.js';
 import type { Prisma, PrismaClient } from '../../generated/prisma/client.js';
 import { LIMITS, TAG_PATTERN } from '../limits.js';
 import type { QueueSettings } from '../queueTypes.js';
+import { keyGateEnsureStatement } from './keyGates.js';
 import { jobInsertStatement, userSlotReleaseStatement } from './writes.js';
 
 /**
@@ -54,10 +55,12 @@ export function submitJobFunctionSql(settings: QueueSettings): string {
       metadataJson: new Argument('metadata'),
       queue: new Argument('job_queue'),
       expiresAt: new Argument('expires_at'),
+      concurrencyKey: new Argument('concurrency_key'),
     },
     settings,
   );
   const releaseStatement = userSlotReleaseStatement(new Argument('user_id'), settings);
+  const keyGateStatement = keyGateEnsureStatement(new Argument('ARRAY[concurrency_key]'));
   const refuse = (condition: string, message: string) =>
     `IF ${condition} THEN RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = ${message}; END IF;`;
   return `
@@ -74,13 +77,15 @@ CREATE OR REPLACE FUNCTION conveyor_submit_job(
   tags text[] DEFAULT '{}',
   metadata jsonb DEFAULT '{}',
   queue text DEFAULT NULL,
-  expires_at timestamptz DEFAULT NULL
+  expires_at timestamptz DEFAULT NULL,
+  concurrency_key text DEFAULT NULL
 ) RETURNS uuid LANGUAGE plpgsql AS $conveyor$
 DECLARE
   inserted record;
   released record;
   attempts integer;
   job_queue text;
+  key_gate record;
 BEGIN
   ${refuse(`type IS NULL OR length(type) NOT BETWEEN 1 AND ${LIMITS.typeLength}`, `'type must be 1 to ${LIMITS.typeLength} characters long.'`)}
   ${refuse(`user_id IS NULL OR length(user_id) NOT BETWEEN 1 AND ${LIMITS.userIdLength}`, `'user_id must be 1 to ${LIMITS.userIdLength} characters long.'`)}
@@ -109,6 +114,14 @@ BEGIN
   job_queue := coalesce(conveyor_submit_job.queue, (SELECT t.queue FROM job_types t WHERE t.name = conveyor_submit_job.type), 'default');
   ${refuse(`length(job_queue) NOT BETWEEN 1 AND ${LIMITS.queueLength}`, `'queue must be 1 to ${LIMITS.queueLength} characters long.'`)}
   ${refuse(`expires_at <= greatest(now(), coalesce(run_at, now()))`, `'expires_at must be after now and after run_at: the job could never start.'`)}
+  ${refuse(
+    `length(concurrency_key) NOT BETWEEN 1 AND ${LIMITS.concurrencyKeyLength} OR concurrency_key !~ ${pg.escapeLiteral(TAG_PATTERN)}`,
+    `'concurrency_key must be 1 to ${LIMITS.concurrencyKeyLength} of the characters A-Z a-z 0-9 _ . : / = -.'`,
+  )}
+  -- The key's gate from its template, in a statement before the insert (sql/keyGates.ts says why).
+  IF concurrency_key IS NOT NULL THEN
+    ${execute(keyGateStatement, 'key_gate')}
+  END IF;
   -- As the submit in src/queue/submissions.ts: a concurrent submit with the same key that commits
   -- first makes this one insert nothing; give back the slot it took and return the winner's job.
   FOR round IN 1..3 LOOP

@@ -12,7 +12,7 @@
  *    ranked first; or `jobPromoteWaiting` (writes.ts) fills the room a raised cap or a resume made.
  */
 import { DEFAULT_QUEUE, type JobRow } from '../../jobs/columns.js';
-import { GATE_SCOPES, type GateScope, releaseAndPromote, slotsFreedBy } from './admission.js';
+import { GATE_SCOPE_NAMES, GATE_SCOPES, type GateScope, releaseAndPromote, slotsFreedBy } from './admission.js';
 import { type Db, jobColumns, NOTIFIED, notifyCte, raw, sql, type StatementSettings } from './fragments.js';
 
 export interface FlowGateRow {
@@ -54,6 +54,8 @@ export function gateUpsert(
     paused = CASE WHEN ${setPaused} THEN EXCLUDED.paused ELSE g.paused END,
     rate_limit = CASE WHEN ${setRate} THEN EXCLUDED.rate_limit ELSE g.rate_limit END,
     rate_interval_ms = CASE WHEN ${setRate} THEN EXCLUDED.rate_interval_ms ELSE g.rate_interval_ms END,
+    -- A key configured on its own no longer follows the template it was made from.
+    template = NULL,
     updated_at = now()
   RETURNING ${GATE_COLUMNS}, (xmax = 0) AS created`);
 }
@@ -111,10 +113,11 @@ export function gateCountHolders(db: Db, scope: GateScope, name: string) {
 
 /**
  * Gives back the rate units of starts whose interval has passed (up to `limit` of them), and hands
- * them to waiting jobs of those gates. Maintenance runs it each pass.
+ * them to waiting jobs of those gates. Maintenance runs it each pass. Returns the jobs admitted and
+ * how many units were given back (a row with a null id when none was admitted).
  */
 export function gateRateRelease(db: Db, limit: number, settings: StatementSettings) {
-  return db.$queryRaw<JobRow[]>(sql`
+  return db.$queryRaw<({ [K in keyof JobRow]: JobRow[K] | null } & { released: number })[]>(sql`
   WITH released AS (
     DELETE FROM gate_rate_ledger WHERE id = ANY(ARRAY(
       SELECT id FROM gate_rate_ledger WHERE release_at <= now() ORDER BY release_at LIMIT ${limit}::int FOR UPDATE SKIP LOCKED
@@ -125,7 +128,8 @@ export function gateRateRelease(db: Db, limit: number, settings: StatementSettin
   freed_units AS (SELECT scope, name, 0 AS n, count(*)::int AS rate_n FROM released GROUP BY scope, name),
   ${releaseAndPromote(settings)},
   ${notifyCte('promoted')}
-  SELECT ${jobColumns('c')} FROM promoted c WHERE ${NOTIFIED}`);
+  SELECT r.*, (SELECT count(*)::int FROM released) AS released
+  FROM (SELECT 1) one LEFT JOIN (SELECT ${jobColumns('c')} FROM promoted c WHERE ${NOTIFIED}) r ON true`);
 }
 
 /**
@@ -166,9 +170,12 @@ export function gateDemote(db: Db, scope: GateScope, name: string, settings: Sta
  * count reads one partial index of the live jobs (the ready, running or waiting set).
  */
 export function gateList(db: Db) {
+  // A key template's counts are its keys' together.
   const count = (where: string) =>
     raw(`CASE g.scope WHEN 'QUEUE' THEN (SELECT count(*)::int FROM jobs j WHERE ${where} AND j.queue = g.name)
-                      ELSE (SELECT count(*)::int FROM jobs j WHERE ${where} AND j.type = g.name) END`);
+                      WHEN 'TYPE' THEN (SELECT count(*)::int FROM jobs j WHERE ${where} AND j.type = g.name)
+                      WHEN 'KEY' THEN (SELECT count(*)::int FROM jobs j WHERE ${where} AND j.concurrency_key IS NOT NULL AND
+                        CASE WHEN g.name LIKE '%*' THEN starts_with(j.concurrency_key, left(g.name, -1)) ELSE j.concurrency_key = g.name END) END`);
   return db.$queryRaw<(Omit<FlowGateRow, 'updatedAt'> & { ready: number; running: number; waiting: number })[]>(sql`
   SELECT g.scope::text AS scope, g.name, g.max_running AS "maxRunning", g.paused, g.used, g.rate_used AS "rateUsed",
     CASE WHEN g.rate_limit IS NOT NULL THEN json_build_object('max', g.rate_limit, 'intervalMs', g.rate_interval_ms) END AS "rateLimit",
@@ -176,7 +183,12 @@ export function gateList(db: Db) {
     ${count(`j.status = 'RUNNING'`)} AS running,
     ${count(`j.status = 'QUEUED' AND NOT j.holds_slot AND j.run_at <= now()`)} AS waiting
   FROM (
-    SELECT scope, name, max_running, paused, used, rate_limit, rate_interval_ms, rate_used FROM flow_gates
+    -- Configured gates: not the keys' made from a template (the template stands for them, with their units).
+    SELECT scope, name, max_running, paused,
+      CASE WHEN scope = 'KEY' AND name LIKE '%*' THEN (SELECT coalesce(sum(k.used), 0)::int FROM flow_gates k WHERE k.scope = 'KEY' AND k.template = f.name) ELSE used END,
+      rate_limit, rate_interval_ms,
+      CASE WHEN scope = 'KEY' AND name LIKE '%*' THEN (SELECT coalesce(sum(k.rate_used), 0)::int FROM flow_gates k WHERE k.scope = 'KEY' AND k.template = f.name) ELSE rate_used END
+    FROM flow_gates f WHERE template IS NULL
     UNION ALL
     SELECT 'QUEUE'::gate_scope, q, NULL, false, 0, NULL, NULL, 0 FROM (SELECT ${DEFAULT_QUEUE} AS q UNION SELECT queue FROM job_types WHERE queue IS NOT NULL) k
     WHERE NOT EXISTS (SELECT 1 FROM flow_gates f WHERE f.scope = 'QUEUE' AND f.name = k.q)
@@ -184,7 +196,46 @@ export function gateList(db: Db) {
   ORDER BY g.scope, g.name`);
 }
 
-/** The gates' settings alone (what waitingFor reads). */
+/** The settings of the queues' and types' gates, and of the keys' named on their own (what waitingFor reads). */
 export function gateSettingsList(db: Db) {
-  return db.$queryRaw<FlowGateRow[]>(sql`SELECT ${GATE_COLUMNS} FROM flow_gates ORDER BY scope, name`);
+  return db.$queryRaw<FlowGateRow[]>(sql`SELECT ${GATE_COLUMNS} FROM flow_gates WHERE template IS NULL ORDER BY scope, name`);
+}
+
+/** The gates of these keys (made from a template or not). */
+export function keyGateSettingsList(db: Db, keys: readonly string[]) {
+  return db.$queryRaw<FlowGateRow[]>(sql`SELECT ${GATE_COLUMNS} FROM flow_gates WHERE scope = 'KEY' AND name = ANY(${[...keys]}::text[])`);
+}
+
+/** What gate row `g` holds its waiting jobs back for, as FlowGates.blockedBy says it (null: room). */
+function blockedBySql(g: string): string {
+  return `CASE WHEN ${g}.paused THEN ${g}.scope::text || '_PAUSED'
+               WHEN ${g}.used >= ${g}.max_running THEN ${g}.scope::text || '_CONCURRENCY'
+               WHEN ${g}.rate_used >= ${g}.rate_limit THEN 'RATE_LIMIT' END`;
+}
+
+/**
+ * The due jobs of a gate that wait for admission, counted by what holds each back: of its gates'
+ * reasons (its queue's, type's and key's) the first in `order` (WAIT_REASONS'), else its user's limit.
+ * A template's are its keys' jobs. Reads the gate's waiting jobs through their partial index.
+ */
+export function gateWaitingReasons(db: Db, scope: GateScope, name: string, order: readonly string[]) {
+  const { column } = GATE_SCOPES[scope];
+  const ofGate =
+    scope === 'KEY' && name.endsWith(':*')
+      ? sql`j.concurrency_key IS NOT NULL AND starts_with(j.concurrency_key, ${name.slice(0, -1)})`
+      : sql`j.${raw(column)} = ${name}`;
+  const reasons = GATE_SCOPE_NAMES.map((s) => {
+    const g = `g_${GATE_SCOPES[s].word}`;
+    return { s, g, join: `LEFT JOIN flow_gates ${g} ON ${g}.scope = '${s}' AND ${g}.name = j.${GATE_SCOPES[s].column}` };
+  });
+  return db.$queryRaw<{ reason: string; count: number }[]>(sql`
+  SELECT w.reason, count(*)::int AS count FROM (
+    SELECT coalesce((
+        SELECT r FROM unnest(ARRAY[${raw(reasons.map(({ g }) => blockedBySql(g)).join(', '))}]) r
+        WHERE r IS NOT NULL ORDER BY array_position(${[...order]}::text[], r) LIMIT 1
+      ), 'USER_CONCURRENCY') AS reason
+    FROM jobs j ${raw(reasons.map(({ join }) => join).join(' '))}
+    WHERE j.status = 'QUEUED' AND NOT j.holds_slot AND j.run_at <= now() AND ${ofGate}
+  ) w
+  GROUP BY w.reason ORDER BY array_position(${[...order]}::text[], w.reason)`);
 }

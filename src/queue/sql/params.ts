@@ -21,6 +21,8 @@ export interface JobInsertParams {
   queue: string;
   /** Deadline to start, or null. */
   expiresAt: Date | null;
+  /** The key whose gate (scope KEY) limits the job besides its user, queue and type; null: none. */
+  concurrencyKey: string | null;
 }
 
 export interface JobClaimParams {

@@ -2,7 +2,7 @@
 import type { FullJobRow, JobRow, JobWithPayload } from '../../jobs/columns.js';
 import { QUEUED_SUBSTATES, type JobStatus, type QueuedSubstate } from '../../jobs/states.js';
 import { type Db, empty, jobColumns, raw, sql, type StatementSettings } from './fragments.js';
-import { GATE_PROMOTABLE, userPromotable } from './admission.js';
+import { GATE_PROMOTABLE, type GateScope, userPromotable } from './admission.js';
 
 /** The job with payload and result. */
 export function jobGet(db: Db, id: string) {
@@ -127,7 +127,7 @@ export async function listPromotable(db: Db, limit: number, settings: StatementS
   SELECT s.user_id AS "userId" FROM user_slots s
   WHERE ${raw(userPromotable(settings))}
   LIMIT ${limit}::int`);
-  const gates = await db.$queryRaw<{ scope: 'QUEUE' | 'TYPE'; name: string }[]>(sql`
+  const gates = await db.$queryRaw<{ scope: GateScope; name: string }[]>(sql`
   SELECT g.scope::text AS scope, g.name FROM flow_gates g
   WHERE ${raw(GATE_PROMOTABLE)}
   LIMIT ${limit}::int`);

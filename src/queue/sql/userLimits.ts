@@ -21,7 +21,7 @@ export function userSlotSetLimit(db: Db, userId: string, limit: number | null) {
  */
 export function userSlotShrink(db: Db, userId: string, settings: StatementSettings) {
   return db.$queryRaw<JobRow[]>(sql`
-  WITH ready AS (SELECT queue, type FROM jobs WHERE user_id = ${userId} AND status = 'QUEUED' AND holds_slot),
+  WITH ready AS (SELECT queue, type, concurrency_key FROM jobs WHERE user_id = ${userId} AND status = 'QUEUED' AND holds_slot),
   -- Gate rows before the slot row, the order every statement locks them in.
   ${gateRowsLocked(raw(gatePairsOf('ready')))},
   slot_row AS (

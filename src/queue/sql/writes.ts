@@ -26,6 +26,7 @@ import {
   gatePairsOf,
   gateRowsLocked,
   gatesTaken,
+  isGateOf,
   NO_UNITS,
   ONE_JOB_GATES,
   RATE_BITS,
@@ -66,15 +67,19 @@ export function jobInsertStatement(p: { [K in keyof JobInsertParams]: unknown },
   WITH existing AS (
     SELECT * FROM jobs WHERE user_id = ${p.userId}::text AND idempotency_key = ${p.idempotencyKey}::text
   ),
-  -- The job's queue and type gates (rows exist only for configured ones), locked before the user's slot.
-  ${gateRowsLocked(sql`SELECT 'QUEUE'::gate_scope, ${p.queue}::text UNION ALL SELECT 'TYPE'::gate_scope, ${p.type}::text`)},
+  -- The job's queue, type and key gates (rows exist only for configured ones), locked before the user's slot.
+  ${gateRowsLocked(
+    sql`SELECT 'QUEUE'::gate_scope, ${p.queue}::text UNION ALL SELECT 'TYPE'::gate_scope, ${p.type}::text
+        UNION ALL SELECT 'KEY'::gate_scope, ${p.concurrencyKey}::text`,
+  )},
   ${slotAcquire(sql`${p.userId}::text`, sql`true`, take, settings)},
   inserted AS (
     INSERT INTO jobs (type, payload, payload_bytes, user_id, priority, run_at, max_attempts, backoff_base_ms, idempotency_key,
-                      trace_parent, tags, metadata, queue, expires_at, holds_slot, gate_units)
+                      trace_parent, tags, metadata, queue, expires_at, concurrency_key, holds_slot, gate_units)
     SELECT ${p.type}::text, ${p.payloadJson}::jsonb, ${p.payloadBytes}::int, ${p.userId}::text, ${p.priority}::int, ${runAt},
            ${p.maxAttempts}::int, ${p.backoffBaseMs}::int, ${p.idempotencyKey}::text, ${p.traceParent}::text,
-           ${p.tags}::text[], ${p.metadataJson}::jsonb, ${p.queue}::text, ${p.expiresAt}::timestamptz, EXISTS (SELECT 1 FROM slot),
+           ${p.tags}::text[], ${p.metadataJson}::jsonb, ${p.queue}::text, ${p.expiresAt}::timestamptz, ${p.concurrencyKey}::text,
+           EXISTS (SELECT 1 FROM slot),
            CASE WHEN EXISTS (SELECT 1 FROM slot) THEN ${ONE_JOB_GATES.units} ELSE 0 END
     WHERE NOT EXISTS (SELECT 1 FROM existing)
     ON CONFLICT (user_id, idempotency_key) DO NOTHING
@@ -112,9 +117,9 @@ export function jobInsertMany(db: Db, rows: readonly JobInsertParams[], settings
       ${rows.map((r) => r.backoffBaseMs)}::int[], ${rows.map((r) => r.idempotencyKey)}::text[], ${rows.map((r) => r.traceParent)}::text[],
       -- A row's tags joined by spaces (a tag has none): unnest cannot take an array of arrays.
       ${rows.map((r) => r.tags.join(' '))}::text[], ${rows.map((r) => r.metadataJson)}::jsonb[], ${rows.map((r) => r.queue)}::text[],
-      ${rows.map((r) => (r.expiresAt ? r.expiresAt.toISOString() : null))}::timestamptz[]
+      ${rows.map((r) => (r.expiresAt ? r.expiresAt.toISOString() : null))}::timestamptz[], ${rows.map((r) => r.concurrencyKey)}::text[]
     ) WITH ORDINALITY AS t(type, payload, payload_bytes, user_id, priority, run_at, max_attempts, backoff_base_ms, idempotency_key, trace_parent,
-                           tags, metadata, queue, expires_at, n)
+                           tags, metadata, queue, expires_at, concurrency_key, n)
   ),
   ${gateRowsLocked(raw(gatePairsOf('input')))},
   slots AS (
@@ -147,9 +152,10 @@ export function jobInsertMany(db: Db, rows: readonly JobInsertParams[], settings
   ),
   inserted AS (
     INSERT INTO jobs (type, payload, payload_bytes, user_id, priority, run_at, max_attempts, backoff_base_ms, idempotency_key,
-                      trace_parent, tags, metadata, queue, expires_at, holds_slot, gate_units)
+                      trace_parent, tags, metadata, queue, expires_at, concurrency_key, holds_slot, gate_units)
     SELECT r.type, r.payload, r.payload_bytes, r.user_id, r.priority, r.due_at, r.max_attempts, r.backoff_base_ms, r.idempotency_key,
-           r.trace_parent, string_to_array(r.tags, ' '), r.metadata, r.queue, r.expires_at, r.admitted, CASE WHEN r.admitted THEN r.units ELSE 0 END
+           r.trace_parent, string_to_array(r.tags, ' '), r.metadata, r.queue, r.expires_at, r.concurrency_key, r.admitted,
+           CASE WHEN r.admitted THEN r.units ELSE 0 END
     FROM admitted r
     ORDER BY r.n
     ON CONFLICT (user_id, idempotency_key) DO NOTHING
@@ -201,7 +207,7 @@ export function jobClaimMany(db: Db, p: JobClaimParams) {
         ) p WHERE total <= ${p.maxBytes}::bigint OR k = 1`;
   return db.$queryRaw<JobWithPayload[]>(sql`
   WITH picked AS (
-    SELECT id, payload_bytes, priority, run_at, seq, queue, type, gate_units FROM jobs
+    SELECT id, payload_bytes, priority, run_at, seq, queue, type, concurrency_key, gate_units FROM jobs
     WHERE status = ANY(${states('claim')}) AND holds_slot AND run_at <= now() ${typeFilter} ${queueFilter}
       -- Past its deadline to start, a job is never handed out (maintenance ends it as EXPIRED).
       AND (expires_at IS NULL OR expires_at > now())
@@ -307,8 +313,7 @@ export function jobReleaseMany(db: Db, leases: readonly { id: string; leaseToken
       updated_at = now(), version = j.version + 1,
       -- A job under a rate limit gave its rate unit to the ledger when it started: it goes back through
       -- admission (and a new rate unit) rather than start again uncounted.
-      holds_slot = NOT EXISTS (SELECT 1 FROM flow_gates g WHERE g.rate_limit IS NOT NULL
-        AND ((g.scope = 'QUEUE' AND g.name = j.queue) OR (g.scope = 'TYPE' AND g.name = j.type)))
+      holds_slot = NOT EXISTS (SELECT 1 FROM flow_gates g WHERE g.rate_limit IS NOT NULL AND (${raw(isGateOf('g', 'j'))}))
     FROM unnest(${leases.map((l) => l.id)}::uuid[], ${leases.map((l) => l.leaseToken)}::uuid[]) AS h(id, lease_token)
     WHERE ${heldUnder('h', leases)} AND j.status = ANY(${states('release')})
     RETURNING j.*
