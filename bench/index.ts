@@ -3,6 +3,7 @@
 // medians. Scenarios run one after another on the same machine, so their figures compare.
 import { spawnSync } from 'node:child_process';
 import { benchFlowControl } from './flowControl.js';
+import { benchFlows } from './flows.js';
 import { benchHeadOfLine } from './headOfLine.js';
 import { benchLogs } from './logs.js';
 import { benchCeiling, benchLatency, benchOutsideWorkers, benchProcess, benchSubmit, benchSubscriptions } from './scenarios.js';
@@ -20,6 +21,7 @@ const scenarios = {
   process: benchProcess,
   headOfLine: benchHeadOfLine,
   flowControl: benchFlowControl,
+  flow: benchFlows,
   outside: benchOutsideWorkers,
   latency: benchLatency,
   subscriptions: benchSubscriptions,

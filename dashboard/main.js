@@ -27,6 +27,7 @@ import { ThroughputPanel } from './throughputPanel.js';
 import { renderConnectionStatus } from './views/connectionStatus.js';
 import { ErrorList } from './views/errorList.js';
 import { renderJobDetail } from './views/jobDetail.js';
+import { FlowView } from './flowView.js';
 import { renderJobList } from './views/jobList.js';
 import { renderStats } from './views/statsBar.js';
 
@@ -123,6 +124,13 @@ const search = new SearchPanel({
   openJob: (id) => void openJob(id),
 });
 
+const flowView = new FlowView({
+  request,
+  feed,
+  onChange: scheduleRender,
+  showError: showRequestError,
+});
+
 const throughput = new ThroughputPanel({ section: $('#throughput'), request, showError: showRequestError });
 const queues = new QueuesPanel({ section: $('#queues'), request, showError: showRequestError });
 const schedules = new SchedulesPanel({
@@ -173,6 +181,7 @@ function render() {
     logs: { lines: logLines.list(), dropped: logLines.dropped },
     loading: view.detailLoading,
     missingId: view.detailMissingId,
+    flow: flowView.state,
   });
 }
 
@@ -224,6 +233,8 @@ async function loadJob(id) {
     if (view.selectedId !== id) return;
     if (job) store.put(job);
     else view.detailMissingId = id;
+    if (job?.flowRootId) void flowView.open(job.flowRootId);
+    else flowView.close();
   } catch (error) {
     showRequestError(error);
   } finally {

@@ -2,7 +2,7 @@
 // The GraphQL documents the dashboard sends (see schema.graphql at the repository root);
 // test/dashboard.operations.test.ts validates each against the schema.
 
-/** @import { FlowGate, FullJob, JobFilter, JobLogLine, JobStatus, JobSummary, Operation, QueueStats, Schedule, ThroughputPoint } from './types.js' */
+/** @import { FlowGate, FlowJob, FullJob, JobFilter, JobLogLine, JobStatus, JobSummary, Operation, QueueStats, Schedule, ThroughputPoint } from './types.js' */
 
 /**
  * A document with the types of its result and variables; at run time, just the string.
@@ -20,7 +20,7 @@ const JOB_SUMMARY = `
   progress progressMessage version workerId runAt createdAt startedAt completedAt updatedAt tags`;
 
 /** payload and result are read from the database per event, so only the open job selects them. */
-const JOB_FULL = `${JOB_SUMMARY} payload result idempotencyKey leaseExpiresAt backoffBaseMs metadata`;
+const JOB_FULL = `${JOB_SUMMARY} payload result idempotencyKey leaseExpiresAt backoffBaseMs metadata flowRootId dependenciesPending`;
 
 /** @type {Operation<{ queueStatsUpdated: QueueStats }, Record<string, never>>} */
 export const QUEUE_STATS_UPDATED = operation(`
@@ -38,6 +38,21 @@ export const ALL_JOBS_UPDATED = operation(`
 export const ONE_JOB_UPDATED = operation(`
   subscription DashboardOneJob($id: ID!) {
     jobUpdated(id: $id) { ${JOB_FULL} }
+  }`);
+
+/** What a node of the open job's flow shows. */
+const FLOW_JOB = 'id type status waitingFor version dependenciesPending';
+
+/** @type {Operation<{ flow: { rootId: string, jobs: FlowJob[], edges: { parentId: string, childId: string }[] } | null }, { rootId: string }>} */
+export const FLOW = operation(`
+  query DashboardFlow($rootId: ID!) {
+    flow(rootId: $rootId) { rootId jobs { ${FLOW_JOB} } edges { parentId childId } }
+  }`);
+
+/** @type {Operation<{ flowUpdated: FlowJob }, { rootId: string }>} */
+export const FLOW_UPDATED = operation(`
+  subscription DashboardFlowUpdated($rootId: ID!) {
+    flowUpdated(rootId: $rootId) { ${FLOW_JOB} }
   }`);
 
 /** @type {Operation<{ job: FullJob | null }, { id: string }>} */

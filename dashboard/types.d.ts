@@ -2,7 +2,7 @@
 // GraphQL operations (operations.js) select from schema.graphql. Not served: types only.
 
 export type JobStatus = 'QUEUED' | 'RUNNING' | 'COMPLETED' | 'FAILED' | 'CANCELLED' | 'EXPIRED';
-export type JobWaitReason = 'RUN_AT' | 'USER_CONCURRENCY';
+export type JobWaitReason = 'DEPENDENCIES' | 'RUN_AT' | 'USER_CONCURRENCY';
 
 /** JOB_SUMMARY in operations.js: what the all-jobs stream and the lists select. Dates are ISO strings. */
 export interface JobSummary {
@@ -42,6 +42,25 @@ export interface FullJob extends JobSummary {
   leaseExpiresAt: string | null;
   backoffBaseMs: number | null;
   metadata: Record<string, unknown>;
+  flowRootId: string | null;
+  dependenciesPending: number;
+}
+
+/** FLOW_JOB in operations.js: a node of the open job's flow. */
+export interface FlowJob {
+  id: string;
+  type: string;
+  status: JobStatus;
+  waitingFor: JobWaitReason | null;
+  version: number;
+  dependenciesPending: number;
+}
+
+/** The open job's flow as flowView.js keeps it. */
+export interface FlowState {
+  rootId: string;
+  jobs: Map<string, FlowJob>;
+  edges: { parentId: string; childId: string }[];
 }
 
 /** A job as the page holds it: a summary, with the full fields once the job was opened. */

@@ -42,6 +42,11 @@ const logLease = { id: '', leaseToken: '' };
 const lone = '\ud800';
 const controls = '\u0001\u001f'.repeat(60);
 const nested = (depth: number): unknown => (depth === 0 ? 1 : [nested(depth - 1)]);
+const SUBMIT_FLOW = 'mutation ($input: FlowJobInput!) { submitFlow(input: $input) { root { id } } }';
+const SUBMIT_DEPENDENT = 'mutation ($dependsOn: [ID!]) { submitJob(input: {type: "remote", dependsOn: $dependsOn}) { job { id } } }';
+/** A flow `levels` deep below its root, one job per level. */
+const nestedFlow = (levels: number): unknown =>
+  levels === 0 ? { job: { type: 'remote' } } : { job: { type: 'remote' }, children: [nestedFlow(levels - 1)] };
 
 /**
  * The abuse suite: every hole the hardening review found that a request can reach, and every limit
@@ -470,6 +475,39 @@ const cases: Case[] = [
     query: () => `subscription { jobLogAppended(id: "${bobsJobId}") { lines { message } } }`,
     code: 'NOT_FOUND',
     message: /No job with id/,
+  },
+  // Flows: depth and dependsOn are bounded (the 10 000 jobs of a flow are more than a request body
+  // holds: queue.flows checks that bound), and dependsOn reaches only the user's own jobs.
+  {
+    name: 'a flow 11 levels deep',
+    as: 'user',
+    query: SUBMIT_FLOW,
+    variables: { input: nestedFlow(11) },
+    code: 'BAD_USER_INPUT',
+    message: /at most 10 levels deep/,
+  },
+  {
+    name: 'dependsOn naming 101 jobs',
+    as: 'user',
+    query: SUBMIT_DEPENDENT,
+    variables: () => ({ dependsOn: Array.from({ length: 101 }, () => bobsJobId) }),
+    code: 'BAD_USER_INPUT',
+    message: /dependsOn names at most 100 jobs/,
+  },
+  {
+    name: "a user depending on another user's job",
+    as: 'user',
+    query: SUBMIT_DEPENDENT,
+    variables: () => ({ dependsOn: [bobsJobId] }),
+    code: 'NOT_FOUND',
+    message: /no job with id/,
+  },
+  {
+    name: 'dependsOn in submitJobs',
+    as: 'user',
+    query: () => `mutation { submitJobs(inputs: [{type: "remote", dependsOn: ["${bobsJobId}"]}]) { job { id } } }`,
+    code: 'BAD_USER_INPUT',
+    message: /submitJobs does not take dependsOn/,
   },
 ];
 

@@ -339,6 +339,31 @@ describe('the dashboard', () => {
     expect((await messages.allTextContents()).at(-1)).toBe('live two');
   });
 
+  it("draws the open job's flow as an indented tree whose statuses follow the jobs live", async () => {
+    const userId = 'flow-view';
+    const child = (message: string) => ({ type: 'echo', userId, payload: { message }, priority: 1000 });
+    const flow = await conveyor.queue.submitFlow({
+      type: 'echo',
+      userId,
+      payload: { message: 'root' },
+      children: [child('a'), child('b')],
+    });
+    await page.goto(`${conveyor.url}/dashboard#job=${flow.root.id}`);
+    await page.reload();
+    await page.locator('#connection[data-state="connected"]').waitFor();
+    const nodes = page.locator('#detail .flow-tree li');
+    await expect.poll(() => nodes.evaluateAll((items) => items.map((item) => item.getAttribute('data-depth')))).toEqual(['0', '1', '1']);
+    const statusIn = (id: string) => page.locator(`#detail .flow-tree li[data-job-id="${id}"] .status`);
+    await expect.poll(() => statusIn(flow.root.id).textContent()).toMatch(/QUEUED · waiting for its dependencies/);
+
+    const claimed = await conveyor.queue.claimJobs({ workerId: 'w', limit: 2, types: ['echo'] });
+    expect(claimed.map((job) => job.id).sort()).toEqual([flow.jobs[1]!.id, flow.jobs[2]!.id].sort());
+    for (const job of claimed) await conveyor.queue.completeJob(job.id, job.leaseToken!, null);
+    await expect.poll(() => statusIn(flow.jobs[1]!.id).getAttribute('data-status')).toBe('COMPLETED');
+    await expect.poll(() => statusIn(flow.root.id).textContent()).toBe('QUEUED');
+    await page.screenshot({ path: SCREENSHOT.replace('.png', '-flow.png'), fullPage: true });
+  });
+
   it('made no requests beyond this server and raised no script errors', () => {
     expect(requestedUrls.filter((url) => !url.startsWith(`${conveyor.url}/`))).toEqual([]);
     expect(pageProblems).toEqual([]);

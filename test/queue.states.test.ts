@@ -22,8 +22,12 @@ describe('job state transitions', () => {
   const jobIn = (status: JobStatus, type = 'remote') =>
     jobInState(harness.queue, status, { type, maxAttempts: 2, workerId: 'states', error: 'done for' });
 
-  // Not here: the transitions maintenance makes (claim, expireLease, expire), tested below and in their own files.
-  const operations: Record<Exclude<Transition, 'claim' | 'expireLease' | 'expire'>, (job: JobRow) => Promise<JobRow>> = {
+  // Not here: the transitions maintenance makes (claim, expireLease, expire), tested below and in their own files, and
+  // dependencyFailed, which settling a finished dependency makes (queue.flows).
+  const operations: Record<
+    Exclude<Transition, 'claim' | 'expireLease' | 'expire' | 'dependencyFailed'>,
+    (job: JobRow) => Promise<JobRow>
+  > = {
     complete: (job) => harness.queue.completeJob(job.id, job.leaseToken ?? randomUUID(), null),
     fail: (job) => harness.queue.failJob(job.id, job.leaseToken ?? randomUUID(), 'try again'),
     cancel: (job) => harness.queue.cancelJob(job.id),

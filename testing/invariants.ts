@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { FINISHED_STATUSES } from '../src/jobs/states.js';
+import { DEPENDENCIES_RUN_AT, FINISHED_STATUSES } from '../src/jobs/states.js';
 import { withClient } from './database.js';
 
 /** The finished states as SQL literals, from the one list of them. */
@@ -98,6 +98,38 @@ export async function strandedJobs(client: pg.Client, defaultLimit = 2): Promise
   return rows.map((row) => `job ${row.id} of ${JSON.stringify(row.user_id)} waits although its user has a free slot`);
 }
 
+/**
+ * Violations of the dependency bookkeeping (src/queue/flows.ts), as sentences:
+ * - a job waiting for its dependencies counts exactly its unsettled edges, and has some (else it
+ *   would wait for ever);
+ * - no finished job has unsettled edges to its dependents (they are settled right after it finishes;
+ *   run it when nothing is in flight);
+ * - a waiting job holds no slot.
+ */
+export async function dependencyInvariantViolations(client: pg.Client): Promise<string[]> {
+  const problems: string[] = [];
+  const { rows: miscounted } = await client.query<{ id: string; pending: number; unsettled: number }>(`
+    SELECT j.id, j.dependencies_pending AS pending,
+      (SELECT count(*)::int FROM job_dependencies d WHERE d.job_id = j.id AND NOT d.resolved) AS unsettled
+    FROM jobs j WHERE j.status = 'QUEUED' AND j.run_at = '${DEPENDENCIES_RUN_AT}'::timestamptz`);
+  for (const row of miscounted) {
+    if (row.pending !== row.unsettled)
+      problems.push(`job ${row.id} waits for ${row.pending} dependencies but has ${row.unsettled} unsettled`);
+    if (row.unsettled === 0) problems.push(`job ${row.id} waits for dependencies but none is left: stranded`);
+  }
+  const { rows: unsettled } = await client.query<{ id: string }>(`
+    SELECT DISTINCT d.depends_on_id AS id FROM job_dependencies d JOIN jobs j ON j.id = d.depends_on_id
+    WHERE NOT d.resolved AND j.status IN (${FINISHED})`);
+  for (const row of unsettled) problems.push(`job ${row.id} finished but its dependents were not settled`);
+  const { rows: holding } = await client.query<{ id: string }>(`
+    SELECT id FROM jobs WHERE holds_slot AND run_at = '${DEPENDENCIES_RUN_AT}'::timestamptz`);
+  for (const row of holding) problems.push(`job ${row.id} waits for dependencies but holds a slot`);
+  return problems;
+}
+
 export function checkInvariants(databaseUrl: string): Promise<string[]> {
-  return withClient(databaseUrl, slotInvariantViolations);
+  return withClient(databaseUrl, async (client) => [
+    ...(await slotInvariantViolations(client)),
+    ...(await dependencyInvariantViolations(client)),
+  ]);
 }

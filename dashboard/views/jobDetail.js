@@ -1,24 +1,26 @@
 // @ts-check
 import { h, jsonText, timeOf } from '../dom.js';
+import { flowTree } from './flowTree.js';
 import { actionButtons } from './jobActions.js';
 import { progressOf, statusBadge } from './jobStatus.js';
 
 /** @import { Child } from '../dom.js' */
-/** @import { HistoryEntry, Job, JobLogLine } from '../types.js' */
+/** @import { FlowState, HistoryEntry, Job, JobLogLine } from '../types.js' */
 
 /**
  * The open job: its fields as last read or received, its log (read, then appended live), and the
- * history of jobUpdated events seen for it since the page opened.
+ * history of jobUpdated events seen for it since the page opened, and the flow it is part of.
  * @param {HTMLElement} container
- * @param {{ job: Job | null | undefined, history: readonly HistoryEntry[], logs: { lines: readonly JobLogLine[], dropped: number }, loading: boolean, missingId: string | null }} state
+ * @param {{ job: Job | null | undefined, history: readonly HistoryEntry[], logs: { lines: readonly JobLogLine[], dropped: number }, loading: boolean, missingId: string | null, flow?: FlowState | null }} state
  */
-export function renderJobDetail(container, { job, history, logs, loading, missingId }) {
+export function renderJobDetail(container, { job, history, logs, loading, missingId, flow = null }) {
   if (missingId) {
     container.replaceChildren(h('p', { className: 'empty' }, `No job with id ${missingId}.`));
   } else if (!job) {
     container.replaceChildren(h('p', { className: 'empty muted' }, loading ? 'Loading…' : 'Select a job to see its detail.'));
   } else {
-    container.replaceChildren(...detailOf(job, history, logs));
+    const flowBlock = flow && flow.jobs.size > 0 && flow.jobs.has(job.id) ? block('Flow', flowTree(flow, job.id)) : null;
+    container.replaceChildren(...detailOf(job, history, logs), ...(flowBlock ? [flowBlock] : []));
   }
 }
 

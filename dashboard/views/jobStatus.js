@@ -4,7 +4,7 @@ import { h } from '../dom.js';
 /** @import { JobSummary, JobWaitReason } from '../types.js' */
 
 /** @type {Record<JobWaitReason, string>} */
-const WAIT_REASONS = { RUN_AT: 'scheduled', USER_CONCURRENCY: 'waiting for a user slot' };
+const WAIT_REASONS = { DEPENDENCIES: 'waiting for its dependencies', RUN_AT: 'scheduled', USER_CONCURRENCY: 'waiting for a user slot' };
 
 /** @param {Pick<JobSummary, 'status' | 'waitingFor'>} job a job, or an entry of its history */
 export function statusBadge(job) {

@@ -260,6 +260,7 @@ class SdkWorker implements RunningWorker {
       reportProgress: this.#progressReporter(running, logger),
       log: this.#logLines.logFor(lease, () => (running.logged = true)),
       logger,
+      dependencies: () => this.#api.dependencies(job.id),
     };
 
     const run = async () => {

@@ -7,6 +7,7 @@ import {
   HeartbeatDocument,
   ReleaseJobsDocument,
   WorkerDequeueJobsDocument,
+  WorkerJobDependenciesDocument,
   type JobLogLineInput,
   type WorkerDequeueJobsMutation,
 } from './generated/graphql.js';
@@ -73,6 +74,11 @@ export class WorkerApi {
   /** Appends log lines (up to LIMITS.logBatch) to a job the worker holds. */
   async appendLogs(lease: Lease, lines: readonly JobLogLineInput[]): Promise<LeaseOutcome> {
     return this.#leased(() => this.#execute(AppendJobLogsDocument, { ...lease, lines: [...lines] }));
+  }
+
+  /** The jobs a job depends on, with their results (a handler's ctx.dependencies()). */
+  async dependencies(id: string) {
+    return (await this.#execute(WorkerJobDependenciesDocument, { id })).job?.dependencies ?? [];
   }
 
   /** Hands jobs back without counting the attempt; returns the ids released. */

@@ -11,6 +11,8 @@ export interface JobFilter {
   id: string | null;
   userId: string | null;
   type: string | null;
+  /** The jobs of one flow (flowUpdated): events carry their flow's root. */
+  flowRootId?: string | null;
 }
 
 /** What a feed yields: a published event, or a row read for the initial state or a catch-up. */
@@ -21,7 +23,7 @@ export interface JobFeedDeps {
   /** Held while the feed is open: every job change is published meanwhile, not only what workers need. */
   eventInterest: Pick<EventInterest, 'hold'>;
   /** For the job as it is now (a feed by id) and the catch-up after a lost LISTEN connection. */
-  queue: Pick<JobQueue, 'getJob' | 'listJobsChangedSince'>;
+  queue: Pick<JobQueue, 'getJob' | 'listJobsChangedSince' | 'flows'>;
   logger: Logger;
 }
 
@@ -60,7 +62,10 @@ export function openJobFeed(deps: JobFeedDeps, filter: JobFilter): AsyncIterable
         ? jobTopics.byType(filter.type)
         : jobTopics.all;
   const matches = (job: JobFeedItem) =>
-    (!filter.id || job.id === filter.id) && (!filter.userId || job.userId === filter.userId) && (!filter.type || job.type === filter.type);
+    (!filter.id || job.id === filter.id) &&
+    (!filter.userId || job.userId === filter.userId) &&
+    (!filter.type || job.type === filter.type) &&
+    (!filter.flowRootId || job.flowRootId === filter.flowRootId);
 
   const stream = openJobStream<JobFeedItem>(bus.eventTarget, topic, { pacer: bus.deliveries });
   const seen = new Map<string, number>();
@@ -77,18 +82,25 @@ export function openJobFeed(deps: JobFeedDeps, filter: JobFilter): AsyncIterable
       .then((rows) => rows.forEach((row) => stream.push(withoutLeaseToken(row))))
       .catch((error: unknown) => logger.error({ err: error }, 'subscription catch-up failed'));
   });
-  let initial = filter.id ? interest.then(() => queue.getJob(filter.id!)) : null;
+  // The job, or the flow's jobs, as they are now come first: read once the interest is held and
+  // after listening, so nothing between is missed.
+  let initial: Promise<Omit<JobRow, 'leaseToken'>[]> | null = filter.id
+    ? interest.then(() => queue.getJob(filter.id!)).then((job) => (job ? [withoutLeaseToken(job)] : []))
+    : filter.flowRootId
+      ? interest.then(() => queue.flows.get(filter.flowRootId!)).then((flow) => flow.jobs.map(withoutLeaseToken))
+      : null;
+  const initialJobs: Omit<JobRow, 'leaseToken'>[] = [];
 
   return {
     async next() {
       await interest;
       if (initial) {
-        const current = await initial;
+        initialJobs.push(...(await initial));
         initial = null;
-        if (current) {
-          const job = withoutLeaseToken(current);
-          if (matches(job) && isNew(job)) return { value: job, done: false };
-        }
+      }
+      while (initialJobs.length > 0) {
+        const job = initialJobs.shift()!;
+        if (matches(job) && isNew(job)) return { value: job, done: false };
       }
       for (;;) {
         const result = await stream.next();

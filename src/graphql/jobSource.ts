@@ -6,7 +6,7 @@ import type { JobQueue } from '../queue/queue.js';
  * What a `Job` field resolves from: a full row (queries, mutations) or a published event
  * (subscriptions), which lacks payload and result. `lease` is set only for the claimer.
  */
-export type JobSource = Omit<JobRow, 'seq' | 'leaseToken' | 'traceParent' | 'gateUnits' | TextField> & {
+export type JobSource = Omit<JobRow, 'seq' | 'leaseToken' | 'traceParent' | 'gateUnits' | 'hasDependents' | TextField> & {
   seq: bigint | string;
   /** On rows, not on events. */
   traceParent?: string | null;

@@ -15,6 +15,7 @@ import './types/outsideWorkers.js';
 import './types/schedules.js';
 import './types/flowGates.js';
 import './types/throughput.js';
+import './types/flows.js';
 import type { AnyJobType } from '../jobTypes/jobType.js';
 import { withJobTypeFields } from './jobTypeSchema.js';
 

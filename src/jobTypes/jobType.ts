@@ -20,6 +20,19 @@ export interface JobContext<Job = JobRow> {
    */
   log: (level: JobLogLevel | Lowercase<JobLogLevel>, message: string, fields?: Record<string, unknown>) => void;
   logger: Logger;
+  /**
+   * The jobs this one depends on (its children in a flow, and its dependsOn), each with how it ended
+   * and its result: a parent reads its children's results here. Read when called, in one query.
+   */
+  dependencies: () => Promise<DependencyResult[]>;
+}
+
+/** A dependency as a handler reads it (JobContext.dependencies). */
+export interface DependencyResult {
+  id: string;
+  type: string;
+  status: string;
+  result: unknown;
 }
 
 export interface JobTypeDefinition<Payload = unknown, Result = unknown, Job = JobRow> {

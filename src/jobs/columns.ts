@@ -98,6 +98,11 @@ export const JOB_COLUMNS = {
   uniqueKey: { sql: '$.unique_key', event: 'text' },
   uniqueMode: { sql: '$.unique_mode', event: 'always' },
   uniqueUntil: { sql: '$.unique_until', event: 'always', date: true },
+  // Flows and dependencies (queue/flows.ts): the flow's root (flowUpdated filters events by it), the
+  // count of unfinished dependencies, and whether finishing the job must settle dependents.
+  flowRootId: { sql: '$.flow_root_id', event: 'always' },
+  dependenciesPending: { sql: '$.dependencies_pending', event: 'always' },
+  hasDependents: { sql: '$.has_dependents', event: 'never' },
 } as const satisfies Record<keyof FullJobRow, ColumnSpec>;
 
 export type JobField = keyof typeof JOB_COLUMNS;

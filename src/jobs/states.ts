@@ -8,6 +8,7 @@
  *      │                 └ fail, no attempts left or not retryable ──▶ FAILED
  *      └── retry ◀── FAILED / CANCELLED / EXPIRED   QUEUED or RUNNING ──cancel──▶ CANCELLED
  *   QUEUED ──expire (not claimed by its expiresAt)──▶ EXPIRED
+ *   QUEUED (waiting for dependencies) ──a dependency ended other than COMPLETED, by policy──▶ FAILED / CANCELLED
  */
 export const JOB_STATUSES = ['QUEUED', 'RUNNING', 'COMPLETED', 'FAILED', 'CANCELLED', 'EXPIRED'] as const;
 export type JobStatus = (typeof JOB_STATUSES)[number];
@@ -23,6 +24,8 @@ export const TRANSITIONS = {
   /** Not claimed by its deadline to start (expiresAt): maintenance ends it. */
   expire: { from: ['QUEUED'], to: ['EXPIRED'] },
   retry: { from: ['FAILED', 'CANCELLED', 'EXPIRED'], to: ['QUEUED'] },
+  /** A dependent still waiting whose dependency ended FAILED, CANCELLED or EXPIRED, by its DEPENDENCY_POLICIES. */
+  dependencyFailed: { from: ['QUEUED'], to: ['FAILED', 'CANCELLED'] },
 } as const satisfies Record<string, { from: readonly JobStatus[]; to: readonly JobStatus[] }>;
 
 export type Transition = keyof typeof TRANSITIONS;
@@ -65,6 +68,7 @@ const DONE: Record<Transition, string> = {
   cancel: 'cancelled',
   expire: 'expired',
   retry: 'retried',
+  dependencyFailed: 'ended by a dependency',
 };
 
 /** Why a job in `status` cannot take `transition`, from the table: "Job … is FAILED; only QUEUED or RUNNING jobs can be cancelled." */
@@ -92,7 +96,7 @@ export const QUEUED_SUBSTATES = {
   scheduled: {
     sql: 'NOT holds_slot AND run_at > now()',
     waitingFor: 'RUN_AT',
-    description: 'QUEUED with a future runAt (scheduled, or backing off before a retry).',
+    description: 'QUEUED with a future runAt (scheduled, backing off before a retry, or waiting for its dependencies).',
   },
 } as const;
 export type QueuedSubstate = keyof typeof QUEUED_SUBSTATES;
@@ -109,6 +113,7 @@ export function queuedSubstate(job: { holdsSlot: boolean; runAt: Date | string }
  * rates are named before its user's limit.
  */
 export const WAIT_REASONS = {
+  DEPENDENCIES: 'Some of the jobs it depends on (dependsOn, or its children in a flow) have not finished: see dependencies.',
   RUN_AT: 'Scheduled for later, or backing off before a retry: see runAt.',
   QUEUE_PAUSED: 'Its queue is paused: it runs once the queue is resumed.',
   TYPE_PAUSED: 'Its job type is paused: it runs once the type is resumed.',
@@ -121,3 +126,28 @@ export const WAIT_REASONS = {
   USER_CONCURRENCY: "All of the user's concurrency slots are taken; it runs when one frees.",
 } as const;
 export type WaitReason = keyof typeof WAIT_REASONS;
+
+/**
+ * The run_at of a job waiting for its dependencies: far in the future, so that no admission, promotion
+ * or claim statement sees it as due (their predicates and indexes stay as they are); settling its last
+ * dependency sets run_at = now(). A submit's runAt is at most LIMITS.runAtHorizonDays ahead, so no
+ * other job has it.
+ */
+export const DEPENDENCIES_RUN_AT = '9999-12-31T00:00:00.000Z';
+
+/** Whether a job is QUEUED waiting for its dependencies (WAIT_REASONS.DEPENDENCIES). */
+export function waitsForDependencies(job: { status: string; runAt: Date | string }): boolean {
+  return job.status === 'QUEUED' && new Date(job.runAt).toISOString() === DEPENDENCIES_RUN_AT;
+}
+
+/**
+ * What a dependent does when one of its dependencies ends FAILED, CANCELLED or EXPIRED (a COMPLETED
+ * one always counts as done). The dependent's choice, for all of its dependencies; FAIL by default.
+ */
+export const DEPENDENCY_POLICIES = {
+  FAIL: 'The dependent ends FAILED at once, its lastError naming the dependency (the default).',
+  CANCEL: 'The dependent ends CANCELLED at once, its lastError naming the dependency.',
+  RUN_ANYWAY: 'The dependency counts as done: the dependent runs once all have finished, however they ended.',
+} as const;
+export type DependencyPolicy = keyof typeof DEPENDENCY_POLICIES;
+export const DEPENDENCY_POLICY_NAMES = Object.keys(DEPENDENCY_POLICIES) as DependencyPolicy[];

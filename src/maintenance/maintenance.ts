@@ -11,6 +11,7 @@ import { foldCounts } from './foldCounts.js';
 import { promoteWaiting } from './promoteWaiting.js';
 import { releaseRateUnits } from './releaseRateUnits.js';
 import { pruneFinished } from './pruneFinished.js';
+import { settleDependencies } from './settleDependencies.js';
 import type { MaintenanceTask, TaskContext } from './task.js';
 
 export interface MaintenanceOptions {
@@ -120,6 +121,7 @@ export class Maintenance {
           this.#observer.jobsFailed?.(expired);
           const scheduled = await run(fireSchedules);
           await run(expireJobs);
+          await run(settleDependencies);
           const admittedUnderRate = await run(releaseRateUnits);
           const promoted = [...admittedUnderRate, ...(await run(promoteWaiting))];
           const pruned = await run(pruneFinished);

@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ConflictError, InvalidInputError } from '../errors.js';
 import type { PrismaClient } from '../generated/prisma/client.js';
 import type { JobRow } from '../jobs/columns.js';
-import { WAIT_REASONS, type WaitReason } from '../jobs/states.js';
+import { WAIT_REASONS, waitsForDependencies, type WaitReason } from '../jobs/states.js';
 import { LIMITS } from './limits.js';
 import type { QueueSettings } from './queueTypes.js';
 import { GATE_SCOPE_NAMES, type GateScope } from './sql/admission.js';
@@ -121,6 +121,7 @@ export class FlowGates {
   /** Why a QUEUED job is not claimable, or null when it is (see WAIT_REASONS). */
   async waitReason(job: Pick<JobRow, 'status' | 'holdsSlot' | 'runAt' | 'queue' | 'type' | 'concurrencyKey'>): Promise<WaitReason | null> {
     if (job.status !== 'QUEUED' || job.holdsSlot) return null;
+    if (waitsForDependencies(job)) return 'DEPENDENCIES';
     if (new Date(job.runAt).getTime() > Date.now()) return 'RUN_AT';
     const gates = await this.#settingsNow();
     // A key's gate made from a template is read on its own: there may be one per user.

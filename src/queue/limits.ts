@@ -47,6 +47,11 @@ export const LIMITS = {
   logFieldsBytes: 2048,
   /** Log lines one appendJobLogs call (or one flush of the built-in worker) takes at most. */
   logBatch: 500,
+  /** A flow (submitFlow): jobs below its root at all levels, and levels below the root. */
+  flowJobs: 10_000,
+  flowDepth: 10,
+  /** Existing jobs one job's dependsOn names. */
+  dependsOn: 100,
   /** Jobs re-read for one subscription after a lost LISTEN connection. */
   catchUp: 10_000,
 } as const;

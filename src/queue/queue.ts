@@ -11,6 +11,7 @@ import * as reads from './sql/reads.js';
 import type { QueueCounts } from './sql/reads.js';
 import { actOnMatching } from './bulkActions.js';
 import { FlowGates } from './flowGates.js';
+import { Flows, type FlowJobInput, type SubmittedFlow } from './flows.js';
 import { jobAttemptList, type JobAttempt } from './sql/attempts.js';
 import { checkLogLine, type LogLineInput } from './logLines.js';
 import { jobLogDroppedCount, jobLogGetMany, jobLogPage, type JobLogLine } from './sql/logs.js';
@@ -55,6 +56,8 @@ export class JobQueue {
   readonly #worker: TrustedWorkerQueue;
   /** Caps and pauses of queues and job types. */
   readonly flowGates: FlowGates;
+  /** Dependencies and flows: settling dependents when jobs finish (also maintenance's). */
+  readonly flows: Flows;
 
   constructor(deps: { prisma: PrismaClient; jobTypes: JobTypeRegistry; settings: QueueSettings; observer?: QueueObserver }) {
     this.#db = deps.prisma;
@@ -62,7 +65,8 @@ export class JobQueue {
     this.settings = deps.settings;
     this.#observer = deps.observer ?? {};
     this.#submissions = new Submissions({ db: this.#db, registry: this.jobTypes, settings: this.settings, observer: this.#observer });
-    this.#worker = new TrustedWorkerQueue({ db: this.#db, settings: this.settings, observer: this.#observer });
+    this.flows = new Flows({ prisma: this.#db, submissions: this.#submissions, settings: this.settings, observer: this.#observer });
+    this.#worker = new TrustedWorkerQueue({ db: this.#db, settings: this.settings, observer: this.#observer, flows: this.flows });
     this.flowGates = new FlowGates({ prisma: this.#db, settings: this.settings });
   }
 
@@ -71,9 +75,21 @@ export class JobQueue {
     return this.#worker;
   }
 
-  /** Submits one job (group-committed with concurrent submits). */
-  async submitJob(input: SubmitJobInput): Promise<Submitted> {
-    return this.#submissions.submitOne(input);
+  /** Submits one job (group-committed with concurrent submits); with `dependsOn` (see submitFlow), in a transaction of its own. */
+  async submitJob(
+    input: SubmitJobInput & Pick<FlowJobInput, 'dependsOn' | 'onDependencyFailure'>,
+    options: { anyUsersDependencies?: boolean } = {},
+  ): Promise<Submitted> {
+    if (!input.dependsOn?.length) return this.#submissions.submitOne(input);
+    return { job: (await this.flows.submit(input, options)).root, deduplicated: false, debounced: false };
+  }
+
+  /**
+   * Submits a tree of jobs in one transaction: each parent waits for its children (and its dependsOn)
+   * and runs once they have finished, reading their results (flows.dependencies). See queue/flows.ts.
+   */
+  async submitFlow(tree: FlowJobInput, options: { anyUsersDependencies?: boolean } = {}): Promise<SubmittedFlow> {
+    return this.flows.submit(tree, options);
   }
 
   /** Submits up to LIMITS.submitBatch jobs in one statement; results in input order. */
@@ -175,6 +191,7 @@ export class JobQueue {
     const [job] = await jobCancelMany(this.#db, [id], this.settings);
     if (!job) return this.#stateRefusal(id, 'cancel');
     this.#observer.jobsCancelled?.([job]);
+    await this.flows.cancelPendingChildren([job]);
     return job;
   }
 
@@ -190,7 +207,9 @@ export class JobQueue {
   async retryJob(id: string): Promise<JobRow> {
     checkJobId(id);
     const [job] = await jobRetryMany(this.#db, [id], this.settings);
-    return job ?? this.#stateRefusal(id, 'retry');
+    if (!job) return this.#stateRefusal(id, 'retry');
+    await this.flows.reopenRetried([job]);
+    return job;
   }
 
   /** The job with its payload and result; null when there is none. */
@@ -287,13 +306,24 @@ export class JobQueue {
    */
   async cancelJobs(filter: JobFilter): Promise<number> {
     checkJobFilter(filter);
-    return actOnMatching(this.#db, 'cancel', filter, this.settings, (rows) => this.#observer.jobsCancelled?.(rows));
+    const cancelled: FullJobRow[] = [];
+    const count = await actOnMatching(this.#db, 'cancel', filter, this.settings, (rows) => {
+      this.#observer.jobsCancelled?.(rows);
+      cancelled.push(...rows.filter((row) => row.hasDependents || row.dependenciesPending > 0));
+    });
+    if (cancelled.length > 0) await this.flows.cancelPendingChildren(cancelled);
+    return count;
   }
 
   /** Retries every FAILED or CANCELLED job matching the filter, as retryJob does each; returns how many. */
   async retryJobs(filter: JobFilter): Promise<number> {
     checkJobFilter(filter);
-    return actOnMatching(this.#db, 'retry', filter, this.settings, () => {});
+    const retried: FullJobRow[] = [];
+    const count = await actOnMatching(this.#db, 'retry', filter, this.settings, (rows) =>
+      retried.push(...rows.filter((row) => row.hasDependents)),
+    );
+    await this.flows.reopenRetried(retried);
+    return count;
   }
 
   /** The latest jobs in one state, all users (running: newest start first; finished: newest finish first). */

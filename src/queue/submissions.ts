@@ -176,6 +176,16 @@ export class Submissions {
     return outcomes;
   }
 
+  /** One submission checked into the row to insert, for a caller that inserts it itself (queue/flows.ts). */
+  prepare(input: SubmitJobInput): JobInsertParams {
+    return this.#insertParams(input, currentTraceParent());
+  }
+
+  /** What a submit does before its insert, for such a caller: the gates of the rows' keys (see #ensureKeyGates). */
+  async beforeInsert(params: readonly JobInsertParams[]): Promise<void> {
+    await this.#ensureKeyGates(params);
+  }
+
   /**
    * Makes the gates that the jobs' keys take from a template, before the insert (sql/keyGates.ts says
    * why in a statement of its own). A key without a gate is asked each time: a template may come.

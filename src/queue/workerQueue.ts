@@ -18,6 +18,9 @@ import { jobLogAppend, type JobLogAppended, type JobLogAppendLine } from './sql/
 import { storableText, toStorableJson } from './storableJson.js';
 import { inSpan } from '../tracing.js';
 import { truncate } from './validation.js';
+import type { Flows } from './flows.js';
+import type { DependencyResult } from '../jobTypes/jobType.js';
+import { dependencyList } from './sql/dependencies.js';
 
 /**
  * The narrow, trusted interface the built-in worker runs jobs through: its input comes from the
@@ -55,6 +58,8 @@ export interface WorkerQueue {
    * a job whose lease did not hold is missing from the result, and nothing of it was stored.
    */
   appendLogs(lines: readonly JobLogAppendLine[]): Promise<JobLogAppended[]>;
+  /** The jobs a job depends on, with their results (JobContext.dependencies). */
+  dependencies(jobId: string): Promise<DependencyResult[]>;
 }
 
 /** Serializing a result: the one rule for the worker and for outside workers' `complete`. */
@@ -76,11 +81,13 @@ export class TrustedWorkerQueue implements WorkerQueue {
   readonly #db: Db;
   readonly #settings: QueueSettings;
   readonly #observer: QueueObserver;
+  readonly #flows: Pick<Flows, 'settleFinished'>;
   /** Completions written in batches: true when the job was still the worker's. */
   readonly #completer: GroupCommit<JobCompletion, boolean>;
 
-  constructor(deps: { db: Db; settings: QueueSettings; observer: QueueObserver }) {
+  constructor(deps: { db: Db; settings: QueueSettings; observer: QueueObserver; flows: Pick<Flows, 'settleFinished'> }) {
     this.#db = deps.db;
+    this.#flows = deps.flows;
     this.#settings = deps.settings;
     this.#observer = deps.observer;
     this.#completer = new GroupCommit(
@@ -111,6 +118,7 @@ export class TrustedWorkerQueue implements WorkerQueue {
     if (items.length === 0) return [];
     const jobs = await jobCompleteMany(this.#db, items, this.#settings, contents);
     this.#observer.jobsCompleted?.(jobs);
+    await this.#flows.settleFinished(jobs);
     return jobs;
   }
 
@@ -119,6 +127,7 @@ export class TrustedWorkerQueue implements WorkerQueue {
     const bounded = failures.map((f) => ({ ...f, error: storableText(truncate(f.error, LIMITS.errorLength)) }));
     const jobs = await jobFailMany(this.#db, bounded, this.#settings, contents);
     this.#observer.jobsFailed?.(jobs);
+    await this.#flows.settleFinished(jobs);
     return jobs;
   }
 
@@ -132,6 +141,11 @@ export class TrustedWorkerQueue implements WorkerQueue {
 
   async appendLogs(lines: readonly JobLogAppendLine[]): Promise<JobLogAppended[]> {
     return lines.length === 0 ? [] : jobLogAppend(this.#db, lines, this.#settings.maxLogLinesPerJob);
+  }
+
+  async dependencies(jobId: string): Promise<DependencyResult[]> {
+    const rows = await dependencyList(this.#db, [jobId], 'dependencies');
+    return rows.map((row) => ({ id: row.id, type: row.type, status: row.status, result: row.result }));
   }
 
   async reportProgress(lease: Lease, leaseSeconds: number, progress: number, message: string | null): Promise<boolean> {

@@ -180,7 +180,8 @@ export class Worker {
 
     const run = async () => {
       if (!definition) throw new NonRetryableError(`no handler for job type ${job.type} in this worker`);
-      return runHandler(definition, job.payload, { job, signal: running.controller.signal, reportProgress, log, logger });
+      const dependencies = () => this.#queue.dependencies(job.id);
+      return runHandler(definition, job.payload, { job, signal: running.controller.signal, reportProgress, log, logger, dependencies });
     };
 
     const started = performance.now();

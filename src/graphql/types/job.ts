@@ -1,5 +1,12 @@
 import type { GraphQLResolveInfo } from 'graphql';
-import { ATTEMPT_OUTCOMES, JOB_STATUSES, WAIT_REASONS, type WaitReason } from '../../jobs/states.js';
+import {
+  ATTEMPT_OUTCOMES,
+  DEPENDENCY_POLICIES,
+  JOB_STATUSES,
+  WAIT_REASONS,
+  type DependencyPolicy,
+  type WaitReason,
+} from '../../jobs/states.js';
 import type { JobAttempt } from '../../queue/sql/attempts.js';
 import { builder } from '../builder.js';
 import type { GraphQLContext } from '../context.js';
@@ -16,6 +23,14 @@ export const JobWaitReasonEnum = builder.enumType('JobWaitReason', {
   description: 'Why a QUEUED job is not being handed out yet.',
   values: Object.fromEntries(Object.entries(WAIT_REASONS).map(([name, description]) => [name, { description }])) as Record<
     WaitReason,
+    { description: string }
+  >,
+});
+
+export const DependencyFailurePolicyEnum = builder.enumType('DependencyFailurePolicy', {
+  description: 'What a dependent does when one of its dependencies ends FAILED, CANCELLED or EXPIRED.',
+  values: Object.fromEntries(Object.entries(DEPENDENCY_POLICIES).map(([name, description]) => [name, { description }])) as Record<
+    DependencyPolicy,
     { description: string }
   >,
 });

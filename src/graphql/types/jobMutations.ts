@@ -1,13 +1,13 @@
-import { actingUserId, canSeeJob } from '../../auth/viewer.js';
+import { actingUserId, canSeeJob, ownUserId } from '../../auth/viewer.js';
 import { InvalidInputError, NotFoundError } from '../../errors.js';
 import { LIMITS } from '../../queue/limits.js';
 import { builder } from '../builder.js';
 import type { GraphQLContext } from '../context.js';
 import { jobFromRow } from '../jobSource.js';
-import { JobRef } from './job.js';
+import { DependencyFailurePolicyEnum, JobRef } from './job.js';
 import { UniqueInputRef } from './uniqueness.js';
 
-const SubmitJobInput = builder.inputType('SubmitJobInput', {
+export const SubmitJobInput = builder.inputType('SubmitJobInput', {
   fields: (t) => ({
     type: t.string({ required: true, description: 'A registered job type, e.g. "send_email".' }),
     payload: t.field({ type: 'JSON', description: "Validated against the type's schema. Default {}." }),
@@ -37,6 +37,15 @@ const SubmitJobInput = builder.inputType('SubmitJobInput', {
         `beside its user's, queue's and type's: 1 to ${LIMITS.concurrencyKeyLength} of A-Z a-z 0-9 _ . : / = -.`,
     }),
     unique: t.field({ type: UniqueInputRef, description: 'Unique for a while, throttled or debounced by a key (see UniqueMode).' }),
+    dependsOn: t.idList({
+      description:
+        `Existing jobs (at most ${LIMITS.dependsOn}, of the same user unless an admin submits) this one waits for: ` +
+        'waitingFor DEPENDENCIES until they have finished. Not with runAt or idempotencyKey; not in submitJobs.',
+    }),
+    onDependencyFailure: t.field({
+      type: DependencyFailurePolicyEnum,
+      description: 'What a dependency (or child, in a flow) ending FAILED, CANCELLED or EXPIRED does to this job; default FAIL.',
+    }),
   }),
 });
 
@@ -70,7 +79,11 @@ builder.mutationFields((t) => ({
     args: { input: t.arg({ type: SubmitJobInput, required: true }) },
     authScopes: { ADMIN: true, USER: true },
     resolve: async (_root, { input }, ctx) => {
-      const { job, deduplicated, debounced } = await ctx.queue.submitJob(withActingUser(ctx, input, 'userId'));
+      const { dependsOn, ...rest } = withActingUser(ctx, input, 'userId');
+      const { job, deduplicated, debounced } = await ctx.queue.submitJob(
+        { ...rest, dependsOn: dependsOn?.map(String) ?? null },
+        { anyUsersDependencies: ownUserId(ctx.viewer) === null },
+      );
       if (!deduplicated) ctx.logger.info({ jobId: job.id, type: job.type, userId: job.userId }, 'job submitted');
       return { job: jobFromRow(job), deduplicated, debounced };
     },
@@ -83,6 +96,8 @@ builder.mutationFields((t) => ({
     args: { inputs: t.arg({ type: [SubmitJobInput], required: true }) },
     authScopes: { ADMIN: true, USER: true },
     resolve: async (_root, { inputs }, ctx) => {
+      if (inputs.some((input) => input.dependsOn?.length))
+        throw new InvalidInputError('submitJobs does not take dependsOn: use submitJob, or submitFlow for a tree of jobs.');
       const withUsers = inputs.map((input, index) => withActingUser(ctx, input, `inputs[${index}].userId`));
       const results = await ctx.queue.submitJobs(withUsers);
       ctx.logger.info({ submitted: results.filter((r) => !r.deduplicated).length }, 'jobs submitted in bulk');
@@ -223,7 +238,7 @@ async function requireOwnJob(ctx: GraphQLContext, id: string) {
 }
 
 /** A submission for the user it acts for: a user key's own, or the one an admin names (`field` then required). */
-function withActingUser<T extends { userId?: string | null; metadata?: unknown }>(
+export function withActingUser<T extends { userId?: string | null; metadata?: unknown }>(
   ctx: GraphQLContext,
   input: T,
   field: string,

@@ -64,6 +64,8 @@ export async function jobPruneFinished(db: Db, olderThan: Date, limit: number): 
       SELECT id FROM jobs
       WHERE status = ANY(${statusArray(FINISHED_STATUSES)}) AND completed_at < ${olderThan}::timestamptz
         AND (unique_until IS NULL OR unique_until <= now())
+        -- Not before its dependents were settled (maintenance's settleDependencies): they would wait for ever.
+        AND NOT (has_dependents AND EXISTS (SELECT 1 FROM job_dependencies d WHERE d.depends_on_id = jobs.id AND NOT d.resolved))
       LIMIT ${limit}::int
     ))
     RETURNING id, user_id, type, status
