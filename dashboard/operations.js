@@ -20,7 +20,8 @@ const JOB_SUMMARY = `
   progress progressMessage version workerId runAt createdAt startedAt completedAt updatedAt tags`;
 
 /** payload and result are read from the database per event, so only the open job selects them. */
-const JOB_FULL = `${JOB_SUMMARY} payload result idempotencyKey leaseExpiresAt backoffBaseMs metadata flowRootId dependenciesPending`;
+const JOB_FULL = `${JOB_SUMMARY} payload result idempotencyKey leaseExpiresAt backoffBaseMs metadata flowRootId dependenciesPending
+  queue concurrencyKey expiresAt uniqueKey uniqueMode uniqueUntil`;
 
 /** @type {Operation<{ queueStatsUpdated: QueueStats }, Record<string, never>>} */
 export const QUEUE_STATS_UPDATED = operation(`

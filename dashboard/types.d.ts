@@ -44,6 +44,12 @@ export interface FullJob extends JobSummary {
   metadata: Record<string, unknown>;
   flowRootId: string | null;
   dependenciesPending: number;
+  queue: string;
+  concurrencyKey: string | null;
+  expiresAt: string | null;
+  uniqueKey: string | null;
+  uniqueMode: 'UNIQUE_FOR' | 'THROTTLE' | 'DEBOUNCE' | null;
+  uniqueUntil: string | null;
 }
 
 /** FLOW_JOB in operations.js: a node of the open job's flow. */

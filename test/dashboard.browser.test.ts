@@ -252,7 +252,15 @@ describe('the dashboard', () => {
     const queued = await conveyor.queue.submitJobs(
       Array.from({ length: 3 }, () => ({ type: 'echo', userId: 'bulk-a', tags: ['batch:1'] })),
     );
-    const bystander = (await conveyor.queue.submitJob({ type: 'echo', userId: 'bulk-a', tags: ['batch:2'], metadata: { shelf: 7 } })).job;
+    const bystander = (
+      await conveyor.queue.submitJob({
+        type: 'echo',
+        userId: 'bulk-a',
+        tags: ['batch:2'],
+        metadata: { shelf: 7 },
+        unique: { key: 'shelf-7', forMs: 60_000, mode: 'UNIQUE_FOR' },
+      })
+    ).job;
     const matching = [...failed.map((job) => job.id), ...queued.map(({ job }) => job.id)];
     const search = page.locator('#search');
     const found = () =>
@@ -273,6 +281,7 @@ describe('the dashboard', () => {
     await expect.poll(found).toEqual([bystander.id]);
     await expect.poll(() => page.locator('#detail .detail-head').getAttribute('data-job-id')).toBe(bystander.id);
     await expect.poll(() => page.locator('#detail [data-field="metadata"]').textContent()).toContain('"shelf": 7');
+    expect(await page.locator('#detail [data-field="unique"]').textContent()).toMatch(/^shelf-7 \(UNIQUE_FOR\) until /);
     await expect.poll(() => search.locator('#bulk').isHidden()).toBe(true);
 
     // Cancel every match of user bulk-a tagged batch:1: asked first, and "no" changes nothing.

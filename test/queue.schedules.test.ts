@@ -170,6 +170,20 @@ describe('managing schedules', () => {
     );
   });
 
+  it("gives its jobs the template's concurrency key, so that a key's cap holds scheduled jobs too", async () => {
+    const stored = await harness.schedules.upsert(
+      everyTenMinutes('keyed', { job: { type: 'echo', userId: 'sched-k', concurrencyKey: 'report:acme' } }),
+    );
+    expect(stored.concurrencyKey).toBe('report:acme');
+    await dueFrom('keyed', '2026-01-01T00:10:00Z');
+    await harness.schedules.fireDue({ now: new Date('2026-01-01T00:10:01Z') });
+    const keys = await sql<{ key: string }>(`SELECT concurrency_key AS key FROM jobs WHERE idempotency_key LIKE 'schedule:keyed:%'`);
+    expect(keys).toEqual([{ key: 'report:acme' }]);
+    await expect(
+      harness.schedules.upsert(everyTenMinutes('bad-key', { job: { type: 'echo', userId: 'u', concurrencyKey: 'a b' } })),
+    ).rejects.toThrow(/is not a key/);
+  });
+
   it('deletes an API schedule, leaving its jobs; an unknown name is NOT_FOUND', async () => {
     await harness.schedules.upsert(everyTenMinutes('gone'));
     await dueFrom('gone', '2026-01-01T00:10:00Z');

@@ -43,6 +43,7 @@ function detailOf(job, history, logs) {
     ['Version', String(job.version)],
     ['Worker', job.workerId ?? h('span', { className: 'muted' }, '—')],
     ['Idempotency key', job.idempotencyKey ?? h('span', { className: 'muted' }, '—')],
+    ...optionalFields(job),
     ['Created', timeOf(job.createdAt)],
     ['Run at', timeOf(job.runAt)],
     ['Started', timeOf(job.startedAt)],
@@ -69,6 +70,24 @@ function detailOf(job, history, logs) {
     logBlock(logs),
     historyTable(history),
   ].filter((part) => part !== null);
+}
+
+/**
+ * The fields of the open job that only some jobs have (the full form is read for it alone).
+ * @param {import('../types.js').Job} job
+ * @returns {[string, Child][]}
+ */
+function optionalFields(job) {
+  if (!('queue' in job)) return [];
+  /** @type {[string, Child][]} */
+  const fields = [['Queue', job.queue]];
+  if (job.concurrencyKey) fields.push(['Concurrency key', job.concurrencyKey]);
+  if (job.expiresAt) fields.push(['Expires', timeOf(job.expiresAt)]);
+  if (job.uniqueKey) {
+    const until = job.uniqueUntil ? ` until ${timeOf(job.uniqueUntil)}` : '';
+    fields.push(['Unique key', h('span', { dataset: { field: 'unique' } }, `${job.uniqueKey} (${job.uniqueMode})${until}`)]);
+  }
+  return fields;
 }
 
 /**

@@ -2,7 +2,7 @@ import { InvalidInputError } from '../errors.js';
 import type { JobTypeRegistry } from '../jobTypes/registry.js';
 import { LIMITS } from '../queue/limits.js';
 import { checkStorableJson } from '../queue/storableJson.js';
-import { checkLength, checkRange, checkUserId } from '../queue/validation.js';
+import { checkConcurrencyKey, checkLength, checkRange, checkUserId } from '../queue/validation.js';
 import { MISSED_TICK_POLICIES, type MissedTickPolicy } from './missedTicks.js';
 import { checkTiming, type Timing } from './timing.js';
 
@@ -15,6 +15,8 @@ export interface JobTemplate {
   maxAttempts?: number | null;
   /** The named queue of its jobs; default: the type's queue, else `default` (as on submit). */
   queue?: string | null;
+  /** The concurrency key of its jobs (its key's cap and rate limit, configureKey), as on submit. */
+  concurrencyKey?: string | null;
 }
 
 /**
@@ -41,7 +43,15 @@ export function defineSchedule(definition: ScheduleDefinition): ScheduleDefiniti
 export interface CheckedSchedule {
   name: string;
   timing: Timing;
-  job: { type: string; payload: unknown; userId: string; priority: number; maxAttempts: number | null; queue: string | null };
+  job: {
+    type: string;
+    payload: unknown;
+    userId: string;
+    priority: number;
+    maxAttempts: number | null;
+    queue: string | null;
+    concurrencyKey: string | null;
+  };
   missedTicks: MissedTickPolicy;
   maxCatchUp: number;
 }
@@ -84,6 +94,7 @@ export function checkSchedule(
   checkRange('job.priority', priority, -LIMITS.priority, LIMITS.priority);
   if (job.maxAttempts != null) checkRange('job.maxAttempts', job.maxAttempts, 1, LIMITS.maxAttempts);
   if (job.queue != null) checkLength('job.queue', job.queue, LIMITS.queueLength);
+  if (job.concurrencyKey != null) checkConcurrencyKey(job.concurrencyKey);
   const missedTicks = definition.missedTicks ?? 'SKIP';
   if (!MISSED_TICK_POLICIES.includes(missedTicks)) {
     throw new InvalidInputError(`missedTicks must be one of ${MISSED_TICK_POLICIES.join(', ')}.`);
@@ -100,6 +111,7 @@ export function checkSchedule(
       priority,
       maxAttempts: job.maxAttempts ?? null,
       queue: job.queue ?? null,
+      concurrencyKey: job.concurrencyKey ?? null,
     },
     missedTicks,
     maxCatchUp,

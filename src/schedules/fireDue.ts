@@ -84,6 +84,7 @@ function plan(row: ScheduleRow, now: Date, jobTypes: JobQueue['jobTypes']): Firi
     priority: row.priority,
     maxAttempts: row.maxAttempts,
     queue: row.queue,
+    concurrencyKey: row.concurrencyKey,
     // The tick, not the moment it was fired: caught-up ticks keep their order in the queue.
     runAt: tick,
     idempotencyKey: tickKey(row.name, tick),

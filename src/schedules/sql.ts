@@ -21,6 +21,7 @@ export interface ScheduleRow {
   priority: number;
   maxAttempts: number | null;
   queue: string | null;
+  concurrencyKey: string | null;
   missedTicks: MissedTickPolicy;
   maxCatchUp: number;
   paused: boolean;
@@ -34,7 +35,7 @@ export interface ScheduleRow {
 
 const COLUMNS = sql`
   s.name, s.source::text AS source, s.cron, s.time_zone AS "timeZone", s.interval_ms AS "intervalMs", s.job_type AS "jobType",
-  s.payload, s.user_id AS "userId", s.priority, s.max_attempts AS "maxAttempts", s.queue, s.missed_ticks::text AS "missedTicks",
+  s.payload, s.user_id AS "userId", s.priority, s.max_attempts AS "maxAttempts", s.queue, s.concurrency_key AS "concurrencyKey", s.missed_ticks::text AS "missedTicks",
   s.max_catch_up AS "maxCatchUp", s.paused, s.next_tick_at AS "nextTickAt", s.last_tick_at AS "lastTickAt",
   s.last_job_id::text AS "lastJobId", s.last_error AS "lastError", s.created_at AS "createdAt", s.updated_at AS "updatedAt"`;
 
@@ -58,20 +59,21 @@ export function scheduleUpsert(db: Db, s: CheckedSchedule, source: ScheduleSourc
   const intervalMs = 'intervalMs' in s.timing ? s.timing.intervalMs : null;
   return db.$queryRaw<ScheduleRow[]>(sql`
   INSERT INTO schedules AS s (name, source, cron, time_zone, interval_ms, job_type, payload, user_id, priority, max_attempts,
-                              queue, missed_ticks, max_catch_up, paused, next_tick_at)
+                              queue, concurrency_key, missed_ticks, max_catch_up, paused, next_tick_at)
   VALUES (${s.name}, ${source}::schedule_source, ${cron}::text, ${timeZone}::text, ${intervalMs}::int, ${s.job.type},
           ${JSON.stringify(s.job.payload)}::jsonb, ${s.job.userId}, ${s.job.priority}::int, ${s.job.maxAttempts}::int,
-          ${s.job.queue}::text, ${s.missedTicks}::missed_tick_policy, ${s.maxCatchUp}::int, coalesce(${paused}::boolean, false), ${nextTickAt}::timestamptz)
+          ${s.job.queue}::text, ${s.job.concurrencyKey}::text, ${s.missedTicks}::missed_tick_policy, ${s.maxCatchUp}::int, coalesce(${paused}::boolean, false), ${nextTickAt}::timestamptz)
   ON CONFLICT (name) DO UPDATE SET
     source = EXCLUDED.source, cron = EXCLUDED.cron, time_zone = EXCLUDED.time_zone, interval_ms = EXCLUDED.interval_ms,
     job_type = EXCLUDED.job_type, payload = EXCLUDED.payload, user_id = EXCLUDED.user_id, priority = EXCLUDED.priority,
-    max_attempts = EXCLUDED.max_attempts, queue = EXCLUDED.queue, missed_ticks = EXCLUDED.missed_ticks, max_catch_up = EXCLUDED.max_catch_up,
+    max_attempts = EXCLUDED.max_attempts, queue = EXCLUDED.queue,
+    concurrency_key = EXCLUDED.concurrency_key, missed_ticks = EXCLUDED.missed_ticks, max_catch_up = EXCLUDED.max_catch_up,
     paused = coalesce(${paused}::boolean, s.paused),
     next_tick_at = CASE WHEN (s.cron, s.time_zone, s.interval_ms) IS NOT DISTINCT FROM (EXCLUDED.cron, EXCLUDED.time_zone, EXCLUDED.interval_ms)
                         THEN s.next_tick_at ELSE EXCLUDED.next_tick_at END,
-    last_error = CASE WHEN (s.job_type, s.payload, s.user_id, s.priority, s.max_attempts, s.queue)
+    last_error = CASE WHEN (s.job_type, s.payload, s.user_id, s.priority, s.max_attempts, s.queue, s.concurrency_key)
                            IS NOT DISTINCT FROM (EXCLUDED.job_type, EXCLUDED.payload, EXCLUDED.user_id, EXCLUDED.priority, EXCLUDED.max_attempts,
-                                                 EXCLUDED.queue)
+                                                 EXCLUDED.queue, EXCLUDED.concurrency_key)
                       THEN s.last_error END,
     updated_at = now()
   WHERE s.source = 'API' OR EXCLUDED.source = 'CONFIG'

@@ -139,6 +139,8 @@ export type ScheduleInput = {
 };
 
 export type ScheduleJobInput = {
+  /** The concurrency key of its jobs (as submitJob's concurrencyKey: its key's cap and rate limit). */
+  concurrencyKey?: string | null | undefined;
   maxAttempts?: number | null | undefined;
   /** Validated against the type's schema now and at each tick. Default {}. */
   payload?: unknown;

@@ -36,6 +36,7 @@ const JobTemplateRef = builder.objectRef<ScheduleRow>('ScheduleJobTemplate').imp
       nullable: true,
       description: "The named queue of its jobs; null: the job type's queue, else `default`.",
     }),
+    concurrencyKey: t.exposeString('concurrencyKey', { nullable: true, description: 'The concurrency key of its jobs; null: none.' }),
   }),
 });
 
@@ -84,6 +85,9 @@ const ScheduleJobInput = builder.inputType('ScheduleJobInput', {
     priority: t.int({ description: `-${LIMITS.priority} to ${LIMITS.priority}, default 0.` }),
     maxAttempts: t.int(),
     queue: t.string({ description: "The named queue of its jobs (as submitJob's queue); default: the type's queue, else `default`." }),
+    concurrencyKey: t.string({
+      description: "The concurrency key of its jobs (as submitJob's concurrencyKey: its key's cap and rate limit).",
+    }),
   }),
 });
 
