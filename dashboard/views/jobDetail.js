@@ -84,8 +84,8 @@ function optionalFields(job) {
   if (job.concurrencyKey) fields.push(['Concurrency key', job.concurrencyKey]);
   if (job.expiresAt) fields.push(['Expires', timeOf(job.expiresAt)]);
   if (job.uniqueKey) {
-    const until = job.uniqueUntil ? ` until ${timeOf(job.uniqueUntil)}` : '';
-    fields.push(['Unique key', h('span', { dataset: { field: 'unique' } }, `${job.uniqueKey} (${job.uniqueMode})${until}`)]);
+    const until = job.uniqueUntil ? [' until ', timeOf(job.uniqueUntil)] : [];
+    fields.push(['Unique key', h('span', { dataset: { field: 'unique' } }, `${job.uniqueKey} (${job.uniqueMode})`, ...until)]);
   }
   return fields;
 }
