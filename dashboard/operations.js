@@ -21,7 +21,8 @@ const JOB_SUMMARY = `
 
 /** payload and result are read from the database per event, so only the open job selects them. */
 const JOB_FULL = `${JOB_SUMMARY} payload result idempotencyKey leaseExpiresAt backoffBaseMs metadata flowRootId dependenciesPending
-  queue concurrencyKey expiresAt uniqueKey uniqueMode uniqueUntil`;
+  queue concurrencyKey expiresAt uniqueKey uniqueMode uniqueUntil
+  attemptHistory { attempt startedAt finishedAt workerId outcome error durationMs }`;
 
 /** @type {Operation<{ queueStatsUpdated: QueueStats }, Record<string, never>>} */
 export const QUEUE_STATS_UPDATED = operation(`

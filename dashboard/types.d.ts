@@ -50,6 +50,19 @@ export interface FullJob extends JobSummary {
   uniqueKey: string | null;
   uniqueMode: 'UNIQUE_FOR' | 'THROTTLE' | 'DEBOUNCE' | null;
   uniqueUntil: string | null;
+  /** Every run of the job, from the database (job_attempts). */
+  attemptHistory: JobAttempt[];
+}
+
+/** A run of the job as Job.attemptHistory gives it. */
+export interface JobAttempt {
+  attempt: number;
+  startedAt: string;
+  finishedAt: string | null;
+  workerId: string | null;
+  outcome: string | null;
+  error: string | null;
+  durationMs: number | null;
 }
 
 /** FLOW_JOB in operations.js: a node of the open job's flow. */

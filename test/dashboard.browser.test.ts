@@ -282,6 +282,12 @@ describe('the dashboard', () => {
     await expect.poll(() => page.locator('#detail .detail-head').getAttribute('data-job-id')).toBe(bystander.id);
     await expect.poll(() => page.locator('#detail [data-field="metadata"]').textContent()).toContain('"shelf": 7');
     expect(await page.locator('#detail [data-field="unique"]').textContent()).toMatch(/^shelf-7 \(UNIQUE_FOR\) until \d/);
+    expect(await page.locator('#detail table.attempts').count()).toBe(0);
+    // A failed job's view lists its attempts, each with how it ended.
+    await search.locator('#search-id').fill(failed[0]!.id);
+    await search.locator('#search-form button[type="submit"]').click();
+    await expect.poll(() => page.locator('#detail .detail-head').getAttribute('data-job-id')).toBe(failed[0]!.id);
+    await expect.poll(() => page.locator('#detail table.attempts [data-field="outcome"]').allTextContents()).toEqual(['FAILED']);
     await expect.poll(() => search.locator('#bulk').isHidden()).toBe(true);
 
     // Cancel every match of user bulk-a tagged batch:1: asked first, and "no" changes nothing.

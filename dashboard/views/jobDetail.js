@@ -68,6 +68,7 @@ function detailOf(job, history, logs) {
       job.result == null ? h('p', { className: 'muted' }, 'None yet.') : h('pre', { dataset: { field: 'result' } }, jsonText(job.result)),
     ),
     logBlock(logs),
+    job.attemptHistory ? attemptsTable(job.attemptHistory) : null,
     historyTable(history),
   ].filter((part) => part !== null);
 }
@@ -119,6 +120,35 @@ function logBlock({ lines, dropped }) {
     ),
   );
   return block('Logs', h('ol', { className: 'job-logs' }, items), note);
+}
+
+/**
+ * Every run of the job, kept with it: when, by which worker, how it ended and why.
+ * @param {readonly import('../types.js').JobAttempt[]} attempts
+ */
+function attemptsTable(attempts) {
+  if (attempts.length === 0) return block('Attempts', h('p', { className: 'muted' }, 'Not run yet.'));
+  const header = ['#', 'Started', 'Finished', 'Worker', 'Outcome', 'Duration', 'Error'].map((name) => h('th', { scope: 'col' }, name));
+  const rows = attempts.map((a) =>
+    h(
+      'tr',
+      { dataset: { attempt: String(a.attempt) } },
+      h('td', {}, String(a.attempt)),
+      h('td', {}, timeOf(a.startedAt)),
+      h('td', {}, timeOf(a.finishedAt)),
+      h('td', {}, a.workerId ?? '—'),
+      h('td', { dataset: { field: 'outcome' } }, a.outcome ?? 'RUNNING'),
+      h('td', {}, a.durationMs == null ? '—' : `${a.durationMs} ms`),
+      h('td', { className: 'history-error' }, a.error ?? ''),
+    ),
+  );
+  return h(
+    'table',
+    { className: 'history attempts' },
+    h('caption', {}, 'Attempts'),
+    h('thead', {}, h('tr', {}, header)),
+    h('tbody', {}, rows),
+  );
 }
 
 /** @param {readonly HistoryEntry[]} history */
