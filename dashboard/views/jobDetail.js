@@ -144,7 +144,7 @@ function attemptsTable(attempts) {
   );
   return h(
     'table',
-    { className: 'history attempts' },
+    { className: 'attempts' },
     h('caption', {}, 'Attempts'),
     h('thead', {}, h('tr', {}, header)),
     h('tbody', {}, rows),
