@@ -142,13 +142,7 @@ function attemptsTable(attempts) {
       h('td', { className: 'history-error' }, a.error ?? ''),
     ),
   );
-  return h(
-    'table',
-    { className: 'attempts' },
-    h('caption', {}, 'Attempts'),
-    h('thead', {}, h('tr', {}, header)),
-    h('tbody', {}, rows),
-  );
+  return h('table', { className: 'attempts' }, h('caption', {}, 'Attempts'), h('thead', {}, h('tr', {}, header)), h('tbody', {}, rows));
 }
 
 /** @param {readonly HistoryEntry[]} history */
