@@ -198,17 +198,25 @@ describe('tags, metadata and searching jobs (queue)', () => {
     const seen: string[] = [];
     const seqs: bigint[] = [];
     let beforeSeq: bigint | null = null;
-    for (let page = 0; ; page++) {
-      const { jobs, hasMore } = await queue.searchJobs({ filter: { tags: ['paged'] }, first: 7, beforeSeq });
-      seen.push(...jobs.map((job) => job.id));
-      seqs.push(...jobs.map((job) => job.seq));
-      if (page === 3) expect(during.length).toBeGreaterThan(0);
-      if (!hasMore) break;
-      beforeSeq = jobs.at(-1)!.seq;
-      await new Promise((resolve) => setTimeout(resolve, 5));
+    // Submits are under way before the first page, and go on while the pages are read (asserted below:
+    // a fixed page at which one must have landed failed under a loaded CI).
+    while (during.length === 0) await new Promise((resolve) => setTimeout(resolve, 1));
+    const submittedBeforePaging = during.length;
+    try {
+      for (let page = 0; ; page++) {
+        const { jobs, hasMore } = await queue.searchJobs({ filter: { tags: ['paged'] }, first: 7, beforeSeq });
+        seen.push(...jobs.map((job) => job.id));
+        seqs.push(...jobs.map((job) => job.seq));
+        if (!hasMore) break;
+        beforeSeq = jobs.at(-1)!.seq;
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+    } finally {
+      // Stopped whatever happens above, so that no submit outlives the database.
+      submitting = false;
+      await submitter;
     }
-    submitting = false;
-    await submitter;
+    expect(during.length).toBeGreaterThan(submittedBeforePaging);
     expect(new Set(seen).size).toBe(seen.length);
     expect(seqs.every((seq, i) => i === 0 || seq < seqs[i - 1]!)).toBe(true);
     expect(seen).toEqual(expect.arrayContaining(before.map(({ job }) => job.id)));
