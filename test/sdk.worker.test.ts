@@ -72,9 +72,12 @@ describe('the worker SDK (conveyor/worker) against a server process', () => {
   }
 
   it('three SDK worker processes drain 300 jobs of 10 users: each run once, never two at once beyond a user limit', async () => {
-    const workers = await Promise.all(['a', 'b', 'c'].map((label) => spawnSdkWorker(label)));
-    // Runs of 20–50 ms: long enough that a user's two slots are busy at once (the limit is reached,
-    // so that "never more than 2" is not vacuous), on a machine busy with other tests too.
+    // Eight slots each: 24 between them against the 20 jobs the users' limits let run at once, so
+    // that a user's two slots are busy together (the limit is reached, and "never more than 2" is not
+    // vacuous) even on a machine busy with other tests (with four each, a loaded CI once saw no user
+    // run two at once).
+    const workers = await Promise.all(['a', 'b', 'c'].map((label) => spawnSdkWorker(label, { WORKER_CONCURRENCY: '8' })));
+    // Runs of 20–50 ms.
     const total = 300;
     const ids: string[] = [];
     for (let start = 0; start < total; start += 50) {
