@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../logger.js';
 import type { Db } from '../queue/sql/fragments.js';
-import { eventListenerRemove, eventListenerRenew, statementsRunning, statementsStillRunning } from '../queue/sql/eventListeners.js';
+import { waitOutInFlight } from '../queue/inFlight.js';
+import { eventListenerRemove, eventListenerRenew } from '../queue/sql/eventListeners.js';
 
 /** How long a process's row stands without renewal (a process killed with it is forgotten then). */
 const TTL_MS = 30_000;
@@ -86,19 +86,12 @@ export class EventInterest {
   }
 
   async #statementsBeforeEnded(): Promise<void> {
-    let running = await statementsRunning(this.#db);
-    const deadline = Date.now() + IN_FLIGHT_WAIT_MS;
-    while (running.length > 0) {
-      if (Date.now() > deadline) {
-        this.#logger.warn(
-          { pids: running.map((s) => s.pid) },
-          'statements begun before the first subscription still run; not waiting for them',
-        );
-        return;
-      }
-      await sleep(2);
-      const still = new Set((await statementsStillRunning(this.#db, running)).map((row) => row.pid));
-      running = running.filter((s) => still.has(s.pid));
+    const running = await waitOutInFlight(this.#db, 'statements', IN_FLIGHT_WAIT_MS);
+    if (running.length > 0) {
+      this.#logger.warn(
+        { pids: running.map((s) => s.pid) },
+        'statements begun before the first subscription still run; not waiting for them',
+      );
     }
   }
 

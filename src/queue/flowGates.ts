@@ -15,9 +15,8 @@ import {
   gateUpsert,
   gateWaitingReasons,
   keyGateSettingsList,
-  transactionsInFlight,
-  transactionsStillOpen,
 } from './sql/gates.js';
+import { waitOutInFlight } from './inFlight.js';
 import { jobPromoteWaiting } from './sql/maintenance.js';
 import { keyTemplateApply } from './sql/keyGates.js';
 import { checkKeyGateName, checkLength, checkRange, isKeyTemplate } from './validation.js';
@@ -151,18 +150,12 @@ export class FlowGates {
   }
 
   async #waitForInFlight(): Promise<void> {
-    let open = await transactionsInFlight(this.#db);
-    const deadline = Date.now() + IN_FLIGHT_WAIT_MS;
-    while (open.length > 0) {
-      if (Date.now() > deadline) {
-        throw new ConflictError(
-          `The gate is set, but ${open.length} transaction(s) begun before it are still open (pids ${open.map((t) => t.pid).join(', ')}); ` +
-            'jobs they admit are counted once they end: set it again then.',
-        );
-      }
-      await sleep(5);
-      const still = new Set((await transactionsStillOpen(this.#db, open)).map((row) => row.pid));
-      open = open.filter((t) => still.has(t.pid));
+    const open = await waitOutInFlight(this.#db, 'transactions', IN_FLIGHT_WAIT_MS);
+    if (open.length > 0) {
+      throw new ConflictError(
+        `The gate is set, but ${open.length} transaction(s) begun before it are still open (pids ${open.map((t) => t.pid).join(', ')}); ` +
+          'jobs they admit are counted once they end: set it again then.',
+      );
     }
   }
 

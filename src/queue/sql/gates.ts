@@ -5,7 +5,7 @@
  * Changing a gate is three steps (FlowGates.configure in ../flowGates.ts runs them):
  * 1. `gateUpsert` writes the settings and commits. From then on, every statement that admits a job of
  *    the gate locks its row and reads them; a statement already running when the row was first
- *    created did not see it, so the caller waits those out (`transactionsInFlight`).
+ *    created did not see it, so the caller waits those out (`waitOutInFlight` in ../inFlight.ts).
  * 2. `gateCountHolders` gives the gate's unit to the jobs that hold their slot without it (admitted
  *    while the gate had no cap), and counts them in `used`.
  * 3. `gateDemote` hands back the slots of ready jobs past the cap (all of them while paused), lowest
@@ -58,28 +58,6 @@ export function gateUpsert(
     template = NULL,
     updated_at = now()
   RETURNING ${GATE_COLUMNS}, (xmax = 0) AS created`);
-}
-
-/**
- * The transactions of this database, other than the caller's, that are running a statement or have
- * written: each one's (pid, start). One that has done neither cannot have admitted a job yet, and its
- * next statement will see what committed before it.
- */
-export function transactionsInFlight(db: Db) {
-  // The start as text: as a Date it would lose its microseconds and never match again (so the caller
-  // would take every transaction for ended at once).
-  return db.$queryRaw<{ pid: number; xactStart: string }[]>(sql`
-  SELECT pid, xact_start::text AS "xactStart" FROM pg_stat_activity
-  WHERE datname = current_database() AND pid <> pg_backend_pid() AND xact_start IS NOT NULL
-    AND (state = 'active' OR backend_xid IS NOT NULL)`);
-}
-
-/** Which of these transactions are still open. */
-export function transactionsStillOpen(db: Db, transactions: readonly { pid: number; xactStart: string }[]) {
-  return db.$queryRaw<{ pid: number }[]>(sql`
-  SELECT a.pid FROM pg_stat_activity a
-  JOIN unnest(${transactions.map((t) => t.pid)}::int[], ${transactions.map((t) => t.xactStart)}::text[]::timestamptz[]) AS t(pid, xact_start)
-    ON a.pid = t.pid AND a.xact_start = t.xact_start`);
 }
 
 /**
