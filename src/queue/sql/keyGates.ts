@@ -24,21 +24,27 @@ function templateOf(key: string): string {
 }
 
 /**
+ * The INSERT that gives each key of `keys` (a row source with a `name` column) that has no gate one
+ * from its template, where it has one and `only` holds of it (`(m.t)`); returns the names made.
+ */
+function gatesFromTemplates(keys: Prisma.Sql, only: Prisma.Sql = sql`true`): Prisma.Sql {
+  return sql`
+    INSERT INTO flow_gates (scope, name, max_running, paused, rate_limit, rate_interval_ms, template)
+    SELECT 'KEY', k.name, (m.t).max_running, (m.t).paused, (m.t).rate_limit, (m.t).rate_interval_ms, (m.t).name
+    FROM ${keys} k, LATERAL (SELECT ${raw(templateOf('k.name'))} AS t) m
+    WHERE (m.t).name IS NOT NULL AND ${only}
+    ORDER BY k.name
+    ON CONFLICT (scope, name) DO NOTHING
+    RETURNING name`;
+}
+
+/**
  * Makes the gate of each of these keys that has none and matches a template; returns the keys that
  * have a gate now (made here or before; for the caller's cache: a key with a gate needs no more).
  */
 export function keyGateEnsureStatement(keys: unknown): Prisma.Sql {
   return sql`
-  WITH made AS (
-    INSERT INTO flow_gates (scope, name, max_running, paused, rate_limit, rate_interval_ms, template)
-    SELECT 'KEY', k.key, (t).max_running, (t).paused, (t).rate_limit, (t).rate_interval_ms, (t).name
-    FROM (SELECT DISTINCT key FROM unnest(${keys}::text[]) AS u(key) WHERE key IS NOT NULL) k,
-    LATERAL (SELECT ${raw(templateOf('k.key'))} AS t) m
-    WHERE (m.t).name IS NOT NULL
-    ORDER BY k.key
-    ON CONFLICT (scope, name) DO NOTHING
-    RETURNING name
-  )
+  WITH made AS (${gatesFromTemplates(sql`(SELECT DISTINCT name FROM unnest(${keys}::text[]) AS u(name) WHERE name IS NOT NULL)`)})
   SELECT name FROM made
   UNION SELECT name FROM flow_gates WHERE scope = 'KEY' AND name = ANY(${keys}::text[])`;
 }
@@ -66,15 +72,8 @@ export function keyTemplateApply(db: Db, template: string) {
     SELECT DISTINCT concurrency_key AS name FROM jobs
     WHERE status IN ('QUEUED', 'RUNNING') AND concurrency_key IS NOT NULL AND starts_with(concurrency_key, ${prefix})
   ),
-  made AS (
-    INSERT INTO flow_gates (scope, name, max_running, paused, rate_limit, rate_interval_ms, template)
-    SELECT 'KEY', l.name, (m.t).max_running, (m.t).paused, (m.t).rate_limit, (m.t).rate_interval_ms, (m.t).name
-    FROM live l, LATERAL (SELECT ${raw(templateOf('l.name'))} AS t) m
-    WHERE (m.t).name = ${template}
-    ORDER BY l.name
-    ON CONFLICT (scope, name) DO NOTHING
-    RETURNING name
-  )
+  -- Only the keys this template is the longest of; a longer template's keys get theirs at their next submit.
+  made AS (${gatesFromTemplates(sql`live`, sql`(m.t).name = ${template}`)})
   SELECT l.name, EXISTS (SELECT 1 FROM made WHERE made.name = l.name) AS made
   FROM live l
   WHERE EXISTS (SELECT 1 FROM made WHERE made.name = l.name) OR EXISTS (SELECT 1 FROM updated u WHERE u.name = l.name)
