@@ -59,8 +59,14 @@ export interface SubmitJobInput {
   unique?: UniqueInput | null;
 }
 
-/** Bound on the remembered users with a slot row; past it the memory starts over. */
+/** Bound on the remembered users with a slot row (and keys with a gate); past it the memory starts over. */
 const KNOWN_USERS_MAX = 100_000;
+
+/** Adds to a memory of rows known to exist, starting it over past KNOWN_USERS_MAX. */
+function remember(known: Set<string>, names: readonly string[]): void {
+  if (known.size + names.length > KNOWN_USERS_MAX) known.clear();
+  for (const name of names) known.add(name);
+}
 
 /**
  * Submitting jobs: validation against the job types, group commit of concurrent single submits, bulk
@@ -143,8 +149,7 @@ export class Submissions {
     const newUsers = [...new Set(params.map((p) => p.userId))].filter((userId) => !this.#usersWithSlotRow.has(userId));
     if (newUsers.length > 0) {
       await userSlotEnsure(this.#db, newUsers);
-      if (this.#usersWithSlotRow.size + newUsers.length > KNOWN_USERS_MAX) this.#usersWithSlotRow.clear();
-      for (const userId of newUsers) this.#usersWithSlotRow.add(userId);
+      remember(this.#usersWithSlotRow, newUsers);
     }
     await this.#ensureKeyGates(params);
     const inserted = await jobInsertMany(this.#db, params, this.#settings);
@@ -196,8 +201,10 @@ export class Submissions {
     );
     if (keys.length === 0) return;
     const withGate = await keyGateEnsure(this.#db, keys);
-    if (this.#keysWithGate.size + withGate.length > KNOWN_USERS_MAX) this.#keysWithGate.clear();
-    for (const { name } of withGate) this.#keysWithGate.add(name);
+    remember(
+      this.#keysWithGate,
+      withGate.map((row) => row.name),
+    );
   }
 
   /** A submit with a unique key: its own transaction under the key's lock (uniqueness.ts). */

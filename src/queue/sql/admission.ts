@@ -71,13 +71,14 @@ export function gateAdmits(g: string, rank: string): string {
     AND (${g}.rate_limit IS NULL OR ${rank} <= ${g}.rate_limit - ${g}.rate_used)))`;
 }
 
+/** The units a job admitted under gate row `g` of a scope with these bits takes: one of its cap, one of its rate. */
+function unitsUnder(g: string, { bit, rateBit }: { bit: number; rateBit: number }): string {
+  return `CASE WHEN ${g}.max_running IS NOT NULL THEN ${bit} ELSE 0 END | CASE WHEN ${g}.rate_limit IS NOT NULL THEN ${rateBit} ELSE 0 END`;
+}
+
 /** The gate_units of a job admitted under the gate rows aliased `${word}_g` (its queue's, its type's, its key's). */
 function unitsTaken(): string {
-  return `(${eachScope(
-    ' | ',
-    (_, { bit, rateBit, word }) =>
-      `CASE WHEN ${word}_g.max_running IS NOT NULL THEN ${bit} ELSE 0 END | CASE WHEN ${word}_g.rate_limit IS NOT NULL THEN ${rateBit} ELSE 0 END`,
-  )})::smallint`;
+  return `(${eachScope(' | ', (_, spec) => unitsUnder(`${spec.word}_g`, spec))})::smallint`;
 }
 
 /**
@@ -100,11 +101,7 @@ export function gateRowsLocked(pairs: Prisma.Sql, freed: string | null = null): 
 export const ONE_JOB_GATES = {
   open: raw(`NOT EXISTS (SELECT 1 FROM gate_rows g WHERE NOT ${gateAdmits('g', '1')})`),
   units: raw(
-    `(SELECT coalesce(bit_or(CASE g.scope ${eachScope(
-      ' ',
-      (scope, { bit, rateBit }) =>
-        `WHEN '${scope}' THEN CASE WHEN g.max_running IS NOT NULL THEN ${bit} ELSE 0 END | CASE WHEN g.rate_limit IS NOT NULL THEN ${rateBit} ELSE 0 END`,
-    )} END), 0) FROM gate_rows g)::smallint`,
+    `(SELECT coalesce(bit_or(CASE g.scope ${eachScope(' ', (scope, spec) => `WHEN '${scope}' THEN ${unitsUnder('g', spec)}`)} END), 0) FROM gate_rows g)::smallint`,
   ),
 };
 
