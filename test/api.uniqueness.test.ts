@@ -47,15 +47,17 @@ describe('unique keys over GraphQL', () => {
   });
 
   it('submitJobs takes unique keys per item, results in input order', async () => {
+    // A week: a throttle's periods are clock-aligned; with a minute the two items could fall either side of one's end.
+    const WEEK_MS = 7 * 86_400_000;
     const result = await postGraphQL<{ submitJobs: { deduplicated: boolean; debounced: boolean; job: { id: string } }[] }>(
       conveyor.graphqlUrl,
       {
         query: SUBMIT_MANY,
         variables: {
           inputs: [
-            { type: 'echo', userId: 'api-bulk', unique: { key: 't', forMs: 60_000, mode: 'THROTTLE' } },
+            { type: 'echo', userId: 'api-bulk', unique: { key: 't', forMs: WEEK_MS, mode: 'THROTTLE' } },
             { type: 'echo', userId: 'api-bulk' },
-            { type: 'echo', userId: 'api-bulk', unique: { key: 't', forMs: 60_000, mode: 'THROTTLE' } },
+            { type: 'echo', userId: 'api-bulk', unique: { key: 't', forMs: WEEK_MS, mode: 'THROTTLE' } },
             { type: 'echo', userId: 'api-bulk', unique: { key: 'd', forMs: 60_000, mode: 'DEBOUNCE' } },
             { type: 'echo', userId: 'api-bulk', unique: { key: 'd', forMs: 60_000, mode: 'DEBOUNCE' } },
           ],

@@ -9,6 +9,7 @@ import { spawnConveyor, waitForServer, type ConveyorProcess } from '../testing/p
 const SUBMIT = `mutation ($input: SubmitJobInput!) { submitJob(input: $input) { deduplicated debounced job { id version } } }`;
 
 type Mode = 'UNIQUE_FOR' | 'THROTTLE' | 'DEBOUNCE';
+const WEEK_MS = 7 * 86_400_000;
 
 describe('unique keys across server processes', () => {
   let inTest: TestConveyor;
@@ -44,7 +45,9 @@ describe('unique keys across server processes', () => {
     const calls = modes.flatMap((mode) =>
       keys.flatMap((key) =>
         Array.from({ length: callers }, async (_, i) => {
-          const input = { type: 'echo', userId: `mp-${mode}`, payload: { message: `m${i}` }, unique: { key, forMs: 60_000, mode } };
+          // A week (the longest): a throttle's periods are clock-aligned, and with a minute the calls
+          // could straddle a minute's end and rightly make two jobs (a loaded CI once did).
+          const input = { type: 'echo', userId: `mp-${mode}`, payload: { message: `m${i}` }, unique: { key, forMs: WEEK_MS, mode } };
           const result = await postGraphQL<{
             submitJob: { deduplicated: boolean; debounced: boolean; job: { id: string; version: number } };
           }>(i % 2 === 0 ? inTest.graphqlUrl : otherUrl, { query: SUBMIT, variables: { input } });
