@@ -2,6 +2,7 @@ import type { Prisma } from '../src/generated/prisma/client.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as attempts from '../src/queue/sql/attempts.js';
 import * as cancelRetry from '../src/queue/sql/cancelRetry.js';
+import * as maintenance from '../src/queue/sql/maintenance.js';
 import * as reads from '../src/queue/sql/reads.js';
 import * as search from '../src/queue/sql/search.js';
 import * as uniqueness from '../src/queue/sql/uniqueness.js';
@@ -250,5 +251,19 @@ describe('query plans under queue and type caps (bench 2d’s shape)', () => {
     expect(Math.max(...nodes.map((n) => n['Actual Rows'] ?? 0))).toBeLessThanOrEqual(400);
     const promoted = nodes.filter((n) => n['Node Type'] === 'ModifyTable' && n['Relation Name'] === 'jobs');
     expect(promoted.map((n) => n['Actual Rows'])).toEqual([20, 20]);
+    // The candidates are the type gate's next 20 jobs and a few spare: the freed users' own next jobs,
+    // far back behind the cap, are not locked and ranked (they made 64 candidates for 20 units).
+    const candidates = nodes.find((n) => n['Subplan Name'] === 'CTE candidates');
+    expect(candidates?.['Actual Rows']).toBeLessThanOrEqual(24);
+  });
+
+  it('maintenance’s promotion pass leaves alone the users whose waiting jobs a full gate holds', async () => {
+    // 700 users have room and jobs waiting, all behind the full type cap: none is a user to promote
+    // for (they were, and each pass locked 500 slot rows to promote nothing).
+    const nodes = await explainAnalyze(
+      harness.databaseUrl,
+      statementOf((db) => maintenance.jobPromoteWaiting(db, { limit: 500 }, settings)),
+    );
+    expect(nodes.find((n) => n['Subplan Name'] === 'CTE freed_users')?.['Actual Rows']).toBe(0);
   });
 });

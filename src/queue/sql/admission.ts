@@ -149,15 +149,32 @@ const SCAN_DEPTH = 200;
 
 const WAITING = `status = 'QUEUED' AND NOT holds_slot AND run_at <= now()`;
 
-/** A due job of `column` = `value` (an outer row's column) that waits for admission. */
-function someWaiting(column: string, value: string): string {
+/** A due job of `column` = `value` (an outer row's column) that waits for admission, and of which `also` holds. */
+function someWaiting(column: string, value: string, also = 'true'): string {
   // WAITING's columns are the innermost table's: j's.
-  return `EXISTS (SELECT 1 FROM jobs j WHERE j.${column} = ${value} AND ${WAITING})`;
+  return `EXISTS (SELECT 1 FROM jobs j WHERE j.${column} = ${value} AND ${WAITING} AND ${also})`;
 }
 
-/** A user slot row `s` with room and a due job waiting for it: what promotion looks for. */
+/**
+ * Job row `a` falls under no gate that admits nothing now (paused, full, over its rate), as of the
+ * snapshot: one hashed look per scope at the shut gates, worked out once per statement.
+ */
+function underNoShutGate(a: string): string {
+  const shut = `SELECT g.scope, g.name FROM flow_gates g WHERE g.paused OR g.used >= g.max_running OR g.rate_used >= g.rate_limit`;
+  return eachScope(
+    ' AND ',
+    (scope, { column }) => `(${a}.${column} IS NULL OR NOT (('${scope}'::gate_scope, ${a}.${column}) IN (${shut})))`,
+  );
+}
+
+/**
+ * A user slot row `s` with room and a due job waiting for it that no gate holds back: what
+ * promotion looks for. Without the gates' verdict, a full type cap made every user with a job
+ * behind it promotable: maintenance's pass then looked through 700 users' jobs and locked their
+ * slot rows once a second to promote none (50 ms a pass in 2d, the completions waiting on the locks).
+ */
 export function userPromotable(settings: StatementSettings): string {
-  return `s.used < coalesce(s.max_running, ${settings.defaultUserConcurrency}::int) AND ${someWaiting('user_id', 's.user_id')}`;
+  return `s.used < coalesce(s.max_running, ${settings.defaultUserConcurrency}::int) AND ${someWaiting('user_id', 's.user_id', underNoShutGate('j'))}`;
 }
 
 /** A gate row `g` with room and a due job of it waiting: what promotion looks for. */
@@ -212,54 +229,74 @@ const CANDIDATE = 'id, user_id, queue, type, concurrency_key, priority, run_at, 
  */
 export function releaseAndPromote(settings: StatementSettings): Prisma.Sql {
   const limit = `coalesce(s.max_running, ${settings.defaultUserConcurrency}::int)`;
-  const gateCandidates = (scope: GateScope) => `
-    SELECT w.* FROM freed_gates f JOIN flow_gates g ON g.scope = f.scope AND g.name = f.name AND NOT g.paused,
+  // The units a freed gate has for waiting jobs now, as of the snapshot (UNCAPPED_BATCH for a limit it does not have).
+  const room = `least(coalesce(g.max_running - g.used + f.n, ${UNCAPPED_BATCH}), coalesce(g.rate_limit - g.rate_used + f.rate_n, ${UNCAPPED_BATCH}))`;
+  const gatePicks = (scope: GateScope) => `
+    SELECT f.scope, f.name, ${room} AS room, c.* FROM freed_gates f JOIN flow_gates g ON g.scope = f.scope AND g.name = f.name AND NOT g.paused,
     LATERAL (
-      SELECT ${CANDIDATE} FROM jobs a
-      WHERE a.id = ANY(ARRAY(
-        -- The gate's first waiting jobs in order, by its index alone, then those no other limit holds,
-        -- then only these locked. Filtered in one scan, the planner misjudged how few pass and sorted
-        -- the gate's whole backlog (19 700 rows, 50 ms, on every completion in 2d); a job further back
-        -- than SCAN_DEPTH is reached through its user's slot (its user has room, or it is not held).
-        SELECT c.id FROM (
-          SELECT ${CANDIDATE} FROM jobs x WHERE x.${GATE_SCOPES[scope].column} = f.name AND ${WAITING}
-          ORDER BY priority DESC, run_at, seq LIMIT ${SCAN_DEPTH}
-        ) c
-        WHERE ${noGateBlocks('c')} AND EXISTS (SELECT 1 FROM user_slots s WHERE s.user_id = c.user_id AND s.used < ${limit})
-        ORDER BY c.priority DESC, c.run_at, c.seq
-        LIMIT greatest(least(coalesce(g.max_running - g.used + f.n, ${UNCAPPED_BATCH}), coalesce(g.rate_limit - g.rate_used + f.rate_n, ${UNCAPPED_BATCH}),
-          -- A statement that frees units looks for as many jobs as it frees (and a few more, for those
-          -- another limit then holds back), not for the gate's whole room: room it did not make is
-          -- there because other limits hold the gate's waiting jobs. Maintenance's pass (n = 0) fills it.
-          CASE WHEN f.n + f.rate_n > 0 THEN f.n + f.rate_n + ${FREED_SPARE} ELSE ${UNCAPPED_BATCH} END), 0)
-      )) AND ${WAITING}
-      ORDER BY priority DESC, run_at, seq
-      FOR UPDATE SKIP LOCKED
-    ) w
+      -- The gate's first waiting jobs in order, by its index alone, then those no other limit holds.
+      -- Filtered in one scan, the planner misjudged how few pass and sorted the gate's whole backlog
+      -- (19 700 rows, 50 ms, on every completion in 2d); a job further back than SCAN_DEPTH is
+      -- reached through its user's slot (its user has room, or it is not held).
+      SELECT c.* FROM (
+        SELECT ${CANDIDATE} FROM jobs x WHERE x.${GATE_SCOPES[scope].column} = f.name AND ${WAITING}
+        ORDER BY priority DESC, run_at, seq LIMIT ${SCAN_DEPTH}
+      ) c
+      WHERE ${noGateBlocks('c')} AND EXISTS (SELECT 1 FROM user_slots s WHERE s.user_id = c.user_id AND s.used < ${limit})
+      ORDER BY c.priority DESC, c.run_at, c.seq
+      -- A statement that frees units looks for as many jobs as it frees (and a few more, for those
+      -- another limit then holds back), not for the gate's whole room: room it did not make is there
+      -- because other limits hold the gate's waiting jobs. Maintenance's pass (n = 0) fills it.
+      LIMIT greatest(least(${room}, CASE WHEN f.n + f.rate_n > 0 THEN f.n + f.rate_n + ${FREED_SPARE} ELSE ${UNCAPPED_BATCH} END), 0)
+    ) c
     WHERE f.scope = '${scope}'`;
   return sql`
   freed_users AS MATERIALIZED (SELECT user_id, sum(n)::int AS n FROM freed GROUP BY user_id),
   freed_gates AS MATERIALIZED (SELECT scope, name, sum(n)::int AS n, sum(rate_n)::int AS rate_n FROM freed_units GROUP BY scope, name),
   ${raw(BLOCKED_GATES)},
+  gate_picks AS MATERIALIZED (${raw(GATE_SCOPE_NAMES.map(gatePicks).join('\n    UNION ALL'))}),
+  gate_locked AS MATERIALIZED (
+    -- Each job once, however many freed gates picked it.
+    SELECT ${raw(CANDIDATE)} FROM jobs a WHERE a.id = ANY(ARRAY(SELECT id FROM gate_picks)) AND ${raw(WAITING)}
+    FOR UPDATE SKIP LOCKED
+  ),
+  full_gates AS MATERIALIZED (
+    -- The freed gates whose room their picks (those locked) fill, with the last pick: a waiting job
+    -- behind it would not take one of their units here. In 2d (a type cap binding) this drops the
+    -- freed users' next jobs, which are far back in the gate's order, before they are locked and
+    -- ranked (they were two thirds of the candidates, and none was admitted).
+    SELECT DISTINCT ON (p.scope, p.name) p.scope, p.name, p.priority, p.run_at, p.seq
+    FROM (
+      SELECT p.*, count(*) OVER (PARTITION BY p.scope, p.name) AS picked FROM gate_picks p WHERE p.id IN (SELECT id FROM gate_locked)
+    ) p
+    WHERE p.picked >= p.room
+    ORDER BY p.scope, p.name, p.priority, p.run_at DESC, p.seq DESC
+  ),
   candidates AS MATERIALIZED (
     SELECT DISTINCT ON (id) * FROM (
+      SELECT * FROM gate_locked
+      UNION ALL
       SELECT w.* FROM freed_users f,
       LATERAL (
         SELECT ${raw(CANDIDATE)} FROM jobs a
         WHERE a.user_id = f.user_id AND ${raw(WAITING)} AND ${raw(noGateBlocks('a'))}
+          AND NOT EXISTS (SELECT 1 FROM full_gates b WHERE (${raw(isGateOf('b', 'a'))}) AND (b.priority, a.run_at, a.seq) > (a.priority, b.run_at, b.seq))
         ORDER BY priority DESC, run_at, seq
         -- A scalar subquery, so that a plan made once for all executions still looks the row up by key.
         LIMIT greatest((SELECT ${raw(limit)} - s.used FROM user_slots s WHERE s.user_id = f.user_id) + f.n, 0)
         FOR UPDATE SKIP LOCKED
       ) w
-      ${raw(GATE_SCOPE_NAMES.map((scope) => `UNION ALL ${gateCandidates(scope)}`).join('\n      '))}
     ) c
   ),
   ${gateRowsLocked(raw(`SELECT scope, name FROM freed_gates UNION ${gatePairsOf('candidates')}`), 'freed_gates')},
   slots AS MATERIALIZED (
-    -- One primary-key lookup per user, locked in user_id order after the gate rows.
-    SELECT s.user_id, coalesce(f.n, 0) AS n, greatest(${raw(limit)} - (s.used - coalesce(f.n, 0)), 0) AS free
-    FROM user_slots s LEFT JOIN freed_users f ON f.user_id = s.user_id
+    -- One primary-key lookup per user, locked in user_id order after the gate rows. The freed count
+    -- comes with each user (a LEFT JOIN on freed_users was planned as a scan of it per slot row:
+    -- 150 x 150 rows, 4.5 ms of a 23 ms completion).
+    SELECT s.user_id, u.n, greatest(${raw(limit)} - (s.used - u.n), 0) AS free
+    FROM user_slots s JOIN (
+      SELECT user_id, sum(n)::int AS n FROM (SELECT user_id, n FROM freed_users UNION ALL SELECT user_id, 0 FROM candidates) x GROUP BY user_id
+    ) u ON u.user_id = s.user_id
     WHERE s.user_id = ANY(ARRAY(SELECT user_id FROM freed_users UNION SELECT user_id FROM candidates))
       AND (SELECT count(*) FROM gate_rows) >= 0
     ORDER BY s.user_id
