@@ -46,7 +46,7 @@ export async function slotInvariantViolations(client: pg.Client): Promise<string
          WHEN 'QUEUE' THEN j.queue = g.name AND j.gate_units & 4 <> 0
          WHEN 'TYPE' THEN j.type = g.name AND j.gate_units & 8 <> 0
          ELSE j.concurrency_key = g.name AND j.gate_units & 32 <> 0 END)
-      + (SELECT count(*)::int FROM gate_rate_ledger l WHERE l.scope = g.scope AND l.name = g.name) AS rate_holding,
+      + (SELECT coalesce(sum(l.n), 0)::int FROM gate_rate_ledger l WHERE l.scope = g.scope AND l.name = g.name) AS rate_holding,
       (SELECT count(*)::int FROM jobs j WHERE j.holds_slot AND CASE g.scope
          WHEN 'QUEUE' THEN j.queue = g.name AND j.gate_units & 1 <> 0
          WHEN 'TYPE' THEN j.type = g.name AND j.gate_units & 2 <> 0

@@ -92,9 +92,10 @@ export function gateCountHolders(db: Db, scope: GateScope, name: string) {
 }
 
 /**
- * Gives back the rate units of starts whose interval has passed (up to `limit` of them), and hands
- * them to waiting jobs of those gates. Maintenance runs it each pass. Returns the jobs admitted and
- * how many units were given back (a row with a null id when none was admitted).
+ * Gives back the rate units of starts whose interval has passed (up to `limit` ledger rows, each the
+ * starts of one claim under one gate), and hands them to waiting jobs of those gates. Maintenance runs
+ * it each pass. Returns the jobs admitted and how many ledger rows were deleted (a row with a null id
+ * when none was admitted).
  */
 export function gateRateRelease(db: Db, limit: number, settings: StatementSettings) {
   return db.$queryRaw<({ [K in keyof JobRow]: JobRow[K] | null } & { released: number })[]>(sql`
@@ -102,10 +103,10 @@ export function gateRateRelease(db: Db, limit: number, settings: StatementSettin
     DELETE FROM gate_rate_ledger WHERE id = ANY(ARRAY(
       SELECT id FROM gate_rate_ledger WHERE release_at <= now() ORDER BY release_at LIMIT ${limit}::int FOR UPDATE SKIP LOCKED
     ))
-    RETURNING scope, name
+    RETURNING scope, name, n
   ),
   freed AS (SELECT NULL::text AS user_id, 0 AS n WHERE false),
-  freed_units AS (SELECT scope, name, 0 AS n, count(*)::int AS rate_n FROM released GROUP BY scope, name),
+  freed_units AS (SELECT scope, name, 0 AS n, sum(n)::int AS rate_n FROM released GROUP BY scope, name),
   ${releaseAndPromote(settings)},
   ${notifyCte('promoted')}
   SELECT r.*, (SELECT count(*)::int FROM released) AS released

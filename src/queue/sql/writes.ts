@@ -226,13 +226,15 @@ export function jobClaimMany(db: Db, p: JobClaimParams) {
     WHERE j.id = ANY(ARRAY(SELECT id FROM fitting))
     RETURNING j.*
   ),
-  -- A start under a rate limit: the job's rate unit goes to the ledger, which keeps it for the interval.
+  -- Starts under a rate limit: the jobs' rate units go to the ledger, which keeps them for the interval
+  -- (one row per gate for the whole claim).
   rate_started AS (
-    INSERT INTO gate_rate_ledger (scope, name, release_at)
-    SELECT u.scope, u.name, now() + make_interval(secs => coalesce(g.rate_interval_ms, 0) / 1000.0)
+    INSERT INTO gate_rate_ledger (scope, name, release_at, n)
+    SELECT u.scope, u.name, now() + make_interval(secs => coalesce(min(g.rate_interval_ms), 0) / 1000.0), sum(u.rate_n)::int
     FROM (${raw(unitsHeld('picked', 'c.id IN (SELECT id FROM fitting)'))}) u
     LEFT JOIN flow_gates g ON g.scope = u.scope AND g.name = u.name
     WHERE u.rate_n > 0
+    GROUP BY u.scope, u.name
     RETURNING 1
   ),
   ${notifyCte('claimed')}
