@@ -43,6 +43,11 @@ export class LoopPause {
     if (this.#wake) this.#wake();
     else this.#wakePending = true;
   }
+
+  /** Drops a wake-up kept while the loop was awake, once the loop knows it is already served. */
+  forgetWakeUp(): void {
+    this.#wakePending = false;
+  }
 }
 
 /** A function that passes the latest value it was given to `send`, at most once per PROGRESS_INTERVAL_MS. */

@@ -1,0 +1,72 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { WorkerQueue } from '../src/queue/workerQueue.js';
+import { createLogger } from '../src/logger.js';
+import { Worker } from '../src/worker/worker.js';
+import { startTestConveyor, type TestConveyor } from '../testing/conveyor.js';
+import { withClient } from '../testing/database.js';
+import { waitUntil } from '../testing/jobRuns.js';
+
+/**
+ * The claim loop claims when there may be something to claim: a completion's ready jobs arrive as
+ * several NOTIFYs (one per few kilobytes of events), and a claim that already took them all is not
+ * followed by another that finds nothing.
+ */
+describe('worker wake-ups', () => {
+  let conveyor: TestConveyor;
+  beforeAll(async () => {
+    conveyor = await startTestConveyor({ env: { WORKER_ENABLED: 'false' } });
+  });
+  afterAll(() => conveyor?.close());
+
+  it('a completion that makes jobs ready costs one claim, not one per NOTIFY of them', async () => {
+    const total = 600;
+    // A type cap below the worker's room: every job after the first 30 is admitted by a completion.
+    await conveyor.queue.flowGates.configure('TYPE', 'echo', { maxRunning: 30 });
+    await conveyor.queue.setUserConcurrency('one', total);
+    await conveyor.queue.submitJobs(
+      Array.from({ length: total }, (_, i) => ({ type: 'echo', userId: 'one', payload: { message: String(i) } })),
+    );
+
+    const real = conveyor.queue.forWorker();
+    const claims = { all: 0, empty: 0 };
+    // The real queue, with its claims counted.
+    const counted: WorkerQueue = {
+      complete: real.complete.bind(real),
+      fail: real.fail.bind(real),
+      release: real.release.bind(real),
+      extendLeases: real.extendLeases.bind(real),
+      reportProgress: real.reportProgress.bind(real),
+      appendLogs: real.appendLogs.bind(real),
+      dependencies: real.dependencies.bind(real),
+      claim: async (options) => {
+        const jobs = await real.claim(options);
+        claims.all++;
+        if (jobs.length === 0) claims.empty++;
+        return jobs;
+      },
+    };
+    const worker = new Worker({
+      queue: counted,
+      registry: conveyor.jobTypes,
+      bus: conveyor.bus,
+      logger: createLogger({ log: { level: 'silent', pretty: false, file: null } }),
+      // Polling every 10 s: a wake-up lost would show as a stall of that long.
+      options: { concurrency: 100, pollIntervalMs: 10_000, leaseSeconds: 30 },
+    });
+    worker.start();
+    try {
+      const completed = () =>
+        withClient(
+          conveyor.databaseUrl,
+          async (c) => (await c.query(`SELECT count(*)::int AS n FROM jobs WHERE status = 'COMPLETED'`)).rows[0].n,
+        );
+      await waitUntil(async () => (await completed()) === total, 30_000, 'every job to complete');
+    } finally {
+      await worker.stop(1000);
+    }
+    // Each batch of completions admits the next jobs, announced in several NOTIFYs: one empty claim per
+    // batch before (23 in one run); now at most the last, finding the queue drained.
+    expect(claims.empty).toBeLessThanOrEqual(2);
+    expect(claims.all).toBeGreaterThanOrEqual(total / 100);
+  });
+});
