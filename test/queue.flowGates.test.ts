@@ -37,6 +37,21 @@ describe('queues and cluster-wide caps per queue and per job type', () => {
     expect(await checkInvariants(harness.databaseUrl)).toEqual([]);
   });
 
+  it('a job behind many of its user’s jobs that a paused queue holds still runs', async () => {
+    await harness.queue.flowGates.configure('QUEUE', 'held', { paused: true });
+    await harness.queue.setUserConcurrency('deep', 1);
+    const first = await submit({ userId: 'deep' });
+    const [running] = await claim();
+    expect(running!.id).toBe(first.id);
+    // Ahead of the user's next job in hand-out order: jobs of the paused queue.
+    for (let i = 0; i < 12; i++) await submit({ userId: 'deep', queue: 'held', priority: 10 });
+    const behind = await submit({ userId: 'deep' });
+    await complete(running!);
+    await harness.maintenance.runOnce();
+    expect((await claim()).map((j) => j.id)).toEqual([behind.id]);
+    expect(await checkInvariants(harness.databaseUrl)).toEqual([]);
+  });
+
   it('a type cap and a user limit apply together; a job runs only when all have room', async () => {
     await harness.queue.flowGates.configure('TYPE', 'sleep', { maxRunning: 2 });
     const a1 = await submit({ userId: 'ann', type: 'sleep' });
