@@ -241,6 +241,40 @@ describe('the worker SDK (conveyor/worker) against a server process', () => {
       await worker!.stop(0);
     });
 
+    it('claims once for the jobs a completion made ready, not once per event of them', async () => {
+      const app = openQueue({ databaseUrl: server.databaseUrl, env: { EXTERNAL_JOB_TYPES: 'strict' } });
+      try {
+        // A type cap below the worker's room: every job after the first 10 is admitted by a completion,
+        // and the jobs it admits reach the worker as one subscription message each.
+        await app.queue.flowGates.configure('TYPE', 'strict', { maxRunning: 10 });
+        await app.queue.setUserConcurrency('many', 1000);
+        const total = 200;
+        await app.queue.submitJobs(Array.from({ length: total }, () => ({ type: 'strict', userId: 'many', payload: { n: 1 } })));
+        const claims = { all: 0, empty: 0 };
+        const counting: typeof fetch = async (url, init) => {
+          const response = await fetch(url, init);
+          if (typeof init?.body === 'string' && init.body.includes('dequeueJobs')) {
+            claims.all++;
+            const body = (await response.clone().json()) as { data?: { dequeueJobs?: unknown[] } };
+            if (body.data?.dequeueJobs?.length === 0) claims.empty++;
+          }
+          return response;
+        };
+        // Polling every 10 s: a wake-up lost would show as a stall of that long.
+        await start({ concurrency: 50, pollIntervalMs: 10_000, fetch: counting });
+        const completed = async () =>
+          (await query<{ n: number }>(`SELECT count(*)::int AS n FROM jobs WHERE user_id = 'many' AND status = 'COMPLETED'`))[0]!.n;
+        await waitUntil(async () => (await completed()) === total, 'every job to complete');
+        await worker!.stop(0);
+        // An empty claim for nearly every batch the cap admitted, before (23 in one run).
+        expect(claims.empty).toBeLessThanOrEqual(2);
+        expect(claims.all).toBeGreaterThanOrEqual(total / 50);
+      } finally {
+        await app.queue.flowGates.configure('TYPE', 'strict', { maxRunning: null });
+        await app.close();
+      }
+    });
+
     it("refuses to start with the server's error code when the key may not claim jobs", async () => {
       const startWith = (apiKey: string) =>
         runWorker({ url: server.graphqlUrl, apiKey, jobTypes: [strict], logger: pino({ level: 'silent' }) }).then(

@@ -8,7 +8,7 @@ import type { z } from 'zod';
 import { isNonRetryable, NonRetryableError, runHandler, type JobTypeDefinition } from '../jobTypes/jobType.js';
 import { LIMITS } from '../queue/limits.js';
 import { contextOfTraceParent, inSpan, SpanKind } from '../tracing.js';
-import { ABORT_WAIT_MS, abortError, LoopPause, throttledProgress, toError, type AbortReason } from '../worker/running.js';
+import { ABORT_WAIT_MS, abortError, ClaimWakeUps, throttledProgress, toError, type AbortReason } from '../worker/running.js';
 import { CompletionBatcher } from './completions.js';
 import { subscriptionError } from './errors.js';
 import { WorkerJobEventsDocument, type WorkerJobEventsSubscription } from './generated/graphql.js';
@@ -114,7 +114,9 @@ class SdkWorker implements RunningWorker {
   #stopping = false;
   #stopped: Promise<void> | null = null;
   #loop: Promise<void> | null = null;
-  readonly #pause = new LoopPause();
+  readonly #wakeUps = new ClaimWakeUps();
+  /** Every type's job subscription is live: ready jobs announce themselves. */
+  #eventsHeard = true;
   #heartbeatTimer: NodeJS.Timeout | null = null;
   #idle: (() => void) | null = null;
   /** Every running job's ctx.log lines: one appendJobLogs request per job per flush. */
@@ -136,7 +138,7 @@ class SdkWorker implements RunningWorker {
       {
         // Events may have been missed while disconnected: look for work now (the heartbeat finds
         // cancellations that were missed).
-        onConnected: (wasRetry) => wasRetry && this.#wakeUp(),
+        onConnected: (wasRetry) => wasRetry && this.#wakeUps.wakeUp(),
       },
     );
   }
@@ -169,7 +171,7 @@ class SdkWorker implements RunningWorker {
 
   async #stop(graceMs: number): Promise<void> {
     this.#stopping = true;
-    this.#wakeUp();
+    this.#wakeUps.wakeUp();
     await this.#loop;
     if (this.#running.size > 0) {
       const drained = new Promise<void>((resolve) => (this.#idle = resolve));
@@ -198,11 +200,14 @@ class SdkWorker implements RunningWorker {
           if (errors?.length) this.#logger.error({ err: subscriptionError(errors), type }, 'job events refused');
           const event = data?.jobUpdated;
           if (!event) return;
-          if (event.status === 'QUEUED' && event.waitingFor === null) this.#wakeUp();
+          if (event.status === 'QUEUED' && event.waitingFor === null && !this.#running.has(event.id)) this.#wakeUps.jobReady(event.id);
           const running = this.#running.get(event.id);
           if (running && event.status === 'CANCELLED') this.#abort(running, 'cancelled');
         },
-        error: (error) => this.#logger.error({ err: subscriptionError(error), type }, 'job events ended; polling only'),
+        error: (error) => {
+          this.#eventsHeard = false;
+          this.#logger.error({ err: subscriptionError(error), type }, 'job events ended; polling only');
+        },
         complete: () => {},
       },
     );
@@ -214,6 +219,7 @@ class SdkWorker implements RunningWorker {
     while (!this.#stopping) {
       const free = Math.min(this.#concurrency - this.#running.size, LIMITS.claimBatch);
       let claimed: ClaimedJob[] = [];
+      this.#wakeUps.claimStarting();
       if (free > 0) {
         try {
           claimed = await this.#api.claim({
@@ -229,21 +235,21 @@ class SdkWorker implements RunningWorker {
           firstClaimDone(error);
           failures++;
           this.#logger.error({ err: error }, 'claiming jobs failed');
-          await this.#pause.sleep(Math.min(this.#pollIntervalMs * 2 ** failures, MAX_CLAIM_BACKOFF_MS));
+          await this.#wakeUps.sleep(Math.min(this.#pollIntervalMs * 2 ** failures, MAX_CLAIM_BACKOFF_MS));
           continue;
         }
         for (const job of claimed) this.#execute(job);
       } else {
         firstClaimDone();
       }
+      this.#wakeUps.claimEnded(
+        free,
+        claimed.map((job) => job.id),
+      );
       // A full batch means there may be more right away; otherwise wait for an event, a finished
       // job or the poll interval.
-      if (claimed.length === 0 || claimed.length < free) await this.#pause.sleep(this.#pollIntervalMs);
+      if (claimed.length === 0 || claimed.length < free) await this.#wakeUps.sleep(this.#pollIntervalMs);
     }
-  }
-
-  #wakeUp() {
-    this.#pause.wakeUp();
   }
 
   #execute(job: ClaimedJob) {
@@ -297,7 +303,7 @@ class SdkWorker implements RunningWorker {
       .finally(() => {
         if (timeout) clearTimeout(timeout);
         this.#running.delete(job.id);
-        this.#wakeUp();
+        this.#wakeUps.jobEnded(this.#eventsHeard);
         if (this.#running.size === 0) this.#idle?.();
       });
   }

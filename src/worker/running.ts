@@ -50,6 +50,57 @@ export class LoopPause {
   }
 }
 
+/**
+ * When a claim loop claims again: a job of its types became ready (an event), a job of its own ended
+ * (room to claim into), or anything else (stopping, a reconnect). A claim covers the ready events
+ * heard before it began; one heard while it ran names a job it may have missed (committed after its
+ * snapshot), unless it took that job. A claim that took every job so named, with nothing else
+ * waking the loop meanwhile, drops the wake-up: the ready jobs of one completion arrive as several
+ * NOTIFYs (one per few kilobytes of events) or subscription messages, and each after the first
+ * once cost a claim that found nothing (two claims per completion in bench 2d). A job that ends
+ * wakes the loop only when the last claim was short of room, or no events tell of ready jobs.
+ */
+export class ClaimWakeUps {
+  readonly #pause = new LoopPause();
+  readonly #readySinceClaim = new Set<string>();
+  #wokenOtherwise = false;
+  #capacityBound = true;
+
+  /** Before a claim. */
+  claimStarting(): void {
+    this.#readySinceClaim.clear();
+    this.#wokenOtherwise = false;
+  }
+
+  /** After a claim for `free` jobs (none when `free` is 0) that took `claimedIds`. */
+  claimEnded(free: number, claimedIds: readonly string[]): void {
+    for (const id of claimedIds) this.#readySinceClaim.delete(id);
+    if (free > 0 && this.#readySinceClaim.size === 0 && !this.#wokenOtherwise) this.#pause.forgetWakeUp();
+    this.#capacityBound = free === 0 || claimedIds.length >= free;
+  }
+
+  /** A job of the loop's types became claimable (not one the worker runs already). */
+  jobReady(id: string): void {
+    this.#readySinceClaim.add(id);
+    this.#pause.wakeUp();
+  }
+
+  /** A job the worker ran has ended; `eventsHeard`: ready events reach the worker. */
+  jobEnded(eventsHeard: boolean): void {
+    if (this.#capacityBound || !eventsHeard) this.wakeUp();
+  }
+
+  /** Anything else that may leave jobs to claim. */
+  wakeUp(): void {
+    this.#wokenOtherwise = true;
+    this.#pause.wakeUp();
+  }
+
+  sleep(ms: number): Promise<void> {
+    return this.#pause.sleep(ms);
+  }
+}
+
 /** A function that passes the latest value it was given to `send`, at most once per PROGRESS_INTERVAL_MS. */
 export function throttledProgress<T>(send: (report: T) => void): (report: T) => void {
   let pending: { report: T } | null = null;

@@ -13,7 +13,7 @@ import type { JobTypeRegistry } from '../jobTypes/registry.js';
 import { checkLogLine } from '../queue/logLines.js';
 import type { JobLogAppendLine } from '../queue/sql/logs.js';
 import { LogBuffer } from './logBuffer.js';
-import { ABORT_WAIT_MS, abortError, LoopPause, throttledProgress, toError, type AbortReason } from './running.js';
+import { ABORT_WAIT_MS, abortError, ClaimWakeUps, throttledProgress, toError, type AbortReason } from './running.js';
 
 /** What the worker reports about each run (metrics). */
 export interface WorkerObserver {
@@ -54,20 +54,10 @@ export class Worker {
   readonly #handledTypes: string[];
   #stopping = false;
   #loop: Promise<void> | null = null;
-  readonly #pause = new LoopPause();
+  readonly #wakeUps = new ClaimWakeUps();
   #heartbeatTimer: NodeJS.Timeout | null = null;
   #unsubscribe: (() => void) | null = null;
   #idle: (() => void) | null = null;
-  /**
-   * Jobs a ready event named since the current claim began, which it may have missed (committed after
-   * its snapshot); and whether anything else woke the loop meanwhile. A claim that took every job
-   * named and nothing else woke the loop drops the wake-up: the ready events of one completion arrive
-   * as several NOTIFYs, and each once cost a claim that found nothing (two claims per completion in 2d).
-   */
-  readonly #readySinceClaim = new Set<string>();
-  #wokenOtherwise = false;
-  /** The last claim took as many jobs as it had room for (or had none): a finished job makes room. */
-  #capacityBound = true;
   /** Every running job's ctx.log lines, written together (one statement per flush). */
   readonly #logLines: LogBuffer<JobLogAppendLine>;
 
@@ -104,7 +94,8 @@ export class Worker {
     this.#unsubscribe =
       this.#bus?.subscribe((events) => {
         for (const event of events) {
-          if (event.status === 'QUEUED' && event.holdsSlot && this.#handledTypes.includes(event.type)) this.#readyJob(event.id);
+          const ready = event.status === 'QUEUED' && event.holdsSlot && this.#handledTypes.includes(event.type);
+          if (ready && !this.#running.has(event.id)) this.#wakeUps.jobReady(event.id);
           if (event.status !== 'RUNNING') {
             const running = this.#running.get(event.id);
             if (running && event.status === 'CANCELLED') this.#abort(running, 'cancelled');
@@ -124,7 +115,7 @@ export class Worker {
   async stop(graceMs = 10_000): Promise<void> {
     if (!this.#loop) return;
     this.#stopping = true;
-    this.#wakeUp();
+    this.#wakeUps.wakeUp();
     await this.#loop;
     if (this.#running.size > 0) {
       const drained = new Promise<void>((resolve) => (this.#idle = resolve));
@@ -155,8 +146,7 @@ export class Worker {
       // One claim takes at most LIMITS.claimBatch jobs; a larger free capacity fills over several.
       const free = Math.min(this.#options.concurrency - this.#running.size, LIMITS.claimBatch);
       let claimed: JobWithPayload[] = [];
-      this.#readySinceClaim.clear();
-      this.#wokenOtherwise = false;
+      this.#wakeUps.claimStarting();
       if (free > 0 && this.#handledTypes.length > 0) {
         try {
           claimed = await this.#queue.claim({
@@ -170,26 +160,15 @@ export class Worker {
           this.#logger.error({ err: error }, 'claiming jobs failed');
         }
         for (const job of claimed) this.#execute(job);
-        for (const job of claimed) this.#readySinceClaim.delete(job.id);
-        if (this.#readySinceClaim.size === 0 && !this.#wokenOtherwise) this.#pause.forgetWakeUp();
       }
-      this.#capacityBound = free === 0 || claimed.length >= free;
+      this.#wakeUps.claimEnded(
+        free,
+        claimed.map((job) => job.id),
+      );
       // A full batch means there may be more right away; otherwise (or with no free slot) sleep until
       // woken by a NOTIFY or a finished job, or until the poll interval passes.
-      if (claimed.length === 0 || claimed.length < free) await this.#pause.sleep(this.#options.pollIntervalMs);
+      if (claimed.length === 0 || claimed.length < free) await this.#wakeUps.sleep(this.#options.pollIntervalMs);
     }
-  }
-
-  #wakeUp() {
-    this.#wokenOtherwise = true;
-    this.#pause.wakeUp();
-  }
-
-  /** A job of ours became claimable: wake the loop, unless it is running here already. */
-  #readyJob(id: string) {
-    if (this.#running.has(id)) return;
-    this.#readySinceClaim.add(id);
-    this.#pause.wakeUp();
   }
 
   #execute(job: JobWithPayload) {
@@ -237,9 +216,7 @@ export class Worker {
       .finally(() => {
         if (timeout) clearTimeout(timeout);
         this.#running.delete(job.id);
-        // Room to claim into matters only when the last claim was short of it; jobs this completion
-        // made ready announce themselves (without a listener, the poll interval is all there is).
-        if (this.#capacityBound || this.#bus === null) this.#wakeUp();
+        this.#wakeUps.jobEnded(this.#bus !== null);
         if (this.#running.size === 0) this.#idle?.();
       });
   }
