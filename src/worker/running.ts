@@ -18,7 +18,7 @@ export const PROGRESS_INTERVAL_MS = 250;
  * claimable, a slot came free). A wake-up while the loop is not asleep is kept, and the next sleep
  * returns at once, so none is lost between a claim and the sleep after it.
  */
-export class LoopPause {
+class LoopPause {
   #wake: (() => void) | null = null;
   #wakePending = false;
 
