@@ -219,8 +219,9 @@ const CANDIDATE = 'id, user_id, queue, type, concurrency_key, priority, run_at, 
  * `freed_units(scope, name, n, rate_n)`, and admit the best waiting jobs (priority, then runAt, then
  * submission) that now have room under their user and every gate. Defines `promoted`.
  *
- * Candidates come from each freed user's waiting jobs and each freed gate's, chosen on the snapshot
- * (up to the room it shows) and locked with SKIP LOCKED; the final choice is made under the locked
+ * Candidates come from each freed gate's waiting jobs and each freed user's, chosen on the snapshot
+ * (up to the room it shows) and locked with SKIP LOCKED, a user's job left out when a gate of its is
+ * filled by picks ahead of it; the final choice is made under the locked
  * gate and slot rows: candidates some limit has no room for are dropped, and each other one is
  * admitted when its rank among the rest of its user's, and of each of its gates', is within that
  * one's room. Where two limits each have some room, that may admit fewer than they allow (a job the
