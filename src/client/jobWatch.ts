@@ -1,4 +1,5 @@
 import type { Client } from 'graphql-ws';
+import { isFinished } from '../jobs/states.js';
 import { Channel } from './channel.js';
 import { subscriptionError } from './errors.js';
 import { JobUpdatedDocument, type JobStatus, type JobUpdatedSubscription } from './generated/graphql.js';
@@ -21,7 +22,6 @@ export interface WatchDeps {
   listPage(userId: string, after: string | null, first: number): Promise<{ jobs: WatchedJob[]; nextCursor: string | null }>;
 }
 
-const FINISHED: readonly JobStatus[] = ['COMPLETED', 'FAILED', 'CANCELLED', 'EXPIRED'];
 /** Versions remembered per watch (the oldest forgotten first), as the server's feeds do. */
 const REMEMBERED_JOBS_MAX = 10_000;
 /**
@@ -135,7 +135,7 @@ async function rereadUser(
     if (known !== -1 || !nextCursor) break;
     after = nextCursor;
   }
-  const unfinished = [...latest].filter(([, job]) => !FINISHED.includes(job.status)).map(([id]) => id);
+  const unfinished = [...latest].filter(([, job]) => !isFinished(job.status)).map(([id]) => id);
   for (let start = 0; start < unfinished.length; start += GETS_AT_ONCE) {
     const jobs = await Promise.all(unfinished.slice(start, start + GETS_AT_ONCE).map((id) => deps.get(id)));
     for (const job of jobs) if (job) accept(job);

@@ -53,6 +53,11 @@ export const ATTEMPT_OUTCOME_NAMES = Object.keys(ATTEMPT_OUTCOMES) as AttemptOut
 
 export const FINISHED_STATUSES = ['COMPLETED', 'FAILED', 'CANCELLED', 'EXPIRED'] as const satisfies readonly JobStatus[];
 
+/** Whether a job in `status` has finished (FINISHED_STATUSES). */
+export function isFinished(status: JobStatus): boolean {
+  return (FINISHED_STATUSES as readonly JobStatus[]).includes(status);
+}
+
 /** The states a transition may leave, for the statements' WHERE clauses and for refusals. */
 export function sourceStates(transition: Transition): readonly JobStatus[] {
   return TRANSITIONS[transition].from;

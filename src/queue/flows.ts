@@ -1,7 +1,7 @@
 import { InvalidInputError, NotFoundError } from '../errors.js';
 import type { PrismaClient } from '../generated/prisma/client.js';
 import type { JobRow, JobWithPayload } from '../jobs/columns.js';
-import { DEPENDENCIES_RUN_AT, FINISHED_STATUSES, type DependencyPolicy, type JobStatus } from '../jobs/states.js';
+import { DEPENDENCIES_RUN_AT, isFinished, type DependencyPolicy } from '../jobs/states.js';
 import { LIMITS } from './limits.js';
 import type { QueueObserver, QueueSettings } from './queueTypes.js';
 import { jobCancelMany } from './sql/cancelRetry.js';
@@ -139,7 +139,7 @@ export class Flows {
         );
         if (edges.length > 0) await dependencyEdgesInsert(tx, edges);
         // Dependencies that finished before this submit are settled now, as their finishing would have.
-        const finished = targets.filter((t) => (FINISHED_STATUSES as readonly string[]).includes(t.status)).map((t) => t.id);
+        const finished = targets.filter((t) => isFinished(t.status)).map((t) => t.id);
         return { jobs: inserted, released: finished.length > 0 ? await settleDependents(tx, finished) : new Set<string>() };
       },
       { timeout: 120_000 },
@@ -235,10 +235,6 @@ async function settleDependents(db: Db, finished: readonly string[]): Promise<Se
 
 async function admitReleased(db: Db, users: ReadonlySet<string>, settings: QueueSettings): Promise<void> {
   if (users.size > 0) await jobPromoteWaiting(db, { userIds: [...users], gates: [] }, settings);
-}
-
-function isFinished(status: JobStatus): boolean {
-  return (FINISHED_STATUSES as readonly JobStatus[]).includes(status);
 }
 
 /** The tree as a list, each parent before its children, checked against the flow limits. */

@@ -12,7 +12,7 @@
  */
 import type { DependencyFailurePolicy } from '../../generated/prisma/client.js';
 import type { FullJobRow, JobRow } from '../../jobs/columns.js';
-import { DEPENDENCIES_RUN_AT, FINISHED_STATUSES } from '../../jobs/states.js';
+import { DEPENDENCIES_RUN_AT, FINISHED_STATUSES, type JobStatus } from '../../jobs/states.js';
 import { countFinished, type Db, jobColumns, NOTIFIED, notifyCte, raw, sql, states, statusArray } from './fragments.js';
 
 /**
@@ -36,7 +36,7 @@ export interface DependencyEdge {
  * that finishes after this commits is settled by its finishing; one finished before, by the submit.
  */
 export function dependencyTargetsMark(db: Db, ids: readonly string[]) {
-  return db.$queryRaw<{ id: string; userId: string; status: string }[]>(sql`
+  return db.$queryRaw<{ id: string; userId: string; status: JobStatus }[]>(sql`
   WITH target AS (SELECT id FROM jobs WHERE id = ANY(${[...ids]}::uuid[]) ORDER BY id FOR UPDATE)
   UPDATE jobs j SET has_dependents = true FROM target WHERE j.id = target.id
   RETURNING j.id, j.user_id AS "userId", j.status::text AS status`);
