@@ -39,19 +39,22 @@ export function defineSchedule(definition: ScheduleDefinition): ScheduleDefiniti
   return definition;
 }
 
+/** The job a schedule's tick submits, checked, with its defaults filled in. */
+export interface ScheduleJobTemplate {
+  type: string;
+  payload: unknown;
+  userId: string;
+  priority: number;
+  maxAttempts: number | null;
+  queue: string | null;
+  concurrencyKey: string | null;
+}
+
 /** A schedule as stored: checked, with its defaults filled in. */
 export interface CheckedSchedule {
   name: string;
   timing: Timing;
-  job: {
-    type: string;
-    payload: unknown;
-    userId: string;
-    priority: number;
-    maxAttempts: number | null;
-    queue: string | null;
-    concurrencyKey: string | null;
-  };
+  job: ScheduleJobTemplate;
   missedTicks: MissedTickPolicy;
   maxCatchUp: number;
 }

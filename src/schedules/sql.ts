@@ -4,26 +4,17 @@
  * compare-and-set on next_tick_at, and the jobs' unique idempotency key settles concurrent firing.
  */
 import { sql, type Db } from '../queue/sql/fragments.js';
-import type { CheckedSchedule } from './definition.js';
-import type { MissedTickPolicy } from './missedTicks.js';
+import type { CheckedSchedule, ScheduleJobTemplate } from './definition.js';
 
 export type ScheduleSource = 'CONFIG' | 'API';
 
-export interface ScheduleRow {
-  name: string;
+/** A schedules row: the template's fields (its type as `jobType`), the timing's columns, and the state. */
+export interface ScheduleRow extends Omit<ScheduleJobTemplate, 'type'>, Pick<CheckedSchedule, 'name' | 'missedTicks' | 'maxCatchUp'> {
   source: ScheduleSource;
   cron: string | null;
   timeZone: string | null;
   intervalMs: number | null;
   jobType: string;
-  payload: unknown;
-  userId: string;
-  priority: number;
-  maxAttempts: number | null;
-  queue: string | null;
-  concurrencyKey: string | null;
-  missedTicks: MissedTickPolicy;
-  maxCatchUp: number;
   paused: boolean;
   nextTickAt: Date;
   lastTickAt: Date | null;
