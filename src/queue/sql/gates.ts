@@ -165,11 +165,14 @@ export function gateList(db: Db) {
     ${count(`j.status = 'QUEUED' AND NOT j.holds_slot AND j.run_at <= now()`)} AS waiting
   FROM (
     -- Configured gates: not the keys' made from a template (the template stands for them, with their units).
-    SELECT scope, name, max_running, paused,
-      CASE WHEN scope = 'KEY' AND name LIKE '%*' THEN (SELECT coalesce(sum(k.used), 0)::int FROM flow_gates k WHERE k.scope = 'KEY' AND k.template = f.name) ELSE used END,
-      rate_limit, rate_interval_ms,
-      CASE WHEN scope = 'KEY' AND name LIKE '%*' THEN (SELECT coalesce(sum(k.rate_used), 0)::int FROM flow_gates k WHERE k.scope = 'KEY' AND k.template = f.name) ELSE rate_used END
-    FROM flow_gates f WHERE template IS NULL
+    SELECT f.scope, f.name, f.max_running, f.paused, coalesce(made.used, f.used) AS used, f.rate_limit, f.rate_interval_ms,
+      coalesce(made.rate_used, f.rate_used) AS rate_used
+    FROM flow_gates f
+    LEFT JOIN LATERAL (
+      SELECT coalesce(sum(k.used), 0)::int AS used, coalesce(sum(k.rate_used), 0)::int AS rate_used
+      FROM flow_gates k WHERE k.scope = 'KEY' AND k.template = f.name
+    ) made ON f.scope = 'KEY' AND f.name LIKE '%*'
+    WHERE f.template IS NULL
     UNION ALL
     SELECT 'QUEUE'::gate_scope, q, NULL, false, 0, NULL, NULL, 0 FROM (SELECT ${DEFAULT_QUEUE} AS q UNION SELECT queue FROM job_types WHERE queue IS NOT NULL) k
     WHERE NOT EXISTS (SELECT 1 FROM flow_gates f WHERE f.scope = 'QUEUE' AND f.name = k.q)
