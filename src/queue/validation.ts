@@ -68,9 +68,14 @@ export function checkTag(field: string, tag: string) {
   }
 }
 
-/** A job's concurrency key: 1 to LIMITS.concurrencyKeyLength of TAG_PATTERN's characters. */
+/** 1 to LIMITS.concurrencyKeyLength of TAG_PATTERN's characters: what a concurrency key is. */
+function isConcurrencyKey(key: string): boolean {
+  return key.length > 0 && key.length <= LIMITS.concurrencyKeyLength && tagPattern.test(key);
+}
+
+/** A job's concurrency key (isConcurrencyKey). */
 export function checkConcurrencyKey(key: string) {
-  if (key.length === 0 || key.length > LIMITS.concurrencyKeyLength || !tagPattern.test(key)) {
+  if (!isConcurrencyKey(key)) {
     throw new InvalidInputError(
       `concurrencyKey "${truncate(key, 60)}" is not a key: 1 to ${LIMITS.concurrencyKeyLength} of the characters A-Z a-z 0-9 _ . : / = -.`,
     );
@@ -83,7 +88,7 @@ export function checkConcurrencyKey(key: string) {
  */
 export function checkKeyGateName(name: string) {
   const key = isKeyTemplate(name) ? name.slice(0, -1) : name;
-  if (key.length === 0 || name.length > LIMITS.concurrencyKeyLength || !tagPattern.test(key)) {
+  if (!isConcurrencyKey(key) || name.length > LIMITS.concurrencyKeyLength) {
     throw new InvalidInputError(
       `"${truncate(name, 60)}" is not a key nor a template: 1 to ${LIMITS.concurrencyKeyLength} of the characters ` +
         'A-Z a-z 0-9 _ . : / = -, or a prefix ending in ":" followed by "*" (e.g. "email:*").',
