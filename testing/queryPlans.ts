@@ -14,6 +14,8 @@ export interface PlanNode {
   /** Set on the top node of a CTE or subplan: `CTE name`, `InitPlan 3`, … */
   'Subplan Name'?: string;
   'Actual Rows'?: number;
+  /** How many times the node ran (Actual Rows is per run). */
+  'Actual Loops'?: number;
   Plans?: PlanNode[];
 }
 

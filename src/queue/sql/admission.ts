@@ -146,6 +146,8 @@ const UNCAPPED_BATCH = 500;
 const FREED_SPARE = 4;
 /** How far into a freed gate's waiting jobs (in hand-out order) a statement looks for candidates. */
 const SCAN_DEPTH = 200;
+/** How many of a freed user's waiting jobs beyond its room a statement that frees slots looks at. */
+const USER_SCAN_SPARE = 2;
 
 const WAITING = `status = 'QUEUED' AND NOT holds_slot AND run_at <= now()`;
 
@@ -219,9 +221,9 @@ const CANDIDATE = 'id, user_id, queue, type, concurrency_key, priority, run_at, 
  * `freed_units(scope, name, n, rate_n)`, and admit the best waiting jobs (priority, then runAt, then
  * submission) that now have room under their user and every gate. Defines `promoted`.
  *
- * Candidates come from each freed gate's waiting jobs and each freed user's, chosen on the snapshot
- * (up to the room it shows) and locked with SKIP LOCKED, a user's job left out when a gate of its is
- * filled by picks ahead of it; the final choice is made under the locked
+ * Candidates come from each freed gate's waiting jobs and from each freed user's first few, chosen on
+ * the snapshot (up to the room it shows) and locked with SKIP LOCKED, a user's job left out when a gate
+ * of its is filled by picks ahead of it; the final choice is made under the locked
  * gate and slot rows: candidates some limit has no room for are dropped, and each other one is
  * admitted when its rank among the rest of its user's, and of each of its gates', is within that
  * one's room. Where two limits each have some room, that may admit fewer than they allow (a job the
@@ -273,22 +275,35 @@ export function releaseAndPromote(settings: StatementSettings): Prisma.Sql {
     WHERE p.picked >= p.room
     ORDER BY p.scope, p.name, p.priority, p.run_at DESC, p.seq DESC
   ),
-  candidates AS MATERIALIZED (
-    SELECT DISTINCT ON (id) * FROM (
-      SELECT * FROM gate_locked
-      UNION ALL
-      SELECT w.* FROM freed_users f,
-      LATERAL (
-        SELECT ${raw(CANDIDATE)} FROM jobs a
-        WHERE a.user_id = f.user_id AND ${raw(WAITING)} AND ${raw(noGateBlocks('a'))}
-          AND NOT EXISTS (SELECT 1 FROM full_gates b WHERE (${raw(isGateOf('b', 'a'))}) AND (b.priority, a.run_at, a.seq) > (a.priority, b.run_at, b.seq))
+  user_picks AS MATERIALIZED (
+    -- Each freed user's next waiting jobs, up to its room on the snapshot, that no shut gate holds and
+    -- no gate filled by the picks has ahead of them: chosen unlocked (a row locked as it was read and
+    -- then filtered out would stay locked), locked below with the gates' picks.
+    SELECT w.id FROM freed_users f,
+    -- A scalar subquery, so that a plan made once for all executions still looks the row up by key.
+    LATERAL (SELECT greatest((SELECT ${raw(limit)} - s.used FROM user_slots s WHERE s.user_id = f.user_id) + f.n, 0) AS room) r,
+    LATERAL (
+      SELECT a.id, a.priority, a.run_at, a.seq FROM (
+        SELECT ${raw(CANDIDATE)} FROM jobs a WHERE a.user_id = f.user_id AND ${raw(WAITING)}
         ORDER BY priority DESC, run_at, seq
-        -- A scalar subquery, so that a plan made once for all executions still looks the row up by key.
-        LIMIT greatest((SELECT ${raw(limit)} - s.used FROM user_slots s WHERE s.user_id = f.user_id) + f.n, 0)
-        FOR UPDATE SKIP LOCKED
-      ) w
-    ) c
+        -- A statement that frees a slot looks at the user's first few waiting jobs only: with a type cap
+        -- binding, every job of every freed user is behind it, and reading them all cost a quarter of
+        -- a completion (60 a user: 42 -> 32 ms for 150 jobs). A job further back is reached by a
+        -- freed gate's picks or by maintenance's pass (n = 0), which reads them all.
+        LIMIT CASE WHEN f.n > 0 THEN r.room + ${USER_SCAN_SPARE} END
+      ) a
+      WHERE ${raw(noGateBlocks('a'))}
+        AND NOT EXISTS (SELECT 1 FROM full_gates b WHERE (${raw(isGateOf('b', 'a'))}) AND (b.priority, a.run_at, a.seq) > (a.priority, b.run_at, b.seq))
+      ORDER BY a.priority DESC, a.run_at, a.seq
+      LIMIT r.room
+    ) w
   ),
+  user_locked AS MATERIALIZED (
+    SELECT ${raw(CANDIDATE)} FROM jobs a
+    WHERE a.id = ANY(ARRAY(SELECT id FROM user_picks EXCEPT SELECT id FROM gate_locked)) AND ${raw(WAITING)}
+    FOR UPDATE SKIP LOCKED
+  ),
+  candidates AS MATERIALIZED (SELECT * FROM gate_locked UNION ALL SELECT * FROM user_locked),
   ${gateRowsLocked(raw(`SELECT scope, name FROM freed_gates UNION ${gatePairsOf('candidates')}`), 'freed_gates')},
   slots AS MATERIALIZED (
     -- One primary-key lookup per user, locked in user_id order after the gate rows. The freed count
