@@ -259,6 +259,22 @@ describe('query plans under queue and type caps (bench 2d’s shape)', () => {
     expect(candidates?.['Actual Rows']).toBeLessThanOrEqual(24);
   });
 
+  it('completing jobs looks for waiting jobs under the full type cap, not under the queue cap that has room', async () => {
+    // 300 run of a queue cap of 400: its waiting jobs wait for the type cap, whose own picks find
+    // them. Looking through the queue's too cost a second scan and 20 more locked rows a completion.
+    const completions = running.slice(40, 60).map((job) => ({ id: job.id, leaseToken: job.leaseToken!, resultJson: 'null' }));
+    const nodes = await explainAnalyze(
+      harness.databaseUrl,
+      statementOf((db) => sql.jobCompleteMany(db, completions, settings)),
+    );
+    const read = (index: string) =>
+      nodes.filter((n) => n['Index Name'] === index).reduce((sum, n) => sum + (n['Actual Rows'] ?? 0) * (n['Actual Loops'] ?? 1), 0);
+    expect(read('jobs_waiting_type_idx')).toBeGreaterThanOrEqual(20);
+    expect(read('jobs_waiting_queue_idx')).toBe(0);
+    const promoted = nodes.filter((n) => n['Node Type'] === 'ModifyTable' && n['Relation Name'] === 'jobs');
+    expect(promoted.map((n) => n['Actual Rows'])).toEqual([20, 20]);
+  });
+
   it('completing jobs reads a few of each freed user’s waiting jobs, not every one the full type cap holds back', async () => {
     // The type cap's 300 run (the statements are rolled back: the same 300 in every test); 20 end.
     const completions = running.slice(20, 40).map((job) => ({ id: job.id, leaseToken: job.leaseToken!, resultJson: 'null' }));

@@ -221,9 +221,9 @@ const CANDIDATE = 'id, user_id, queue, type, concurrency_key, priority, run_at, 
  * `freed_units(scope, name, n, rate_n)`, and admit the best waiting jobs (priority, then runAt, then
  * submission) that now have room under their user and every gate. Defines `promoted`.
  *
- * Candidates come from each freed gate's waiting jobs and from each freed user's first few, chosen on
- * the snapshot (up to the room it shows) and locked with SKIP LOCKED, a user's job left out when a gate
- * of its is filled by picks ahead of it; the final choice is made under the locked
+ * Candidates come from the waiting jobs of each freed gate that was shut and from each freed user's
+ * first few, chosen on the snapshot (up to the room it shows) and locked with SKIP LOCKED, a user's
+ * job left out when a gate of its is filled by picks ahead of it; the final choice is made under the locked
  * gate and slot rows: candidates some limit has no room for are dropped, and each other one is
  * admitted when its rank among the rest of its user's, and of each of its gates', is within that
  * one's room. Where two limits each have some room, that may admit fewer than they allow (a job the
@@ -235,7 +235,13 @@ export function releaseAndPromote(settings: StatementSettings): Prisma.Sql {
   // The units a freed gate has for waiting jobs now, as of the snapshot (UNCAPPED_BATCH for a limit it does not have).
   const room = `least(coalesce(g.max_running - g.used + f.n, ${UNCAPPED_BATCH}), coalesce(g.rate_limit - g.rate_used + f.rate_n, ${UNCAPPED_BATCH}))`;
   const gatePicks = (scope: GateScope) => `
-    SELECT f.scope, f.name, ${room} AS room, c.* FROM freed_gates f JOIN flow_gates g ON g.scope = f.scope AND g.name = f.name AND NOT g.paused,
+    SELECT f.scope, f.name, ${room} AS room, c.* FROM freed_gates f JOIN flow_gates g ON g.scope = f.scope AND g.name = f.name AND NOT g.paused
+      -- Units given back help the gate's waiting jobs only if the gate was shut (full, or over its rate):
+      -- with room before, they wait for something else (another gate, whose picks find them; their
+      -- user, whose picks do). Under a queue cap with room above a binding type cap (2d), a completion
+      -- picked the type's jobs a second time through the queue's index. A pass that frees nothing
+      -- (maintenance, a gate raised or resumed) fills any room.
+      AND (f.n + f.rate_n = 0 OR g.used >= g.max_running OR g.rate_used >= g.rate_limit),
     LATERAL (
       -- The gate's first waiting jobs in order, by its index alone, then those no other limit holds.
       -- Filtered in one scan, the planner misjudged how few pass and sorted the gate's whole backlog
