@@ -275,7 +275,9 @@ describe('flows on the built-in worker', () => {
   let harness: TestQueue;
   beforeAll(async () => {
     harness = await startTestQueue({
-      env: { DEFAULT_USER_CONCURRENCY: '10' },
+      // Maintenance a minute apart: a parent that starts at all started because its last child's
+      // completion released it (a tight bound on the delay failed on a loaded CI machine: 287 ms).
+      env: { DEFAULT_USER_CONCURRENCY: '10', MAINTENANCE_INTERVAL_MS: '60000' },
       jobTypes: [
         { name: 'count', payload: z.object({ n: z.number() }), handler: async ({ n }) => n },
         {
