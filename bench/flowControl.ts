@@ -16,13 +16,17 @@ import {
  * one completion statement and the next claim can turn over, so it measures the cap as much as its
  * cost. `roomy` sets the same limits above the worker's 500 slots: every admission and start is
  * still counted against them (the gates are full of admitted jobs the worker has yet to claim), so it
- * measures what enforcing them costs.
+ * measures what enforcing them costs. `none300` runs without gates at the binding cap's concurrency.
  */
 const MODES = {
   none: null,
   capped: { typeCap: 300, queueCap: 400 },
   roomy: { typeCap: 600, queueCap: 800 },
+  // No gate, the worker at the binding type cap's 300 slots: what 300 jobs in flight turn over
+  // without any gate, so that `capped` can be read as the cap's concurrency and its enforcement apart.
+  none300: null,
 } as const;
+const WORKER_SLOTS: Record<keyof typeof MODES, string> = { none: '500', capped: '500', roomy: '500', none300: '300' };
 type Mode = keyof typeof MODES;
 
 /**
@@ -32,7 +36,7 @@ type Mode = keyof typeof MODES;
  */
 export async function benchFlowControl(db: BenchDatabase, report: Report, options: { runs: number; quick: boolean }) {
   const total = 20_000;
-  const rates: Record<Mode, number[]> = { none: [], capped: [], roomy: [] };
+  const rates: Record<Mode, number[]> = { none: [], capped: [], roomy: [], none300: [] };
   let rss = 0;
   for (let run = 0; run < options.runs; run++) {
     for (const mode of Object.keys(MODES) as Mode[]) {
@@ -47,7 +51,11 @@ export async function benchFlowControl(db: BenchDatabase, report: Report, option
         });
       }
       await preQueue(setup, total, (i) => `user-${i % 1000}`);
-      const worker = await spawnBenchProcess('worker', { DATABASE_URL: url, WORKER_CONCURRENCY: '500', WORKER_POLL_INTERVAL_MS: '100' });
+      const worker = await spawnBenchProcess('worker', {
+        DATABASE_URL: url,
+        WORKER_CONCURRENCY: WORKER_SLOTS[mode],
+        WORKER_POLL_INTERVAL_MS: '100',
+      });
       await waitUntil(
         async () => Number((await setup.query(`SELECT count(*)::int AS n FROM jobs WHERE status = 'COMPLETED'`))[0]!.n) === total,
         600_000,
@@ -69,5 +77,7 @@ export async function benchFlowControl(db: BenchDatabase, report: Report, option
   add(` + ${limitsOf('roomy')} (above the worker's 500)`, median(rates.roomy));
   add(', binding caps / no gate', median(rates.capped) / median(rates.none), 'ratio', '×');
   add(', caps with room / no gate', median(rates.roomy) / median(rates.none), 'ratio', '×');
-  add(' (all three)', rss, 'worker RSS max', 'MB');
+  add(', no gate, worker at 300 slots', median(rates.none300));
+  add(', binding caps / no gate at 300 slots', median(rates.capped) / median(rates.none300), 'ratio', '×');
+  add(' (all four)', rss, 'worker RSS max', 'MB');
 }
