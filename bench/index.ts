@@ -7,6 +7,7 @@ import { benchFlows } from './flows.js';
 import { benchHeadOfLine } from './headOfLine.js';
 import { benchLogs } from './logs.js';
 import { benchCeiling, benchLatency, benchOutsideWorkers, benchProcess, benchSubmit, benchSubscriptions } from './scenarios.js';
+import { benchScale } from './scale.js';
 import { benchSchedules } from './schedules.js';
 import { Report, startBenchDatabase } from './support.js';
 
@@ -28,6 +29,7 @@ const scenarios = {
   schedules: benchSchedules,
   logs: benchLogs,
   ceiling: benchCeiling,
+  scale: benchScale,
 };
 
 // Server and worker processes run the production build.

@@ -1,0 +1,123 @@
+import pg from 'pg';
+import { openQueue } from '../testing/queue.js';
+import { median, percentile, spawnBenchProcess, type BenchDatabase, type Report } from './support.js';
+
+/** Rows inserted per statement while filling the retained jobs (one statement of millions held its WAL and memory). */
+const FILL_CHUNK = 250_000;
+const WAITING = 100_000;
+
+/**
+ * Scenario 9 (#16's "flat at scale"): claim latency, single submits, queueStats and /metrics on an
+ * empty database and on one that retains finished jobs (5 000 000; 1 000 000 in quick mode, to keep
+ * it under two minutes) with 100 000 more waiting behind a user's limit, one after the other.
+ */
+export async function benchScale(db: BenchDatabase, report: Report, options: { quick: boolean }) {
+  const retained = options.quick ? 1_000_000 : 5_000_000;
+  const samples = options.quick ? 300 : 1000;
+  const seconds = options.quick ? 3 : 10;
+  const figures: Record<'empty' | 'retained', Record<string, number>> = { empty: {}, retained: {} };
+  for (const shape of ['empty', 'retained'] as const) {
+    const url = await db.create(`scale_${shape}`);
+    const fillStarted = performance.now();
+    if (shape === 'retained') await fill(url, retained);
+    const fillSeconds = (performance.now() - fillStarted) / 1000;
+    const { queue, close } = openQueue({ databaseUrl: url, poolSize: 20 });
+    try {
+      const claims: number[] = [];
+      // The first 50 warm the pools and the plans, and are not counted.
+      for (let i = -50; i < samples; i++) {
+        const { job } = await queue.submitJob({ type: 'echo', userId: `light-${i % 50}` });
+        const started = performance.now();
+        const [claimed] = await queue.claimJobs({ workerId: 'bench', limit: 1 });
+        if (i >= 0) claims.push(performance.now() - started);
+        if (claimed?.id !== job.id) throw new Error('scale: the new job was not the one claimed');
+        await queue.completeJob(claimed.id, claimed.leaseToken!, null);
+      }
+      claims.sort((a, b) => a - b);
+      let submitted = 0;
+      const until = Date.now() + seconds * 1000;
+      const submitStarted = performance.now();
+      await Promise.all(
+        Array.from({ length: 16 }, async (_, client) => {
+          while (Date.now() < until) {
+            await queue.submitJob({ type: 'echo', userId: `s${client}-${submitted++ % 100}` });
+          }
+        }),
+      );
+      const submitRate = submitted / ((performance.now() - submitStarted) / 1000);
+      const stats = await timed(50, () => queue.queueStats());
+      const server = await spawnBenchProcess('serve', { DATABASE_URL: url, WORKER_ENABLED: 'false', MAINTENANCE_ENABLED: 'false' });
+      const metricsUrl = new URL('/metrics', server.url!).toString();
+      const metrics = await timed(20, async () => {
+        const response = await fetch(metricsUrl);
+        if (!response.ok) throw new Error(`scale: /metrics answered ${response.status}`);
+        await response.text();
+      });
+      await server.stop();
+      figures[shape] = {
+        'claim p50': median(claims),
+        'claim p99': percentile(claims, 99),
+        submitJob: submitRate,
+        'queueStats p50': median(stats),
+        '/metrics p50': median(metrics),
+      };
+      if (shape === 'retained') report.add({ scenario: `9 scale, ${label(retained)}`, metric: 'fill', value: fillSeconds, unit: 's' });
+    } finally {
+      await close();
+    }
+  }
+  for (const [metric, value] of Object.entries(figures.retained)) {
+    const unit = metric === 'submitJob' ? 'jobs/s' : 'ms';
+    report.add({ scenario: '9 scale, empty', metric, value: figures.empty[metric]!, unit });
+    report.add({ scenario: `9 scale, ${label(retained)}`, metric, value, unit });
+    report.add({ scenario: `9 scale, ${label(retained)} / empty`, metric, value: value / figures.empty[metric]!, unit: '×' });
+  }
+}
+
+const label = (retained: number) => `${retained / 1_000_000}M finished + 100k waiting`;
+
+/** `n` sequential calls' durations in ms, sorted. */
+async function timed(n: number, call: () => Promise<unknown>): Promise<number[]> {
+  const durations: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const started = performance.now();
+    await call();
+    durations.push(performance.now() - started);
+  }
+  return durations.sort((a, b) => a - b);
+}
+
+/**
+ * Finished jobs of 10 000 users over the last week (counted in job_counts as maintenance's fold
+ * leaves them), and 100 000 jobs of one user waiting behind its limit of 2 (both slots busy).
+ */
+async function fill(url: string, retained: number) {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    for (let from = 0; from < retained; from += FILL_CHUNK) {
+      await client.query(
+        `INSERT INTO jobs (type, payload, user_id, status, attempts, result, created_at, started_at, completed_at, updated_at)
+         SELECT 'echo', '{}', 'old-' || (n % 10000), 'COMPLETED', 1, 'null', t, t, t, t
+         FROM generate_series($1::int, $2::int) n, LATERAL (SELECT now() - make_interval(secs => n % 604800) AS t) x`,
+        [from + 1, Math.min(from + FILL_CHUNK, retained)],
+      );
+    }
+    await client.query(
+      `INSERT INTO job_counts (user_id, type, status, n)
+       SELECT user_id, type, status, count(*) FROM jobs GROUP BY user_id, type, status
+       UNION ALL SELECT '', type, status, count(*) FROM jobs GROUP BY type, status`,
+    );
+    await client.query(`INSERT INTO user_slots (user_id, used) VALUES ('hog', 2)`);
+    await client.query(
+      `INSERT INTO jobs (type, payload, user_id, status, holds_slot)
+       SELECT 'echo', '{}', 'hog', CASE WHEN n <= 2 THEN 'RUNNING'::job_status ELSE 'QUEUED'::job_status END, n <= 2
+       FROM generate_series(1, $1::int) n`,
+      [WAITING + 2],
+    );
+    // As autovacuum would leave a table this size: visibility map set, statistics current.
+    await client.query('VACUUM ANALYZE jobs');
+  } finally {
+    await client.end();
+  }
+}
