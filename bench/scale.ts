@@ -34,6 +34,16 @@ export async function benchScale(db: BenchDatabase, report: Report, options: { q
         await queue.completeJob(claimed.id, claimed.leaseToken!, null);
       }
       claims.sort((a, b) => a - b);
+      const stats = await timed(50, () => queue.queueStats());
+      const server = await spawnBenchProcess('serve', { DATABASE_URL: url, WORKER_ENABLED: 'false', MAINTENANCE_ENABLED: 'false' });
+      const metricsUrl = new URL('/metrics', server.url!).toString();
+      const metrics = await timed(20, async () => {
+        const response = await fetch(metricsUrl);
+        if (!response.ok) throw new Error(`scale: /metrics answered ${response.status}`);
+        await response.text();
+      });
+      await server.stop();
+      // Last: the submits add live jobs, which queueStats and /metrics count.
       let submitted = 0;
       const until = Date.now() + seconds * 1000;
       const submitStarted = performance.now();
@@ -45,15 +55,6 @@ export async function benchScale(db: BenchDatabase, report: Report, options: { q
         }),
       );
       const submitRate = submitted / ((performance.now() - submitStarted) / 1000);
-      const stats = await timed(50, () => queue.queueStats());
-      const server = await spawnBenchProcess('serve', { DATABASE_URL: url, WORKER_ENABLED: 'false', MAINTENANCE_ENABLED: 'false' });
-      const metricsUrl = new URL('/metrics', server.url!).toString();
-      const metrics = await timed(20, async () => {
-        const response = await fetch(metricsUrl);
-        if (!response.ok) throw new Error(`scale: /metrics answered ${response.status}`);
-        await response.text();
-      });
-      await server.stop();
       figures[shape] = {
         'claim p50': median(claims),
         'claim p99': percentile(claims, 99),
