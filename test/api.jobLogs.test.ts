@@ -7,13 +7,12 @@ import { z } from 'zod';
 import { JobLogAppendedDocument, type JobLogAppendedSubscription } from '../src/client/generated/graphql.js';
 import { defineWorkerJobType, runWorker } from '../src/client/worker.js';
 import { defineJobType } from '../src/jobTypes/jobType.js';
-import { createLogger } from '../src/logger.js';
 import type { JobLogAppendLine } from '../src/queue/sql/logs.js';
-import { Worker } from '../src/worker/worker.js';
 import { apiOnlyWithAuth, newAdminKey, startTestConveyor, type TestConveyor } from '../testing/conveyor.js';
 import { withClient } from '../testing/database.js';
 import { createWsClient, postGraphQL, Recorder } from '../testing/graphqlClient.js';
 import { SseSubscription } from '../testing/sse.js';
+import { overriding } from '../testing/workerQueue.js';
 
 type Result = { data?: any; errors?: readonly { message: string; extensions?: { code?: string } }[] };
 
@@ -93,21 +92,10 @@ describe('job logs over the GraphQL API', () => {
     // The worker's queue, with its appends counted: the lines go in batches, not one statement each.
     const appends: number[] = [];
     const trusted = conveyor.queue.forWorker();
-    const counted = new Proxy(trusted, {
-      get: (target, property) => {
-        if (property === 'appendLogs') return (lines: JobLogAppendLine[]) => (appends.push(lines.length), target.appendLogs(lines));
-        const value: unknown = Reflect.get(target, property);
-        return typeof value === 'function' ? value.bind(target) : value;
-      },
+    const counted = overriding(trusted, {
+      appendLogs: (lines: JobLogAppendLine[]) => (appends.push(lines.length), trusted.appendLogs(lines)),
     });
-    const worker = new Worker({
-      queue: counted,
-      registry: conveyor.jobTypes,
-      bus: conveyor.bus,
-      logger: createLogger({ log: { level: 'silent', pretty: false, file: null } }),
-      options: { concurrency: 2, pollIntervalMs: 100, leaseSeconds: 30 },
-    });
-    worker.start();
+    const worker = conveyor.startWorker({ concurrency: 2, pollIntervalMs: 100, leaseSeconds: 30 }, counted);
     await waitForStatus(job.id, 'COMPLETED');
     await worker.stop();
     expect(appends).toEqual([250]); // logged in one turn of the event loop: one statement

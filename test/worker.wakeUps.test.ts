@@ -1,10 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { WorkerQueue } from '../src/queue/workerQueue.js';
-import { createLogger } from '../src/logger.js';
-import { Worker } from '../src/worker/worker.js';
 import { startTestConveyor, type TestConveyor } from '../testing/conveyor.js';
 import { withClient } from '../testing/database.js';
 import { waitUntil } from '../testing/jobRuns.js';
+import { overriding } from '../testing/workerQueue.js';
 
 /**
  * The claim loop claims when there may be something to claim: a completion's ready jobs arrive as
@@ -27,33 +25,19 @@ describe('worker wake-ups', () => {
       Array.from({ length: total }, (_, i) => ({ type: 'echo', userId: 'one', payload: { message: String(i) } })),
     );
 
-    const real = conveyor.queue.forWorker();
     const claims = { all: 0, empty: 0 };
     // The real queue, with its claims counted.
-    const counted: WorkerQueue = {
-      complete: real.complete.bind(real),
-      fail: real.fail.bind(real),
-      release: real.release.bind(real),
-      extendLeases: real.extendLeases.bind(real),
-      reportProgress: real.reportProgress.bind(real),
-      appendLogs: real.appendLogs.bind(real),
-      dependencies: real.dependencies.bind(real),
+    const real = conveyor.queue.forWorker();
+    const counted = overriding(real, {
       claim: async (options) => {
         const jobs = await real.claim(options);
         claims.all++;
         if (jobs.length === 0) claims.empty++;
         return jobs;
       },
-    };
-    const worker = new Worker({
-      queue: counted,
-      registry: conveyor.jobTypes,
-      bus: conveyor.bus,
-      logger: createLogger({ log: { level: 'silent', pretty: false, file: null } }),
-      // Polling every 10 s: a wake-up lost would show as a stall of that long.
-      options: { concurrency: 100, pollIntervalMs: 10_000, leaseSeconds: 30 },
     });
-    worker.start();
+    // Polling every 10 s: a wake-up lost would show as a stall of that long.
+    const worker = conveyor.startWorker({ concurrency: 100, pollIntervalMs: 10_000, leaseSeconds: 30 }, counted);
     try {
       const completed = () =>
         withClient(

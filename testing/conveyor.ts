@@ -5,6 +5,7 @@ import { startConveyor, type Conveyor } from '../src/conveyor.js';
 import { demoJobTypes } from '../examples/demoJobTypes.js';
 import type { AnyJobType } from '../src/jobTypes/jobType.js';
 import { Worker, type WorkerOptions } from '../src/worker/worker.js';
+import type { WorkerQueue } from '../src/queue/workerQueue.js';
 import { createTestDatabase } from './database.js';
 import { TEST_ENV } from './testEnv.js';
 
@@ -26,8 +27,11 @@ export interface TestConveyor extends Conveyor {
   graphqlUrl: string;
   wsUrl: string;
   databaseUrl: string;
-  /** Starts another built-in worker in this process (e.g. after a subscription is live). */
-  startWorker(options?: Partial<WorkerOptions>): Worker;
+  /**
+   * Starts another built-in worker in this process (e.g. after a subscription is live); with `queue`,
+   * through it instead of the process's own (one whose calls a test counts, say).
+   */
+  startWorker(options?: Partial<WorkerOptions>, queue?: WorkerQueue): Worker;
   /** Stops the process's parts and drops its database. */
   close(): Promise<void>;
 }
@@ -70,9 +74,9 @@ export async function startTestConveyor(
     graphqlUrl,
     wsUrl: graphqlUrl.replace(/^http/, 'ws'),
     databaseUrl: database.url,
-    startWorker(workerOptions = {}) {
+    startWorker(workerOptions = {}, queue = conveyor.queue.forWorker()) {
       const worker = new Worker({
-        queue: conveyor.queue.forWorker(),
+        queue,
         registry: conveyor.jobTypes,
         bus: conveyor.bus,
         logger: createLogger(config),
