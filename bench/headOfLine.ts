@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { openQueue } from '../testing/queue.js';
-import { median, percentile, type BenchDatabase, type Report } from './support.js';
+import { claimLatencies, median, percentile, type BenchDatabase, type Report } from './support.js';
 
 /**
  * Scenario 2c (claim side): one user holds 100 000 waiting jobs (or a paused queue does) while other
@@ -42,16 +42,7 @@ export async function benchHeadOfLine(db: BenchDatabase, report: Report, options
       await client.query('ANALYZE jobs');
       await client.end();
     }
-    const latencies: number[] = [];
-    for (let i = 0; i < samples; i++) {
-      const { job } = await queue.submitJob({ type: 'echo', userId: `light-${i % 50}` });
-      const started = performance.now();
-      const [claimed] = await queue.claimJobs({ workerId: 'bench', limit: 1 });
-      latencies.push(performance.now() - started);
-      if (claimed?.id !== job.id) throw new Error("head-of-line: another user's job was not claimed first");
-      await queue.completeJob(claimed.id, claimed.leaseToken!, null);
-    }
-    latencies.sort((a, b) => a - b);
+    const latencies = await claimLatencies(queue, samples);
     const scenario = { none: '2c claim, no backlog', user: '2c claim, 100k waiting', 'paused queue': '2c claim, 100k in a paused queue' }[
       backlogOf
     ];

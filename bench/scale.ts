@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { openQueue } from '../testing/queue.js';
-import { median, percentile, spawnBenchProcess, type BenchDatabase, type Report } from './support.js';
+import { claimLatencies, median, percentile, spawnBenchProcess, type BenchDatabase, type Report } from './support.js';
 
 /** Rows inserted per statement while filling the retained jobs, so that no one statement holds millions. */
 const FILL_CHUNK = 250_000;
@@ -23,17 +23,8 @@ export async function benchScale(db: BenchDatabase, report: Report, options: { q
     const fillSeconds = (performance.now() - fillStarted) / 1000;
     const { queue, close } = openQueue({ databaseUrl: url, poolSize: 20 });
     try {
-      const claims: number[] = [];
       // The first 50 warm the pools and the plans, and are not counted.
-      for (let i = -50; i < samples; i++) {
-        const { job } = await queue.submitJob({ type: 'echo', userId: `light-${(i + 50) % 50}` });
-        const started = performance.now();
-        const [claimed] = await queue.claimJobs({ workerId: 'bench', limit: 1 });
-        if (i >= 0) claims.push(performance.now() - started);
-        if (claimed?.id !== job.id) throw new Error('scale: the new job was not the one claimed');
-        await queue.completeJob(claimed.id, claimed.leaseToken!, null);
-      }
-      claims.sort((a, b) => a - b);
+      const claims = await claimLatencies(queue, samples, 50);
       const stats = await timed(50, () => queue.queueStats());
       const server = await spawnBenchProcess('serve', { DATABASE_URL: url, WORKER_ENABLED: 'false', MAINTENANCE_ENABLED: 'false' });
       const metricsUrl = new URL('/metrics', server.url!).toString();

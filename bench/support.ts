@@ -2,6 +2,7 @@ import http from 'node:http';
 import { createDatabaseIfMissing } from '../src/db/embedded.js';
 import { migrate } from '../src/db/migrator.js';
 import { freePort } from '../testing/ports.js';
+import type { JobQueue } from '../src/queue/queue.js';
 import { openQueue } from '../testing/queue.js';
 import { databaseUrlFor, startScratchPostgres } from '../testing/scratchPostgres.js';
 
@@ -222,4 +223,22 @@ export async function throughputFromDatabase(query: (text: string) => Promise<Re
   const [row] = await query(`SELECT count(*)::int AS n, extract(epoch FROM max(completed_at) - min(started_at))::float8 AS seconds
     FROM jobs WHERE status = 'COMPLETED'`);
   return Number(row!.n) / Number(row!.seconds);
+}
+
+/**
+ * Claim latency, in ms and sorted: `samples` times, one job submitted by one of 50 light users and
+ * then claimed alone (it must be the one claimed: nothing may go ahead of it) and completed. The
+ * first `warmUp` rounds are not counted.
+ */
+export async function claimLatencies(queue: JobQueue, samples: number, warmUp = 0): Promise<number[]> {
+  const latencies: number[] = [];
+  for (let i = -warmUp; i < samples; i++) {
+    const { job } = await queue.submitJob({ type: 'echo', userId: `light-${(i + warmUp) % 50}` });
+    const started = performance.now();
+    const [claimed] = await queue.claimJobs({ workerId: 'bench', limit: 1 });
+    if (i >= 0) latencies.push(performance.now() - started);
+    if (claimed?.id !== job.id) throw new Error(`claim latency: another job (${claimed?.id ?? 'none'}) was claimed before ${job.id}`);
+    await queue.completeJob(claimed.id, claimed.leaseToken!, null);
+  }
+  return latencies.sort((a, b) => a - b);
 }
