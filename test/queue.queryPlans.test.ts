@@ -83,7 +83,7 @@ describe('query plans of the hot statements', () => {
     expect(recorded.map((n) => n['Actual Rows'])).toEqual([200]);
   });
 
-  it('counting the queue (queueStats, /metrics) reads no finished job', async () => {
+  it('counting the queue (queueStats, /metrics) reads no finished job, and for the whole queue no live one either', async () => {
     for (const filter of [
       { userId: null, type: null },
       { userId: null, type: 'echo' },
@@ -95,8 +95,15 @@ describe('query plans of the hot statements', () => {
         nodes.filter((n) => n['Node Type'] === 'Seq Scan' && n['Relation Name'] === 'jobs'),
         JSON.stringify(filter),
       ).toEqual([]);
-      // At most the 20 000 live jobs are looked at, never the 20 000 finished ones on top.
-      expect(Math.max(...nodes.map((n) => n['Actual Rows'] ?? 0)), JSON.stringify(filter)).toBeLessThanOrEqual(queued);
+      const mostRowsRead = Math.max(...nodes.map((n) => n['Actual Rows'] ?? 0));
+      if (filter.userId === null) {
+        // The counters' rows and the changes appended since the last fold (20 bulk submits), not the
+        // 20 000 live jobs [counting them: 10 000 rows through the waiting index].
+        expect(mostRowsRead, JSON.stringify(filter)).toBeLessThanOrEqual(100);
+      } else {
+        // At most the user's 20 000 live jobs are looked at, never the 20 000 finished ones on top.
+        expect(mostRowsRead, JSON.stringify(filter)).toBeLessThanOrEqual(queued);
+      }
     }
   });
 

@@ -13,7 +13,9 @@ const FINISHED = FINISHED_STATUSES.map((status) => `'${status}'`).join(', ');
  * - every gate's `flow_gates.used` equals the jobs holding a slot and the gate's unit, and its
  *   `rate_used` the ready jobs holding its rate unit plus its unreleased ledger rows;
  * - the finished-job counters (job_counts plus unfolded changes) equal the finished jobs in the table,
- *   per user and type, and in the per-type totals.
+ *   per user and type, and in the per-type totals;
+ * - the live-job counters (job_live_counts plus unfolded changes) equal the live jobs in the table, per
+ *   type and state.
  * Run it when nothing is in flight (after the workers stopped).
  */
 export async function slotInvariantViolations(client: pg.Client): Promise<string[]> {
@@ -80,6 +82,23 @@ export async function slotInvariantViolations(client: pg.Client): Promise<string
   for (const row of miscounted) {
     const who = row.user_id === '' ? 'all users' : `user ${JSON.stringify(row.user_id)}`;
     problems.push(`${who}, type ${row.type}, ${row.status}: counted ${row.counted}, actually ${row.actual}`);
+  }
+  const { rows: liveMiscounted } = await client.query<{ type: string; state: string; counted: string; actual: string }>(`
+    WITH counted AS (
+      SELECT type, state, sum(n) AS n
+      FROM (SELECT type, state, n FROM job_live_counts UNION ALL SELECT type, state, n FROM job_live_changes) c
+      GROUP BY type, state
+    ),
+    actual AS (
+      SELECT type, CASE WHEN status = 'RUNNING' THEN 'running' WHEN holds_slot THEN 'ready' ELSE 'queued' END AS state, count(*) AS n
+      FROM jobs WHERE status IN ('QUEUED', 'RUNNING') GROUP BY 1, 2
+    )
+    SELECT coalesce(c.type, a.type) AS type, coalesce(c.state, a.state) AS state,
+           coalesce(c.n, 0)::text AS counted, coalesce(a.n, 0)::text AS actual
+    FROM counted c FULL JOIN actual a ON a.type = c.type AND a.state = c.state
+    WHERE coalesce(c.n, 0) <> coalesce(a.n, 0)`);
+  for (const row of liveMiscounted) {
+    problems.push(`type ${row.type}, live state ${row.state}: counted ${row.counted}, actually ${row.actual}`);
   }
   return problems;
 }

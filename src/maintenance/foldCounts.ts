@@ -1,4 +1,4 @@
-import { jobCountsFold } from '../queue/sql/maintenance.js';
+import { jobCountsFold, jobLiveCountsFold } from '../queue/sql/maintenance.js';
 import { jobThroughputFold, jobThroughputPrune, THROUGHPUT_LIMITS } from '../queue/sql/throughput.js';
 import type { MaintenanceTask } from './task.js';
 
@@ -7,8 +7,8 @@ const DAY_MS = 86_400_000;
 /**
  * Folds the finished-job count changes the statements appended into job_counts and, by the minute each
  * job finished, into job_throughput; then prunes throughput buckets past their retention. Both folds
- * read one snapshot, so the rows counted per minute are exactly the rows deleted. Returns the count
- * rows folded.
+ * read one snapshot, so the rows counted per minute are exactly the rows deleted. Folds the live-state
+ * changes into job_live_counts too. Returns the count rows folded.
  */
 export const foldCounts: MaintenanceTask<number> = {
   name: 'fold job counts',
@@ -18,6 +18,7 @@ export const foldCounts: MaintenanceTask<number> = {
       await jobThroughputFold(snapshot);
       return jobCountsFold(snapshot);
     });
+    await jobLiveCountsFold(db);
     await jobThroughputPrune(db, new Date(Date.now() - THROUGHPUT_LIMITS.retentionDays * DAY_MS));
     return folded;
   },
