@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { FLOW_GATES, JOB_TYPE_NAMES, RECENT_JOBS, SCHEDULES, THROUGHPUT } from '../dashboard/operations.js';
 import { openQueue } from '../testing/queue.js';
 import { claimLatencies, median, percentile, spawnBenchProcess, type BenchDatabase, type Report } from './support.js';
 
@@ -7,8 +8,8 @@ const FILL_CHUNK = 250_000;
 const WAITING = 100_000;
 
 /**
- * Scenario 9 (#16's "flat at scale"): claim latency, single submits, queueStats and /metrics on an
- * empty database and on one that retains finished jobs (5 000 000; 1 000 000 in quick mode, which
+ * Scenario 9 (#16's "flat at scale"): claim latency, single submits, queueStats, /metrics and the
+ * dashboard's first load (its reads, together) on an empty database and on one that retains finished jobs (5 000 000; 1 000 000 in quick mode, which
  * fills in about 30 s) with 100 000 more waiting behind a user's limit, one after the other.
  */
 export async function benchScale(db: BenchDatabase, report: Report, options: { quick: boolean }) {
@@ -33,6 +34,8 @@ export async function benchScale(db: BenchDatabase, report: Report, options: { q
         if (!response.ok) throw new Error(`scale: /metrics answered ${response.status}`);
         await response.text();
       });
+      const graphqlUrl = new URL('/graphql', server.url!).toString();
+      const dashboard = await timed(20, () => dashboardFirstLoad(graphqlUrl));
       await server.stop();
       // Last: the submits add live jobs, which queueStats and /metrics count.
       let submitted = 0;
@@ -52,6 +55,7 @@ export async function benchScale(db: BenchDatabase, report: Report, options: { q
         submitJob: submitRate,
         'queueStats p50': median(stats),
         '/metrics p50': median(metrics),
+        'dashboard first load p50': median(dashboard),
       };
       if (shape === 'retained') report.add({ scenario: `9 scale, ${label(retained)}`, metric: 'fill', value: fillSeconds, unit: 's' });
     } finally {
@@ -67,6 +71,35 @@ export async function benchScale(db: BenchDatabase, report: Report, options: { q
 }
 
 const label = (retained: number) => `${retained / 1_000_000}M finished + 100k waiting`;
+
+/**
+ * The reads the dashboard makes when it opens (dashboard/main.js and its panels), sent together as the
+ * page sends them; the live queue counts, which the page takes from queueStatsUpdated's first value,
+ * as the queueStats query.
+ */
+async function dashboardFirstLoad(url: string) {
+  const since = new Date(Date.now() - 180 * 60_000).toISOString();
+  const reads: [string, Record<string, unknown>][] = [
+    [RECENT_JOBS, { status: 'RUNNING', first: 50 }],
+    [RECENT_JOBS, { status: 'FAILED', first: 20 }],
+    [THROUGHPUT, { since, bucketMinutes: 1, type: null }],
+    [JOB_TYPE_NAMES, {}],
+    [FLOW_GATES, {}],
+    [SCHEDULES, {}],
+    ['{ queueStats { ready waiting scheduled running completed failed cancelled queued total } }', {}],
+  ];
+  await Promise.all(
+    reads.map(async ([query, variables]) => {
+      const response = await fetch(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ query, variables }),
+      });
+      const body = (await response.json()) as { errors?: unknown[] };
+      if (!response.ok || body.errors) throw new Error(`scale: the dashboard's read failed: ${JSON.stringify(body)}`);
+    }),
+  );
+}
 
 /** `n` sequential calls' durations in ms, sorted. */
 async function timed(n: number, call: () => Promise<unknown>): Promise<number[]> {

@@ -1,5 +1,6 @@
 import type { Prisma } from '../src/generated/prisma/client.js';
 import type { JobRow } from '../src/jobs/columns.js';
+import { WAIT_REASONS } from '../src/jobs/states.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as attempts from '../src/queue/sql/attempts.js';
 import * as cancelRetry from '../src/queue/sql/cancelRetry.js';
@@ -83,7 +84,7 @@ describe('query plans of the hot statements', () => {
     expect(recorded.map((n) => n['Actual Rows'])).toEqual([200]);
   });
 
-  it('counting the queue (queueStats, /metrics) reads no finished job, and for the whole queue no live one either', async () => {
+  it('counting the queue (queueStats, /metrics) reads no finished job, and for the whole queue or a gate no live one either', async () => {
     for (const filter of [
       { userId: null, type: null },
       { userId: null, type: 'echo' },
@@ -104,6 +105,17 @@ describe('query plans of the hot statements', () => {
         // At most the user's 20 000 live jobs are looked at, never the 20 000 finished ones on top.
         expect(mostRowsRead, JSON.stringify(filter)).toBeLessThanOrEqual(queued);
       }
+    }
+    // The queues' and types' counts (flowGates, the dashboard's queues panel) come from the same counters.
+    // So do their waiting jobs by reason, for the jobs without a key [read one by one: 10 000 rows].
+    for (const statement of [
+      statementOf((db) => gates.gateList(db)),
+      statementOf((db) => gates.gateWaitingReasons(db, 'QUEUE', 'default', Object.keys(WAIT_REASONS))),
+      statementOf((db) => gates.gateWaitingReasons(db, 'TYPE', 'echo', Object.keys(WAIT_REASONS))),
+    ]) {
+      const nodes = await explain(statement);
+      expect(nodes.filter((n) => n['Node Type'] === 'Seq Scan' && n['Relation Name'] === 'jobs')).toEqual([]);
+      expect(Math.max(...nodes.map((n) => n['Actual Rows'] ?? 0))).toBeLessThanOrEqual(100);
     }
   });
 

@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import { DEPENDENCIES_RUN_AT, FINISHED_STATUSES } from '../src/jobs/states.js';
+import { LIVE_STATE_OF_ROW } from '../src/queue/sql/liveCounts.js';
 import { withClient } from './database.js';
 
 /** The finished states as SQL literals, from the one list of them. */
@@ -15,7 +16,7 @@ const FINISHED = FINISHED_STATUSES.map((status) => `'${status}'`).join(', ');
  * - the finished-job counters (job_counts plus unfolded changes) equal the finished jobs in the table,
  *   per user and type, and in the per-type totals;
  * - the live-job counters (job_live_counts plus unfolded changes) equal the live jobs in the table, per
- *   type and state.
+ *   queue, type and state.
  * Run it when nothing is in flight (after the workers stopped).
  */
 export async function slotInvariantViolations(client: pg.Client): Promise<string[]> {
@@ -83,22 +84,22 @@ export async function slotInvariantViolations(client: pg.Client): Promise<string
     const who = row.user_id === '' ? 'all users' : `user ${JSON.stringify(row.user_id)}`;
     problems.push(`${who}, type ${row.type}, ${row.status}: counted ${row.counted}, actually ${row.actual}`);
   }
-  const { rows: liveMiscounted } = await client.query<{ type: string; state: string; counted: string; actual: string }>(`
+  const { rows: liveMiscounted } = await client.query<{ queue: string; type: string; state: string; counted: string; actual: string }>(`
     WITH counted AS (
-      SELECT type, state, sum(n) AS n
-      FROM (SELECT type, state, n FROM job_live_counts UNION ALL SELECT type, state, n FROM job_live_changes) c
-      GROUP BY type, state
+      SELECT queue, type, state, sum(n) AS n
+      FROM (SELECT queue, type, state, n FROM job_live_counts UNION ALL SELECT queue, type, state, n FROM job_live_changes) c
+      GROUP BY queue, type, state
     ),
     actual AS (
-      SELECT type, CASE WHEN status = 'RUNNING' THEN 'running' WHEN holds_slot THEN 'ready' ELSE 'queued' END AS state, count(*) AS n
-      FROM jobs WHERE status IN ('QUEUED', 'RUNNING') GROUP BY 1, 2
+      SELECT queue, type, ${LIVE_STATE_OF_ROW} AS state, count(*) AS n
+      FROM jobs WHERE status IN ('QUEUED', 'RUNNING') GROUP BY 1, 2, 3
     )
-    SELECT coalesce(c.type, a.type) AS type, coalesce(c.state, a.state) AS state,
+    SELECT coalesce(c.queue, a.queue) AS queue, coalesce(c.type, a.type) AS type, coalesce(c.state, a.state) AS state,
            coalesce(c.n, 0)::text AS counted, coalesce(a.n, 0)::text AS actual
-    FROM counted c FULL JOIN actual a ON a.type = c.type AND a.state = c.state
+    FROM counted c FULL JOIN actual a ON a.queue = c.queue AND a.type = c.type AND a.state = c.state
     WHERE coalesce(c.n, 0) <> coalesce(a.n, 0)`);
   for (const row of liveMiscounted) {
-    problems.push(`type ${row.type}, live state ${row.state}: counted ${row.counted}, actually ${row.actual}`);
+    problems.push(`queue ${row.queue}, type ${row.type}, live state ${row.state}: counted ${row.counted}, actually ${row.actual}`);
   }
   return problems;
 }

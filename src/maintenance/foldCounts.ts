@@ -1,4 +1,5 @@
-import { jobCountsFold, jobLiveCountsFold } from '../queue/sql/maintenance.js';
+import { jobCountsFold } from '../queue/sql/maintenance.js';
+import { jobLiveCountsFold } from '../queue/sql/liveCounts.js';
 import { jobThroughputFold, jobThroughputPrune, THROUGHPUT_LIMITS } from '../queue/sql/throughput.js';
 import type { MaintenanceTask } from './task.js';
 

@@ -92,15 +92,3 @@ export function jobCountsFold(db: Db) {
   SELECT user_id, type, status, n FROM sums WHERE n <> 0
   ON CONFLICT (user_id, type, status) DO UPDATE SET n = c.n + EXCLUDED.n`);
 }
-
-/**
- * Folds the live-state changes the triggers on jobs appended into job_live_counts. Changes committed
- * while it runs are left for the next call.
- */
-export function jobLiveCountsFold(db: Db) {
-  return db.$executeRaw(sql`
-  WITH folded AS (DELETE FROM job_live_changes RETURNING type, state, n)
-  INSERT INTO job_live_counts AS c (type, state, n)
-  SELECT type, state, sum(n) FROM folded GROUP BY type, state HAVING sum(n) <> 0
-  ON CONFLICT (type, state) DO UPDATE SET n = c.n + EXCLUDED.n`);
-}

@@ -3,6 +3,7 @@ import type { FullJobRow, JobRow, JobWithPayload } from '../../jobs/columns.js';
 import { QUEUED_SUBSTATES, type JobStatus, type QueuedSubstate } from '../../jobs/states.js';
 import { type Db, empty, jobColumns, raw, sql, type StatementSettings } from './fragments.js';
 import { GATE_PROMOTABLE, type GateScope, userPromotable } from './admission.js';
+import { liveCounted } from './liveCounts.js';
 
 /** The job with payload and result. */
 export function jobGet(db: Db, id: string) {
@@ -75,18 +76,16 @@ export type QueueCounts = Record<QueuedSubstate | 'running' | 'completed' | 'fai
 /**
  * Counts without reading finished jobs, and for the whole queue (or a type) without reading the live
  * ones either. Finished: job_counts plus the changes not folded yet (with 3 000 000 retained jobs a
- * count(*) FILTER over jobs took 550-700 ms). Live, for the whole queue: job_live_counts plus its
- * unfolded changes (kept by triggers on jobs), and the not-yet-due jobs of the scheduled index to
- * split QUEUED jobs without a slot into waiting and scheduled (counting 100 000 waiting jobs through
- * their partial index took ~20 ms, bench 9). For one user: that user's live jobs through the
- * partial indexes, as fast as their live set is small.
+ * count(*) FILTER over jobs took 550-700 ms). Live, for the whole queue: the counters of
+ * liveCounts.ts. For one user: that user's live jobs through the partial indexes, as fast as their
+ * live set is small.
  */
 export function queueStatsGet(db: Db, filter: { userId: string | null; type: string | null }) {
   return db.$queryRaw<QueueCounts[]>(sql`
   SELECT l.ready, l.waiting, l.scheduled, l.running,
     coalesce(f.completed, 0)::int AS completed, coalesce(f.failed, 0)::int AS failed, coalesce(f.cancelled, 0)::int AS cancelled,
     coalesce(f.expired, 0)::int AS expired
-  FROM (${filter.userId === null ? liveCounted(filter.type) : liveOfUser(filter.userId, filter.type)}) l, (
+  FROM (${filter.userId === null ? liveCounted(filter.type === null ? empty : sql`type = ${filter.type}`) : liveOfUser(filter.userId, filter.type)}) l, (
     SELECT sum(n) FILTER (WHERE status = 'COMPLETED') AS completed, sum(n) FILTER (WHERE status = 'FAILED') AS failed,
            sum(n) FILTER (WHERE status = 'CANCELLED') AS cancelled,
            sum(n) FILTER (WHERE status = 'EXPIRED') AS expired
@@ -100,25 +99,6 @@ export function queueStatsGet(db: Db, filter: { userId: string | null; type: str
 
 const userIs = (userId: string | null) => (userId !== null ? sql`AND user_id = ${userId}` : empty);
 const typeIs = (type: string | null) => (type !== null ? sql`AND type = ${type}` : empty);
-
-/** Live counts of the whole queue (or a type) from the counters the triggers on jobs keep. */
-function liveCounted(type: string | null) {
-  return sql`
-    SELECT c.ready, (c.queued - s.n)::int AS waiting, s.n AS scheduled, c.running
-    FROM (
-      SELECT coalesce(sum(n) FILTER (WHERE state = 'ready'), 0)::int AS ready,
-        coalesce(sum(n) FILTER (WHERE state = 'queued'), 0)::int AS queued,
-        coalesce(sum(n) FILTER (WHERE state = 'running'), 0)::int AS running
-      FROM (
-        SELECT state, n FROM job_live_counts WHERE true ${typeIs(type)}
-        UNION ALL
-        SELECT state, n FROM job_live_changes WHERE true ${typeIs(type)}
-      ) u
-    ) c, (
-      SELECT count(*)::int AS n FROM jobs
-      WHERE status = 'QUEUED' AND NOT holds_slot AND run_at > created_at AND run_at > now() ${typeIs(type)}
-    ) s`;
-}
 
 /** Live counts of one user's jobs (and a type), through the partial indexes on the live states. */
 function liveOfUser(userId: string, type: string | null) {
