@@ -10,6 +10,9 @@ import { startTestQueue, type TestQueue } from '../testing/testQueue.js';
  * on jobs) and the scheduled index, not from the live jobs: these tests hold those counts to what a
  * count over the jobs themselves gives, after every kind of change.
  */
+/** Every job here backs off an hour when it fails: one due again between two counts would make them differ. */
+const HOUR = 3_600_000;
+
 describe('live counts of the whole queue', () => {
   let harness: TestQueue;
   beforeAll(async () => {
@@ -53,21 +56,22 @@ describe('live counts of the whole queue', () => {
 
   it('match a count over the jobs after submits, claims, completions, failures, cancels, retries, flows and folds', async () => {
     const { queue } = harness;
-    const inAnHour = new Date(Date.now() + 3_600_000);
+    const inAnHour = new Date(Date.now() + HOUR);
     // A type gate and a second queue, so that flowGates lists a type's and two queues' counts.
     await queue.flowGates.configure('TYPE', 'sleep', { maxRunning: 100 });
     // ann: 2 ready, 3 waiting for her slots; bob: scheduled, debounced, and a job of another type.
-    await queue.submitJobs(Array.from({ length: 5 }, () => ({ type: 'echo', userId: 'ann' })));
-    await queue.submitJob({ type: 'echo', userId: 'bob', runAt: inAnHour, queue: 'later' });
-    await queue.submitJob({ type: 'echo', userId: 'bob', unique: { key: 'digest', forMs: 60_000, mode: 'DEBOUNCE' } });
-    await queue.submitJob({ type: 'sleep', userId: 'bob', payload: { ms: 1 } });
+    await queue.submitJobs(Array.from({ length: 5 }, () => ({ type: 'echo', userId: 'ann', backoffBaseMs: HOUR })));
+    await queue.submitJob({ type: 'echo', userId: 'bob', backoffBaseMs: HOUR, runAt: inAnHour, queue: 'later' });
+    await queue.submitJob({ type: 'echo', userId: 'bob', backoffBaseMs: HOUR, unique: { key: 'digest', forMs: 60_000, mode: 'DEBOUNCE' } });
+    await queue.submitJob({ type: 'sleep', userId: 'bob', backoffBaseMs: HOUR, payload: { ms: 1 } });
     // A flow: its root waits for its two children (scheduled until they finish).
     await queue.submitFlow({
       type: 'echo',
       userId: 'cy',
+      backoffBaseMs: HOUR,
       children: [
-        { type: 'echo', userId: 'cy' },
-        { type: 'sleep', userId: 'cy', payload: { ms: 1 } },
+        { type: 'echo', userId: 'cy', backoffBaseMs: HOUR },
+        { type: 'sleep', userId: 'cy', backoffBaseMs: HOUR, payload: { ms: 1 } },
       ],
     });
     await expectCountsTrue();
@@ -99,10 +103,10 @@ describe('live counts of the whole queue', () => {
   it('moves a scheduled job to waiting when its runAt passes, with no statement in between', async () => {
     await harness.queue.setUserConcurrency('dee', 1);
     await harness.queue.submitJob({ type: 'echo', userId: 'dee' }); // holds dee's only slot
-    await harness.queue.submitJob({ type: 'echo', userId: 'dee', runAt: new Date(Date.now() + 500) });
+    const runAt = Date.now() + 2000;
+    await harness.queue.submitJob({ type: 'echo', userId: 'dee', runAt: new Date(runAt) });
     const before = await harness.queue.queueStats();
-    await expectCountsTrue();
-    await sleep(700);
+    await sleep(runAt + 300 - Date.now());
     const after = await harness.queue.queueStats();
     expect({ waiting: after.waiting - before.waiting, scheduled: after.scheduled - before.scheduled }).toEqual({
       waiting: 1,
