@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { DEPENDENCIES_RUN_AT, FINISHED_STATUSES } from '../src/jobs/states.js';
-import { LIVE_STATE_OF_ROW } from '../src/queue/sql/liveCounts.js';
+import { LIVE_COUNT_ROWS, LIVE_STATE_OF_ROW } from '../src/queue/sql/liveCounts.js';
 import { withClient } from './database.js';
 
 /** The finished states as SQL literals, from the one list of them. */
@@ -86,9 +86,7 @@ export async function slotInvariantViolations(client: pg.Client): Promise<string
   }
   const { rows: liveMiscounted } = await client.query<{ queue: string; type: string; state: string; counted: string; actual: string }>(`
     WITH counted AS (
-      SELECT queue, type, state, sum(n) AS n
-      FROM (SELECT queue, type, state, n FROM job_live_counts UNION ALL SELECT queue, type, state, n FROM job_live_changes) c
-      GROUP BY queue, type, state
+      SELECT queue, type, state, sum(n) AS n FROM ${LIVE_COUNT_ROWS} c GROUP BY queue, type, state
     ),
     actual AS (
       SELECT queue, type, ${LIVE_STATE_OF_ROW} AS state, count(*) AS n

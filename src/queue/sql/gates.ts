@@ -14,7 +14,7 @@
 import { DEFAULT_QUEUE, type JobRow } from '../../jobs/columns.js';
 import { GATE_SCOPE_NAMES, GATE_SCOPES, type GateScope, releaseAndPromote, slotsFreedBy } from './admission.js';
 import { type Db, jobColumns, NOTIFIED, notifyCte, raw, sql, type StatementSettings } from './fragments.js';
-import { liveCounted } from './liveCounts.js';
+import { LIVE_COUNT_ROWS, liveCounted, NOT_YET_DUE } from './liveCounts.js';
 
 export interface FlowGateRow {
   scope: GateScope;
@@ -148,8 +148,7 @@ export function gateDemote(db: Db, scope: GateScope, name: string, settings: Sta
 
 /**
  * Every queue (configured, named by a job type, or `default`) and every configured type, with its
- * gate's settings and what its jobs are doing: ready, running and waiting (due, not admitted). Each
- * count reads one partial index of the live jobs (the ready, running or waiting set).
+ * gate's settings and what its jobs are doing: ready, running and waiting (due, not admitted).
  */
 export function gateList(db: Db) {
   // A queue's or type's counts come from the live counters (liveCounts.ts); a key's from its jobs, the
@@ -231,17 +230,13 @@ export function gateWaitingReasons(db: Db, scope: GateScope, name: string, order
   return db.$queryRaw<{ reason: string; count: number }[]>(sql`
   WITH keyed AS MATERIALIZED (${keyedJobs}),
   pairs AS (
-    SELECT queue, type, sum(n) AS queued FROM (
-      SELECT queue, type, n FROM job_live_counts WHERE state = 'queued' AND ${raw(column)} = ${name}
-      UNION ALL
-      SELECT queue, type, n FROM job_live_changes WHERE state = 'queued' AND ${raw(column)} = ${name}
-    ) u GROUP BY queue, type
+    SELECT queue, type, sum(n) AS queued FROM ${raw(LIVE_COUNT_ROWS)} u
+    WHERE state = 'queued' AND ${raw(column)} = ${name} GROUP BY queue, type
   ),
   unkeyed AS (
     SELECT ${firstReason(['g_queue', 'g_type'])} AS reason,
       p.queued
-        - (SELECT count(*) FROM jobs j WHERE j.status = 'QUEUED' AND NOT j.holds_slot AND j.run_at > j.created_at
-             AND j.run_at > now() AND j.queue = p.queue AND j.type = p.type)
+        - (SELECT count(*) FROM jobs j WHERE ${raw(NOT_YET_DUE)} AND j.queue = p.queue AND j.type = p.type)
         - (SELECT count(*) FROM keyed k WHERE k.queue = p.queue AND k.type = p.type) AS n
     FROM pairs p ${raw(gateJoin('QUEUE', 'g_queue', 'p.queue'))} ${raw(gateJoin('TYPE', 'g_type', 'p.type'))}
   )

@@ -7,10 +7,17 @@
  * partial index took ~20 ms per queueStats and ~240 ms per flowGates (bench 9).
  */
 import type { Prisma } from '../../generated/prisma/client.js';
-import { type Db, empty, sql } from './fragments.js';
+import { type Db, empty, raw, sql } from './fragments.js';
 
 /** The live state a job row is counted under, as the triggers classify it (for checks over the jobs). */
 export const LIVE_STATE_OF_ROW = `CASE WHEN status = 'RUNNING' THEN 'running' WHEN holds_slot THEN 'ready' ELSE 'queued' END`;
+
+/** The counters as rows (queue, type, state, n): the folded counts and the changes not folded yet. */
+export const LIVE_COUNT_ROWS = `(SELECT queue, type, state, n FROM job_live_counts
+  UNION ALL SELECT queue, type, state, n FROM job_live_changes)`;
+
+/** QUEUED jobs without a slot that are not due yet, as the scheduled index (jobs_scheduled_idx) holds them. */
+export const NOT_YET_DUE = `status = 'QUEUED' AND NOT holds_slot AND run_at > created_at AND run_at > now()`;
 
 /**
  * ready, waiting, scheduled and running of the live jobs matching `where` (a condition on the
@@ -25,14 +32,9 @@ export function liveCounted(where: Prisma.Sql = empty): Prisma.Sql {
       SELECT coalesce(sum(n) FILTER (WHERE state = 'ready'), 0)::int AS ready,
         coalesce(sum(n) FILTER (WHERE state = 'queued'), 0)::int AS queued,
         coalesce(sum(n) FILTER (WHERE state = 'running'), 0)::int AS running
-      FROM (
-        SELECT state, n FROM job_live_counts WHERE true ${and}
-        UNION ALL
-        SELECT state, n FROM job_live_changes WHERE true ${and}
-      ) u
+      FROM ${raw(LIVE_COUNT_ROWS)} u WHERE true ${and}
     ) c, (
-      SELECT count(*)::int AS n FROM jobs
-      WHERE status = 'QUEUED' AND NOT holds_slot AND run_at > created_at AND run_at > now() ${and}
+      SELECT count(*)::int AS n FROM jobs WHERE ${raw(NOT_YET_DUE)} ${and}
     ) s`;
 }
 
