@@ -9,8 +9,9 @@ const WAITING = 100_000;
 
 /**
  * Scenario 9 (#16's "flat at scale"): claim latency, single submits, queueStats, /metrics and the
- * dashboard's first load (its reads, together) on an empty database and on one that retains finished jobs (5 000 000; 1 000 000 in quick mode, which
- * fills in about 30 s) with 100 000 more waiting behind a user's limit, one after the other.
+ * dashboard's first load (its reads, together) on an empty database and on one that retains finished
+ * jobs (5 000 000; 1 000 000 in quick mode, which fills in about 30 s) with 100 000 more waiting
+ * behind a user's limit, one after the other.
  */
 export async function benchScale(db: BenchDatabase, report: Report, options: { quick: boolean }) {
   const retained = options.quick ? 1_000_000 : 5_000_000;
