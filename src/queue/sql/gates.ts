@@ -92,6 +92,9 @@ export function gateCountHolders(db: Db, scope: GateScope, name: string) {
   WHERE scope = ${scope}::gate_scope AND name = ${name}`);
 }
 
+/** A gate_rate_ledger row whose window has passed: what gateRateRelease gives back. */
+export const RATE_UNIT_DUE = raw('release_at <= now()');
+
 /**
  * Gives back the rate units of starts whose interval has passed (up to `limit` ledger rows, each the
  * starts of one claim under one gate), and hands them to waiting jobs of those gates. Maintenance runs
@@ -102,7 +105,7 @@ export function gateRateRelease(db: Db, limit: number, settings: StatementSettin
   return db.$queryRaw<({ [K in keyof JobRow]: JobRow[K] | null } & { released: number })[]>(sql`
   WITH released AS (
     DELETE FROM gate_rate_ledger WHERE id = ANY(ARRAY(
-      SELECT id FROM gate_rate_ledger WHERE release_at <= now() ORDER BY release_at LIMIT ${limit}::int FOR UPDATE SKIP LOCKED
+      SELECT id FROM gate_rate_ledger WHERE ${RATE_UNIT_DUE} ORDER BY release_at LIMIT ${limit}::int FOR UPDATE SKIP LOCKED
     ))
     RETURNING scope, name, n
   ),

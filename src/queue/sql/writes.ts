@@ -282,6 +282,9 @@ export function jobFailMany(db: Db, items: readonly JobFailure[], settings: Stat
   ${freeSlotsAndReturn('failed', settings, contents)}`);
 }
 
+/** A job row whose lease lapsed: what jobExpireLeases takes (and maintenance looks for first). */
+export const LEASE_LAPSED = sql`status = ANY(${states('expireLease')}) AND lease_expires_at < now()`;
+
 /** Lapsed leases count as failed attempts (a crashed or stuck worker); frees slots and promotes. */
 export function jobExpireLeases(db: Db, which: Selection, settings: StatementSettings) {
   const chosen = 'ids' in which ? sql`AND id = ANY(${[...which.ids]}::uuid[])` : empty;
@@ -289,7 +292,7 @@ export function jobExpireLeases(db: Db, which: Selection, settings: StatementSet
   return db.$queryRaw<JobRow[]>(sql`
   WITH lapsed AS (
     SELECT id FROM jobs
-    WHERE status = ANY(${states('expireLease')}) AND lease_expires_at < now() ${chosen}
+    WHERE ${LEASE_LAPSED} ${chosen}
     ORDER BY lease_expires_at
     LIMIT ${limit}::int
     FOR UPDATE SKIP LOCKED
