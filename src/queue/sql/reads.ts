@@ -4,6 +4,7 @@ import { QUEUED_SUBSTATES, type JobStatus, type QueuedSubstate } from '../../job
 import { type Db, empty, jobColumns, raw, sql, type StatementSettings } from './fragments.js';
 import { GATE_PROMOTABLE, type GateScope, userPromotable } from './admission.js';
 import { liveCounted } from './liveCounts.js';
+import { LEASE_LAPSED } from './writes.js';
 
 /** The job with payload and result. */
 export function jobGet(db: Db, id: string) {
@@ -129,7 +130,7 @@ export function databasePing(db: Db) {
 /** Ids of up to `limit` jobs whose leases lapsed, oldest first (no locks: for retrying them apart). */
 export function jobListLapsed(db: Db, limit: number) {
   return db.$queryRaw<{ id: string }[]>(sql`
-  SELECT id FROM jobs WHERE status = 'RUNNING' AND lease_expires_at < now() ORDER BY lease_expires_at LIMIT ${limit}::int`);
+  SELECT id FROM jobs WHERE ${LEASE_LAPSED} ORDER BY lease_expires_at LIMIT ${limit}::int`);
 }
 
 /** Users and gates with room and a due waiting job, as jobPromoteWaiting picks them (no locks: for retrying them apart). */
