@@ -81,10 +81,10 @@ export class Maintenance {
   /**
    * One pass if this process wins the lock (null if another holds it): expire lapsed leases, fire
    * schedules' due ticks, promote waiting jobs that became due, prune old finished jobs, fold the
-   * counts and the per-minute throughput (pruning its old buckets). A task whose statement would
-   * find nothing is left out after a look by its own predicates (an idle pass: 10.2-10.9 -> 5.7-6.5
-   * ms). Also called directly by tests instead of waiting for the interval; `pruneOlderThan`
-   * overrides the retention period.
+   * counts and the per-minute throughput (pruning its old buckets). Lease expiry, deadlines, rate
+   * release and promotion are left out when a look by their own predicates finds nothing for them
+   * (maintenanceDue, promotionDue). Also called directly by tests instead of waiting for the
+   * interval; `pruneOlderThan` overrides the retention period.
    */
   async runOnce(
     options: { pruneOlderThan?: Date | null; onFailure?: (task: string, error: unknown, item?: string) => void } = {},
