@@ -1,7 +1,7 @@
 import { FLOW_GATES, JOB_TYPE_NAMES, RECENT_JOBS, SCHEDULES, THROUGHPUT } from '../dashboard/operations.js';
 import { withClient } from '../testing/database.js';
 import { openQueue } from '../testing/queue.js';
-import { claimLatencies, median, percentile, spawnBenchProcess, type BenchDatabase, type Report } from './support.js';
+import { claimLatencies, graphql, median, percentile, spawnBenchProcess, type BenchDatabase, type Report } from './support.js';
 
 /** Rows inserted per statement while filling the retained jobs, so that no one statement holds millions. */
 const FILL_CHUNK = 250_000;
@@ -38,8 +38,7 @@ export async function benchScale(db: BenchDatabase, report: Report, options: { q
         if (!response.ok) throw new Error(`scale: /metrics answered ${response.status}`);
         await response.text();
       });
-      const graphqlUrl = new URL('/graphql', server.url!).toString();
-      const dashboard = await timed(20, () => dashboardFirstLoad(graphqlUrl));
+      const dashboard = await timed(20, () => dashboardFirstLoad(server.url!));
       await server.stop();
       // Last: the submits add live jobs, which queueStats and /metrics count.
       let submitted = 0;
@@ -92,17 +91,7 @@ async function dashboardFirstLoad(url: string) {
     [SCHEDULES, {}],
     ['{ queueStats { ready waiting scheduled running completed failed cancelled queued total } }', {}],
   ];
-  await Promise.all(
-    reads.map(async ([query, variables]) => {
-      const response = await fetch(url, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ query, variables }),
-      });
-      const body = (await response.json()) as { errors?: unknown[] };
-      if (!response.ok || body.errors) throw new Error(`scale: the dashboard's read failed: ${JSON.stringify(body)}`);
-    }),
-  );
+  await Promise.all(reads.map(([query, variables]) => graphql(url, query, variables)));
 }
 
 /** `n` sequential calls' durations in ms, sorted. */
