@@ -2,6 +2,7 @@ import { ApiKeyStore } from './auth/apiKeys.js';
 import { ConfigError, type Config } from './config.js';
 import { migrate, MigrationStatus } from './db/migrator.js';
 import { InvalidInputError } from './errors.js';
+import { PgDb } from './db/pgDb.js';
 import { createPrismaClient, type PrismaClient } from './db/prisma.js';
 import { EventInterest } from './events/eventInterest.js';
 import { JobEventBus } from './events/jobEventBus.js';
@@ -70,13 +71,15 @@ export async function startConveyor(options: StartOptions): Promise<Conveyor> {
   if (applied.length > 0) logger.info({ migrations: applied }, 'applied migrations');
 
   const jobTypes = JobTypeRegistry.of(options.jobTypes ?? [], config.externalJobTypes);
-  const prisma = createPrismaClient(databaseUrl, {
-    poolSize: Math.max(10, config.worker.concurrency + 4),
-    preparedStatements: config.preparedStatements,
+  const pool = { poolSize: Math.max(10, config.worker.concurrency + 4), preparedStatements: config.preparedStatements };
+  const prisma = createPrismaClient(databaseUrl, pool);
+  const hotDb = new PgDb(databaseUrl, {
+    ...pool,
+    onIdleError: (error) => logger.warn({ err: error }, 'an idle database connection failed'),
   });
   await installDatabaseFunctions(prisma, config.scheduling, jobTypes.all());
   const metrics = new ConveyorMetrics();
-  const queue = new JobQueue({ prisma, jobTypes, settings: config.scheduling, observer: metrics });
+  const queue = new JobQueue({ prisma, hotDb, jobTypes, settings: config.scheduling, observer: metrics });
   metrics.watchQueueDepth(queue);
   const schedules = new Schedules({ db: prisma, queue, logger });
   if (options.schedules) await syncConfigSchedules(schedules, options.schedules, logger);
@@ -133,6 +136,7 @@ export async function startConveyor(options: StartOptions): Promise<Conveyor> {
       await app?.stop();
       await bus.stop();
       await prisma.$disconnect();
+      await hotDb.end();
     },
   };
 }

@@ -1,4 +1,5 @@
 import { loadConfig, type Config } from '../src/config.js';
+import { PgDb } from '../src/db/pgDb.js';
 import { createPrismaClient, type PrismaClient } from '../src/db/prisma.js';
 import { demoJobTypes } from '../examples/demoJobTypes.js';
 import type { AnyJobType } from '../src/jobTypes/jobType.js';
@@ -29,10 +30,18 @@ export function openQueue(options: {
 }): OpenedQueue {
   const config = loadConfig({ ...options.env, DATABASE_URL: options.databaseUrl });
   const jobTypes = JobTypeRegistry.of([...demoJobTypes, ...(options.jobTypes ?? [])], config.externalJobTypes);
-  const prisma = createPrismaClient(options.databaseUrl, {
-    poolSize: options.poolSize ?? Math.max(10, config.worker.concurrency + 4),
-    preparedStatements: config.preparedStatements,
-  });
-  const queue = new JobQueue({ prisma, jobTypes, settings: config.scheduling });
-  return { config, prisma, jobTypes, queue, close: () => prisma.$disconnect() };
+  const pool = { poolSize: options.poolSize ?? Math.max(10, config.worker.concurrency + 4), preparedStatements: config.preparedStatements };
+  const prisma = createPrismaClient(options.databaseUrl, pool);
+  const hotDb = new PgDb(options.databaseUrl, pool);
+  const queue = new JobQueue({ prisma, hotDb, jobTypes, settings: config.scheduling });
+  return {
+    config,
+    prisma,
+    jobTypes,
+    queue,
+    close: async () => {
+      await prisma.$disconnect();
+      await hotDb.end();
+    },
+  };
 }

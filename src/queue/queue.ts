@@ -6,7 +6,7 @@ import type { JobTypeRegistry } from '../jobTypes/registry.js';
 import { inSpan } from '../tracing.js';
 import { LIMITS } from './limits.js';
 import type { Lease, QueueObserver, QueueSettings, UserConcurrency } from './queueTypes.js';
-import type { Contents } from './sql/fragments.js';
+import type { Contents, Db } from './sql/fragments.js';
 import * as reads from './sql/reads.js';
 import type { QueueCounts } from './sql/reads.js';
 import { actOnMatching } from './bulkActions.js';
@@ -51,6 +51,8 @@ export class JobQueue {
   readonly settings: QueueSettings;
   readonly jobTypes: JobTypeRegistry;
   readonly #db: PrismaClient;
+  /** Where submits, claims, completions, failures and heartbeats run (`hotDb`, else the Prisma client). */
+  readonly #hotDb: Db;
   readonly #observer: QueueObserver;
   readonly #submissions: Submissions;
   readonly #worker: TrustedWorkerQueue;
@@ -59,14 +61,28 @@ export class JobQueue {
   /** Dependencies and flows: settling dependents when jobs finish (also maintenance's). */
   readonly flows: Flows;
 
-  constructor(deps: { prisma: PrismaClient; jobTypes: JobTypeRegistry; settings: QueueSettings; observer?: QueueObserver }) {
+  constructor(deps: {
+    prisma: PrismaClient;
+    /** The statements every job goes through (submit, claim, complete), on a pool of their own (db/pgDb.ts). */
+    hotDb?: Db;
+    jobTypes: JobTypeRegistry;
+    settings: QueueSettings;
+    observer?: QueueObserver;
+  }) {
     this.#db = deps.prisma;
+    this.#hotDb = deps.hotDb ?? deps.prisma;
     this.jobTypes = deps.jobTypes;
     this.settings = deps.settings;
     this.#observer = deps.observer ?? {};
-    this.#submissions = new Submissions({ db: this.#db, registry: this.jobTypes, settings: this.settings, observer: this.#observer });
+    this.#submissions = new Submissions({
+      db: this.#hotDb,
+      prisma: this.#db,
+      registry: this.jobTypes,
+      settings: this.settings,
+      observer: this.#observer,
+    });
     this.flows = new Flows({ prisma: this.#db, submissions: this.#submissions, settings: this.settings, observer: this.#observer });
-    this.#worker = new TrustedWorkerQueue({ db: this.#db, settings: this.settings, observer: this.#observer, flows: this.flows });
+    this.#worker = new TrustedWorkerQueue({ db: this.#hotDb, settings: this.settings, observer: this.#observer, flows: this.flows });
     this.flowGates = new FlowGates({ prisma: this.#db, settings: this.settings });
   }
 
@@ -109,7 +125,7 @@ export class JobQueue {
     if (options.types?.length === 0 || options.queues?.length === 0) return [];
     return inSpan('conveyor.claim', { attributes: { 'conveyor.worker.id': options.workerId } }, async (span) => {
       const started = performance.now();
-      const jobs = await jobClaimMany(this.#db, {
+      const jobs = await jobClaimMany(this.#hotDb, {
         limit,
         types: options.types ?? null,
         queues: options.queues ?? null,
@@ -176,7 +192,7 @@ export class JobQueue {
     checkRange('leaseSeconds', leaseSeconds, 1, LIMITS.leaseSeconds);
     if (input.progress != null) checkRange('progress', input.progress, 0, 100);
     if (input.progressMessage != null) checkLength('progressMessage', input.progressMessage, LIMITS.progressMessageLength);
-    const [job] = await jobHeartbeat(this.#db, {
+    const [job] = await jobHeartbeat(this.#hotDb, {
       id: input.id,
       leaseToken: input.leaseToken,
       leaseSeconds,

@@ -18,10 +18,10 @@ import { FINISHED_STATUSES, sourceStates, type JobStatus, type Transition } from
 
 export const { sql, raw, empty } = Prisma;
 
-/** Anything that runs raw queries: the PrismaClient or an interactive transaction client. */
+/** Anything that runs raw queries: the PrismaClient, an interactive transaction client, or db/pgDb.ts's pool. */
 export interface Db {
-  $queryRaw<T = unknown>(query: Prisma.Sql): Prisma.PrismaPromise<T>;
-  $executeRaw(query: Prisma.Sql): Prisma.PrismaPromise<number>;
+  $queryRaw<T = unknown>(query: Prisma.Sql): Promise<T>;
+  $executeRaw(query: Prisma.Sql): Promise<number>;
 }
 
 /** The configuration some statements need, passed in once so that SQL holds none of its own. */
