@@ -11,7 +11,7 @@ import * as search from '../src/queue/sql/search.js';
 import * as uniqueness from '../src/queue/sql/uniqueness.js';
 import * as writes from '../src/queue/sql/writes.js';
 import { withClient } from '../testing/database.js';
-import { explainAnalyze, nodesOf, type PlanNode, statementOf } from '../testing/queryPlans.js';
+import { explainAnalyze, explainAnalyzeGeneric, nodesOf, type PlanNode, statementOf } from '../testing/queryPlans.js';
 import { startTestQueue, type TestQueue } from '../testing/testQueue.js';
 
 const sql = { ...reads, ...writes, ...cancelRetry, ...search, ...attempts, ...uniqueness };
@@ -82,6 +82,34 @@ describe('query plans of the hot statements', () => {
     // And the 200 finished attempts were recorded by it, through the history's primary key only.
     const recorded = nodes.filter((n) => n['Node Type'] === 'ModifyTable' && n['Relation Name'] === 'job_attempts');
     expect(recorded.map((n) => n['Actual Rows'])).toEqual([200]);
+  });
+
+  it('completing or failing 200 jobs with the plan made once for every batch size reads each job once', async () => {
+    // Rows a node read (returned or dropped by its conditions) in all its runs.
+    const read = (n: PlanNode) =>
+      ((n['Actual Rows'] ?? 0) + (n['Rows Removed by Filter'] ?? 0) + (n['Rows Removed by Join Filter'] ?? 0)) * (n['Actual Loops'] ?? 1);
+    for (const finish of ['complete', 'fail'] as const) {
+      const claimed = await harness.queue.claimJobs({ limit: 200, types: null, queues: null, leaseSeconds: 60, workerId: 'plan' });
+      expect(claimed).toHaveLength(200);
+      const statement = statementOf((db) =>
+        finish === 'complete'
+          ? sql.jobCompleteMany(
+              db,
+              claimed.map((job) => ({ id: job.id, leaseToken: job.leaseToken!, resultJson: 'null' })),
+              settings,
+            )
+          : sql.jobFailMany(
+              db,
+              claimed.map((job) => ({ id: job.id, leaseToken: job.leaseToken!, error: 'x', retryable: true })),
+              settings,
+            ),
+      );
+      const nodes = await explainAnalyzeGeneric(harness.databaseUrl, statement);
+      // A list of leases unnested and joined to the jobs was read once per job: 200 x 200 rows.
+      expect(Math.max(...nodes.map(read)), finish).toBeLessThanOrEqual(1000);
+      const updates = nodes.filter((n) => n['Node Type'] === 'ModifyTable' && n['Relation Name'] === 'jobs');
+      expect(updates[0]?.['Actual Rows'], finish).toBe(200);
+    }
   });
 
   it('counting the queue (queueStats, /metrics) reads no finished job, and for the whole queue or a gate no live one either', async () => {

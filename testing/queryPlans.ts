@@ -16,6 +16,9 @@ export interface PlanNode {
   'Actual Rows'?: number;
   /** How many times the node ran (Actual Rows is per run). */
   'Actual Loops'?: number;
+  /** Rows read and dropped by the node's conditions (per run). */
+  'Rows Removed by Filter'?: number;
+  'Rows Removed by Join Filter'?: number;
   Plans?: PlanNode[];
 }
 
@@ -28,6 +31,32 @@ export const explainAnalyze = (databaseUrl: string, statement: Prisma.Sql) =>
     await client.query('BEGIN');
     try {
       const { rows } = await client.query(`EXPLAIN (ANALYZE, FORMAT JSON) ${statement.text}`, statement.values);
+      return nodesOf(rows[0]['QUERY PLAN'][0].Plan as PlanNode);
+    } finally {
+      await client.query('ROLLBACK');
+    }
+  });
+
+/**
+ * EXPLAIN ANALYZE of `statement` with the plan PostgreSQL makes once for every execution of a prepared
+ * statement (a generic plan: it assumes ten items an array), in a transaction that is rolled back.
+ */
+export const explainAnalyzeGeneric = (databaseUrl: string, statement: Prisma.Sql) =>
+  withClient(databaseUrl, async (client) => {
+    await client.query('BEGIN');
+    try {
+      await client.query('SET LOCAL plan_cache_mode = force_generic_plan');
+      await client.query(`PREPARE explained AS ${statement.text}`);
+      // The statements' values: strings, numbers, booleans, nulls, and arrays of them.
+      const text = (value: unknown) =>
+        typeof value === 'string' ? value : typeof value === 'bigint' ? value.toString() : JSON.stringify(value);
+      const literal = (value: unknown): string => {
+        if (value === null || value === undefined) return 'NULL';
+        if (!Array.isArray(value)) return client.escapeLiteral(text(value));
+        const items = value.map((item: unknown) => (item === null ? 'NULL' : `"${text(item).replace(/["\\]/g, '\\$&')}"`));
+        return client.escapeLiteral(`{${items.join(',')}}`);
+      };
+      const { rows } = await client.query(`EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE explained(${statement.values.map(literal).join(', ')})`);
       return nodesOf(rows[0]['QUERY PLAN'][0].Plan as PlanNode);
     } finally {
       await client.query('ROLLBACK');

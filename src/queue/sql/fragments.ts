@@ -12,6 +12,7 @@
  * - The WHERE clause of every transition names its source states from jobs/states.ts.
  */
 import { CHANNELS } from '../../db/channels.js';
+import { PLAN_ONCE_COMMENT } from '../../db/prisma.js';
 import { Prisma } from '../../generated/prisma/client.js';
 import { EVENT_LAST_ERROR_MAX, JOB_COLUMNS, type JobField } from '../../jobs/columns.js';
 import { FINISHED_STATUSES, sourceStates, type JobStatus, type Transition } from '../../jobs/states.js';
@@ -145,13 +146,32 @@ export function states(transition: Transition): Prisma.Sql {
 }
 
 /**
- * `jobs j` rows still held under the given leases, `leases` naming the relation (id, lease_token) they
- * are listed in. The `= ANY` on the ids lets the planner reach the rows through the primary key;
- * joined on the relation alone it may hash it against a scan of every job.
+ * Marks a statement whose plan suits every batch size, so that it is prepared and planned once per
+ * connection however many jobs it carries (db/prisma.ts `preparedStatementNames`); other statements
+ * with long arrays are planned for their size each time. A completion of 200 jobs of 200 users,
+ * named and run again on one connection: 31.0 ms planned each time, 24.5 ms with its one plan.
  */
-export function heldUnder(leases: 'input' | 'h', held: readonly { id: string }[]): Prisma.Sql {
-  return sql`j.id = ANY(${held.map((l) => l.id)}::uuid[]) AND j.id = ${raw(leases)}.id AND j.lease_token = ${raw(leases)}.lease_token`;
+export const PLAN_ONCE = raw(PLAN_ONCE_COMMENT);
+
+/**
+ * A list of leases, and values per lease (`perLease`: column name → array), as CTE `input`: one row
+ * of arrays. `HELD` picks the `jobs j` rows still held under one of them and `ofLease(column)` is such
+ * a row's value. Lookups go by lease token (every claim has its own), so an item counts only under
+ * its job's own lease, and not through a join with the list unnested: a plan made once assumes ten
+ * leases, and it read the unnested list once per job (200 jobs: 40 000 rows; the completion's update
+ * took 15.7 ms against 4.9). A lookup is linear in the list (at most LIMITS.claimBatch leases). The
+ * `= ANY` on the ids reaches the rows through the primary key.
+ */
+export function leaseInput(leases: readonly { id: string; leaseToken: string }[], perLease: Record<string, Prisma.Sql> = {}): Prisma.Sql {
+  const columns = Object.entries(perLease).reduce((all, [column, values]) => sql`${all}, ${values} AS ${raw(column)}`, empty);
+  return sql`input AS (
+    SELECT ${leases.map((l) => l.id)}::uuid[] AS ids, ${leases.map((l) => l.leaseToken)}::uuid[] AS lease_tokens ${columns}
+  )`;
 }
+
+const LEASE_POSITION = 'array_position(input.lease_tokens, j.lease_token)';
+export const HELD = raw(`j.id = ANY(input.ids) AND input.ids[${LEASE_POSITION}] = j.id`);
+export const ofLease = (column: string) => raw(`input.${column}[${LEASE_POSITION}]`);
 
 function backoffRunAt(settings: StatementSettings): Prisma.Sql {
   // 1 s, 2 s, 4 s … with ±10 % jitter so that a burst of failures does not retry in lockstep.

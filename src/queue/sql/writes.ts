@@ -10,7 +10,10 @@ import {
   type Db,
   empty,
   failSet,
-  heldUnder,
+  HELD,
+  leaseInput,
+  ofLease,
+  PLAN_ONCE,
   jobColumns,
   NOTIFIED,
   notifyCte,
@@ -246,18 +249,17 @@ export function jobClaimMany(db: Db, p: JobClaimParams) {
 
 /** RUNNING → COMPLETED for every (id, lease) still current; frees their slots and promotes. */
 export function jobCompleteMany(db: Db, items: readonly JobCompletion[], settings: StatementSettings, contents: Contents = 'none') {
-  return db.$queryRaw<(JobRow & Partial<FullJobRow>)[]>(sql`
-  WITH input AS (
-    SELECT * FROM unnest(${items.map((i) => i.id)}::uuid[], ${items.map((i) => i.leaseToken)}::uuid[],
-                         ${items.map((i) => i.resultJson)}::jsonb[], ${items.map((i) => Buffer.byteLength(i.resultJson))}::int[])
-      AS t(id, lease_token, result, result_bytes)
-  ),
+  return db.$queryRaw<(JobRow & Partial<FullJobRow>)[]>(sql`${PLAN_ONCE}
+  WITH ${leaseInput(items, {
+    results: sql`${items.map((i) => i.resultJson)}::jsonb[]`,
+    result_bytes: sql`${items.map((i) => Buffer.byteLength(i.resultJson))}::int[]`,
+  })},
   done AS (
-    UPDATE jobs j SET status = 'COMPLETED', result = input.result, result_bytes = input.result_bytes,
+    UPDATE jobs j SET status = 'COMPLETED', result = ${ofLease('results')}, result_bytes = ${ofLease('result_bytes')},
       completed_at = now(), updated_at = now(),
       holds_slot = false, lease_token = NULL, lease_expires_at = NULL, version = j.version + 1
     FROM input
-    WHERE ${heldUnder('input', items)} AND j.status = ANY(${states('complete')})
+    WHERE ${HELD} AND j.status = ANY(${states('complete')})
     RETURNING j.*
   ),
   ${attemptsEnded('done', 'COMPLETED')},
@@ -266,16 +268,12 @@ export function jobCompleteMany(db: Db, items: readonly JobCompletion[], setting
 
 /** RUNNING → QUEUED with backoff (attempts left, retryable) or FAILED; frees slots and promotes. */
 export function jobFailMany(db: Db, items: readonly JobFailure[], settings: StatementSettings, contents: Contents = 'none') {
-  return db.$queryRaw<(JobRow & Partial<FullJobRow>)[]>(sql`
-  WITH input AS (
-    SELECT * FROM unnest(${items.map((i) => i.id)}::uuid[], ${items.map((i) => i.leaseToken)}::uuid[],
-                         ${items.map((i) => i.error)}::text[], ${items.map((i) => i.retryable)}::boolean[])
-      AS t(id, lease_token, error, retryable)
-  ),
+  return db.$queryRaw<(JobRow & Partial<FullJobRow>)[]>(sql`${PLAN_ONCE}
+  WITH ${leaseInput(items, { errors: sql`${items.map((i) => i.error)}::text[]`, retryable: sql`${items.map((i) => i.retryable)}::boolean[]` })},
   failed AS (
-    UPDATE jobs j SET ${failSet(sql`input.retryable`, sql`input.error`, settings)}
+    UPDATE jobs j SET ${failSet(ofLease('retryable'), ofLease('errors'), settings)}
     FROM input
-    WHERE ${heldUnder('input', items)} AND j.status = ANY(${states('fail')})
+    WHERE ${HELD} AND j.status = ANY(${states('fail')})
     RETURNING j.*
   ),
   ${attemptsEnded('failed', 'FAILED', 'last_error')},
@@ -313,16 +311,17 @@ export function jobExpireLeases(db: Db, which: Selection, settings: StatementSet
  * statement cannot see it as waiting.
  */
 export function jobReleaseMany(db: Db, leases: readonly { id: string; leaseToken: string }[], settings: StatementSettings) {
-  return db.$queryRaw<JobRow[]>(sql`
-  WITH released AS (
+  return db.$queryRaw<JobRow[]>(sql`${PLAN_ONCE}
+  WITH ${leaseInput(leases)},
+  released AS (
     UPDATE jobs j SET status = 'QUEUED', attempts = greatest(j.attempts - 1, 0), run_at = now(),
       lease_token = NULL, lease_expires_at = NULL, progress = NULL, progress_message = NULL,
       updated_at = now(), version = j.version + 1,
       -- A job under a rate limit gave its rate unit to the ledger when it started: it goes back through
       -- admission (and a new rate unit) rather than start again uncounted.
       holds_slot = NOT EXISTS (SELECT 1 FROM flow_gates g WHERE g.rate_limit IS NOT NULL AND (${raw(isGateOf('g', 'j'))}))
-    FROM unnest(${leases.map((l) => l.id)}::uuid[], ${leases.map((l) => l.leaseToken)}::uuid[]) AS h(id, lease_token)
-    WHERE ${heldUnder('h', leases)} AND j.status = ANY(${states('release')})
+    FROM input
+    WHERE ${HELD} AND j.status = ANY(${states('release')})
     RETURNING j.*
   ),
   ${attemptsEnded('released', 'RELEASED')},
@@ -361,9 +360,10 @@ export function jobHeartbeat(db: Db, p: JobHeartbeatParams) {
 
 /** Extends the leases the built-in worker holds, in one statement; returns the ids still held. */
 export function jobExtendLeases(db: Db, leases: readonly { id: string; leaseToken: string }[], leaseSeconds: number) {
-  return db.$queryRaw<{ id: string; leaseExpiresAt: Date }[]>(sql`
+  return db.$queryRaw<{ id: string; leaseExpiresAt: Date }[]>(sql`${PLAN_ONCE}
+  WITH ${leaseInput(leases)}
   UPDATE jobs j SET lease_expires_at = now() + make_interval(secs => ${leaseSeconds}::float8)
-  FROM unnest(${leases.map((l) => l.id)}::uuid[], ${leases.map((l) => l.leaseToken)}::uuid[]) AS h(id, lease_token)
-  WHERE ${heldUnder('h', leases)} AND j.status = 'RUNNING'
+  FROM input
+  WHERE ${HELD} AND j.status = 'RUNNING'
   RETURNING j.id, j.lease_expires_at AS "leaseExpiresAt"`);
 }
