@@ -25,32 +25,30 @@ describe('prepared statements', () => {
     expect(nameOf(planOnce)).toMatch(/^conveyor_[0-9a-f]{20}$/);
   });
 
-  it.each([true, false])('are kept by the hot path’s pg pool when on (DATABASE_PREPARED_STATEMENTS=%s)', async (preparedStatements) => {
-    const pgDb = new PgDb(database.url, { poolSize: 1, preparedStatements });
-    try {
-      await jobGet(pgDb, '00000000-0000-4000-8000-000000000000');
-      await jobGet(pgDb, '00000000-0000-4000-8000-000000000001');
-      const prepared = await pgDb.$queryRaw<{ name: string }[]>(
-        Prisma.sql`SELECT name FROM pg_prepared_statements WHERE name LIKE 'conveyor\\_%' AND statement NOT LIKE '%pg_prepared_statements%'`,
-      );
-      expect(prepared).toHaveLength(preparedStatements ? 1 : 0);
-    } finally {
-      await pgDb.end();
-    }
-  });
+  // One connection each, so that the statement and the look at pg_prepared_statements share a session.
+  const pools = {
+    'the Prisma client': (preparedStatements: boolean) => {
+      const prisma = createPrismaClient(database.url, { poolSize: 1, preparedStatements });
+      return { db: prisma, close: () => prisma.$disconnect() };
+    },
+    'the hot path’s pg pool': (preparedStatements: boolean) => {
+      const pgDb = new PgDb(database.url, { poolSize: 1, preparedStatements });
+      return { db: pgDb, close: () => pgDb.end() };
+    },
+  };
+  const cases = (Object.keys(pools) as (keyof typeof pools)[]).flatMap((pool) => [true, false].map((on) => [pool, on] as const));
 
-  it.each([true, false])('are kept by the connection when on (DATABASE_PREPARED_STATEMENTS=%s)', async (preparedStatements) => {
-    // One connection, so the statement and the look at pg_prepared_statements share a session.
-    const prisma = createPrismaClient(database.url, { poolSize: 1, preparedStatements });
+  it.each(cases)('are kept by %s when on (DATABASE_PREPARED_STATEMENTS=%s)', async (pool, preparedStatements) => {
+    const { db, close } = pools[pool](preparedStatements);
     try {
-      await jobGet(prisma, '00000000-0000-4000-8000-000000000000');
-      await jobGet(prisma, '00000000-0000-4000-8000-000000000001');
-      const prepared = await prisma.$queryRaw<{ name: string }[]>(
+      await jobGet(db, '00000000-0000-4000-8000-000000000000');
+      await jobGet(db, '00000000-0000-4000-8000-000000000001');
+      const prepared = await db.$queryRaw<{ name: string }[]>(
         Prisma.sql`SELECT name FROM pg_prepared_statements WHERE name LIKE 'conveyor\\_%' AND statement NOT LIKE '%pg_prepared_statements%'`,
       );
       expect(prepared).toHaveLength(preparedStatements ? 1 : 0);
     } finally {
-      await prisma.$disconnect();
+      await close();
     }
   });
 });
