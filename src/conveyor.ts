@@ -2,8 +2,8 @@ import { ApiKeyStore } from './auth/apiKeys.js';
 import { ConfigError, type Config } from './config.js';
 import { migrate, MigrationStatus } from './db/migrator.js';
 import { InvalidInputError } from './errors.js';
-import { PgDb } from './db/pgDb.js';
-import { createPrismaClient, type PrismaClient } from './db/prisma.js';
+import { openPools } from './db/pools.js';
+import type { PrismaClient } from './db/prisma.js';
 import { EventInterest } from './events/eventInterest.js';
 import { JobEventBus } from './events/jobEventBus.js';
 import type { AnyJobType } from './jobTypes/jobType.js';
@@ -71,12 +71,10 @@ export async function startConveyor(options: StartOptions): Promise<Conveyor> {
   if (applied.length > 0) logger.info({ migrations: applied }, 'applied migrations');
 
   const jobTypes = JobTypeRegistry.of(options.jobTypes ?? [], config.externalJobTypes);
-  const pool = { poolSize: Math.max(10, config.worker.concurrency + 4), preparedStatements: config.preparedStatements };
-  const prisma = createPrismaClient(databaseUrl, pool);
-  const hotDb = new PgDb(databaseUrl, {
-    ...pool,
+  const pools = openPools(databaseUrl, config, {
     onIdleError: (error) => logger.warn({ err: error }, 'an idle database connection failed'),
   });
+  const { prisma, hotDb } = pools;
   await installDatabaseFunctions(prisma, config.scheduling, jobTypes.all());
   const metrics = new ConveyorMetrics();
   const queue = new JobQueue({ prisma, hotDb, jobTypes, settings: config.scheduling, observer: metrics });
@@ -135,8 +133,7 @@ export async function startConveyor(options: StartOptions): Promise<Conveyor> {
       await maintenance.stop();
       await app?.stop();
       await bus.stop();
-      await prisma.$disconnect();
-      await hotDb.end();
+      await pools.close();
     },
   };
 }

@@ -1,6 +1,6 @@
 import { loadConfig, type Config } from '../src/config.js';
-import { PgDb } from '../src/db/pgDb.js';
-import { createPrismaClient, type PrismaClient } from '../src/db/prisma.js';
+import { openPools } from '../src/db/pools.js';
+import type { PrismaClient } from '../src/db/prisma.js';
 import { demoJobTypes } from '../examples/demoJobTypes.js';
 import type { AnyJobType } from '../src/jobTypes/jobType.js';
 import { JobTypeRegistry } from '../src/jobTypes/registry.js';
@@ -30,18 +30,7 @@ export function openQueue(options: {
 }): OpenedQueue {
   const config = loadConfig({ ...options.env, DATABASE_URL: options.databaseUrl });
   const jobTypes = JobTypeRegistry.of([...demoJobTypes, ...(options.jobTypes ?? [])], config.externalJobTypes);
-  const pool = { poolSize: options.poolSize ?? Math.max(10, config.worker.concurrency + 4), preparedStatements: config.preparedStatements };
-  const prisma = createPrismaClient(options.databaseUrl, pool);
-  const hotDb = new PgDb(options.databaseUrl, pool);
+  const { prisma, hotDb, close } = openPools(options.databaseUrl, config, { poolSize: options.poolSize });
   const queue = new JobQueue({ prisma, hotDb, jobTypes, settings: config.scheduling });
-  return {
-    config,
-    prisma,
-    jobTypes,
-    queue,
-    close: async () => {
-      await prisma.$disconnect();
-      await hotDb.end();
-    },
-  };
+  return { config, prisma, jobTypes, queue, close };
 }
