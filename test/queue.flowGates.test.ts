@@ -140,6 +140,7 @@ describe('queues and cluster-wide caps per queue and per job type', () => {
       batchSize: 3,
       pruneOlderThan: null,
       schedules: null,
+      inTransaction: () => Promise.reject(new Error('not used')),
       inSnapshot: () => Promise.reject(new Error('not used')),
       skipped: () => {},
     };

@@ -106,6 +106,7 @@ export class Maintenance {
           if (!lock?.locked) return null;
           const context = (task: string): TaskContext => ({
             db: this.#db,
+            inTransaction: (work) => this.#db.$transaction((tx) => work(tx), { timeout: 120_000 }),
             inSnapshot: (work) => this.#db.$transaction((tx) => work(tx), { isolationLevel: 'RepeatableRead', timeout: 120_000 }),
             settings: this.#settings,
             schedules: this.#schedules,

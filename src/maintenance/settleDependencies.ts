@@ -9,5 +9,5 @@ import type { MaintenanceTask } from './task.js';
 export const settleDependencies: MaintenanceTask<number> = {
   name: 'settle dependencies',
   nothing: 0,
-  runOnce: ({ db, batchSize, settings }) => settleUnsettled(db, batchSize, settings),
+  runOnce: ({ db, inTransaction, batchSize, settings }) => settleUnsettled(db, inTransaction, batchSize, settings),
 };

@@ -12,6 +12,8 @@ export interface TaskContext {
   pruneOlderThan: Date | null;
   /** The recurring schedules, when this process fires them. */
   schedules: Pick<Schedules, 'fireDue'> | null;
+  /** Runs `work` in one READ COMMITTED transaction: its statements commit together. */
+  inTransaction: <T>(work: (db: Db) => Promise<T>) => Promise<T>;
   /** Runs `work` in one REPEATABLE READ transaction: its statements see the same rows. */
   inSnapshot: <T>(work: (db: Db) => Promise<T>) => Promise<T>;
   /** Reports one job or user the task could not change and skipped. */
