@@ -64,4 +64,28 @@ describe('statements on the pg pool return rows as the Prisma client does', () =
     const statement = sql`SELECT count(*) AS n, 2::int AS i, 2::smallint AS s, NULL::bigint AS none`;
     expect(await pgDb.$queryRaw(statement)).toEqual(await harness.prisma.$queryRaw(statement));
   });
+
+  it('a transaction commits its statements together, and none of them when its work throws', async () => {
+    await pgDb.$executeRaw(sql`CREATE TABLE IF NOT EXISTS pg_db_transactions (n int)`);
+    const count = async () => Number((await pgDb.$queryRaw<{ n: bigint }[]>(sql`SELECT count(*) AS n FROM pg_db_transactions`))[0]!.n);
+    await pgDb.transaction(async (tx) => {
+      await tx.$executeRaw(sql`INSERT INTO pg_db_transactions VALUES (1)`);
+      // Not yet visible outside: the insert waits for the commit.
+      expect(await count()).toBe(0);
+      await tx.$executeRaw(sql`INSERT INTO pg_db_transactions VALUES (2)`);
+    });
+    expect(await count()).toBe(2);
+    const failing = pgDb.transaction(async (tx) => {
+      await tx.$executeRaw(sql`INSERT INTO pg_db_transactions VALUES (3)`);
+      throw new Error('work failed');
+    });
+    await expect(failing).rejects.toThrow('work failed');
+    expect(await count()).toBe(2);
+    // The connection went back to the pool rolled back: the next statements on it run on their own.
+    await Promise.all([
+      pgDb.$executeRaw(sql`INSERT INTO pg_db_transactions VALUES (4)`),
+      pgDb.$executeRaw(sql`INSERT INTO pg_db_transactions VALUES (5)`),
+    ]);
+    expect(await count()).toBe(4);
+  });
 });

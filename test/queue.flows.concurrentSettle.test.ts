@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { settleUnsettled, type InTransaction } from '../src/queue/flows.js';
+import { settleUnsettled } from '../src/queue/flows.js';
+import type { InTransaction } from '../src/queue/sql/fragments.js';
 import { checkInvariants } from '../testing/invariants.js';
 import { startTestQueue, type TestQueue } from '../testing/testQueue.js';
 

@@ -11,6 +11,9 @@ const types: pg.CustomTypesConfig = {
       : (pg.types.getTypeParser(oid, format) as (value: string) => unknown)) as pg.CustomTypesConfig['getTypeParser'],
 };
 
+/** What a statement runner offers: Prisma.Sql in, rows (or a row count) out. */
+type RawQueries = Pick<PgDb, '$queryRaw' | '$executeRaw'>;
+
 /**
  * The queue's statements (Prisma.Sql: text and values) on a `pg` pool of its own, for the path every
  * job takes: its submit, claim, completion or failure, and heartbeats. Through Prisma's driver
@@ -39,8 +42,30 @@ export class PgDb {
     return (await this.#run(query)).rowCount ?? 0;
   }
 
-  #run({ text, values }: Prisma.Sql) {
-    return this.#pool.query({ name: this.#nameOf?.({ sql: text, args: values }), text, values });
+  /** Runs `work` in one transaction on one of the pool's connections; ROLLBACK if it throws. */
+  async transaction<T>(work: (db: RawQueries) => Promise<T>): Promise<T> {
+    const client = await this.#pool.connect();
+    let broken: Error | undefined;
+    try {
+      await client.query('BEGIN');
+      const db: RawQueries = {
+        $queryRaw: async <R>(query: Prisma.Sql) => (await this.#run(query, client)).rows as R,
+        $executeRaw: async (query: Prisma.Sql) => (await this.#run(query, client)).rowCount ?? 0,
+      };
+      const result = await work(db);
+      await client.query('COMMIT');
+      return result;
+    } catch (error) {
+      // A connection that cannot roll back is closed rather than handed to the next caller mid-transaction.
+      await client.query('ROLLBACK').catch((rollbackError: Error) => (broken = rollbackError));
+      throw error;
+    } finally {
+      client.release(broken);
+    }
+  }
+
+  #run({ text, values }: Prisma.Sql, on: pg.Pool | pg.PoolClient = this.#pool) {
+    return on.query({ name: this.#nameOf?.({ sql: text, args: values }), text, values });
   }
 
   end(): Promise<void> {

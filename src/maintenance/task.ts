@@ -1,5 +1,5 @@
 import type { QueueSettings } from '../queue/queueTypes.js';
-import type { Db } from '../queue/sql/fragments.js';
+import type { Db, InTransaction } from '../queue/sql/fragments.js';
 import type { Schedules } from '../schedules/schedules.js';
 
 /** What one maintenance task is given for a pass. */
@@ -13,7 +13,7 @@ export interface TaskContext {
   /** The recurring schedules, when this process fires them. */
   schedules: Pick<Schedules, 'fireDue'> | null;
   /** Runs `work` in one READ COMMITTED transaction: its statements commit together. */
-  inTransaction: <T>(work: (db: Db) => Promise<T>) => Promise<T>;
+  inTransaction: InTransaction;
   /** Runs `work` in one REPEATABLE READ transaction: its statements see the same rows. */
   inSnapshot: <T>(work: (db: Db) => Promise<T>) => Promise<T>;
   /** Reports one job or user the task could not change and skipped. */

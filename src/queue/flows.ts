@@ -18,7 +18,7 @@ import {
   unsettledFinished,
   type DependencyEdge,
 } from './sql/dependencies.js';
-import type { Db } from './sql/fragments.js';
+import type { Db, InTransaction } from './sql/fragments.js';
 import { jobPromoteWaiting } from './sql/maintenance.js';
 import { jobGetMany } from './sql/reads.js';
 import { jobInsertMany, userSlotEnsure } from './sql/writes.js';
@@ -69,9 +69,16 @@ export class Flows {
   readonly #settings: QueueSettings;
   readonly #observer: QueueObserver;
 
-  constructor(deps: { prisma: PrismaClient; submissions: Submissions; settings: QueueSettings; observer: QueueObserver }) {
+  constructor(deps: {
+    prisma: PrismaClient;
+    /** Where finished jobs' dependents are settled (the hot path's pool, when there is one). */
+    inTransaction: InTransaction;
+    submissions: Submissions;
+    settings: QueueSettings;
+    observer: QueueObserver;
+  }) {
     this.#db = deps.prisma;
-    this.#inTransaction = (work) => deps.prisma.$transaction((tx) => work(tx), { timeout: 120_000 });
+    this.#inTransaction = deps.inTransaction;
     this.#submissions = deps.submissions;
     this.#settings = deps.settings;
     this.#observer = deps.observer;
@@ -207,9 +214,6 @@ export class Flows {
     return cancelled;
   }
 }
-
-/** Runs `work` in one READ COMMITTED transaction. */
-export type InTransaction = <T>(work: (db: Db) => Promise<T>) => Promise<T>;
 
 /**
  * Settles the dependents of finished jobs `ids` and admits the released ones at once, rather than at

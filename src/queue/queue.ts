@@ -6,7 +6,7 @@ import type { JobTypeRegistry } from '../jobTypes/registry.js';
 import { inSpan } from '../tracing.js';
 import { LIMITS } from './limits.js';
 import type { Lease, QueueObserver, QueueSettings, UserConcurrency } from './queueTypes.js';
-import type { Contents, Db } from './sql/fragments.js';
+import type { Contents, Db, InTransaction } from './sql/fragments.js';
 import * as reads from './sql/reads.js';
 import type { QueueCounts } from './sql/reads.js';
 import { actOnMatching } from './bulkActions.js';
@@ -64,7 +64,7 @@ export class JobQueue {
   constructor(deps: {
     prisma: PrismaClient;
     /** The statements every job goes through (submit, claim, complete), on a pool of their own (db/pgDb.ts). */
-    hotDb?: Db;
+    hotDb?: Db & { transaction?: InTransaction };
     jobTypes: JobTypeRegistry;
     settings: QueueSettings;
     observer?: QueueObserver;
@@ -81,7 +81,17 @@ export class JobQueue {
       settings: this.settings,
       observer: this.#observer,
     });
-    this.flows = new Flows({ prisma: this.#db, submissions: this.#submissions, settings: this.settings, observer: this.#observer });
+    const hotDb = deps.hotDb;
+    const inTransaction: InTransaction = hotDb?.transaction
+      ? (work) => hotDb.transaction!(work)
+      : (work) => deps.prisma.$transaction((tx) => work(tx), { timeout: 120_000 });
+    this.flows = new Flows({
+      prisma: this.#db,
+      inTransaction,
+      submissions: this.#submissions,
+      settings: this.settings,
+      observer: this.#observer,
+    });
     this.#worker = new TrustedWorkerQueue({ db: this.#hotDb, settings: this.settings, observer: this.#observer, flows: this.flows });
     this.flowGates = new FlowGates({ prisma: this.#db, settings: this.settings });
   }

@@ -25,6 +25,9 @@ export interface Db {
   $executeRaw(query: Prisma.Sql): Promise<number>;
 }
 
+/** Runs `work` in one READ COMMITTED transaction: its statements commit together, or none does. */
+export type InTransaction = <T>(work: (db: Db) => Promise<T>) => Promise<T>;
+
 /** The configuration some statements need, passed in once so that SQL holds none of its own. */
 export interface StatementSettings {
   defaultUserConcurrency: number;
