@@ -64,4 +64,32 @@ describe('a maintenance pass runs only the statements that have something to do'
     // busy's slot, freed by the lapsed lease, went to the job waiting behind it.
     expect(await harness.queue.getJob(waiting.id)).toMatchObject({ status: 'QUEUED', holdsSlot: true });
   });
+
+  it('leaves out promotion while every waiting job is behind a full type cap, even with room in its queue; runs it once one is not', async () => {
+    // The jobs of the tests before are cancelled, so that only this test's wait.
+    await harness.queue.cancelJobs({ status: 'QUEUED' });
+    await harness.queue.flowGates.configure('TYPE', 'sleep', { maxRunning: 1 });
+    await harness.queue.flowGates.configure('QUEUE', 'reports', { maxRunning: 10 });
+    const reports = await harness.queue.submitJobs(
+      Array.from({ length: 4 }, (_, i) => ({ type: 'sleep', payload: { ms: 1 }, userId: `r${i}`, queue: 'reports' })),
+    );
+    expect(reports.map(({ job }) => job.holdsSlot)).toEqual([true, false, false, false]);
+    statements.length = 0;
+    expect(await maintenance.runOnce({ pruneOlderThan: null })).toMatchObject({ promoted: 0 });
+    expect(statements.filter((text) => CHANGES.test(text))).toEqual([]);
+
+    // A job of another type in the same queue, scheduled, becomes due: the pass promotes it.
+    const { job: other } = await harness.queue.submitJob({
+      type: 'echo',
+      userId: 'r-other',
+      queue: 'reports',
+      runAt: new Date(Date.now() + 300),
+    });
+    expect(other.holdsSlot).toBe(false);
+    await sleep(400);
+    statements.length = 0;
+    expect(await maintenance.runOnce({ pruneOlderThan: null })).toMatchObject({ promoted: 1 });
+    expect(await harness.queue.getJob(other.id)).toMatchObject({ holdsSlot: true });
+    expect(await harness.queue.getJob(reports[1]!.job.id)).toMatchObject({ holdsSlot: false });
+  });
 });

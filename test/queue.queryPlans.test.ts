@@ -4,6 +4,7 @@ import { WAIT_REASONS } from '../src/jobs/states.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as attempts from '../src/queue/sql/attempts.js';
 import * as cancelRetry from '../src/queue/sql/cancelRetry.js';
+import * as dependencies from '../src/queue/sql/dependencies.js';
 import * as gates from '../src/queue/sql/gates.js';
 import * as maintenance from '../src/queue/sql/maintenance.js';
 import * as reads from '../src/queue/sql/reads.js';
@@ -397,5 +398,47 @@ describe('query plans under queue and type caps (bench 2d’s shape)', () => {
       statementOf((db) => maintenance.jobPromoteWaiting(db, { limit: 500 }, settings)),
     );
     expect(nodes.find((n) => n['Subplan Name'] === 'CTE freed_users')?.['Actual Rows']).toBe(0);
+  });
+
+  it('maintenance’s look for anything to promote reads the counters, not the jobs the full type cap holds back', async () => {
+    // The queue cap has room and 19 700 jobs wait in its queue, every one behind the full type cap:
+    // the look read them one by one each second (17 ms), found the queue's gate promotable and ran
+    // the promotion pass for nothing.
+    let statement: Prisma.Sql | undefined;
+    const recorder = { $queryRaw: (query: Prisma.Sql) => ((statement = query), Promise.resolve([{ due: true }])) };
+    await maintenance.promotionDue(recorder as unknown as Parameters<typeof maintenance.promotionDue>[0], settings);
+    const nodes = await explainAnalyze(harness.databaseUrl, statement!);
+    expect(rowsRead(nodes.filter((n) => n['Relation Name'] === 'jobs'))).toBe(0);
+    const [row] = await withClient(harness.databaseUrl, async (client) => (await client.query(statement!.text, statement!.values)).rows);
+    expect(row).toEqual({ due: false });
+  });
+});
+
+describe('query plans of maintenance on statistics taken before any job finished', () => {
+  let harness: TestQueue;
+  beforeAll(async () => {
+    harness = await startTestQueue();
+    await harness.queue.submitJobs(Array.from({ length: 10 }, () => ({ type: 'echo', userId: 'early' })));
+    // Statistics as a fresh deployment's first autovacuum leaves them: jobs, none finished yet; no
+    // dependency ever (job_dependencies is never analysed when no one uses flows).
+    await withClient(harness.databaseUrl, (client) => client.query('ANALYZE jobs'));
+    await harness.queue.setUserConcurrency('done', 2000);
+    for (let i = 0; i < 2000; i += 1000) {
+      await harness.queue.submitJobs(Array.from({ length: 1000 }, () => ({ type: 'echo', userId: 'done' })));
+      for (let k = 0; k < 1000; k += 200) {
+        const claimed = await harness.queue.claimJobs({ limit: 200, workerId: 'plan', types: ['echo'] });
+        await harness.queue.completeJobs(claimed.map((job) => ({ id: job.id, leaseToken: job.leaseToken! })));
+      }
+    }
+  });
+  afterAll(() => harness?.close());
+
+  it('finding finished jobs whose dependents were not settled reads the unsettled edges, not the finished jobs', async () => {
+    const nodes = await explainAnalyze(
+      harness.databaseUrl,
+      statementOf((db) => dependencies.unsettledFinished(db, 1000)),
+    );
+    // As a join on these statistics, it walked all 2 000 finished jobs, and would walk what retention keeps.
+    expect(rowsRead(nodes.filter((n) => n['Relation Name'] === 'jobs'))).toBe(0);
   });
 });

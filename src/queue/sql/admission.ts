@@ -157,12 +157,15 @@ function someWaiting(column: string, value: string, also = 'true'): string {
   return `EXISTS (SELECT 1 FROM jobs j WHERE j.${column} = ${value} AND ${WAITING} AND ${also})`;
 }
 
+/** A gate row `g` that admits nothing now: paused, full, or over its rate. */
+export const SHUT_GATE = `(g.paused OR g.used >= g.max_running OR g.rate_used >= g.rate_limit)`;
+
 /**
  * Job row `a` falls under no gate that admits nothing now (paused, full, over its rate), as of the
  * snapshot: one hashed look per scope at the shut gates, worked out once per statement.
  */
 function underNoShutGate(a: string): string {
-  const shut = `SELECT g.scope, g.name FROM flow_gates g WHERE g.paused OR g.used >= g.max_running OR g.rate_used >= g.rate_limit`;
+  const shut = `SELECT g.scope, g.name FROM flow_gates g WHERE ${SHUT_GATE}`;
   return eachScope(
     ' AND ',
     (scope, { column }) => `(${a}.${column} IS NULL OR NOT (('${scope}'::gate_scope, ${a}.${column}) IN (${shut})))`,

@@ -176,9 +176,13 @@ export function pendingDescendants(db: Db, ids: readonly string[]) {
  * maintenance, through the partial index of unsettled edges.
  */
 export function unsettledFinished(db: Db, limit: number) {
+  // From the unsettled edges (job_dependencies_unresolved_idx) to their jobs by key, a scalar subquery
+  // each, so that the look costs what the live dependencies number. As a join, planned on statistics
+  // that saw no finished job (or none of job_dependencies, never analyzed when no one uses flows), it
+  // walked every finished job instead: 20 000 in 2d, 14-22 ms a maintenance pass, growing with retention.
   return db.$queryRaw<{ id: string }[]>(sql`
-  SELECT DISTINCT d.depends_on_id AS id FROM job_dependencies d JOIN jobs j ON j.id = d.depends_on_id
-  WHERE NOT d.resolved AND j.status = ANY(${statusArray(FINISHED_STATUSES)})
+  SELECT t.id FROM (SELECT DISTINCT d.depends_on_id AS id FROM job_dependencies d WHERE NOT d.resolved) t
+  WHERE (SELECT j.status FROM jobs j WHERE j.id = t.id) = ANY(${statusArray(FINISHED_STATUSES)})
   LIMIT ${limit}::int`);
 }
 

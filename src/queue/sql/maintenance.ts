@@ -5,7 +5,7 @@
  */
 import type { JobRow } from '../../jobs/columns.js';
 import { FINISHED_STATUSES } from '../../jobs/states.js';
-import { GATE_PROMOTABLE, type GateScope, releaseAndPromote, userPromotable } from './admission.js';
+import { GATE_PROMOTABLE, type GateScope, releaseAndPromote, SHUT_GATE, userPromotable } from './admission.js';
 import { attemptsPruned } from './attempts.js';
 import { PAST_DEADLINE } from './cancelRetry.js';
 import { RATE_UNIT_DUE } from './gates.js';
@@ -22,6 +22,7 @@ import {
   type StatementSettings,
   statusArray,
 } from './fragments.js';
+import { LIVE_COUNT_ROWS } from './liveCounts.js';
 
 /**
  * Hands free slots to waiting jobs that are due: jobs whose runAt arrived (scheduled, or backing
@@ -122,8 +123,29 @@ export async function maintenanceDue(db: Db): Promise<MaintenanceDue> {
  * right before it, since the tasks before it (lapsed leases, settled dependencies, ...) make work for it.
  */
 export async function promotionDue(db: Db, settings: StatementSettings): Promise<boolean> {
+  // The counters first (CASE keeps the order): when every job waiting for admission is of a queue or
+  // type whose gate admits nothing now, no user and no gate can promote one, and the looks below,
+  // which read those jobs one by one, are spared. Under a full type cap (2d's shape) they read the
+  // waiting jobs every second (17 ms), and the queue cap's room above it made them true, so the
+  // promotion pass ran as well (12 ms) and promoted nothing; now the look takes 0.4 ms.
   const [row] = await db.$queryRaw<{ due: boolean }[]>(sql`
-  SELECT EXISTS (SELECT 1 FROM user_slots s WHERE ${raw(userPromotable(settings))})
-    OR EXISTS (SELECT 1 FROM flow_gates g WHERE ${raw(GATE_PROMOTABLE)}) AS due`);
+  SELECT CASE WHEN ${raw(WAITING_OUTSIDE_SHUT_GATES)}
+    THEN EXISTS (SELECT 1 FROM user_slots s WHERE ${raw(userPromotable(settings))})
+      OR EXISTS (SELECT 1 FROM flow_gates g WHERE ${raw(GATE_PROMOTABLE)})
+    ELSE false END AS due`);
   return row!.due;
 }
+
+/**
+ * Whether the live counters show QUEUED jobs without a slot (waiting, scheduled or waiting for
+ * dependencies) of a queue and type pair that no shut queue or type gate holds: without any, nothing
+ * can be promoted. Keys are not counted, so a pair held by a shut key gate still counts here.
+ */
+const WAITING_OUTSIDE_SHUT_GATES = `EXISTS (
+    SELECT 1 FROM ${LIVE_COUNT_ROWS} u
+    WHERE u.state = 'queued'
+      AND NOT EXISTS (SELECT 1 FROM flow_gates g
+                      WHERE ${SHUT_GATE} AND ((g.scope = 'QUEUE' AND g.name = u.queue) OR (g.scope = 'TYPE' AND g.name = u.type)))
+    GROUP BY u.queue, u.type
+    HAVING sum(u.n) > 0
+  )`;
