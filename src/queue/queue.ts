@@ -81,10 +81,9 @@ export class JobQueue {
       settings: this.settings,
       observer: this.#observer,
     });
-    const hotDb = deps.hotDb;
-    const inTransaction: InTransaction = hotDb?.transaction
-      ? (work) => hotDb.transaction!(work)
-      : (work) => deps.prisma.$transaction((tx) => work(tx), { timeout: 120_000 });
+    // Dependents are settled on the hot path's pool when it has transactions (db/pgDb.ts).
+    const inTransaction: InTransaction =
+      deps.hotDb?.transaction?.bind(deps.hotDb) ?? ((work) => deps.prisma.$transaction((tx) => work(tx), { timeout: 120_000 }));
     this.flows = new Flows({
       prisma: this.#db,
       inTransaction,
