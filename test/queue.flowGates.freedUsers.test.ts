@@ -1,0 +1,46 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { JobRow } from '../src/jobs/columns.js';
+import { checkInvariants } from '../testing/invariants.js';
+import { startTestQueue, type TestQueue } from '../testing/testQueue.js';
+
+// A completion frees its user's slot and its gates' units in one statement, and admits the next jobs:
+// the gates' picks in each gate's order and the freed users' own next jobs, ranked together.
+describe('a completion admits the freed users’ next jobs in each gate’s order, and outside the full gates', () => {
+  let harness: TestQueue;
+  const submit = (userId: string, queue: string) => harness.queue.submitJob({ type: 'echo', userId, queue }).then((r) => r.job);
+  const claimFrom = (queue: string) => harness.queue.claimJobs({ limit: 10, workerId: 't', queues: [queue] });
+  const holdsSlot = async (job: JobRow) => (await harness.queue.getJob(job.id))!.holdsSlot;
+
+  beforeAll(async () => {
+    harness = await startTestQueue();
+  });
+  afterAll(() => harness?.close());
+
+  it('the freed user’s job first in a full gate’s order takes the unit its own completion gave back', async () => {
+    await harness.queue.flowGates.configure('QUEUE', 'fifo', { maxRunning: 1 });
+    await harness.queue.setUserConcurrency('first', 1);
+    const running = await submit('first', 'fifo');
+    const next = await submit('first', 'fifo'); // behind the cap and its user's limit
+    const later = await submit('second', 'fifo'); // behind the cap only
+    const [claimed] = await claimFrom('fifo');
+    expect(claimed!.id).toBe(running.id);
+    await harness.queue.completeJob(claimed!.id, claimed!.leaseToken!, null);
+    expect(await holdsSlot(next)).toBe(true);
+    expect(await holdsSlot(later)).toBe(false);
+    expect(await checkInvariants(harness.databaseUrl)).toEqual([]);
+  });
+
+  it('a freed user’s job outside every full gate is admitted while other jobs wait behind one', async () => {
+    await harness.queue.flowGates.configure('QUEUE', 'narrow', { maxRunning: 1 });
+    const [holder] = await Promise.all([submit('holder', 'narrow'), submit('held', 'narrow')]);
+    expect(holder.holdsSlot).toBe(true);
+    await harness.queue.setUserConcurrency('freed', 1);
+    const running = await submit('freed', 'open');
+    const waiting = await submit('freed', 'open'); // behind its user's limit, under no gate
+    const [claimed] = await claimFrom('open');
+    expect(claimed!.id).toBe(running.id);
+    await harness.queue.completeJob(claimed!.id, claimed!.leaseToken!, null);
+    expect(await holdsSlot(waiting)).toBe(true);
+    expect(await checkInvariants(harness.databaseUrl)).toEqual([]);
+  });
+});
