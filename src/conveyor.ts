@@ -77,7 +77,7 @@ export async function startConveyor(options: StartOptions): Promise<Conveyor> {
   const { prisma, hotDb } = pools;
   await installDatabaseFunctions(prisma, config.scheduling, jobTypes.all());
   const metrics = new ConveyorMetrics();
-  const queue = new JobQueue({ prisma, hotDb, jobTypes, settings: config.scheduling, observer: metrics });
+  const queue = new JobQueue({ prisma, hotDb, jobTypes, settings: config.scheduling, observer: metrics, logger });
   metrics.watchQueueDepth(queue);
   const schedules = new Schedules({ db: prisma, queue, logger });
   if (options.schedules) await syncConfigSchedules(schedules, options.schedules, logger);

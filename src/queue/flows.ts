@@ -1,5 +1,6 @@
 import { InvalidInputError, NotFoundError } from '../errors.js';
 import type { PrismaClient } from '../generated/prisma/client.js';
+import type { Logger } from '../logger.js';
 import type { JobRow, JobWithPayload } from '../jobs/columns.js';
 import { DEPENDENCIES_RUN_AT, isFinished, type DependencyPolicy } from '../jobs/states.js';
 import { LIMITS } from './limits.js';
@@ -68,6 +69,7 @@ export class Flows {
   readonly #submissions: Submissions;
   readonly #settings: QueueSettings;
   readonly #observer: QueueObserver;
+  readonly #logger: Logger | null;
 
   constructor(deps: {
     prisma: PrismaClient;
@@ -76,9 +78,12 @@ export class Flows {
     submissions: Submissions;
     settings: QueueSettings;
     observer: QueueObserver;
+    /** Where a settle that failed (left to maintenance) is reported. */
+    logger?: Logger;
   }) {
     this.#db = deps.prisma;
     this.#inTransaction = deps.inTransaction;
+    this.#logger = deps.logger?.child({ module: 'flows' }) ?? null;
     this.#submissions = deps.submissions;
     this.#settings = deps.settings;
     this.#observer = deps.observer;
@@ -178,8 +183,9 @@ export class Flows {
     if (ids.length === 0) return;
     try {
       await settleAndAdmit(this.#inTransaction, ids, this.#settings);
-    } catch {
-      // Settled by maintenance (settleUnsettled) within an interval.
+    } catch (error) {
+      // Settled by maintenance (settleUnsettled) within an interval; until then the dependents wait.
+      this.#logger?.warn({ err: error, jobIds: ids }, 'settling dependents failed; maintenance will settle them');
     }
   }
 

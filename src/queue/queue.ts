@@ -3,6 +3,7 @@ import type { PrismaClient } from '../generated/prisma/client.js';
 import type { FullJobRow, JobRow, JobWithPayload } from '../jobs/columns.js';
 import { refusal, sourceStates, type JobStatus, type Transition } from '../jobs/states.js';
 import type { JobTypeRegistry } from '../jobTypes/registry.js';
+import type { Logger } from '../logger.js';
 import { inSpan } from '../tracing.js';
 import { LIMITS } from './limits.js';
 import type { Lease, QueueObserver, QueueSettings, UserConcurrency } from './queueTypes.js';
@@ -68,6 +69,8 @@ export class JobQueue {
     jobTypes: JobTypeRegistry;
     settings: QueueSettings;
     observer?: QueueObserver;
+    /** Where work left to maintenance after a failure is reported (a failed settle of dependents). */
+    logger?: Logger;
   }) {
     this.#db = deps.prisma;
     this.#hotDb = deps.hotDb ?? deps.prisma;
@@ -90,6 +93,7 @@ export class JobQueue {
       submissions: this.#submissions,
       settings: this.settings,
       observer: this.#observer,
+      logger: deps.logger,
     });
     this.#worker = new TrustedWorkerQueue({ db: this.#hotDb, settings: this.settings, observer: this.#observer, flows: this.flows });
     this.flowGates = new FlowGates({ prisma: this.#db, settings: this.settings });
