@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { PrismaPg } from '@prisma/adapter-pg';
-import { PrismaClient } from '../generated/prisma/client.js';
+import { PrismaClient, type Prisma } from '../generated/prisma/client.js';
 
 export type { PrismaClient };
 
@@ -14,6 +14,16 @@ export function createPrismaClient(databaseUrl: string, options: { poolSize?: nu
       : { statementNameGenerator: preparedStatementNames() as (query: { sql: string; args: unknown[] }) => string },
   );
   return new PrismaClient({ adapter });
+}
+
+/**
+ * Runs `work` in one interactive transaction of `prisma` (READ COMMITTED unless `isolationLevel`
+ * says otherwise), with room for maintenance's batches and a settle's cascade: Prisma's default
+ * timeout (5 s) would end them under load.
+ */
+export function prismaTransaction(prisma: PrismaClient, isolationLevel?: Prisma.TransactionIsolationLevel) {
+  return <T>(work: (tx: Prisma.TransactionClient) => Promise<T>): Promise<T> =>
+    prisma.$transaction((tx) => work(tx), { timeout: 120_000, ...(isolationLevel && { isolationLevel }) });
 }
 
 /** Arrays longer than this make a call a batch (see below). */

@@ -1,4 +1,5 @@
 import { ADVISORY_LOCKS } from '../db/advisoryLocks.js';
+import { prismaTransaction } from '../db/prisma.js';
 import type { PrismaClient } from '../generated/prisma/client.js';
 import type { JobRow } from '../jobs/columns.js';
 import type { Logger } from '../logger.js';
@@ -98,48 +99,45 @@ export class Maintenance {
       options.onFailure?.(task, error, item);
     };
     try {
-      const outcome = await this.#db.$transaction(
-        async (leader) => {
-          const [lock] = await leader.$queryRaw<
-            { locked: boolean }[]
-          >`SELECT pg_try_advisory_xact_lock(${ADVISORY_LOCKS.maintenance}::bigint) AS locked`;
-          if (!lock?.locked) return null;
-          const context = (task: string): TaskContext => ({
-            db: this.#db,
-            inTransaction: (work) => this.#db.$transaction((tx) => work(tx), { timeout: 120_000 }),
-            inSnapshot: (work) => this.#db.$transaction((tx) => work(tx), { isolationLevel: 'RepeatableRead', timeout: 120_000 }),
-            settings: this.#settings,
-            schedules: this.#schedules,
-            batchSize: this.#options.batchSize ?? 1000,
-            pruneOlderThan:
-              options.pruneOlderThan !== undefined ? options.pruneOlderThan : retentionMs > 0 ? new Date(Date.now() - retentionMs) : null,
-            skipped: (item, error) => onFailure(task, error, item),
-          });
-          const run = async <T>(task: MaintenanceTask<T>): Promise<T> => {
-            try {
-              return await task.runOnce(context(task.name));
-            } catch (error) {
-              onFailure(task.name, error);
-              return task.nothing;
-            }
-          };
-          // The tasks whose statements would find nothing are left out (none, if the look fails).
-          const due = await maintenanceDue(this.#db).catch(() => ALL_DUE);
-          const expired = due.lapsedLeases ? await run(expireLeases) : [];
-          this.#observer.jobsFailed?.(expired);
-          const scheduled = await run(fireSchedules);
-          if (due.pastDeadline) await run(expireJobs);
-          await run(settleDependencies);
-          const admittedUnderRate = due.rateUnitsDue ? await run(releaseRateUnits) : [];
-          const promotionDue = await isPromotionDue(this.#db, this.#settings).catch(() => true);
-          const promoted = [...admittedUnderRate, ...(promotionDue ? await run(promoteWaiting) : [])];
-          const pruned = await run(pruneFinished);
-          await run(foldCounts);
-          return { expired, promoted: promoted.length, pruned, scheduled };
-        },
-        // The tasks run beside this transaction; it only holds the lock (Prisma's default is 5 s).
-        { timeout: 120_000 },
-      );
+      // The tasks run beside this transaction; it only holds the lock.
+      const outcome = await prismaTransaction(this.#db)(async (leader) => {
+        const [lock] = await leader.$queryRaw<
+          { locked: boolean }[]
+        >`SELECT pg_try_advisory_xact_lock(${ADVISORY_LOCKS.maintenance}::bigint) AS locked`;
+        if (!lock?.locked) return null;
+        const context = (task: string): TaskContext => ({
+          db: this.#db,
+          inTransaction: prismaTransaction(this.#db),
+          inSnapshot: prismaTransaction(this.#db, 'RepeatableRead'),
+          settings: this.#settings,
+          schedules: this.#schedules,
+          batchSize: this.#options.batchSize ?? 1000,
+          pruneOlderThan:
+            options.pruneOlderThan !== undefined ? options.pruneOlderThan : retentionMs > 0 ? new Date(Date.now() - retentionMs) : null,
+          skipped: (item, error) => onFailure(task, error, item),
+        });
+        const run = async <T>(task: MaintenanceTask<T>): Promise<T> => {
+          try {
+            return await task.runOnce(context(task.name));
+          } catch (error) {
+            onFailure(task.name, error);
+            return task.nothing;
+          }
+        };
+        // The tasks whose statements would find nothing are left out (none, if the look fails).
+        const due = await maintenanceDue(this.#db).catch(() => ALL_DUE);
+        const expired = due.lapsedLeases ? await run(expireLeases) : [];
+        this.#observer.jobsFailed?.(expired);
+        const scheduled = await run(fireSchedules);
+        if (due.pastDeadline) await run(expireJobs);
+        await run(settleDependencies);
+        const admittedUnderRate = due.rateUnitsDue ? await run(releaseRateUnits) : [];
+        const promotionDue = await isPromotionDue(this.#db, this.#settings).catch(() => true);
+        const promoted = [...admittedUnderRate, ...(promotionDue ? await run(promoteWaiting) : [])];
+        const pruned = await run(pruneFinished);
+        await run(foldCounts);
+        return { expired, promoted: promoted.length, pruned, scheduled };
+      });
       if (outcome) {
         for (const job of outcome.expired)
           this.#logger.warn({ jobId: job.id, status: job.status, attempts: job.attempts }, 'lease expired');

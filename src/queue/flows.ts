@@ -1,4 +1,5 @@
 import { InvalidInputError, NotFoundError } from '../errors.js';
+import { prismaTransaction } from '../db/prisma.js';
 import type { PrismaClient } from '../generated/prisma/client.js';
 import type { Logger } from '../logger.js';
 import type { JobRow, JobWithPayload } from '../jobs/columns.js';
@@ -109,55 +110,52 @@ export class Flows {
     });
     const named = [...new Set(nodes.flatMap((node) => node.input.dependsOn ?? []))];
     await this.#submissions.beforeInsert(params);
-    const { jobs, released } = await this.#db.$transaction(
-      async (tx) => {
-        const targets = named.length > 0 ? await dependencyTargetsMark(tx, named) : [];
-        const byId = new Map(targets.map((t) => [t.id, t]));
-        for (const node of nodes) {
-          for (const id of node.input.dependsOn ?? []) {
-            const target = byId.get(id);
-            if (!target || (!options.anyUsersDependencies && target.userId !== node.input.userId)) {
-              throw new NotFoundError(`${node.path}dependsOn: no job with id ${id}.`);
-            }
+    const { jobs, released } = await prismaTransaction(this.#db)(async (tx) => {
+      const targets = named.length > 0 ? await dependencyTargetsMark(tx, named) : [];
+      const byId = new Map(targets.map((t) => [t.id, t]));
+      for (const node of nodes) {
+        for (const id of node.input.dependsOn ?? []) {
+          const target = byId.get(id);
+          if (!target || (!options.anyUsersDependencies && target.userId !== node.input.userId)) {
+            throw new NotFoundError(`${node.path}dependsOn: no job with id ${id}.`);
           }
         }
-        await userSlotEnsure(tx, [...new Set(params.map((p) => p.userId))]);
-        const inserted = await jobInsertMany(tx, params, this.#settings);
-        const rootId = inserted[0]!.id;
-        const edges: DependencyEdge[] = [];
-        nodes.forEach((node, index) => {
-          const id = inserted[index]!.id;
-          const onFailure = node.input.onDependencyFailure ?? 'FAIL';
-          for (const dependsOnId of new Set(node.input.dependsOn ?? [])) edges.push({ jobId: id, dependsOnId, onFailure, isChild: false });
-          if (node.parent !== null) {
-            const parent = nodes[node.parent]!;
-            edges.push({
-              jobId: inserted[node.parent]!.id,
-              dependsOnId: id,
-              onFailure: parent.input.onDependencyFailure ?? 'FAIL',
-              isChild: true,
-            });
-          }
-        });
-        const pending = new Map<string, number>();
-        for (const edge of edges) pending.set(edge.jobId, (pending.get(edge.jobId) ?? 0) + 1);
-        const hasDependents = new Set(edges.map((edge) => edge.dependsOnId));
-        await flowJobsMark(
-          tx,
-          inserted.map((job) => ({
-            id: job.id,
-            flowRootId: rootId,
-            pending: pending.get(job.id) ?? 0,
-            hasDependents: hasDependents.has(job.id),
-          })),
-        );
-        if (edges.length > 0) await dependencyEdgesInsert(tx, edges);
-        // Dependencies that finished before this submit are settled now, as their finishing would have.
-        const finished = targets.filter((t) => isFinished(t.status)).map((t) => t.id);
-        return { jobs: inserted, released: finished.length > 0 ? await settleDependents(tx, finished) : new Set<string>() };
-      },
-      { timeout: 120_000 },
-    );
+      }
+      await userSlotEnsure(tx, [...new Set(params.map((p) => p.userId))]);
+      const inserted = await jobInsertMany(tx, params, this.#settings);
+      const rootId = inserted[0]!.id;
+      const edges: DependencyEdge[] = [];
+      nodes.forEach((node, index) => {
+        const id = inserted[index]!.id;
+        const onFailure = node.input.onDependencyFailure ?? 'FAIL';
+        for (const dependsOnId of new Set(node.input.dependsOn ?? [])) edges.push({ jobId: id, dependsOnId, onFailure, isChild: false });
+        if (node.parent !== null) {
+          const parent = nodes[node.parent]!;
+          edges.push({
+            jobId: inserted[node.parent]!.id,
+            dependsOnId: id,
+            onFailure: parent.input.onDependencyFailure ?? 'FAIL',
+            isChild: true,
+          });
+        }
+      });
+      const pending = new Map<string, number>();
+      for (const edge of edges) pending.set(edge.jobId, (pending.get(edge.jobId) ?? 0) + 1);
+      const hasDependents = new Set(edges.map((edge) => edge.dependsOnId));
+      await flowJobsMark(
+        tx,
+        inserted.map((job) => ({
+          id: job.id,
+          flowRootId: rootId,
+          pending: pending.get(job.id) ?? 0,
+          hasDependents: hasDependents.has(job.id),
+        })),
+      );
+      if (edges.length > 0) await dependencyEdgesInsert(tx, edges);
+      // Dependencies that finished before this submit are settled now, as their finishing would have.
+      const finished = targets.filter((t) => isFinished(t.status)).map((t) => t.id);
+      return { jobs: inserted, released: finished.length > 0 ? await settleDependents(tx, finished) : new Set<string>() };
+    });
     this.#observer.jobsSubmitted?.(jobs);
     await admitReleased(this.#db, released, this.#settings);
     // The insert returned the rows before they were marked: read them again, as committed.

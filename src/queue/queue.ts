@@ -1,4 +1,5 @@
 import { ConflictError, InvalidInputError, NotFoundError } from '../errors.js';
+import { prismaTransaction } from '../db/prisma.js';
 import type { PrismaClient } from '../generated/prisma/client.js';
 import type { FullJobRow, JobRow, JobWithPayload } from '../jobs/columns.js';
 import { refusal, sourceStates, type JobStatus, type Transition } from '../jobs/states.js';
@@ -85,8 +86,7 @@ export class JobQueue {
       observer: this.#observer,
     });
     // Dependents are settled on the hot path's pool when it has transactions (db/pgDb.ts).
-    const inTransaction: InTransaction =
-      deps.hotDb?.transaction?.bind(deps.hotDb) ?? ((work) => deps.prisma.$transaction((tx) => work(tx), { timeout: 120_000 }));
+    const inTransaction: InTransaction = deps.hotDb?.transaction?.bind(deps.hotDb) ?? prismaTransaction(deps.prisma);
     this.flows = new Flows({
       prisma: this.#db,
       inTransaction,
