@@ -43,4 +43,20 @@ describe('a completion admits the freed users’ next jobs in each gate’s orde
     expect(await holdsSlot(waiting)).toBe(true);
     expect(await checkInvariants(harness.databaseUrl)).toEqual([]);
   });
+
+  it('a freed user’s job of a type without a cap is admitted when the type it ran fills its cap again', async () => {
+    // Every waiting job of the capped type is behind its gate, full again after the gate's picks; the
+    // freed user's own next job is of another type, which nothing holds back.
+    await harness.queue.flowGates.configure('TYPE', 'sleep', { maxRunning: 1 });
+    await harness.queue.setUserConcurrency('mixed', 1);
+    const running = (await harness.queue.submitJob({ type: 'sleep', userId: 'mixed', queue: 'types', payload: { ms: 0 } })).job;
+    const behind = (await harness.queue.submitJob({ type: 'sleep', userId: 'other', queue: 'types', payload: { ms: 0 } })).job;
+    const uncapped = (await harness.queue.submitJob({ type: 'echo', userId: 'mixed', queue: 'types' })).job;
+    const [claimed] = await claimFrom('types');
+    expect(claimed!.id).toBe(running.id);
+    await harness.queue.completeJob(claimed!.id, claimed!.leaseToken!, null);
+    expect(await holdsSlot(behind)).toBe(true);
+    expect(await holdsSlot(uncapped)).toBe(true);
+    expect(await checkInvariants(harness.databaseUrl)).toEqual([]);
+  });
 });
