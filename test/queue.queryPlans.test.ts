@@ -409,6 +409,23 @@ describe('query plans under queue and type caps (bench 2d’s shape)', () => {
     const [row] = await withClient(harness.databaseUrl, async (client) => (await client.query(statement!.text, statement!.values)).rows);
     expect(row).toEqual({ due: false });
   });
+  it('completing jobs looks up at most 50 waiting types before it reads the freed users’ jobs anyway', async () => {
+    // 60 more types wait, each under a paused gate: every type is covered, but a look through
+    // thousands of them on every completion would cost more than the freed users' jobs it spares.
+    await withClient(harness.databaseUrl, async (client) => {
+      await client.query(`INSERT INTO flow_gates (scope, name, paused) SELECT 'TYPE', 'paused-' || g, true FROM generate_series(10, 69) g`);
+      await client.query(`INSERT INTO jobs (type, user_id) SELECT 'paused-' || g, 'user-0' FROM generate_series(10, 69) g`);
+    });
+    const completions = running.slice(60, 80).map((job) => ({ id: job.id, leaseToken: job.leaseToken!, resultJson: 'null' }));
+    const nodes = await explainAnalyze(
+      harness.databaseUrl,
+      statementOf((db) => sql.jobCompleteMany(db, completions, settings)),
+    );
+    const userPicks = nodes.filter((n) => n['Subplan Name'] === 'CTE user_picks').flatMap(nodesOf);
+    // (Actual Rows is a mean over the loops, so the product may be a fraction off.)
+    expect(rowsRead(userPicks.filter((n) => n['Index Name'] === 'jobs_waiting_type_idx'))).toBeLessThanOrEqual(51);
+    expect(rowsRead(nodes.filter((n) => n['Index Name'] === 'jobs_waiting_idx'))).toBeGreaterThan(0);
+  });
 });
 
 describe('query plans of maintenance on statistics taken before any job finished', () => {

@@ -219,6 +219,9 @@ export function gateColumnsOf(x: string, free: string, also = 'true'): { columns
 }
 const CANDIDATE = 'id, user_id, queue, type, concurrency_key, priority, run_at, seq';
 
+/** How many waiting types (or queues) a completion looks up at most before it reads the freed users' jobs anyway. */
+const COVERED_PROBES = 50;
+
 /**
  * Whether a freed user's own waiting jobs may hold one it could be admitted with here: false when
  * every type (or every queue) with waiting jobs has a gate that admits nothing now (CTE
@@ -241,13 +244,16 @@ function uncoveredWaiting(scope: 'TYPE' | 'QUEUE'): string {
   // Waiting for admission, as the waiting indexes hold them (scheduled ones too: more, never fewer).
   const next = (after: string) =>
     `SELECT j.${column} FROM jobs j WHERE j.status = 'QUEUED' AND NOT j.holds_slot ${after} ORDER BY j.${column} LIMIT 1`;
+  // After COVERED_PROBES names all covered it answers true: reading the freed users' jobs is bounded
+  // by their number, the probes should be too.
   return `EXISTS (
-        WITH RECURSIVE w(name) AS (
-          (${next('')})
+        WITH RECURSIVE w(name, probes) AS (
+          (SELECT name, 1 FROM (${next('')}) first(name))
           UNION ALL
-          SELECT (${next('AND j.' + column + ' > w.name')}) FROM w WHERE w.name IS NOT NULL AND ${covered('w.name')}
+          SELECT (${next('AND j.' + column + ' > w.name')}), w.probes + 1 FROM w
+          WHERE w.name IS NOT NULL AND w.probes < ${COVERED_PROBES} AND ${covered('w.name')}
         )
-        SELECT 1 FROM w WHERE w.name IS NOT NULL AND NOT ${covered('w.name')}
+        SELECT 1 FROM w WHERE w.name IS NOT NULL AND (w.probes = ${COVERED_PROBES} OR NOT ${covered('w.name')})
       )`;
 }
 
