@@ -18,6 +18,7 @@ import {
   releaseAndPromote,
   slotsFreedBy,
 } from './admission.js';
+import { slotRowsLocked } from './userSlots.js';
 
 /**
  * How a statement takes its target rows' locks. `wait` (one job: cancelJob, retryJob) waits for a row
@@ -108,11 +109,9 @@ export function jobRetryMany(db: Db, ids: readonly string[], settings: Statement
   ),
   ${countFinished('target', -1)},
   ${gateRowsLocked(raw(gatePairsOf('target')))},
-  slots AS (
+  slots AS MATERIALIZED (
     SELECT s.user_id, greatest(coalesce(s.max_running, ${settings.defaultUserConcurrency}::int) - s.used, 0) AS free
-    FROM user_slots s WHERE s.user_id = ANY(ARRAY(SELECT DISTINCT user_id FROM target)) AND (SELECT count(*) FROM gate_rows) >= 0
-    ORDER BY s.user_id
-    FOR UPDATE
+    FROM ${raw(slotRowsLocked('SELECT DISTINCT user_id FROM target', '(SELECT count(*) FROM gate_rows) >= 0'))}
   ),
   slot_rows_created AS (
     INSERT INTO user_slots (user_id)

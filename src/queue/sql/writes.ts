@@ -35,10 +35,10 @@ import {
   RATE_BITS,
   rankUnderEveryLimit,
   releaseAndPromote,
-  slotAcquire,
   slotsFreedBy,
   unitsHeld,
 } from './admission.js';
+import { slotAcquire, slotRowsLocked } from './userSlots.js';
 import { attemptsEnded } from './attempts.js';
 import type { JobInsertParams, JobClaimParams, JobCompletion, JobFailure, Selection, JobHeartbeatParams } from './params.js';
 
@@ -127,11 +127,9 @@ export function jobInsertMany(db: Db, rows: readonly JobInsertParams[], settings
                            tags, metadata, queue, expires_at, concurrency_key, n)
   ),
   ${gateRowsLocked(raw(gatePairsOf('input')))},
-  slots AS (
+  slots AS MATERIALIZED (
     SELECT s.user_id, greatest(coalesce(s.max_running, ${settings.defaultUserConcurrency}::int) - s.used, 0) AS free
-    FROM user_slots s WHERE s.user_id = ANY(ARRAY(SELECT DISTINCT user_id FROM input)) AND (SELECT count(*) FROM gate_rows) >= 0
-    ORDER BY s.user_id
-    FOR UPDATE
+    FROM ${raw(slotRowsLocked('SELECT DISTINCT user_id FROM input', '(SELECT count(*) FROM gate_rows) >= 0'))}
   ),
   firsts AS (
     SELECT * FROM (
