@@ -11,7 +11,9 @@ import { sql, type StatementSettings } from './fragments.js';
  * once condition `first` (asked once, before the first lock: the gate rows are locked) holds. As a
  * filter `s.user_id = ANY(ARRAY(…))` the planner, which takes such a list for 10 users, chose at
  * 1 000 users (PostgreSQL 15, bench 2d) a scan of every slot row testing each against the whole list:
- * 5 ms of a 200-job completion and 9 ms of a 1 000-job submit.
+ * 5 ms of a 200-job completion and 9 ms of a 1 000-job submit. The CTE that selects from these must
+ * be MATERIALIZED: the lock now sits in a subquery, so a CTE read once could be folded into a later
+ * join and take its locks there, out of order.
  */
 export function slotRowsLocked(users: string, first = 'true'): string {
   return `(SELECT * FROM (${users}) x ORDER BY x.user_id) u,
