@@ -14,7 +14,7 @@
  * with SKIP LOCKED, never waited for. A queue or type without a gate row is never read with a lock.
  */
 import { Prisma } from '../../generated/prisma/client.js';
-import { slotRowsLocked } from './userSlots.js';
+import { slotRowsLocked, userLimit } from './userSlots.js';
 import { countFinished, type Contents, jobColumns, NOTIFIED, notifyCte, raw, sql, type StatementSettings } from './fragments.js';
 
 /**
@@ -180,7 +180,7 @@ function underNoShutGate(a: string): string {
  * slot rows once a second to promote none (50 ms a pass in 2d, the completions waiting on the locks).
  */
 export function userPromotable(settings: StatementSettings): string {
-  return `s.used < coalesce(s.max_running, ${settings.defaultUserConcurrency}::int) AND ${someWaiting('user_id', 's.user_id', underNoShutGate('j'))}`;
+  return `s.used < ${userLimit(settings)} AND ${someWaiting('user_id', 's.user_id', underNoShutGate('j'))}`;
 }
 
 /** A gate row `g` with room and a due job of it waiting: what promotion looks for. */
@@ -276,7 +276,7 @@ function uncoveredWaiting(scope: 'TYPE' | 'QUEUE'): string {
  * what is left.
  */
 export function releaseAndPromote(settings: StatementSettings): Prisma.Sql {
-  const limit = `coalesce(s.max_running, ${settings.defaultUserConcurrency}::int)`;
+  const limit = userLimit(settings);
   // The units a freed gate has for waiting jobs now, as of the snapshot (UNCAPPED_BATCH for a limit it does not have).
   const room = `least(coalesce(g.max_running - g.used + f.n, ${UNCAPPED_BATCH}), coalesce(g.rate_limit - g.rate_used + f.rate_n, ${UNCAPPED_BATCH}))`;
   const gatePicks = (scope: GateScope) => `
@@ -367,7 +367,6 @@ export function releaseAndPromote(settings: StatementSettings): Prisma.Sql {
     FROM ${raw(
       slotRowsLocked(
         'SELECT user_id, sum(n)::int AS n FROM (SELECT user_id, n FROM freed_users UNION ALL SELECT user_id, 0 FROM candidates) x GROUP BY user_id',
-        '(SELECT count(*) FROM gate_rows) >= 0',
       ),
     )}
   ),

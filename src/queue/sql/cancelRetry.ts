@@ -18,7 +18,7 @@ import {
   releaseAndPromote,
   slotsFreedBy,
 } from './admission.js';
-import { slotRowsLocked } from './userSlots.js';
+import { slotsWithRoomLocked } from './userSlots.js';
 
 /**
  * How a statement takes its target rows' locks. `wait` (one job: cancelJob, retryJob) waits for a row
@@ -109,10 +109,7 @@ export function jobRetryMany(db: Db, ids: readonly string[], settings: Statement
   ),
   ${countFinished('target', -1)},
   ${gateRowsLocked(raw(gatePairsOf('target')))},
-  slots AS MATERIALIZED (
-    SELECT s.user_id, greatest(coalesce(s.max_running, ${settings.defaultUserConcurrency}::int) - s.used, 0) AS free
-    FROM ${raw(slotRowsLocked('SELECT DISTINCT user_id FROM target', '(SELECT count(*) FROM gate_rows) >= 0'))}
-  ),
+  ${raw(slotsWithRoomLocked('target', settings))},
   slot_rows_created AS (
     INSERT INTO user_slots (user_id)
     SELECT DISTINCT user_id FROM target t WHERE NOT EXISTS (SELECT 1 FROM slots s WHERE s.user_id = t.user_id)

@@ -6,6 +6,7 @@
 import type { JobRow } from '../../jobs/columns.js';
 import { gatePairsOf, gateRowsLocked, NO_UNITS, releaseAndPromote, unitsHeld } from './admission.js';
 import { type Db, jobColumns, NOTIFIED, notifyCte, raw, sql, type StatementSettings } from './fragments.js';
+import { userLimit } from './userSlots.js';
 
 /** Sets (or with null, clears) a user's concurrency override; returns the row, locked. */
 export function userSlotSetLimit(db: Db, userId: string, limit: number | null) {
@@ -25,7 +26,7 @@ export function userSlotShrink(db: Db, userId: string, settings: StatementSettin
   -- Gate rows before the slot row, the order every statement locks them in.
   ${gateRowsLocked(raw(gatePairsOf('ready')))},
   slot_row AS (
-    SELECT user_id, used - coalesce(max_running, ${settings.defaultUserConcurrency}::int) AS excess
+    SELECT user_id, used - ${raw(userLimit(settings, 'user_slots'))} AS excess
     FROM user_slots WHERE user_id = ${userId} AND (SELECT count(*) FROM gate_rows) >= 0 FOR UPDATE
   ),
   demoted AS (

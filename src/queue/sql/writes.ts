@@ -38,7 +38,7 @@ import {
   slotsFreedBy,
   unitsHeld,
 } from './admission.js';
-import { slotAcquire, slotRowsLocked } from './userSlots.js';
+import { slotAcquire, slotsWithRoomLocked } from './userSlots.js';
 import { attemptsEnded } from './attempts.js';
 import type { JobInsertParams, JobClaimParams, JobCompletion, JobFailure, Selection, JobHeartbeatParams } from './params.js';
 
@@ -127,10 +127,7 @@ export function jobInsertMany(db: Db, rows: readonly JobInsertParams[], settings
                            tags, metadata, queue, expires_at, concurrency_key, n)
   ),
   ${gateRowsLocked(raw(gatePairsOf('input')))},
-  slots AS MATERIALIZED (
-    SELECT s.user_id, greatest(coalesce(s.max_running, ${settings.defaultUserConcurrency}::int) - s.used, 0) AS free
-    FROM ${raw(slotRowsLocked('SELECT DISTINCT user_id FROM input', '(SELECT count(*) FROM gate_rows) >= 0'))}
-  ),
+  ${raw(slotsWithRoomLocked('input', settings))},
   firsts AS (
     SELECT * FROM (
       SELECT i.*, coalesce(i.run_at, now()) AS due_at,
