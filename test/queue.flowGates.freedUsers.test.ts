@@ -10,6 +10,12 @@ describe('a completion admits the freed users’ next jobs in each gate’s orde
   const submit = (userId: string, queue: string) => harness.queue.submitJob({ type: 'echo', userId, queue }).then((r) => r.job);
   const claimFrom = (queue: string) => harness.queue.claimJobs({ limit: 10, workerId: 't', queues: [queue] });
   const holdsSlot = async (job: JobRow) => (await harness.queue.getJob(job.id))!.holdsSlot;
+  /** Claims from `queue`, which must hand out `job` first, and completes it. */
+  const claimAndComplete = async (queue: string, job: JobRow) => {
+    const [claimed] = await claimFrom(queue);
+    expect(claimed!.id).toBe(job.id);
+    await harness.queue.completeJob(claimed!.id, claimed!.leaseToken!, null);
+  };
 
   beforeAll(async () => {
     harness = await startTestQueue();
@@ -22,9 +28,7 @@ describe('a completion admits the freed users’ next jobs in each gate’s orde
     const running = await submit('first', 'fifo');
     const next = await submit('first', 'fifo'); // behind the cap and its user's limit
     const later = await submit('second', 'fifo'); // behind the cap only
-    const [claimed] = await claimFrom('fifo');
-    expect(claimed!.id).toBe(running.id);
-    await harness.queue.completeJob(claimed!.id, claimed!.leaseToken!, null);
+    await claimAndComplete('fifo', running);
     expect(await holdsSlot(next)).toBe(true);
     expect(await holdsSlot(later)).toBe(false);
     expect(await checkInvariants(harness.databaseUrl)).toEqual([]);
@@ -37,9 +41,7 @@ describe('a completion admits the freed users’ next jobs in each gate’s orde
     await harness.queue.setUserConcurrency('freed', 1);
     const running = await submit('freed', 'open');
     const waiting = await submit('freed', 'open'); // behind its user's limit, under no gate
-    const [claimed] = await claimFrom('open');
-    expect(claimed!.id).toBe(running.id);
-    await harness.queue.completeJob(claimed!.id, claimed!.leaseToken!, null);
+    await claimAndComplete('open', running);
     expect(await holdsSlot(waiting)).toBe(true);
     expect(await checkInvariants(harness.databaseUrl)).toEqual([]);
   });
@@ -52,9 +54,7 @@ describe('a completion admits the freed users’ next jobs in each gate’s orde
     const running = (await harness.queue.submitJob({ type: 'sleep', userId: 'mixed', queue: 'types', payload: { ms: 0 } })).job;
     const behind = (await harness.queue.submitJob({ type: 'sleep', userId: 'other', queue: 'types', payload: { ms: 0 } })).job;
     const uncapped = (await harness.queue.submitJob({ type: 'echo', userId: 'mixed', queue: 'types' })).job;
-    const [claimed] = await claimFrom('types');
-    expect(claimed!.id).toBe(running.id);
-    await harness.queue.completeJob(claimed!.id, claimed!.leaseToken!, null);
+    await claimAndComplete('types', running);
     expect(await holdsSlot(behind)).toBe(true);
     expect(await holdsSlot(uncapped)).toBe(true);
     expect(await checkInvariants(harness.databaseUrl)).toEqual([]);
