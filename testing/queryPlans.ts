@@ -11,6 +11,8 @@ export interface PlanNode {
   'Node Type': string;
   'Relation Name'?: string;
   'Index Name'?: string;
+  /** The CTE a `CTE Scan` reads. */
+  'CTE Name'?: string;
   /** Set on the top node of a CTE or subplan: `CTE name`, `InitPlan 3`, … */
   'Subplan Name'?: string;
   'Actual Rows'?: number;

@@ -396,11 +396,15 @@ export function releaseAndPromote(settings: StatementSettings): Prisma.Sql {
     ) r
     WHERE r.user_rank <= r.free
   ),
+  admitted_units AS MATERIALIZED (SELECT array_agg(id) AS ids, array_agg(units) AS units FROM admitted),
   promoted AS (
     -- The rows by their ids alone (one index scan, as a join with admitted was twice as slow); the units
-    -- are looked up per row only when a gate is involved at all.
+    -- are looked up per row only when a gate is involved at all, by position in one array built once:
+    -- a lookup in admitted per row read all of it each time (200 x 200 rows, 1.6 ms of a 200-job
+    -- completion under a binding cap).
     UPDATE jobs j SET holds_slot = true, version = j.version + 1, updated_at = now(),
-      gate_units = CASE WHEN EXISTS (SELECT 1 FROM gate_rows) THEN (SELECT a.units FROM admitted a WHERE a.id = j.id) ELSE 0 END
+      gate_units = CASE WHEN EXISTS (SELECT 1 FROM gate_rows)
+        THEN (SELECT units FROM admitted_units)[array_position((SELECT ids FROM admitted_units), j.id)] ELSE 0 END
     WHERE j.id = ANY(ARRAY(SELECT id FROM admitted))
     RETURNING j.*
   ),
