@@ -33,6 +33,23 @@ describe('submitting jobs', () => {
     });
   });
 
+  it('jobs without an idempotency key take no room in the index that keeps keys unique', async () => {
+    // Every version of every job had an entry there, key or not: one index insertion more per
+    // submit, admission, claim and completion.
+    const indexSize = () =>
+      withClient(harness.databaseUrl, async (client) => {
+        const { rows } = await client.query(`SELECT pg_relation_size('jobs_user_id_idempotency_key_key')::int AS bytes`);
+        return rows[0].bytes as number;
+      });
+    const before = await indexSize();
+    // Due in an hour, so that they stay out of the other tests' claims.
+    const runAt = new Date(Date.now() + 3_600_000);
+    for (let i = 0; i < 4; i++) {
+      await harness.queue.submitJobs(Array.from({ length: 1000 }, (_, k) => ({ type: 'echo', userId: `keyless-${k % 50}`, runAt })));
+    }
+    expect((await indexSize()) - before).toBeLessThanOrEqual(8192);
+  });
+
   it('with a future runAt waits as scheduled (not holding a user slot) and becomes claimable when due', async () => {
     const { queue, maintenance } = harness;
     const runAt = new Date(Date.now() + 800);

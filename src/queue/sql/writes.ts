@@ -87,7 +87,7 @@ export function jobInsertStatement(p: { [K in keyof JobInsertParams]: unknown },
            CASE WHEN EXISTS (SELECT 1 FROM slot) THEN ${ONE_JOB_GATES.units} ELSE 0 END,
            ${p.uniqueKey}::text, ${p.uniqueMode}::text, ${p.uniqueUntil}::timestamptz
     WHERE NOT EXISTS (SELECT 1 FROM existing)
-    ON CONFLICT (user_id, idempotency_key) DO NOTHING
+    ON CONFLICT (user_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
     RETURNING *
   ),
   ${gatesTaken('inserted')},
@@ -158,7 +158,7 @@ export function jobInsertMany(db: Db, rows: readonly JobInsertParams[], settings
            CASE WHEN r.admitted THEN r.units ELSE 0 END
     FROM admitted r
     ORDER BY r.n
-    ON CONFLICT (user_id, idempotency_key) DO NOTHING
+    ON CONFLICT (user_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
     RETURNING *
   ),
   slots_taken AS (
