@@ -1,5 +1,5 @@
 import type { JobRow } from '../jobs/columns.js';
-import type { GateScope } from '../queue/sql/admission.js';
+import type { GateScope } from '../queue/sql/gateUnits.js';
 import { listPromotable } from '../queue/sql/reads.js';
 import { jobPromoteWaiting } from '../queue/sql/maintenance.js';
 import { isolatingFailures, type MaintenanceTask } from './task.js';

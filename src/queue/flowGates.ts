@@ -5,7 +5,7 @@ import type { JobRow } from '../jobs/columns.js';
 import { WAIT_REASONS, waitsForDependencies, type WaitReason } from '../jobs/states.js';
 import { LIMITS } from './limits.js';
 import type { QueueSettings } from './queueTypes.js';
-import { GATE_SCOPE_NAMES, type GateScope } from './sql/admission.js';
+import { GATE_SCOPE_NAMES, type GateScope } from './sql/gateUnits.js';
 import {
   type FlowGateRow,
   gateCountHolders,

@@ -8,16 +8,8 @@
 import type { FullJobRow } from '../../jobs/columns.js';
 import { attemptsEnded } from './attempts.js';
 import { countFinished, type Db, jobColumns, NOTIFIED, notifyCte, raw, sql, states, type StatementSettings } from './fragments.js';
-import {
-  ADMITTED_BY_RANK,
-  gateColumnsOf,
-  gatePairsOf,
-  gateRowsLocked,
-  gatesTaken,
-  rankUnderEveryLimit,
-  releaseAndPromote,
-  slotsFreedBy,
-} from './admission.js';
+import { ADMITTED_BY_RANK, rankUnderEveryLimit, releaseAndPromote } from './admission.js';
+import { gateColumnsOf, gatePairsOf, gateRowsLocked, gatesTaken, slotsFreedBy } from './gateUnits.js';
 import { slotsWithRoomLocked } from './userSlots.js';
 
 /**

@@ -12,7 +12,8 @@
  *    ranked first; or `jobPromoteWaiting` (writes.ts) fills the room a raised cap or a resume made.
  */
 import { DEFAULT_QUEUE, type JobRow } from '../../jobs/columns.js';
-import { GATE_SCOPE_NAMES, GATE_SCOPES, type GateScope, releaseAndPromote, slotsFreedBy } from './admission.js';
+import { releaseAndPromote } from './admission.js';
+import { GATE_SCOPE_NAMES, GATE_SCOPES, type GateScope, slotsFreedBy } from './gateUnits.js';
 import { type Db, jobColumns, NOTIFIED, notifyCte, raw, sql, type StatementSettings } from './fragments.js';
 import { LIVE_COUNT_ROWS, liveCounted, NOT_YET_DUE } from './liveCounts.js';
 

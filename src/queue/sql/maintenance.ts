@@ -5,7 +5,8 @@
  */
 import type { JobRow } from '../../jobs/columns.js';
 import { FINISHED_STATUSES } from '../../jobs/states.js';
-import { GATE_PROMOTABLE, type GateScope, releaseAndPromote, SHUT_GATE, userPromotable } from './admission.js';
+import { GATE_PROMOTABLE, releaseAndPromote, userPromotable } from './admission.js';
+import { type GateScope, SHUT_GATE } from './gateUnits.js';
 import { attemptsPruned } from './attempts.js';
 import { PAST_DEADLINE } from './cancelRetry.js';
 import { RATE_UNIT_DUE } from './gates.js';

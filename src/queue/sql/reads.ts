@@ -2,7 +2,8 @@
 import type { FullJobRow, JobRow, JobWithPayload } from '../../jobs/columns.js';
 import { QUEUED_SUBSTATES, type JobStatus, type QueuedSubstate } from '../../jobs/states.js';
 import { type Db, empty, jobColumns, raw, sql, type StatementSettings } from './fragments.js';
-import { GATE_PROMOTABLE, type GateScope, userPromotable } from './admission.js';
+import { GATE_PROMOTABLE, userPromotable } from './admission.js';
+import { type GateScope } from './gateUnits.js';
 import { liveCounted } from './liveCounts.js';
 import { LEASE_LAPSED } from './writes.js';
 

@@ -6,7 +6,8 @@
  */
 import { ADVISORY_LOCK_CLASSES } from '../../db/advisoryLocks.js';
 import type { JobWithPayload } from '../../jobs/columns.js';
-import { releaseAndPromote, slotsFreedBy } from './admission.js';
+import { releaseAndPromote } from './admission.js';
+import { slotsFreedBy } from './gateUnits.js';
 import { type Db, jobColumns, NOTIFIED, notifyCte, sql, type StatementSettings } from './fragments.js';
 import type { JobInsertParams } from './params.js';
 

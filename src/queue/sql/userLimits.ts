@@ -4,7 +4,8 @@
  * writes.ts, each keeps the slot and gate invariants by itself (see admission.ts).
  */
 import type { JobRow } from '../../jobs/columns.js';
-import { gatePairsOf, gateRowsLocked, NO_UNITS, releaseAndPromote, unitsHeld } from './admission.js';
+import { releaseAndPromote } from './admission.js';
+import { gatePairsOf, gateRowsLocked, NO_UNITS, unitsHeld } from './gateUnits.js';
 import { type Db, jobColumns, NOTIFIED, notifyCte, raw, sql, type StatementSettings } from './fragments.js';
 import { userLimit } from './userSlots.js';
 

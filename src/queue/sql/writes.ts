@@ -1,8 +1,9 @@
 /**
  * The statements of a job's life, one noun-verb named function each: submit, claim, finish, release,
  * heartbeat. Each that sets or clears `holds_slot` moves its user's slot and its gate units with it,
- * in the same statement (admission.ts has the vocabulary and the invariants); the user limits'
- * statements are in userLimits.ts, maintenance's in maintenance.ts, cancel and retry in cancelRetry.ts.
+ * in the same statement (admission.ts has the invariants, gateUnits.ts the gates' vocabulary); the
+ * user limits' statements are in userLimits.ts, maintenance's in maintenance.ts, cancel and retry in
+ * cancelRetry.ts.
  */
 import type { FullJobRow, JobRow, JobWithPayload } from '../../jobs/columns.js';
 import {
@@ -22,9 +23,8 @@ import {
   states,
   type StatementSettings,
 } from './fragments.js';
+import { ADMITTED_BY_RANK, freeSlotsAndReturn, rankUnderEveryLimit, releaseAndPromote } from './admission.js';
 import {
-  ADMITTED_BY_RANK,
-  freeSlotsAndReturn,
   gateColumnsOf,
   gatePairsOf,
   gateRowsLocked,
@@ -33,11 +33,9 @@ import {
   NO_UNITS,
   ONE_JOB_GATES,
   RATE_BITS,
-  rankUnderEveryLimit,
-  releaseAndPromote,
   slotsFreedBy,
   unitsHeld,
-} from './admission.js';
+} from './gateUnits.js';
 import { slotAcquire, slotsWithRoomLocked } from './userSlots.js';
 import { attemptsEnded } from './attempts.js';
 import type { JobInsertParams, JobClaimParams, JobCompletion, JobFailure, Selection, JobHeartbeatParams } from './params.js';
