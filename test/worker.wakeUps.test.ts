@@ -3,6 +3,7 @@ import { startTestConveyor, type TestConveyor } from '../testing/conveyor.js';
 import { withClient } from '../testing/database.js';
 import { waitUntil } from '../testing/jobRuns.js';
 import { overriding } from '../testing/workerQueue.js';
+import { ClaimWakeUps } from '../src/worker/running.js';
 
 /**
  * The claim loop claims when there may be something to claim: a completion's ready jobs arrive as
@@ -52,5 +53,30 @@ describe('worker wake-ups', () => {
     // batch before (23 in one run); now at most the last, finding the queue drained.
     expect(claims.empty).toBeLessThanOrEqual(2);
     expect(claims.all).toBeGreaterThanOrEqual(total / 100);
+  });
+});
+
+/** Whether the loop's sleep ends (a wake-up) within `ms`, rather than at its own 10 s. */
+async function wokeWithin(wakeUps: ClaimWakeUps, ms: number, act: () => void): Promise<boolean> {
+  let woke = false;
+  const sleeping = wakeUps.sleep(10_000).then(() => (woke = true));
+  act();
+  await Promise.race([sleeping, new Promise((resolve) => setTimeout(resolve, ms))]);
+  return woke;
+}
+
+describe('claim loop wake-ups (the class both workers share)', () => {
+  it('a ready event older than the version the loop claimed that job at wakes nothing; a later one does', async () => {
+    const wakeUps = new ClaimWakeUps();
+    wakeUps.claimStarting();
+    wakeUps.claimEnded(10, [{ id: 'job-a', version: 3 }]);
+    // The event of job-a becoming ready (version 2) arrives after the claim took it at version 3:
+    // under load it came after the job had run and finished, and cost a claim that found nothing
+    // (the SDK worker's test in sdk.worker.test.ts counted 3 empty claims in one CI run).
+    expect(await wokeWithin(wakeUps, 100, () => wakeUps.jobReady('job-a', 2))).toBe(false);
+    // Ready again later (released, retried): a version past the claim's wakes the loop.
+    expect(await wokeWithin(wakeUps, 100, () => wakeUps.jobReady('job-a', 5))).toBe(true);
+    // A job it never claimed wakes it too.
+    expect(await wokeWithin(wakeUps, 100, () => wakeUps.jobReady('job-b', 1))).toBe(true);
   });
 });

@@ -200,7 +200,9 @@ class SdkWorker implements RunningWorker {
           if (errors?.length) this.#logger.error({ err: subscriptionError(errors), type }, 'job events refused');
           const event = data?.jobUpdated;
           if (!event) return;
-          if (event.status === 'QUEUED' && event.waitingFor === null && !this.#running.has(event.id)) this.#wakeUps.jobReady(event.id);
+          if (event.status === 'QUEUED' && event.waitingFor === null && !this.#running.has(event.id)) {
+            this.#wakeUps.jobReady(event.id, event.version);
+          }
           const running = this.#running.get(event.id);
           if (running && event.status === 'CANCELLED') this.#abort(running, 'cancelled');
         },
@@ -242,10 +244,7 @@ class SdkWorker implements RunningWorker {
       } else {
         firstClaimDone();
       }
-      this.#wakeUps.claimEnded(
-        free,
-        claimed.map((job) => job.id),
-      );
+      this.#wakeUps.claimEnded(free, claimed);
       // A full batch means there may be more right away; otherwise wait for an event, a finished
       // job or the poll interval.
       if (claimed.length === 0 || claimed.length < free) await this.#wakeUps.sleep(this.#pollIntervalMs);

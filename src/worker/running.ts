@@ -57,12 +57,20 @@ class LoopPause {
  * snapshot), unless it took that job. A claim that took every job so named, with nothing else
  * waking the loop meanwhile, drops the wake-up: the ready jobs of one completion arrive as several
  * NOTIFYs (one per few kilobytes of events) or subscription messages, and each after the first
- * once cost a claim that found nothing (two claims per completion in bench 2d). A job that ends
- * wakes the loop only when the last claim was short of room, or no events tell of ready jobs.
+ * once cost a claim that found nothing (two claims per completion in bench 2d). A ready event
+ * older than the version this loop claimed of that job is stale, and wakes nothing: under load one
+ * arrived after its job had been claimed, run and finished, and cost a claim that found nothing.
+ * A job that ends wakes the loop only when the last claim was short of room, or no events tell of
+ * ready jobs.
  */
+/** How many claimed jobs' versions a claim loop remembers: a few claims' worth (LIMITS.claimBatch is 500). */
+const CLAIMED_KEPT = 2000;
+
 export class ClaimWakeUps {
   readonly #pause = new LoopPause();
   readonly #readySinceClaim = new Set<string>();
+  /** The version each recently claimed job was claimed at (the latest CLAIMED_KEPT). */
+  readonly #claimedVersions = new Map<string, number>();
   #wokenOtherwise = false;
   #capacityBound = true;
 
@@ -72,15 +80,25 @@ export class ClaimWakeUps {
     this.#wokenOtherwise = false;
   }
 
-  /** After a claim for `free` jobs (none when `free` is 0) that took `claimedIds`. */
-  claimEnded(free: number, claimedIds: readonly string[]): void {
-    for (const id of claimedIds) this.#readySinceClaim.delete(id);
+  /** After a claim for `free` jobs (none when `free` is 0) that took `claimed`. */
+  claimEnded(free: number, claimed: readonly { id: string; version: number }[]): void {
+    for (const { id, version } of claimed) {
+      this.#readySinceClaim.delete(id);
+      this.#claimedVersions.delete(id);
+      this.#claimedVersions.set(id, version);
+    }
+    // Oldest first (a Map keeps insertion order).
+    for (const id of this.#claimedVersions.keys()) {
+      if (this.#claimedVersions.size <= CLAIMED_KEPT) break;
+      this.#claimedVersions.delete(id);
+    }
     if (free > 0 && this.#readySinceClaim.size === 0 && !this.#wokenOtherwise) this.#pause.forgetWakeUp();
-    this.#capacityBound = free === 0 || claimedIds.length >= free;
+    this.#capacityBound = free === 0 || claimed.length >= free;
   }
 
-  /** A job of the loop's types became claimable (not one the worker runs already). */
-  jobReady(id: string): void {
+  /** Job `id` of the loop's types became claimable at `version` (not one the worker runs already). */
+  jobReady(id: string, version: number): void {
+    if (version <= (this.#claimedVersions.get(id) ?? -1)) return;
     this.#readySinceClaim.add(id);
     this.#pause.wakeUp();
   }

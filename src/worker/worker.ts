@@ -95,7 +95,7 @@ export class Worker {
       this.#bus?.subscribe((events) => {
         for (const event of events) {
           const ready = event.status === 'QUEUED' && event.holdsSlot && this.#handledTypes.includes(event.type);
-          if (ready && !this.#running.has(event.id)) this.#wakeUps.jobReady(event.id);
+          if (ready && !this.#running.has(event.id)) this.#wakeUps.jobReady(event.id, event.version);
           if (event.status !== 'RUNNING') {
             const running = this.#running.get(event.id);
             if (running && event.status === 'CANCELLED') this.#abort(running, 'cancelled');
@@ -161,10 +161,7 @@ export class Worker {
         }
         for (const job of claimed) this.#execute(job);
       }
-      this.#wakeUps.claimEnded(
-        free,
-        claimed.map((job) => job.id),
-      );
+      this.#wakeUps.claimEnded(free, claimed);
       // A full batch means there may be more right away; otherwise (or with no free slot) sleep until
       // woken by a NOTIFY or a finished job, or until the poll interval passes.
       if (claimed.length === 0 || claimed.length < free) await this.#wakeUps.sleep(this.#options.pollIntervalMs);
