@@ -50,6 +50,9 @@ class LoopPause {
   }
 }
 
+/** How many claimed jobs' versions a claim loop remembers: a few claims' worth (LIMITS.claimBatch is 500). */
+const CLAIMED_KEPT = 2000;
+
 /**
  * When a claim loop claims again: a job of its types became ready (an event), a job of its own ended
  * (room to claim into), or anything else (stopping, a reconnect). A claim covers the ready events
@@ -63,9 +66,6 @@ class LoopPause {
  * A job that ends wakes the loop only when the last claim was short of room, or no events tell of
  * ready jobs.
  */
-/** How many claimed jobs' versions a claim loop remembers: a few claims' worth (LIMITS.claimBatch is 500). */
-const CLAIMED_KEPT = 2000;
-
 export class ClaimWakeUps {
   readonly #pause = new LoopPause();
   readonly #readySinceClaim = new Set<string>();
