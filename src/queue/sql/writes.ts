@@ -57,6 +57,13 @@ export function jobInsert(db: Db, p: JobInsertParams, settings: StatementSetting
 }
 
 /**
+ * An insert that finds the user's idempotency key taken inserts nothing. The unique index is partial
+ * (jobs that have a key: migration 20261207000000_idempotency_index_partial), and ON CONFLICT names it
+ * by its columns and predicate.
+ */
+const IDEMPOTENCY_CONFLICT = raw('ON CONFLICT (user_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING');
+
+/**
  * jobInsert's statement over any parameter values: the submit's own, or (sql/functions.ts) markers
  * that the SQL function conveyor_submit_job replaces with its arguments, so that a job submitted in
  * an application's transaction goes through this very statement.
@@ -85,7 +92,7 @@ export function jobInsertStatement(p: { [K in keyof JobInsertParams]: unknown },
            CASE WHEN EXISTS (SELECT 1 FROM slot) THEN ${ONE_JOB_GATES.units} ELSE 0 END,
            ${p.uniqueKey}::text, ${p.uniqueMode}::text, ${p.uniqueUntil}::timestamptz
     WHERE NOT EXISTS (SELECT 1 FROM existing)
-    ON CONFLICT (user_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+    ${IDEMPOTENCY_CONFLICT}
     RETURNING *
   ),
   ${gatesTaken('inserted')},
@@ -156,7 +163,7 @@ export function jobInsertMany(db: Db, rows: readonly JobInsertParams[], settings
            CASE WHEN r.admitted THEN r.units ELSE 0 END
     FROM admitted r
     ORDER BY r.n
-    ON CONFLICT (user_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+    ${IDEMPOTENCY_CONFLICT}
     RETURNING *
   ),
   slots_taken AS (
