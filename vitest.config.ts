@@ -15,6 +15,10 @@ export default defineConfig({
     hookTimeout: 60_000,
     // Two cores: more parallel files only make the timing-sensitive ones noisier.
     maxWorkers: 2,
+    // Test files share a worker's loaded modules instead of importing the whole server again each
+    // (nothing in src/ or testing/ keeps state at module level; every test starts its own queue or
+    // server): the suite took 526 s instead of 602 s here, 164 s of module imports down to 16 s.
+    isolate: false,
     reporters: ['default'],
   },
 });
