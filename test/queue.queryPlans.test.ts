@@ -205,6 +205,31 @@ describe('query plans of the hot statements', () => {
     }
   });
 
+  it("a page of one user's jobs in every state reads a page of each state, whatever else the table holds", async () => {
+    // 3 000 finished jobs of one user, older than every other job (seqs below them), two states.
+    await withClient(harness.databaseUrl, async (client) => {
+      await client.query(
+        `INSERT INTO jobs (seq, type, user_id, status, completed_at)
+        SELECT -g, 'echo', 'early', CASE WHEN g % 2 = 0 THEN 'COMPLETED' ELSE 'FAILED' END::job_status, now()
+        FROM generate_series(1, 3000) g`,
+      );
+      await client.query('ANALYZE jobs');
+    });
+    try {
+      for (const beforeSeq of [null, -1000n]) {
+        const nodes = await explain(statementOf((db) => sql.jobSearch(db, { filter: { userId: 'early' }, beforeSeq, limit: 21 })));
+        // 21 from each of the six states at most [the user's jobs in seq order from an index on
+        // (user_id, status, seq): 3 000 rows; the table newest first: 40 000].
+        expect(Math.max(...nodes.map((n) => rowsScanned([n]))), String(beforeSeq)).toBeLessThanOrEqual(6 * 21);
+        const page = await sql.jobSearch(harness.prisma, { filter: { userId: 'early' }, beforeSeq, limit: 21 });
+        const from = beforeSeq === null ? -1 : Number(beforeSeq) - 1;
+        expect(page.map((job) => Number(job.seq))).toEqual(Array.from({ length: 21 }, (_, i) => from - i));
+      }
+    } finally {
+      await withClient(harness.databaseUrl, (client) => client.query(`DELETE FROM jobs WHERE user_id = 'early'`));
+    }
+  });
+
   it("finding a unique key's latest job probes the keyed jobs' partial index, even for a user with 20 000 jobs", async () => {
     await harness.queue.submitJob({ type: 'echo', userId: 'busy', unique: { key: 'hot', forMs: 60_000 } });
     const nodes = await explainAnalyze(
@@ -297,7 +322,10 @@ describe('query plans of the hot statements', () => {
       insert: statementOf((db) => sql.jobInsert(db, input, settings)),
       insertMany: statementOf((db) => sql.jobInsertMany(db, [input], settings)),
       get: statementOf((db) => sql.jobGet(db, id)),
-      listByUser: statementOf((db) => sql.jobListByUser(db, { userId: 'busy', status: 'QUEUED', beforeSeq: 10n, limit: 20 })),
+      listByUser: statementOf((db) => sql.jobSearch(db, { filter: { userId: 'busy' }, beforeSeq: 10n, limit: 20 })),
+      listByUserInState: statementOf((db) =>
+        sql.jobSearch(db, { filter: { userId: 'busy', status: 'QUEUED' }, beforeSeq: 10n, limit: 20 }),
+      ),
       attemptHistory: statementOf((db) => sql.jobAttemptList(db, id)),
       latestWithKey: statementOf((db) => sql.jobLatestWithKey(db, 'busy', 'key', false)),
       debounce: statementOf((db) => sql.jobDebounce(db, id, input, settings)),

@@ -311,12 +311,8 @@ export class JobQueue {
     checkUserId(p.userId);
     const first = p.first ?? 20;
     checkRange('first', first, 0, LIMITS.pageSize);
-    const rows = await reads.jobListByUser(this.#db, {
-      userId: p.userId,
-      status: p.status ?? null,
-      beforeSeq: p.beforeSeq ?? null,
-      limit: first + 1,
-    });
+    const filter = { userId: p.userId, status: p.status ?? null };
+    const rows = await jobSearch(this.#db, { filter, beforeSeq: p.beforeSeq ?? null, limit: first + 1 });
     return { jobs: rows.slice(0, first), hasMore: rows.length > first };
   }
 

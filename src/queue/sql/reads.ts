@@ -17,24 +17,6 @@ export function jobGetMany(db: Db, ids: readonly string[]) {
   return db.$queryRaw<FullJobRow[]>(sql`SELECT ${jobColumns('c', 'all')} FROM jobs c WHERE c.id = ANY(${[...ids]}::uuid[])`);
 }
 
-export interface JobListByUserParams {
-  userId: string;
-  status: JobStatus | null;
-  /** Keyset cursor: only jobs submitted before this one (newest first). */
-  beforeSeq: bigint | null;
-  limit: number;
-}
-
-export function jobListByUser(db: Db, p: JobListByUserParams) {
-  const status = p.status ? sql`AND c.status = ${p.status}::job_status` : empty;
-  const before = p.beforeSeq !== null ? sql`AND c.seq < ${p.beforeSeq.toString()}::bigint` : empty;
-  return db.$queryRaw<JobRow[]>(sql`
-  SELECT ${jobColumns('c')} FROM jobs c
-  WHERE c.user_id = ${p.userId} ${status} ${before}
-  ORDER BY c.seq DESC
-  LIMIT ${p.limit}::int`);
-}
-
 /**
  * The latest jobs in one state, for operators: running by start, finished by finish, queued by
  * submission (each order served by an index on that state).

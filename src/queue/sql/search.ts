@@ -64,6 +64,21 @@ function conditions(f: JobFilter): Prisma.Sql {
 /** One page of jobs matching the filter, newest first, submitted before `beforeSeq` when given. */
 export function jobSearch(db: Db, p: { filter: JobFilter; beforeSeq: bigint | null; limit: number }) {
   const before = p.beforeSeq !== null ? sql`AND c.seq < ${p.beforeSeq.toString()}::bigint` : empty;
+  if (p.filter.userId != null && p.filter.status == null) {
+    // A user's jobs in every state: there is no (user_id, seq) index, whose entry every version of
+    // every job paid (dropping it: 2a 6 700–6 900 → 7 500–7 800 jobs/s in the quick bench). The
+    // newest of each state come from jobs_user_id_status_seq_idx, at most `limit` each, and merge.
+    return db.$queryRaw<JobRow[]>(sql`
+    SELECT j.* FROM unnest(${statusArray(JOB_STATUSES)}) AS s(status)
+    CROSS JOIN LATERAL (
+      SELECT ${jobColumns('c')} FROM jobs c
+      WHERE c.status = s.status ${conditions(p.filter)} ${before}
+      ORDER BY c.seq DESC
+      LIMIT ${p.limit}::int
+    ) j
+    ORDER BY j.seq DESC
+    LIMIT ${p.limit}::int`);
+  }
   return db.$queryRaw<JobRow[]>(sql`
   SELECT ${jobColumns('c')} FROM jobs c
   WHERE true ${conditions(p.filter)} ${before}
