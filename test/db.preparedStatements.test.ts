@@ -52,6 +52,7 @@ describe('prepared statements', () => {
       await close();
     }
   });
+
   describe('the hot path’s pg pool plans a named statement once and an unnamed one for its values', () => {
     const mode = Prisma.sql`SELECT current_setting('plan_cache_mode') AS mode`;
     // Unnamed: an array over 64 items.
