@@ -229,5 +229,8 @@ describe('tags, metadata and searching jobs (queue)', () => {
     await expect(queue.searchJobs({ filter: { type: 'x'.repeat(65) } })).rejects.toThrow(/type must be 1 to 64/);
     await expect(queue.searchJobs({ filter: {}, first: 101 })).rejects.toThrow(InvalidInputError);
     await expect(queue.cancelJobs({ tags: ['bad tag'] })).rejects.toThrow(InvalidInputError);
+    // A user's listing is a search by user: the same checks (a library caller's unknown state).
+    await expect(queue.listUserJobs({ userId: 'u', status: 'NOPE' as never })).rejects.toThrow(/status must be one of/);
+    await expect(queue.listUserJobs({ userId: 'u', first: 101 })).rejects.toThrow(InvalidInputError);
   });
 });

@@ -309,11 +309,7 @@ export class JobQueue {
   /** One page of a user's jobs, newest first; `hasMore` when another page follows. */
   async listUserJobs(p: { userId: string; status?: JobStatus | null; first?: number | null; beforeSeq?: bigint | null }) {
     checkUserId(p.userId);
-    const first = p.first ?? 20;
-    checkRange('first', first, 0, LIMITS.pageSize);
-    const filter = { userId: p.userId, status: p.status ?? null };
-    const rows = await jobSearch(this.#db, { filter, beforeSeq: p.beforeSeq ?? null, limit: first + 1 });
-    return { jobs: rows.slice(0, first), hasMore: rows.length > first };
+    return this.searchJobs({ filter: { userId: p.userId, status: p.status ?? null }, first: p.first, beforeSeq: p.beforeSeq });
   }
 
   /** One page of the jobs matching the filter, newest first; `hasMore` when another page follows. */
