@@ -11,6 +11,7 @@ export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
     globalSetup: ['testing/globalSetup.ts'],
+    setupFiles: ['testing/endLeftoverProcesses.ts'],
     testTimeout: 60_000,
     hookTimeout: 60_000,
     // Two cores: more parallel files only make the timing-sensitive ones noisier.

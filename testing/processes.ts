@@ -29,10 +29,16 @@ export function spawnConveyor(
     env: { ...process.env, LOG_LEVEL: 'info', LOG_PRETTY: 'false', AUTH_DISABLED: 'true', CONVEYOR_CONFIG: DEMO_CONFIG, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  return track(child);
+  return track(child, options.detached ?? false);
 }
 
-function track(child: ChildProcess): ConveyorProcess {
+/** Children spawned through this module that have not exited yet (what endLeftoverProcesses ends). */
+const live = new Map<ChildProcess, { detached: boolean }>();
+
+function track(child: ChildProcess, detached: boolean): ConveyorProcess {
+  if (child.pid !== undefined) live.set(child, { detached });
+  child.once('exit', () => live.delete(child));
+  child.once('error', () => live.delete(child)); // never started, or a signal it could not be sent
   let output = '';
   child.stdout!.on('data', (chunk) => (output += chunk));
   child.stderr!.on('data', (chunk) => (output += chunk));
@@ -40,6 +46,33 @@ function track(child: ChildProcess): ConveyorProcess {
     child.on('exit', (code, signal) => resolve({ code, signal })),
   );
   return { child, output: () => output, exited };
+}
+
+/**
+ * Ends the processes this module spawned that are still running: a test that failed before its own
+ * cleanup once left a server (and its embedded PostgreSQL) running through the rest of the suite.
+ * SIGTERM first, so that a server stops the PostgreSQL it started; SIGKILL to the process group
+ * after `graceMs`. Returns how many were left.
+ */
+export async function endLeftoverProcesses(graceMs = 10_000): Promise<number> {
+  const left = [...live];
+  const exited = left.map(([child]) => new Promise((resolve) => child.once('exit', resolve)));
+  const signal = ([child, { detached }]: (typeof left)[number], name: NodeJS.Signals) => {
+    try {
+      // A detached child leads a process group of its own: its children go with it.
+      process.kill(detached ? -child.pid! : child.pid!, name);
+    } catch {
+      // gone already
+    }
+  };
+  for (const entry of left) signal(entry, 'SIGTERM');
+  let timer: NodeJS.Timeout | undefined;
+  const graceOver = new Promise((resolve) => (timer = setTimeout(resolve, graceMs)));
+  await Promise.race([Promise.all(exited), graceOver]);
+  clearTimeout(timer);
+  for (const entry of live) signal(entry, 'SIGKILL');
+  await Promise.all(exited);
+  return left.length;
 }
 
 /** Polls the GraphQL health query until the server answers. */
@@ -75,7 +108,7 @@ export function spawnCommand(command: string, args: string[], env: Record<string
     env: { ...process.env, LOG_LEVEL: 'info', LOG_PRETTY: 'false', CONVEYOR_CONFIG: DEMO_CONFIG, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  return track(child);
+  return track(child, true);
 }
 
 /** The pid of the postmaster running from `<dataDir>/pg` (the first line of its postmaster.pid), or null. */
