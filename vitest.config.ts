@@ -12,8 +12,11 @@ export default defineConfig({
     include: ['test/**/*.test.ts'],
     globalSetup: ['testing/globalSetup.ts'],
     setupFiles: ['testing/endLeftoverProcesses.ts'],
-    testTimeout: 60_000,
-    hookTimeout: 60_000,
+    // Generous, because a test that starts processes (a server, its embedded PostgreSQL) waits up to a
+    // minute for each (waitForServer): alone they start in seconds, but beside another file's processes on
+    // two cores a first start once took more than 30 s. A hang still fails; a loaded machine does not.
+    testTimeout: 120_000,
+    hookTimeout: 120_000,
     // Two cores: more parallel files only make the timing-sensitive ones noisier.
     maxWorkers: 2,
     // Test files share a worker's loaded modules instead of importing the whole server again each

@@ -30,7 +30,9 @@ describe('many subscribers', () => {
         const batch = await Promise.all(Array.from({ length: 50 }, () => conveyor.queue.submitJob({ type: 'echo', userId: 'crowd' })));
         ids.push(...batch.map((r) => r.job.id));
       }
-      await Promise.all(recorders.map((r) => r.waitFor((v) => v.length >= BURST + 1, 120_000)));
+      // 500 000 deliveries, with the clients in this process: 36 s alone, 103 s beside the chaos test's
+      // processes on two cores (a run with them once passed 120 s); the wait bounds a hang, not the speed.
+      await Promise.all(recorders.map((r) => r.waitFor((v) => v.length >= BURST + 1, 200_000)));
 
       for (const recorder of recorders) {
         expect(recorder.values).toHaveLength(BURST + 1);
@@ -42,5 +44,5 @@ describe('many subscribers', () => {
       recorders.forEach((r) => r.dispose());
       await Promise.all(clients.map(async (client) => client.dispose()));
     }
-  }, 240_000);
+  }, 320_000);
 });

@@ -75,7 +75,7 @@ describe('through PgBouncer in transaction mode', () => {
     queue = await startTestQueue({ jobTypes: [{ name: 'record', payload: z.object({ ms: z.number() }) }] });
     await withClient(queue.databaseUrl, (client) => client.query(CREATE_JOB_RUNS));
     bouncer = await startPgBouncer(queue.databaseUrl);
-  }, 60_000);
+  }, 120_000);
   afterAll(async () => {
     for (const { child } of processes) if (child.exitCode === null) child.kill('SIGKILL');
     await Promise.all(processes.map((p) => p.exited));

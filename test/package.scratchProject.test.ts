@@ -114,7 +114,7 @@ describe('a scratch project installs the packed package and follows the README',
     console.log(`scratch project: ${JSON.stringify(figures)}`);
     if (project) await rm(project, { recursive: true, force: true });
     if (packDir) await rm(packDir, { recursive: true, force: true });
-  }, 60_000);
+  }, 120_000);
 
   it('has the section the steps come from: its files and commands', () => {
     expect([...readmeFiles().keys()].sort()).toEqual([
@@ -150,7 +150,7 @@ describe('a scratch project installs the packed package and follows the README',
     const output = await inProject('npx', ['tsx', 'submit.ts']);
     // The last update may still carry the handler's progress (50) or none.
     expect(output.trim().split('\n').at(-1)).toMatch(/^COMPLETED (50)? \{ thumbnail: 'https:\/\/example\.com\/cat\.png\?w=200' \}$/);
-  }, 60_000);
+  }, 120_000);
 
   it('runs an SDK worker for the outside type, and a job enqueued in the app’s committed transaction runs there; a rolled-back one never exists', async () => {
     const worker = startInProject('npx', ['tsx', 'worker.ts']);

@@ -131,7 +131,7 @@ describe('conveyor serve and conveyor worker on a config file', () => {
     const second = spawnConveyor(env, 'src/cli.ts', ['worker', '--config', config]);
     processes.push(second);
     await waitForLog(second, /"concurrency":4,"types":\["shout"\],"msg":"worker started"/);
-  }, 60_000);
+  }, 120_000);
 });
 
 describe('conveyor dev', () => {

@@ -29,7 +29,7 @@ describe('unique keys across server processes', () => {
       LOG_LEVEL: 'warn',
     });
     await waitForServer(otherUrl, other);
-  }, 60_000);
+  }, 120_000);
   afterAll(async () => {
     if (other && other.child.exitCode === null) {
       other.child.kill('SIGTERM');

@@ -153,7 +153,7 @@ describe('the worker SDK (conveyor/worker) against a server process', () => {
       ]);
     }
     expect(await checkInvariants(server.databaseUrl)).toEqual([]);
-  }, 60_000);
+  }, 120_000);
 
   describe('an SDK worker in this process', () => {
     /** What the in-process handlers saw, by job id. */

@@ -76,7 +76,7 @@ export async function endLeftoverProcesses(graceMs = 10_000): Promise<number> {
 }
 
 /** Polls the GraphQL health query until the server answers. */
-export async function waitForServer(graphqlUrl: string, process?: ConveyorProcess, timeoutMs = 30_000) {
+export async function waitForServer(graphqlUrl: string, process?: ConveyorProcess, timeoutMs = 60_000) {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (process && process.child.exitCode !== null) throw new Error(`process exited early:\n${process.output()}`);
