@@ -30,8 +30,8 @@ describe('many subscribers', () => {
         const batch = await Promise.all(Array.from({ length: 50 }, () => conveyor.queue.submitJob({ type: 'echo', userId: 'crowd' })));
         ids.push(...batch.map((r) => r.job.id));
       }
-      // 500 000 deliveries, with the clients in this process: 36 s alone, 103 s beside the chaos test's
-      // processes on two cores (a run with them once passed 120 s); the wait bounds a hang, not the speed.
+      // 500 000 deliveries, with the clients in this process: 15 s alone (36 s before a subscriber took its
+      // queued events ten at a time), and on a loaded machine several times that; the wait bounds a hang.
       await Promise.all(recorders.map((r) => r.waitFor((v) => v.length >= BURST + 1, 200_000)));
 
       for (const recorder of recorders) {

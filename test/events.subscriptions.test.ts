@@ -299,4 +299,22 @@ describe('delivery to many subscribers', () => {
     await done;
     expect(ran).toEqual(Array.from({ length: 250 }, (_, i) => i));
   });
+
+  it('a subscriber with queued events takes ten of them straight after one the pacer hands it, then waits its turn again', async () => {
+    const pacer = new DeliveryPacer(2);
+    const target = new EventTarget();
+    const streams = ['a', 'b', 'c'].map(() => openJobStream<{ id: string; version: number }>(target, 't', { pacer }));
+    for (let version = 1; version <= 40; version++) target.dispatchEvent(new CustomEvent('t', { detail: { id: 'job', version } }));
+    const received = streams.map(() => [] as number[]);
+    const reading = streams.map(async (stream, i) => {
+      for (let n = 0; n < 40; n++) received[i]!.push((await stream.next()).value.version);
+    });
+    const afterTurn = () => new Promise<number[]>((resolve) => setImmediate(() => resolve(received.map((r) => r.length))));
+    // Before the pacer's first turn each took ten from its queue; in that turn (two tasks) the first two
+    // got one more each and ten straight after it, and the third waits for the next turn.
+    expect(await afterTurn()).toEqual([10, 10, 10]);
+    expect(await afterTurn()).toEqual([21, 21, 10]);
+    await Promise.all(reading);
+    for (const versions of received) expect(versions).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
+  });
 });

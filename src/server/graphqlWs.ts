@@ -1,4 +1,5 @@
 import type { IncomingMessage, Server } from 'node:http';
+import type { Socket } from 'node:net';
 import {
   getOperationAST,
   GraphQLError,
@@ -149,14 +150,19 @@ export function serveGraphQLWs(deps: GraphQLWsDeps): GraphQLWs {
     // ws closes the socket itself on a protocol error (1009 for a message over maxPayload, …): the
     // client's doing, not the server's.
     socket.on('error', (error) => logger.debug({ err: error.message }, 'WebSocket protocol error'));
+    const coalesce = coalescedWrites(request.socket);
     const closed = graphqlWs.opened(
       {
         protocol: socket.protocol,
         send: (data) =>
           new Promise<void>((resolve, reject) => {
             if (socket.readyState !== socket.OPEN) return resolve();
+            coalesce();
             // A socket that closes during the write has gone; that is not this operation's failure.
             socket.send(data, (error) => (error && socket.readyState === socket.OPEN ? reject(error) : resolve()));
+            // Below the mark, the next message need not wait for this one to reach the kernel: it joins
+            // the same write. Above it, the subscriber's backlog waits for the socket (backpressure).
+            if (socket.bufferedAmount < COALESCE_HIGH_WATER_BYTES) resolve();
           }),
         close: (code, reason) => socket.close(code, reason),
         onMessage: (handle) =>
@@ -190,6 +196,33 @@ export function serveGraphQLWs(deps: GraphQLWsDeps): GraphQLWs {
       for (const socket of sockets.keys()) socket.terminate();
       await new Promise<void>((resolve) => wss.close(() => resolve()));
     },
+  };
+}
+
+/**
+ * How much a socket may hold unwritten before a subscription's next message waits for it to drain:
+ * room for a subscriber's burst of events in one write (events/jobStream.ts hands over up to 11 in a
+ * turn, ~0.5 kB each), and at most 16 MB held for 1 000 subscribers that all stopped reading.
+ */
+const COALESCE_HIGH_WATER_BYTES = 16 * 1024;
+
+/**
+ * A function that corks `raw` (the socket under the WebSocket) until the current run of microtasks is
+ * over, if it is not corked already: the messages sent meanwhile leave in one write, where each took
+ * a write of its own (figures in events/jobStream.ts: with the subscriber's events taken 10 at a
+ * time but each written alone, the burst took 5.0–5.4 s instead of 3.4–3.6).
+ */
+function coalescedWrites(raw: Socket): () => void {
+  let corked = false;
+  const uncork = () => {
+    corked = false;
+    raw.uncork();
+  };
+  return () => {
+    if (corked) return;
+    corked = true;
+    raw.cork();
+    process.nextTick(uncork);
   };
 }
 
