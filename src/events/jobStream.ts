@@ -14,7 +14,7 @@ export interface JobStreamOptions {
  * next waits for the pacer again: sent in the same turn, they leave in one write (the WebSocket is
  * corked for the turn, server/graphqlWs.ts). One event per pacer turn each, a burst of 200 events to
  * 1 000 graphql-ws subscribers (server and clients in one process) took 12.0–12.5 s and 13.4 s of
- * CPU (3.2 s of it system time); with 10 straight, 3.4–3.6 s and 4.1 s (0.7 s). A pacer turn then
+ * CPU (3.2 s of it system time); with 10 straight, 3.4–3.7 s and 4.1 s (0.6–0.7 s). A pacer turn then
  * hands over up to 11 events per task in a burst, each at about a third of the cost.
  */
 const QUEUED_PER_TURN = 10;

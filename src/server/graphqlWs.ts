@@ -210,7 +210,7 @@ const COALESCE_HIGH_WATER_BYTES = 16 * 1024;
  * A function that corks `raw` (the socket under the WebSocket) until the current run of microtasks is
  * over, if it is not corked already: the messages sent meanwhile leave in one write, where each took
  * a write of its own (figures in events/jobStream.ts: with the subscriber's events taken 10 at a
- * time but each written alone, the burst took 5.0–5.4 s instead of 3.4–3.6).
+ * time but each written alone, the burst took 5.0–5.4 s instead of 3.4–3.7).
  */
 function coalescedWrites(raw: Socket): () => void {
   let corked = false;
