@@ -91,30 +91,27 @@ describe('flow gates across OS processes', () => {
       }
     });
     // Stopped however the run ends, so that a failure below does not leave it polling.
-    const stopSampling = () => void (sampling = false);
-    await Promise.all([...submitAll, disturb]).catch((error: unknown) => {
-      stopSampling();
-      throw error;
-    });
-
-    await waitUntil(async () => (await submitter.queue.queueStats()).completed === TOTAL, 90_000, 'every job to complete').catch(
-      async (error: Error) => {
-        stopSampling();
-        // What was left, to say why in the failure.
-        const state = await withClient(submitter.databaseUrl, async (c) => ({
-          jobs: (
-            await c.query(
-              `SELECT status, queue, holds_slot, run_at <= now() AS due, count(*)::int AS n FROM jobs WHERE status <> 'COMPLETED' GROUP BY 1, 2, 3, 4`,
-            )
-          ).rows,
-          gates: (await c.query(`SELECT scope, name, max_running, paused, used FROM flow_gates`)).rows,
-          busyUsers: (await c.query(`SELECT count(*)::int AS n FROM user_slots WHERE used > 0`)).rows,
-        }));
-        throw new Error(`${error.message}: ${JSON.stringify(state)}`);
-      },
-    );
-    stopSampling();
-    await sampler;
+    try {
+      await Promise.all([...submitAll, disturb]);
+      await waitUntil(async () => (await submitter.queue.queueStats()).completed === TOTAL, 90_000, 'every job to complete').catch(
+        async (error: Error) => {
+          // What was left, to say why in the failure.
+          const state = await withClient(submitter.databaseUrl, async (c) => ({
+            jobs: (
+              await c.query(
+                `SELECT status, queue, holds_slot, run_at <= now() AS due, count(*)::int AS n FROM jobs WHERE status <> 'COMPLETED' GROUP BY 1, 2, 3, 4`,
+              )
+            ).rows,
+            gates: (await c.query(`SELECT scope, name, max_running, paused, used FROM flow_gates`)).rows,
+            busyUsers: (await c.query(`SELECT count(*)::int AS n FROM user_slots WHERE used > 0`)).rows,
+          }));
+          throw new Error(`${error.message}: ${JSON.stringify(state)}`);
+        },
+      );
+    } finally {
+      sampling = false;
+      await sampler;
+    }
     for (const worker of workers.slice(1)) {
       worker.child.kill('SIGTERM');
       expect((await worker.exited).code).toBe(0);
