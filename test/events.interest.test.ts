@@ -1,8 +1,10 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CHANNELS } from '../src/db/channels.js';
-import { parseJobEvents } from '../src/events/jobEvent.js';
+import { parseJobEvents, type PublishedJobEvent } from '../src/events/jobEvent.js';
+import { JobEventBus } from '../src/events/jobEventBus.js';
+import { openJobFeed } from '../src/events/jobFeed.js';
 import { EventInterest } from '../src/events/eventInterest.js';
 import { createLogger } from '../src/logger.js';
 import { withClient } from '../testing/database.js';
@@ -15,7 +17,9 @@ import { startTestQueue, type TestQueue } from '../testing/testQueue.js';
 describe('publishing job changes only to someone listening', () => {
   let harness: TestQueue;
   let listener: pg.Client;
-  const events: { id: string; status: string }[] = [];
+  const events: PublishedJobEvent[] = [];
+  /** The NOTIFY payloads as received, for their size. */
+  const payloads: string[] = [];
   /** Waits until the events committed so far have been received. */
   const settled = () => sleep(300);
   const statusesOf = (id: string) => events.filter((e) => e.id === id).map((e) => e.status);
@@ -24,9 +28,18 @@ describe('publishing job changes only to someone listening', () => {
     harness = await startTestQueue({ env: { MAINTENANCE_ENABLED: 'false' } });
     listener = new pg.Client({ connectionString: harness.databaseUrl });
     await listener.connect();
-    listener.on('notification', (message) => events.push(...parseJobEvents(message.payload ?? '[]')));
+    listener.on('notification', (message) => {
+      payloads.push(message.payload ?? '[]');
+      events.push(...parseJobEvents(message.payload ?? '[]'));
+    });
     // A bare LISTEN: no event_listeners row.
     await listener.query(`LISTEN ${CHANNELS.jobEvents}`);
+  });
+  // Jobs a test left ready would be the next test's claims.
+  afterEach(async () => {
+    for (const claimed of await harness.queue.claimJobs({ limit: 100, workerId: 't', types: ['echo'] })) {
+      await harness.queue.completeJob(claimed.id, claimed.leaseToken!, null);
+    }
   });
   afterAll(async () => {
     await listener?.end();
@@ -46,6 +59,56 @@ describe('publishing job changes only to someone listening', () => {
     expect(statusesOf(cancelled.id)).toEqual(['QUEUED', 'CANCELLED']);
   });
 
+  it('with no listener row the events go out in their wake-up form: what a worker and the metrics read, nothing more', async () => {
+    const { queue } = harness;
+    const from = events.length;
+    const jobs = await queue.submitJobs(Array.from({ length: 20 }, (_, i) => ({ type: 'echo', userId: `wake-${i}`, payload: {} })));
+    await settled();
+    const published = events.slice(from).filter((e) => jobs.some((j) => j.job.id === e.id));
+    expect(published).toHaveLength(20);
+    for (const event of published) {
+      expect(Object.keys(event).sort()).toEqual(['holdsSlot', 'id', 'queue', 'status', 'type', 'updatedAt', 'userId', 'version', 'wake']);
+      expect(event).toMatchObject({ wake: true, status: 'QUEUED', holdsSlot: true, type: 'echo', queue: 'default' });
+      expect(event.updatedAt).toBeInstanceOf(Date);
+    }
+    // About 200 bytes each (a full event is about 700).
+    const carrying = payloads.filter((p) => jobs.some((j) => p.includes(j.job.id)));
+    expect(carrying.reduce((bytes, p) => bytes + Buffer.byteLength(p), 0)).toBeLessThan(20 * 300);
+  });
+
+  it('a subscription that gets a wake-up event (its statement began before the interest) yields the job as it is now', async () => {
+    const { queue } = harness;
+    const logger = createLogger(harness.config);
+    const bus = new JobEventBus({ databaseUrl: harness.databaseUrl, logger });
+    await bus.start();
+    const interest = new EventInterest({ db: harness.prisma, logger });
+    const job = (await queue.submitJob({ type: 'echo', userId: 'feed-a', payload: {} })).job;
+    const feed = openJobFeed({ bus, eventInterest: interest, queue, logger }, { id: null, userId: 'feed-a', type: null });
+    try {
+      const first = feed.next();
+      (await interest.hold())();
+      // What such a statement publishes: the job in its wake-up form.
+      const [woken] = await withClient(harness.databaseUrl, (c) =>
+        c
+          .query(
+            `SELECT row_to_json(e)::text AS event FROM (SELECT id, type, user_id AS "userId", queue, status::text AS status,
+                    holds_slot AS "holdsSlot", version, updated_at AS "updatedAt", true AS wake FROM jobs WHERE id = $1) e`,
+            [job.id],
+          )
+          .then((r) => r.rows as { event: string }[]),
+      );
+      await withClient(harness.databaseUrl, (c) => c.query(`SELECT pg_notify($1, '[' || $2 || ']')`, [CHANNELS.jobEvents, woken!.event]));
+      const { value } = await first;
+      expect(value).toMatchObject({ id: job.id, status: 'QUEUED', userId: 'feed-a', attempts: 0 });
+      expect((value as { wake?: unknown }).wake).toBeUndefined();
+      expect((value as { createdAt: unknown }).createdAt).toBeInstanceOf(Date);
+    } finally {
+      await feed.return?.();
+      await interest.stop();
+      await bus.stop();
+    }
+  });
+
   it('while a process holds the interest every change is published; after it lets go, no longer', async () => {
     const { queue } = harness;
     const interest = new EventInterest({ db: harness.prisma, logger: createLogger(harness.config) });
@@ -55,6 +118,12 @@ describe('publishing job changes only to someone listening', () => {
     await queue.completeJob(claimed!.id, claimed!.leaseToken!, null);
     await settled();
     expect(statusesOf(job.id)).toEqual(['QUEUED', 'RUNNING', 'COMPLETED']);
+    // In full, as a subscriber renders them.
+    for (const event of events.filter((e) => e.id === job.id)) {
+      expect(event.wake).toBeUndefined();
+      expect(event).toMatchObject({ userId: 'loud', attempts: expect.any(Number), truncated: false });
+      expect((event as { createdAt: unknown }).createdAt).toBeInstanceOf(Date);
+    }
 
     release();
     await interest.stop();

@@ -2,7 +2,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listenToEveryJobChange } from '../testing/jobEvents.js';
 import { ConflictError } from '../src/errors.js';
-import { parseJobEvents, type JobEvent } from '../src/events/jobEvent.js';
+import { parseJobEvents, type PublishedJobEvent } from '../src/events/jobEvent.js';
 import { withClient } from '../testing/database.js';
 import { checkInvariants, strandedJobs } from '../testing/invariants.js';
 import { jobInState } from '../testing/jobInState.js';
@@ -11,7 +11,7 @@ import { startTestQueue, type TestQueue } from '../testing/testQueue.js';
 describe('cancelling and retrying every job matching a filter (queue)', () => {
   let harness: TestQueue;
   let listener: pg.Client;
-  const events: JobEvent[] = [];
+  const events: PublishedJobEvent[] = [];
 
   beforeAll(async () => {
     harness = await startTestQueue({ env: { MAINTENANCE_ENABLED: 'false' } });

@@ -1,4 +1,4 @@
-import { DATE_FIELDS, type EventField, type JobRow, type TextField } from '../jobs/columns.js';
+import { DATE_FIELDS, type EventField, type JobRow, type TextField, type WakeField } from '../jobs/columns.js';
 
 /**
  * One job change as the statements publish it (queue/sql/fragments.ts makes it from the column map in
@@ -12,17 +12,29 @@ export type JobEvent = Omit<Pick<JobRow, EventField>, 'seq'> &
   Partial<Pick<JobRow, TextField>> & {
     seq: string;
     truncated: boolean;
+    wake?: undefined;
   };
 
+/**
+ * A job change in its wake-up form, which the statements publish while no process subscribes
+ * (queue/sql/fragments.ts `notifyCte`): a ready or cancelled job, for the workers to claim or abort.
+ * A subscription gets one only from a statement that began before its process held the interest,
+ * and reads the job instead (jobFeed.ts).
+ */
+export type JobWakeEvent = Pick<JobRow, WakeField> & { wake: true };
+
+/** What a NOTIFY on the job channel carries. */
+export type PublishedJobEvent = JobEvent | JobWakeEvent;
+
 /** Parses one NOTIFY payload (a JSON array of events). */
-export function parseJobEvents(payload: string): JobEvent[] {
+export function parseJobEvents(payload: string): PublishedJobEvent[] {
   const raw = JSON.parse(payload) as Record<string, unknown>[];
   return raw.map((event) => {
     for (const field of DATE_FIELDS) {
       const value = event[field];
       if (typeof value === 'string') event[field] = new Date(value);
     }
-    return event as unknown as JobEvent;
+    return event as unknown as PublishedJobEvent;
   });
 }
 

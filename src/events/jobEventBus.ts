@@ -3,10 +3,10 @@ import pg from 'pg';
 import type { Logger } from '../logger.js';
 import { CHANNELS } from '../db/channels.js';
 import { DeliveryPacer } from './deliveryPacer.js';
-import { jobTopics, parseJobEvents, type JobEvent } from './jobEvent.js';
+import { jobTopics, parseJobEvents, type PublishedJobEvent } from './jobEvent.js';
 import { jobLogTopic, parseJobLogEvents } from './jobLogEvent.js';
 
-type Listener = (events: readonly JobEvent[]) => void;
+type Listener = (events: readonly PublishedJobEvent[]) => void;
 
 /**
  * An EventTarget for Yoga's pubsub that only dispatches to topics someone listens to (the way
@@ -184,7 +184,7 @@ export class JobEventBus {
   }
 
   #deliver(payload: string) {
-    let events: JobEvent[];
+    let events: PublishedJobEvent[];
     try {
       events = parseJobEvents(payload);
     } catch (error) {

@@ -1,7 +1,7 @@
 import { withoutLeaseToken, type JobRow } from '../jobs/columns.js';
 import type { Logger } from '../logger.js';
 import type { JobQueue } from '../queue/queue.js';
-import { jobTopics, type JobEvent } from './jobEvent.js';
+import { jobTopics, type JobEvent, type PublishedJobEvent } from './jobEvent.js';
 import type { EventInterest } from './eventInterest.js';
 import type { JobEventBus } from './jobEventBus.js';
 import { openJobStream } from './jobStream.js';
@@ -17,6 +17,8 @@ export interface JobFilter {
 
 /** What a feed yields: a published event, or a row read for the initial state or a catch-up. */
 export type JobFeedItem = JobEvent | Omit<JobRow, 'leaseToken'>;
+/** What reaches a feed's stream: a published event in either form, or a row read for a catch-up. */
+type StreamItem = PublishedJobEvent | Omit<JobRow, 'leaseToken'>;
 
 export interface JobFeedDeps {
   bus: Pick<JobEventBus, 'eventTarget' | 'deliveries' | 'onReconnect'>;
@@ -67,7 +69,19 @@ export function openJobFeed(deps: JobFeedDeps, filter: JobFilter): AsyncIterable
     (!filter.type || job.type === filter.type) &&
     (!filter.flowRootId || job.flowRootId === filter.flowRootId);
 
-  const stream = openJobStream<JobFeedItem>(bus.eventTarget, topic, { pacer: bus.deliveries });
+  const stream = openJobStream<StreamItem>(bus.eventTarget, topic, { pacer: bus.deliveries });
+  // A wake-up event (from a statement that began before this process's first subscription held the
+  // interest: fragments.ts notifyCte) carries too little to render; the job as it is now stands in.
+  const inFull = async (item: StreamItem): Promise<JobFeedItem | null> => {
+    if (!('wake' in item) || item.wake !== true) return item;
+    try {
+      const job = await queue.getJob(item.id);
+      return job ? withoutLeaseToken(job) : null;
+    } catch (error) {
+      logger.error({ err: error }, 'reading a job for its wake-up event failed');
+      return null;
+    }
+  };
   const seen = new Map<string, number>();
   const isNew = (job: JobFeedItem) => {
     if ((seen.get(job.id) ?? 0) >= job.version) return false;
@@ -109,7 +123,8 @@ export function openJobFeed(deps: JobFeedDeps, filter: JobFilter): AsyncIterable
           release();
           return result;
         }
-        if (matches(result.value) && isNew(result.value)) return result;
+        const item = await inFull(result.value);
+        if (item && matches(item) && isNew(item)) return { value: item, done: false };
       }
     },
     async return() {

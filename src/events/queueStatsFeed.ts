@@ -2,7 +2,7 @@ import { Repeater, SlidingBuffer } from 'graphql-yoga';
 import type { Logger } from '../logger.js';
 import type { QueueCounts } from '../queue/sql/reads.js';
 import type { JobQueue } from '../queue/queue.js';
-import type { JobEvent } from './jobEvent.js';
+import type { PublishedJobEvent } from './jobEvent.js';
 import type { EventInterest } from './eventInterest.js';
 import type { JobEventBus } from './jobEventBus.js';
 
@@ -113,7 +113,7 @@ export class QueueStatsFeed {
     }
   }
 
-  #markDirty(events: readonly JobEvent[]) {
+  #markDirty(events: readonly PublishedJobEvent[]) {
     for (const feed of this.#feeds.values()) {
       if (feed.dirty) continue;
       const { userId, type } = feed.filter;

@@ -36,14 +36,18 @@ export function withoutLeaseToken(row: JobRow): Omit<JobRow, 'leaseToken'> {
  * - `eventSql`: the expression in the event when it differs (bigint as text: JSON numbers lose it);
  * - `date`: sent as an ISO string, parsed back into a Date;
  * - `contents`: payload, result and metadata, which a statement returns only when asked (so that claims,
- *   completions and lists do not carry them).
+ *   completions and lists do not carry them);
+ * - `wake`: in the wake-up event, the short form a ready or cancelled job is published in while no
+ *   process subscribes (queue/sql/fragments.ts `notifyCte`): what a worker claims or aborts by, and
+ *   what the bus and the metrics read of every event.
  */
-interface ColumnSpec {
+export interface ColumnSpec {
   sql: string;
   event: 'always' | 'text' | 'never';
   eventSql?: string;
   date?: true;
   contents?: true;
+  wake?: true;
 }
 
 /** The queue of a job whose type and submit name none (the column's default in the migration). */
@@ -53,15 +57,15 @@ export const DEFAULT_QUEUE = 'default';
 export const EVENT_LAST_ERROR_MAX = 500;
 
 export const JOB_COLUMNS = {
-  id: { sql: '$.id', event: 'always' },
+  id: { sql: '$.id', event: 'always', wake: true },
   seq: { sql: '$.seq', event: 'always', eventSql: '$.seq::text' },
-  type: { sql: '$.type', event: 'always' },
+  type: { sql: '$.type', event: 'always', wake: true },
   payload: { sql: '$.payload', event: 'never', contents: true },
-  userId: { sql: '$.user_id', event: 'always' },
+  userId: { sql: '$.user_id', event: 'always', wake: true },
   priority: { sql: '$.priority', event: 'always' },
   runAt: { sql: '$.run_at', event: 'always', date: true },
-  status: { sql: '$.status::text', event: 'always' },
-  holdsSlot: { sql: '$.holds_slot', event: 'always' },
+  status: { sql: '$.status::text', event: 'always', wake: true },
+  holdsSlot: { sql: '$.holds_slot', event: 'always', wake: true },
   attempts: { sql: '$.attempts', event: 'always' },
   maxAttempts: { sql: '$.max_attempts', event: 'always' },
   backoffBaseMs: { sql: '$.backoff_base_ms', event: 'always' },
@@ -77,11 +81,11 @@ export const JOB_COLUMNS = {
   leaseToken: { sql: '$.lease_token::text', event: 'never' },
   leaseExpiresAt: { sql: '$.lease_expires_at', event: 'always', date: true },
   workerId: { sql: '$.worker_id', event: 'text' },
-  version: { sql: '$.version', event: 'always' },
+  version: { sql: '$.version', event: 'always', wake: true },
   createdAt: { sql: '$.created_at', event: 'always', date: true },
   startedAt: { sql: '$.started_at', event: 'always', date: true },
   completedAt: { sql: '$.completed_at', event: 'always', date: true },
-  updatedAt: { sql: '$.updated_at', event: 'always', date: true },
+  updatedAt: { sql: '$.updated_at', event: 'always', wake: true, date: true },
   payloadBytes: { sql: '$.payload_bytes', event: 'always' },
   resultBytes: { sql: '$.result_bytes', event: 'always' },
   traceParent: { sql: '$.trace_parent', event: 'never' },
@@ -90,7 +94,7 @@ export const JOB_COLUMNS = {
   // Up to LIMITS.metadataBytes: not in events nor in what claims and completions return; read with
   // the row when asked for (getJob, or a Job.metadata field).
   metadata: { sql: '$.metadata', event: 'never', contents: true },
-  queue: { sql: '$.queue', event: 'always' },
+  queue: { sql: '$.queue', event: 'always', wake: true },
   expiresAt: { sql: '$.expires_at', event: 'always', date: true },
   // Bounded like a tag (LIMITS.concurrencyKeyLength of TAG_PATTERN), so always in the event.
   concurrencyKey: { sql: '$.concurrency_key', event: 'always' },
@@ -110,6 +114,8 @@ type FieldsWhere<Condition> = { [F in JobField]: (typeof JOB_COLUMNS)[F] extends
 
 /** Fields every event carries. */
 export type EventField = FieldsWhere<{ event: 'always' }>;
+/** Fields of the wake-up event. */
+export type WakeField = FieldsWhere<{ wake: true }>;
 /** Free-text fields, left out of a slim event. */
 export type TextField = FieldsWhere<{ event: 'text' }>;
 export type DateField = FieldsWhere<{ date: true }>;

@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { JobEvent } from '../events/jobEvent.js';
+import type { PublishedJobEvent } from '../events/jobEvent.js';
 import type { JobRow } from '../jobs/columns.js';
 import type { JobQueue } from '../queue/queue.js';
 import type { QueueObserver } from '../queue/queueTypes.js';
@@ -118,7 +118,7 @@ export class ConveyorMetrics implements QueueObserver {
     this.#subscriptions.dec({ field });
   }
 
-  eventsReceived(events: readonly JobEvent[]) {
+  eventsReceived(events: readonly PublishedJobEvent[]) {
     const now = Date.now();
     for (const event of events) this.#eventLag.observe(Math.max(0, now - event.updatedAt.getTime()) / 1000);
   }
