@@ -103,8 +103,8 @@ const SOMEONE_LISTENS = `(SELECT EXISTS (SELECT 1 FROM event_listeners WHERE exp
  * its slim form when that is over EVENT_MAX_BYTES. With no one listening, the only readers are workers
  * and the metrics, and each event goes out in its wake-up form (the `wake` columns, ~200 bytes
  * instead of ~700). A completion of 200 jobs in bench 2b publishes 200 ready jobs: in full, 41
- * notifications and 3.3 ms of PostgreSQL to build them; woken, 12 and 1.5 ms, and the worker's
- * handling of notifications went from 137 to 49 ms of CPU per 20 000 jobs. A plain SELECT CTE only
+ * notifications and 3.3 ms of PostgreSQL to build them; in the wake-up form, 12 and 1.5 ms, and the
+ * worker's handling of notifications went from 137 to 49 ms of CPU per 20 000 jobs. A plain SELECT CTE only
  * runs when referenced, so every statement using it ends with `WHERE ${NOTIFIED}`.
  */
 export function notifyCte(source: string): Prisma.Sql {
