@@ -41,7 +41,7 @@ export function withoutLeaseToken(row: JobRow): Omit<JobRow, 'leaseToken'> {
  *   process subscribes (queue/sql/fragments.ts `notifyCte`): what a worker claims or aborts by, and
  *   what the bus and the metrics read of every event.
  */
-export interface ColumnSpec {
+interface ColumnSpec {
   sql: string;
   event: 'always' | 'text' | 'never';
   eventSql?: string;
@@ -122,6 +122,7 @@ export type DateField = FieldsWhere<{ date: true }>;
 
 export const DATE_FIELDS = fieldsWhere((spec) => 'date' in spec) as DateField[];
 export const TEXT_FIELDS = fieldsWhere((spec) => spec.event === 'text') as TextField[];
+export const WAKE_FIELDS = fieldsWhere((spec) => 'wake' in spec) as WakeField[];
 
 function fieldsWhere(test: (spec: ColumnSpec) => boolean): JobField[] {
   return (Object.entries(JOB_COLUMNS) as [JobField, ColumnSpec][]).filter(([, spec]) => test(spec)).map(([field]) => field);

@@ -14,7 +14,7 @@
 import { CHANNELS } from '../../db/channels.js';
 import { PLAN_ONCE_COMMENT } from '../../db/prisma.js';
 import { Prisma } from '../../generated/prisma/client.js';
-import { type ColumnSpec, EVENT_LAST_ERROR_MAX, JOB_COLUMNS, type JobField } from '../../jobs/columns.js';
+import { EVENT_LAST_ERROR_MAX, JOB_COLUMNS, type JobField, WAKE_FIELDS } from '../../jobs/columns.js';
 import { FINISHED_STATUSES, sourceStates, type JobStatus, type Transition } from '../../jobs/states.js';
 
 export const { sql, raw, empty } = Prisma;
@@ -66,10 +66,13 @@ export function jobColumns(alias: string, contents: Contents = 'none'): Prisma.S
 }
 
 function eventSelect(alias: string, form: 'full' | 'slim' | 'wake'): string {
-  const fields = columnsOf((field) => {
-    const spec: ColumnSpec = JOB_COLUMNS[field];
-    return form === 'wake' ? spec.wake === true : spec.event === 'always' || (form === 'full' && spec.event === 'text');
-  });
+  const fields =
+    form === 'wake'
+      ? WAKE_FIELDS
+      : columnsOf((field) => {
+          const spec = JOB_COLUMNS[field];
+          return spec.event === 'always' || (form === 'full' && spec.event === 'text');
+        });
   const selected = fields.map((field) => {
     const spec = JOB_COLUMNS[field] as { sql: string; eventSql?: string };
     return `${(spec.eventSql ?? spec.sql).replaceAll('$', alias)} AS "${field}"`;
