@@ -94,7 +94,7 @@ export class ConveyorMetrics implements QueueObserver {
     for (const job of jobs) this.#started.inc({ type: job.type });
   }
 
-  jobsCompleted(jobs: readonly JobRow[]) {
+  jobsCompleted(jobs: readonly Pick<JobRow, 'type'>[]) {
     for (const job of jobs) this.#completed.inc({ type: job.type });
   }
 

@@ -162,7 +162,7 @@ export class JobQueue {
     return this.#complete(items, 'none');
   }
 
-  async #complete(items: readonly (Lease & { result?: unknown })[], contents: Contents): Promise<JobRow[]> {
+  async #complete(items: readonly (Lease & { result?: unknown })[], contents: Exclude<Contents, 'outcome'>): Promise<JobRow[]> {
     if (items.length > LIMITS.claimBatch) throw new InvalidInputError(`completeJobs takes at most ${LIMITS.claimBatch} jobs.`);
     const completions = items.map((item, index) =>
       withIndex(index, items.length, () => {

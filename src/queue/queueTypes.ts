@@ -18,7 +18,7 @@ export interface QueueSettings extends StatementSettings {
 export interface QueueObserver {
   jobsSubmitted?(jobs: readonly JobRow[]): void;
   jobsClaimed?(jobs: readonly JobRow[], seconds: number): void;
-  jobsCompleted?(jobs: readonly JobRow[]): void;
+  jobsCompleted?(jobs: readonly Pick<JobRow, 'type'>[]): void;
   /** Failed attempts, whether re-queued for a retry (status QUEUED) or final (FAILED). */
   jobsFailed?(jobs: readonly JobRow[]): void;
   jobsCancelled?(jobs: readonly JobRow[]): void;

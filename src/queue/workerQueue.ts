@@ -3,7 +3,7 @@ import type { JobRow, JobWithPayload } from '../jobs/columns.js';
 import { GROUP_COMMIT_BATCH, GroupCommit } from './groupCommit.js';
 import { LIMITS } from './limits.js';
 import type { Lease, QueueObserver, QueueSettings } from './queueTypes.js';
-import type { Contents, Db } from './sql/fragments.js';
+import type { Contents, Db, RowsOf } from './sql/fragments.js';
 import {
   jobClaimMany,
   jobCompleteMany,
@@ -92,7 +92,7 @@ export class TrustedWorkerQueue implements WorkerQueue {
     this.#observer = deps.observer;
     this.#completer = new GroupCommit(
       async (items) => {
-        const done = new Set((await this.completeSerialized(items)).map((job) => job.id));
+        const done = new Set((await this.#finishCompletions(items, 'outcome')).map((job) => job.id));
         return items.map((item) => done.has(item.id));
       },
       { maxBatch: GROUP_COMMIT_BATCH },
@@ -114,7 +114,11 @@ export class TrustedWorkerQueue implements WorkerQueue {
   }
 
   /** Completions whose results are serialized already (JobQueue's checked path shares this). */
-  async completeSerialized(items: readonly JobCompletion[], contents: Contents = 'none'): Promise<JobRow[]> {
+  completeSerialized(items: readonly JobCompletion[], contents: Exclude<Contents, 'outcome'> = 'none'): Promise<JobRow[]> {
+    return this.#finishCompletions(items, contents);
+  }
+
+  async #finishCompletions<C extends Contents>(items: readonly JobCompletion[], contents: C): Promise<RowsOf<C>[]> {
     if (items.length === 0) return [];
     const jobs = await jobCompleteMany(this.#db, items, this.#settings, contents);
     this.#observer.jobsCompleted?.(jobs);

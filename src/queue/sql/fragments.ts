@@ -14,7 +14,7 @@
 import { CHANNELS } from '../../db/channels.js';
 import { PLAN_ONCE_COMMENT } from '../../db/prisma.js';
 import { Prisma } from '../../generated/prisma/client.js';
-import { EVENT_LAST_ERROR_MAX, JOB_COLUMNS, type JobField, WAKE_FIELDS } from '../../jobs/columns.js';
+import { EVENT_LAST_ERROR_MAX, type FullJobRow, JOB_COLUMNS, type JobField, type JobRow, WAKE_FIELDS } from '../../jobs/columns.js';
 import { FINISHED_STATUSES, sourceStates, type JobStatus, type Transition } from '../../jobs/states.js';
 
 export const { sql, raw, empty } = Prisma;
@@ -49,12 +49,26 @@ const NOTIFY_CHUNK_BYTES = 3500;
 /**
  * Which large columns a statement returns besides a JobRow's: none (batches, lists), the payload
  * (claims, submits: bounded by the request), or payload, result and metadata (statements on one job,
- * whose caller may well show them: reading them again would cost a round trip).
+ * whose caller may well show them: reading them again would cost a round trip). Or, for a caller that
+ * needs only what happened to each job, `outcome`: OUTCOME_FIELDS instead of a JobRow.
  */
-export type Contents = 'none' | 'payload' | 'all';
+export type Contents = 'outcome' | 'none' | 'payload' | 'all';
+
+/**
+ * What the built-in worker's completions return (JobOutcome): the ids it waits for, the types its
+ * metrics count, what settling dependents reads. A JobRow is 35 columns, nine of them dates: with
+ * them, the worker spent 592 ms (bench 2a) and 502 ms (2b) of CPU per 20 000 jobs parsing replies,
+ * with these 399 and 297 ms. That CPU is on the path every job waits on: a reply is read between
+ * the runs of the next claim's jobs (a completion took ~1.5× its time in PostgreSQL, end to end).
+ */
+export const OUTCOME_FIELDS = ['id', 'type', 'status', 'hasDependents'] as const satisfies readonly JobField[];
+export type JobOutcome = Pick<JobRow, (typeof OUTCOME_FIELDS)[number]>;
+/** The rows a statement returns for `contents`. */
+export type RowsOf<C extends Contents> = C extends 'outcome' ? JobOutcome : JobRow & Partial<FullJobRow>;
 
 const columnsOf = (test: (field: JobField) => boolean) => (Object.keys(JOB_COLUMNS) as JobField[]).filter(test);
-const SELECTED: Record<Contents, JobField[]> = {
+const SELECTED: Record<Contents, readonly JobField[]> = {
+  outcome: OUTCOME_FIELDS,
   none: columnsOf((field) => !('contents' in JOB_COLUMNS[field])),
   payload: columnsOf((field) => !('contents' in JOB_COLUMNS[field]) || field === 'payload'),
   all: columnsOf(() => true),

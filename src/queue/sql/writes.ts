@@ -8,6 +8,7 @@
 import type { FullJobRow, JobRow, JobWithPayload } from '../../jobs/columns.js';
 import {
   type Contents,
+  type RowsOf,
   type Db,
   empty,
   failSet,
@@ -248,8 +249,13 @@ export function jobClaimMany(db: Db, p: JobClaimParams) {
 // ───────────────────────────── finish ─────────────────────────────
 
 /** RUNNING → COMPLETED for every (id, lease) still current; frees their slots and promotes. */
-export function jobCompleteMany(db: Db, items: readonly JobCompletion[], settings: StatementSettings, contents: Contents = 'none') {
-  return db.$queryRaw<(JobRow & Partial<FullJobRow>)[]>(sql`${PLAN_ONCE}
+export function jobCompleteMany<C extends Contents = 'none'>(
+  db: Db,
+  items: readonly JobCompletion[],
+  settings: StatementSettings,
+  contents: C = 'none' as C,
+) {
+  return db.$queryRaw<RowsOf<C>[]>(sql`${PLAN_ONCE}
   WITH ${leaseInput(items, {
     results: sql`${items.map((i) => i.resultJson)}::jsonb[]`,
     result_bytes: sql`${items.map((i) => Buffer.byteLength(i.resultJson))}::int[]`,
