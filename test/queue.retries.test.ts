@@ -110,4 +110,10 @@ describe('retries', () => {
     const { job } = await builtIn.queue.submitJob({ type: 'hang', userId: 'b4' });
     expect(await waitForStatus(builtIn, job.id, ['FAILED'])).toMatchObject({ attempts: 1, lastError: 'job timed out' });
   });
+
+  it('a handler that first reads its signal after the timeout finds it aborted, and the attempt still fails', async () => {
+    const { job } = await builtIn.queue.submitJob({ type: 'late_look', userId: 'b5' });
+    expect(await waitForStatus(builtIn, job.id, ['FAILED'])).toMatchObject({ attempts: 1, lastError: 'job timed out' });
+    expect(log.aborts.get(job.id)).toBe('true: job timeout');
+  });
 });

@@ -59,6 +59,20 @@ export function testJobTypes(log: HandlerLog): AnyJobType[] {
         await new Promise((_resolve, reject) => signal.addEventListener('abort', () => reject(signal.reason as Error)));
       },
     },
+    {
+      // Looks at its signal only once past its timeout (the worker makes a signal when first read).
+      name: 'late_look',
+      payload: z.object({}),
+      timeoutMs: 100,
+      maxAttempts: 1,
+      async handler(_payload, context) {
+        log.recordAttempt(context.job.id);
+        await sleep(400);
+        const { signal } = context;
+        log.aborts.set(context.job.id, `${signal.aborted}: ${(signal.reason as Error | undefined)?.message}`);
+        return null;
+      },
+    },
   ];
 }
 
