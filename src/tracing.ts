@@ -4,11 +4,9 @@ import { context, propagation, SpanKind, SpanStatusCode, trace, type Context, ty
  * OpenTelemetry spans for submit, claim, run and complete, through @opentelemetry/api alone: they are
  * no-ops until the team registers an SDK (a tracer provider and a propagator) in its process. A job
  * carries the W3C traceparent of the span that submitted it, so that the span of its run, in the
- * built-in worker or in an outside worker, joins the submitter's trace. One tracer serves the
- * process: a ProxyTracer looks for the registered SDK's tracer at every span until it finds one, so an
- * SDK registered after this module loaded is still used.
+ * built-in worker or in an outside worker, joins the submitter's trace.
  */
-const conveyorTracer = trace.getTracer('conveyor');
+const tracer = () => trace.getTracer('conveyor');
 
 /** Runs `work` inside a span named `name`, ending it with the outcome (an error sets its status). */
 export async function inSpan<T>(
@@ -16,7 +14,7 @@ export async function inSpan<T>(
   options: { kind?: SpanKind; attributes?: Record<string, string | number | boolean>; parent?: Context },
   work: (span: Span) => Promise<T>,
 ): Promise<T> {
-  return conveyorTracer.startActiveSpan(
+  return tracer().startActiveSpan(
     name,
     { kind: options.kind ?? SpanKind.INTERNAL, attributes: options.attributes },
     options.parent ?? context.active(),
