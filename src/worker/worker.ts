@@ -42,6 +42,11 @@ interface RunningJob {
   logged: boolean;
 }
 
+/** The run's AbortController, made at its first need (RunningJob.controller). */
+function controllerOf(running: RunningJob): AbortController {
+  return (running.controller ??= new AbortController());
+}
+
 /**
  * The built-in worker: claims no more jobs than it has free slots, runs their handlers, records the
  * outcome, heartbeats its leases. Wakes on a NOTIFY of a ready job, polls as a fallback.
@@ -191,7 +196,7 @@ export class Worker {
         logger,
         dependencies,
         get signal() {
-          return (running.controller ??= new AbortController()).signal;
+          return controllerOf(running).signal;
         },
       };
       return runHandler(definition, job.payload, context);
@@ -280,7 +285,7 @@ export class Worker {
   #abort(running: RunningJob, reason: NonNullable<RunningJob['abortReason']>) {
     if (running.abortReason) return;
     running.abortReason = reason;
-    (running.controller ??= new AbortController()).abort(new Error(`job ${reason}`));
+    controllerOf(running).abort(new Error(`job ${reason}`));
   }
 
   /** Throttled progress: at most one write per PROGRESS_INTERVAL_MS, carrying the latest report. */
