@@ -5,6 +5,7 @@
 import { h, partOf, showPanelNote } from './dom.js';
 import { GraphQLRequestError } from './graphqlHttp.js';
 import { CONFIGURE_JOB_TYPE, CONFIGURE_KEY, CONFIGURE_QUEUE, FLOW_GATES } from './operations.js';
+import { StaleReads } from './staleReads.js';
 
 /** @import { FlowGate, Operation } from './types.js' */
 
@@ -35,6 +36,7 @@ export class QueuesPanel {
   /** @type {(error: unknown) => void} */ #showError;
   /** @type {FlowGate[]} */ #gates = [];
   #loading = false;
+  #reads = new StaleReads();
 
   /** @param {{ section: HTMLElement, request: Request, showError: (error: unknown) => void }} deps */
   constructor({ section, request, showError }) {
@@ -62,8 +64,11 @@ export class QueuesPanel {
   async refresh() {
     if (this.#loading) return;
     this.#loading = true;
+    const stale = this.#reads.begin();
     try {
-      this.#gates = (await this.#request(FLOW_GATES, {})).flowGates;
+      const { flowGates } = await this.#request(FLOW_GATES, {});
+      if (stale()) return;
+      this.#gates = flowGates;
       this.#note(null);
       this.#render();
     } catch (error) {
@@ -81,6 +86,7 @@ export class QueuesPanel {
    */
   async #configure(gate, change, button) {
     button.disabled = true;
+    this.#reads.changing();
     try {
       const variables = { name: gate.name, ...change };
       const changed =

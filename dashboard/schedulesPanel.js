@@ -5,6 +5,7 @@
 import { h, partOf, showPanelNote, timeOf } from './dom.js';
 import { GraphQLRequestError } from './graphqlHttp.js';
 import { DELETE_SCHEDULE, PAUSE_SCHEDULE, RESUME_SCHEDULE, SCHEDULES } from './operations.js';
+import { StaleReads } from './staleReads.js';
 import { statusBadge } from './views/jobStatus.js';
 
 /** @import { Operation, Schedule } from './types.js' */
@@ -40,6 +41,7 @@ export class SchedulesPanel {
   /** @type {(error: unknown) => void} */ #showError;
   /** @type {(id: string) => void} */ #openJob;
   /** @type {Schedule[]} */ #schedules = [];
+  #reads = new StaleReads();
   /** The schedule whose deletion is being confirmed. @type {string | null} */
   #confirming = null;
 
@@ -66,8 +68,11 @@ export class SchedulesPanel {
   }
 
   async refresh() {
+    const stale = this.#reads.begin();
     try {
-      this.#schedules = (await this.#request(SCHEDULES, {})).schedules;
+      const { schedules } = await this.#request(SCHEDULES, {});
+      if (stale()) return;
+      this.#schedules = schedules;
       this.#note(null);
     } catch (error) {
       if (error instanceof GraphQLRequestError && error.codes.includes('FORBIDDEN')) this.#note('Schedules need an ADMIN API key.');
@@ -84,6 +89,7 @@ export class SchedulesPanel {
    */
   async #setPaused(name, pause, button) {
     button.disabled = true;
+    this.#reads.changing();
     try {
       const changed = pause
         ? (await this.#request(PAUSE_SCHEDULE, { name })).pauseSchedule
@@ -109,6 +115,7 @@ export class SchedulesPanel {
     const name = this.#confirming;
     if (name === null) return;
     this.#confirm(null);
+    this.#reads.changing();
     try {
       await this.#request(DELETE_SCHEDULE, { name });
     } catch (error) {

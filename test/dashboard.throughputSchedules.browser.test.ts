@@ -221,6 +221,43 @@ describe('the dashboard: throughput chart and schedules', () => {
     }
   });
 
+  it('keeps a pause drawn when a list read before it comes back after it', async () => {
+    await conveyor.queue.flowGates.configure('QUEUE', 'mail', { paused: false });
+    const fresh = await openDashboard();
+    try {
+      const state = () => fresh.locator('#queues tr[data-gate="QUEUE:mail"] [data-field="state"]').textContent();
+      await expect.poll(state).toBe('Active');
+      // The next list read reaches the server now (mail still active) and its answer is held back.
+      let answered!: () => void;
+      const listAnswered = new Promise<void>((resolve) => (answered = resolve));
+      let release!: () => void;
+      const released = new Promise<void>((resolve) => (release = resolve));
+      await fresh.route('**/graphql', async (route) => {
+        if (!(route.request().postData() ?? '').includes('DashboardFlowGates')) return route.fallback();
+        const response = await route.fetch();
+        answered();
+        await released;
+        await route.fulfill({ response });
+      });
+      // Saving the API key reads every panel again.
+      await fresh.locator('#api-key-form').evaluate((form: HTMLFormElement) => form.requestSubmit());
+      await listAnswered;
+
+      const configured = fresh.waitForResponse((response) => (response.request().postData() ?? '').includes('DashboardConfigureQueue'));
+      await fresh.locator('#queues tr[data-gate="QUEUE:mail"] button[data-gate-action="pause"]').click();
+      await configured;
+      await expect.poll(state).toBe('Paused');
+      const staleDelivered = fresh.waitForResponse((response) => (response.request().postData() ?? '').includes('DashboardFlowGates'));
+      release();
+      await staleDelivered;
+      await fresh.waitForTimeout(300);
+      expect(await state()).toBe('Paused');
+    } finally {
+      await fresh.close();
+      await conveyor.queue.flowGates.configure('QUEUE', 'mail', { paused: false });
+    }
+  });
+
   it('made no requests beyond this server and raised no script errors', () => {
     expect(requestedUrls.filter((url) => !url.startsWith(`${conveyor.url}/`))).toEqual([]);
     expect(pageProblems).toEqual([]);

@@ -54,7 +54,10 @@ describe('a scratch project installs the packed package and follows the README',
     let output = '';
     child.stdout.on('data', (chunk) => (output += chunk));
     child.stderr.on('data', (chunk) => (output += chunk));
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    // Ended when its output is closed, not when npx exits: npx exits on Ctrl-C at once, while the node
+    // process under it (holding the same pipes) is still stopping and has its last lines to write (a CI
+    // run read the output before "worker stopped" came).
+    const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
     const process = { child, output: () => output, exited };
     started.push(process);
     return process;
