@@ -122,48 +122,6 @@ export async function benchProcess(db: BenchDatabase, report: Report, options: B
   }
 }
 
-/** 3. Outside workers over GraphQL: dequeueJobs(limit: 50) then completeJobs, 4 in parallel. */
-export async function benchOutsideWorkers(db: BenchDatabase, report: Report, options: BenchOptions) {
-  const total = options.quick ? 10_000 : 20_000;
-  const rates: number[] = [];
-  let rss = 0;
-  for (let run = 0; run < options.runs; run++) {
-    const url = await db.create(`outside${run}`);
-    const setup = await benchQueue(url);
-    await setup.queue.setUserConcurrency('remote', 10_000);
-    await preQueue(setup, total, () => 'remote');
-    const server = await spawnBenchProcess('serve', { DATABASE_URL: url, WORKER_ENABLED: 'false' });
-    await Promise.all(
-      Array.from({ length: 4 }, async () => {
-        for (;;) {
-          const { dequeueJobs } = await graphql<{ dequeueJobs: { id: string; lease: { token: string } }[] }>(
-            server.url!,
-            'mutation { dequeueJobs(limit: 50) { id lease { token } } }',
-          );
-          if (dequeueJobs.length === 0) return;
-          const completions = dequeueJobs.map((job: { id: string; lease: { token: string } }) => ({
-            id: job.id,
-            leaseToken: job.lease.token,
-          }));
-          await graphql(server.url!, 'mutation ($c: [JobCompletionInput!]!) { completeJobs(completions: $c) { id } }', { c: completions });
-        }
-      }),
-    );
-    rates.push(await throughputFromDatabase(setup.query));
-    rss = Math.max(rss, server.maxRssMb());
-    await server.stop();
-    await setup.close();
-  }
-  report.add({
-    scenario: '3 outside workers (4 × dequeue 50)',
-    metric: 'throughput',
-    value: median(rates),
-    unit: 'jobs/s',
-    runs: options.runs,
-  });
-  report.add({ scenario: '3 outside workers', metric: 'server RSS max', value: rss, unit: 'MB' });
-}
-
 /** 4. Submit-to-handler-start latency at a steady 200 jobs/s (PostgreSQL's clock at both ends). */
 export async function benchLatency(db: BenchDatabase, report: Report, options: BenchOptions) {
   const seconds = options.quick ? 5 : 20;
