@@ -196,10 +196,13 @@ describe('the worker SDK (conveyor/worker) against a server process', () => {
     afterAll(() => worker?.stop(0));
 
     it('hears of a cancellation through its subscription and aborts the handler, long before a heartbeat would', async () => {
-      // One heartbeat every 20 minutes: only the jobUpdated subscription can bring the news in time.
+      // One heartbeat every 20 minutes: only the workerEvents subscription can bring the news in time.
       await start({ leaseSeconds: 3600 });
       const { job } = await admin.submit({ type: 'blocking', userId: 'cancel-me' });
       await waitUntil(() => started.has(job.id), 'the handler to start');
+      // Subscribed to what a worker acts on only, it does not make the server publish every change in
+      // full (an event_listeners row), as its jobUpdated(type) subscription did.
+      expect(await query<{ n: number }>('SELECT count(*)::int AS n FROM event_listeners')).toEqual([{ n: 0 }]);
       await admin.cancel(job.id);
       await waitUntil(() => aborted.has(job.id), 'the handler to see the abort', 15_000);
       expect(aborted.get(job.id)).toBe('job cancelled');

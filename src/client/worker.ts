@@ -110,7 +110,7 @@ class SdkWorker implements RunningWorker {
   readonly #logger: Logger;
   readonly #socket: Client;
   readonly #running = new Map<string, RunningJob>();
-  readonly #unsubscribes: (() => void)[] = [];
+  #unsubscribe: (() => void) | null = null;
   #stopping = false;
   #stopped: Promise<void> | null = null;
   #loop: Promise<void> | null = null;
@@ -148,7 +148,7 @@ class SdkWorker implements RunningWorker {
   }
 
   async start(): Promise<void> {
-    for (const type of this.#types.keys()) this.#unsubscribes.push(this.#subscribe(type));
+    this.#unsubscribe = this.#subscribe();
     const heartbeatMs = Math.max(100, (this.#leaseSeconds * 1000) / 3);
     this.#heartbeatTimer = setInterval(() => void this.#heartbeat(), heartbeatMs);
     const firstClaim = new Promise<void>((resolve, reject) => {
@@ -186,29 +186,34 @@ class SdkWorker implements RunningWorker {
     }
     if (this.#heartbeatTimer) clearInterval(this.#heartbeatTimer);
     await this.#logLines.flush();
-    for (const unsubscribe of this.#unsubscribes.splice(0)) unsubscribe();
+    this.#unsubscribe?.();
+    this.#unsubscribe = null;
     await closeSocket(this.#socket);
     this.#logger.info('worker stopped');
   }
 
-  /** Wakes on a job of this type becoming claimable; aborts a handler whose job was cancelled. */
-  #subscribe(type: string): () => void {
+  /**
+   * Wakes on a job of its types (and queues) becoming claimable; aborts a handler whose job was
+   * cancelled. `workerEvents` carries only these changes, which are published anyway: subscribed to
+   * `jobUpdated(type)` instead, an SDK worker received every change of every job of its types and made
+   * the server publish them all in full (bench 3, SDK: figures in the README).
+   */
+  #subscribe(): () => void {
+    const types = [...this.#types.keys()];
     return this.#socket.subscribe<WorkerJobEventsSubscription>(
-      { query: queryOf(WorkerJobEventsDocument), variables: { type } },
+      { query: queryOf(WorkerJobEventsDocument), variables: { types, queues: this.#queues } },
       {
         next: ({ data, errors }) => {
-          if (errors?.length) this.#logger.error({ err: subscriptionError(errors), type }, 'job events refused');
-          const event = data?.jobUpdated;
+          if (errors?.length) this.#logger.error({ err: subscriptionError(errors), types }, 'job events refused');
+          const event = data?.workerEvents;
           if (!event) return;
-          if (event.status === 'QUEUED' && event.waitingFor === null && !this.#running.has(event.id)) {
-            this.#wakeUps.jobReady(event.id, event.version);
-          }
+          if (event.kind === 'JOB_READY' && !this.#running.has(event.id)) this.#wakeUps.jobReady(event.id, event.version);
           const running = this.#running.get(event.id);
-          if (running && event.status === 'CANCELLED') this.#abort(running, 'cancelled');
+          if (running && event.kind === 'JOB_CANCELLED') this.#abort(running, 'cancelled');
         },
         error: (error) => {
           this.#eventsHeard = false;
-          this.#logger.error({ err: subscriptionError(error), type }, 'job events ended; polling only');
+          this.#logger.error({ err: subscriptionError(error), types }, 'job events ended; polling only');
         },
         complete: () => {},
       },

@@ -38,10 +38,25 @@ export function parseJobEvents(payload: string): PublishedJobEvent[] {
   });
 }
 
+/** A job that became ready to claim: what wakes a worker (the built-in one, and outside ones). */
+export function isReadyToClaim(event: Pick<JobRow, 'status' | 'holdsSlot'>): boolean {
+  return event.status === 'QUEUED' && event.holdsSlot;
+}
+
+/**
+ * A change a worker acts on: a job ready to claim, or cancelled (its handler stops). The statements
+ * publish these whether or not anyone subscribes (queue/sql/fragments.ts `PUBLISHED_ALWAYS`).
+ */
+export function isWorkerEvent(event: Pick<JobRow, 'status' | 'holdsSlot'>): boolean {
+  return isReadyToClaim(event) || event.status === 'CANCELLED';
+}
+
 /** Pubsub topics a job event is published on; the subscription fields listen to one of them. */
 export const jobTopics = {
   byId: (id: string) => `job:${id}`,
   byUser: (userId: string) => `userJobs:${userId}`,
   byType: (type: string) => `typeJobs:${type}`,
   all: 'allJobs',
+  /** The worker events (isWorkerEvent) of one type. */
+  workByType: (type: string) => `typeWork:${type}`,
 } as const;

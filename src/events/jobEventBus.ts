@@ -3,7 +3,7 @@ import pg from 'pg';
 import type { Logger } from '../logger.js';
 import { CHANNELS } from '../db/channels.js';
 import { DeliveryPacer } from './deliveryPacer.js';
-import { jobTopics, parseJobEvents, type PublishedJobEvent } from './jobEvent.js';
+import { isWorkerEvent, jobTopics, parseJobEvents, type PublishedJobEvent } from './jobEvent.js';
 import { jobLogTopic, parseJobLogEvents } from './jobLogEvent.js';
 
 type Listener = (events: readonly PublishedJobEvent[]) => void;
@@ -203,6 +203,7 @@ export class JobEventBus {
       this.eventTarget.publish(jobTopics.byUser(event.userId), event);
       this.eventTarget.publish(jobTopics.byType(event.type), event);
       this.eventTarget.publish(jobTopics.all, event);
+      if (isWorkerEvent(event)) this.eventTarget.publish(jobTopics.workByType(event.type), event);
     }
   }
 }

@@ -20,7 +20,7 @@ export interface JobStreamOptions {
 const QUEUED_PER_TURN = 10;
 
 /**
- * The events of one topic as an async iterator, for one subscriber. A subscriber normally receives
+ * The events of one topic (or of several) as an async iterator, for one subscriber. A subscriber normally receives
  * every event. One that reads slower than events arrive does not grow memory without bound: once
  * `maxPendingEvents` wait, the queue is coalesced to the latest state of each job, and if that still
  * leaves more than half the bound, the stream ends with SubscriberTooSlowError, once, and is done
@@ -32,7 +32,7 @@ const QUEUED_PER_TURN = 10;
  */
 export function openJobStream<T extends { id: string } = JobEvent>(
   target: EventTarget,
-  topic: string,
+  topic: string | readonly string[],
   options: JobStreamOptions = {},
 ): AsyncIterableIterator<T> & { push(event: T): void } {
   const maxPending = options.maxPendingEvents ?? 2000;
@@ -87,12 +87,13 @@ export function openJobStream<T extends { id: string } = JobEvent>(
     if (queue.length - head > maxPending) coalesce();
   };
   const listener = (event: Event) => push((event as CustomEvent<T>).detail);
-  target.addEventListener(topic, listener);
+  const topics = typeof topic === 'string' ? [topic] : topic;
+  for (const each of topics) target.addEventListener(each, listener);
 
   function close() {
     if (closed) return;
     closed = true;
-    target.removeEventListener(topic, listener);
+    for (const each of topics) target.removeEventListener(each, listener);
     if (waiting && !failure) waiting({ value: undefined, done: true });
   }
 

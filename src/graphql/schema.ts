@@ -12,6 +12,7 @@ import './types/health.js';
 import './types/apiKeys.js';
 import './types/jobTypes.js';
 import './types/outsideWorkers.js';
+import './types/workerEvents.js';
 import './types/schedules.js';
 import './types/flowGates.js';
 import './types/throughput.js';

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { JobEventBus } from '../events/jobEventBus.js';
+import { isReadyToClaim } from '../events/jobEvent.js';
 import type { Logger } from '../logger.js';
 import type { JobWithPayload } from '../jobs/columns.js';
 import { LIMITS } from '../queue/limits.js';
@@ -103,7 +104,7 @@ export class Worker {
     this.#unsubscribe =
       this.#bus?.subscribe((events) => {
         for (const event of events) {
-          const ready = event.status === 'QUEUED' && event.holdsSlot && this.#handledTypes.includes(event.type);
+          const ready = isReadyToClaim(event) && this.#handledTypes.includes(event.type);
           if (ready && !this.#running.has(event.id)) this.#wakeUps.jobReady(event.id, event.version);
           if (event.status !== 'RUNNING') {
             const running = this.#running.get(event.id);

@@ -102,7 +102,7 @@ function eventSelect(alias: string, form: 'full' | 'slim' | 'wake'): string {
 /**
  * The changes workers act on, published whoever listens: a job became ready (a worker wakes for it) or
  * was cancelled (a worker aborts its handler). The rest (claims, completions, failures, jobs waiting)
- * only matter to subscribers.
+ * only matter to subscribers. The same rule in TypeScript: events/jobEvent.ts `isWorkerEvent`.
  */
 const PUBLISHED_ALWAYS = (c: string) => `((${c}.status = 'QUEUED' AND ${c}.holds_slot) OR ${c}.status = 'CANCELLED')`;
 /**
