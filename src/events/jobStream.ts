@@ -20,11 +20,12 @@ export interface JobStreamOptions {
 const QUEUED_PER_TURN = 10;
 
 /**
- * The events of one topic (or of several) as an async iterator, for one subscriber. A subscriber normally receives
- * every event. One that reads slower than events arrive does not grow memory without bound: once
- * `maxPendingEvents` wait, the queue is coalesced to the latest state of each job, and if that still
- * leaves more than half the bound, the stream ends with SubscriberTooSlowError, once, and is done
- * after it (the client resubscribes; `jobUpdated(id)` starts from the current state).
+ * The events of one topic (or of several) as an async iterator, for one subscriber. A subscriber
+ * normally receives every event. One that reads slower than events arrive does not grow memory
+ * without bound: once `maxPendingEvents` wait, the queue is coalesced to the latest state of each
+ * job, and if that still leaves more than half the bound, the stream ends with
+ * SubscriberTooSlowError, once, and is done after it (the client resubscribes; `jobUpdated(id)`
+ * starts from the current state).
  *
  * Written out rather than as a Repeater: none of its buffers coalesces per job, and on this path,
  * once per event per subscriber, a Repeater layer costs about 9 µs of CPU where this whole chain of
