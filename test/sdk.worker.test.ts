@@ -278,6 +278,30 @@ describe('the worker SDK (conveyor/worker) against a server process', () => {
       }
     });
 
+    it('completes the jobs of one claim whose handlers finish together in one completeJobs request', async () => {
+      const app = openQueue({ databaseUrl: server.databaseUrl, env: { EXTERNAL_JOB_TYPES: 'strict' } });
+      try {
+        await app.queue.setUserConcurrency('burst', 100);
+        await app.queue.submitJobs(Array.from({ length: 50 }, () => ({ type: 'strict', userId: 'burst', payload: { n: 1 } })));
+        const batches: number[] = [];
+        const counting: typeof fetch = (url, init) => {
+          if (typeof init?.body === 'string' && init.body.includes('completeJobs')) {
+            batches.push((JSON.parse(init.body) as { variables: { completions: unknown[] } }).variables.completions.length);
+          }
+          return fetch(url, init);
+        };
+        await start({ concurrency: 50, pollIntervalMs: 10_000, fetch: counting });
+        const completed = async () =>
+          (await query<{ n: number }>(`SELECT count(*)::int AS n FROM jobs WHERE user_id = 'burst' AND status = 'COMPLETED'`))[0]!.n;
+        await waitUntil(async () => (await completed()) === 50, 'every job to complete');
+        await worker!.stop(0);
+        // The first completion went alone and the other 49 after its answer, before.
+        expect(batches).toEqual([50]);
+      } finally {
+        await app.close();
+      }
+    });
+
     it("refuses to start with the server's error code when the key may not claim jobs", async () => {
       const startWith = (apiKey: string) =>
         runWorker({ url: server.graphqlUrl, apiKey, jobTypes: [strict], logger: pino({ level: 'silent' }) }).then(

@@ -13,10 +13,16 @@ interface Pending {
 }
 
 /**
- * Group commit of an SDK worker's completions over `completeJobs`: a completion waits only while one
- * call is in flight, and all that arrive meanwhile go together in the next (up to `maxBatch`), so one
- * request and one database statement serve a burst of finished handlers, as the built-in worker's
- * GroupCommit does.
+ * Group commit of an SDK worker's completions over `completeJobs`: a completion waits for the end of
+ * the event loop's turn, and while one call is in flight; all that arrive meanwhile go together in the
+ * next (up to `maxBatch`), so one request and one database statement serve a burst of finished
+ * handlers, as the built-in worker's GroupCommit does.
+ *
+ * The turn matters: the handlers of one claim finish in one turn, one after another. Sent at once,
+ * the first went alone and the rest waited for its answer, two requests a claim, each claim's slots
+ * freed a round trip later. Bench 3 (SDK, quick, alternated): 2 116 / 1 949 → 2 808 / 2 873 jobs/s.
+ * The built-in worker gained nothing measurable from the same change (2a / 2b within the noise), so
+ * its GroupCommit still writes the first item at once.
  */
 export class CompletionBatcher {
   readonly #api: WorkerApi;
@@ -39,7 +45,8 @@ export class CompletionBatcher {
     }
     return new Promise((resolve, reject) => {
       this.#pending.push({ lease, result: result ?? null, resolve, reject });
-      this.#flush();
+      // The first of a turn's completions schedules the write for after the turn.
+      if (this.#pending.length === 1) setImmediate(() => this.#flush());
     });
   }
 
