@@ -2,11 +2,16 @@ import { SubscriberTooSlowError } from '../errors.js';
 import type { DeliveryPacer } from './deliveryPacer.js';
 import type { JobEvent } from './jobEvent.js';
 
-export interface JobStreamOptions {
+export interface JobStreamOptions<T = never> {
   /** Events that may wait for a subscriber before the queue is coalesced. */
   maxPendingEvents?: number;
   /** Hands each event over in a batch of the process's deliveries (else at once). */
   pacer?: DeliveryPacer;
+  /**
+   * Which of the topic's events this subscriber wants (default: all). Tested as each arrives, so an
+   * event it drops takes no room in its queue and no turn of the pacer.
+   */
+  accept?: (event: T) => boolean;
 }
 
 /**
@@ -34,10 +39,10 @@ const QUEUED_PER_TURN = 10;
 export function openJobStream<T extends { id: string } = JobEvent>(
   target: EventTarget,
   topic: string | readonly string[],
-  options: JobStreamOptions = {},
+  options: JobStreamOptions<T> = {},
 ): AsyncIterableIterator<T> & { push(event: T): void } {
   const maxPending = options.maxPendingEvents ?? 2000;
-  const { pacer } = options;
+  const { pacer, accept } = options;
   /** Queued events handed over straight after the last one the pacer handed over. */
   let takenStraight = 0;
   const deliver = (resolve: (result: IteratorResult<T>) => void, value: T, queued: boolean) => {
@@ -87,7 +92,10 @@ export function openJobStream<T extends { id: string } = JobEvent>(
     queue.push(event);
     if (queue.length - head > maxPending) coalesce();
   };
-  const listener = (event: Event) => push((event as CustomEvent<T>).detail);
+  const listener = (event: Event) => {
+    const detail = (event as CustomEvent<T>).detail;
+    if (!accept || accept(detail)) push(detail);
+  };
   const topics = typeof topic === 'string' ? [topic] : topic;
   for (const each of topics) target.addEventListener(each, listener);
 

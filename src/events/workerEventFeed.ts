@@ -25,17 +25,9 @@ export function openWorkerEventFeed(
   filter: WorkerEventFilter,
 ): AsyncIterableIterator<PublishedJobEvent> {
   const topics = [...filter.types].map((type) => jobTopics.workByType(type));
-  const stream = openJobStream<PublishedJobEvent>(bus.eventTarget, topics, { pacer: bus.deliveries });
-  return {
-    async next() {
-      for (;;) {
-        const result = await stream.next();
-        if (result.done || !filter.queues || filter.queues.has(result.value.queue)) return result;
-      }
-    },
-    return: () => stream.return!(),
-    [Symbol.asyncIterator]() {
-      return this;
-    },
-  };
+  const { queues } = filter;
+  return openJobStream<PublishedJobEvent>(bus.eventTarget, topics, {
+    pacer: bus.deliveries,
+    accept: queues ? (event) => queues.has(event.queue) : undefined,
+  });
 }
