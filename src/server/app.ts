@@ -24,6 +24,7 @@ import { createLimitedServer, type HttpLimits } from './httpLimits.js';
 import { watchKeyRevocations } from './keyRevocation.js';
 import { corsFor, isAllowedWebSocketOrigin } from './origins.js';
 import { useAuthScopeCacheRelease } from './plugins/useAuthScopeCacheRelease.js';
+import { useCompiledExecution } from './plugins/useCompiledExecution.js';
 import { useGraphQLMediaTypes } from './plugins/useGraphQLMediaTypes.js';
 import { useNoIntrospection } from './plugins/useNoIntrospection.js';
 import { useRequestErrorCodes } from './plugins/useRequestErrorCodes.js';
@@ -154,6 +155,7 @@ export function buildApp(deps: AppDeps): App {
       useAuthScopeCacheRelease(),
       useRequestId(requestIds),
       useSharedSubscriptionExecution(),
+      useCompiledExecution(schema),
       useSubscriptionLimits(subscriptionLimits),
       useStreamErrorResults(),
       ...new EnvelopArmor(ARMOR).protect().plugins,
