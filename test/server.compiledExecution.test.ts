@@ -63,11 +63,11 @@ describe('useCompiledExecution (a small schema in Yoga, in process)', () => {
     },
   };
   const yoga = createYoga({ schema, plugins: [before, useCompiledExecution(schema), after], logging: false });
-  const run = async (query: string, variables: Record<string, unknown> = {}) => {
+  const run = async (query: string, variables: Record<string, unknown> = {}, operationName?: string) => {
     const response = await yoga.fetch('http://yoga/graphql', {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ query, variables }),
+      body: JSON.stringify({ query, variables, operationName }),
     });
     return (await response.json()) as { data?: Record<string, unknown>; errors?: { message: string }[] };
   };
@@ -94,6 +94,18 @@ describe('useCompiledExecution (a small schema in Yoga, in process)', () => {
     const answers = await runMany('query ($n: Int! = 5) { double(n: $n) }', {});
     expect(answers).toEqual(Array.from({ length: RUNS }, () => ({ data: { double: 10 } })));
     expect(runs).not.toContain('compiled');
+  });
+
+  it('compiles each operation of a document on its own', async () => {
+    const document = 'query Double($n: Int!) { double(n: $n) } query Sum($tree: Tree!) { sum(tree: $tree) } query Twice { double(n: 2) }';
+    runs.length = 0;
+    for (let i = 0; i < RUNS; i++) {
+      expect(await run(document, { n: i }, 'Double')).toEqual({ data: { double: 2 * i } });
+      expect(await run(document, { tree: { value: i } }, 'Sum')).toEqual({ data: { sum: i } });
+      expect(await run(document, {}, 'Twice')).toEqual({ data: { double: 4 } });
+    }
+    // Double and Twice compiled on their 10th run each; Sum (a recursive input) never.
+    expect(runs.filter((kind) => kind === 'compiled')).toHaveLength(2 * (RUNS - COMPILE_AFTER_RUNS + 1));
   });
 
   it('compiles only documents whose variables have no default and no input type that reaches itself', () => {

@@ -27,8 +27,8 @@ const INTERPRETED = 'interpreted';
  * Runs the queries and mutations that clients repeat as graphql-jit's compiled functions instead of
  * graphql-js's interpreter. The interpreter walks the selection for every object it returns: for
  * `dequeueJobs(limit: 200)` with the SDK's job fields that is ~4 600 field resolutions a claim
- * (bench 3: SDK workers 3 748 / 3 935 → 4 575 / 5 185 jobs/s, bulk `submitJobs` 12 267 / 12 607 →
- * 13 764 / 13 468, alternated in one sitting).
+ * (bench 3, quick, alternated four times each: SDK workers' median 3 514 → 4 227 jobs/s, the plain
+ * dequeue loops' 3 546 → 3 787).
  *
  * graphql-jit also coerces the variables, and there it differs from graphql-js: it ignores the
  * default of a non-null variable (`$nextRuns: Int! = 3` left out is "not provided"), and compiling
@@ -38,44 +38,41 @@ const INTERPRETED = 'interpreted';
  * graphql-js (and to useSharedSubscriptionExecution, which runs each event once per operation).
  */
 export function useCompiledExecution(schema: GraphQLSchema): Plugin {
-  /** Per parsed document (Yoga's parser cache hands out the same object for the same text): runs so far, or the outcome. */
-  const state = new WeakMap<DocumentNode, number | CompiledQuery | typeof INTERPRETED>();
+  /**
+   * Per parsed document (Yoga's parser cache hands out the same object for the same text) and
+   * operation name (a document may hold several operations): runs so far, or the outcome.
+   */
+  const state = new WeakMap<DocumentNode, Map<string, OperationState>>();
   return {
     onExecute({ args, setExecuteFn }) {
       const document = args.document as DocumentNode;
-      const seen = state.get(document) ?? 0;
+      const operationName = (args.operationName as string | null | undefined) ?? null;
+      let operations = state.get(document);
+      if (!operations) state.set(document, (operations = new Map<string, OperationState>()));
+      const key = operationName ?? '';
+      const seen = operations.get(key) ?? 0;
       if (seen === INTERPRETED) return;
-      if (typeof seen === 'number') {
-        if (seen + 1 < COMPILE_AFTER_RUNS) {
-          state.set(document, seen + 1);
-          return;
-        }
-        const compiled = compile(schema, document, args.operationName as string | null | undefined);
-        state.set(document, compiled);
-        if (compiled === INTERPRETED) return;
-        setExecuteFn(runCompiled(compiled));
-        return;
-      }
-      setExecuteFn(runCompiled(seen));
+      if (typeof seen === 'function') return setExecuteFn(seen);
+      if (seen + 1 < COMPILE_AFTER_RUNS) return void operations.set(key, seen + 1);
+      const compiled = compile(schema, document, operationName);
+      operations.set(key, compiled);
+      if (compiled !== INTERPRETED) setExecuteFn(compiled);
     },
   };
 }
 
-function runCompiled(compiled: CompiledQuery) {
-  return (args: ExecutionArgs) => compiled.query(args.rootValue, args.contextValue, args.variableValues ?? {});
-}
+/** An operation's runs in graphql-js so far, its compiled execution, or INTERPRETED for good. */
+type OperationState = number | ExecuteCompiled | typeof INTERPRETED;
+type ExecuteCompiled = (args: ExecutionArgs) => ReturnType<CompiledQuery['query']>;
 
-function compile(
-  schema: GraphQLSchema,
-  document: DocumentNode,
-  operationName: string | null | undefined,
-): CompiledQuery | typeof INTERPRETED {
+function compile(schema: GraphQLSchema, document: DocumentNode, operationName: string | null): ExecuteCompiled | typeof INTERPRETED {
   const operation = getOperationAST(document, operationName);
   if (!operation || operation.operation === OperationTypeNode.SUBSCRIPTION || !variablesCompileSafely(schema, operation))
     return INTERPRETED;
   try {
     const compiled = compileQuery(schema, document, operationName ?? undefined);
-    return isCompiledQuery(compiled) ? compiled : INTERPRETED;
+    if (!isCompiledQuery(compiled)) return INTERPRETED;
+    return (args) => compiled.query(args.rootValue, args.contextValue, args.variableValues ?? {});
   } catch {
     return INTERPRETED;
   }
