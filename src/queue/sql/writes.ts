@@ -141,12 +141,10 @@ export function jobInsertMany(db: Db, rows: readonly JobInsertParams[], settings
   ${gateRowsLocked(raw(gatePairsOf('input')))},
   ${raw(slotsWithRoomLocked('input', settings))},
   firsts AS (
-    SELECT * FROM (
-      SELECT i.*, coalesce(i.run_at, now()) AS due_at,
-        i.idempotency_key IS NOT NULL
-          AND row_number() OVER (PARTITION BY i.user_id, i.idempotency_key ORDER BY i.n) > 1 AS repeated
-      FROM input i
-    ) r WHERE NOT repeated
+    -- A row repeats an earlier one only by its idempotency key: rows without one are never looked at.
+    SELECT i.*, coalesce(i.run_at, now()) AS due_at FROM input i
+    WHERE i.idempotency_key IS NULL
+       OR i.n IN (SELECT min(k.n) FROM input k WHERE k.idempotency_key IS NOT NULL GROUP BY k.user_id, k.idempotency_key)
   ),
   eligible AS (
     -- Due jobs that every limit has some room for; the others are left out of the ranks below, so
@@ -156,19 +154,30 @@ export function jobInsertMany(db: Db, rows: readonly JobInsertParams[], settings
     ${raw(gateColumnsOf('f', 's.free').joins)}
   ),
   admitted AS (
-    -- Each eligible job's rank under its user, its queue and its type; admitted within the room of all
-    -- three (a job one limit holds back may leave another's room unused here, for promotion to hand
-    -- out; never more than the room).
-    SELECT r.*, r.eligible AND ${raw(ADMITTED_BY_RANK)} AS admitted
-    FROM (SELECT e.*, ${raw(rankUnderEveryLimit('e.priority DESC, e.due_at, e.n', ', e.eligible'))} FROM eligible e) r
+    -- Each eligible job's rank under its user, its queue, its type and its key; admitted within the
+    -- room of all (a job one limit holds back may leave another's room unused here, for promotion to
+    -- hand out; never more than the room). With no gate row for the batch, under the users' ranks
+    -- alone, as promotion does: one sort of the batch instead of four (the branch whose one-time
+    -- condition fails is never run).
+    SELECT r.n, r.eligible AND ${raw(ADMITTED_BY_RANK)} AS admitted
+    FROM (
+      SELECT e.*, ${raw(rankUnderEveryLimit('e.priority DESC, e.due_at, e.n', ', e.eligible'))}
+      FROM eligible e WHERE EXISTS (SELECT 1 FROM gate_rows)
+    ) r
+    UNION ALL
+    SELECT r.n, r.eligible AND r.user_rank <= r.free AS admitted
+    FROM (
+      SELECT e.n, e.eligible, e.free, row_number() OVER (PARTITION BY e.user_id, e.eligible ORDER BY e.priority DESC, e.due_at, e.n) AS user_rank
+      FROM eligible e WHERE NOT EXISTS (SELECT 1 FROM gate_rows)
+    ) r
   ),
   inserted AS (
     INSERT INTO jobs (type, payload, payload_bytes, user_id, priority, run_at, max_attempts, backoff_base_ms, idempotency_key,
                       trace_parent, tags, metadata, queue, expires_at, concurrency_key, holds_slot, gate_units)
     SELECT r.type, r.payload, r.payload_bytes, r.user_id, r.priority, r.due_at, r.max_attempts, r.backoff_base_ms, r.idempotency_key,
-           r.trace_parent, string_to_array(r.tags, ' '), r.metadata, r.queue, r.expires_at, r.concurrency_key, r.admitted,
-           CASE WHEN r.admitted THEN r.units ELSE 0 END
-    FROM admitted r
+           r.trace_parent, string_to_array(r.tags, ' '), r.metadata, r.queue, r.expires_at, r.concurrency_key, a.admitted,
+           CASE WHEN a.admitted THEN r.units ELSE 0 END
+    FROM eligible r JOIN admitted a ON a.n = r.n
     ORDER BY r.n
     ${IDEMPOTENCY_CONFLICT}
     RETURNING *
