@@ -27,8 +27,8 @@ const INTERPRETED = 'interpreted';
  * Runs the queries and mutations that clients repeat as graphql-jit's compiled functions instead of
  * graphql-js's interpreter. The interpreter walks the selection for every object it returns: for
  * `dequeueJobs(limit: 200)` with the SDK's job fields that is ~4 600 field resolutions a claim
- * (bench 3, quick, alternated four times each: SDK workers' median 3 514 → 4 227 jobs/s, the plain
- * dequeue loops' 3 546 → 3 787).
+ * (bench 3, quick, alternated six times each: SDK workers' median 3 547 → 4 041 jobs/s, the plain
+ * dequeue loops' 3 548 → 3 815).
  *
  * graphql-jit also coerces the variables, and there it differs from graphql-js: it ignores the
  * default of a non-null variable (`$nextRuns: Int! = 3` left out is "not provided"), and compiling
