@@ -30,9 +30,6 @@ describe('useCompiledExecution (a small schema in Yoga, in process)', () => {
         sum(tree: Tree!): Int!
         count(forest: Forest!): Int!
       }
-      type Subscription {
-        tick: Int!
-      }
     `,
     resolvers: {
       Query: {
@@ -40,7 +37,6 @@ describe('useCompiledExecution (a small schema in Yoga, in process)', () => {
         sum: (_: unknown, { tree }: { tree: Tree }) => sumOf(tree),
         count: (_: unknown, { forest }: { forest: { trees: Tree[] } }) => forest.trees.length,
       },
-      Subscription: { tick: { subscribe: async function* () {}, resolve: () => 1 } },
     },
   });
   interface Tree {
