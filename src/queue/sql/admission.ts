@@ -307,7 +307,9 @@ export function releaseAndPromote(settings: StatementSettings): Prisma.Sql {
     -- equality written as a range cannot be hashed, so no plan scans user_slots for it. As
     -- "user_id = ANY(ARRAY(…))" PostgreSQL 15 scanned every slot row against the whole list
     -- (6–8 ms of a 146-job completion under bench 2d's binding caps; binding 3 384 / 3 243 →
-    -- 4 385 / 3 579 jobs/s there, quick, alternated; PostgreSQL 18 unchanged within its noise).
+    -- 4 385 / 3 579 jobs/s there, quick, alternated). PostgreSQL 18 had chosen a bitmap scan, and
+    -- the probes cost it ~1 ms more a completion (binding medians −5 % over five rounds, inside
+    -- the runs' spread; README, "Gates on PostgreSQL 15").
     -- (Not by the ctid slots locked: a version another transaction wrote after this statement's
     -- snapshot is one it does not see.)
     UPDATE user_slots s SET used = s.used + c.change
