@@ -15,7 +15,7 @@ export async function benchFlows(db: BenchDatabase, report: Report, options: { r
   for (let run = 0; run < options.runs; run++) {
     const url = await db.create(`flows${run}`);
     const setup = await benchQueue(url);
-    await setup.queue.setUserConcurrency('flow', 10_000);
+    await setup.queue.setUserConcurrency('flow', 'unlimited');
     const started = performance.now();
     const flow = await setup.queue.submitFlow({
       type: 'echo',

@@ -19,7 +19,7 @@ export async function benchLogs(db: BenchDatabase, report: Report, options: { qu
   const url = await db.create('logs');
   // This process only submits and reads: `chatty` is known to it as a type run elsewhere.
   const setup = await benchQueue(url, { EXTERNAL_JOB_TYPES: 'chatty' });
-  for (const user of ['chatty', 'echo-quiet', 'echo-logging', 'echo-followed']) await setup.queue.setUserConcurrency(user, 10_000);
+  for (const user of ['chatty', 'echo-quiet', 'echo-logging', 'echo-followed']) await setup.queue.setUserConcurrency(user, 'unlimited');
   const server = await spawnBenchProcess('serve', {
     DATABASE_URL: url,
     WORKER_CONCURRENCY: '300',

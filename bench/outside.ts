@@ -66,7 +66,7 @@ export async function benchOutsideWorkers(db: BenchDatabase, report: Report, opt
     for (const mode of Object.keys(MODES) as (keyof typeof MODES)[]) {
       const url = await db.create(`outside_${mode}${run}`);
       const setup = await benchQueue(url);
-      await setup.queue.setUserConcurrency('remote', 10_000);
+      await setup.queue.setUserConcurrency('remote', 'unlimited');
       await preQueue(setup, total, () => 'remote');
       const server = await spawnBenchProcess('serve', { DATABASE_URL: url, WORKER_ENABLED: 'false' });
       const completed = async () =>

@@ -101,7 +101,7 @@ export async function benchProcess(db: BenchDatabase, report: Report, options: B
       const url = await db.create(`process${run}`);
       const setup = await benchQueue(url);
       if (shape.startsWith('2a')) {
-        await setup.queue.setUserConcurrency('solo', 10_000);
+        await setup.queue.setUserConcurrency('solo', 'unlimited');
         await preQueue(setup, total, () => 'solo');
       } else {
         await preQueue(setup, total, (i) => `user-${i % 1000}`);
@@ -235,7 +235,7 @@ export async function benchCeiling(db: BenchDatabase, report: Report, options: B
   const url = await db.create('ceiling');
   const setup = await benchQueue(url);
   // Jobs that hold a slot are what the claim statement reads; spread them over users so all do.
-  for (let i = 0; i < 10; i++) await setup.queue.setUserConcurrency(`raw-${i}`, 10_000);
+  for (let i = 0; i < 10; i++) await setup.queue.setUserConcurrency(`raw-${i}`, 'unlimited');
   await preQueue(setup, options.quick ? 30_000 : 80_000, (i) => `raw-${i % 10}`);
   const client = new pg.Client({ connectionString: url });
   client.on('error', () => {});

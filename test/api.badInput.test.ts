@@ -236,6 +236,12 @@ const cases: BadRequest[] = [
     message: /limit/,
   },
   {
+    name: 'a concurrency limit and no limit at once',
+    body: { query: 'mutation { setUserConcurrency(userId: "u", limit: 3, unlimited: true) { limit } }' },
+    code: 'BAD_USER_INPUT',
+    message: /either limit or unlimited/,
+  },
+  {
     name: 'a user key without its user',
     body: { query: 'mutation { createApiKey(name: "k", role: USER) { key } }' },
     code: 'BAD_USER_INPUT',

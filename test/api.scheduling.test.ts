@@ -99,13 +99,17 @@ describe('scheduling over the GraphQL API', () => {
     expect((await executeOk(url, DequeueJobsDocument, { limit: 100, workerId: 't' })).dequeueJobs).toEqual([]);
   });
 
-  it('setUserConcurrency answers with the limit in force, and null goes back to the default', async () => {
+  it('setUserConcurrency answers with the limit in force (null: none), and null goes back to the default', async () => {
     for (let i = 0; i < 6; i++) await conveyor.queue.submitJob({ type: 'echo', userId: 'dan' });
     const raised = await executeOk(url, SetUserConcurrencyDocument, { userId: 'dan', limit: 4 });
     expect(raised.setUserConcurrency).toMatchObject({ userId: 'dan', limit: 4, isDefault: false });
     expect((await executeOk(url, QueueStatsDocument, { userId: 'dan' })).queueStats).toMatchObject({ ready: 4, waiting: 2 });
+    const unlimited = await executeOk(url, SetUserConcurrencyDocument, { userId: 'dan', unlimited: true });
+    expect(unlimited.setUserConcurrency).toMatchObject({ limit: null, isDefault: false });
+    expect((await executeOk(url, QueueStatsDocument, { userId: 'dan' })).queueStats).toMatchObject({ ready: 6, waiting: 0 });
     const reset = await executeOk(url, SetUserConcurrencyDocument, { userId: 'dan', limit: null });
     expect(reset.setUserConcurrency).toMatchObject({ limit: 2, isDefault: true });
+    expect((await executeOk(url, QueueStatsDocument, { userId: 'dan' })).queueStats).toMatchObject({ ready: 2, waiting: 4 });
   });
 
   it('pendingJobs lists queued jobs in hand-out order: a ready job before any waiting one, whatever their priorities', async () => {

@@ -86,6 +86,30 @@ describe('per-user concurrency limits', () => {
     expect(await claimAll()).toHaveLength(2);
   });
 
+  it('takes a limit away: every waiting job becomes ready, new ones never wait, and null restores the default', async () => {
+    for (let i = 0; i < 5; i++) await submit('una');
+    expect(await stats('una')).toMatchObject({ ready: 2, waiting: 3 });
+    const unlimited = await harness.queue.setUserConcurrency('una', 'unlimited');
+    expect(unlimited).toEqual({ userId: 'una', limit: null, isDefault: false, running: 0 });
+    expect(await stats('una')).toMatchObject({ ready: 5, waiting: 0 });
+    const later = await submit('una');
+    expect(waitingFor(later)).toBeNull();
+    const claimed = await claimAll();
+    expect(claimed.filter((j) => j.userId === 'una')).toHaveLength(6);
+    // Completing frees slots without promoting anything (none waits); the counts stay exact.
+    for (const job of claimed.slice(0, 3)) await complete(job);
+    expect(await harness.queue.getUserConcurrency('una')).toMatchObject({ limit: null, running: 3 });
+    expect(await checkInvariants(harness.databaseUrl)).toEqual([]);
+
+    // Back to the default (2): the three running keep their slots, two new jobs wait for them.
+    expect(await harness.queue.setUserConcurrency('una', null)).toMatchObject({ limit: 2, isDefault: true });
+    const [held, heldToo] = [await submit('una'), await submit('una')];
+    expect([waitingFor(held), waitingFor(heldToo)]).toEqual(['USER_CONCURRENCY', 'USER_CONCURRENCY']);
+    for (const job of claimed.slice(3)) await complete(job);
+    expect((await claimAll()).map((j) => j.id).sort()).toEqual([held.id, heldToo.id].sort());
+    expect(await checkInvariants(harness.databaseUrl)).toEqual([]);
+  });
+
   it("does not let a user with 100 000 waiting jobs get in the way of another user's claim", async () => {
     // Two of hog's jobs run; 100 000 more wait for her slots (inserted in bulk, as submits would leave them).
     const running = [await submit('hog'), await submit('hog')];
@@ -123,6 +147,31 @@ describe('per-user concurrency limits', () => {
         GROUP BY s.user_id, s.used HAVING s.used <> count(j.id)`);
       expect(rows).toEqual([]);
     });
+    expect(await checkInvariants(harness.databaseUrl)).toEqual([]);
+  });
+});
+
+describe('DEFAULT_USER_CONCURRENCY=unlimited', () => {
+  let harness: TestQueue;
+  beforeAll(async () => {
+    harness = await startTestQueue({ env: { DEFAULT_USER_CONCURRENCY: 'unlimited' } });
+  });
+  afterAll(() => harness?.close());
+
+  it('lets every user run any number of jobs unless given a limit of their own', async () => {
+    const submitted = await harness.queue.submitJobs(Array.from({ length: 30 }, () => ({ type: 'echo', userId: 'free' })));
+    await harness.queue.submitJob({ type: 'echo', userId: 'capped' });
+    expect(await harness.queue.getUserConcurrency('free')).toMatchObject({ limit: null, isDefault: true });
+    await harness.queue.setUserConcurrency('capped', 1);
+    await harness.queue.submitJob({ type: 'echo', userId: 'capped' });
+    const claimed = await harness.queue.claimJobs({ limit: 100, workerId: 't' });
+    expect(
+      claimed
+        .filter((j) => j.userId === 'free')
+        .map((j) => j.id)
+        .sort(),
+    ).toEqual(submitted.map((r) => r.job.id).sort());
+    expect(claimed.filter((j) => j.userId === 'capped')).toHaveLength(1);
     expect(await checkInvariants(harness.databaseUrl)).toEqual([]);
   });
 });

@@ -6,7 +6,7 @@ import { refusal, sourceStates, type JobStatus, type Transition } from '../jobs/
 import type { JobTypeRegistry } from '../jobTypes/registry.js';
 import type { Logger } from '../logger.js';
 import { inSpan } from '../tracing.js';
-import { LIMITS } from './limits.js';
+import { LIMITS, NO_USER_LIMIT } from './limits.js';
 import type { Lease, QueueObserver, QueueSettings, UserConcurrency } from './queueTypes.js';
 import type { Contents, Db, InTransaction } from './sql/fragments.js';
 import * as reads from './sql/reads.js';
@@ -392,12 +392,15 @@ export class JobQueue {
     return jobThroughputGet(this.#db, { since: filter.since, bucketMinutes, type: filter.type ?? null });
   }
 
-  /** Sets a user's limit (null: back to the default) and moves slots to match, at once. */
-  async setUserConcurrency(userId: string, limit: number | null): Promise<UserConcurrency> {
+  /**
+   * Sets a user's limit (0 pauses the user; 'unlimited': none; null: back to the default) and moves
+   * slots to match, at once.
+   */
+  async setUserConcurrency(userId: string, limit: number | 'unlimited' | null): Promise<UserConcurrency> {
     checkUserId(userId);
-    if (limit !== null) checkRange('limit', limit, 0, LIMITS.userConcurrency);
+    if (typeof limit === 'number') checkRange('limit', limit, 0, LIMITS.userConcurrency);
     await this.#db.$transaction(async (tx) => {
-      await userSlotSetLimit(tx, userId, limit);
+      await userSlotSetLimit(tx, userId, limit === 'unlimited' ? NO_USER_LIMIT : limit);
       await userSlotShrink(tx, userId, this.settings);
     });
     await userSlotFill(this.#db, userId, this.settings);
@@ -407,9 +410,10 @@ export class JobQueue {
   async getUserConcurrency(userId: string): Promise<UserConcurrency> {
     checkUserId(userId);
     const [slot] = await reads.userSlotGet(this.#db, userId);
+    const limit = slot?.maxRunning ?? this.settings.defaultUserConcurrency;
     return {
       userId,
-      limit: slot?.maxRunning ?? this.settings.defaultUserConcurrency,
+      limit: limit === NO_USER_LIMIT ? null : limit,
       isDefault: slot?.maxRunning == null,
       running: slot?.running ?? 0,
     };

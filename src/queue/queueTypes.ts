@@ -32,7 +32,8 @@ export interface Lease {
 
 export interface UserConcurrency {
   userId: string;
-  limit: number;
+  /** Null: the user has no limit. */
+  limit: number | null;
   /** Whether the limit is the user's own or the configured default. */
   isDefault: boolean;
   running: number;

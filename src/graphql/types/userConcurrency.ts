@@ -1,12 +1,13 @@
 import type { UserConcurrency } from '../../queue/queueTypes.js';
 import { actingUserId } from '../../auth/viewer.js';
 import { builder } from '../builder.js';
+import { InvalidInputError } from '../../errors.js';
 
 const UserConcurrencyRef = builder.objectRef<UserConcurrency>('UserConcurrency').implement({
   description: "A user's limit on jobs running at once, across all workers.",
   fields: (t) => ({
     userId: t.exposeString('userId'),
-    limit: t.exposeInt('limit'),
+    limit: t.exposeInt('limit', { nullable: true, description: 'Null when the user has no limit.' }),
     isDefault: t.exposeBoolean('isDefault', { description: 'True when the configured default applies.' }),
     running: t.exposeInt('running'),
   }),
@@ -24,12 +25,19 @@ builder.queryFields((t) => ({
 builder.mutationFields((t) => ({
   setUserConcurrency: t.field({
     type: UserConcurrencyRef,
-    description: "Sets a user's limit (0 pauses the user; null restores the default). Takes effect at once.",
-    args: { userId: t.arg.string({ required: true }), limit: t.arg.int() },
+    description:
+      "Sets a user's limit (0 pauses the user), or with `unlimited: true` takes it away; neither restores the default. Takes effect at once.",
+    args: {
+      userId: t.arg.string({ required: true }),
+      limit: t.arg.int(),
+      unlimited: t.arg.boolean({ description: 'True: the user has no limit (then `limit` must be left out).' }),
+    },
     authScopes: { ADMIN: true },
-    resolve: (_root, { userId, limit }, ctx) => {
-      ctx.logger.info({ userId, limit }, 'user concurrency set');
-      return ctx.queue.setUserConcurrency(userId, limit ?? null);
+    resolve: (_root, { userId, limit, unlimited }, ctx) => {
+      if (unlimited && limit != null) throw new InvalidInputError('Give either limit or unlimited: true, not both.');
+      const setting = unlimited ? 'unlimited' : (limit ?? null);
+      ctx.logger.info({ userId, limit: setting }, 'user concurrency set');
+      return ctx.queue.setUserConcurrency(userId, setting);
     },
   }),
 }));
