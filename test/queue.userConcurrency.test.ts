@@ -89,6 +89,7 @@ describe('per-user concurrency limits', () => {
   it('takes a limit away: every waiting job becomes ready, new ones never wait, and null restores the default', async () => {
     for (let i = 0; i < 5; i++) await submit('una');
     expect(await stats('una')).toMatchObject({ ready: 2, waiting: 3 });
+    await expect(harness.queue.setUserConcurrency('una', 'lots' as never)).rejects.toThrow(/limit must be an integer/);
     const unlimited = await harness.queue.setUserConcurrency('una', 'unlimited');
     expect(unlimited).toEqual({ userId: 'una', limit: null, isDefault: false, running: 0 });
     expect(await stats('una')).toMatchObject({ ready: 5, waiting: 0 });

@@ -398,7 +398,7 @@ export class JobQueue {
    */
   async setUserConcurrency(userId: string, limit: number | 'unlimited' | null): Promise<UserConcurrency> {
     checkUserId(userId);
-    if (typeof limit === 'number') checkRange('limit', limit, 0, LIMITS.userConcurrency);
+    if (limit !== null && limit !== 'unlimited') checkRange('limit', limit, 0, LIMITS.userConcurrency);
     await this.#db.$transaction(async (tx) => {
       await userSlotSetLimit(tx, userId, limit === 'unlimited' ? NO_USER_LIMIT : limit);
       await userSlotShrink(tx, userId, this.settings);
