@@ -1,6 +1,5 @@
 import path from 'node:path';
 import { z } from 'zod';
-import { LIMITS, NO_USER_LIMIT } from './queue/limits.js';
 
 const bool = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((value) => value === 'true' || value === '1' || value === 'yes');
 
@@ -26,9 +25,7 @@ const envSchema = z.object({
   WORKER_QUEUES: z.string().default(''),
   EXTERNAL_JOB_TYPES: z.string().default(''),
   // `unlimited`: users have no limit unless setUserConcurrency gives them one.
-  DEFAULT_USER_CONCURRENCY: z
-    .union([z.literal('unlimited').transform(() => NO_USER_LIMIT), z.coerce.number().int().min(1).max(LIMITS.userConcurrency)])
-    .default(2),
+  DEFAULT_USER_CONCURRENCY: z.union([z.literal('unlimited'), z.coerce.number().int().min(1).max(10_000)]).default(2),
   DEFAULT_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(3),
   BACKOFF_BASE_MS: z.coerce.number().int().min(0).default(1000),
   BACKOFF_MAX_MS: z.coerce
@@ -98,7 +95,8 @@ export type Config = Readonly<{
   /** Job types that outside workers run: accepted by submitJob with any JSON payload. */
   externalJobTypes: readonly string[];
   scheduling: Readonly<{
-    defaultUserConcurrency: number;
+    /** A user's limit unless set by setUserConcurrency; 'unlimited': none. */
+    defaultUserConcurrency: number | 'unlimited';
     defaultMaxAttempts: number;
     backoffBaseMs: number;
     backoffMaxMs: number;

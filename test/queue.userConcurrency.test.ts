@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { JobRow } from '../src/jobs/columns.js';
 import { withClient } from '../testing/database.js';
+import { loadConfig } from '../src/config.js';
 import { checkInvariants } from '../testing/invariants.js';
 import { startTestQueue, type TestQueue } from '../testing/testQueue.js';
 import { waitingFor } from '../testing/waitingFor.js';
@@ -158,6 +159,13 @@ describe('DEFAULT_USER_CONCURRENCY=unlimited', () => {
     harness = await startTestQueue({ env: { DEFAULT_USER_CONCURRENCY: 'unlimited' } });
   });
   afterAll(() => harness?.close());
+
+  it('is read from the setting, which takes a limit or the word unlimited and nothing else', () => {
+    expect(harness.config.scheduling.defaultUserConcurrency).toBe('unlimited');
+    expect(loadConfig({ DEFAULT_USER_CONCURRENCY: '7' }).scheduling.defaultUserConcurrency).toBe(7);
+    expect(() => loadConfig({ DEFAULT_USER_CONCURRENCY: 'lots' })).toThrow(/DEFAULT_USER_CONCURRENCY/);
+    expect(() => loadConfig({ DEFAULT_USER_CONCURRENCY: '20000' })).toThrow(/DEFAULT_USER_CONCURRENCY/);
+  });
 
   it('lets every user run any number of jobs unless given a limit of their own', async () => {
     const submitted = await harness.queue.submitJobs(Array.from({ length: 30 }, () => ({ type: 'echo', userId: 'free' })));

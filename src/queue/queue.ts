@@ -6,7 +6,7 @@ import { refusal, sourceStates, type JobStatus, type Transition } from '../jobs/
 import type { JobTypeRegistry } from '../jobTypes/registry.js';
 import type { Logger } from '../logger.js';
 import { inSpan } from '../tracing.js';
-import { LIMITS, NO_USER_LIMIT } from './limits.js';
+import { LIMITS, NO_USER_LIMIT, storedUserLimit } from './limits.js';
 import type { Lease, QueueObserver, QueueSettings, UserConcurrency } from './queueTypes.js';
 import type { Contents, Db, InTransaction } from './sql/fragments.js';
 import * as reads from './sql/reads.js';
@@ -400,7 +400,7 @@ export class JobQueue {
     checkUserId(userId);
     if (limit !== null && limit !== 'unlimited') checkRange('limit', limit, 0, LIMITS.userConcurrency);
     await this.#db.$transaction(async (tx) => {
-      await userSlotSetLimit(tx, userId, limit === 'unlimited' ? NO_USER_LIMIT : limit);
+      await userSlotSetLimit(tx, userId, limit === null ? null : storedUserLimit(limit));
       await userSlotShrink(tx, userId, this.settings);
     });
     await userSlotFill(this.#db, userId, this.settings);
@@ -410,7 +410,7 @@ export class JobQueue {
   async getUserConcurrency(userId: string): Promise<UserConcurrency> {
     checkUserId(userId);
     const [slot] = await reads.userSlotGet(this.#db, userId);
-    const limit = slot?.maxRunning ?? this.settings.defaultUserConcurrency;
+    const limit = slot?.maxRunning ?? storedUserLimit(this.settings.defaultUserConcurrency);
     return {
       userId,
       limit: limit === NO_USER_LIMIT ? null : limit,

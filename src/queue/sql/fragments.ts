@@ -30,7 +30,7 @@ export type InTransaction = <T>(work: (db: Db) => Promise<T>) => Promise<T>;
 
 /** The configuration some statements need, passed in once so that SQL holds none of its own. */
 export interface StatementSettings {
-  defaultUserConcurrency: number;
+  defaultUserConcurrency: number | 'unlimited';
   backoffBaseMs: number;
   backoffMaxMs: number;
 }

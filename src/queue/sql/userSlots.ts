@@ -4,10 +4,11 @@
  */
 import type { Prisma } from '../../generated/prisma/client.js';
 import { raw, sql, type StatementSettings } from './fragments.js';
+import { storedUserLimit } from '../limits.js';
 
 /** The most jobs user slot row `s` may hold at once: its own limit, or the default. */
 export function userLimit(settings: StatementSettings, s = 's'): string {
-  return `coalesce(${s}.max_running, ${settings.defaultUserConcurrency}::int)`;
+  return `coalesce(${s}.max_running, ${storedUserLimit(settings.defaultUserConcurrency)}::int)`;
 }
 
 /**
