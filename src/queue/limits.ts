@@ -59,11 +59,12 @@ export const LIMITS = {
 
 /**
  * How "no limit" is stored for a user (user_slots.max_running), and written into the statements for
- * DEFAULT_USER_CONCURRENCY=unlimited: a count no user reaches, so that the slot statements' `used < limit` and `limit - used + freed` need
- * no case of their own; well inside an int4, whose largest value would overflow once a freed count
- * is added. A user without a limit never waits for a slot: each job takes one at submit, and no
- * completion promotes anything: a 200-job completion of one user's jobs took 28 ms with the user at
- * 10 000 and a backlog twice that (each freed slot promoting a job), 15 ms without a limit.
+ * DEFAULT_USER_CONCURRENCY=unlimited: a count no user reaches, so that the slot statements'
+ * `used < limit` and `limit - used + freed` need no case of their own; well inside an int4, whose
+ * largest value would overflow once a freed count is added. A user without a limit never waits for
+ * a slot: each job takes one at submit, and no completion promotes anything. A 200-job completion
+ * of one user's jobs took 28 ms with the user at 10 000 and a backlog twice that (each freed slot
+ * promoting a job), 15 ms without a limit.
  */
 export const NO_USER_LIMIT = 1_000_000_000;
 
