@@ -73,6 +73,11 @@ export function storedUserLimit(limit: number | 'unlimited'): number {
   return limit === 'unlimited' ? NO_USER_LIMIT : limit;
 }
 
+/** A stored user limit as the API shows it: null for none. */
+export function shownUserLimit(stored: number): number | null {
+  return stored === NO_USER_LIMIT ? null : stored;
+}
+
 /**
  * The characters a tag may use: letters, digits and `_ . : / = -` (so `tenant:acme`, `import/2026-11`,
  * `env=prod`). Neither JSON nor a URL needs to escape any of them, and the same pattern is checked by

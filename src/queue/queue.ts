@@ -6,7 +6,7 @@ import { refusal, sourceStates, type JobStatus, type Transition } from '../jobs/
 import type { JobTypeRegistry } from '../jobTypes/registry.js';
 import type { Logger } from '../logger.js';
 import { inSpan } from '../tracing.js';
-import { LIMITS, NO_USER_LIMIT, storedUserLimit } from './limits.js';
+import { LIMITS, shownUserLimit, storedUserLimit } from './limits.js';
 import type { Lease, QueueObserver, QueueSettings, UserConcurrency } from './queueTypes.js';
 import type { Contents, Db, InTransaction } from './sql/fragments.js';
 import * as reads from './sql/reads.js';
@@ -410,10 +410,9 @@ export class JobQueue {
   async getUserConcurrency(userId: string): Promise<UserConcurrency> {
     checkUserId(userId);
     const [slot] = await reads.userSlotGet(this.#db, userId);
-    const limit = slot?.maxRunning ?? storedUserLimit(this.settings.defaultUserConcurrency);
     return {
       userId,
-      limit: limit === NO_USER_LIMIT ? null : limit,
+      limit: shownUserLimit(slot?.maxRunning ?? storedUserLimit(this.settings.defaultUserConcurrency)),
       isDefault: slot?.maxRunning == null,
       running: slot?.running ?? 0,
     };
