@@ -72,20 +72,27 @@ describe('chaos: kill -9 of PostgreSQL, a server and workers mid-run', () => {
     processes.push(worker);
     return worker;
   };
-  /** Waits until the worker is running jobs, so that killing it interrupts some. */
-  const busy = (label: string) =>
-    expect
+  /**
+   * Waits until the worker is running jobs it started from now on, so that killing it interrupts some.
+   * (Runs a crash cut short stay unfinished in job_runs: counting those once hid a worker that had died.)
+   */
+  const busy = async (worker: ConveyorProcess, label: string) => {
+    const since = await withClient(database.url, async (client) => (await client.query('SELECT clock_timestamp() AS t')).rows[0].t);
+    await expect
       .poll(
         () =>
           withClient(database.url, async (client) => {
-            const { rows } = await client.query(`SELECT count(*)::int AS n FROM job_runs WHERE worker = $1 AND finished_at IS NULL`, [
-              label,
-            ]);
+            expect(worker.child.exitCode, `worker ${label} exited:\n${worker.output()}`).toBeNull();
+            const { rows } = await client.query(
+              `SELECT count(*)::int AS n FROM job_runs WHERE worker = $1 AND finished_at IS NULL AND started_at >= $2`,
+              [label, since],
+            );
             return rows[0].n;
           }),
         { timeout: 30_000, interval: 50 },
       )
       .toBeGreaterThan(0);
+  };
   const kill9 = async (victim: ConveyorProcess) => {
     victim.child.kill('SIGKILL');
     await victim.exited;
@@ -130,7 +137,7 @@ describe('chaos: kill -9 of PostgreSQL, a server and workers mid-run', () => {
     };
     const submitters = Array.from({ length: 3 }, (_, i) => submitter(i));
 
-    await busy('w0');
+    await busy(workers[0]!, 'w0');
     await kill9(workers[0]!); // a worker dies holding jobs; its leases lapse
     workers[0] = startWorker('w0-again');
     await sleep(1500);
@@ -139,7 +146,7 @@ describe('chaos: kill -9 of PostgreSQL, a server and workers mid-run', () => {
     await sleep(3000);
     await kill9(servers[0]!); // a server dies mid-request
     servers[0] = await startServer(ports[0]!);
-    await busy('w1');
+    await busy(workers[1]!, 'w1');
     await kill9(workers[1]!);
     workers[1] = startWorker('w1-again');
     await sleep(2000);
@@ -161,8 +168,10 @@ describe('chaos: kill -9 of PostgreSQL, a server and workers mid-run', () => {
         { timeout: 60_000, interval: 500 },
       )
       .toBe(ids.length);
+    // The workers and servers not killed on purpose lived through PostgreSQL's crash, and stop cleanly.
+    for (const survivor of [...workers, ...servers]) expect(survivor.child.exitCode, survivor.output()).toBeNull();
     for (const worker of workers) worker.child.kill('SIGTERM');
-    await Promise.all(workers.map((worker) => worker.exited));
+    expect((await Promise.all(workers.map((worker) => worker.exited))).map(({ code }) => code)).toEqual([0, 0]);
 
     await withClient(database.url, async (client) => {
       const present = await client.query(`SELECT count(*)::int AS n FROM jobs WHERE id = ANY($1::uuid[])`, [ids]);

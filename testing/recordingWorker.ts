@@ -12,6 +12,9 @@ import { startConveyor } from '../src/conveyor.js';
 const config = loadConfig({ ...process.env, HTTP_ENABLED: 'false' });
 const databaseUrl = config.databaseUrl!;
 const pool = new pg.Pool({ connectionString: databaseUrl, max: config.worker.concurrency + 2 });
+// An idle connection that PostgreSQL drops (a crash, a restart) is an 'error' event on the pool; without
+// a listener Node ends the process, and the chaos test's worker died with PostgreSQL instead of its job.
+pool.on('error', (error) => console.warn(`job_runs pool: ${error.message}`));
 const label = process.env.WORKER_LABEL ?? String(process.pid);
 
 const conveyor = await startConveyor({

@@ -17,6 +17,8 @@ const env = (name: string, fallback?: string): string => {
 const label = env('WORKER_LABEL', String(process.pid));
 const concurrency = Number(env('WORKER_CONCURRENCY', '4'));
 const pool = new pg.Pool({ connectionString: env('DATABASE_URL'), max: concurrency + 2 });
+// An idle connection PostgreSQL drops is an 'error' event on the pool; unheard, it ends the process.
+pool.on('error', (error) => console.warn(`job_runs pool: ${error.message}`));
 
 const record = defineWorkerJobType({
   name: 'record',
