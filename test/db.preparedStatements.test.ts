@@ -1,3 +1,6 @@
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Prisma } from '../src/generated/prisma/client.js';
 import { PgDb } from '../src/db/pgDb.js';
@@ -76,6 +79,25 @@ describe('prepared statements', () => {
       } finally {
         await pgDb.end();
       }
+    });
+
+    it('sets a new connection’s mode before handing it out, without queueing under the caller’s statement', async () => {
+      // A fresh process, since Node prints a deprecation once per process; --throw-deprecation makes
+      // pg's warning ("Calling client.query() when the client is already executing a query", which
+      // every worker printed while the SET was sent from the pool's 'connect' event) fail it.
+      const script = `
+        const { PgDb } = await import('./src/db/pgDb.ts');
+        const { Prisma } = await import('./src/generated/prisma/client.ts');
+        const db = new PgDb(process.env.DATABASE_URL, { poolSize: 2, preparedStatements: true });
+        const mode = () => db.$queryRaw(Prisma.sql\`SELECT current_setting('plan_cache_mode') AS mode\`);
+        console.log(JSON.stringify((await Promise.all([mode(), mode()])).flat()));
+        await db.end();`;
+      const { stdout } = await promisify(execFile)(
+        process.execPath,
+        ['--throw-deprecation', '--import', 'tsx', '--input-type=module', '-e', script],
+        { cwd: fileURLToPath(new URL('..', import.meta.url)), env: { ...process.env, DATABASE_URL: database.url } },
+      );
+      expect(JSON.parse(stdout)).toEqual([{ mode: 'force_generic_plan' }, { mode: 'force_generic_plan' }]);
     });
 
     it('without prepared statements (a transaction-mode pooler) sets nothing', async () => {

@@ -23,6 +23,8 @@ const NAMED_PLANS = 'force_generic_plan';
 const UNNAMED_PLANS = 'auto';
 type PlanMode = typeof NAMED_PLANS | typeof UNNAMED_PLANS;
 
+const setNamedPlans = (client: pg.ClientBase) => client.query(`SET plan_cache_mode = ${NAMED_PLANS}`);
+
 /** What a statement runner offers: Prisma.Sql in, rows (or a row count) out. */
 type RawQueries = Pick<PgDb, '$queryRaw' | '$executeRaw'>;
 /** A transaction's connection and the mode it plans in now (null: names are off, the server's default). */
@@ -45,16 +47,23 @@ export class PgDb {
 
   constructor(databaseUrl: string, options: { poolSize: number; preparedStatements?: boolean; onIdleError?: (error: Error) => void }) {
     const named = options.preparedStatements !== false;
-    this.#pool = new pg.Pool({ connectionString: databaseUrl, max: options.poolSize, types });
+    this.#pool = new pg.Pool({
+      connectionString: databaseUrl,
+      max: options.poolSize,
+      types,
+      // Each new connection plans in the named statements' mode before the pool hands it out (a
+      // statement, not a startup option, which PgBouncer refuses); pg-pool awaits onConnect, and a
+      // connection whose SET failed is closed and its caller gets the error. (A SET sent from the
+      // 'connect' event was queued under the caller's first statement instead: pg 8 warns of that
+      // on every process, "Calling client.query() when the client is already executing a query", and
+      // pg 9 drops the queue.) Without prepared statements (a transaction-mode pooler, where a SET
+      // would stay on a server connection others share) nothing is named and nothing is set.
+      // (@types/pg says onConnect returns void; pg-pool 3.14 awaits the promise it returns.)
+      ...(named && { onConnect: setNamedPlans as (client: pg.ClientBase) => void }),
+    });
     // An idle connection the server closed (a restart, a pooler's timeout) is dropped from the pool;
     // without a listener its error would end the process.
     this.#pool.on('error', (error) => options.onIdleError?.(error));
-    // Each new connection plans in the named statements' mode: the SET is queued before any statement
-    // the pool hands it (a statement, not a startup option, which PgBouncer refuses). If it fails, the
-    // connection is broken and the statement queued after it says so. Without prepared statements (a
-    // transaction-mode pooler, where a SET would stay on a server connection others share) nothing is
-    // named and nothing is set.
-    if (named) this.#pool.on('connect', (client) => void client.query(`SET plan_cache_mode = ${NAMED_PLANS}`).catch(() => {}));
     this.#nameOf = named ? preparedStatementNames() : null;
   }
 
