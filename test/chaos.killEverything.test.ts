@@ -168,8 +168,12 @@ describe('chaos: kill -9 of PostgreSQL, a server and workers mid-run', () => {
         { timeout: 60_000, interval: 500 },
       )
       .toBe(ids.length);
-    // The workers and servers not killed on purpose lived through PostgreSQL's crash, and stop cleanly.
+    // The workers and servers not killed on purpose lived through PostgreSQL's crash, and stop cleanly
+    // (a restarted worker once the tests' worker script is ready: SIGTERM before it listens ends it).
     for (const survivor of [...workers, ...servers]) expect(survivor.child.exitCode, survivor.output()).toBeNull();
+    for (const worker of workers) {
+      await expect.poll(() => /worker \S+ ready/.test(worker.output()), { timeout: 60_000, interval: 100 }).toBe(true);
+    }
     for (const worker of workers) worker.child.kill('SIGTERM');
     expect((await Promise.all(workers.map((worker) => worker.exited))).map(({ code }) => code)).toEqual([0, 0]);
 
