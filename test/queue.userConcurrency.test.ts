@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { JobRow } from '../src/jobs/columns.js';
 import { withClient } from '../testing/database.js';
 import { loadConfig } from '../src/config.js';
+import { LIMITS } from '../src/queue/limits.js';
 import { checkInvariants } from '../testing/invariants.js';
 import { startTestQueue, type TestQueue } from '../testing/testQueue.js';
 import { waitingFor } from '../testing/waitingFor.js';
@@ -165,6 +166,10 @@ describe('DEFAULT_USER_CONCURRENCY=unlimited', () => {
     expect(loadConfig({ DEFAULT_USER_CONCURRENCY: '7' }).scheduling.defaultUserConcurrency).toBe(7);
     expect(() => loadConfig({ DEFAULT_USER_CONCURRENCY: 'lots' })).toThrow(/DEFAULT_USER_CONCURRENCY/);
     expect(() => loadConfig({ DEFAULT_USER_CONCURRENCY: '20000' })).toThrow(/DEFAULT_USER_CONCURRENCY/);
+    // config.ts sits below the queue and cannot import LIMITS: its bound is written again, and kept equal here.
+    const most = LIMITS.userConcurrency;
+    expect(loadConfig({ DEFAULT_USER_CONCURRENCY: String(most) }).scheduling.defaultUserConcurrency).toBe(most);
+    expect(() => loadConfig({ DEFAULT_USER_CONCURRENCY: String(most + 1) })).toThrow(/DEFAULT_USER_CONCURRENCY/);
   });
 
   it('lets every user run any number of jobs unless given a limit of their own', async () => {
