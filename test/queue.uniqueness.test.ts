@@ -1,5 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ADVISORY_LOCK_CLASSES } from '../src/db/advisoryLocks.js';
+import { ConflictError } from '../src/errors.js';
+import { UNIQUE_KEY_LOCK_WAIT_MS } from '../src/queue/uniqueness.js';
 import { withClient } from '../testing/database.js';
 import { checkInvariants } from '../testing/invariants.js';
 import { startTestQueue, type TestQueue } from '../testing/testQueue.js';
@@ -104,6 +107,35 @@ describe('unique keys: unique for a while, throttle, debounce', () => {
     expect(pending).toMatchObject({ deduplicated: false, debounced: false, job: { status: 'QUEUED', payload: { message: 'b' } } });
     expect(pending.job.id).not.toBe(first.job.id);
     expect((await harness.queue.getJob(first.job.id))?.payload).toEqual({ message: 'a' });
+  });
+
+  it('a submit waiting on a key whose holder stalled is refused with CONFLICT; the other keys and the next submit go on', async () => {
+    const unique = { key: 'stalled', forMs: 60_000 };
+    const [refused, other, heldFor] = await withClient(harness.databaseUrl, async (client) => {
+      // A "submit" of the key that stopped mid-transaction, holding the key's lock (as submitUnique takes it).
+      await client.query('BEGIN');
+      await client.query(`SELECT pg_advisory_xact_lock($1::int, hashtext($2::text || chr(31) || $3::text))`, [
+        ADVISORY_LOCK_CLASSES.uniqueKey,
+        'stalled-user',
+        unique.key,
+      ]);
+      const started = performance.now();
+      const waiting = submit('stalled-user', unique).then(
+        () => null,
+        (error: unknown) => error,
+      );
+      const otherKey = await submit('stalled-user', { key: 'not-stalled', forMs: 60_000 });
+      const error = await waiting;
+      const waited = performance.now() - started;
+      await client.query('ROLLBACK');
+      return [error, otherKey, waited] as const;
+    });
+    expect(refused).toBeInstanceOf(ConflictError);
+    expect((refused as Error).message).toContain('stalled');
+    expect(heldFor).toBeGreaterThanOrEqual(UNIQUE_KEY_LOCK_WAIT_MS - 50);
+    expect(other.deduplicated).toBe(false);
+    expect(await submit('stalled-user', unique)).toMatchObject({ deduplicated: false, job: { uniqueKey: 'stalled' } });
+    expect(await checkInvariants(harness.databaseUrl)).toEqual([]);
   });
 
   it('DEBOUNCE of a job that holds its user slot hands the slot to the user’s waiting job', async () => {

@@ -78,15 +78,16 @@ export class JobQueue {
     this.jobTypes = deps.jobTypes;
     this.settings = deps.settings;
     this.#observer = deps.observer ?? {};
+    // Unique-key submits and the settling of dependents run in transactions on the hot path's pool
+    // when it has them (db/pgDb.ts).
+    const inTransaction: InTransaction = deps.hotDb?.transaction?.bind(deps.hotDb) ?? prismaTransaction(deps.prisma);
     this.#submissions = new Submissions({
       db: this.#hotDb,
-      prisma: this.#db,
+      inTransaction,
       registry: this.jobTypes,
       settings: this.settings,
       observer: this.#observer,
     });
-    // Dependents are settled on the hot path's pool when it has transactions (db/pgDb.ts).
-    const inTransaction: InTransaction = deps.hotDb?.transaction?.bind(deps.hotDb) ?? prismaTransaction(deps.prisma);
     this.flows = new Flows({
       prisma: this.#db,
       inTransaction,

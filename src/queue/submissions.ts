@@ -5,8 +5,7 @@ import { currentTraceParent, inSpan, SpanKind } from '../tracing.js';
 import { GROUP_COMMIT_BATCH, GroupCommit } from './groupCommit.js';
 import { LIMITS } from './limits.js';
 import type { QueueObserver, QueueSettings } from './queueTypes.js';
-import type { PrismaClient } from '../generated/prisma/client.js';
-import type { Db } from './sql/fragments.js';
+import type { Db, InTransaction } from './sql/fragments.js';
 import { keyGateEnsure } from './sql/keyGates.js';
 import { jobGetByIdempotencyKeys } from './sql/reads.js';
 import { jobInsert, jobInsertMany, userSlotEnsure, userSlotRelease, type JobInsertParams } from './sql/writes.js';
@@ -77,7 +76,7 @@ export class Submissions {
   /** Where the inserts run (the queue's hot path). */
   readonly #db: Db;
   /** For a unique key's transaction. */
-  readonly #prisma: PrismaClient;
+  readonly #inTransaction: InTransaction;
   readonly #registry: JobTypeRegistry;
   readonly #settings: QueueSettings;
   readonly #observer: QueueObserver;
@@ -94,9 +93,9 @@ export class Submissions {
     { maxBatch: GROUP_COMMIT_BATCH },
   );
 
-  constructor(deps: { db: Db; prisma: PrismaClient; registry: JobTypeRegistry; settings: QueueSettings; observer: QueueObserver }) {
+  constructor(deps: { db: Db; inTransaction: InTransaction; registry: JobTypeRegistry; settings: QueueSettings; observer: QueueObserver }) {
     this.#db = deps.db;
-    this.#prisma = deps.prisma;
+    this.#inTransaction = deps.inTransaction;
     this.#registry = deps.registry;
     this.#settings = deps.settings;
     this.#observer = deps.observer;
@@ -215,7 +214,7 @@ export class Submissions {
   /** A submit with a unique key: its own transaction under the key's lock (uniqueness.ts). */
   async #insertUnique(params: JobInsertParams): Promise<Submitted> {
     await this.#ensureKeyGates([params]);
-    const submitted = await submitUnique(this.#prisma, params, this.#settings);
+    const submitted = await submitUnique(this.#inTransaction, params, this.#settings);
     if (!submitted.deduplicated) this.#observer.jobsSubmitted?.([submitted.job]);
     return submitted;
   }

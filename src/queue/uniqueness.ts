@@ -17,11 +17,10 @@
  * scoped advisory lock, and each decides on a snapshot taken after the previous one committed (an
  * index cannot do it: a key is not unique in the table). Submits without `unique` never come here.
  */
-import { InvalidInputError } from '../errors.js';
-import type { PrismaClient } from '../generated/prisma/client.js';
+import { ConflictError, InvalidInputError } from '../errors.js';
 import { UNIQUE_MODES, type JobWithPayload, type UniqueMode } from '../jobs/columns.js';
 import { LIMITS } from './limits.js';
-import type { StatementSettings } from './sql/fragments.js';
+import type { InTransaction, StatementSettings } from './sql/fragments.js';
 import type { JobInsertParams } from './sql/params.js';
 import { jobDebounce, jobLatestWithKey, uniqueKeyLock, type UniqueTiming } from './sql/uniqueness.js';
 import { jobInsert } from './sql/writes.js';
@@ -67,25 +66,27 @@ export interface UniqueSubmitted {
 }
 
 /**
- * Longest a submit waits for the (user, key) lock and runs: the submits of one key queue behind one
- * another, a few milliseconds each.
+ * Longest a submit waits for its (user, key) lock: the submits of one key queue behind one another,
+ * a few milliseconds each, so a longer wait is a holder that stalled (its process frozen mid-
+ * transaction); the submit is refused (CONFLICT) rather than left hanging.
  */
-const TRANSACTION_OPTIONS = { maxWait: 10_000, timeout: 15_000 };
+export const UNIQUE_KEY_LOCK_WAIT_MS = 5_000;
+
+const LOCK_NOT_AVAILABLE = '55P03';
 
 /** Submits a job with a unique key (`params.uniqueKey` set by uniqueParams), in its own transaction. */
 export async function submitUnique(
-  prisma: PrismaClient,
+  inTransaction: InTransaction,
   submitted: JobInsertParams,
   settings: StatementSettings,
 ): Promise<UniqueSubmitted> {
   const key = submitted.uniqueKey!;
   const debounce = submitted.uniqueMode === 'DEBOUNCE';
-  return prisma.$transaction(async (tx) => {
-    const [timing] = (await uniqueKeyLock(tx, {
-      userId: submitted.userId,
-      key,
-      mode: submitted.uniqueMode!,
-      forMs: submitted.uniqueForMs!,
+  return inTransaction(async (tx) => {
+    const lock = { userId: submitted.userId, key, mode: submitted.uniqueMode!, forMs: submitted.uniqueForMs! };
+    const [timing] = (await uniqueKeyLock(tx, lock, UNIQUE_KEY_LOCK_WAIT_MS).catch((error: unknown) => {
+      if ((error as { code?: unknown }).code !== LOCK_NOT_AVAILABLE) throw error;
+      throw new ConflictError(`Another submit with unique key "${key}" has held it for ${UNIQUE_KEY_LOCK_WAIT_MS} ms; submit again.`);
     })) as [UniqueTiming];
     const params = { ...submitted, uniqueUntil: timing.uniqueUntil, runAt: timing.debounceRunAt ?? submitted.runAt };
     const [latest] = await jobLatestWithKey(tx, params.userId, key, debounce);
@@ -98,7 +99,7 @@ export async function submitUnique(
     const [row] = await jobInsert(tx, params, settings);
     const { deduplicated: _, slotsTaken: _slots, ...job } = row as JobWithPayload & { deduplicated: boolean; slotsTaken: number };
     return { job, deduplicated: false, debounced: false };
-  }, TRANSACTION_OPTIONS);
+  });
 }
 
 function jobOf(latest: Awaited<ReturnType<typeof jobLatestWithKey>>[number]): JobWithPayload {

@@ -8,7 +8,7 @@ import { ADVISORY_LOCK_CLASSES } from '../../db/advisoryLocks.js';
 import type { JobWithPayload } from '../../jobs/columns.js';
 import { releaseAndPromote } from './admission.js';
 import { slotsFreedBy } from './gateUnits.js';
-import { type Db, jobColumns, NOTIFIED, notifyCte, sql, type StatementSettings } from './fragments.js';
+import { type Db, empty, jobColumns, NOTIFIED, notifyCte, sql, type StatementSettings } from './fragments.js';
 import type { JobInsertParams } from './params.js';
 
 /** What uniqueKeyLock returns: the new job's window end (UNIQUE_FOR, THROTTLE) or its runAt (DEBOUNCE). */
@@ -27,19 +27,27 @@ type Params<T> = { [K in keyof T]: unknown };
  * now() (the new job's createdAt), the window's end: `forMs` after it (UNIQUE_FOR), or the end of the
  * epoch-aligned period of `forMs` it falls in (THROTTLE); or a debounce's runAt.
  */
-export function uniqueKeyLock(db: Db, p: { userId: string; key: string; mode: string; forMs: number }) {
-  return db.$queryRaw<UniqueTiming[]>(uniqueKeyLockStatement(p));
+export function uniqueKeyLock(db: Db, p: { userId: string; key: string; mode: string; forMs: number }, waitMs: number) {
+  return db.$queryRaw<UniqueTiming[]>(uniqueKeyLockStatement(p, waitMs));
 }
 
-export function uniqueKeyLockStatement(p: Params<{ userId: string; key: string; mode: string; forMs: number }>) {
+/**
+ * The lock statement. With `waitMs`, the transaction's lock_timeout is set first (in the same round
+ * trip: the lock is taken per row of the subquery that sets it), so a wait behind a holder that
+ * stalls ends with SQLSTATE 55P03; the SQL function, which runs in the application's transaction,
+ * leaves that transaction's settings alone.
+ */
+export function uniqueKeyLockStatement(p: Params<{ userId: string; key: string; mode: string; forMs: number }>, waitMs?: number) {
   const after = sql`now() + make_interval(secs => ${p.forMs}::int / 1000.0)`;
   // extract(epoch …) is numeric: the period's end is exact to the millisecond.
   const periodEnd = sql`to_timestamp((floor(extract(epoch FROM now()) * 1000 / ${p.forMs}::int) + 1) * ${p.forMs}::int / 1000.0)`;
+  const bounded = waitMs === undefined ? empty : sql`FROM (SELECT set_config('lock_timeout', ${String(waitMs)}::text, true)) bounded`;
   return sql`
   SELECT CASE ${p.mode}::text WHEN 'DEBOUNCE' THEN NULL WHEN 'THROTTLE' THEN ${periodEnd} ELSE ${after} END AS "uniqueUntil",
          CASE ${p.mode}::text WHEN 'DEBOUNCE' THEN ${after} END AS "debounceRunAt"
   FROM (
     SELECT pg_advisory_xact_lock(${ADVISORY_LOCK_CLASSES.uniqueKey}::int, hashtext(${p.userId}::text || chr(31) || ${p.key}::text))
+    ${bounded}
   ) locked`;
 }
 
