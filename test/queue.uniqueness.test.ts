@@ -138,6 +138,75 @@ describe('unique keys: unique for a while, throttle, debounce', () => {
     expect(await checkInvariants(harness.databaseUrl)).toEqual([]);
   });
 
+  /** Holds unique keys' locks in a connection of its own, as a submit of those keys that stalled would. */
+  async function holdingKeys<T>(userId: string, keys: string[], run: (release: (key: string) => Promise<void>) => Promise<T>) {
+    const { default: pg } = await import('pg');
+    const holders = new Map<string, InstanceType<typeof pg.Client>>();
+    try {
+      for (const key of keys) {
+        const client = new pg.Client({ connectionString: harness.databaseUrl });
+        await client.connect();
+        await client.query('BEGIN');
+        await client.query(`SELECT pg_advisory_xact_lock($1::int, hashtext($2::text || chr(31) || $3::text))`, [
+          ADVISORY_LOCK_CLASSES.uniqueKey,
+          userId,
+          key,
+        ]);
+        holders.set(key, client);
+      }
+      return await run(async (key) => {
+        const client = holders.get(key)!;
+        holders.delete(key);
+        await client.query('ROLLBACK');
+        await client.end();
+      });
+    } finally {
+      for (const client of holders.values()) await client.end();
+    }
+  }
+
+  it('concurrent submits of different keys go in one transaction, in order', async () => {
+    const user = 'batched';
+    await harness.queue.submitJob({ type: 'echo', userId: user });
+    const [first, ...rest] = await withClient(harness.databaseUrl, async (client) => {
+      // The first submit is written at once and waits for the user's slot row; ten arrive meanwhile.
+      await client.query('BEGIN');
+      await client.query('SELECT 1 FROM user_slots WHERE user_id = $1 FOR UPDATE', [user]);
+      const slow = submit(user, { key: 'slow', forMs: 60_000 });
+      await sleep(100);
+      const others = Array.from({ length: 10 }, (_, i) => submit(user, { key: `k${i % 5}`, forMs: 60_000 }, `m${i}`));
+      await client.query('COMMIT');
+      return Promise.all([slow, ...others]);
+    });
+    expect(first.deduplicated).toBe(false);
+    // One transaction: one now() for all; in order, so each key's second submit finds its first's job.
+    expect(new Set(rest.map((r) => r.job.createdAt.getTime())).size).toBe(1);
+    expect(rest.map((r) => r.job.createdAt.getTime())).not.toContain(first.job.createdAt.getTime());
+    expect(rest.map((r) => r.deduplicated)).toEqual([...Array(5).fill(false), ...Array(5).fill(true)]);
+    expect(rest.map((r) => r.job.payload)).toEqual([0, 1, 2, 3, 4, 0, 1, 2, 3, 4].map((i) => ({ message: `m${i}` })));
+    expect(await checkInvariants(harness.databaseUrl)).toEqual([]);
+  });
+
+  it('a batch with a key another submit holds waits for none: the others go on their own at once', async () => {
+    const user = 'busy-batch';
+    await holdingKeys(user, ['slow', 'held'], async (release) => {
+      const slow = submit(user, { key: 'slow', forMs: 60_000 });
+      await sleep(100);
+      const free = [submit(user, { key: 'free-a', forMs: 60_000 }), submit(user, { key: 'free-b', forMs: 60_000 })];
+      const held = submit(user, { key: 'held', forMs: 60_000 });
+      let heldDone = false;
+      void held.then(() => (heldDone = true));
+      await release('slow');
+      await slow;
+      const submitted = await Promise.all(free);
+      expect(submitted.map((r) => r.deduplicated)).toEqual([false, false]);
+      expect(heldDone).toBe(false);
+      await release('held');
+      expect(await held).toMatchObject({ deduplicated: false, job: { uniqueKey: 'held' } });
+    });
+    expect(await checkInvariants(harness.databaseUrl)).toEqual([]);
+  });
+
   it('DEBOUNCE of a job that holds its user slot hands the slot to the user’s waiting job', async () => {
     const { queue } = harness;
     // Due at once (a tiny delay, made due by hand) and holding one of the user's two slots.

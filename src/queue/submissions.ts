@@ -10,7 +10,7 @@ import { keyGateEnsure } from './sql/keyGates.js';
 import { jobGetByIdempotencyKeys } from './sql/reads.js';
 import { jobInsert, jobInsertMany, userSlotEnsure, userSlotRelease, type JobInsertParams } from './sql/writes.js';
 import { checkStorableJson } from './storableJson.js';
-import { submitUnique, uniqueParams, type UniqueInput } from './uniqueness.js';
+import { submitUnique, submitUniqueTogether, uniqueParams, type UniqueInput } from './uniqueness.js';
 import {
   checkConcurrencyKey,
   checkExpiry,
@@ -59,6 +59,9 @@ export interface SubmitJobInput {
   unique?: UniqueInput | null;
 }
 
+/** Most unique-key submits one transaction takes (see #uniqueCommit). */
+const UNIQUE_COMMIT_BATCH = 50;
+
 /** Bound on the remembered users with a slot row (and keys with a gate); past it the memory starts over. */
 const KNOWN_USERS_MAX = 100_000;
 
@@ -93,6 +96,15 @@ export class Submissions {
     { maxBatch: GROUP_COMMIT_BATCH },
   );
 
+  /**
+   * Unique-key submits that arrive while another batch of them is being written go together in one
+   * transaction (uniqueness.ts submitUniqueTogether). Smaller batches than #groupCommit's: each submit
+   * there is a few statements in turn, and the batch holds its keys' locks until it commits.
+   */
+  readonly #uniqueCommit = new GroupCommit<JobInsertParams, { submitted: Promise<Submitted> }>((batch) => this.#insertUnique(batch), {
+    maxBatch: UNIQUE_COMMIT_BATCH,
+  });
+
   constructor(deps: { db: Db; inTransaction: InTransaction; registry: JobTypeRegistry; settings: QueueSettings; observer: QueueObserver }) {
     this.#db = deps.db;
     this.#inTransaction = deps.inTransaction;
@@ -104,7 +116,8 @@ export class Submissions {
   async submitOne(input: SubmitJobInput): Promise<Submitted> {
     return inSpan('conveyor.submit', { kind: SpanKind.PRODUCER, attributes: { 'conveyor.job.type': input.type } }, async (span) => {
       const params = this.#insertParams(input, currentTraceParent());
-      const submitted = params.uniqueKey === null ? await this.#groupCommit.add(params) : await this.#insertUnique(params);
+      const submitted =
+        params.uniqueKey === null ? await this.#groupCommit.add(params) : await (await this.#uniqueCommit.add(params)).submitted;
       span.setAttribute('conveyor.job.id', submitted.job.id);
       return submitted;
     });
@@ -211,9 +224,21 @@ export class Submissions {
     );
   }
 
-  /** A submit with a unique key: its own transaction under the key's lock (uniqueness.ts). */
-  async #insertUnique(params: JobInsertParams): Promise<Submitted> {
-    await this.#ensureKeyGates([params]);
+  /**
+   * Submits with unique keys: the batch in one transaction under its keys' locks (uniqueness.ts); if
+   * one of them is taken, each in a transaction of its own, its outcome delivered when it has one
+   * (a submit waiting for its key must not hold up the others).
+   */
+  async #insertUnique(batch: readonly JobInsertParams[]): Promise<{ submitted: Promise<Submitted> }[]> {
+    await this.#ensureKeyGates(batch);
+    const together = await submitUniqueTogether(this.#inTransaction, batch, this.#settings);
+    if (!together) return batch.map((params) => ({ submitted: this.#insertUniqueAlone(params) }));
+    this.#observer.jobsSubmitted?.(together.filter((s) => !s.deduplicated).map((s) => s.job));
+    return together.map((submitted) => ({ submitted: Promise.resolve(submitted) }));
+  }
+
+  /** One submit with a unique key in its own transaction, waiting for its key's lock. */
+  async #insertUniqueAlone(params: JobInsertParams): Promise<Submitted> {
     const submitted = await submitUnique(this.#inTransaction, params, this.#settings);
     if (!submitted.deduplicated) this.#observer.jobsSubmitted?.([submitted.job]);
     return submitted;
@@ -229,7 +254,14 @@ export class Submissions {
     const plainOutcomes = plain.length > 0 ? await this.#insertMany(plain) : [];
     let next = 0;
     const outcomes: (Submitted | Error)[] = [];
-    for (const p of params) outcomes.push(p.uniqueKey === null ? plainOutcomes[next++]! : await this.#insertUnique(p));
+    for (const p of params) {
+      if (p.uniqueKey === null) {
+        outcomes.push(plainOutcomes[next++]!);
+        continue;
+      }
+      await this.#ensureKeyGates([p]);
+      outcomes.push(await this.#insertUniqueAlone(p));
+    }
     return outcomes;
   }
 

@@ -16,13 +16,15 @@
  * Race-safe across processes: the submits of one (user, key) run one at a time under a transaction-
  * scoped advisory lock, and each decides on a snapshot taken after the previous one committed (an
  * index cannot do it: a key is not unique in the table). Submits without `unique` never come here.
+ * Concurrent submits of free keys share one transaction (submitUniqueTogether), as plain submits
+ * share one statement.
  */
 import { ConflictError, InvalidInputError } from '../errors.js';
 import { UNIQUE_MODES, type JobWithPayload, type UniqueMode } from '../jobs/columns.js';
 import { LIMITS } from './limits.js';
-import type { InTransaction, StatementSettings } from './sql/fragments.js';
+import type { Db, InTransaction, StatementSettings } from './sql/fragments.js';
 import type { JobInsertParams } from './sql/params.js';
-import { jobDebounce, jobLatestWithKey, uniqueKeyLock, type UniqueTiming } from './sql/uniqueness.js';
+import { jobDebounce, jobLatestWithKey, uniqueKeyLock, uniqueKeysTryLock, type UniqueTiming } from './sql/uniqueness.js';
 import { jobInsert } from './sql/writes.js';
 import { checkLength, checkRange } from './validation.js';
 
@@ -75,31 +77,60 @@ export const UNIQUE_KEY_LOCK_WAIT_MS = 5_000;
 const LOCK_NOT_AVAILABLE = '55P03';
 
 /** Submits a job with a unique key (`params.uniqueKey` set by uniqueParams), in its own transaction. */
-export async function submitUnique(
+export function submitUnique(
   inTransaction: InTransaction,
   submitted: JobInsertParams,
   settings: StatementSettings,
 ): Promise<UniqueSubmitted> {
+  return inTransaction((tx) => submitUniqueIn(tx, submitted, settings));
+}
+
+/**
+ * Submits a batch of jobs with unique keys in one transaction (one commit and one NOTIFY for all),
+ * in order, as if one after another: a later submit of a key sees an earlier one's job. Only if every
+ * key's lock is free at once: null otherwise, having waited for none (so a batch never waits holding
+ * locks, and never deadlocks), for the caller to submit each on its own.
+ */
+export async function submitUniqueTogether(
+  inTransaction: InTransaction,
+  batch: readonly JobInsertParams[],
+  settings: StatementSettings,
+): Promise<UniqueSubmitted[] | null> {
+  const keys = batch.map((p) => ({ userId: p.userId, key: p.uniqueKey! }));
+  return inTransaction(async (tx) => {
+    if (!(await uniqueKeysTryLock(tx, keys))) throw KEYS_BUSY;
+    const submitted: UniqueSubmitted[] = [];
+    for (const p of batch) submitted.push(await submitUniqueIn(tx, p, settings));
+    return submitted;
+  }).catch((error: unknown) => {
+    if (error === KEYS_BUSY) return null;
+    throw error;
+  });
+}
+
+/** A batch's keys were not all free: its transaction rolls back. */
+const KEYS_BUSY = new Error('unique keys busy');
+
+/** One unique submit in transaction `tx`: the key's lock (waited for), its latest job, then the outcome. */
+async function submitUniqueIn(tx: Db, submitted: JobInsertParams, settings: StatementSettings): Promise<UniqueSubmitted> {
   const key = submitted.uniqueKey!;
   const debounce = submitted.uniqueMode === 'DEBOUNCE';
-  return inTransaction(async (tx) => {
-    const lock = { userId: submitted.userId, key, mode: submitted.uniqueMode!, forMs: submitted.uniqueForMs! };
-    const [timing] = (await uniqueKeyLock(tx, lock, UNIQUE_KEY_LOCK_WAIT_MS).catch((error: unknown) => {
-      if ((error as { code?: unknown }).code !== LOCK_NOT_AVAILABLE) throw error;
-      throw new ConflictError(`Another submit with unique key "${key}" has held it for ${UNIQUE_KEY_LOCK_WAIT_MS} ms; submit again.`);
-    })) as [UniqueTiming];
-    const params = { ...submitted, uniqueUntil: timing.uniqueUntil, runAt: timing.debounceRunAt ?? submitted.runAt };
-    const [latest] = await jobLatestWithKey(tx, params.userId, key, debounce);
-    if (latest && !debounce && latest.windowOpen) return { job: jobOf(latest), deduplicated: true, debounced: false };
-    if (latest && debounce && latest.debounceable) {
-      const [job] = await jobDebounce(tx, latest.id, params, settings);
-      if (job) return { job, deduplicated: true, debounced: true };
-      // Claimed meanwhile (or of another type or queue): a new job, below.
-    }
-    const [row] = await jobInsert(tx, params, settings);
-    const { deduplicated: _, slotsTaken: _slots, ...job } = row as JobWithPayload & { deduplicated: boolean; slotsTaken: number };
-    return { job, deduplicated: false, debounced: false };
-  });
+  const lock = { userId: submitted.userId, key, mode: submitted.uniqueMode!, forMs: submitted.uniqueForMs! };
+  const [timing] = (await uniqueKeyLock(tx, lock, UNIQUE_KEY_LOCK_WAIT_MS).catch((error: unknown) => {
+    if ((error as { code?: unknown }).code !== LOCK_NOT_AVAILABLE) throw error;
+    throw new ConflictError(`Another submit with unique key "${key}" has held it for ${UNIQUE_KEY_LOCK_WAIT_MS} ms; submit again.`);
+  })) as [UniqueTiming];
+  const params = { ...submitted, uniqueUntil: timing.uniqueUntil, runAt: timing.debounceRunAt ?? submitted.runAt };
+  const [latest] = await jobLatestWithKey(tx, params.userId, key, debounce);
+  if (latest && !debounce && latest.windowOpen) return { job: jobOf(latest), deduplicated: true, debounced: false };
+  if (latest && debounce && latest.debounceable) {
+    const [job] = await jobDebounce(tx, latest.id, params, settings);
+    if (job) return { job, deduplicated: true, debounced: true };
+    // Claimed meanwhile (or of another type or queue): a new job, below.
+  }
+  const [row] = await jobInsert(tx, params, settings);
+  const { deduplicated: _, slotsTaken: _slots, ...job } = row as JobWithPayload & { deduplicated: boolean; slotsTaken: number };
+  return { job, deduplicated: false, debounced: false };
 }
 
 function jobOf(latest: Awaited<ReturnType<typeof jobLatestWithKey>>[number]): JobWithPayload {

@@ -51,6 +51,23 @@ export function uniqueKeyLockStatement(p: Params<{ userId: string; key: string; 
   ) locked`;
 }
 
+/**
+ * Tries to take the locks of many (user, key) pairs at once, without waiting (a batch of unique
+ * submits that share one transaction): true only if every one was free. Taken in hash order; a lock
+ * taken stays held until the transaction ends, so a batch that did not get them all rolls back.
+ */
+export async function uniqueKeysTryLock(db: Db, pairs: readonly { userId: string; key: string }[]): Promise<boolean> {
+  const [row] = await db.$queryRaw<{ locked: boolean }[]>(sql`
+  SELECT bool_and(locked) AS locked FROM (
+    SELECT pg_try_advisory_xact_lock(${ADVISORY_LOCK_CLASSES.uniqueKey}::int, h) AS locked FROM (
+      SELECT DISTINCT hashtext(u || chr(31) || k) AS h
+      FROM unnest(${pairs.map((p) => p.userId)}::text[], ${pairs.map((p) => p.key)}::text[]) AS t(u, k)
+      ORDER BY 1
+    ) ordered
+  ) tried`);
+  return row?.locked === true;
+}
+
 export type LatestWithKey = JobWithPayload & { windowOpen: boolean; debounceable: boolean };
 
 /**
