@@ -109,35 +109,6 @@ describe('unique keys: unique for a while, throttle, debounce', () => {
     expect((await harness.queue.getJob(first.job.id))?.payload).toEqual({ message: 'a' });
   });
 
-  it('a submit waiting on a key whose holder stalled is refused with CONFLICT; the other keys and the next submit go on', async () => {
-    const unique = { key: 'stalled', forMs: 60_000 };
-    const [refused, other, heldFor] = await withClient(harness.databaseUrl, async (client) => {
-      // A "submit" of the key that stopped mid-transaction, holding the key's lock (as submitUnique takes it).
-      await client.query('BEGIN');
-      await client.query(`SELECT pg_advisory_xact_lock($1::int, hashtext($2::text || chr(31) || $3::text))`, [
-        ADVISORY_LOCK_CLASSES.uniqueKey,
-        'stalled-user',
-        unique.key,
-      ]);
-      const started = performance.now();
-      const waiting = submit('stalled-user', unique).then(
-        () => null,
-        (error: unknown) => error,
-      );
-      const otherKey = await submit('stalled-user', { key: 'not-stalled', forMs: 60_000 });
-      const error = await waiting;
-      const waited = performance.now() - started;
-      await client.query('ROLLBACK');
-      return [error, otherKey, waited] as const;
-    });
-    expect(refused).toBeInstanceOf(ConflictError);
-    expect((refused as Error).message).toContain('stalled');
-    expect(heldFor).toBeGreaterThanOrEqual(UNIQUE_KEY_LOCK_WAIT_MS - 50);
-    expect(other.deduplicated).toBe(false);
-    expect(await submit('stalled-user', unique)).toMatchObject({ deduplicated: false, job: { uniqueKey: 'stalled' } });
-    expect(await checkInvariants(harness.databaseUrl)).toEqual([]);
-  });
-
   /** Holds unique keys' locks in a connection of its own, as a submit of those keys that stalled would. */
   async function holdingKeys<T>(userId: string, keys: string[], run: (release: (key: string) => Promise<void>) => Promise<T>) {
     const { default: pg } = await import('pg');
@@ -164,6 +135,26 @@ describe('unique keys: unique for a while, throttle, debounce', () => {
       for (const client of holders.values()) await client.end();
     }
   }
+
+  it('a submit waiting on a key whose holder stalled is refused with CONFLICT; the other keys and the next submit go on', async () => {
+    const unique = { key: 'stalled', forMs: 60_000 };
+    const [refused, other, heldFor] = await holdingKeys('stalled-user', [unique.key], async () => {
+      const started = performance.now();
+      const waiting = submit('stalled-user', unique).then(
+        () => null,
+        (error: unknown) => error,
+      );
+      const otherKey = await submit('stalled-user', { key: 'not-stalled', forMs: 60_000 });
+      const error = await waiting;
+      return [error, otherKey, performance.now() - started] as const;
+    });
+    expect(refused).toBeInstanceOf(ConflictError);
+    expect((refused as Error).message).toContain('stalled');
+    expect(heldFor).toBeGreaterThanOrEqual(UNIQUE_KEY_LOCK_WAIT_MS - 50);
+    expect(other.deduplicated).toBe(false);
+    expect(await submit('stalled-user', unique)).toMatchObject({ deduplicated: false, job: { uniqueKey: 'stalled' } });
+    expect(await checkInvariants(harness.databaseUrl)).toEqual([]);
+  });
 
   it('concurrent submits of different keys go in one transaction, in order', async () => {
     const user = 'batched';
