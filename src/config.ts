@@ -11,6 +11,7 @@ const envSchema = z.object({
   CONVEYOR_DATA_DIR: z.string().default('.conveyor'),
   CONVEYOR_EMBEDDED_PG_PORT: z.coerce.number().int().min(1).max(65535).default(54329),
   DATABASE_PREPARED_STATEMENTS: bool.default(true),
+  DATABASE_STARTUP_TIMEOUT_MS: z.coerce.number().int().min(0).default(60_000),
   // Unset (or empty): loopback when authentication is off, every address otherwise (see loadConfig).
   HOST: z.preprocess((v) => (v === '' ? undefined : v), z.string().optional()),
   PORT: z.coerce.number().int().min(0).max(65535).default(4000),
@@ -84,6 +85,9 @@ export type Config = Readonly<{
   /** Named prepared statements (off behind a pooler that cannot keep them, e.g. PgBouncer in
    * transaction mode before 1.21). */
   preparedStatements: boolean;
+  /** How long start-up waits for a database that is unavailable (not up yet, or recovering) before it
+   * fails; 0: it fails at the first such error. */
+  databaseStartupTimeoutMs: number;
   /** Serve the GraphQL API; off for worker-only processes. */
   httpEnabled: boolean;
   host: string;
@@ -191,6 +195,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, settings: Setti
     dataDir: path.resolve(e.CONVEYOR_DATA_DIR),
     embeddedPostgresPort: e.CONVEYOR_EMBEDDED_PG_PORT,
     preparedStatements: e.DATABASE_PREPARED_STATEMENTS,
+    databaseStartupTimeoutMs: e.DATABASE_STARTUP_TIMEOUT_MS,
     httpEnabled: e.HTTP_ENABLED,
     // `npm start` (authentication off) must not offer an admin API to the whole network by default.
     host: e.HOST ?? (e.AUTH_DISABLED ? '127.0.0.1' : '0.0.0.0'),

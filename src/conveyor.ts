@@ -1,6 +1,7 @@
 import { ApiKeyStore } from './auth/apiKeys.js';
 import { ConfigError, type Config } from './config.js';
 import { migrate, MigrationStatus } from './db/migrator.js';
+import { databaseStartup } from './db/startupRetry.js';
 import { InvalidInputError } from './errors.js';
 import { openPools } from './db/pools.js';
 import type { PrismaClient } from './db/prisma.js';
@@ -67,7 +68,8 @@ export async function startConveyor(options: StartOptions): Promise<Conveyor> {
   // LISTEN and the migrator's session lock need a connection of their own for the session, which a
   // transaction-mode pooler in DATABASE_URL would not give them.
   const sessionUrl = config.databaseDirectUrl ?? databaseUrl;
-  const applied = await migrate(sessionUrl);
+  const step = databaseStartup({ timeoutMs: config.databaseStartupTimeoutMs, logger });
+  const applied = await step('migrate', () => migrate(sessionUrl));
   if (applied.length > 0) logger.info({ migrations: applied }, 'applied migrations');
 
   const jobTypes = JobTypeRegistry.of(options.jobTypes ?? [], config.externalJobTypes);
@@ -75,20 +77,30 @@ export async function startConveyor(options: StartOptions): Promise<Conveyor> {
     onIdleError: (error) => logger.warn({ err: error }, 'an idle database connection failed'),
   });
   const { prisma, hotDb } = pools;
-  await installDatabaseFunctions(prisma, config.scheduling, jobTypes.all());
   const metrics = new ConveyorMetrics();
   const queue = new JobQueue({ prisma, hotDb, jobTypes, settings: config.scheduling, observer: metrics, logger });
   metrics.watchQueueDepth(queue);
   const schedules = new Schedules({ db: prisma, queue, logger });
-  if (options.schedules) await syncConfigSchedules(schedules, options.schedules, logger);
-  await applyConfiguredGates(queue, options.queues ?? {}, options.keys ?? {}, logger);
   const bus = new JobEventBus({ databaseUrl: sessionUrl, logger });
   bus.subscribe((events) => metrics.eventsReceived(events));
-  await bus.start();
   const apiKeys = new ApiKeyStore(prisma);
-
-  const app = config.httpEnabled ? await startApi({ config, logger, prisma, queue, schedules, jobTypes, bus, apiKeys, metrics }) : null;
-
+  let app: (App & { url: string }) | null = null;
+  try {
+    await step('install database functions', () => installDatabaseFunctions(prisma, config.scheduling, jobTypes.all()));
+    const definitions = options.schedules;
+    if (definitions) await step('write config schedules', () => syncConfigSchedules(schedules, definitions, logger));
+    await step('configure flow gates', () => applyConfiguredGates(queue, options.queues ?? {}, options.keys ?? {}, logger));
+    await step('listen', () => bus.start());
+    if (config.httpEnabled) {
+      if (!config.auth.disabled) await step('bootstrap admin key', () => bootstrapAdminKey(apiKeys, config.auth.bootstrapAdminKey, logger));
+      app = await startApi({ config, logger, prisma, queue, schedules, jobTypes, bus, apiKeys, metrics });
+    }
+  } catch (error) {
+    // A library caller that catches this must not be left with open pools and a LISTEN connection.
+    await bus.stop();
+    await pools.close();
+    throw error;
+  }
   const worker = config.worker.enabled
     ? new Worker({
         queue: queue.forWorker(),
@@ -151,11 +163,7 @@ async function startApi(deps: {
   metrics: ConveyorMetrics;
 }): Promise<App & { url: string }> {
   const { config, logger, apiKeys } = deps;
-  if (config.auth.disabled) {
-    logger.warn('AUTHENTICATION IS DISABLED: every caller acts as an admin. For local development only.');
-  } else {
-    await bootstrapAdminKey(apiKeys, config.auth.bootstrapAdminKey, logger);
-  }
+  if (config.auth.disabled) logger.warn('AUTHENTICATION IS DISABLED: every caller acts as an admin. For local development only.');
   const app = buildApp({
     queue: deps.queue,
     bus: deps.bus,

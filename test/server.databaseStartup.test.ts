@@ -1,0 +1,106 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { JobDocument, SubmitJobDocument } from '../src/client/generated/graphql.js';
+import { startEmbeddedPostgres, type EmbeddedDatabase } from '../src/db/embedded.js';
+import { openPools } from '../src/db/pools.js';
+import { Prisma } from '../src/generated/prisma/client.js';
+import { isDatabaseUnavailable } from '../src/db/startupRetry.js';
+import { installDatabaseFunctions } from '../src/queue/sql/functions.js';
+import { loadConfig } from '../src/config.js';
+import { migrate } from '../src/db/migrator.js';
+import { executeOk } from '../testing/graphqlClient.js';
+import { freePort } from '../testing/ports.js';
+import { spawnConveyor, waitForServer } from '../testing/processes.js';
+
+/**
+ * A process started while its PostgreSQL is not up (a container beside it, a supervisor restarting
+ * both, a crash being recovered) waits for it within DATABASE_STARTUP_TIMEOUT_MS instead of dying.
+ * The chaos test once lost a worker this way: started just before PostgreSQL was killed, its
+ * start-up met "the database system is not yet accepting connections" (57P03) and the process exited.
+ */
+describe('start-up while the database is unavailable', () => {
+  let dataDir: string;
+  let port: number;
+  let database: EmbeddedDatabase | null = null;
+  let databaseUrl: string;
+  const startDatabase = async () => {
+    database = await startEmbeddedPostgres({ dataDir, port, persistent: true });
+    return database.url;
+  };
+  const stopDatabase = async () => {
+    await database?.stop();
+    database = null;
+  };
+
+  beforeAll(async () => {
+    dataDir = await mkdtemp(path.join(tmpdir(), 'conveyor-startup-'));
+    port = await freePort();
+    databaseUrl = await startDatabase(); // the cluster and its password, kept for the restarts below
+    await stopDatabase();
+  });
+  afterAll(async () => {
+    await stopDatabase();
+    if (dataDir) await rm(dataDir, { recursive: true, force: true });
+  });
+
+  it('waits for PostgreSQL to come up, then serves and runs jobs', async () => {
+    const httpPort = await freePort();
+    const url = `http://127.0.0.1:${httpPort}/graphql`;
+    const server = spawnConveyor({ DATABASE_URL: databaseUrl, PORT: String(httpPort) });
+    try {
+      await expect.poll(() => server.output(), { timeout: 30_000, interval: 100 }).toContain('start-up waits for it');
+      expect(server.output()).toContain('ECONNREFUSED');
+      expect(server.child.exitCode).toBeNull();
+
+      await startDatabase();
+      await waitForServer(url, server);
+      const { submitJob } = await executeOk(url, SubmitJobDocument, {
+        input: { type: 'echo', userId: 'late', payload: { message: 'hi' } },
+      });
+      await expect
+        .poll(async () => (await executeOk(url, JobDocument, { id: submitJob.job.id })).job?.status, { timeout: 20_000, interval: 100 })
+        .toBe('COMPLETED');
+    } finally {
+      server.child.kill('SIGTERM');
+      expect((await server.exited).code).toBe(0);
+      await stopDatabase();
+    }
+  });
+
+  it('gives up after DATABASE_STARTUP_TIMEOUT_MS, naming the error, with exit code 1', async () => {
+    const server = spawnConveyor({ DATABASE_URL: databaseUrl, PORT: String(await freePort()), DATABASE_STARTUP_TIMEOUT_MS: '1500' });
+    const started = Date.now();
+    const { code } = await server.exited;
+    expect(code).toBe(1);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1500);
+    expect(server.output()).toContain('ECONNREFUSED');
+  });
+
+  it('tells an unreachable database from a statement that fails, through pg and through Prisma', async () => {
+    const config = loadConfig({ DATABASE_URL: databaseUrl });
+    const down = openPools(databaseUrl, config);
+    try {
+      const viaPrisma = await installDatabaseFunctions(down.prisma, config.scheduling, []).catch((error: unknown) => error);
+      expect(viaPrisma).toBeInstanceOf(Error);
+      expect(isDatabaseUnavailable(viaPrisma)).toBe(true);
+      expect(isDatabaseUnavailable(await migrate(databaseUrl).catch((error: unknown) => error))).toBe(true);
+      expect(isDatabaseUnavailable(await down.hotDb.$queryRaw(Prisma.sql`SELECT 1`).catch((error: unknown) => error))).toBe(true);
+    } finally {
+      await down.close();
+    }
+
+    await startDatabase();
+    const up = openPools(databaseUrl, config);
+    try {
+      const wrong = await up.prisma.$queryRawUnsafe('SELECT no_such_column FROM no_such_table').catch((error: unknown) => error);
+      expect(wrong).toBeInstanceOf(Error);
+      expect(isDatabaseUnavailable(wrong)).toBe(false);
+      expect(isDatabaseUnavailable(await up.hotDb.$queryRaw(Prisma.sql`SELEC 1`).catch((error: unknown) => error))).toBe(false);
+    } finally {
+      await up.close();
+      await stopDatabase();
+    }
+  });
+});
