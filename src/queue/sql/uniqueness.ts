@@ -8,7 +8,7 @@ import { ADVISORY_LOCK_CLASSES } from '../../db/advisoryLocks.js';
 import type { JobWithPayload } from '../../jobs/columns.js';
 import { releaseAndPromote } from './admission.js';
 import { slotsFreedBy } from './gateUnits.js';
-import { type Db, empty, jobColumns, NOTIFIED, notifyCte, sql, type StatementSettings } from './fragments.js';
+import { type Db, empty, jobColumns, NOTIFIED, notifyCte, raw, sql, type StatementSettings } from './fragments.js';
 import type { JobInsertParams } from './params.js';
 
 /** What uniqueKeyLock returns: the new job's window end (UNIQUE_FOR, THROTTLE) or its runAt (DEBOUNCE). */
@@ -18,6 +18,10 @@ export interface UniqueTiming {
 }
 
 type Params<T> = { [K in keyof T]: unknown };
+
+/** The advisory lock of a user's unique key (in the uniqueKey class): one expression for the lock a
+ * submit waits on and the batch's try-lock, so that both take the same lock. */
+const uniqueKeyLockId = (userId: unknown, key: unknown) => sql`hashtext(${userId}::text || chr(31) || ${key}::text)`;
 
 /**
  * Takes the transaction-scoped lock of a user's unique key, waiting for the submit that holds it to
@@ -46,7 +50,7 @@ export function uniqueKeyLockStatement(p: Params<{ userId: string; key: string; 
   SELECT CASE ${p.mode}::text WHEN 'DEBOUNCE' THEN NULL WHEN 'THROTTLE' THEN ${periodEnd} ELSE ${after} END AS "uniqueUntil",
          CASE ${p.mode}::text WHEN 'DEBOUNCE' THEN ${after} END AS "debounceRunAt"
   FROM (
-    SELECT pg_advisory_xact_lock(${ADVISORY_LOCK_CLASSES.uniqueKey}::int, hashtext(${p.userId}::text || chr(31) || ${p.key}::text))
+    SELECT pg_advisory_xact_lock(${ADVISORY_LOCK_CLASSES.uniqueKey}::int, ${uniqueKeyLockId(p.userId, p.key)})
     ${bounded}
   ) locked`;
 }
@@ -60,7 +64,7 @@ export async function uniqueKeysTryLock(db: Db, pairs: readonly { userId: string
   const [row] = await db.$queryRaw<{ locked: boolean }[]>(sql`
   SELECT bool_and(locked) AS locked FROM (
     SELECT pg_try_advisory_xact_lock(${ADVISORY_LOCK_CLASSES.uniqueKey}::int, h) AS locked FROM (
-      SELECT DISTINCT hashtext(u || chr(31) || k) AS h
+      SELECT DISTINCT ${uniqueKeyLockId(raw('t.u'), raw('t.k'))} AS h
       FROM unnest(${pairs.map((p) => p.userId)}::text[], ${pairs.map((p) => p.key)}::text[]) AS t(u, k)
       ORDER BY 1
     ) ordered
