@@ -1,7 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JobUpdatedDocument, type JobUpdatedSubscription } from '../src/client/generated/graphql.js';
 import { startTestConveyor, type TestConveyor } from '../testing/conveyor.js';
-import { connected, createWsClient, postGraphQL, Recorder, untilLive } from '../testing/graphqlClient.js';
+import { ADVISORY_LOCK_CLASSES } from '../src/db/advisoryLocks.js';
+import { UNIQUE_KEY_LOCK_WAIT_MS } from '../src/queue/uniqueness.js';
+import { withClient } from '../testing/database.js';
+import { connected, createWsClient, postGraphQL, Recorder, untilLive, wsOperation } from '../testing/graphqlClient.js';
+import { sseRequest } from '../testing/sse.js';
 
 const SUBMIT = `mutation ($input: SubmitJobInput!) {
   submitJob(input: $input) { deduplicated debounced job { id version runAt payload priority uniqueKey uniqueMode uniqueUntil } }
@@ -114,6 +118,42 @@ describe('unique keys over GraphQL', () => {
     for (const input of cases) {
       const result = await postGraphQL(conveyor.graphqlUrl, { query: SUBMIT, variables: { input } });
       expect(result.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+    }
+  });
+
+  it('a submit behind a stalled holder of its key is refused with CONFLICT over HTTP, graphql-ws and SSE alike', async () => {
+    const input = { type: 'echo', userId: 'api-stalled', unique: { key: 'stalled', forMs: 60_000 } };
+    const body = { query: SUBMIT, variables: { input } };
+    const ws = createWsClient(conveyor.wsUrl);
+    try {
+      const codes = await withClient(conveyor.databaseUrl, async (holder) => {
+        // A submit of the key that stalled inside its transaction, holding the key's lock.
+        await holder.query('BEGIN');
+        await holder.query(`SELECT pg_advisory_xact_lock($1::int, hashtext($2::text || chr(31) || $3::text))`, [
+          ADVISORY_LOCK_CLASSES.uniqueKey,
+          input.userId,
+          input.unique.key,
+        ]);
+        const started = performance.now();
+        const [http, overWs, sse] = await Promise.all([
+          postGraphQL(conveyor.graphqlUrl, body),
+          wsOperation(ws, SUBMIT, { input }),
+          sseRequest(conveyor.graphqlUrl, JSON.stringify(body)),
+        ]);
+        expect(performance.now() - started).toBeGreaterThanOrEqual(UNIQUE_KEY_LOCK_WAIT_MS - 50);
+        await holder.query('ROLLBACK');
+        return [
+          http.errors?.[0]?.extensions?.code,
+          overWs.results[0]?.errors?.[0]?.extensions?.code,
+          sse.results[0]?.errors?.[0]?.extensions?.code,
+        ];
+      });
+      expect(codes).toEqual(['CONFLICT', 'CONFLICT', 'CONFLICT']);
+      // Once the holder is gone, the key takes a submit again, on any transport.
+      expect((await wsOperation(ws, SUBMIT, { input })).results[0]?.data).toMatchObject({ submitJob: { deduplicated: false } });
+      expect(await submit(input)).toMatchObject({ deduplicated: true });
+    } finally {
+      await ws.dispose();
     }
   });
 });
