@@ -6,6 +6,7 @@ import { JobDocument, SubmitJobDocument } from '../src/client/generated/graphql.
 import { startEmbeddedPostgres, type EmbeddedDatabase } from '../src/db/embedded.js';
 import { openPools } from '../src/db/pools.js';
 import { Prisma } from '../src/generated/prisma/client.js';
+import { postgresErrorOf } from '../src/db/postgresError.js';
 import { isDatabaseUnavailable } from '../src/db/startupRetry.js';
 import { installDatabaseFunctions } from '../src/queue/sql/functions.js';
 import { loadConfig } from '../src/config.js';
@@ -78,7 +79,7 @@ describe('start-up while the database is unavailable', () => {
     expect(server.output()).toContain('ECONNREFUSED');
   });
 
-  it('tells an unreachable database from a statement that fails, through pg and through Prisma', async () => {
+  it('tells an unreachable database from a statement that fails, through pg and through Prisma, and finds the SQLSTATE', async () => {
     const config = loadConfig({ DATABASE_URL: databaseUrl });
     const down = openPools(databaseUrl, config);
     try {
@@ -97,7 +98,11 @@ describe('start-up while the database is unavailable', () => {
       const wrong = await up.prisma.$queryRawUnsafe('SELECT no_such_column FROM no_such_table').catch((error: unknown) => error);
       expect(wrong).toBeInstanceOf(Error);
       expect(isDatabaseUnavailable(wrong)).toBe(false);
-      expect(isDatabaseUnavailable(await up.hotDb.$queryRaw(Prisma.sql`SELEC 1`).catch((error: unknown) => error))).toBe(false);
+      // A kind the adapter names (TableDoesNotExist) keeps PostgreSQL's code only as originalCode.
+      expect(postgresErrorOf(wrong)).toMatchObject({ sqlState: '42P01', message: expect.stringContaining('no_such_table') });
+      const syntax = await up.hotDb.$queryRaw(Prisma.sql`SELEC 1`).catch((error: unknown) => error);
+      expect(isDatabaseUnavailable(syntax)).toBe(false);
+      expect(postgresErrorOf(syntax)?.sqlState).toBe('42601');
     } finally {
       await up.close();
       await stopDatabase();

@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../logger.js';
+import { causeChain, postgresErrorOf } from './postgresError.js';
 
 /**
  * SQLSTATEs of a PostgreSQL that is down, starting, recovering from a crash or shutting down
@@ -15,24 +16,16 @@ const UNAVAILABLE_ADAPTER_KINDS = new Set(['DatabaseNotReachable', 'ConnectionCl
 /** node-postgres' own errors for a connection lost or never made, which carry no code. */
 const UNAVAILABLE_MESSAGE = /Connection terminated|connection timeout|Client has encountered a connection error/i;
 
-interface ErrorShape {
-  code?: unknown;
-  message?: unknown;
-  cause?: unknown;
-  meta?: { driverAdapterError?: { cause?: { kind?: unknown; originalCode?: unknown } } };
-}
-
 /**
  * Whether an error says the database cannot be reached now (rather than that a statement is wrong):
  * node-postgres' errors, Prisma's wrapping of them, and errors that carry one as their cause.
  */
 export function isDatabaseUnavailable(error: unknown): boolean {
-  for (let e = error as ErrorShape | undefined, depth = 0; e && typeof e === 'object' && depth < 5; e = e.cause as ErrorShape, depth++) {
-    if (typeof e.code === 'string' && (UNAVAILABLE_SQLSTATES.has(e.code) || UNAVAILABLE_ERRNOS.has(e.code))) return true;
-    const adapter = e.meta?.driverAdapterError?.cause;
-    if (adapter && (UNAVAILABLE_ADAPTER_KINDS.has(adapter.kind as string) || UNAVAILABLE_SQLSTATES.has(adapter.originalCode as string))) {
-      return true;
-    }
+  const sqlState = postgresErrorOf(error)?.sqlState;
+  if (sqlState !== undefined) return UNAVAILABLE_SQLSTATES.has(sqlState);
+  for (const e of causeChain(error)) {
+    if (typeof e.code === 'string' && UNAVAILABLE_ERRNOS.has(e.code)) return true;
+    if (UNAVAILABLE_ADAPTER_KINDS.has(e.meta?.driverAdapterError?.cause?.kind as string)) return true;
     if (typeof e.message === 'string' && UNAVAILABLE_MESSAGE.test(e.message)) return true;
   }
   return false;

@@ -5,6 +5,7 @@ import type { QueueSettings } from './queueTypes.js';
 import { jobCancelMany, jobRetryMany } from './sql/cancelRetry.js';
 import type { Db } from './sql/fragments.js';
 import { jobSearchIds, jobSeqLatest, type JobFilter } from './sql/search.js';
+import { postgresErrorOf } from '../db/postgresError.js';
 
 export type BulkAction = 'cancel' | 'retry';
 
@@ -98,6 +99,5 @@ async function retryDeadlocks<T>(run: () => Promise<T>): Promise<T> {
 }
 
 function isDeadlock(error: unknown): boolean {
-  const cause = (error as { meta?: { driverAdapterError?: { cause?: { code?: string } } } }).meta?.driverAdapterError?.cause;
-  return cause?.code === '40P01';
+  return postgresErrorOf(error)?.sqlState === '40P01';
 }

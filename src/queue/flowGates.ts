@@ -20,6 +20,7 @@ import { waitOutInFlight } from './inFlight.js';
 import { jobPromoteWaiting } from './sql/maintenance.js';
 import { keyTemplateApply } from './sql/keyGates.js';
 import { checkKeyGateName, checkLength, checkRange, isKeyTemplate } from './validation.js';
+import { causeChain, postgresErrorOf } from '../db/postgresError.js';
 
 export type { GateScope };
 
@@ -185,8 +186,7 @@ export class FlowGates {
  * the error or only in its message, or on its cause.
  */
 function isDeadlock(error: unknown): boolean {
-  for (let e: unknown = error; e instanceof Error; e = e.cause) {
-    if ((e as Error & { code?: unknown }).code === DEADLOCK || e.message.includes('deadlock detected')) return true;
-  }
+  if (postgresErrorOf(error)?.sqlState === DEADLOCK) return true;
+  for (const e of causeChain(error)) if (typeof e.message === 'string' && e.message.includes('deadlock detected')) return true;
   return false;
 }

@@ -2,6 +2,7 @@ import { InvalidInputError } from '../errors.js';
 import type { Prisma } from '../generated/prisma/client.js';
 import { currentTraceParent } from '../tracing.js';
 import type { UniqueInput } from './uniqueness.js';
+import { postgresErrorOf } from '../db/postgresError.js';
 
 /** What conveyor_submit_job takes (the database checks it; the payload is validated when claimed). */
 export interface TransactionalSubmit {
@@ -44,10 +45,9 @@ export async function submitJobInTransaction(tx: RawQueries, input: Transactiona
       )::text AS id`;
     return row!.id;
   } catch (error) {
-    const cause = (error as { meta?: { driverAdapterError?: { cause?: { code?: string; message?: string } } } }).meta?.driverAdapterError
-      ?.cause;
+    const refused = postgresErrorOf(error);
     // 22023 invalid_parameter_value: what conveyor_submit_job raises for input it refuses.
-    if (cause?.code === '22023') throw new InvalidInputError(cause.message ?? 'conveyor_submit_job refused its input.');
+    if (refused?.sqlState === '22023') throw new InvalidInputError(refused.message || 'conveyor_submit_job refused its input.');
     throw error;
   }
 }

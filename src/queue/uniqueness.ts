@@ -27,6 +27,7 @@ import type { JobInsertParams } from './sql/params.js';
 import { jobDebounce, jobLatestWithKey, uniqueKeyLock, uniqueKeysTryLock, type UniqueTiming } from './sql/uniqueness.js';
 import { jobInsert } from './sql/writes.js';
 import { checkLength, checkRange } from './validation.js';
+import { postgresErrorOf } from '../db/postgresError.js';
 
 export interface UniqueInput {
   /** Per user, like an idempotency key (1 to LIMITS.uniqueKeyLength characters). */
@@ -117,7 +118,7 @@ async function submitUniqueIn(tx: Db, submitted: JobInsertParams, settings: Stat
   const debounce = submitted.uniqueMode === 'DEBOUNCE';
   const lock = { userId: submitted.userId, key, mode: submitted.uniqueMode!, forMs: submitted.uniqueForMs! };
   const [timing] = (await uniqueKeyLock(tx, lock, UNIQUE_KEY_LOCK_WAIT_MS).catch((error: unknown) => {
-    if ((error as { code?: unknown }).code !== LOCK_NOT_AVAILABLE) throw error;
+    if (postgresErrorOf(error)?.sqlState !== LOCK_NOT_AVAILABLE) throw error;
     throw new ConflictError(`Another submit with unique key "${key}" has held it for ${UNIQUE_KEY_LOCK_WAIT_MS} ms; submit again.`);
   })) as [UniqueTiming];
   const params = { ...submitted, uniqueUntil: timing.uniqueUntil, runAt: timing.debounceRunAt ?? submitted.runAt };
