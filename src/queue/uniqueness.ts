@@ -19,6 +19,7 @@
  * Concurrent submits of free keys share one transaction (submitUniqueTogether), as plain submits
  * share one statement.
  */
+import { postgresErrorOf } from '../db/postgresError.js';
 import { ConflictError, InvalidInputError } from '../errors.js';
 import { UNIQUE_MODES, type JobWithPayload, type UniqueMode } from '../jobs/columns.js';
 import { LIMITS } from './limits.js';
@@ -27,7 +28,6 @@ import type { JobInsertParams } from './sql/params.js';
 import { jobDebounce, jobLatestWithKey, uniqueKeyLock, uniqueKeysTryLock, type UniqueTiming } from './sql/uniqueness.js';
 import { jobInsert } from './sql/writes.js';
 import { checkLength, checkRange } from './validation.js';
-import { postgresErrorOf } from '../db/postgresError.js';
 
 export interface UniqueInput {
   /** Per user, like an idempotency key (1 to LIMITS.uniqueKeyLength characters). */
@@ -97,11 +97,12 @@ export async function submitUniqueTogether(
   batch: readonly JobInsertParams[],
   settings: StatementSettings,
 ): Promise<UniqueSubmitted[] | null> {
-  const keys = batch.map((p) => ({ userId: p.userId, key: p.uniqueKey! }));
+  const submits = batch.map((p) => ({ userId: p.userId, key: p.uniqueKey!, mode: p.uniqueMode!, forMs: p.uniqueForMs! }));
   return inTransaction(async (tx) => {
-    if (!(await uniqueKeysTryLock(tx, keys))) throw KEYS_BUSY;
+    const timings = await uniqueKeysTryLock(tx, submits);
+    if (!timings) throw KEYS_BUSY;
     const submitted: UniqueSubmitted[] = [];
-    for (const p of batch) submitted.push(await submitUniqueIn(tx, p, settings));
+    for (const [i, p] of batch.entries()) submitted.push(await submitUniqueIn(tx, p, settings, timings[i]));
     return submitted;
   }).catch((error: unknown) => {
     if (error === KEYS_BUSY) return null;
@@ -112,15 +113,20 @@ export async function submitUniqueTogether(
 /** A batch's keys were not all free: its transaction rolls back. */
 const KEYS_BUSY = new Error('unique keys busy');
 
-/** One unique submit in transaction `tx`: the key's lock (waited for), its latest job, then the outcome. */
-async function submitUniqueIn(tx: Db, submitted: JobInsertParams, settings: StatementSettings): Promise<UniqueSubmitted> {
+/**
+ * One unique submit in transaction `tx`: the key's lock (waited for, unless the caller holds it
+ * already and passes the timing it got with it), its latest job, then the outcome.
+ */
+async function submitUniqueIn(
+  tx: Db,
+  submitted: JobInsertParams,
+  settings: StatementSettings,
+  locked?: UniqueTiming,
+): Promise<UniqueSubmitted> {
   const key = submitted.uniqueKey!;
   const debounce = submitted.uniqueMode === 'DEBOUNCE';
   const lock = { userId: submitted.userId, key, mode: submitted.uniqueMode!, forMs: submitted.uniqueForMs! };
-  const [timing] = (await uniqueKeyLock(tx, lock, UNIQUE_KEY_LOCK_WAIT_MS).catch((error: unknown) => {
-    if (postgresErrorOf(error)?.sqlState !== LOCK_NOT_AVAILABLE) throw error;
-    throw new ConflictError(`Another submit with unique key "${key}" has held it for ${UNIQUE_KEY_LOCK_WAIT_MS} ms; submit again.`);
-  })) as [UniqueTiming];
+  const timing = locked ?? (await lockKey(tx, lock));
   const params = { ...submitted, uniqueUntil: timing.uniqueUntil, runAt: timing.debounceRunAt ?? submitted.runAt };
   const [latest] = await jobLatestWithKey(tx, params.userId, key, debounce);
   if (latest && !debounce && latest.windowOpen) return { job: jobOf(latest), deduplicated: true, debounced: false };
@@ -132,6 +138,17 @@ async function submitUniqueIn(tx: Db, submitted: JobInsertParams, settings: Stat
   const [row] = await jobInsert(tx, params, settings);
   const { deduplicated: _, slotsTaken: _slots, ...job } = row as JobWithPayload & { deduplicated: boolean; slotsTaken: number };
   return { job, deduplicated: false, debounced: false };
+}
+
+/** Waits for a unique key's lock (CONFLICT past UNIQUE_KEY_LOCK_WAIT_MS) and works out the new job's timing. */
+async function lockKey(tx: Db, lock: { userId: string; key: string; mode: string; forMs: number }): Promise<UniqueTiming> {
+  try {
+    const [timing] = await uniqueKeyLock(tx, lock, UNIQUE_KEY_LOCK_WAIT_MS);
+    return timing!;
+  } catch (error) {
+    if (postgresErrorOf(error)?.sqlState !== LOCK_NOT_AVAILABLE) throw error;
+    throw new ConflictError(`Another submit with unique key "${lock.key}" has held it for ${UNIQUE_KEY_LOCK_WAIT_MS} ms; submit again.`);
+  }
 }
 
 function jobOf(latest: Awaited<ReturnType<typeof jobLatestWithKey>>[number]): JobWithPayload {

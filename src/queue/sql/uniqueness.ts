@@ -42,34 +42,49 @@ export function uniqueKeyLock(db: Db, p: { userId: string; key: string; mode: st
  * leaves that transaction's settings alone.
  */
 export function uniqueKeyLockStatement(p: Params<{ userId: string; key: string; mode: string; forMs: number }>, waitMs?: number) {
-  const after = sql`now() + make_interval(secs => ${p.forMs}::int / 1000.0)`;
-  // extract(epoch …) is numeric: the period's end is exact to the millisecond.
-  const periodEnd = sql`to_timestamp((floor(extract(epoch FROM now()) * 1000 / ${p.forMs}::int) + 1) * ${p.forMs}::int / 1000.0)`;
   const bounded = waitMs === undefined ? empty : sql`FROM (SELECT set_config('lock_timeout', ${String(waitMs)}::text, true)) bounded`;
   return sql`
-  SELECT CASE ${p.mode}::text WHEN 'DEBOUNCE' THEN NULL WHEN 'THROTTLE' THEN ${periodEnd} ELSE ${after} END AS "uniqueUntil",
-         CASE ${p.mode}::text WHEN 'DEBOUNCE' THEN ${after} END AS "debounceRunAt"
+  SELECT ${uniqueTiming(p.mode, p.forMs)}
   FROM (
     SELECT pg_advisory_xact_lock(${ADVISORY_LOCK_CLASSES.uniqueKey}::int, ${uniqueKeyLockId(p.userId, p.key)})
     ${bounded}
   ) locked`;
 }
 
+/** The new job's window end and a debounce's runAt (the columns of UniqueTiming), from now(). */
+function uniqueTiming(mode: unknown, forMs: unknown) {
+  const after = sql`now() + make_interval(secs => ${forMs}::int / 1000.0)`;
+  // extract(epoch …) is numeric: the period's end is exact to the millisecond.
+  const periodEnd = sql`to_timestamp((floor(extract(epoch FROM now()) * 1000 / ${forMs}::int) + 1) * ${forMs}::int / 1000.0)`;
+  return sql`CASE ${mode}::text WHEN 'DEBOUNCE' THEN NULL WHEN 'THROTTLE' THEN ${periodEnd} ELSE ${after} END AS "uniqueUntil",
+         CASE ${mode}::text WHEN 'DEBOUNCE' THEN ${after} END AS "debounceRunAt"`;
+}
+
 /**
- * Tries to take the locks of many (user, key) pairs at once, without waiting (a batch of unique
- * submits that share one transaction): true only if every one was free. Taken in hash order; a lock
- * taken stays held until the transaction ends, so a batch that did not get them all rolls back.
+ * Tries to take the locks of many submits' (user, key) pairs at once, without waiting (a batch of
+ * unique submits that share one transaction), and works out each one's timing as uniqueKeyLock
+ * does, in input order; null unless every lock was free. Taken in hash order; a lock taken stays
+ * held until the transaction ends, so a batch that did not get them all rolls back.
  */
-export async function uniqueKeysTryLock(db: Db, pairs: readonly { userId: string; key: string }[]): Promise<boolean> {
-  const [row] = await db.$queryRaw<{ locked: boolean }[]>(sql`
-  SELECT bool_and(locked) AS locked FROM (
-    SELECT pg_try_advisory_xact_lock(${ADVISORY_LOCK_CLASSES.uniqueKey}::int, h) AS locked FROM (
-      SELECT DISTINCT ${uniqueKeyLockId(raw('t.u'), raw('t.k'))} AS h
-      FROM unnest(${pairs.map((p) => p.userId)}::text[], ${pairs.map((p) => p.key)}::text[]) AS t(u, k)
-      ORDER BY 1
-    ) ordered
-  ) tried`);
-  return row?.locked === true;
+export async function uniqueKeysTryLock(
+  db: Db,
+  submits: readonly { userId: string; key: string; mode: string; forMs: number }[],
+): Promise<UniqueTiming[] | null> {
+  const timings = await db.$queryRaw<UniqueTiming[]>(sql`
+  SELECT ${uniqueTiming(raw('t.mode'), raw('t.for_ms'))}
+  FROM (
+    SELECT bool_and(locked) AS locked FROM (
+      SELECT pg_try_advisory_xact_lock(${ADVISORY_LOCK_CLASSES.uniqueKey}::int, h) AS locked FROM (
+        SELECT DISTINCT ${uniqueKeyLockId(raw('k.u'), raw('k.k'))} AS h
+        FROM unnest(${submits.map((p) => p.userId)}::text[], ${submits.map((p) => p.key)}::text[]) AS k(u, k)
+        ORDER BY 1
+      ) ordered
+    ) tried
+  ) l
+  CROSS JOIN unnest(${submits.map((p) => p.mode)}::text[], ${submits.map((p) => p.forMs)}::int[]) WITH ORDINALITY AS t(mode, for_ms, n)
+  WHERE l.locked
+  ORDER BY t.n`);
+  return timings.length === submits.length ? timings : null;
 }
 
 export type LatestWithKey = JobWithPayload & { windowOpen: boolean; debounceable: boolean };
