@@ -4,6 +4,8 @@ import { ConfigError, loadConfig } from './config.js';
 import { openDatabase } from './db/database.js';
 import { embeddedDatabaseUrl } from './db/embedded.js';
 import { migrate } from './db/migrator.js';
+import { databaseStartup } from './db/startupRetry.js';
+import { createLogger } from './logger.js';
 import { ApiKeyStore } from './auth/apiKeys.js';
 import { createPrismaClient } from './db/prisma.js';
 import { findConfigFile, loadConfigFile } from './configFile.js';
@@ -71,7 +73,8 @@ for a typed client in any language.
   migrate: `Usage: conveyor migrate
 
 Applies the migrations under prisma/migrations that the database lacks, under an advisory lock
-(safe to run from several processes at once), and exits. serve and worker do this at start-up too.`,
+(safe to run from several processes at once), and exits. serve and worker do this at start-up too.
+A database that is not up yet (or recovering) is waited for, up to DATABASE_STARTUP_TIMEOUT_MS.`,
   'db-url': `Usage: conveyor db-url
 
 Prints the connection URL of the database this configuration uses: DATABASE_URL if set, else the
@@ -163,7 +166,9 @@ async function runCli(argv: string[]): Promise<number> {
   if (command === 'migrate' || command === 'keys') {
     const database = await openDatabase(config);
     try {
-      const applied = await migrate(config.databaseDirectUrl ?? database.url);
+      // A release step or init container may run before its PostgreSQL accepts connections.
+      const step = databaseStartup({ timeoutMs: config.databaseStartupTimeoutMs, logger: createLogger(config) });
+      const applied = await step('migrate', () => migrate(config.databaseDirectUrl ?? database.url));
       if (command === 'migrate') {
         console.log(applied.length ? `applied: ${applied.join(', ')}` : 'database is up to date');
         return 0;

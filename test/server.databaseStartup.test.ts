@@ -70,6 +70,19 @@ describe('start-up while the database is unavailable', () => {
     }
   });
 
+  it('`conveyor migrate` waits for PostgreSQL too, then applies what is missing and exits 0', async () => {
+    const migrating = spawnConveyor({ DATABASE_URL: databaseUrl }, 'src/cli.ts', ['migrate']);
+    try {
+      await expect.poll(() => migrating.output(), { timeout: 30_000, interval: 100 }).toContain('start-up waits for it');
+      expect(migrating.child.exitCode).toBeNull();
+      await startDatabase();
+      expect((await migrating.exited).code).toBe(0);
+      expect(migrating.output()).toMatch(/applied: |database is up to date/);
+    } finally {
+      await stopDatabase();
+    }
+  });
+
   it('gives up after DATABASE_STARTUP_TIMEOUT_MS, naming the error, with exit code 1', async () => {
     const server = spawnConveyor({ DATABASE_URL: databaseUrl, PORT: String(await freePort()), DATABASE_STARTUP_TIMEOUT_MS: '1500' });
     const started = Date.now();
