@@ -6,8 +6,7 @@ import { JobDocument, SubmitJobDocument } from '../src/client/generated/graphql.
 import { startEmbeddedPostgres, type EmbeddedDatabase } from '../src/db/embedded.js';
 import { openPools } from '../src/db/pools.js';
 import { Prisma } from '../src/generated/prisma/client.js';
-import { postgresErrorOf } from '../src/db/postgresError.js';
-import { isDatabaseUnavailable } from '../src/db/startupRetry.js';
+import { isDatabaseUnavailable, postgresErrorOf } from '../src/db/postgresError.js';
 import { installDatabaseFunctions } from '../src/queue/sql/functions.js';
 import { loadConfig } from '../src/config.js';
 import { migrate } from '../src/db/migrator.js';

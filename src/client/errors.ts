@@ -22,6 +22,7 @@ export type ApiErrorCode =
   | 'TOO_MANY_SUBSCRIPTIONS'
   | 'SUBSCRIBER_TOO_SLOW'
   | 'GRAPHQL_VALIDATION_FAILED'
+  | 'DATABASE_UNAVAILABLE'
   | 'INTERNAL_SERVER_ERROR'
   | (string & {});
 

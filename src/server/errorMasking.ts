@@ -3,6 +3,9 @@ import { maskError as yogaMaskError } from 'graphql-yoga';
 import type { Logger } from '../logger.js';
 import { ConveyorError } from '../errors.js';
 import { withCode } from './graphqlErrors.js';
+import { isDatabaseUnavailable } from '../db/postgresError.js';
+
+const DATABASE_UNAVAILABLE_MESSAGE = 'The database is unavailable for the moment; try again.';
 
 export type MaskError = (error: unknown, message: string, isDev?: boolean) => Error;
 
@@ -11,6 +14,8 @@ export type MaskError = (error: unknown, message: string, isDev?: boolean) => Er
  * - a ConveyorError (NOT_FOUND, CONFLICT, BAD_USER_INPUT, FORBIDDEN …) goes out with its code;
  * - a GraphQLError of graphql-js or GraphQL Armor without an underlying error (parse, validation,
  *   variables, limits) goes out as it is;
+ * - an error that says the database cannot be reached now (down, restarting, out of connections)
+ *   goes out as DATABASE_UNAVAILABLE (HTTP 503), for the client to try again, and logs one warning;
  * - anything else is a defect: masked as "Unexpected error." and logged at error level, with its stack.
  * The first two are the client's doing and log one debug line, so that an error line means a defect.
  * (Logging every refused request at error with a stack, 3 200 bad requests wrote 1.46 MB of log.)
@@ -26,6 +31,11 @@ export function createMaskError(logger: Logger): MaskError {
     if (isClientError(error)) {
       logger.debug({ code: error.extensions.code }, error.message);
       return error;
+    }
+    if (isDatabaseUnavailable(original ?? error)) {
+      // An outage, not a defect: one line without a stack, and a code (and 503) that says "try again".
+      logger.warn({ reason: original instanceof Error ? original.message : String(original ?? error) }, 'database unavailable');
+      return withCode(new Error(DATABASE_UNAVAILABLE_MESSAGE), 'DATABASE_UNAVAILABLE', { http: { status: 503 } });
     }
     logger.error({ err: original ?? error }, 'unexpected error in a GraphQL operation');
     return yogaMaskError(error, message, isDev);
