@@ -15,6 +15,8 @@ import { releaseRateUnits } from './releaseRateUnits.js';
 import { pruneFinished } from './pruneFinished.js';
 import { settleDependencies } from './settleDependencies.js';
 import type { MaintenanceTask, TaskContext } from './task.js';
+import { OutageLog } from '../db/outageLog.js';
+import { isDatabaseUnavailable } from '../db/postgresError.js';
 
 const ALL_DUE: MaintenanceDue = { lapsedLeases: true, pastDeadline: true, rateUnitsDue: true };
 
@@ -47,6 +49,8 @@ export class Maintenance {
   readonly #logger: Logger;
   readonly #options: MaintenanceOptions;
   readonly #schedules: Pick<Schedules, 'fireDue'> | null;
+  /** A pass that fails for an outage logs once for it, not once a pass (each task's failure included). */
+  readonly #passLog: OutageLog;
   #timer: NodeJS.Timeout | null = null;
   #tick: Promise<unknown> | null = null;
 
@@ -62,6 +66,7 @@ export class Maintenance {
     this.#settings = deps.settings;
     this.#observer = deps.observer ?? {};
     this.#logger = deps.logger.child({ module: 'maintenance' });
+    this.#passLog = new OutageLog(this.#logger, 'maintenance pass');
     this.#options = deps.options;
     this.#schedules = deps.schedules ?? null;
   }
@@ -92,11 +97,12 @@ export class Maintenance {
   ): Promise<MaintenanceOutcome | null> {
     const retentionMs = this.#options.retentionHours * 3_600_000;
     const onFailure = (task: string, error: unknown, item?: string) => {
+      options.onFailure?.(task, error, item);
+      if (isDatabaseUnavailable(error)) return this.#passLog.failed(error);
       this.#logger.error(
         { err: error, task, ...(item === undefined ? {} : { item }) },
         item ? `maintenance skipped ${item}` : 'maintenance task failed',
       );
-      options.onFailure?.(task, error, item);
     };
     try {
       // The tasks run beside this transaction; it only holds the lock.
@@ -138,6 +144,7 @@ export class Maintenance {
         await run(foldCounts);
         return { expired, promoted: promoted.length, pruned, scheduled };
       });
+      this.#passLog.succeeded();
       if (outcome) {
         for (const job of outcome.expired)
           this.#logger.warn({ jobId: job.id, status: job.status, attempts: job.attempts }, 'lease expired');
@@ -146,7 +153,7 @@ export class Maintenance {
       }
       return outcome;
     } catch (error) {
-      this.#logger.error({ err: error }, 'maintenance pass failed');
+      this.#passLog.failed(error);
       return null;
     }
   }

@@ -15,6 +15,7 @@ import { checkLogLine } from '../queue/logLines.js';
 import type { JobLogAppendLine } from '../queue/sql/logs.js';
 import { LogBuffer } from './logBuffer.js';
 import { ABORT_WAIT_MS, abortError, ClaimWakeUps, throttledProgress, toError, type AbortReason } from './running.js';
+import { OutageLog } from '../db/outageLog.js';
 
 /** What the worker reports about each run (metrics). */
 export interface WorkerObserver {
@@ -58,6 +59,8 @@ export class Worker {
   readonly #registry: JobTypeRegistry;
   readonly #bus: JobEventBus | null;
   readonly #logger: Logger;
+  /** Claims that fail for an outage log once for it, not once a poll interval. */
+  readonly #claimLog: OutageLog;
   readonly #options: WorkerOptions;
   readonly #observer: WorkerObserver | null;
   readonly #running = new Map<string, RunningJob>();
@@ -86,6 +89,7 @@ export class Worker {
     this.#options = deps.options;
     this.id = deps.options.workerId ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
     this.#logger = deps.logger.child({ module: 'worker', workerId: this.id });
+    this.#claimLog = new OutageLog(this.#logger, 'claiming jobs');
     this.#handledTypes = this.#registry.handledTypes();
     this.#logLines = new LogBuffer({
       write: async (lines) => void (await this.#queue.appendLogs(lines)),
@@ -166,8 +170,9 @@ export class Worker {
             leaseSeconds: this.#options.leaseSeconds,
             workerId: this.id,
           });
+          this.#claimLog.succeeded();
         } catch (error) {
-          this.#logger.error({ err: error }, 'claiming jobs failed');
+          this.#claimLog.failed(error);
         }
         for (const job of claimed) this.#execute(job);
       }

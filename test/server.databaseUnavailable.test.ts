@@ -1,6 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JobDocument, SubmitJobDocument } from '../src/client/generated/graphql.js';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from '../src/db/embedded.js';
@@ -20,7 +21,7 @@ import { spawnConveyor, waitForServer } from '../testing/processes.js';
  * The chaos test once lost a worker this way: started just before PostgreSQL was killed, its
  * start-up met "the database system is not yet accepting connections" (57P03) and the process exited.
  */
-describe('start-up while the database is unavailable', () => {
+describe('a process whose database is unavailable, at start-up and while it runs', () => {
   let dataDir: string;
   let port: number;
   let database: EmbeddedDatabase | null = null;
@@ -59,6 +60,46 @@ describe('start-up while the database is unavailable', () => {
       const { submitJob } = await executeOk(url, SubmitJobDocument, {
         input: { type: 'echo', userId: 'late', payload: { message: 'hi' } },
       });
+      await expect
+        .poll(async () => (await executeOk(url, JobDocument, { id: submitJob.job.id })).job?.status, { timeout: 20_000, interval: 100 })
+        .toBe('COMPLETED');
+    } finally {
+      server.child.kill('SIGTERM');
+      expect((await server.exited).code).toBe(0);
+      await stopDatabase();
+    }
+  });
+
+  it('running, logs an outage once per task and once when it is back, and runs jobs again', async () => {
+    await startDatabase();
+    const httpPort = await freePort();
+    const url = `http://127.0.0.1:${httpPort}/graphql`;
+    const server = spawnConveyor({
+      DATABASE_URL: databaseUrl,
+      PORT: String(httpPort),
+      WORKER_POLL_INTERVAL_MS: '100',
+      MAINTENANCE_INTERVAL_MS: '100',
+    });
+    try {
+      await waitForServer(url, server);
+      const from = server.output().length;
+      await stopDatabase();
+      await sleep(2000); // some 20 claims and 20 maintenance passes fail meanwhile
+      await startDatabase();
+      const backLines = () =>
+        server
+          .output()
+          .slice(from)
+          .match(/the database is back/g)?.length ?? 0;
+      await expect.poll(backLines, { timeout: 20_000, interval: 100 }).toBe(2);
+      const outage = server.output().slice(from);
+      expect(outage.match(/claiming jobs failed: the database is unavailable/g)).toHaveLength(1);
+      expect(outage.match(/maintenance pass failed: the database is unavailable/g)).toHaveLength(1);
+      // Not once a run at error level, with a stack, as before.
+      expect(outage).not.toMatch(/"level":50[^\n]*"msg":"(claiming jobs failed|maintenance pass failed|maintenance task failed)"/);
+      expect(outage).toMatch(/"failedRuns":([2-9]|\d\d)/);
+
+      const { submitJob } = await executeOk(url, SubmitJobDocument, { input: { type: 'echo', userId: 'after-outage' } });
       await expect
         .poll(async () => (await executeOk(url, JobDocument, { id: submitJob.job.id })).job?.status, { timeout: 20_000, interval: 100 })
         .toBe('COMPLETED');
