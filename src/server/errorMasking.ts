@@ -1,9 +1,9 @@
 import { GraphQLError } from 'graphql';
 import { maskError as yogaMaskError } from 'graphql-yoga';
 import type { Logger } from '../logger.js';
+import { isDatabaseUnavailable } from '../db/postgresError.js';
 import { ConveyorError } from '../errors.js';
 import { withCode } from './graphqlErrors.js';
-import { isDatabaseUnavailable } from '../db/postgresError.js';
 
 const DATABASE_UNAVAILABLE_MESSAGE = 'The database is unavailable for the moment; try again.';
 
