@@ -21,6 +21,19 @@ import { spawnConveyor, waitForServer } from '../testing/processes.js';
  * The chaos test once lost a worker this way: started just before PostgreSQL was killed, its
  * start-up met "the database system is not yet accepting connections" (57P03) and the process exited.
  */
+/** Submits an echo job and waits for it to end: its final status. */
+async function echoRuns(url: string, userId: string) {
+  const { submitJob } = await executeOk(url, SubmitJobDocument, { input: { type: 'echo', userId } });
+  let status: string | undefined;
+  await expect
+    .poll(async () => (status = (await executeOk(url, JobDocument, { id: submitJob.job.id })).job?.status), {
+      timeout: 20_000,
+      interval: 100,
+    })
+    .toMatch(/COMPLETED|FAILED|CANCELLED/);
+  return status;
+}
+
 describe('a process whose database is unavailable, at start-up and while it runs', () => {
   let dataDir: string;
   let port: number;
@@ -57,12 +70,7 @@ describe('a process whose database is unavailable, at start-up and while it runs
 
       await startDatabase();
       await waitForServer(url, server);
-      const { submitJob } = await executeOk(url, SubmitJobDocument, {
-        input: { type: 'echo', userId: 'late', payload: { message: 'hi' } },
-      });
-      await expect
-        .poll(async () => (await executeOk(url, JobDocument, { id: submitJob.job.id })).job?.status, { timeout: 20_000, interval: 100 })
-        .toBe('COMPLETED');
+      await expect(echoRuns(url, 'late')).resolves.toBe('COMPLETED');
     } finally {
       server.child.kill('SIGTERM');
       expect((await server.exited).code).toBe(0);
@@ -99,10 +107,7 @@ describe('a process whose database is unavailable, at start-up and while it runs
       expect(outage).not.toMatch(/"level":50[^\n]*"msg":"(claiming jobs failed|maintenance pass failed|maintenance task failed)"/);
       expect(outage).toMatch(/"failedRuns":([2-9]|\d\d)/);
 
-      const { submitJob } = await executeOk(url, SubmitJobDocument, { input: { type: 'echo', userId: 'after-outage' } });
-      await expect
-        .poll(async () => (await executeOk(url, JobDocument, { id: submitJob.job.id })).job?.status, { timeout: 20_000, interval: 100 })
-        .toBe('COMPLETED');
+      await expect(echoRuns(url, 'after-outage')).resolves.toBe('COMPLETED');
     } finally {
       server.child.kill('SIGTERM');
       expect((await server.exited).code).toBe(0);
