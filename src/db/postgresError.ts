@@ -69,3 +69,30 @@ export function isDatabaseUnavailable(error: unknown): boolean {
   }
   return false;
 }
+
+const DEADLOCK_DETECTED = '40P01';
+
+/**
+ * Whether an error is PostgreSQL's deadlock_detected. Through the Prisma adapter the SQLSTATE may be on
+ * the error or only in its message, or on its cause.
+ */
+export function isDeadlock(error: unknown): boolean {
+  if (postgresErrorOf(error)?.sqlState === DEADLOCK_DETECTED) return true;
+  for (const e of causeChain(error)) if (typeof e.message === 'string' && e.message.includes('deadlock detected')) return true;
+  return false;
+}
+
+/** Runs `run`, again after a deadlock (PostgreSQL rolled back one side), up to `retries` times, pausing `pauseMs(attempt)` before each. */
+export async function retryOnDeadlock<T>(
+  run: () => Promise<T>,
+  options: { retries: number; pauseMs: (attempt: number) => number },
+): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await run();
+    } catch (error) {
+      if (attempt > options.retries || !isDeadlock(error)) throw error;
+      await new Promise((resolve) => setTimeout(resolve, options.pauseMs(attempt)));
+    }
+  }
+}

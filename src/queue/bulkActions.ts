@@ -5,7 +5,7 @@ import type { QueueSettings } from './queueTypes.js';
 import { jobCancelMany, jobRetryMany } from './sql/cancelRetry.js';
 import type { Db } from './sql/fragments.js';
 import { jobSearchIds, jobSeqLatest, type JobFilter } from './sql/search.js';
-import { postgresErrorOf } from '../db/postgresError.js';
+import { retryOnDeadlock } from '../db/postgresError.js';
 
 export type BulkAction = 'cancel' | 'retry';
 
@@ -85,19 +85,8 @@ async function actOnState(
 /**
  * A batch locks a few hundred jobs and their users' slot rows in order, but a worker's completion
  * batch may reach the same rows in another order; PostgreSQL then aborts one of the two statements
- * (40P01). Nothing of an aborted statement was committed, so running it again is safe.
+ * (40P01). Nothing of an aborted statement was committed, so running it again is safe (after a short
+ * random pause, so that the two do not meet again).
  */
-async function retryDeadlocks<T>(run: () => Promise<T>): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await run();
-    } catch (error) {
-      if (attempt > DEADLOCK_RETRIES || !isDeadlock(error)) throw error;
-      await new Promise((resolve) => setTimeout(resolve, Math.random() * 20 * attempt));
-    }
-  }
-}
-
-function isDeadlock(error: unknown): boolean {
-  return postgresErrorOf(error)?.sqlState === '40P01';
-}
+const retryDeadlocks = <T>(run: () => Promise<T>) =>
+  retryOnDeadlock(run, { retries: DEADLOCK_RETRIES, pauseMs: (attempt) => Math.random() * 20 * attempt });

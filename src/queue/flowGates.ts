@@ -1,4 +1,3 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { ConflictError, InvalidInputError } from '../errors.js';
 import type { PrismaClient } from '../generated/prisma/client.js';
 import type { JobRow } from '../jobs/columns.js';
@@ -20,7 +19,7 @@ import { waitOutInFlight } from './inFlight.js';
 import { jobPromoteWaiting } from './sql/maintenance.js';
 import { keyTemplateApply } from './sql/keyGates.js';
 import { checkKeyGateName, checkLength, checkRange, isKeyTemplate } from './validation.js';
-import { causeChain, postgresErrorOf } from '../db/postgresError.js';
+import { retryOnDeadlock } from '../db/postgresError.js';
 
 export type { GateScope };
 
@@ -43,8 +42,6 @@ const IN_FLIGHT_WAIT_MS = 30_000;
 const SETTINGS_TTL_MS = 250;
 /** The wait reasons in the order WAIT_REASONS lists them: the more fundamental first. */
 const WAIT_REASON_NAMES = Object.keys(WAIT_REASONS) as WaitReason[];
-/** PostgreSQL's deadlock_detected: a gate change racing a statement that locks the gates the other way. */
-const DEADLOCK = '40P01';
 
 /**
  * Cluster-wide flow control per queue and per job type: a concurrency cap, a rate limit and a pause,
@@ -160,15 +157,9 @@ export class FlowGates {
     }
   }
 
-  async #retryingDeadlocks<T>(run: () => Promise<T>): Promise<T> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await run();
-      } catch (error) {
-        if (attempt >= 5 || !isDeadlock(error)) throw error;
-        await sleep(10 * attempt);
-      }
-    }
+  /** Again after PostgreSQL's deadlock_detected: a gate change racing a statement that locks the gates the other way. */
+  #retryingDeadlocks<T>(run: () => Promise<T>): Promise<T> {
+    return retryOnDeadlock(run, { retries: 4, pauseMs: (attempt) => 10 * attempt });
   }
 
   #settingsNow(): Promise<Map<string, FlowGateRow>> {
@@ -179,14 +170,4 @@ export class FlowGates {
     }
     return this.#cached.gates;
   }
-}
-
-/**
- * Whether an error is PostgreSQL's deadlock_detected. Through the Prisma adapter the SQLSTATE may be on
- * the error or only in its message, or on its cause.
- */
-function isDeadlock(error: unknown): boolean {
-  if (postgresErrorOf(error)?.sqlState === DEADLOCK) return true;
-  for (const e of causeChain(error)) if (typeof e.message === 'string' && e.message.includes('deadlock detected')) return true;
-  return false;
 }
