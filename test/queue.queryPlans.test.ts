@@ -238,6 +238,15 @@ describe('query plans of the hot statements', () => {
     );
     expect(nodes.map((node) => node['Index Name']).filter(Boolean)).toEqual(['jobs_user_id_unique_key_seq_idx']);
     expect(nodes.find((node) => node['Index Name'])!['Actual Rows']).toBe(1);
+    // A batch's keys: one probe each.
+    const pairs = [{ userId: 'busy', key: 'hot' }, ...Array.from({ length: 49 }, (_, i) => ({ userId: 'busy', key: `cold-${i}` }))];
+    const batch = await explainAnalyze(
+      harness.databaseUrl,
+      statementOf((db) => uniqueness.jobsLatestWithWindowedKeys(db, pairs)),
+    );
+    const probes = batch.filter((node) => node['Index Name']);
+    expect(probes.map((node) => [node['Index Name'], node['Actual Loops']])).toEqual([['jobs_user_id_unique_key_seq_idx', 50]]);
+    expect(rowsRead(probes)).toBe(1);
   });
 
   it('no statement is costed high enough for PostgreSQL to JIT-compile it (on a server built with LLVM)', async () => {
@@ -328,6 +337,7 @@ describe('query plans of the hot statements', () => {
       ),
       attemptHistory: statementOf((db) => sql.jobAttemptList(db, id)),
       latestWithKey: statementOf((db) => sql.jobLatestWithKey(db, 'busy', 'key', false)),
+      latestWithKeys: statementOf((db) => sql.jobsLatestWithWindowedKeys(db, [{ userId: 'busy', key: 'key' }])),
       debounce: statementOf((db) => sql.jobDebounce(db, id, input, settings)),
     };
     // Not here: maintenance's jobPromoteWaiting, which looks at every user with a free slot by design.

@@ -255,6 +255,28 @@ describe('unique keys: unique for a while, throttle, debounce', () => {
     expect(results[5]!.job).toMatchObject({ id: results[4]!.job.id, payload: { message: 'd2' } });
   });
 
+  it('a bulk submit’s keyed items go fifty to a transaction, with their windows, slots and a closed window’s new job', async () => {
+    const user = 'bulk-many';
+    const closed = await submit(user, { key: 'closed', forMs: 1 });
+    await sleep(5);
+    const keys = [...Array.from({ length: 110 }, (_, i) => `k${i % 100}`), 'closed', 'closed'];
+    const results = await harness.queue.submitJobs(
+      keys.map((key, i) => ({ type: 'echo', userId: user, payload: { message: `m${i}` }, unique: { key, forMs: 60_000 } })),
+    );
+    // In input order: a key's second item returns its first's job, made in this call.
+    expect(results.map((r) => r.deduplicated)).toEqual([...Array(100).fill(false), ...Array(10).fill(true), false, true]);
+    expect(results.slice(100, 110).map((r) => r.job.id)).toEqual(results.slice(0, 10).map((r) => r.job.id));
+    expect(results[110]!.job.id).not.toBe(closed.job.id);
+    expect(results[111]!.job.id).toBe(results[110]!.job.id);
+    // Fifty items to a transaction (one now() each), not one each.
+    const made = results.filter((r) => !r.deduplicated).map((r) => r.job);
+    expect(new Set(made.map((job) => job.createdAt.getTime())).size).toBe(3);
+    for (const job of made) expect(job.uniqueUntil!.getTime() - job.createdAt.getTime()).toBe(60_000);
+    // The user's limit (2) holds across them: the closed window's job holds one slot, one of the new ones the other.
+    expect(made.filter((job) => job.holdsSlot)).toHaveLength(1);
+    expect(await checkInvariants(harness.databaseUrl)).toEqual([]);
+  });
+
   it('fifty concurrent submits per mode and key make exactly the jobs the mode says', async () => {
     const race = (mode: 'UNIQUE_FOR' | 'THROTTLE' | 'DEBOUNCE') =>
       // A week: a throttle's periods are clock-aligned, and the race could straddle a minute's end.

@@ -98,8 +98,9 @@ export class Submissions {
 
   /**
    * Unique-key submits that arrive while another batch of them is being written go together in one
-   * transaction (uniqueness.ts submitUniqueTogether). Smaller batches than #groupCommit's: each submit
-   * there is a few statements in turn, and the batch holds its keys' locks until it commits.
+   * transaction (uniqueness.ts submitUniqueTogether). Smaller batches than #groupCommit's: the batch
+   * holds its keys' advisory locks until it commits, each an entry of PostgreSQL's shared lock table
+   * (sized for max_locks_per_transaction, 64, per connection).
    */
   readonly #uniqueCommit = new GroupCommit<JobInsertParams, { submitted: Promise<Submitted> }>((batch) => this.#insertUnique(batch), {
     maxBatch: UNIQUE_COMMIT_BATCH,
@@ -163,11 +164,7 @@ export class Submissions {
    * committed, an item whose job cannot be read back gets an Error of its own (GroupCommit's rule).
    */
   async #insertMany(params: readonly JobInsertParams[]): Promise<(Submitted | Error)[]> {
-    const newUsers = [...new Set(params.map((p) => p.userId))].filter((userId) => !this.#usersWithSlotRow.has(userId));
-    if (newUsers.length > 0) {
-      await userSlotEnsure(this.#db, newUsers);
-      remember(this.#usersWithSlotRow, newUsers);
-    }
+    await this.#ensureSlotRows(params);
     await this.#ensureKeyGates(params);
     const inserted = await jobInsertMany(this.#db, params, this.#settings);
     // Committed. Rows that hit an idempotency key already used (before, or earlier in this batch)
@@ -208,6 +205,14 @@ export class Submissions {
     await this.#ensureKeyGates(params);
   }
 
+  /** Creates the slot rows of the users this process has not seen yet (a bulk insert needs them). */
+  async #ensureSlotRows(params: readonly JobInsertParams[]): Promise<void> {
+    const newUsers = [...new Set(params.map((p) => p.userId))].filter((userId) => !this.#usersWithSlotRow.has(userId));
+    if (newUsers.length === 0) return;
+    await userSlotEnsure(this.#db, newUsers);
+    remember(this.#usersWithSlotRow, newUsers);
+  }
+
   /**
    * Makes the gates that the jobs' keys take from a template, before the insert (sql/keyGates.ts says
    * why in a statement of its own). A key without a gate is asked each time: a template may come.
@@ -230,11 +235,18 @@ export class Submissions {
    * (a submit waiting for its key must not hold up the others).
    */
   async #insertUnique(batch: readonly JobInsertParams[]): Promise<{ submitted: Promise<Submitted> }[]> {
+    const together = await this.#insertUniqueTogether(batch);
+    if (!together) return batch.map((params) => ({ submitted: this.#insertUniqueAlone(params) }));
+    return together.map((submitted) => ({ submitted: Promise.resolve(submitted) }));
+  }
+
+  /** Unique submits in one transaction, if all their keys' locks are free at once (null otherwise). */
+  async #insertUniqueTogether(batch: readonly JobInsertParams[]): Promise<Submitted[] | null> {
+    await this.#ensureSlotRows(batch);
     await this.#ensureKeyGates(batch);
     const together = await submitUniqueTogether(this.#inTransaction, batch, this.#settings);
-    if (!together) return batch.map((params) => ({ submitted: this.#insertUniqueAlone(params) }));
-    this.#observer.jobsSubmitted?.(together.filter((s) => !s.deduplicated).map((s) => s.job));
-    return together.map((submitted) => ({ submitted: Promise.resolve(submitted) }));
+    if (together) this.#observer.jobsSubmitted?.(together.filter((s) => !s.deduplicated).map((s) => s.job));
+    return together;
   }
 
   /** One submit with a unique key in its own transaction, waiting for its key's lock. */
@@ -245,24 +257,25 @@ export class Submissions {
   }
 
   /**
-   * A batch with unique keys: the others in one statement, then each keyed one in input order (a
-   * later one sees an earlier one's job), each in its own transaction: one that fails throws, and
-   * those before it stay submitted. Results in input order.
+   * A batch with unique keys: the others in one statement, then the keyed ones in input order (a
+   * later one sees an earlier one's job), UNIQUE_COMMIT_BATCH to a transaction while their keys are
+   * free, else each in its own. One that fails throws; the transactions before it stay committed.
+   * Results in input order.
    */
   async #insertWithUnique(params: readonly JobInsertParams[]): Promise<(Submitted | Error)[]> {
     const plain = params.filter((p) => p.uniqueKey === null);
     const plainOutcomes = plain.length > 0 ? await this.#insertMany(plain) : [];
-    let next = 0;
-    const outcomes: (Submitted | Error)[] = [];
-    for (const p of params) {
-      if (p.uniqueKey === null) {
-        outcomes.push(plainOutcomes[next++]!);
-        continue;
-      }
-      await this.#ensureKeyGates([p]);
-      outcomes.push(await this.#insertUniqueAlone(p));
+    const keyed = params.filter((p) => p.uniqueKey !== null);
+    const keyedOutcomes: Submitted[] = [];
+    for (let start = 0; start < keyed.length; start += UNIQUE_COMMIT_BATCH) {
+      const chunk = keyed.slice(start, start + UNIQUE_COMMIT_BATCH);
+      const together = await this.#insertUniqueTogether(chunk);
+      if (together) keyedOutcomes.push(...together);
+      else for (const p of chunk) keyedOutcomes.push(await this.#insertUniqueAlone(p));
     }
-    return outcomes;
+    let nextPlain = 0;
+    let nextKeyed = 0;
+    return params.map((p) => (p.uniqueKey === null ? plainOutcomes[nextPlain++]! : keyedOutcomes[nextKeyed++]!));
   }
 
   /** Validates one submission into the row to insert; InvalidInputError naming the first problem. */

@@ -25,8 +25,16 @@ import { UNIQUE_MODES, type JobWithPayload, type UniqueMode } from '../jobs/colu
 import { LIMITS } from './limits.js';
 import type { Db, InTransaction, StatementSettings } from './sql/fragments.js';
 import type { JobInsertParams } from './sql/params.js';
-import { jobDebounce, jobLatestWithKey, uniqueKeyLock, uniqueKeysTryLock, type UniqueTiming } from './sql/uniqueness.js';
-import { jobInsert } from './sql/writes.js';
+import {
+  jobDebounce,
+  jobLatestWithKey,
+  jobsLatestWithWindowedKeys,
+  uniqueKeyLock,
+  uniqueKeysTryLock,
+  type LatestWithKey,
+  type UniqueTiming,
+} from './sql/uniqueness.js';
+import { jobInsert, jobInsertMany } from './sql/writes.js';
 import { checkLength, checkRange } from './validation.js';
 
 export interface UniqueInput {
@@ -88,9 +96,15 @@ export function submitUnique(
 
 /**
  * Submits a batch of jobs with unique keys in one transaction (one commit and one NOTIFY for all),
- * in order, as if one after another: a later submit of a key sees an earlier one's job. Only if every
+ * as if one after another in order: a later submit of a key sees an earlier one's job. Only if every
  * key's lock is free at once: null otherwise, having waited for none (so a batch never waits holding
- * locks, and never deadlocks), for the caller to submit each on its own.
+ * locks, and never deadlocks), for the caller to submit each on its own. Every user must have a slot
+ * row (`userSlotEnsure`), as for jobInsertMany.
+ *
+ * The windowed submits (UNIQUE_FOR, THROTTLE) are decided together: one read of their keys' latest
+ * jobs and one insert of the new ones (submitWindowedTogether). Each DEBOUNCE submit then runs on its
+ * own (a debounce rewrites the key's job, which the next submit of the key must see); the two modes'
+ * keys are apart, so the order between them changes nothing.
  */
 export async function submitUniqueTogether(
   inTransaction: InTransaction,
@@ -101,13 +115,55 @@ export async function submitUniqueTogether(
   return inTransaction(async (tx) => {
     const timings = await uniqueKeysTryLock(tx, submits);
     if (!timings) throw KEYS_BUSY;
-    const submitted: UniqueSubmitted[] = [];
-    for (const [i, p] of batch.entries()) submitted.push(await submitUniqueIn(tx, p, settings, timings[i]));
+    const submitted = new Array<UniqueSubmitted>(batch.length);
+    const windowed = batch.flatMap((p, i) => (p.uniqueMode === 'DEBOUNCE' ? [] : [i]));
+    const outcomes = await submitWindowedTogether(
+      tx,
+      windowed.map((i) => ({ ...batch[i]!, uniqueUntil: timings[i]!.uniqueUntil })),
+      settings,
+    );
+    windowed.forEach((i, n) => (submitted[i] = outcomes[n]!));
+    for (const [i, p] of batch.entries()) {
+      if (p.uniqueMode === 'DEBOUNCE') submitted[i] = await submitUniqueIn(tx, p, settings, timings[i]);
+    }
     return submitted;
   }).catch((error: unknown) => {
     if (error === KEYS_BUSY) return null;
     throw error;
   });
+}
+
+/**
+ * Windowed submits (their keys locked, each with its window's end) in order, in two statements
+ * whatever their number: their keys' latest jobs, then the new jobs. A submit whose key has a job with
+ * an open window returns it; the first of a key without one makes the key's new job, and later ones
+ * of that key in the batch return that (its window, from now, is open).
+ */
+async function submitWindowedTogether(tx: Db, batch: readonly JobInsertParams[], settings: StatementSettings): Promise<UniqueSubmitted[]> {
+  if (batch.length === 0) return [];
+  const pairKey = (p: { userId: string; uniqueKey: string | null }) => `${p.userId}\u0000${p.uniqueKey}`;
+  const pairs = [...new Map(batch.map((p) => [pairKey(p), { userId: p.userId, key: p.uniqueKey! }])).values()];
+  // Per (user, key): the job a submit returns, or the index in `inserts` of the one it makes.
+  const current = new Map<string, JobWithPayload | number>();
+  for (const latest of await jobsLatestWithWindowedKeys(tx, pairs)) {
+    const { pair, ...row } = latest;
+    if (row.windowOpen) current.set(pairKey({ userId: pairs[pair]!.userId, uniqueKey: pairs[pair]!.key }), jobOf(row));
+  }
+  const inserts: JobInsertParams[] = [];
+  const decided = batch.map((p) => {
+    const found = current.get(pairKey(p));
+    if (found !== undefined) return { made: found, deduplicated: true };
+    current.set(pairKey(p), inserts.push(p) - 1);
+    return { made: inserts.length - 1, deduplicated: false };
+  });
+  const inserted = inserts.length > 0 ? await jobInsertMany(tx, inserts, settings) : [];
+  // No idempotency keys (uniqueParams refuses them with a unique key): every row is inserted, in order.
+  if (inserted.length !== inserts.length) throw new Error(`inserted ${inserted.length} of ${inserts.length} unique-key jobs`);
+  return decided.map(({ made, deduplicated }) => ({
+    job: typeof made === 'number' ? inserted[made]! : made,
+    deduplicated,
+    debounced: false,
+  }));
 }
 
 /** A batch's keys were not all free: its transaction rolls back. */
@@ -151,7 +207,7 @@ async function lockKey(tx: Db, lock: { userId: string; key: string; mode: string
   }
 }
 
-function jobOf(latest: Awaited<ReturnType<typeof jobLatestWithKey>>[number]): JobWithPayload {
+function jobOf(latest: LatestWithKey): JobWithPayload {
   const { windowOpen: _, debounceable: _d, ...job } = latest;
   return job;
 }

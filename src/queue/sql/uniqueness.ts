@@ -98,6 +98,17 @@ export function jobLatestWithKey(db: Db, userId: string, key: string, debounce: 
   return db.$queryRaw<LatestWithKey[]>(jobLatestWithKeyStatement(userId, key, debounce));
 }
 
+/**
+ * jobLatestWithKey of many windowed (UNIQUE_FOR, THROTTLE) keys at once, one index probe each: a row
+ * per (user, key) pair that has a job, with the pair's index in `pairs`.
+ */
+export function jobsLatestWithWindowedKeys(db: Db, pairs: readonly { userId: string; key: string }[]) {
+  return db.$queryRaw<(LatestWithKey & { pair: number })[]>(sql`
+  SELECT l.*, (p.n - 1)::int AS pair
+  FROM unnest(${pairs.map((p) => p.userId)}::text[], ${pairs.map((p) => p.key)}::text[]) WITH ORDINALITY AS p(user_id, key, n)
+  CROSS JOIN LATERAL (${jobLatestWithKeyStatement(raw('p.user_id'), raw('p.key'), false)}) l`);
+}
+
 export function jobLatestWithKeyStatement(userId: unknown, key: unknown, debounce: unknown) {
   return sql`
   SELECT ${jobColumns('j', 'payload')}, coalesce(j.unique_until > now(), false) AS "windowOpen",

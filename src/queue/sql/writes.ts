@@ -115,7 +115,8 @@ export function userSlotEnsure(db: Db, userIds: readonly string[]) {
 /**
  * Inserts many jobs in one statement. Under the users' slot-row locks, each user's due jobs take
  * that user's free slots best first (priority, runAt, input order); a key repeated within the batch
- * is inserted once, and a key the user already used is skipped (the caller reads those jobs).
+ * is inserted once, and a key the user already used is skipped (the caller reads those jobs). Unique
+ * keys' columns are stored as given: the caller has decided (../uniqueness.ts, under their locks).
  * Every user must have a slot row (`userSlotEnsure`); one without gets no slot here.
  *
  * Named with one plan for any batch size (PLAN_ONCE): batches of up to 64 already ran on that plan,
@@ -134,9 +135,11 @@ export function jobInsertMany(db: Db, rows: readonly JobInsertParams[], settings
       ${rows.map((r) => r.backoffBaseMs)}::int[], ${rows.map((r) => r.idempotencyKey)}::text[], ${rows.map((r) => r.traceParent)}::text[],
       -- A row's tags joined by spaces (a tag has none): unnest cannot take an array of arrays.
       ${rows.map((r) => r.tags.join(' '))}::text[], ${rows.map((r) => r.metadataJson)}::jsonb[], ${rows.map((r) => r.queue)}::text[],
-      ${rows.map((r) => (r.expiresAt ? r.expiresAt.toISOString() : null))}::timestamptz[], ${rows.map((r) => r.concurrencyKey)}::text[]
+      ${rows.map((r) => (r.expiresAt ? r.expiresAt.toISOString() : null))}::timestamptz[], ${rows.map((r) => r.concurrencyKey)}::text[],
+      ${rows.map((r) => r.uniqueKey)}::text[], ${rows.map((r) => r.uniqueMode)}::text[],
+      ${rows.map((r) => (r.uniqueUntil ? r.uniqueUntil.toISOString() : null))}::timestamptz[]
     ) WITH ORDINALITY AS t(type, payload, payload_bytes, user_id, priority, run_at, max_attempts, backoff_base_ms, idempotency_key, trace_parent,
-                           tags, metadata, queue, expires_at, concurrency_key, n)
+                           tags, metadata, queue, expires_at, concurrency_key, unique_key, unique_mode, unique_until, n)
   ),
   ${gateRowsLocked(raw(gatePairsOf('input')))},
   ${raw(slotsWithRoomLocked('input', settings))},
@@ -173,10 +176,11 @@ export function jobInsertMany(db: Db, rows: readonly JobInsertParams[], settings
   ),
   inserted AS (
     INSERT INTO jobs (type, payload, payload_bytes, user_id, priority, run_at, max_attempts, backoff_base_ms, idempotency_key,
-                      trace_parent, tags, metadata, queue, expires_at, concurrency_key, holds_slot, gate_units)
+                      trace_parent, tags, metadata, queue, expires_at, concurrency_key, holds_slot, gate_units,
+                      unique_key, unique_mode, unique_until)
     SELECT r.type, r.payload, r.payload_bytes, r.user_id, r.priority, r.due_at, r.max_attempts, r.backoff_base_ms, r.idempotency_key,
            r.trace_parent, string_to_array(r.tags, ' '), r.metadata, r.queue, r.expires_at, r.concurrency_key, a.admitted,
-           CASE WHEN a.admitted THEN r.units ELSE 0 END
+           CASE WHEN a.admitted THEN r.units ELSE 0 END, r.unique_key, r.unique_mode, r.unique_until
     FROM eligible r JOIN admitted a ON a.n = r.n
     ORDER BY r.n
     ${IDEMPOTENCY_CONFLICT}
