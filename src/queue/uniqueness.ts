@@ -141,19 +141,21 @@ export async function submitUniqueTogether(
  */
 async function submitWindowedTogether(tx: Db, batch: readonly JobInsertParams[], settings: StatementSettings): Promise<UniqueSubmitted[]> {
   if (batch.length === 0) return [];
-  const pairKey = (p: { userId: string; uniqueKey: string | null }) => `${p.userId}\u0000${p.uniqueKey}`;
-  const pairs = [...new Map(batch.map((p) => [pairKey(p), { userId: p.userId, key: p.uniqueKey! }])).values()];
+  const keyOf = (p: JobInsertParams) => `${p.userId}\u0000${p.uniqueKey}`;
+  const keys = [...new Map(batch.map((p) => [keyOf(p), p])).values()];
   // Per (user, key): the job a submit returns, or the index in `inserts` of the one it makes.
   const current = new Map<string, JobWithPayload | number>();
-  for (const latest of await jobsLatestWithWindowedKeys(tx, pairs)) {
-    const { pair, ...row } = latest;
-    if (row.windowOpen) current.set(pairKey({ userId: pairs[pair]!.userId, uniqueKey: pairs[pair]!.key }), jobOf(row));
-  }
+  const latest = await jobsLatestWithWindowedKeys(
+    tx,
+    keys.map((p) => ({ userId: p.userId, key: p.uniqueKey! })),
+  );
+  for (const { pair, ...row } of latest) if (row.windowOpen) current.set(keyOf(keys[pair]!), jobOf(row));
   const inserts: JobInsertParams[] = [];
   const decided = batch.map((p) => {
-    const found = current.get(pairKey(p));
+    const found = current.get(keyOf(p));
     if (found !== undefined) return { made: found, deduplicated: true };
-    current.set(pairKey(p), inserts.push(p) - 1);
+    current.set(keyOf(p), inserts.length);
+    inserts.push(p);
     return { made: inserts.length - 1, deduplicated: false };
   });
   const inserted = inserts.length > 0 ? await jobInsertMany(tx, inserts, settings) : [];
