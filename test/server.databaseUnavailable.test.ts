@@ -161,6 +161,25 @@ describe('a process whose database is unavailable, at start-up and while it runs
       const syntax = await up.hotDb.$queryRaw(Prisma.sql`SELEC 1`).catch((error: unknown) => error);
       expect(isDatabaseUnavailable(syntax)).toBe(false);
       expect(postgresErrorOf(syntax)?.sqlState).toBe('42601');
+      // No connection free for a transaction within maxWait (every one held): saturated, for the moment.
+      const few = openPools(databaseUrl, config, { poolSize: 1 });
+      try {
+        let release = () => {};
+        const holding = few.prisma.$transaction(() => new Promise<void>((resolve) => (release = resolve)), { timeout: 10_000 });
+        const starved = await few.prisma.$transaction(async () => {}, { maxWait: 100 }).catch((error: unknown) => error);
+        release();
+        await holding;
+        expect(starved).toMatchObject({ code: 'P2028' });
+        expect(isDatabaseUnavailable(starved)).toBe(true);
+        // The same code for a transaction that outlived its own timeout: a slow statement, not an outage.
+        const expired = await few.prisma
+          .$transaction(async (tx) => tx.$queryRawUnsafe(await sleep(200, 'SELECT 1')), { timeout: 50 })
+          .catch((error: unknown) => error);
+        expect(expired).toMatchObject({ code: 'P2028' });
+        expect(isDatabaseUnavailable(expired)).toBe(false);
+      } finally {
+        await few.close();
+      }
     } finally {
       await up.close();
       await stopDatabase();

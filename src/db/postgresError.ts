@@ -52,8 +52,15 @@ const UNAVAILABLE_SQLSTATES = new Set(['08000', '08001', '08003', '08004', '0800
 const UNAVAILABLE_ERRNOS = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN']);
 /** What Prisma's pg adapter makes of those (its error's meta.driverAdapterError.cause.kind). */
 const UNAVAILABLE_ADAPTER_KINDS = new Set(['DatabaseNotReachable', 'ConnectionClosed', 'SocketTimeout', 'TooManyConnections']);
-/** node-postgres' own errors for a connection lost or never made, which carry no code. */
-const UNAVAILABLE_MESSAGE = /Connection terminated|connection timeout|Client has encountered a connection error/i;
+/** node-postgres' own errors for a connection lost or never made, which carry no code; and pg-pool's when none came free in time. */
+const UNAVAILABLE_MESSAGE =
+  /Connection terminated|connection timeout|Client has encountered a connection error|timeout exceeded when trying to connect/i;
+/**
+ * Prisma's P2028 when its pool had no connection for a transaction within maxWait: the database is
+ * saturated for the moment, as with 53300. (P2028 also names a transaction that outlived its own
+ * timeout, with another message: a slow statement of this process, not an outage.)
+ */
+const POOL_EXHAUSTED = { code: 'P2028', message: /Unable to start a transaction in the given time/i };
 
 /**
  * Whether an error says the database cannot be reached now (rather than that a statement is wrong):
@@ -66,6 +73,7 @@ export function isDatabaseUnavailable(error: unknown): boolean {
     if (typeof e.code === 'string' && UNAVAILABLE_ERRNOS.has(e.code)) return true;
     if (UNAVAILABLE_ADAPTER_KINDS.has(e.meta?.driverAdapterError?.cause?.kind as string)) return true;
     if (typeof e.message === 'string' && UNAVAILABLE_MESSAGE.test(e.message)) return true;
+    if (e.code === POOL_EXHAUSTED.code && typeof e.message === 'string' && POOL_EXHAUSTED.message.test(e.message)) return true;
   }
   return false;
 }
