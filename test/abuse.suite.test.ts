@@ -382,7 +382,7 @@ const cases: Case[] = [
     as: 'user',
     query: `{ ${Array.from({ length: 2 }, (_, i) => `a${i}: userJobs(userId: "alice", first: 100) { edges { node { payload } } }`).join(' ')} }`,
     code: 'RESPONSE_TOO_LARGE',
-    message: /more than 65536 bytes of payloads/,
+    message: /more than 65536 bytes of jobs, payloads/,
   },
   // 9: an empty list of types claims nothing.
   {

@@ -3,7 +3,8 @@ import { parse } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestConveyor, type TestConveyor } from '../testing/conveyor.js';
 import { createTestDatabase, withClient } from '../testing/database.js';
-import { connected, createWsClient, postGraphQL, Recorder } from '../testing/graphqlClient.js';
+import { connected, createWsClient, postGraphQL, Recorder, wsOperation } from '../testing/graphqlClient.js';
+import { sseRequest } from '../testing/sse.js';
 import { freePort } from '../testing/ports.js';
 import { spawnConveyor, waitForServer } from '../testing/processes.js';
 
@@ -36,7 +37,7 @@ describe('the bytes one request may make the server hold', () => {
     const url = conveyor.graphqlUrl;
     const tooMuch = await postGraphQL(url, { query: '{ userJobs(userId: "big", first: 10) { nodes { id payload } } }' });
     expect(codes(tooMuch)).toEqual(['RESPONSE_TOO_LARGE']);
-    expect(tooMuch.errors![0]!.message).toMatch(/more than 65536 bytes of payloads and results/);
+    expect(tooMuch.errors![0]!.message).toMatch(/more than 65536 bytes of jobs, payloads, results and texts/);
     const aliases = await postGraphQL(url, {
       query: `{ ${Array.from({ length: 6 }, (_, i) => `a${i}: userJobs(userId: "big", first: 3) { nodes { payload } }`).join(' ')} }`,
     });
@@ -81,6 +82,70 @@ describe('the bytes one request may make the server hold', () => {
       recorder.dispose();
       await ws.dispose();
     }
+  });
+});
+
+describe('jobs read on demand and texts count against the same budget, over HTTP, graphql-ws and SSE', () => {
+  let conveyor: TestConveyor;
+  let rootId: string;
+  let loggedId: string;
+  beforeAll(async () => {
+    conveyor = await startTestConveyor({
+      env: {
+        WORKER_ENABLED: 'false',
+        MAINTENANCE_ENABLED: 'false',
+        EXTERNAL_JOB_TYPES: 'logger',
+        MAX_RESPONSE_BYTES: String(64 * KiB),
+        MAX_PAYLOAD_BYTES: String(32 * KiB),
+      },
+    });
+    // 100 children: the flow's 101 jobs fit (256 bytes each), the 100 × 100 of its children's parent's children do not.
+    const flow = await conveyor.queue.submitFlow({
+      type: 'echo',
+      userId: 'fan',
+      children: Array.from({ length: 100 }, () => ({ type: 'echo', userId: 'fan' })),
+    });
+    rootId = flow.root.id;
+    // Ten lines of 2 000 control characters: 12 KiB each as JSON.
+    await conveyor.queue.submitJob({ type: 'logger', userId: 'scribe' });
+    const [claimed] = await conveyor.queue.claimJobs({ limit: 1, types: ['logger'], workerId: 'test' });
+    loggedId = claimed!.id;
+    const line = { level: 'INFO', message: '\u0001'.repeat(2000) };
+    await conveyor.queue.appendJobLogs({ id: loggedId, leaseToken: claimed!.leaseToken! }, Array(10).fill(line));
+  });
+  afterAll(() => conveyor?.close());
+
+  /** The operation's outcome over each transport: its data or its errors' codes. */
+  async function overEachTransport(query: string) {
+    const outcome = (result: { data?: unknown; errors?: readonly { extensions?: Record<string, unknown> }[] } | undefined) =>
+      result?.errors ? codes(result) : result?.data ? 'data' : null;
+    const ws = createWsClient(conveyor.wsUrl);
+    try {
+      return {
+        http: outcome(await postGraphQL(conveyor.graphqlUrl, { query })),
+        ws: outcome((await wsOperation(ws, query)).results[0]),
+        sse: outcome((await sseRequest(conveyor.graphqlUrl, JSON.stringify({ query }))).results[0]),
+      };
+    } finally {
+      await ws.dispose();
+    }
+  }
+
+  it('a flow’s jobs fit, its jobs’ dependents’ dependencies do not: RESPONSE_TOO_LARGE, not 10 100 jobs', async () => {
+    const everywhere = (outcome: unknown) => ({ http: outcome, ws: outcome, sse: outcome });
+    expect(await overEachTransport(`{ flow(rootId: "${rootId}") { jobs { id dependents { id } } } }`)).toEqual(everywhere('data'));
+    expect(await overEachTransport(`{ flow(rootId: "${rootId}") { jobs { dependents { dependencies { id } } } } }`)).toEqual(
+      everywhere(['RESPONSE_TOO_LARGE']),
+    );
+    expect(await overEachTransport(`{ job(id: "${rootId}") { dependencies { id } } }`)).toEqual(everywhere('data'));
+  });
+
+  it('a job’s log lines count by their length as JSON: ten lines of control characters pass 64 KiB', async () => {
+    const everywhere = (outcome: unknown) => ({ http: outcome, ws: outcome, sse: outcome });
+    expect(await overEachTransport(`{ job(id: "${loggedId}") { logs(first: 4) { nodes { message } } } }`)).toEqual(everywhere('data'));
+    expect(await overEachTransport(`{ job(id: "${loggedId}") { logs(first: 10) { nodes { message } } } }`)).toEqual(
+      everywhere(['RESPONSE_TOO_LARGE']),
+    );
   });
 });
 

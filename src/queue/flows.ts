@@ -20,7 +20,7 @@ import {
   unsettledFinished,
   type DependencyEdge,
 } from './sql/dependencies.js';
-import type { Db, InTransaction } from './sql/fragments.js';
+import type { Contents, Db, InTransaction } from './sql/fragments.js';
 import { jobPromoteWaiting } from './sql/maintenance.js';
 import { jobGetMany } from './sql/reads.js';
 import { jobInsertMany, userSlotEnsure } from './sql/writes.js';
@@ -187,16 +187,23 @@ export class Flows {
     }
   }
 
-  /** The jobs these jobs wait for (results included), or with 'dependents' the jobs waiting for them; `edgeOf` says whose. */
-  async dependencies(ids: readonly string[], direction: 'dependencies' | 'dependents' = 'dependencies'): Promise<DependencyRow[]> {
+  /**
+   * The jobs these jobs wait for (payloads and results included unless `contents` says otherwise), or
+   * with 'dependents' the jobs waiting for them, the first `limit`; `edgeOf` says whose.
+   */
+  async dependencies(
+    ids: readonly string[],
+    direction: 'dependencies' | 'dependents' = 'dependencies',
+    options: { contents?: Contents; limit?: number | null } = {},
+  ): Promise<DependencyRow[]> {
     ids.forEach(checkJobId);
-    return ids.length === 0 ? [] : dependencyList(this.#db, ids, direction);
+    return ids.length === 0 ? [] : dependencyList(this.#db, ids, direction, options);
   }
 
-  /** A flow's jobs in submission order (no payloads or results) and its parent-child edges. */
-  async get(rootId: string) {
+  /** A flow's jobs in submission order (no payloads or results), the first `limit` (null: all), and its parent-child edges. */
+  async get(rootId: string, limit: number | null = null) {
     checkJobId(rootId);
-    return flowGet(this.#db, rootId);
+    return flowGet(this.#db, rootId, limit);
   }
 
   /** Retried jobs with dependents: the dependents still waiting wait for them again. */

@@ -61,7 +61,11 @@ export const JobAttemptRef = builder.objectRef<JobAttempt>('JobAttempt').impleme
     finishedAt: t.expose('finishedAt', { type: 'DateTime', nullable: true }),
     workerId: t.exposeString('workerId', { nullable: true, description: 'The worker that claimed it.' }),
     outcome: t.field({ type: AttemptOutcomeEnum, nullable: true, resolve: (a) => a.outcome }),
-    error: t.exposeString('error', { nullable: true, description: 'Why it failed (FAILED, LEASE_EXPIRED), bounded as lastError is.' }),
+    error: t.string({
+      nullable: true,
+      description: 'Why it failed (FAILED, LEASE_EXPIRED), bounded as lastError is.',
+      resolve: (attempt, _args, ctx, info) => ctx.responseBudget.forExecution(info).chargeText(attempt.error, 'an attempt error'),
+    }),
     durationMs: t.exposeInt('durationMs', { nullable: true, description: 'finishedAt − startedAt, in milliseconds.' }),
   }),
 });
@@ -109,7 +113,7 @@ export const JobRef = builder.objectRef<JobSource>('Job').implement({
       nullable: true,
       description: "This job's first retry delay, if it overrides the default.",
     }),
-    lastError: t.string({ nullable: true, resolve: (job, _args, ctx) => textField(job, 'lastError', ctx) }),
+    lastError: t.string({ nullable: true, resolve: (job, _args, ctx, info) => textField(job, 'lastError', ctx, info) }),
     result: t.field({
       type: 'JSON',
       nullable: true,
@@ -117,12 +121,12 @@ export const JobRef = builder.objectRef<JobSource>('Job').implement({
       resolve: (job, _args, ctx, info) => contents(job, 'result', ctx, info),
     }),
     progress: t.exposeInt('progress', { nullable: true, description: '0–100, reported by the handler or heartbeat.' }),
-    progressMessage: t.string({ nullable: true, resolve: (job, _args, ctx) => textField(job, 'progressMessage', ctx) }),
-    idempotencyKey: t.string({ nullable: true, resolve: (job, _args, ctx) => textField(job, 'idempotencyKey', ctx) }),
+    progressMessage: t.string({ nullable: true, resolve: (job, _args, ctx, info) => textField(job, 'progressMessage', ctx, info) }),
+    idempotencyKey: t.string({ nullable: true, resolve: (job, _args, ctx, info) => textField(job, 'idempotencyKey', ctx, info) }),
     workerId: t.string({
       nullable: true,
       description: 'The worker that claimed it last.',
-      resolve: (job, _args, ctx) => textField(job, 'workerId', ctx),
+      resolve: (job, _args, ctx, info) => textField(job, 'workerId', ctx, info),
     }),
     leaseExpiresAt: t.expose('leaseExpiresAt', { type: 'DateTime', nullable: true }),
     lease: t.field({
@@ -154,9 +158,13 @@ export const JobRef = builder.objectRef<JobSource>('Job').implement({
   }),
 });
 
-/** A text field of the job; from the row when the event it came from left the text out. */
-export async function textField(job: JobSource, field: TextField, ctx: GraphQLContext): Promise<string | null> {
-  return job.truncated ? ((await ctx.fullJobs.load(job))?.[field] ?? null) : (job[field] ?? null);
+/**
+ * A text field of the job; from the row when the event it came from left the text out. Charged to
+ * the response's budget (an error or a progress message is up to a few KiB each).
+ */
+export async function textField(job: JobSource, field: TextField, ctx: GraphQLContext, info: GraphQLResolveInfo): Promise<string | null> {
+  const text = job.truncated ? ((await ctx.fullJobs.load(job))?.[field] ?? null) : (job[field] ?? null);
+  return ctx.responseBudget.forExecution(info).chargeText(text, `job ${job.id} ${field}`);
 }
 
 /**

@@ -24,12 +24,19 @@ export const JobLogLineRef = builder.objectRef<JobLogLine>('JobLogLine').impleme
     attempt: t.exposeInt('attempt', { description: 'The attempt that logged it (the job’s `attempts` then).' }),
     loggedAt: t.expose('loggedAt', { type: 'DateTime' }),
     level: t.field({ type: JobLogLevelEnum, resolve: (line) => line.level }),
-    message: t.exposeString('message'),
+    // Both count against the response's budget: 500 lines a page, each up to a few KiB.
+    message: t.string({
+      resolve: (line, _args, ctx, info) => ctx.responseBudget.forExecution(info).chargeText(line.message, 'a log line'),
+    }),
     fields: t.field({
       type: 'JSON',
       nullable: true,
       description: 'The JSON object logged with the message, if any.',
-      resolve: (line) => line.fields,
+      resolve: (line, _args, ctx, info) => {
+        if (line.fields)
+          ctx.responseBudget.forExecution(info).charge(Buffer.byteLength(JSON.stringify(line.fields)), "a log line's fields");
+        return line.fields;
+      },
     }),
   }),
 });

@@ -42,7 +42,7 @@ builder.objectFields(JobRef, (t) => ({
   uniqueKey: t.string({
     nullable: true,
     description: 'The key of its `unique` submit.',
-    resolve: (job, _args, ctx) => textField(job, 'uniqueKey', ctx),
+    resolve: (job, _args, ctx, info) => textField(job, 'uniqueKey', ctx, info),
   }),
   uniqueMode: t.field({ type: UniqueModeEnum, nullable: true, resolve: (job) => job.uniqueMode ?? null }),
   uniqueUntil: t.expose('uniqueUntil', {

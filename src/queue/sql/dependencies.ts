@@ -13,7 +13,7 @@
 import type { DependencyFailurePolicy } from '../../generated/prisma/client.js';
 import type { FullJobRow, JobRow } from '../../jobs/columns.js';
 import { DEPENDENCIES_RUN_AT, FINISHED_STATUSES, type JobStatus } from '../../jobs/states.js';
-import { countFinished, type Db, jobColumns, NOTIFIED, notifyCte, raw, sql, states, statusArray } from './fragments.js';
+import { type Contents, countFinished, type Db, jobColumns, NOTIFIED, notifyCte, raw, sql, states, statusArray } from './fragments.js';
 
 /**
  * A job row `j` waiting for its dependencies (waitsForDependencies in jobs/states.ts): the rows settling
@@ -190,21 +190,31 @@ export type DependencyRow = FullJobRow & { edgeOf: string; onFailure: Dependency
 
 /**
  * The dependencies (`direction` 'dependencies': the jobs `ids` wait for) or the dependents (the jobs
- * waiting for `ids`) with their rows, results included; `edgeOf` names which of `ids` each belongs to.
+ * waiting for `ids`) with their rows, payloads and results included unless `contents` says otherwise;
+ * `edgeOf` names which of `ids` each belongs to. The first `limit` in submission order (null: all).
  */
-export function dependencyList(db: Db, ids: readonly string[], direction: 'dependencies' | 'dependents') {
+export function dependencyList(
+  db: Db,
+  ids: readonly string[],
+  direction: 'dependencies' | 'dependents',
+  options: { contents?: Contents; limit?: number | null } = {},
+) {
   const [own, other] = direction === 'dependencies' ? ['job_id', 'depends_on_id'] : ['depends_on_id', 'job_id'];
   return db.$queryRaw<DependencyRow[]>(sql`
-  SELECT ${jobColumns('c', 'all')}, d.${raw(own)} AS "edgeOf", d.on_failure AS "onFailure", d.is_child AS "isChild", d.resolved AS settled
+  SELECT ${jobColumns('c', options.contents ?? 'all')}, d.${raw(own)} AS "edgeOf", d.on_failure AS "onFailure", d.is_child AS "isChild",
+         d.resolved AS settled
   FROM job_dependencies d JOIN jobs c ON c.id = d.${raw(other)}
   WHERE d.${raw(own)} = ANY(${[...ids]}::uuid[])
-  ORDER BY c.seq`);
+  ORDER BY c.seq
+  LIMIT ${options.limit ?? null}::int`);
 }
 
-/** The jobs of a flow (without payloads and results) in submission order, and its child edges. */
-export async function flowGet(db: Db, rootId: string) {
+/** The jobs of a flow (without payloads and results) in submission order, the first `limit` (null: all), and its child edges. */
+export async function flowGet(db: Db, rootId: string, limit: number | null = null) {
   const [jobs, edges] = await Promise.all([
-    db.$queryRaw<JobRow[]>(sql`SELECT ${jobColumns('c')} FROM jobs c WHERE c.flow_root_id = ${rootId}::uuid ORDER BY c.seq`),
+    db.$queryRaw<JobRow[]>(
+      sql`SELECT ${jobColumns('c')} FROM jobs c WHERE c.flow_root_id = ${rootId}::uuid ORDER BY c.seq LIMIT ${limit}::int`,
+    ),
     db.$queryRaw<{ parentId: string; childId: string }[]>(sql`
     SELECT d.job_id AS "parentId", d.depends_on_id AS "childId" FROM job_dependencies d JOIN jobs j ON j.id = d.job_id
     WHERE j.flow_root_id = ${rootId}::uuid AND d.is_child`),
