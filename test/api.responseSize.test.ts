@@ -1,6 +1,9 @@
 import { readFile } from 'node:fs/promises';
+import type { Socket } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { parse } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
 import { startTestConveyor, type TestConveyor } from '../testing/conveyor.js';
 import { createTestDatabase, withClient } from '../testing/database.js';
 import { connected, createWsClient, postGraphQL, Recorder, wsOperation } from '../testing/graphqlClient.js';
@@ -149,6 +152,24 @@ describe('jobs read on demand and texts count against the same budget, over HTTP
   });
 });
 
+/** Sends `count` of `query` on one graphql-ws socket in one write, stops reading, and leaves it so for 5 s. */
+async function floodWithoutReading(wsUrl: string, count: number, query: string) {
+  const socket = new WebSocket(wsUrl, 'graphql-transport-ws');
+  await new Promise((resolve, reject) => {
+    socket.once('open', resolve);
+    socket.once('error', reject);
+  });
+  socket.send(JSON.stringify({ type: 'connection_init' }));
+  await new Promise((resolve) => socket.once('message', resolve)); // connection_ack
+  const raw = (socket as unknown as { _socket: Socket })._socket;
+  raw.cork();
+  for (let i = 0; i < count; i++) socket.send(JSON.stringify({ id: `q${i}`, type: 'subscribe', payload: { query } }));
+  raw.uncork();
+  raw.pause();
+  await sleep(5000);
+  socket.terminate();
+}
+
 /** Peak resident memory of a process (VmHWM), in MB. */
 async function peakRssMb(pid: number): Promise<number> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
@@ -156,7 +177,7 @@ async function peakRssMb(pid: number): Promise<number> {
 }
 
 describe('the memory attack of the hardening review, against a server process with the default limits', () => {
-  it('keeps the server under 512 MB: six aliases of 100 payloads of 256 KiB, four requests at once, and dequeueJobs(limit: 500)', async () => {
+  it('keeps the server under 512 MB: six aliases of 100 payloads of 256 KiB, four requests at once, dequeueJobs(limit: 500), and 200 such queries on a socket that reads nothing', async () => {
     const port = await freePort();
     const database = await createTestDatabase();
     const server = spawnConveyor({
@@ -184,6 +205,8 @@ describe('the memory attack of the hardening review, against a server process wi
       for (const answer of answers) expect(codes(answer)).toEqual(['RESPONSE_TOO_LARGE']);
       const claim = await postGraphQL<{ dequeueJobs: unknown[] }>(url, { query: 'mutation { dequeueJobs(limit: 500) { id payload } }' });
       expect(claim.data!.dequeueJobs.length).toBeLessThanOrEqual(32); // 8 MiB of 255 KiB payloads
+      // One graphql-ws socket sends 200 queries of 8 MB of payloads each, then reads nothing.
+      await floodWithoutReading(url.replace('http', 'ws'), 200, '{ userJobs(userId: "victim", first: 32) { nodes { payload } } }');
       const peak = await peakRssMb(server.child.pid!);
       expect(peak).toBeLessThan(512);
     } finally {

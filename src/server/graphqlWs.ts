@@ -16,6 +16,7 @@ import type { Viewer } from '../auth/viewer.js';
 import type { GraphQLContext } from '../graphql/context.js';
 import type { Logger } from '../logger.js';
 import type { MaskError } from './errorMasking.js';
+import { TooManyOperationsError } from '../errors.js';
 import { withCode } from './graphqlErrors.js';
 import { withRequestErrorCodes } from './plugins/useRequestErrorCodes.js';
 
@@ -33,7 +34,19 @@ interface SocketState {
   authorization: unknown;
   /** The API key the socket connected with; null without authentication. */
   keyId: string | null;
+  /** Operations started and not yet answered (a subscription until it starts streaming): see MAX_OPERATIONS_IN_FLIGHT. */
+  inFlight: Set<string>;
 }
+
+/**
+ * Operations one socket may run at once (queries and mutations to their last reply, subscriptions
+ * until they stream; streaming ones have MAX_SUBSCRIPTIONS_PER_CONNECTION). At the bound the socket
+ * is not read until one ends, and an operation that still comes (one already read with the others)
+ * is refused with TOO_MANY_OPERATIONS. A reply that waits for a client that does not read keeps its
+ * operation in flight, so a socket holds at most this many replies of up to MAX_RESPONSE_BYTES: 200
+ * queries sent at once on a socket that then read nothing took a server from 222 MB to 2.1 GB.
+ */
+export const MAX_OPERATIONS_IN_FLIGHT = 8;
 
 export interface GraphQLWsDeps {
   server: Server;
@@ -96,24 +109,36 @@ export function serveGraphQLWs(deps: GraphQLWsDeps): GraphQLWs {
       ctx.extra.keyId = viewer.kind === 'key' ? viewer.keyId : null;
       return true;
     },
-    onSubscribe: async (ctx, _id, payload) => {
+    onSubscribe: async (ctx, id, payload) => {
+      if (ctx.extra.inFlight.size >= MAX_OPERATIONS_IN_FLIGHT) {
+        return requestErrors(
+          new TooManyOperationsError(
+            `This socket already runs ${MAX_OPERATIONS_IN_FLIGHT} operations; send the next when one has been answered.`,
+          ),
+        );
+      }
+      started(ctx.extra, id);
+      const refused = (errors: GraphQLError[]) => {
+        ended(ctx.extra, id);
+        return errors;
+      };
       try {
         // Per operation, not once per socket: a key revoked since it connected does no more.
         const viewer = await deps.viewerOf(ctx.extra.authorization);
         if (viewer.kind === 'anonymous') {
           ctx.extra.socket.close(KEY_REVOKED.code, KEY_REVOKED.reason);
-          return [new GraphQLError('This API key was revoked.', { extensions: { code: 'UNAUTHENTICATED' } })];
+          return refused([new GraphQLError('This API key was revoked.', { extensions: { code: 'UNAUTHENTICATED' } })]);
         }
         const { socket, request } = ctx.extra;
         const enveloped = yoga.getEnveloped({ req: request, socket, viewer, params: payload } as ServerContext);
         const document = parseOperation(enveloped.parse, payload);
         const schema = enveloped.schema as GraphQLSchema;
         const validationErrors = enveloped.validate(schema, document) as readonly GraphQLError[];
-        if (validationErrors.length > 0) return [...validationErrors];
+        if (validationErrors.length > 0) return refused([...validationErrors]);
         if (!getOperationAST(document, payload.operationName)) {
-          return [
+          return refused([
             new GraphQLError('Could not determine what operation to execute.', { extensions: { code: 'OPERATION_RESOLUTION_FAILURE' } }),
-          ];
+          ]);
         }
         return {
           schema,
@@ -124,11 +149,16 @@ export function serveGraphQLWs(deps: GraphQLWsDeps): GraphQLWs {
           rootValue: { execute: enveloped.execute, subscribe: enveloped.subscribe },
         };
       } catch (error) {
-        return requestErrors(error);
+        return refused(requestErrors(error));
       }
     },
     execute: (args) => runOperation('execute', args, requestErrors),
     subscribe: (args) => runOperation('subscribe', args, requestErrors),
+    // A subscription that streams is no longer in flight; a query or mutation is once answered.
+    onOperation: (ctx, id, _payload, _args, result) => {
+      if (Symbol.asyncIterator in (result as object)) ended(ctx.extra, id);
+    },
+    onComplete: (ctx, id) => ended(ctx.extra, id),
     // As Yoga does for HTTP: request errors coded, `extensions.http` (status hints) not sent.
     onNext: (_ctx, _id, _payload, _args, result) => {
       const { errors, ...rest } = withRequestErrorCodes(result as ExecutionResult);
@@ -138,7 +168,7 @@ export function serveGraphQLWs(deps: GraphQLWsDeps): GraphQLWs {
   });
 
   wss.on('connection', (socket, request) => {
-    const state: SocketState = { socket, request, authorization: undefined, keyId: null };
+    const state: SocketState = { socket, request, authorization: undefined, keyId: null, inFlight: new Set() };
     sockets.set(socket, state);
     let alive = true;
     socket.on('pong', () => (alive = true));
@@ -234,6 +264,18 @@ function parseOperation(parse: (source: string) => DocumentNode, payload: Subscr
     if (!(error instanceof GraphQLError) || error.extensions.code) throw error;
     throw withCode(error, 'GRAPHQL_PARSE_FAILED');
   }
+}
+
+/** Operation `id` of the socket starts: at MAX_OPERATIONS_IN_FLIGHT the socket is not read until one ends. */
+function started(state: SocketState, id: string): void {
+  state.inFlight.add(id);
+  if (state.inFlight.size >= MAX_OPERATIONS_IN_FLIGHT) state.socket.pause();
+}
+
+/** Operation `id` of the socket has been answered (or refused, or streams): the socket is read again below the bound. */
+function ended(state: SocketState, id: string): void {
+  if (!state.inFlight.delete(id)) return;
+  if (state.inFlight.size < MAX_OPERATIONS_IN_FLIGHT && state.socket.isPaused) state.socket.resume();
 }
 
 /** Runs the envelop's execute or subscribe (passed as rootValue by onSubscribe), never throwing. */

@@ -1,0 +1,113 @@
+import type { Socket } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
+import { MAX_OPERATIONS_IN_FLIGHT } from '../src/server/graphqlWs.js';
+import { startTestConveyor, type TestConveyor } from '../testing/conveyor.js';
+
+interface Message {
+  id?: string;
+  type: string;
+  payload?: { data?: unknown; errors?: { extensions?: { code?: string } }[] } | { extensions?: { code?: string } }[];
+}
+
+async function until(check: () => boolean | Promise<boolean>, what: string | (() => Promise<string>), timeoutMs = 10_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${typeof what === 'string' ? what : await what()}`);
+    await sleep(20);
+  }
+}
+
+/** A graphql-transport-ws client by hand, so that the test decides when its messages leave: all in one write. */
+async function rawClient(url: string) {
+  const socket = new WebSocket(url, 'graphql-transport-ws');
+  const messages: Message[] = [];
+  socket.on('message', (data: Buffer) => messages.push(JSON.parse(data.toString('utf8')) as Message));
+  await new Promise((resolve, reject) => {
+    socket.once('open', resolve);
+    socket.once('error', reject);
+  });
+  socket.send(JSON.stringify({ type: 'connection_init' }));
+  await until(() => messages.some((m) => m.type === 'connection_ack'), 'connection_ack');
+  return {
+    socket,
+    messages,
+    sendTogether(operations: { id: string; query: string }[]) {
+      const raw = (socket as unknown as { _socket: Socket })._socket;
+      raw.cork();
+      for (const { id, query } of operations) socket.send(JSON.stringify({ id, type: 'subscribe', payload: { query } }));
+      raw.uncork();
+    },
+    /** Each operation's outcome so far: 'data', its first error's code, or undefined. */
+    outcome(id: string): string | undefined {
+      const message = messages.find((m) => m.id === id && (m.type === 'next' || m.type === 'error'));
+      if (!message) return undefined;
+      const errors = Array.isArray(message.payload) ? message.payload : message.payload?.errors;
+      return errors?.[0]?.extensions?.code ?? 'data';
+    },
+  };
+}
+
+describe('operations in flight on one graphql-ws socket', () => {
+  let conveyor: TestConveyor;
+  let db: pg.Client;
+  beforeAll(async () => {
+    conveyor = await startTestConveyor({ env: { WORKER_ENABLED: 'false', MAINTENANCE_ENABLED: 'false' } });
+    await conveyor.queue.setUserConcurrency('locked', 3);
+    db = new pg.Client({ connectionString: conveyor.databaseUrl });
+    await db.connect();
+  });
+  afterAll(async () => {
+    await db?.end();
+    await conveyor?.close();
+  });
+
+  /** Sessions of the server waiting for the lock the test holds on the user's slot row. */
+  const waitingOnTheRow = async () => {
+    // Asked inside the transaction that holds the lock: without this, its first answer stays.
+    await db.query('SELECT pg_stat_clear_snapshot()');
+    return (
+      await db.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND pid <> pg_backend_pid() AND datname = current_database()`,
+      )
+    ).rows[0]!.n;
+  };
+
+  it(`runs at most ${MAX_OPERATIONS_IN_FLIGHT} at once: the socket waits, or refuses what it read already, with TOO_MANY_OPERATIONS`, async () => {
+    const client = await rawClient(conveyor.wsUrl);
+    const operations = Array.from({ length: MAX_OPERATIONS_IN_FLIGHT + 4 }, (_, i) => ({
+      id: `op${i}`,
+      query: `mutation { setUserConcurrency(userId: "locked", limit: ${(i % 5) + 1}) { limit } }`,
+    }));
+    await db.query('BEGIN');
+    try {
+      await db.query(`SELECT 1 FROM user_slots WHERE user_id = 'locked' FOR UPDATE`);
+      client.sendTogether(operations);
+      await until(
+        async () => (await waitingOnTheRow()) === MAX_OPERATIONS_IN_FLIGHT,
+        async () => `${MAX_OPERATIONS_IN_FLIGHT} waiting on the row (${await waitingOnTheRow()})`,
+      );
+      // No more than the bound start, however long they wait; the ones past it that came in the same
+      // read are refused at once (the rest wait unread).
+      await sleep(300);
+      expect(await waitingOnTheRow()).toBe(MAX_OPERATIONS_IN_FLIGHT);
+      const refused = operations.filter(({ id }) => client.outcome(id) !== undefined);
+      expect(refused.map(({ id }) => client.outcome(id))).toEqual(refused.map(() => 'TOO_MANY_OPERATIONS'));
+      expect(refused.length).toBeLessThanOrEqual(4);
+    } finally {
+      await db.query('COMMIT');
+    }
+    await until(() => operations.every(({ id }) => client.outcome(id) !== undefined), 'every outcome');
+    const outcomes = operations.map(({ id }) => client.outcome(id));
+    expect(outcomes.filter((o) => o === 'data').length).toBeGreaterThanOrEqual(MAX_OPERATIONS_IN_FLIGHT);
+    expect(outcomes.filter((o) => o !== 'data' && o !== 'TOO_MANY_OPERATIONS')).toEqual([]);
+
+    // Read again once they were answered: the socket serves the next operation.
+    client.sendTogether([{ id: 'after', query: '{ health { ok } }' }]);
+    await until(() => client.outcome('after') !== undefined, 'the next operation');
+    expect(client.outcome('after')).toBe('data');
+    client.socket.close();
+  });
+});
