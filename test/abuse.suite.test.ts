@@ -87,6 +87,23 @@ const cases: Case[] = [
     message: /Cost limit/i,
   },
   {
+    // The same with the page size as a variable, which the validation-time rule counts as 1.
+    name: 'a cost bomb through variables',
+    as: 'admin',
+    query: `query ($n: Int) { ${Array.from({ length: 14 }, (_, i) => `a${i}: userJobs(userId: "u", first: $n) { edges { node { id type status payload result } } }`).join(' ')} }`,
+    variables: { n: 100 },
+    code: 'BAD_USER_INPUT',
+    message: /Cost limit/i,
+  },
+  {
+    name: 'a cost bomb through a variable’s default',
+    as: 'admin',
+    query: `query ($n: Int = 100) { ${Array.from({ length: 14 }, (_, i) => `a${i}: userJobs(userId: "u", first: $n) { edges { node { id type status payload result } } }`).join(' ')} }`,
+    variables: {},
+    code: 'BAD_USER_INPUT',
+    message: /Cost limit/i,
+  },
+  {
     name: 'a directive bomb',
     as: 'admin',
     query: `{ health ${'@include(if: true) '.repeat(50)}{ ok } }`,

@@ -2,6 +2,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createYoga, type YogaServerInstance } from 'graphql-yoga';
 import { EnvelopArmor } from '@escape.tech/graphql-armor';
+import { costLimitRule } from '@escape.tech/graphql-armor-cost-limit';
 import type { JobEventBus } from '../events/jobEventBus.js';
 import type { EventInterest } from '../events/eventInterest.js';
 import { QueueStatsFeed } from '../events/queueStatsFeed.js';
@@ -25,6 +26,7 @@ import { watchKeyRevocations } from './keyRevocation.js';
 import { corsFor, isAllowedWebSocketOrigin } from './origins.js';
 import { useAuthScopeCacheRelease } from './plugins/useAuthScopeCacheRelease.js';
 import { useCompiledExecution } from './plugins/useCompiledExecution.js';
+import { useCostOfVariables } from './plugins/useCostOfVariables.js';
 import { useGraphQLMediaTypes } from './plugins/useGraphQLMediaTypes.js';
 import { useNoIntrospection } from './plugins/useNoIntrospection.js';
 import { useRequestErrorCodes } from './plugins/useRequestErrorCodes.js';
@@ -79,15 +81,18 @@ export interface App {
 export const GRAPHQL_PATH = '/graphql';
 
 /**
- * Limits on what one operation may ask for (GraphQL Armor). Conveyor's own operations stay far
- * below them: the deepest is 4 levels, the largest ~150 tokens.
+ * Limits on what one operation may ask for (GraphQL Armor). Conveyor's own operations stay below
+ * them: the deepest is 4 levels, the largest ~150 tokens, and the costliest (the typed client's
+ * `Jobs` and `UserJobsWithResults`, every job field) 18 041 at a page of 100. The cost counts a
+ * page size given as a variable too (useCostOfVariables), which Armor's rule counted as 1: at 5 000,
+ * the limit then refused the client's own pages of more than 27 jobs.
  */
-const ARMOR = {
+export const ARMOR = {
   maxDepth: { n: 10 },
   maxAliases: { n: 15 },
   maxDirectives: { n: 20 },
   maxTokens: { n: 2000 },
-  costLimit: { maxCost: 5000 },
+  costLimit: { maxCost: 25_000 },
   blockFieldSuggestion: { enabled: true },
 };
 
@@ -155,6 +160,7 @@ export function buildApp(deps: AppDeps): App {
       useAuthScopeCacheRelease(),
       useRequestId(requestIds),
       useSharedSubscriptionExecution(),
+      useCostOfVariables(costLimitRule(ARMOR.costLimit)),
       useCompiledExecution(schema),
       useSubscriptionLimits(subscriptionLimits),
       useStreamErrorResults(),
