@@ -142,6 +142,16 @@ const cases: Case[] = [
   },
   { name: 'a missing required variable', as: 'user', query: 'query ($id: ID!) { job(id: $id) { id } }', code: 'BAD_USER_INPUT' },
   {
+    // graphql-js coerces variables recursively: this overflowed its stack, and the answer was
+    // "Maximum call stack size exceeded".
+    name: 'variables nested 1 500 levels deep',
+    as: 'user',
+    query: 'mutation ($input: FlowJobInput!) { submitFlow(input: $input) { root { id } } }',
+    variables: () => ({ input: nestedFlow(1500) }),
+    code: 'BAD_USER_INPUT',
+    message: /nested more than \d+ levels deep/,
+  },
+  {
     name: 'an Int beyond 32 bits',
     as: 'user',
     query: 'query ($n: Int) { pendingJobs(first: $n) { id } }',

@@ -33,6 +33,7 @@ import { useRequestErrorCodes } from './plugins/useRequestErrorCodes.js';
 import { requestIdOf, useRequestId } from './plugins/useRequestId.js';
 import { useStreamErrorResults } from './plugins/useStreamErrorResults.js';
 import { useSubscriptionLimits } from './plugins/useSubscriptionLimits.js';
+import { useVariablesDepthLimit } from './plugins/useVariablesDepthLimit.js';
 import { bodyLimitRoute } from './routes/bodyLimit.js';
 import { routeRequests, type HttpRoute } from './routes/route.js';
 import { ownerOfAddress, ownerOfKey, SubscriptionLimits } from './subscriptionLimits.js';
@@ -160,6 +161,7 @@ export function buildApp(deps: AppDeps): App {
       useAuthScopeCacheRelease(),
       useRequestId(requestIds),
       useSharedSubscriptionExecution(),
+      useVariablesDepthLimit(),
       useCostOfVariables(costLimitRule(ARMOR.costLimit)),
       useCompiledExecution(schema),
       useSubscriptionLimits(subscriptionLimits),

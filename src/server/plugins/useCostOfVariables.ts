@@ -40,7 +40,8 @@ function withListSizesOf(document: DocumentNode, variables: Record<string, unkno
       if (!LIST_SIZE_ARGUMENTS.has(node.name.value) || node.value.kind !== Kind.VARIABLE) return undefined;
       const name = node.value.name.value;
       const value = name in variables ? variables[name] : defaults.get(name);
-      if (typeof value !== 'number' || !Number.isInteger(value)) return undefined;
+      // Not an Int (say, beyond 32 bits): coercion refuses it with its own message.
+      if (typeof value !== 'number' || !Number.isInteger(value) || Math.abs(value) > 2 ** 31 - 1) return undefined;
       changed = true;
       return { ...node, value: { kind: Kind.INT, value: String(value) } };
     },
