@@ -10,7 +10,6 @@ export abstract class ConveyorError extends Error {
     | 'UNAUTHENTICATED'
     | 'FORBIDDEN'
     | 'TOO_MANY_SUBSCRIPTIONS'
-    | 'TOO_MANY_OPERATIONS'
     | 'SUBSCRIBER_TOO_SLOW'
     | 'RESPONSE_TOO_LARGE';
 }
@@ -41,11 +40,6 @@ export class ForbiddenError extends ConveyorError {
 /** The operation asks for more payload and result bytes than one response may carry (MAX_RESPONSE_BYTES). */
 export class ResponseTooLargeError extends ConveyorError {
   readonly code = 'RESPONSE_TOO_LARGE';
-}
-
-/** A graphql-ws socket already runs as many operations at once as it may (the new one is refused). */
-export class TooManyOperationsError extends ConveyorError {
-  readonly code = 'TOO_MANY_OPERATIONS';
 }
 
 /** A connection or an API key already holds as many subscriptions as it may (the new one is refused). */

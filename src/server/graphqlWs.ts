@@ -16,7 +16,6 @@ import type { Viewer } from '../auth/viewer.js';
 import type { GraphQLContext } from '../graphql/context.js';
 import type { Logger } from '../logger.js';
 import type { MaskError } from './errorMasking.js';
-import { TooManyOperationsError } from '../errors.js';
 import { withCode } from './graphqlErrors.js';
 import { withRequestErrorCodes } from './plugins/useRequestErrorCodes.js';
 
@@ -36,15 +35,20 @@ interface SocketState {
   keyId: string | null;
   /** Operations started and not yet answered (a subscription until it starts streaming): see MAX_OPERATIONS_IN_FLIGHT. */
   inFlight: Set<string>;
+  /** Messages read while MAX_OPERATIONS_IN_FLIGHT ran, in order. */
+  waiting: string[];
+  /** Hands a message to graphql-ws. */
+  handle: (text: string) => void;
 }
 
 /**
  * Operations one socket may run at once (queries and mutations to their last reply, subscriptions
  * until they stream; streaming ones have MAX_SUBSCRIPTIONS_PER_CONNECTION). At the bound the socket
- * is not read until one ends, and an operation that still comes (one already read with the others)
- * is refused with TOO_MANY_OPERATIONS. A reply that waits for a client that does not read keeps its
- * operation in flight, so a socket holds at most this many replies of up to MAX_RESPONSE_BYTES: 200
- * queries sent at once on a socket that then read nothing took a server from 222 MB to 2.1 GB.
+ * is not read until one ends; messages read already wait, in order: those that came in the same
+ * read of the socket as the one that reached the bound (a read is at most 64 KiB). A reply that
+ * waits for a client that does not read keeps its operation in flight, so a socket holds at most
+ * this many replies of up to MAX_RESPONSE_BYTES: 200 queries sent at once on a socket that then read
+ * nothing took a server from 222 MB to 2.1 GB.
  */
 export const MAX_OPERATIONS_IN_FLIGHT = 8;
 
@@ -110,13 +114,6 @@ export function serveGraphQLWs(deps: GraphQLWsDeps): GraphQLWs {
       return true;
     },
     onSubscribe: async (ctx, id, payload) => {
-      if (ctx.extra.inFlight.size >= MAX_OPERATIONS_IN_FLIGHT) {
-        return requestErrors(
-          new TooManyOperationsError(
-            `This socket already runs ${MAX_OPERATIONS_IN_FLIGHT} operations; send the next when one has been answered.`,
-          ),
-        );
-      }
       started(ctx.extra, id);
       const refused = (errors: GraphQLError[]) => {
         ended(ctx.extra, id);
@@ -168,7 +165,15 @@ export function serveGraphQLWs(deps: GraphQLWsDeps): GraphQLWs {
   });
 
   wss.on('connection', (socket, request) => {
-    const state: SocketState = { socket, request, authorization: undefined, keyId: null, inFlight: new Set() };
+    const state: SocketState = {
+      socket,
+      request,
+      authorization: undefined,
+      keyId: null,
+      inFlight: new Set(),
+      waiting: [],
+      handle: () => {},
+    };
     sockets.set(socket, state);
     let alive = true;
     socket.on('pong', () => (alive = true));
@@ -195,13 +200,14 @@ export function serveGraphQLWs(deps: GraphQLWsDeps): GraphQLWs {
             if (socket.bufferedAmount < COALESCE_HIGH_WATER_BYTES) resolve();
           }),
         close: (code, reason) => socket.close(code, reason),
-        onMessage: (handle) =>
-          socket.on('message', (data: RawData) => {
-            handle(rawText(data)).catch((error: unknown) => {
+        onMessage: (handle) => {
+          state.handle = (text) =>
+            void handle(text).catch((error: unknown) => {
               logger.error({ err: error }, 'graphql-ws message handling failed');
               socket.close(CloseCode.InternalServerError, 'Internal server error');
             });
-          }),
+          socket.on('message', (data: RawData) => received(state, rawText(data)));
+        },
       },
       state,
     );
@@ -266,16 +272,28 @@ function parseOperation(parse: (source: string) => DocumentNode, payload: Subscr
   }
 }
 
-/** Operation `id` of the socket starts: at MAX_OPERATIONS_IN_FLIGHT the socket is not read until one ends. */
+/** A message of the socket: handled now, or after others that wait for an operation in flight to end. */
+function received(state: SocketState, text: string): void {
+  if (state.waiting.length === 0 && state.inFlight.size < MAX_OPERATIONS_IN_FLIGHT) state.handle(text);
+  else state.waiting.push(text);
+}
+
+/**
+ * Operation `id` of the socket starts (graphql-ws calls onSubscribe as it handles the message, before
+ * anything is awaited): at MAX_OPERATIONS_IN_FLIGHT the socket is not read until one ends.
+ */
 function started(state: SocketState, id: string): void {
   state.inFlight.add(id);
   if (state.inFlight.size >= MAX_OPERATIONS_IN_FLIGHT) state.socket.pause();
 }
 
-/** Operation `id` of the socket has been answered (or refused, or streams): the socket is read again below the bound. */
+/** Operation `id` has been answered (or refused, or streams): waiting messages go on, and the socket is read again below the bound. */
 function ended(state: SocketState, id: string): void {
   if (!state.inFlight.delete(id)) return;
-  if (state.inFlight.size < MAX_OPERATIONS_IN_FLIGHT && state.socket.isPaused) state.socket.resume();
+  while (state.waiting.length > 0 && state.inFlight.size < MAX_OPERATIONS_IN_FLIGHT) {
+    state.handle(state.waiting.shift()!);
+  }
+  if (state.waiting.length === 0 && state.inFlight.size < MAX_OPERATIONS_IN_FLIGHT && state.socket.isPaused) state.socket.resume();
 }
 
 /** Runs the envelop's execute or subscribe (passed as rootValue by onSubscribe), never throwing. */
