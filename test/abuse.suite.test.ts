@@ -152,6 +152,14 @@ const cases: Case[] = [
     message: /nested more than \d+ levels deep/,
   },
   {
+    name: 'a schedule name with a NUL',
+    as: 'admin',
+    query: 'query ($name: String!) { schedule(name: $name) { name } }',
+    variables: { name: 'a\u0000' },
+    code: 'BAD_USER_INPUT',
+    message: /name .*NUL/,
+  },
+  {
     name: 'an Int beyond 32 bits',
     as: 'user',
     query: 'query ($n: Int) { pendingJobs(first: $n) { id } }',

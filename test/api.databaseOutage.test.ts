@@ -53,6 +53,11 @@ describe('requests while the database is down', () => {
     expect(JSON.stringify(http.errors)).not.toMatch(/ECONNREFUSED|127\.0\.0\.1|5432|password/);
     const read = await postGraphQL(conveyor.graphqlUrl, { query: 'query { jobs(first: 5) { edges { node { id } } } }' });
     expect(codeOf(read)).toBe('DATABASE_UNAVAILABLE');
+    // Not NOT_FOUND: an operator revoking a leaked key must try again, not take it for gone.
+    const revoke = await postGraphQL(conveyor.graphqlUrl, {
+      query: 'mutation { revokeApiKey(id: "00000000-0000-4000-8000-000000000001") { id } }',
+    });
+    expect(codeOf(revoke)).toBe('DATABASE_UNAVAILABLE');
     expect(codeOf((await wsOperation(ws, SUBMIT, { input })).results[0])).toBe('DATABASE_UNAVAILABLE');
     expect(codeOf((await sseRequest(conveyor.graphqlUrl, JSON.stringify(body))).results[0])).toBe('DATABASE_UNAVAILABLE');
 

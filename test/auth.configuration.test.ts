@@ -38,6 +38,11 @@ describe('authentication settings', () => {
     }
   });
 
+  it('refuses a CONVEYOR_ADMIN_KEY without the cvk_ prefix at start-up: no request could ever present it', async () => {
+    const started = startTestConveyor({ env: { AUTH_DISABLED: 'false', CONVEYOR_ADMIN_KEY: 'x'.repeat(40), WORKER_ENABLED: 'false' } });
+    await expect(started).rejects.toThrow(/CONVEYOR_ADMIN_KEY must start with "cvk_"/);
+  });
+
   it('on the first start, four servers at once create one admin key and one of them prints it; it works', async () => {
     const database = await createTestDatabase();
     drops.push(database.drop);

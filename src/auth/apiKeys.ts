@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import { createHash, randomBytes } from 'node:crypto';
 import type { PrismaClient } from '../generated/prisma/client.js';
 import { InvalidInputError, NotFoundError } from '../errors.js';
@@ -17,6 +18,8 @@ export interface ApiKeyInfo {
 }
 
 const KEY_PREFIX = 'cvk_';
+/** An API key's id (a UUID). */
+const KEY_ID = z.uuid();
 /** NOTIFY channel of revocations (payload: the key's id), so that every server ends the key's sockets at once. */
 /** How long a looked-up key is trusted before it is read again (so a revocation takes effect within it). */
 const CACHE_TTL_MS = 5000;
@@ -58,6 +61,12 @@ export class ApiKeyStore {
   /** Stores a key chosen outside (CONVEYOR_ADMIN_KEY) as the first admin key. */
   async importAdminKey(key: string, name: string): Promise<ApiKeyInfo> {
     if (key.length < 32) throw new InvalidInputError('CONVEYOR_ADMIN_KEY must be at least 32 characters long.');
+    // authenticate() looks only at keys with the prefix: one without could never be used.
+    if (!key.startsWith(KEY_PREFIX) || key.length > PRESENTED_KEY_MAX_LENGTH) {
+      throw new InvalidInputError(
+        `CONVEYOR_ADMIN_KEY must start with "${KEY_PREFIX}" and be at most ${PRESENTED_KEY_MAX_LENGTH} characters long.`,
+      );
+    }
     const row = await this.#db.apiKey.upsert({
       where: { keyHash: hashKey(key) },
       update: {},
@@ -75,7 +84,9 @@ export class ApiKeyStore {
    * (src/events/jobEventBus.ts) hears of it exactly when it is committed.
    */
   async revoke(id: string): Promise<ApiKeyInfo> {
-    const row = await this.#db.apiKey.findUnique({ where: { id } }).catch(() => null);
+    // A malformed id names no key; any other failure (the database down) is not an answer, so that
+    // an operator revoking a leaked key tries again rather than taking it for gone.
+    const row = KEY_ID.safeParse(id).success ? await this.#db.apiKey.findUnique({ where: { id } }) : null;
     if (!row) throw new NotFoundError(`No API key with id ${id}.`);
     const revoked = row.revokedAt
       ? row

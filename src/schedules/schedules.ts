@@ -1,6 +1,7 @@
 import { ConflictError, InvalidInputError, NotFoundError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { LIMITS } from '../queue/limits.js';
+import { unstorableText } from '../queue/storableJson.js';
 import type { JobQueue } from '../queue/queue.js';
 import type { Db } from '../queue/sql/fragments.js';
 import { checkSchedule, type ScheduleDefinition } from './definition.js';
@@ -125,6 +126,9 @@ export class Schedules {
   }
 }
 
+/** BAD_USER_INPUT for a name no schedule can have: too long, or text PostgreSQL cannot store (a NUL was a 22021 there). */
 function checkName(name: string) {
   if (name.length > LIMITS.idempotencyKeyLength) throw new InvalidInputError('No schedule has a name that long.');
+  const problem = unstorableText(name);
+  if (problem) throw new InvalidInputError(`name ${problem}.`);
 }
