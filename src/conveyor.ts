@@ -185,6 +185,7 @@ async function startApi(deps: {
       requestBodyLimitBytes: config.graphql.requestBodyLimitBytes,
       maxResponseBytes: config.graphql.maxResponseBytes,
       corsOrigins: config.corsOrigins,
+      listenHost: config.host,
       subscriptions: config.subscriptions,
       http: config.http,
     },

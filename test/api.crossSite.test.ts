@@ -1,3 +1,4 @@
+import { request as httpRequest } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { loadConfig } from '../src/config.js';
@@ -128,7 +129,40 @@ describe('cross-site requests against a server without authentication (npm start
     expect(await upgrade(conveyor.wsUrl, { origin: `http://${host}` })).toBe('open');
     expect(await upgrade(conveyor.wsUrl, {})).toBe('open');
   });
+
+  it('refuses (421) a request sent to a name that is not its own: a DNS-rebinding page is same-origin, Host gives it away', async () => {
+    const { port } = new URL(conveyor.graphqlUrl);
+    const evil = `evil.example:${port}`;
+    // What a page on evil.example sends once its name resolves to 127.0.0.1: Host and Origin agree.
+    const createKey = JSON.stringify({ query: 'mutation { createApiKey(input: { name: "rebound", role: ADMIN }) { key } }' });
+    const rebound = await post(Number(port), { host: evil, origin: `http://${evil}` }, createKey);
+    expect(rebound.status).toBe(421);
+    expect(await upgrade(conveyor.wsUrl, { host: evil, origin: `http://${evil}` })).toBe(403);
+    expect(await post(Number(port), { host: evil }, JSON.stringify({ query: SET_LIMIT }))).toMatchObject({ status: 421 });
+    expect(await limitOfVictim()).not.toBe(0);
+    // Its own names still answer, with any port.
+    for (const host of [`localhost:${port}`, `127.0.0.1:${port}`, `app.localhost:${port}`]) {
+      expect((await post(Number(port), { host }, JSON.stringify({ query: '{ health { ok } }' }))).status).toBe(200);
+    }
+    expect(await upgrade(conveyor.wsUrl, { host: `localhost:${port}`, origin: `http://localhost:${port}` })).toBe('open');
+  });
 });
+
+/** A POST to the local server with these headers (fetch cannot set Host). */
+function post(port: number, headers: Record<string, string>, body: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const request = httpRequest(
+      { host: '127.0.0.1', port, path: '/graphql', method: 'POST', headers: { 'content-type': 'application/json', ...headers } },
+      (response) => {
+        let text = '';
+        response.on('data', (chunk: Buffer) => (text += chunk.toString('utf8')));
+        response.on('end', () => resolve({ status: response.statusCode ?? -1, body: text }));
+      },
+    );
+    request.once('error', reject);
+    request.end(body);
+  });
+}
 
 describe('CORS_ORIGINS', () => {
   let conveyor: TestConveyor;

@@ -1,4 +1,4 @@
-import type { Server } from 'node:http';
+import type { IncomingMessage, Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createYoga, type YogaServerInstance } from 'graphql-yoga';
 import { EnvelopArmor } from '@escape.tech/graphql-armor';
@@ -23,7 +23,7 @@ import { createMaskError } from './errorMasking.js';
 import { serveGraphQLWs, type ServerContext } from './graphqlWs.js';
 import { createLimitedServer, type HttpLimits } from './httpLimits.js';
 import { watchKeyRevocations } from './keyRevocation.js';
-import { corsFor, isAllowedWebSocketOrigin } from './origins.js';
+import { allowedHostNames, corsFor, isAllowedHost, isAllowedWebSocketOrigin } from './origins.js';
 import { useAuthScopeCacheRelease } from './plugins/useAuthScopeCacheRelease.js';
 import { useCompiledExecution } from './plugins/useCompiledExecution.js';
 import { useCostOfVariables } from './plugins/useCostOfVariables.js';
@@ -48,6 +48,8 @@ export interface SecuritySettings {
   maxResponseBytes: number;
   /** Browser origins besides the server's own (CORS and WebSocket upgrades). */
   corsOrigins: readonly string[];
+  /** The address the server listens on (HOST): without authentication, a name it answers to. */
+  listenHost: string;
   subscriptions: { maxPerConnection: number; maxPerKey: number };
   http: HttpLimits;
 }
@@ -185,7 +187,14 @@ export function buildApp(deps: AppDeps): App {
     maskedErrors: { isDev: deps.exposeErrors ?? false, maskError },
   });
 
-  const routes: HttpRoute[] = [bodyLimitRoute(security.requestBodyLimitBytes), ...(deps.routes ?? [])];
+  // Without authentication, only requests sent to the server's own names (see allowedHostNames).
+  const hostNames = security.authDisabled ? allowedHostNames(security.listenHost, security.corsOrigins) : null;
+  const hostAllowed = (request: IncomingMessage) => hostNames === null || isAllowedHost(request, hostNames);
+  const routes: HttpRoute[] = [
+    ...(hostNames ? [foreignHostRoute(hostAllowed)] : []),
+    bodyLimitRoute(security.requestBodyLimitBytes),
+    ...(deps.routes ?? []),
+  ];
   const routeFailed = (error: unknown) => logger.error({ err: error }, 'an HTTP route failed');
   const server = createLimitedServer(routeRequests(routes, yoga, routeFailed), security.http, logger);
   const graphqlWs = serveGraphQLWs({
@@ -193,7 +202,7 @@ export function buildApp(deps: AppDeps): App {
     path: GRAPHQL_PATH,
     yoga,
     maxPayloadBytes: security.requestBodyLimitBytes,
-    isAllowedOrigin: (request) => isAllowedWebSocketOrigin(request, security.corsOrigins),
+    isAllowedOrigin: (request) => hostAllowed(request) && isAllowedWebSocketOrigin(request, security.corsOrigins),
     viewerOf,
     maskError,
     logger,
@@ -222,6 +231,18 @@ export function buildApp(deps: AppDeps): App {
       await deps.eventInterest.stop();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+/** Refuses (421) a request sent to a name the server does not answer to without authentication. */
+function foreignHostRoute(allowed: (request: IncomingMessage) => boolean): HttpRoute {
+  return {
+    handle(request, response) {
+      if (allowed(request)) return false;
+      response.writeHead(421, { 'content-type': 'text/plain; charset=utf-8' });
+      response.end('This server runs without authentication and answers only to its own names (localhost, its HOST, CORS_ORIGINS).\n');
+      return true;
     },
   };
 }

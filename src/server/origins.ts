@@ -30,3 +30,35 @@ export function isAllowedWebSocketOrigin(request: IncomingMessage, origins: read
     return false; // "null" (sandboxed frames, file://) and anything unparseable
   }
 }
+
+/**
+ * The host names a server without authentication answers to: loopback names, the address it listens
+ * on (unless every address), and those of CORS_ORIGINS. Without authentication every caller is an
+ * admin, and binding to 127.0.0.1 does not keep browsers out: a page whose name its owner points at
+ * 127.0.0.1 (DNS rebinding) is same-origin with the server, sends `Host: evil.example:4000`, and
+ * created an ADMIN key that still worked once authentication was on.
+ */
+export function allowedHostNames(listenHost: string, origins: readonly string[]): Set<string> {
+  const names = new Set(['localhost', '127.0.0.1', '[::1]']);
+  if (!['0.0.0.0', '::', ''].includes(listenHost)) names.add(listenHost.includes(':') ? `[${listenHost}]` : listenHost);
+  for (const origin of origins) {
+    try {
+      names.add(new URL(origin).hostname);
+    } catch {
+      // not a URL: names no host
+    }
+  }
+  return names;
+}
+
+/** Whether a request's Host header names one of `names` (any port; a name under .localhost is loopback too). */
+export function isAllowedHost(request: IncomingMessage, names: ReadonlySet<string>): boolean {
+  const host = request.headers.host;
+  if (host === undefined) return true; // HTTP/1.0 clients and raw tools: no browser sends none
+  try {
+    const { hostname } = new URL(`http://${host}`);
+    return names.has(hostname) || hostname.endsWith('.localhost');
+  } catch {
+    return false;
+  }
+}
