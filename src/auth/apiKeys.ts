@@ -1,5 +1,5 @@
-import { z } from 'zod';
 import { createHash, randomBytes } from 'node:crypto';
+import { z } from 'zod';
 import type { PrismaClient } from '../generated/prisma/client.js';
 import { InvalidInputError, NotFoundError } from '../errors.js';
 import { checkLength, checkUserId } from '../queue/validation.js';
