@@ -74,9 +74,12 @@ describe('a scratch project installs the packed package and follows the README',
     const began = performance.now();
     packDir = await mkdtemp(path.join(tmpdir(), 'conveyor-pack-'));
     project = await mkdtemp(path.join(tmpdir(), 'my-app-'));
-    // `npm pack` runs prepare and prepack (the build) as it would before a release; their output comes
+    // The build that prepack runs before a release, then the pack without its scripts: `prepare`
+    // (prisma generate) would delete and rewrite src/generated/prisma, and a test starting a process
+    // from src/ meanwhile failed to load it (ENOENT, a CI run of the chaos test). Its output comes
     // before the JSON.
-    const packed = await run('npm', ['pack', '--pack-destination', packDir, '--json'], {
+    await run('npm', ['run', 'build'], { cwd: REPO, timeout: 180_000, maxBuffer: 16 << 20 });
+    const packed = await run('npm', ['pack', '--ignore-scripts', '--pack-destination', packDir, '--json'], {
       cwd: REPO,
       timeout: 180_000,
       maxBuffer: 16 << 20,
