@@ -1,12 +1,11 @@
 import { readFile } from 'node:fs/promises';
-import type { Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parse } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { WebSocket } from 'ws';
 import { startTestConveyor, type TestConveyor } from '../testing/conveyor.js';
 import { createTestDatabase, withClient } from '../testing/database.js';
 import { connected, createWsClient, postGraphQL, Recorder, wsOperation } from '../testing/graphqlClient.js';
+import { rawWsClient } from '../testing/rawWsClient.js';
 import { sseRequest } from '../testing/sse.js';
 import { freePort } from '../testing/ports.js';
 import { spawnConveyor, waitForServer } from '../testing/processes.js';
@@ -15,6 +14,13 @@ const KiB = 1024;
 const codes = (result: { errors?: readonly { extensions?: Record<string, unknown> }[] }) => [
   ...new Set((result.errors ?? []).map((error) => error.extensions?.code)),
 ];
+/** A server without worker or maintenance, with a response budget of 64 KiB (a payload may take half). */
+const SMALL_BUDGET = {
+  WORKER_ENABLED: 'false',
+  MAINTENANCE_ENABLED: 'false',
+  MAX_RESPONSE_BYTES: String(64 * KiB),
+  MAX_PAYLOAD_BYTES: String(32 * KiB),
+};
 const blob = (bytes: number, tag = '') => ({ tag, blob: 'x'.repeat(bytes - 30) });
 
 describe('the bytes one request may make the server hold', () => {
@@ -22,11 +28,8 @@ describe('the bytes one request may make the server hold', () => {
   beforeAll(async () => {
     conveyor = await startTestConveyor({
       env: {
-        WORKER_ENABLED: 'false',
-        MAINTENANCE_ENABLED: 'false',
+        ...SMALL_BUDGET,
         EXTERNAL_JOB_TYPES: 'blob',
-        MAX_RESPONSE_BYTES: String(64 * KiB),
-        MAX_PAYLOAD_BYTES: String(32 * KiB),
         DEFAULT_USER_CONCURRENCY: '100',
       },
     });
@@ -94,13 +97,7 @@ describe('jobs read on demand and texts count against the same budget, over HTTP
   let loggedId: string;
   beforeAll(async () => {
     conveyor = await startTestConveyor({
-      env: {
-        WORKER_ENABLED: 'false',
-        MAINTENANCE_ENABLED: 'false',
-        EXTERNAL_JOB_TYPES: 'logger',
-        MAX_RESPONSE_BYTES: String(64 * KiB),
-        MAX_PAYLOAD_BYTES: String(32 * KiB),
-      },
+      env: { ...SMALL_BUDGET, EXTERNAL_JOB_TYPES: 'logger' },
     });
     // 100 children: the flow's 101 jobs fit (256 bytes each), the 100 × 100 of its children's parent's children do not.
     const flow = await conveyor.queue.submitFlow({
@@ -154,20 +151,11 @@ describe('jobs read on demand and texts count against the same budget, over HTTP
 
 /** Sends `count` of `query` on one graphql-ws socket in one write, stops reading, and leaves it so for 5 s. */
 async function floodWithoutReading(wsUrl: string, count: number, query: string) {
-  const socket = new WebSocket(wsUrl, 'graphql-transport-ws');
-  await new Promise((resolve, reject) => {
-    socket.once('open', resolve);
-    socket.once('error', reject);
-  });
-  socket.send(JSON.stringify({ type: 'connection_init' }));
-  await new Promise((resolve) => socket.once('message', resolve)); // connection_ack
-  const raw = (socket as unknown as { _socket: Socket })._socket;
-  raw.cork();
-  for (let i = 0; i < count; i++) socket.send(JSON.stringify({ id: `q${i}`, type: 'subscribe', payload: { query } }));
-  raw.uncork();
-  raw.pause();
+  const client = await rawWsClient(wsUrl);
+  client.sendTogether(Array.from({ length: count }, (_, i) => ({ id: `q${i}`, query })));
+  client.stopReading();
   await sleep(5000);
-  socket.terminate();
+  client.socket.terminate();
 }
 
 /** Peak resident memory of a process (VmHWM), in MB. */

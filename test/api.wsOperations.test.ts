@@ -1,16 +1,9 @@
-import type { Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { WebSocket } from 'ws';
 import { MAX_OPERATIONS_IN_FLIGHT } from '../src/server/graphqlWs.js';
 import { startTestConveyor, type TestConveyor } from '../testing/conveyor.js';
-
-interface Message {
-  id?: string;
-  type: string;
-  payload?: { data?: unknown; errors?: { extensions?: { code?: string } }[] } | { extensions?: { code?: string } }[];
-}
+import { rawWsClient } from '../testing/rawWsClient.js';
 
 async function until(check: () => boolean | Promise<boolean>, what: string | (() => Promise<string>), timeoutMs = 10_000) {
   const deadline = Date.now() + timeoutMs;
@@ -18,36 +11,6 @@ async function until(check: () => boolean | Promise<boolean>, what: string | (()
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${typeof what === 'string' ? what : await what()}`);
     await sleep(20);
   }
-}
-
-/** A graphql-transport-ws client by hand, so that the test decides when its messages leave: all in one write. */
-async function rawClient(url: string) {
-  const socket = new WebSocket(url, 'graphql-transport-ws');
-  const messages: Message[] = [];
-  socket.on('message', (data: Buffer) => messages.push(JSON.parse(data.toString('utf8')) as Message));
-  await new Promise((resolve, reject) => {
-    socket.once('open', resolve);
-    socket.once('error', reject);
-  });
-  socket.send(JSON.stringify({ type: 'connection_init' }));
-  await until(() => messages.some((m) => m.type === 'connection_ack'), 'connection_ack');
-  return {
-    socket,
-    messages,
-    sendTogether(operations: { id: string; query: string }[]) {
-      const raw = (socket as unknown as { _socket: Socket })._socket;
-      raw.cork();
-      for (const { id, query } of operations) socket.send(JSON.stringify({ id, type: 'subscribe', payload: { query } }));
-      raw.uncork();
-    },
-    /** Each operation's outcome so far: 'data', its first error's code, or undefined. */
-    outcome(id: string): string | undefined {
-      const message = messages.find((m) => m.id === id && (m.type === 'next' || m.type === 'error'));
-      if (!message) return undefined;
-      const errors = Array.isArray(message.payload) ? message.payload : message.payload?.errors;
-      return errors?.[0]?.extensions?.code ?? 'data';
-    },
-  };
 }
 
 describe('operations in flight on one graphql-ws socket', () => {
@@ -76,7 +39,7 @@ describe('operations in flight on one graphql-ws socket', () => {
   };
 
   it(`runs at most ${MAX_OPERATIONS_IN_FLIGHT} at once; the rest, sent in the same write, wait their turn`, async () => {
-    const client = await rawClient(conveyor.wsUrl);
+    const client = await rawWsClient(conveyor.wsUrl);
     const operations = Array.from({ length: MAX_OPERATIONS_IN_FLIGHT + 4 }, (_, i) => ({
       id: `op${i}`,
       query: `mutation { setUserConcurrency(userId: "locked", limit: ${i + 1}) { limit } }`,
@@ -102,7 +65,7 @@ describe('operations in flight on one graphql-ws socket', () => {
   });
 
   it('takes a hundred subscriptions sent in one write, each in turn', async () => {
-    const client = await rawClient(conveyor.wsUrl);
+    const client = await rawWsClient(conveyor.wsUrl);
     const subscriptions = Array.from({ length: 100 }, (_, i) => ({
       id: `s${i}`,
       query: `subscription { jobUpdated(userId: "watched-${i}") { id } }`,
