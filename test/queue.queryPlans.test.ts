@@ -249,6 +249,23 @@ describe('query plans of the hot statements', () => {
     expect(rowsRead(probes)).toBe(1);
   });
 
+  it("a page of a flow's jobs (flowUpdated's first events, the flow query) is one range of the flow's index, not a sort of the flow", async () => {
+    const flow = await harness.queue.submitFlow({
+      type: 'echo',
+      userId: 'flow',
+      children: Array.from({ length: 3000 }, () => ({ type: 'echo', userId: 'flow' })),
+    });
+    const middle = BigInt(flow.jobs[1500]!.seq);
+    for (const afterSeq of [null, middle]) {
+      const nodes = await explain(statementOf((db) => dependencies.flowJobsPage(db, { rootId: flow.root.id, afterSeq, limit: 100 })));
+      expect(nodes.map((node) => node['Index Name']).filter(Boolean)).toEqual(['jobs_flow_root_id_seq_idx']);
+      expect(nodes.filter((node) => node['Node Type'] === 'Sort')).toEqual([]);
+      expect(rowsScanned(nodes.filter((node) => node['Index Name']))).toBe(100);
+    }
+    const page = await dependencies.flowJobsPage(harness.prisma, { rootId: flow.root.id, afterSeq: middle, limit: 100 });
+    expect(page.map((job) => job.id)).toEqual(flow.jobs.slice(1501, 1601).map((job) => job.id));
+  });
+
   it('no statement is costed high enough for PostgreSQL to JIT-compile it (on a server built with LLVM)', async () => {
     // At PostgreSQL's default jit_above_cost (100 000) a server with LLVM compiles the statement's
     // expressions before running it: a version of the promotion pass costed 137 000 (over a

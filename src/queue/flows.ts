@@ -11,6 +11,7 @@ import {
   dependencyEdgesInsert,
   dependencyList,
   flowGet,
+  flowJobsPage,
   type DependencyRow,
   dependencyReopen,
   dependencySettle,
@@ -204,6 +205,12 @@ export class Flows {
   async get(rootId: string, limit: number | null = null) {
     checkJobId(rootId);
     return flowGet(this.#db, rootId, limit);
+  }
+
+  /** A flow's jobs after `afterSeq` (from its first with null) in submission order, at most `limit`, without payloads and results. */
+  async jobsPage(rootId: string, afterSeq: bigint | null, limit: number): Promise<JobRow[]> {
+    checkJobId(rootId);
+    return flowJobsPage(this.#db, { rootId, afterSeq, limit });
   }
 
   /** Retried jobs with dependents: the dependents still waiting wait for them again. */

@@ -209,12 +209,18 @@ export function dependencyList(
   LIMIT ${options.limit ?? null}::int`);
 }
 
+/** A flow's jobs (without payloads and results) after `afterSeq` (all with null) in submission order, the first `limit` (null: all). */
+export function flowJobsPage(db: Db, p: { rootId: string; afterSeq: bigint | null; limit: number | null }) {
+  return db.$queryRaw<JobRow[]>(sql`
+  SELECT ${jobColumns('c')} FROM jobs c
+  WHERE c.flow_root_id = ${p.rootId}::uuid AND c.seq > ${(p.afterSeq ?? 0n).toString()}::bigint
+  ORDER BY c.seq LIMIT ${p.limit}::int`);
+}
+
 /** The jobs of a flow (without payloads and results) in submission order, the first `limit` (null: all), and its child edges. */
 export async function flowGet(db: Db, rootId: string, limit: number | null = null) {
   const [jobs, edges] = await Promise.all([
-    db.$queryRaw<JobRow[]>(
-      sql`SELECT ${jobColumns('c')} FROM jobs c WHERE c.flow_root_id = ${rootId}::uuid ORDER BY c.seq LIMIT ${limit}::int`,
-    ),
+    flowJobsPage(db, { rootId, afterSeq: null, limit }),
     db.$queryRaw<{ parentId: string; childId: string }[]>(sql`
     SELECT d.job_id AS "parentId", d.depends_on_id AS "childId" FROM job_dependencies d JOIN jobs j ON j.id = d.job_id
     WHERE j.flow_root_id = ${rootId}::uuid AND d.is_child`),
