@@ -104,6 +104,14 @@ const cases: Case[] = [
     message: /Cost limit/i,
   },
   {
+    // Lists without a size: a user's 20 jobs, each job's 100 log lines, which the rule counts as 1 each.
+    name: 'a cost bomb through the schema’s default page sizes',
+    as: 'admin',
+    query: `{ ${Array.from({ length: 6 }, (_, i) => `a${i}: userJobs(userId: "u") { nodes { logs { nodes { message fields } } } }`).join(' ')} }`,
+    code: 'BAD_USER_INPUT',
+    message: /Cost limit/i,
+  },
+  {
     name: 'a directive bomb',
     as: 'admin',
     query: `{ health ${'@include(if: true) '.repeat(50)}{ ok } }`,

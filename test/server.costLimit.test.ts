@@ -4,6 +4,7 @@ import { buildSchema, Kind, parse, validate, visit, type DocumentNode } from 'gr
 import { describe, expect, it } from 'vitest';
 import { LIMITS } from '../src/queue/limits.js';
 import { ARMOR } from '../src/server/app.js';
+import { withListSizes } from '../src/server/plugins/useCostOfVariables.js';
 
 const schema = buildSchema(readFileSync(new URL('../schema.graphql', import.meta.url), 'utf8'));
 const operations = parse(readFileSync(new URL('../client/operations.graphql', import.meta.url), 'utf8'));
@@ -29,7 +30,8 @@ describe('the cost limit, with page sizes given as variables counted (useCostOfV
             ? { ...node, value: { kind: Kind.INT, value: String(LIMITS.pageSize) } }
             : undefined,
       });
-      return [{ name: definition.name?.value, cost: costOf(atLargestPage) }];
+      // Lists without a size count the schema's default page, as they are executed.
+      return [{ name: definition.name?.value, cost: costOf(withListSizes(schema, atLargestPage, {}).document) }];
     });
     expect(costs.filter(({ cost }) => cost > ARMOR.costLimit.maxCost)).toEqual([]);
     // The costliest is near the bound, so it is the bound that was chosen for it, not a cost model gone stale.
@@ -38,5 +40,13 @@ describe('the cost limit, with page sizes given as variables counted (useCostOfV
       `{ ${Array.from({ length: 14 }, (_, i) => `a${i}: userJobs(userId: "u", first: ${LIMITS.pageSize}) { edges { node { id type status payload result } } }`).join(' ')} }`,
     );
     expect(costOf(bomb)).toBeGreaterThan(ARMOR.costLimit.maxCost);
+  });
+
+  it("counts a list without a size as the schema's default page, which Armor's rule counted as 1 (158 against 257 100)", () => {
+    const bomb = parse(
+      `{ ${Array.from({ length: 6 }, (_, i) => `a${i}: userJobs(userId: "u") { nodes { logs { nodes { message fields } } } }`).join(' ')} }`,
+    );
+    expect(costOf(bomb)).toBeLessThan(ARMOR.costLimit.maxCost);
+    expect(costOf(withListSizes(schema, bomb, null).document)).toBeGreaterThan(ARMOR.costLimit.maxCost);
   });
 });

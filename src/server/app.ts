@@ -87,8 +87,9 @@ export const GRAPHQL_PATH = '/graphql';
  * Limits on what one operation may ask for (GraphQL Armor). Conveyor's own operations stay below
  * them: the deepest is 4 levels, the largest ~150 tokens, and the costliest (the typed client's
  * `Jobs` and `UserJobsWithResults`, every job field) 18 041 at a page of 100. The cost counts a
- * page size given as a variable too (useCostOfVariables), which Armor's rule counted as 1: at 5 000,
- * the limit then refused the client's own pages of more than 27 jobs.
+ * page size given as a variable, and a list's default page where none is given (useCostOfVariables),
+ * which Armor's rule counted as 1: at 5 000, the limit then refused the client's own pages of more
+ * than 27 jobs.
  */
 export const ARMOR = {
   maxDepth: { n: 10 },
