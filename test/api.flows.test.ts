@@ -1,4 +1,5 @@
 import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
+import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   FlowUpdatedDocument,
@@ -138,5 +139,52 @@ describe('flows over GraphQL', () => {
     });
     expect(scheduled.errors?.[0]).toMatchObject({ extensions: { code: 'BAD_USER_INPUT' } });
     expect(scheduled.errors?.[0]?.message).toMatch(/runAt cannot be combined with dependsOn/);
+  });
+});
+
+describe('flowUpdated under a USER key', () => {
+  let conveyor: TestConveyor;
+  let aliceKey: string;
+  beforeAll(async () => {
+    const adminKey = `cvk_${randomBytes(32).toString('base64url')}`;
+    conveyor = await startTestConveyor({
+      env: { AUTH_DISABLED: 'false', CONVEYOR_ADMIN_KEY: adminKey, WORKER_ENABLED: 'false', EXTERNAL_JOB_TYPES: 'remote' },
+    });
+    aliceKey = (await conveyor.apiKeys.create({ name: 'alice', role: 'USER', userId: 'alice' })).key;
+  });
+  afterAll(() => conveyor?.close());
+
+  it("streams the key's own flow, every page of it, and nothing of another user's, on graphql-ws and SSE", async () => {
+    // 150 children: two pages of the snapshot.
+    const flowOf = (userId: string) =>
+      conveyor.queue.submitFlow({ type: 'remote', userId, children: Array.from({ length: 150 }, () => ({ type: 'remote', userId })) });
+    const alices = await flowOf('alice');
+    const bobs = await flowOf('bob');
+    const ws = createWsClient(conveyor.wsUrl, aliceKey);
+    const ready = connected(ws);
+    const own = new Recorder<FlowUpdatedSubscription>(ws, FLOW_UPDATED, { rootId: alices.root.id });
+    const others = new Recorder<FlowUpdatedSubscription>(ws, FLOW_UPDATED, { rootId: bobs.root.id });
+    await ready;
+    const headers = { authorization: `Bearer ${aliceKey}` };
+    const ownSse = new SseSubscription(conveyor.graphqlUrl, FLOW_UPDATED, { rootId: alices.root.id }, headers);
+    const othersSse = new SseSubscription(conveyor.graphqlUrl, FLOW_UPDATED, { rootId: bobs.root.id }, headers);
+    try {
+      const ids = alices.jobs.map((job) => job.id);
+      await own.waitFor((values) => values.length >= ids.length);
+      await expect.poll(() => ownSse.values.length, { timeout: 10_000 }).toBeGreaterThanOrEqual(ids.length);
+      expect(own.values.map((value) => value.flowUpdated.id)).toEqual(ids);
+      expect(ownSse.values.map((value) => value.flowUpdated.id)).toEqual(ids);
+      // A change to bob's flow after the snapshots: still nothing of it.
+      await conveyor.queue.cancelJob(bobs.jobs.at(-1)!.id);
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      expect(others.values).toEqual([]);
+      expect(othersSse.values).toEqual([]);
+    } finally {
+      own.dispose();
+      others.dispose();
+      ownSse.close();
+      othersSse.close();
+      await ws.dispose();
+    }
   });
 });

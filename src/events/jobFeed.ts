@@ -161,7 +161,8 @@ function snapshotReader(queue: JobFeedDeps['queue'], filter: JobFilter): (() => 
     let afterSeq: bigint | null = null;
     return async () => {
       if (done) return null;
-      const rows = await queue.flows.jobsPage(rootId, afterSeq, SNAPSHOT_PAGE);
+      // Another user's flow (a USER key's feed) reads as empty in one statement, not page by page.
+      const rows = await queue.flows.jobsPage(rootId, afterSeq, SNAPSHOT_PAGE, filter.userId);
       done = rows.length < SNAPSHOT_PAGE;
       if (rows.length > 0) afterSeq = BigInt(rows.at(-1)!.seq);
       return rows.map(withoutLeaseToken);

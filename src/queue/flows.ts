@@ -207,10 +207,10 @@ export class Flows {
     return flowGet(this.#db, rootId, limit);
   }
 
-  /** A flow's jobs after `afterSeq` (from its first with null) in submission order, at most `limit`, without payloads and results. */
-  async jobsPage(rootId: string, afterSeq: bigint | null, limit: number): Promise<JobRow[]> {
+  /** A flow's jobs after `afterSeq` (from its first with null) in submission order, at most `limit`, without payloads and results; only `userId`'s with one. */
+  async jobsPage(rootId: string, afterSeq: bigint | null, limit: number, userId: string | null = null): Promise<JobRow[]> {
     checkJobId(rootId);
-    return flowJobsPage(this.#db, { rootId, afterSeq, limit });
+    return flowJobsPage(this.#db, { rootId, afterSeq, limit, userId });
   }
 
   /** Retried jobs with dependents: the dependents still waiting wait for them again. */

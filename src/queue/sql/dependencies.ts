@@ -209,11 +209,15 @@ export function dependencyList(
   LIMIT ${options.limit ?? null}::int`);
 }
 
-/** A flow's jobs (without payloads and results) after `afterSeq` (all with null) in submission order, the first `limit` (null: all). */
-export function flowJobsPage(db: Db, p: { rootId: string; afterSeq: bigint | null; limit: number | null }) {
+/**
+ * A flow's jobs (without payloads and results) after `afterSeq` (all with null) in submission order,
+ * the first `limit` (null: all), only `userId`'s with one.
+ */
+export function flowJobsPage(db: Db, p: { rootId: string; afterSeq: bigint | null; limit: number | null; userId?: string | null }) {
   return db.$queryRaw<JobRow[]>(sql`
   SELECT ${jobColumns('c')} FROM jobs c
   WHERE c.flow_root_id = ${p.rootId}::uuid AND c.seq > ${(p.afterSeq ?? 0n).toString()}::bigint
+    AND (${p.userId ?? null}::text IS NULL OR c.user_id = ${p.userId ?? null}::text)
   ORDER BY c.seq LIMIT ${p.limit}::int`);
 }
 
