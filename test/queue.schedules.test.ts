@@ -133,6 +133,21 @@ describe('firing due schedules', () => {
     expect(broken.nextTickAt.toISOString()).toBe('2026-01-01T00:30:00.000Z');
     expect(lines.filter((line) => line.includes('"schedule":"broken"'))).toHaveLength(1);
   });
+
+  it('keeps a schedule whose ticks cannot be computed from failing the pass: the others fire, it says why and is tried again in a minute', async () => {
+    await harness.schedules.upsert(everyTenMinutes('uncomputable'));
+    await harness.schedules.upsert(everyTenMinutes('fine'));
+    // A cron expression the library refuses (a row written by hand, or by a version that allowed it).
+    await sql(`UPDATE schedules SET cron = '61 * * * *', time_zone = 'UTC', interval_ms = NULL WHERE name = 'uncomputable'`);
+    await dueFrom('uncomputable', '2026-01-01T00:00:00Z');
+    await dueFrom('fine', '2026-01-01T00:10:00Z');
+    expect(await harness.schedules.fireDue({ now: new Date('2026-01-01T00:10:01Z') })).toBe(1);
+
+    expect((await jobsOf('fine')).map((job) => job.runAt)).toEqual(['2026-01-01T00:10:00']);
+    const uncomputable = (await harness.schedules.get('uncomputable'))!;
+    expect(uncomputable.lastError).toMatch(/its ticks could not be computed: .*61/);
+    expect(uncomputable.nextTickAt.toISOString()).toBe('2026-01-01T00:11:01.000Z');
+  });
 });
 
 describe('managing schedules', () => {

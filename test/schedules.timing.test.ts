@@ -55,6 +55,33 @@ describe('schedule timing', () => {
     expect(performance.now() - started).toBeLessThan(500);
   });
 
+  it('fires through the day after the clocks jump forward over a tick (Santiago at midnight, Lord Howe at 02:00)', () => {
+    // 2026-09-06 in Chile: 00:00 becomes 01:00, so the midnight tick comes at 01:00 (04:00Z). For the
+    // 23 hours after it, cron-parser's prev() threw "loop limit exceeded" and no schedule fired.
+    const santiago = checkTiming({ cron: '0 0 * * *', timeZone: 'America/Santiago' });
+    const nextTickAt = new Date('2026-09-06T04:00:00Z');
+    expect(tickAfter(santiago, new Date('2026-09-05T12:00:00Z'))).toEqual(nextTickAt);
+    const fire = (now: string, missedTicks: 'SKIP' | 'RUN_LAST' | 'RUN_EACH') =>
+      iso(ticksToFire({ timing: santiago, missedTicks, maxCatchUp: 10, nextTickAt }, new Date(now)));
+    expect(fire('2026-09-06T04:00:00.500Z', 'SKIP')).toEqual(['2026-09-06T04:00:00.000Z']);
+    expect(fire('2026-09-06T20:00:00Z', 'SKIP')).toEqual([]); // missed, and no longer on time
+    expect(fire('2026-09-06T20:00:00Z', 'RUN_LAST')).toEqual(['2026-09-06T04:00:00.000Z']);
+    expect(fire('2026-09-08T03:30:00Z', 'RUN_EACH')).toEqual([
+      '2026-09-06T04:00:00.000Z',
+      '2026-09-07T03:00:00.000Z',
+      '2026-09-08T03:00:00.000Z',
+    ]);
+    // 2026-10-04 at Lord Howe: 02:00 becomes 02:30 (15:30Z the day before). Every hour of that day
+    // finds the ticks that next() steps through (which passes over the one in the gap).
+    const lordHowe = checkTiming({ cron: '0 2 * * *', timeZone: 'Australia/Lord_Howe' });
+    const from = new Date('2026-10-02T00:00:00Z');
+    const forwards = ticksFrom(lordHowe, from, 4);
+    for (let hour = 0; hour < 36; hour++) {
+      const to = new Date(Date.UTC(2026, 9, 3, 12 + hour));
+      expect(latestTicksBetween(lordHowe, from, to, 5), to.toISOString()).toEqual(forwards.filter((tick) => tick <= to));
+    }
+  });
+
   it.each([
     [{ cron: '61 * * * *' }, /Invalid cron expression/],
     [{ cron: '   ' }, /cron must be/],

@@ -60,17 +60,29 @@ export async function fireDueSchedules(
   return made;
 }
 
+/** How long a schedule whose ticks could not be computed waits before the next try. */
+const RETRY_UNCOMPUTABLE_MS = 60_000;
+
 function plan(row: ScheduleRow, now: Date, jobTypes: JobQueue['jobTypes']): Firing {
-  const timing = timingOf(row);
-  const ticks = ticksToFire({ timing, missedTicks: row.missedTicks, maxCatchUp: row.maxCatchUp, nextTickAt: row.nextTickAt }, now);
   const advance: ScheduleAdvance = {
     name: row.name,
     expected: row.nextTickAt,
-    nextTickAt: tickAfter(timing, now),
+    nextTickAt: now,
     lastTickAt: null,
     lastJobId: null,
     lastError: null,
   };
+  let ticks: Date[];
+  try {
+    const timing = timingOf(row);
+    ticks = ticksToFire({ timing, missedTicks: row.missedTicks, maxCatchUp: row.maxCatchUp, nextTickAt: row.nextTickAt }, now);
+    advance.nextTickAt = tickAfter(timing, now);
+  } catch (error) {
+    // The cron library failing on one schedule (a row written by hand, a time zone's gap) skips that
+    // schedule's ticks for now and says why; the others in the pass still fire.
+    const lastError = `its ticks could not be computed: ${(error as Error).message}`;
+    return { row, ticks: [], inputs: [], advance: { ...advance, nextTickAt: new Date(now.getTime() + RETRY_UNCOMPUTABLE_MS), lastError } };
+  }
   try {
     // Checked here, in memory, so that one bad template does not fail the batch it would share.
     jobTypes.parsePayload(row.jobType, row.payload);

@@ -55,25 +55,35 @@ export function ticksFrom(timing: Timing, from: Date, count: number): Date[] {
 }
 
 /**
- * The latest `limit` ticks in [from, to], oldest first, read backwards from `to` so that a long gap
- * (a year of minutes) costs `limit` steps, not one per tick missed.
+ * The latest `limit` ticks in [from, to], oldest first. A cron schedule's are read forwards through
+ * windows that end at `to` and double in length until they hold `limit` ticks or reach `from`, so that
+ * a long gap (a year of minutes) costs about `limit` steps, not one per tick missed. Not backwards
+ * with cron-parser's prev(): for a day after the clocks jump forward over a tick (midnight in
+ * America/Santiago, 02:00 at Lord Howe) it throws "loop limit exceeded", while next() steps over
+ * the gap.
  */
 export function latestTicksBetween(timing: Timing, from: Date, to: Date, limit: number): Date[] {
-  const ticks: Date[] = [];
   if ('intervalMs' in timing) {
+    const ticks: Date[] = [];
     const first = Math.ceil(from.getTime() / timing.intervalMs);
     for (let k = Math.floor(to.getTime() / timing.intervalMs); k >= first && ticks.length < limit; k--)
       ticks.push(new Date(k * timing.intervalMs));
-  } else {
-    const expression = cron(timing, new Date(to.getTime() + 1));
-    while (ticks.length < limit) {
-      const tick = expression.prev().toDate();
-      if (tick < from) break;
-      ticks.push(tick);
-    }
+    return ticks.reverse();
   }
-  return ticks.reverse();
+  for (let span = FIRST_WINDOW_MS; ; span *= 2) {
+    const start = Math.max(from.getTime(), to.getTime() - span);
+    const ticks: Date[] = [];
+    const expression = cron(timing, new Date(start - 1));
+    for (let tick = expression.next().toDate(); tick <= to; tick = expression.next().toDate()) {
+      ticks.push(tick);
+      if (ticks.length > limit) ticks.shift();
+    }
+    if (ticks.length >= limit || start === from.getTime()) return ticks;
+  }
 }
+
+/** The first window latestTicksBetween reads: a minute holds a few ticks of most schedules. */
+const FIRST_WINDOW_MS = 60_000;
 
 function cron(timing: { cron: string; timeZone: string }, currentDate: Date) {
   return CronExpressionParser.parse(timing.cron, { currentDate, tz: timing.timeZone });
