@@ -29,7 +29,7 @@ export function createMaskError(logger: Logger): MaskError {
       return withCode(error instanceof GraphQLError ? error : original, original.code);
     }
     if (isClientError(error)) {
-      logger.debug({ code: error.extensions.code }, error.message);
+      logger.debug({ code: error.extensions?.code }, error.message);
       return error;
     }
     if (isDatabaseUnavailable(original ?? error)) {
@@ -38,12 +38,25 @@ export function createMaskError(logger: Logger): MaskError {
       return withCode(new Error(DATABASE_UNAVAILABLE_MESSAGE), 'DATABASE_UNAVAILABLE', { http: { status: 503 } });
     }
     logger.error({ err: original ?? error }, 'unexpected error in a GraphQL operation');
-    return yogaMaskError(error, message, isDev);
+    // graphql-jit's own errors have nothing beneath them, which Yoga's masking takes for a safe error.
+    const masked =
+      error instanceof GraphQLError && error.originalError == null
+        ? new GraphQLError(error.message, { nodes: error.nodes, path: error.path, originalError: new Error(error.message) })
+        : error;
+    return yogaMaskError(masked, message, isDev);
   };
 }
 
-/** A GraphQLError that graphql-js or a limit raised itself, with no other error beneath it. */
+/**
+ * A GraphQLError that graphql-js or a limit raised itself about the request (parse, validation,
+ * variables: no path in the result), with no other error beneath it. An execution error raised
+ * without one beneath it has a path: graphql-jit's own (a null for a non-null field, a value its
+ * scalar cannot serialize) are made so, where graphql-js wraps the same failure around an Error.
+ * They are the server's defects, as graphql-js's are; taken for the client's, a query compiled after
+ * its 10th run answered 500 without its data (graphql-jit's errors carry no `extensions`).
+ */
 function isClientError(error: unknown): error is GraphQLError {
   if (!(error instanceof GraphQLError)) return false;
-  return error.originalError == null || (error.originalError instanceof GraphQLError && isClientError(error.originalError));
+  if (error.originalError == null) return error.path === undefined;
+  return error.originalError instanceof GraphQLError && isClientError(error.originalError);
 }
