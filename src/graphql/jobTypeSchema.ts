@@ -31,6 +31,8 @@ import type { AnyJobType } from '../jobTypes/jobType.js';
 
 interface JsonSchema {
   type?: string | string[];
+  anyOf?: JsonSchema[];
+  oneOf?: JsonSchema[];
   properties?: Record<string, JsonSchema>;
   required?: string[];
   items?: JsonSchema;
@@ -62,7 +64,8 @@ export function jsonSchemaOf(schema: z.ZodType, io: 'input' | 'output'): JsonSch
 /** An object GraphQL can type: at least one field (GraphQL has no empty object), each a GraphQL name. */
 /**
  * The fields of an object type (input or output) made from a JSON Schema object: each property's type
- * from `typeOf`, under the object's name followed by the property's, non-null when required.
+ * from `typeOf`, under the object's name followed by the property's, non-null when required and null
+ * is not one of its values (`z.string().nullable()` is required, and may be null).
  */
 function fieldsOf<T extends GraphQLInputType | GraphQLOutputType>(
   schema: JsonSchema & { properties: Record<string, JsonSchema> },
@@ -73,9 +76,17 @@ function fieldsOf<T extends GraphQLInputType | GraphQLOutputType>(
   return Object.fromEntries(
     Object.entries(schema.properties).map(([key, inner]) => {
       const type = typeOf(inner, `${name}${pascalName(key) ?? key}`);
-      return [key, { type: required.has(key) ? new GraphQLNonNull(type) : type, description: inner.description }];
+      return [key, { type: required.has(key) && !admitsNull(inner) ? new GraphQLNonNull(type) : type, description: inner.description }];
     }),
   );
+}
+
+/** Whether null is a value of the schema: its type says so, one of its branches does, or it says nothing of types. */
+function admitsNull(schema: JsonSchema): boolean {
+  const branches = [...(schema.anyOf ?? []), ...(schema.oneOf ?? [])];
+  if (branches.length > 0) return branches.some(admitsNull);
+  if (schema.type === undefined) return schema.enum === undefined || schema.enum.includes(null);
+  return schema.type === 'null' || (Array.isArray(schema.type) && schema.type.includes('null'));
 }
 
 function hasNamedFields(schema: JsonSchema): schema is JsonSchema & { properties: Record<string, JsonSchema> } {
@@ -197,12 +208,19 @@ export function withJobTypeFields(base: GraphQLSchema, jobTypes: readonly AnyJob
       } satisfies GraphQLFieldConfig<unknown, unknown>;
     }
     if (definition.result) {
+      const resultSchema = definition.result;
       const fieldName = `${name[0]!.toLowerCase()}${name.slice(1)}Result`;
       results[fieldName] = {
         type: maker.output(jsonSchemaOf(definition.result, 'output'), `${name}Result`),
-        description: `The result, typed, when this is a completed job of type "${definition.name}"; null otherwise.`,
-        resolve: (job, args, context, info) =>
-          (job as { type?: string }).type === definition.name ? result.resolve!(job, args, context, info) : null,
+        description:
+          `The result, typed, when this is a completed job of type "${definition.name}"; null otherwise, and null when the ` +
+          "stored result does not match the type's result schema (an outside worker's, or one stored before the schema changed: " +
+          '`result` has it as it is).',
+        resolve: async (job, args, context, info) => {
+          if ((job as { type?: string }).type !== definition.name) return null;
+          const stored: unknown = await result.resolve!(job, args, context, info);
+          return stored != null && resultSchema.safeParse(stored).success ? stored : null;
+        },
       } satisfies GraphQLFieldConfig<unknown, unknown>;
     }
   }
