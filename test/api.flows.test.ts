@@ -12,7 +12,7 @@ import { pino } from 'pino';
 import { z } from 'zod';
 import { defineWorkerJobType, runWorker } from '../src/client/worker.js';
 import { startTestConveyor, type TestConveyor } from '../testing/conveyor.js';
-import { connected, createWsClient, execute, executeOk, Recorder } from '../testing/graphqlClient.js';
+import { connected, createWsClient, execute, executeOk, postGraphQL, Recorder } from '../testing/graphqlClient.js';
 import { checkInvariants } from '../testing/invariants.js';
 import { SseSubscription } from '../testing/sse.js';
 
@@ -186,5 +186,28 @@ describe('flowUpdated under a USER key', () => {
       othersSse.close();
       await ws.dispose();
     }
+  });
+
+  it("cancelling its own job cancels its own children still QUEUED, not another user's in a flow an admin built", async () => {
+    const flow = await conveyor.queue.submitFlow({
+      type: 'remote',
+      userId: 'alice',
+      children: [
+        { type: 'remote', userId: 'alice' },
+        { type: 'remote', userId: 'bob' },
+      ],
+    });
+    const cancelled = await postGraphQL<{ cancelJob: { status: string } }>(
+      conveyor.graphqlUrl,
+      { query: 'mutation ($id: ID!) { cancelJob(id: $id) { status } }', variables: { id: flow.root.id } },
+      { authorization: `Bearer ${aliceKey}` },
+    );
+    expect(cancelled.data?.cancelJob.status).toBe('CANCELLED');
+    const statuses = await Promise.all(flow.jobs.map(async (job) => [job.userId, (await conveyor.queue.getJob(job.id))?.status]));
+    expect(statuses).toEqual([
+      ['alice', 'CANCELLED'],
+      ['alice', 'CANCELLED'],
+      ['bob', 'QUEUED'],
+    ]);
   });
 });

@@ -220,12 +220,15 @@ export class Flows {
   }
 
   /**
-   * After cancelling `jobs`: their children still QUEUED (at any depth) are cancelled too, then the
-   * dependents of all of them settled. Returns the children cancelled.
+   * After cancelling `jobs`: their children still QUEUED (at any depth; only `onlyUserId`'s with one)
+   * are cancelled too, then the dependents of all of them settled. Returns the children cancelled.
    */
-  async cancelPendingChildren(jobs: readonly Pick<JobRow, 'id' | 'status' | 'hasDependents' | 'dependenciesPending'>[]): Promise<JobRow[]> {
+  async cancelPendingChildren(
+    jobs: readonly Pick<JobRow, 'id' | 'status' | 'hasDependents' | 'dependenciesPending'>[],
+    onlyUserId: string | null = null,
+  ): Promise<JobRow[]> {
     const parents = jobs.filter((job) => job.dependenciesPending > 0).map((job) => job.id);
-    const children = parents.length > 0 ? (await pendingDescendants(this.#db, parents)).map((row) => row.id) : [];
+    const children = parents.length > 0 ? (await pendingDescendants(this.#db, parents, onlyUserId)).map((row) => row.id) : [];
     const cancelled = children.length > 0 ? await jobCancelMany(this.#db, children, this.#settings) : [];
     if (cancelled.length > 0) this.#observer.jobsCancelled?.(cancelled);
     await this.settleFinished([...jobs, ...cancelled]);

@@ -216,12 +216,16 @@ export class JobQueue {
     return job ?? this.#leaseRefusal(input.id, input.leaseToken, 'heartbeat');
   }
 
-  async cancelJob(id: string): Promise<JobRow> {
+  /**
+   * Cancels a job, and its children still QUEUED. With `onlyUserId` (a USER key cancelling its own
+   * job), only that user's children: a flow an admin built may hold other users' jobs.
+   */
+  async cancelJob(id: string, options: { onlyUserId?: string | null } = {}): Promise<JobRow> {
     checkJobId(id);
     const [job] = await jobCancelMany(this.#db, [id], this.settings);
     if (!job) return this.#stateRefusal(id, 'cancel');
     this.#observer.jobsCancelled?.([job]);
-    await this.flows.cancelPendingChildren([job]);
+    await this.flows.cancelPendingChildren([job], options.onlyUserId ?? null);
     return job;
   }
 

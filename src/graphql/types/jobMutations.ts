@@ -208,7 +208,7 @@ builder.mutationFields((t) => ({
     authScopes: { ADMIN: true, USER: true },
     resolve: async (_root, { id }, ctx) => {
       await requireOwnJob(ctx, String(id));
-      const job = await ctx.queue.cancelJob(String(id));
+      const job = await ctx.queue.cancelJob(String(id), { onlyUserId: ownUserId(ctx.viewer) });
       ctx.logger.info({ jobId: job.id }, 'job cancelled');
       return jobFromRow(job);
     },

@@ -160,15 +160,16 @@ export function dependencyReopen(db: Db, ids: readonly string[]) {
   SELECT c.id FROM counted_again c WHERE ${NOTIFIED}`);
 }
 
-/** The QUEUED jobs under `ids` along child edges, at any depth (a cancelled parent's pending children). */
-export function pendingDescendants(db: Db, ids: readonly string[]) {
+/** The QUEUED jobs under `ids` along child edges, at any depth (a cancelled parent's pending children), only `onlyUserId`'s with one. */
+export function pendingDescendants(db: Db, ids: readonly string[], onlyUserId: string | null = null) {
   return db.$queryRaw<{ id: string }[]>(sql`
   WITH RECURSIVE tree AS (
     SELECT depends_on_id AS id FROM job_dependencies WHERE job_id = ANY(${[...ids]}::uuid[]) AND is_child
     UNION
     SELECT d.depends_on_id FROM job_dependencies d JOIN tree t ON d.job_id = t.id WHERE d.is_child
   )
-  SELECT j.id FROM tree t JOIN jobs j ON j.id = t.id WHERE j.status = 'QUEUED'`);
+  SELECT j.id FROM tree t JOIN jobs j ON j.id = t.id
+  WHERE j.status = 'QUEUED' AND (${onlyUserId}::text IS NULL OR j.user_id = ${onlyUserId}::text)`);
 }
 
 /**
