@@ -12,13 +12,18 @@ import { checkStorableJson, unstorableText } from './storableJson.js';
 
 const uuid = z.uuid();
 
+/** Whether `text` has the form of a UUID (the ids of jobs and API keys, lease tokens). */
+export function isUuid(text: string): boolean {
+  return uuid.safeParse(text).success;
+}
+
 /** InvalidInputError unless `id` has the form of a job id. */
 export function checkJobId(id: string) {
-  if (!uuid.safeParse(id).success) throw new InvalidInputError(`"${truncate(id, 60)}" is not a job id (a UUID).`);
+  if (!isUuid(id)) throw new InvalidInputError(`"${truncate(id, 60)}" is not a job id (a UUID).`);
 }
 
 export function checkLeaseToken(token: string) {
-  if (!uuid.safeParse(token).success) throw new InvalidInputError('leaseToken is not a lease token (a UUID).');
+  if (!isUuid(token)) throw new InvalidInputError('leaseToken is not a lease token (a UUID).');
 }
 
 export function checkRunAt(runAt: Date) {

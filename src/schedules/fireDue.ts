@@ -64,30 +64,31 @@ export async function fireDueSchedules(
 const RETRY_UNCOMPUTABLE_MS = 60_000;
 
 function plan(row: ScheduleRow, now: Date, jobTypes: JobQueue['jobTypes']): Firing {
-  const advance: ScheduleAdvance = {
+  const advanceTo = (nextTickAt: Date, lastError: string | null): ScheduleAdvance => ({
     name: row.name,
     expected: row.nextTickAt,
-    nextTickAt: now,
+    nextTickAt,
     lastTickAt: null,
     lastJobId: null,
-    lastError: null,
-  };
+    lastError,
+  });
   let ticks: Date[];
+  let nextTickAt: Date;
   try {
     const timing = timingOf(row);
     ticks = ticksToFire({ timing, missedTicks: row.missedTicks, maxCatchUp: row.maxCatchUp, nextTickAt: row.nextTickAt }, now);
-    advance.nextTickAt = tickAfter(timing, now);
+    nextTickAt = tickAfter(timing, now);
   } catch (error) {
     // The cron library failing on one schedule (a row written by hand, a time zone's gap) skips that
     // schedule's ticks for now and says why; the others in the pass still fire.
     const lastError = `its ticks could not be computed: ${(error as Error).message}`;
-    return { row, ticks: [], inputs: [], advance: { ...advance, nextTickAt: new Date(now.getTime() + RETRY_UNCOMPUTABLE_MS), lastError } };
+    return { row, ticks: [], inputs: [], advance: advanceTo(new Date(now.getTime() + RETRY_UNCOMPUTABLE_MS), lastError) };
   }
   try {
     // Checked here, in memory, so that one bad template does not fail the batch it would share.
     jobTypes.parsePayload(row.jobType, row.payload);
   } catch (error) {
-    return { row, ticks: [], inputs: [], advance: { ...advance, lastError: (error as Error).message } };
+    return { row, ticks: [], inputs: [], advance: advanceTo(nextTickAt, (error as Error).message) };
   }
   const inputs = ticks.map((tick): SubmitJobInput => ({
     type: row.jobType,
@@ -101,7 +102,7 @@ function plan(row: ScheduleRow, now: Date, jobTypes: JobQueue['jobTypes']): Firi
     runAt: tick,
     idempotencyKey: tickKey(row.name, tick),
   }));
-  return { row, ticks, inputs, advance };
+  return { row, ticks, inputs, advance: advanceTo(nextTickAt, null) };
 }
 
 /** Firings grouped so that each group's jobs fit one submitJobs call (maxCatchUp ≤ submitBatch). */
