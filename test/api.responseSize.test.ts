@@ -3,12 +3,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { parse } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestConveyor, type TestConveyor } from '../testing/conveyor.js';
-import { createTestDatabase, withClient } from '../testing/database.js';
+import { withClient } from '../testing/database.js';
 import { connected, createWsClient, postGraphQL, Recorder, wsOperation } from '../testing/graphqlClient.js';
 import { rawWsClient } from '../testing/rawWsClient.js';
 import { sseRequest } from '../testing/sse.js';
-import { freePort } from '../testing/ports.js';
-import { spawnConveyor, waitForServer } from '../testing/processes.js';
+import { startServerProcess } from '../testing/serverProcess.js';
 
 const KiB = 1024;
 const codes = (result: { errors?: readonly { extensions?: Record<string, unknown> }[] }) => [
@@ -164,30 +163,10 @@ async function peakRssMb(pid: number): Promise<number> {
   return Number(/VmHWM:\s+(\d+) kB/.exec(status)![1]) / 1024;
 }
 
-/** A server process with the default limits, on a database of its own, without worker. */
+/** A server process with the default limits, on a database of its own, without authentication or worker. */
 async function spawnServerWithDefaults() {
-  const port = await freePort();
-  const database = await createTestDatabase();
-  const server = spawnConveyor({
-    PORT: String(port),
-    DATABASE_URL: database.url,
-    EXTERNAL_JOB_TYPES: 'blob',
-    WORKER_ENABLED: 'false',
-    LOG_LEVEL: 'warn',
-  });
-  const url = `http://127.0.0.1:${port}/graphql`;
-  const stop = async () => {
-    server.child.kill('SIGTERM');
-    await server.exited;
-    await database.drop();
-  };
-  try {
-    await waitForServer(url, server);
-  } catch (error) {
-    await stop();
-    throw error;
-  }
-  return { url, databaseUrl: database.url, pid: server.child.pid!, stop };
+  const server = await startServerProcess({ AUTH_DISABLED: 'true', EXTERNAL_JOB_TYPES: 'blob', WORKER_ENABLED: 'false' });
+  return { url: server.graphqlUrl, databaseUrl: server.databaseUrl, pid: server.process.child.pid!, stop: () => server.close() };
 }
 
 describe('the memory attack of the hardening review, against a server process with the default limits', () => {
