@@ -188,7 +188,7 @@ describe('flowUpdated under a USER key', () => {
     }
   });
 
-  it("cancelling its own job cancels its own children still QUEUED, not another user's in a flow an admin built", async () => {
+  it("cancelling (and retrying) its own job cancels (and retries) its own children, not another user's in a flow an admin built", async () => {
     const flow = await conveyor.queue.submitFlow({
       type: 'remote',
       userId: 'alice',
@@ -208,6 +208,21 @@ describe('flowUpdated under a USER key', () => {
       ['alice', 'CANCELLED'],
       ['alice', 'CANCELLED'],
       ['bob', 'QUEUED'],
+    ]);
+
+    // Retrying it takes her cancelled children with it, and not bob's, which an admin cancelled since.
+    await conveyor.queue.cancelJob(flow.jobs[2]!.id);
+    const retried = await postGraphQL<{ retryJob: { status: string; dependenciesPending: number; waitingFor: string } }>(
+      conveyor.graphqlUrl,
+      { query: 'mutation ($id: ID!) { retryJob(id: $id) { status dependenciesPending waitingFor } }', variables: { id: flow.root.id } },
+      { authorization: `Bearer ${aliceKey}` },
+    );
+    expect(retried.data?.retryJob).toEqual({ status: 'QUEUED', dependenciesPending: 1, waitingFor: 'DEPENDENCIES' });
+    const after = await Promise.all(flow.jobs.map(async (job) => [job.userId, (await conveyor.queue.getJob(job.id))?.status]));
+    expect(after).toEqual([
+      ['alice', 'QUEUED'],
+      ['alice', 'QUEUED'],
+      ['bob', 'CANCELLED'],
     ]);
   });
 });

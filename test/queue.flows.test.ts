@@ -3,8 +3,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { InvalidInputError, NotFoundError } from '../src/errors.js';
 import { DEPENDENCIES_RUN_AT, type DependencyPolicy } from '../src/jobs/states.js';
-import type { FlowJobInput } from '../src/queue/flows.js';
+import { settleUnsettled, type FlowJobInput } from '../src/queue/flows.js';
 import { LIMITS } from '../src/queue/limits.js';
+import type { InTransaction } from '../src/queue/sql/fragments.js';
 import { jobPruneFinished } from '../src/queue/sql/maintenance.js';
 import { withClient } from '../testing/database.js';
 import { checkInvariants } from '../testing/invariants.js';
@@ -173,6 +174,61 @@ describe('flows and dependencies', () => {
     await queue.cancelJob(ids.top);
     expect(await statuses(ids)).toEqual({ top: 'CANCELLED', mid: 'CANCELLED', leaf1: 'CANCELLED', leaf2: 'CANCELLED', side: 'RUNNING' });
     await queue.completeJob(running!.id, running!.leaseToken!);
+    expect(await checkInvariants(harness.databaseUrl)).toEqual([]);
+  });
+
+  it('retrying a cancelled parent retries the children its cancel cancelled, at every level, and waits for them again', async () => {
+    const { queue } = harness;
+    const ids = idsOf((await queue.submitFlow(threeLevels('f-reflow'))).jobs);
+    const [running] = await queue.claimJobs({ types: ['side'], queues: ['f-reflow'], workerId: 'test' });
+    await queue.cancelJob(ids.top);
+    const retried = await queue.retryJob(ids.top);
+    expect(retried).toMatchObject({ status: 'QUEUED', holdsSlot: false, dependenciesPending: 2 });
+    expect(await queue.flowGates.waitReason(retried)).toBe('DEPENDENCIES');
+    expect(await statuses(ids)).toEqual({ top: 'QUEUED', mid: 'QUEUED', leaf1: 'QUEUED', leaf2: 'QUEUED', side: 'RUNNING' });
+    expect(await queue.getJob(ids.mid)).toMatchObject({ holdsSlot: false, dependenciesPending: 2 });
+    expect(await checkInvariants(harness.databaseUrl)).toEqual([]);
+
+    await queue.completeJob(running!.id, running!.leaseToken!);
+    expect((await queue.getJob(ids.top))!.dependenciesPending).toBe(1);
+    await finish('f-reflow', 'leaf1', { result: 1 });
+    await finish('f-reflow', 'leaf2', { result: 2 });
+    await finish('f-reflow', 'mid', { result: 3 });
+    expect(await queue.getJob(ids.top)).toMatchObject({ status: 'QUEUED', holdsSlot: true, dependenciesPending: 0 });
+    await finish('f-reflow', 'top', { result: 'again' });
+    expect(await statuses(ids)).toEqual({ top: 'COMPLETED', mid: 'COMPLETED', leaf1: 'COMPLETED', leaf2: 'COMPLETED', side: 'COMPLETED' });
+    expect(await checkInvariants(harness.databaseUrl)).toEqual([]);
+  });
+
+  it('a retried dependent waits for its dependencies that have not finished; the finished ones are not waited for again', async () => {
+    const { queue } = harness;
+    const ids = idsOf((await queue.submitFlow(threeLevels('f-retry-wait'))).jobs);
+    await finish('f-retry-wait', 'leaf1', 'fail');
+    expect(await statuses(ids)).toEqual({ top: 'FAILED', mid: 'FAILED', leaf1: 'FAILED', leaf2: 'QUEUED', side: 'QUEUED' });
+    // mid waits for leaf2 only (leaf1 ended: its policy was applied once); top waits for mid and side.
+    expect(await queue.retryJob(ids.mid)).toMatchObject({ status: 'QUEUED', holdsSlot: false, dependenciesPending: 1 });
+    // side finishes, and its settling has not run when top is retried (its process stopped right after
+    // the finish): the retry counts it as done, and the settling that maintenance then runs must not
+    // count it a second time.
+    await finish('f-retry-wait', 'side', { result: null });
+    await withClient(harness.databaseUrl, (client) =>
+      client.query('UPDATE job_dependencies SET resolved = false WHERE job_id = $1 AND depends_on_id = $2', [ids.top, ids.side]),
+    );
+    expect(await queue.retryJob(ids.top)).toMatchObject({ status: 'QUEUED', holdsSlot: false, dependenciesPending: 1 });
+    const inTransaction: InTransaction = (work) => harness.prisma.$transaction((tx) => work(tx));
+    await settleUnsettled(harness.prisma, inTransaction, 100, queue.settings);
+    expect(await queue.getJob(ids.top)).toMatchObject({ status: 'QUEUED', holdsSlot: false, dependenciesPending: 1 });
+    expect((await queue.getJob(ids.leaf1))!.status).toBe('FAILED');
+    await finish('f-retry-wait', 'leaf2', { result: null });
+    expect(await queue.getJob(ids.mid)).toMatchObject({ status: 'QUEUED', holdsSlot: true, dependenciesPending: 0 });
+    await finish('f-retry-wait', 'mid', { result: null });
+    await finish('f-retry-wait', 'top', { result: null });
+    expect((await queue.getJob(ids.top))!.status).toBe('COMPLETED');
+    // With every dependency finished, a retried dependent runs at once, its count 0.
+    await queue.cancelJob(ids.leaf1).catch(() => undefined);
+    const { job: doomed } = await queue.submitJob({ type: 'side', userId: 'f-retry-wait', queue: 'f-retry-wait', dependsOn: [ids.leaf1] });
+    expect(doomed.status).toBe('FAILED');
+    expect(await queue.retryJob(doomed.id)).toMatchObject({ status: 'QUEUED', holdsSlot: true, dependenciesPending: 0 });
     expect(await checkInvariants(harness.databaseUrl)).toEqual([]);
   });
 

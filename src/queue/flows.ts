@@ -13,10 +13,12 @@ import {
   flowGet,
   flowJobsPage,
   type DependencyRow,
+  dependencyRecount,
   dependencyReopen,
   dependencySettle,
   dependencyTargetsMark,
   flowJobsMark,
+  cancelledDescendants,
   pendingDescendants,
   unsettledFinished,
   type DependencyEdge,
@@ -213,10 +215,28 @@ export class Flows {
     return flowJobsPage(this.#db, { rootId, afterSeq, limit, userId });
   }
 
-  /** Retried jobs with dependents: the dependents still waiting wait for them again. */
-  async reopenRetried(jobs: readonly Pick<JobRow, 'id' | 'hasDependents'>[]): Promise<void> {
-    const ids = jobs.filter((job) => job.hasDependents).map((job) => job.id);
-    if (ids.length > 0) await dependencyReopen(this.#db, ids);
+  /**
+   * The jobs a retry of `id` takes with it: when it is CANCELLED, its CANCELLED children at every level
+   * (only `onlyUserId`'s with one), so that a cancelled flow runs again as it was.
+   */
+  async cancelledChildren(id: string, onlyUserId: string | null = null): Promise<string[]> {
+    return (await cancelledDescendants(this.#db, id, onlyUserId)).map((row) => row.id);
+  }
+
+  /**
+   * After a retry: the dependents still waiting for retried jobs wait for them again, and retried jobs
+   * that wait for their own dependencies are recounted (dependencyRecount); those it releases are
+   * admitted at once, in the same transaction.
+   */
+  async reopenRetried(jobs: readonly Pick<JobRow, 'id' | 'userId' | 'hasDependents' | 'dependenciesPending'>[]): Promise<void> {
+    const withDependents = jobs.filter((job) => job.hasDependents).map((job) => job.id);
+    const waiting = jobs.filter((job) => job.dependenciesPending > 0).map((job) => job.id);
+    if (withDependents.length > 0) await dependencyReopen(this.#db, withDependents, waiting);
+    if (waiting.length === 0) return;
+    await this.#inTransaction(async (tx) => {
+      const released = await dependencyRecount(tx, waiting);
+      await admitReleased(tx, new Set(released.map((row) => row.userId)), this.#settings);
+    });
   }
 
   /**

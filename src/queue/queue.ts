@@ -238,11 +238,18 @@ export class JobQueue {
     return jobExpireDue(this.#db, limit, this.settings);
   }
 
-  async retryJob(id: string): Promise<JobRow> {
+  /**
+   * FAILED, CANCELLED or EXPIRED → QUEUED, attempts reset. A cancelled flow parent takes its cancelled
+   * children with it (only `onlyUserId`'s with one, as cancelJob); a job waits again for its
+   * dependencies that have not finished.
+   */
+  async retryJob(id: string, options: { onlyUserId?: string | null } = {}): Promise<JobRow> {
     checkJobId(id);
-    const [job] = await jobRetryMany(this.#db, [id], this.settings);
+    const children = await this.flows.cancelledChildren(id, options.onlyUserId ?? null);
+    const rows = await jobRetryMany(this.#db, [id, ...children], this.settings);
+    const job = rows.find((row) => row.id === id);
     if (!job) return this.#stateRefusal(id, 'retry');
-    await this.flows.reopenRetried([job]);
+    await this.flows.reopenRetried(rows);
     return job;
   }
 
@@ -346,7 +353,7 @@ export class JobQueue {
     checkJobFilter(filter);
     const retried: FullJobRow[] = [];
     const count = await actOnMatching(this.#db, 'retry', filter, this.settings, (rows) =>
-      retried.push(...rows.filter((row) => row.hasDependents)),
+      retried.push(...rows.filter((row) => row.hasDependents || row.dependenciesPending > 0)),
     );
     await this.flows.reopenRetried(retried);
     return count;

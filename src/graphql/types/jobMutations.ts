@@ -215,12 +215,14 @@ builder.mutationFields((t) => ({
   }),
   retryJob: t.field({
     type: JobRef,
-    description: 'FAILED or CANCELLED → QUEUED, with its attempts reset.',
+    description:
+      'FAILED, CANCELLED or EXPIRED → QUEUED, with its attempts reset. It waits again for its dependencies that have not finished; ' +
+      "a cancelled flow parent takes its cancelled children with it (under a USER key, only that user's).",
     args: { id: t.arg.id({ required: true }) },
     authScopes: { ADMIN: true, USER: true },
     resolve: async (_root, { id }, ctx) => {
       await requireOwnJob(ctx, String(id));
-      const job = await ctx.queue.retryJob(String(id));
+      const job = await ctx.queue.retryJob(String(id), { onlyUserId: ownUserId(ctx.viewer) });
       ctx.logger.info({ jobId: job.id }, 'job retried');
       return jobFromRow(job);
     },

@@ -76,7 +76,8 @@ builder.mutationFields((t) => ({
   retryJobs: t.field({
     type: JobsChangedRef,
     description:
-      'Retries every FAILED or CANCELLED job matching the filter that existed when the call began, as retryJob does each, ' +
+      'Retries every FAILED, CANCELLED or EXPIRED job matching the filter that existed when the call began, as retryJob does each ' +
+      '(a flow parent does not take its cancelled children with it: only what the filter matches), ' +
       `${LIMITS.bulkBatch} jobs per transaction. Returns how many were retried.`,
     args: { filter: t.arg({ type: JobFilterInput, required: true }) },
     authScopes: { ADMIN: true },

@@ -11,6 +11,7 @@ import { countFinished, type Db, jobColumns, NOTIFIED, notifyCte, raw, sql, stat
 import { ADMITTED_BY_RANK, rankUnderEveryLimit, releaseAndPromote } from './admission.js';
 import { gateColumnsOf, gatePairsOf, gateRowsLocked, gatesTaken, slotsFreedBy } from './gateUnits.js';
 import { slotsWithRoomLocked } from './userSlots.js';
+import { dependenciesWaitedAfterRetry, WAITING_RUN_AT } from './dependencies.js';
 
 /**
  * How a statement takes its target rows' locks. `wait` (one job: cancelJob, retryJob) waits for a row
@@ -90,7 +91,9 @@ export function jobExpireDue(db: Db, limit: number, settings: StatementSettings)
  * (taken in user_id order, as every statement takes them), each user's retried jobs take that user's
  * free slots best first (priority, then submission); the others wait for one, as a submit over the
  * limit does. A user without a slot row (never the case for a job submitted through the queue) gets
- * one, and maintenance promotes the job.
+ * one, and maintenance promotes the job. A job with dependencies not finished (or retried here with
+ * it) waits for them again (dependenciesWaitedAfterRetry), counted, and takes no slot; the caller
+ * then recounts it under the dependencies' locks (dependencyRecount).
  */
 export function jobRetryMany(db: Db, ids: readonly string[], settings: StatementSettings, locking: BulkLocking = 'wait') {
   return db.$queryRaw<FullJobRow[]>(sql`
@@ -98,6 +101,10 @@ export function jobRetryMany(db: Db, ids: readonly string[], settings: Statement
     SELECT id, user_id, type, queue, concurrency_key, status, priority, seq FROM jobs WHERE id = ANY(${[...ids]}::uuid[]) AND status = ANY(${states('retry')})
     ORDER BY id
     ${lockClause(locking)}
+  ),
+  retried_ids AS (SELECT id FROM target),
+  waits AS (
+    SELECT t.id, (SELECT count(*) FROM (${raw(dependenciesWaitedAfterRetry('t'))}) w)::int AS n FROM target t
   ),
   ${countFinished('target', -1)},
   ${gateRowsLocked(raw(gatePairsOf('target')))},
@@ -109,20 +116,23 @@ export function jobRetryMany(db: Db, ids: readonly string[], settings: Statement
     RETURNING 1
   ),
   ranked AS (
-    SELECT r.id, r.eligible AND ${raw(ADMITTED_BY_RANK)} AS takes_slot, r.units
+    SELECT r.id, r.eligible AND ${raw(ADMITTED_BY_RANK)} AS takes_slot, r.units, r.pending
     FROM (
       SELECT e.*, ${raw(rankUnderEveryLimit('e.priority DESC, e.seq', ', e.eligible'))}
       FROM (
-        -- Jobs some limit has no room for at all are left out of the ranks (they take no one's place).
-        SELECT x.*, s.free, ${raw(gateColumnsOf('x', 's.free').columns)}
-        FROM target x LEFT JOIN slots s ON s.user_id = x.user_id
+        -- Jobs some limit has no room for at all, or that wait for dependencies, are left out of the
+        -- ranks (they take no one's place).
+        SELECT x.*, s.free, w.n AS pending, ${raw(gateColumnsOf('x', 's.free', 'w.n = 0').columns)}
+        FROM target x JOIN waits w ON w.id = x.id LEFT JOIN slots s ON s.user_id = x.user_id
         ${raw(gateColumnsOf('x', 's.free').joins)}
       ) e
     ) r
   ),
   retried AS (
     UPDATE jobs j SET status = 'QUEUED', holds_slot = ranked.takes_slot,
-      gate_units = CASE WHEN ranked.takes_slot THEN ranked.units ELSE 0 END, attempts = 0, run_at = now(),
+      gate_units = CASE WHEN ranked.takes_slot THEN ranked.units ELSE 0 END, attempts = 0,
+      run_at = CASE WHEN ranked.pending > 0 THEN ${WAITING_RUN_AT} ELSE now() END,
+      dependencies_pending = ranked.pending,
       -- A retried job has no deadline to start any more: the operator asked for it to run.
       expires_at = NULL,
       started_at = NULL, completed_at = NULL, result = NULL, result_bytes = 0, progress = NULL, progress_message = NULL,

@@ -13,15 +13,30 @@
 import type { DependencyFailurePolicy } from '../../generated/prisma/client.js';
 import type { FullJobRow, JobRow } from '../../jobs/columns.js';
 import { DEPENDENCIES_RUN_AT, FINISHED_STATUSES, type JobStatus } from '../../jobs/states.js';
-import { type Contents, countFinished, type Db, jobColumns, NOTIFIED, notifyCte, raw, sql, states, statusArray } from './fragments.js';
+import {
+  type Contents,
+  countFinished,
+  type Db,
+  jobColumns,
+  NOTIFIED,
+  notifyCte,
+  raw,
+  sql,
+  states,
+  statusArray,
+  statusArrayText,
+} from './fragments.js';
 
 /**
  * A job row `j` waiting for its dependencies (waitsForDependencies in jobs/states.ts): the rows settling
  * may end by policy, so in the source states of that transition.
  */
 function waitingForDependencies(j: string) {
-  return sql`${raw(j)}.status = ANY(${states('dependencyFailed')}) AND ${raw(j)}.run_at = ${raw(`'${DEPENDENCIES_RUN_AT}'::timestamptz`)}`;
+  return sql`${raw(j)}.status = ANY(${states('dependencyFailed')}) AND ${raw(j)}.run_at = ${WAITING_RUN_AT}`;
 }
+
+/** The run_at a job waiting for its dependencies holds (DEPENDENCIES_RUN_AT), as SQL. */
+export const WAITING_RUN_AT = raw(`'${DEPENDENCIES_RUN_AT}'::timestamptz`);
 
 export interface DependencyEdge {
   jobId: string;
@@ -132,9 +147,9 @@ export function dependencySettle(db: Db, ids: readonly string[]) {
 /**
  * A retried dependency (back to QUEUED) is waited for again by its dependents that still wait: their
  * edges to it are unsettled and counted again. Dependents that were released, ended or retried meanwhile
- * are left as they are.
+ * are left as they are, and so are `recounted` (retried with it: dependencyRecount counts them).
  */
-export function dependencyReopen(db: Db, ids: readonly string[]) {
+export function dependencyReopen(db: Db, ids: readonly string[], recounted: readonly string[] = []) {
   return db.$queryRaw<{ id: string }[]>(sql`
   WITH retried AS (
     SELECT id FROM jobs WHERE id = ANY(${[...ids]}::uuid[]) AND status = 'QUEUED' ORDER BY id FOR SHARE
@@ -142,7 +157,7 @@ export function dependencyReopen(db: Db, ids: readonly string[]) {
   dependents AS (
     SELECT j.id FROM jobs j
     WHERE j.id = ANY(ARRAY(SELECT d.job_id FROM job_dependencies d JOIN retried r ON r.id = d.depends_on_id WHERE d.resolved))
-      AND ${waitingForDependencies('j')}
+      AND ${waitingForDependencies('j')} AND j.id <> ALL(${[...recounted]}::uuid[])
     ORDER BY j.id
     FOR UPDATE
   ),
@@ -170,6 +185,72 @@ export function pendingDescendants(db: Db, ids: readonly string[], onlyUserId: s
   )
   SELECT j.id FROM tree t JOIN jobs j ON j.id = t.id
   WHERE j.status = 'QUEUED' AND (${onlyUserId}::text IS NULL OR j.user_id = ${onlyUserId}::text)`);
+}
+
+/**
+ * The CANCELLED jobs under `id`, itself CANCELLED, along child edges through CANCELLED jobs only (what
+ * cancelling it cancelled, and children cancelled before it), only `onlyUserId`'s with one.
+ */
+export function cancelledDescendants(db: Db, id: string, onlyUserId: string | null = null) {
+  return db.$queryRaw<{ id: string }[]>(sql`
+  WITH RECURSIVE tree AS (
+    SELECT id FROM jobs WHERE id = ${id}::uuid AND status = 'CANCELLED'
+    UNION
+    SELECT j.id FROM job_dependencies d JOIN tree t ON d.job_id = t.id JOIN jobs j ON j.id = d.depends_on_id
+    WHERE d.is_child AND j.status = 'CANCELLED' AND (${onlyUserId}::text IS NULL OR j.user_id = ${onlyUserId}::text)
+  )
+  SELECT id FROM tree WHERE id <> ${id}::uuid`);
+}
+
+/**
+ * The dependencies of a job `j` that a retry of it waits for (jobRetryMany): those not finished, and
+ * those retried by the same statement (its rows in CTE `retried_ids`). The finished ones had their
+ * say when they finished (the dependent's policy was applied then) and are not waited for again.
+ */
+export function dependenciesWaitedAfterRetry(j: string): string {
+  return `SELECT d.depends_on_id FROM job_dependencies d JOIN jobs x ON x.id = d.depends_on_id
+    WHERE d.job_id = ${j}.id AND (x.status <> ALL(${statusArrayText(FINISHED_STATUSES)}) OR x.id IN (SELECT id FROM retried_ids))`;
+}
+
+/**
+ * After a retry made `ids` wait again (dependenciesWaitedAfterRetry): each one's edges are set from
+ * its dependencies as they stand now, under their row locks (FOR SHARE: a finish in progress is
+ * waited for), and its count set to the unsettled ones. The retry counted from its snapshot without
+ * these locks, and its edges were settled before (the old finishes), so a dependency that finished
+ * in between would have been missed by its own settling; here it is counted as done. A count that
+ * reaches 0 releases the job, as settling does. Returns the released (the caller admits them).
+ * Locks in settling's order: dependencies, edges, dependents.
+ */
+export function dependencyRecount(db: Db, ids: readonly string[]) {
+  return db.$queryRaw<{ id: string; userId: string }[]>(sql`
+  WITH deps AS (
+    SELECT x.id, x.status FROM jobs x
+    WHERE x.id = ANY(ARRAY(SELECT d.depends_on_id FROM job_dependencies d WHERE d.job_id = ANY(${[...ids]}::uuid[])))
+    ORDER BY x.id
+    FOR SHARE
+  ),
+  edges AS (
+    UPDATE job_dependencies d SET resolved = (x.status = ANY(${statusArray(FINISHED_STATUSES)}))
+    FROM deps x WHERE d.depends_on_id = x.id AND d.job_id = ANY(${[...ids]}::uuid[])
+    RETURNING d.job_id, d.resolved
+  ),
+  dependents AS (
+    SELECT j.id FROM jobs j WHERE j.id = ANY(${[...ids]}::uuid[]) AND ${waitingForDependencies('j')}
+    ORDER BY j.id
+    FOR UPDATE
+  ),
+  recounted AS (
+    UPDATE jobs j SET dependencies_pending = c.n, run_at = CASE WHEN c.n = 0 THEN now() ELSE j.run_at END,
+      version = j.version + 1, updated_at = now()
+    FROM (
+      SELECT w.id, count(e.job_id) FILTER (WHERE NOT e.resolved)::int AS n
+      FROM dependents w LEFT JOIN edges e ON e.job_id = w.id GROUP BY w.id
+    ) c
+    WHERE j.id = c.id AND j.dependencies_pending <> c.n
+    RETURNING j.*
+  ),
+  ${notifyCte('recounted')}
+  SELECT c.id, c.user_id AS "userId" FROM recounted c WHERE c.dependencies_pending = 0 AND ${NOTIFIED}`);
 }
 
 /**

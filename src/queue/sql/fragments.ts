@@ -165,7 +165,8 @@ export function statusArray(statuses: readonly JobStatus[]): Prisma.Sql {
   return raw(statusArrayText(statuses));
 }
 
-function statusArrayText(statuses: readonly JobStatus[]): string {
+/** statusArray as text, for the statements built as strings. */
+export function statusArrayText(statuses: readonly JobStatus[]): string {
   return `ARRAY[${statuses.map((status) => `'${status}'`).join(', ')}]::job_status[]`;
 }
 
