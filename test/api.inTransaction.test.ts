@@ -106,6 +106,11 @@ describe('submitting inside the application’s own transaction (conveyor_submit
     await expect(refused({ type: 'no_such_type', userId: 'u' })).rejects.toThrow(/Unknown job type "no_such_type"/);
     await expect(refused({ type: 'echo', userId: 'u', priority: 5000 })).rejects.toThrow(/priority must be an integer from -1000 to 1000/);
     await expect(refused({ type: 'echo', userId: '' })).rejects.toThrow(/user_id must be 1 to 128 characters/);
+    // Infinite dates: accepted before, and such a job made every list that showed it fail.
+    const inSql = (args: string) => conveyor.prisma.$queryRawUnsafe(`SELECT conveyor_submit_job(type => 'echo', user_id => 'u', ${args})`);
+    await expect(inSql(`run_at => '-infinity'`)).rejects.toThrow(/run_at is before the year 2000/);
+    await expect(inSql(`run_at => 'infinity'`)).rejects.toThrow(/run_at may be at most 366 days ahead/);
+    await expect(inSql(`expires_at => 'infinity'`)).rejects.toThrow(/expires_at may be at most 366 days ahead/);
   });
 
   it('a payload the job type refuses fails when claimed, at once and without retries, saying why', async () => {

@@ -208,9 +208,19 @@ describe('createConveyor: Conveyor inside a service’s own process', () => {
         return `hello ${name}`;
       },
     });
+    // A schema that transforms: its handler gets the payload transformed once.
+    const charge = defineJobType({
+      name: 'charge',
+      payload: z.object({ cents: z.number().transform((amount) => Math.round(amount * 100)) }),
+      async handler({ cents }) {
+        return cents;
+      },
+    });
+    const remind = defineJobType({ name: 'remind', payload: z.object({ at: z.date() }), async handler() {} });
+    const tally = defineJobType({ name: 'tally', payload: z.object({ n: z.number().default(1) }) });
     const conveyor = createConveyor({
       databaseUrl: database.url,
-      jobTypes: [greet],
+      jobTypes: [greet, charge, remind, tally],
       queues: { mail: { maxRunning: 3 } },
       keys: { 'tenant:*': { maxRunning: 1, rateLimit: { max: 10, intervalMs: 60_000 } } },
       env: {},
@@ -238,6 +248,20 @@ describe('createConveyor: Conveyor inside a service’s own process', () => {
       });
       expect(data?.job.result).toBe('hello team');
       expect(lines.some((line) => line.includes('"msg":"job completed"') && line.includes(job.id))).toBe(true);
+
+      // Stored as submitted, transformed once, by the worker: 1.5 → 150 (not 15 000).
+      const { job: charged } = await conveyor.queue.submitJob({ type: 'charge', userId: 'svc', payload: { cents: 1.5 } });
+      expect(charged.payload).toEqual({ cents: 1.5 });
+      for (const deadline = Date.now() + 10_000; (await conveyor.queue.getJob(charged.id))?.status !== 'COMPLETED'; await sleep(25)) {
+        if (Date.now() > deadline) throw new Error('the charge job did not complete');
+      }
+      expect((await conveyor.queue.getJob(charged.id))!.result).toBe(150);
+      // A plain schema's payload is stored as parsed, its defaults filled in, for outside workers in any language.
+      expect((await conveyor.queue.submitJob({ type: 'tally', userId: 'svc' })).job.payload).toEqual({ n: 1 });
+      // A payload JSON cannot carry is refused at submit, not at its first claim.
+      await expect(conveyor.queue.submitJob({ type: 'remind', userId: 'svc', payload: { at: new Date() } })).rejects.toThrow(
+        /Invalid payload for job type "remind": at: .*date/,
+      );
     } finally {
       await conveyor.stop();
       await database.drop();

@@ -172,6 +172,13 @@ export function withJobTypeFields(base: GraphQLSchema, jobTypes: readonly AnyJob
 
   const submits: GraphQLFieldConfigMap<unknown, unknown> = {};
   const results: GraphQLFieldConfigMap<unknown, unknown> = {};
+  // Which job type each name prefix (`SendEmail`) went to. A type whose typed fields would take a
+  // built-in field (a type `job`: submitJob) or another type's (`send_email` and `send-email`) stops
+  // start-up: replacing submitJob, or quietly leaving a type without its fields, broke clients instead.
+  const prefixOwners = new Map<string, string>();
+  const refuse = (definition: AnyJobType, what: string) => {
+    throw new Error(`Job type "${definition.name}" would make ${what}: rename the job type.`);
+  };
   for (const definition of jobTypes) {
     const name = pascalName(definition.name);
     if (!name) continue;
@@ -183,6 +190,15 @@ export function withJobTypeFields(base: GraphQLSchema, jobTypes: readonly AnyJob
       payloadSchema.properties !== undefined &&
       Object.keys(payloadSchema.properties).length === 0 &&
       payloadSchema.additionalProperties === undefined;
+    const typed = definition.result !== undefined || (payloadSchema.type === 'object' && payloadSchema.properties !== undefined);
+    if (typed) {
+      const owner = prefixOwners.get(name);
+      if (owner !== undefined) refuse(definition, `the GraphQL names of job type "${owner}" (submit${name}, ${name}Result)`);
+      prefixOwners.set(name, definition.name);
+      if (mutation.getFields()[`submit${name}`]) refuse(definition, `the typed mutation submit${name}, which is built in`);
+      const resultField = `${name[0]!.toLowerCase()}${name.slice(1)}Result`;
+      if (definition.result && jobType.getFields()[resultField]) refuse(definition, `the field Job.${resultField}, which is built in`);
+    }
     const payload = noFields ? null : maker.input(payloadSchema, `${name}PayloadInput`);
     if (noFields || payload instanceof GraphQLInputObjectType) {
       const input = new GraphQLInputObjectType({

@@ -290,8 +290,7 @@ export class Submissions {
         `payload is ${inputBytes} bytes of JSON; the limit is ${this.#settings.maxPayloadBytes}. Store large data elsewhere and pass a reference.`,
       );
     }
-    // What zod returns (defaults filled in) is what is stored, so it is serialized again.
-    const payloadJson = JSON.stringify(this.#registry.parsePayload(input.type, input.payload ?? {}) ?? {});
+    const payloadJson = JSON.stringify(this.#registry.payloadToStore(input.type, input.payload ?? {}) ?? {});
     const priority = input.priority ?? 0;
     checkRange('priority', priority, -LIMITS.priority, LIMITS.priority);
     const maxAttempts = input.maxAttempts ?? this.#registry.get(input.type)?.maxAttempts ?? this.#settings.defaultMaxAttempts;

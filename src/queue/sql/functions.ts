@@ -115,11 +115,13 @@ DECLARE
 BEGIN
   ${refuse(`type IS NULL OR length(type) NOT BETWEEN 1 AND ${LIMITS.typeLength}`, `'type must be 1 to ${LIMITS.typeLength} characters long.'`)}
   ${refuse(`user_id IS NULL OR length(user_id) NOT BETWEEN 1 AND ${LIMITS.userIdLength}`, `'user_id must be 1 to ${LIMITS.userIdLength} characters long.'`)}
-  ${refuse(`NOT EXISTS (SELECT 1 FROM job_types t WHERE t.name = conveyor_submit_job.type)`, `format('Unknown job type "%s": no running Conveyor process knows it.', type)`)}
+  ${refuse(`NOT EXISTS (SELECT 1 FROM job_types t WHERE t.name = conveyor_submit_job.type)`, `format('Unknown job type "%s": no Conveyor process has declared it (job_types).', type)`)}
   ${refuse(`payload IS NULL OR jsonb_typeof(payload) <> 'object'`, `'payload must be a JSON object.'`)}
   ${refuse(`octet_length(payload::text) > ${settings.maxPayloadBytes}`, `format('payload is %s bytes of JSON; the limit is ${settings.maxPayloadBytes}.', octet_length(payload::text))`)}
   ${refuse(`priority IS NULL OR priority NOT BETWEEN ${-LIMITS.priority} AND ${LIMITS.priority}`, `'priority must be an integer from ${-LIMITS.priority} to ${LIMITS.priority}.'`)}
   ${refuse(`run_at > now() + interval '${LIMITS.runAtHorizonDays} days'`, `'run_at may be at most ${LIMITS.runAtHorizonDays} days ahead.'`)}
+  -- As checkRunAt: before 2000 is a mistake (-infinity, a zero date), not "now".
+  ${refuse(`run_at < '2000-01-01'::timestamptz`, `'run_at is before the year 2000; leave it out to run now.'`)}
   ${refuse(`length(idempotency_key) NOT BETWEEN 1 AND ${LIMITS.idempotencyKeyLength}`, `'idempotency_key must be 1 to ${LIMITS.idempotencyKeyLength} characters long.'`)}
   ${refuse(`backoff_base_ms NOT BETWEEN 0 AND ${LIMITS.backoffBaseMs}`, `'backoff_base_ms must be an integer from 0 to ${LIMITS.backoffBaseMs}.'`)}
   tags := coalesce(tags, '{}');
@@ -140,6 +142,7 @@ BEGIN
   job_queue := coalesce(conveyor_submit_job.queue, (SELECT t.queue FROM job_types t WHERE t.name = conveyor_submit_job.type), 'default');
   ${refuse(`length(job_queue) NOT BETWEEN 1 AND ${LIMITS.queueLength}`, `'queue must be 1 to ${LIMITS.queueLength} characters long.'`)}
   ${refuse(`expires_at <= greatest(now(), coalesce(run_at, now()))`, `'expires_at must be after now and after run_at: the job could never start.'`)}
+  ${refuse(`expires_at > now() + interval '${LIMITS.runAtHorizonDays} days'`, `'expires_at may be at most ${LIMITS.runAtHorizonDays} days ahead.'`)}
   ${refuse(
     `length(concurrency_key) NOT BETWEEN 1 AND ${LIMITS.concurrencyKeyLength} OR concurrency_key !~ ${pg.escapeLiteral(TAG_PATTERN)}`,
     `'concurrency_key must be 1 to ${LIMITS.concurrencyKeyLength} of the characters A-Z a-z 0-9 _ . : / = -.'`,
