@@ -2,7 +2,7 @@ import type { FullJobRow } from '../jobs/columns.js';
 import { sourceStates, type JobStatus } from '../jobs/states.js';
 import { LIMITS } from './limits.js';
 import type { QueueSettings } from './queueTypes.js';
-import { jobCancelMany, jobRetryMany } from './sql/cancelRetry.js';
+import { jobCancelMany, jobRetryWithKeyGates } from './sql/cancelRetry.js';
 import type { Db } from './sql/fragments.js';
 import { jobSearchIds, jobSeqLatest, type JobFilter } from './sql/search.js';
 import { retryOnDeadlock } from '../db/postgresError.js';
@@ -12,7 +12,7 @@ export type BulkAction = 'cancel' | 'retry';
 // Rows another statement holds are skipped rather than waited for (BulkLocking).
 const STATEMENTS: Record<BulkAction, (db: Db, ids: readonly string[], settings: QueueSettings) => Promise<FullJobRow[]>> = {
   cancel: (db, ids, settings) => jobCancelMany(db, ids, settings, 'skip'),
-  retry: (db, ids, settings) => jobRetryMany(db, ids, settings, 'skip'),
+  retry: (db, ids, settings) => jobRetryWithKeyGates(db, ids, settings, 'skip'),
 };
 
 /**

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ConflictError, InvalidInputError } from '../errors.js';
 import type { PrismaClient } from '../generated/prisma/client.js';
 import type { JobRow } from '../jobs/columns.js';
@@ -38,6 +39,8 @@ export type FlowGate = Awaited<ReturnType<typeof gateList>>[number];
 
 /** How long configure waits for the transactions that could not see a new gate (say, a stuck app transaction). */
 const IN_FLIGHT_WAIT_MS = 30_000;
+/** Rounds of demotion before configure gives up on rows held by other statements (5 ms × round pauses: ~4 s). */
+const SETTLE_ROUNDS = 40;
 /** How old the gate settings behind waitingFor may be: they change by an operator's hand, seldom. */
 const SETTINGS_TTL_MS = 250;
 /** The wait reasons in the order WAIT_REASONS lists them: the more fundamental first. */
@@ -73,13 +76,17 @@ export class FlowGates {
       checkRange('rateLimit.intervalMs', change.rateLimit.intervalMs, LIMITS.rateIntervalMs.min, LIMITS.rateIntervalMs.max);
     }
     const [gate] = await gateUpsert(this.#db, scope, name, change);
+    // A statement that admitted a job of the gate before the gate existed did not count it: those
+    // still open are waited out, so that the counts below see their jobs (for a key template, before
+    // its keys' gates are made: a job submitted in an application's open transaction was not seen,
+    // and its key's gate, made at the next submit, counted it as 0).
+    if (gate?.created) await this.#waitForInFlight();
     if (scope === 'KEY' && isKeyTemplate(name)) {
       // The template's settings go to its keys' gates; each key with live jobs is brought in line.
       const keys = await keyTemplateApply(this.#db, name);
-      if (keys.some((key) => key.made)) await this.#waitForInFlight();
+      if (!gate?.created && keys.some((key) => key.made)) await this.#waitForInFlight();
       for (const key of keys) await this.#bringInLine(scope, key.name);
     } else {
-      if (gate?.created) await this.#waitForInFlight();
       await this.#bringInLine(scope, name);
     }
     this.#cached = null;
@@ -136,13 +143,21 @@ export class FlowGates {
     await this.#settle(scope, name);
   }
 
-  /** Demotes until nothing is past the cap (rows being claimed right then are skipped, so it may take a few rounds). */
+  /**
+   * Demotes until no ready job is past the cap: rows another statement holds right then (a claim, a
+   * release) are skipped, so it runs again, after a short pause when a round could demote none.
+   */
   async #settle(scope: GateScope, name: string): Promise<void> {
-    for (let round = 0; round < 20; round++) {
+    for (let round = 1; ; round++) {
       // The changed jobs' events go out from the statement itself (NOTIFY).
-      const changed = await this.#retryingDeadlocks(() => gateDemote(this.#db, scope, name, this.#settings));
-      if (!changed.some((job) => job.demoted)) break;
-      if (round === 19) throw new ConflictError(`The ${scope.toLowerCase()} ${name} kept changing; its jobs are settled by maintenance.`);
+      const [outcome] = await this.#retryingDeadlocks(() => gateDemote(this.#db, scope, name, this.#settings));
+      if (!outcome || outcome.skipped === 0) break;
+      if (round === SETTLE_ROUNDS) {
+        throw new ConflictError(
+          `The ${scope.toLowerCase()} ${name} is set, but ${outcome.skipped} of its ready jobs stayed locked by other statements: set it again.`,
+        );
+      }
+      if (outcome.demoted === 0) await sleep(5 * round);
     }
     await this.#retryingDeadlocks(() => jobPromoteWaiting(this.#db, { userIds: [], gates: [{ scope, name }] }, this.#settings));
   }

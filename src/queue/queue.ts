@@ -17,7 +17,7 @@ import { Flows, type FlowJobInput, type SubmittedFlow } from './flows.js';
 import { jobAttemptList, type JobAttempt } from './sql/attempts.js';
 import { checkLogLine, type LogLineInput } from './logLines.js';
 import { jobLogDroppedCount, jobLogGetMany, jobLogPage, type JobLogLine } from './sql/logs.js';
-import { jobCancelMany, jobExpireDue, jobRetryMany } from './sql/cancelRetry.js';
+import { jobCancelMany, jobExpireDue, jobRetryWithKeyGates } from './sql/cancelRetry.js';
 import { jobSearch, type JobFilter } from './sql/search.js';
 import { jobThroughputGet, THROUGHPUT_LIMITS, type ThroughputPoint } from './sql/throughput.js';
 import { userSlotFill, userSlotSetLimit, userSlotShrink } from './sql/userLimits.js';
@@ -246,7 +246,7 @@ export class JobQueue {
   async retryJob(id: string, options: { onlyUserId?: string | null } = {}): Promise<JobRow> {
     checkJobId(id);
     const children = await this.flows.cancelledChildren(id, options.onlyUserId ?? null);
-    const rows = await jobRetryMany(this.#db, [id, ...children], this.settings);
+    const rows = await jobRetryWithKeyGates(this.#db, [id, ...children], this.settings);
     const job = rows.find((row) => row.id === id);
     if (!job) return this.#stateRefusal(id, 'retry');
     await this.flows.reopenRetried(rows);

@@ -11,6 +11,7 @@ import { countFinished, type Db, jobColumns, NOTIFIED, notifyCte, raw, sql, stat
 import { ADMITTED_BY_RANK, rankUnderEveryLimit, releaseAndPromote } from './admission.js';
 import { gateColumnsOf, gatePairsOf, gateRowsLocked, gatesTaken, slotsFreedBy } from './gateUnits.js';
 import { slotsWithRoomLocked } from './userSlots.js';
+import { keyGatesOfJobsEnsure } from './keyGates.js';
 import { dependenciesWaitedAfterRetry, WAITING_RUN_AT } from './dependencies.js';
 
 /**
@@ -150,4 +151,10 @@ export function jobRetryMany(db: Db, ids: readonly string[], settings: Statement
   ${gatesTaken('retried')},
   ${notifyCte('retried')}
   SELECT ${jobColumns('c', 'all')} FROM retried c WHERE ${NOTIFIED}`);
+}
+
+/** jobRetryMany after the gates of the jobs' keys are made, in a statement of their own (keyGatesOfJobsEnsure says why). */
+export async function jobRetryWithKeyGates(db: Db, ids: readonly string[], settings: StatementSettings, locking: BulkLocking = 'wait') {
+  await keyGatesOfJobsEnsure(db, ids);
+  return jobRetryMany(db, ids, settings, locking);
 }

@@ -121,12 +121,14 @@ export function gateRateRelease(db: Db, limit: number, settings: StatementSettin
 /**
  * Hands back the slots (and gate units) of the gate's ready jobs past its cap, or of all of them while
  * it is paused, lowest ranked first; their users' slots go to other waiting jobs. Jobs another
- * statement holds are skipped (being claimed or changed right then: the caller runs it again until
- * nothing is demoted); returns the demoted and the promoted jobs.
+ * statement holds are skipped (being claimed or changed right then). Returns how many were demoted,
+ * and how many past the cap were skipped: the caller runs it again, after a pause, until none is.
+ * Stopping at a round that demoted nothing left such a job ready (a claim's byte bound had locked it
+ * and let it go), and it was handed out under a pause.
  */
 export function gateDemote(db: Db, scope: GateScope, name: string, settings: StatementSettings) {
   const { column } = GATE_SCOPES[scope];
-  return db.$queryRaw<(JobRow & { demoted: boolean })[]>(sql`
+  return db.$queryRaw<{ demoted: number; skipped: number }[]>(sql`
   WITH gate AS MATERIALIZED (
     SELECT CASE WHEN paused THEN 2147483647
                 ELSE greatest(used - coalesce(max_running, used), rate_used - coalesce(rate_limit, rate_used), 0) END AS excess
@@ -143,11 +145,15 @@ export function gateDemote(db: Db, scope: GateScope, name: string, settings: Sta
     ))
     RETURNING j.*
   ),
+  -- The gate's ready jobs as the statement began, locked or not (the demoted ones among them).
+  ready AS (SELECT count(*)::int AS n FROM jobs WHERE ${raw(column)} = ${name} AND status = 'QUEUED' AND holds_slot),
   ${slotsFreedBy('demoted')},
   ${releaseAndPromote(settings)},
-  changed AS (SELECT *, true AS demoted FROM demoted UNION ALL SELECT *, false FROM promoted),
+  changed AS (SELECT * FROM demoted UNION ALL SELECT * FROM promoted),
   ${notifyCte('changed')}
-  SELECT ${jobColumns('c')}, c.demoted FROM changed c WHERE ${NOTIFIED}`);
+  SELECT (SELECT count(*)::int FROM demoted) AS demoted,
+    greatest(least((SELECT n FROM ready), (SELECT excess FROM gate)) - (SELECT count(*)::int FROM demoted), 0) AS skipped
+  WHERE ${NOTIFIED}`);
 }
 
 /**

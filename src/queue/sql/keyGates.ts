@@ -54,18 +54,34 @@ export function keyGateEnsure(db: Db, keys: readonly string[]) {
 }
 
 /**
- * A template's change handed to the gates made from it, and a gate made for each key of its prefix
- * that live jobs name and that has none yet (jobs admitted before the template existed); returns
- * the keys with live jobs, whose holders the caller then counts and settles.
+ * Makes the gates of the keys the jobs `ids` name, from their templates, before a statement admits
+ * them again (a retry). A template configured while a job was finished made no gate for its key (only
+ * live jobs' keys get one then), and the retried job was admitted uncounted beside the cap.
+ */
+export function keyGatesOfJobsEnsure(db: Db, ids: readonly string[]) {
+  return db.$queryRaw<{ name: string }[]>(
+    gatesFromTemplates(
+      sql`(SELECT DISTINCT concurrency_key AS name FROM jobs WHERE id = ANY(${[...ids]}::uuid[]) AND concurrency_key IS NOT NULL)`,
+    ),
+  );
+}
+
+/**
+ * A template's change handed to the gates made from it (and from shorter templates of its keys), and a
+ * gate made for each key of its prefix that live jobs name and that has none yet (jobs admitted before
+ * the template existed); returns the keys with live jobs, whose holders the caller then counts and settles.
  */
 export function keyTemplateApply(db: Db, template: string) {
   const prefix = template.slice(0, -1);
   return db.$queryRaw<{ name: string; made: boolean }[]>(sql`
   WITH tpl AS (SELECT * FROM flow_gates WHERE scope = 'KEY' AND name = ${template}),
+  -- Its keys' gates, and those of its prefix made from a shorter template: the longest prefix wins,
+  -- for keys that had a gate before this template too.
   updated AS (
     UPDATE flow_gates g SET max_running = t.max_running, paused = t.paused, rate_limit = t.rate_limit,
-      rate_interval_ms = t.rate_interval_ms, updated_at = now()
-    FROM tpl t WHERE g.scope = 'KEY' AND g.template = t.name
+      rate_interval_ms = t.rate_interval_ms, template = t.name, updated_at = now()
+    FROM tpl t WHERE g.scope = 'KEY'
+      AND (g.template = t.name OR (length(g.template) < length(t.name) AND starts_with(g.name, ${prefix})))
     RETURNING g.name
   ),
   live AS (

@@ -236,6 +236,11 @@ export function jobClaimMany(db: Db, p: JobClaimParams) {
     WHERE status = ANY(${states('claim')}) AND holds_slot AND run_at <= now() ${typeFilter} ${queueFilter}
       -- Past its deadline to start, a job is never handed out (maintenance ends it as EXPIRED).
       AND (expires_at IS NULL OR expires_at > now())
+      -- Nor one whose queue, type or key is paused: pausing demotes the ready jobs (gateDemote), but
+      -- one that a statement held locked right then (a release, another claim) was skipped and stayed
+      -- ready, and was handed out. Checked once per claim while no gate is paused.
+      AND (NOT EXISTS (SELECT 1 FROM flow_gates WHERE paused)
+           OR NOT EXISTS (SELECT 1 FROM flow_gates g WHERE g.paused AND (${raw(isGateOf('g', 'jobs'))})))
     ORDER BY priority DESC, run_at, seq
     LIMIT ${p.limit}::int
     FOR UPDATE SKIP LOCKED
@@ -343,8 +348,11 @@ export function jobReleaseMany(db: Db, leases: readonly { id: string; leaseToken
       lease_token = NULL, lease_expires_at = NULL, progress = NULL, progress_message = NULL,
       updated_at = now(), version = j.version + 1,
       -- A job under a rate limit gave its rate unit to the ledger when it started: it goes back through
-      -- admission (and a new rate unit) rather than start again uncounted.
-      holds_slot = NOT EXISTS (SELECT 1 FROM flow_gates g WHERE g.rate_limit IS NOT NULL AND (${raw(isGateOf('g', 'j'))}))
+      -- admission (and a new rate unit) rather than start again uncounted. So does one whose gate was
+      -- paused, or had its cap lowered below its running jobs, meanwhile: kept ready, it was handed out
+      -- again at once.
+      holds_slot = NOT EXISTS (SELECT 1 FROM flow_gates g WHERE (${raw(isGateOf('g', 'j'))})
+        AND (g.rate_limit IS NOT NULL OR g.paused OR g.used > g.max_running))
     FROM input
     WHERE ${HELD} AND j.status = ANY(${states('release')})
     RETURNING j.*
