@@ -203,6 +203,22 @@ describe('flowUpdated under a USER key', () => {
       { authorization: `Bearer ${aliceKey}` },
     );
     expect(cancelled.data?.cancelJob.status).toBe('CANCELLED');
+    // flow(rootId) shows her jobs of it and the edge between them, not bob's (it was null for her before).
+    const flowQuery = {
+      query: 'query ($id: ID!) { flow(rootId: $id) { jobs { id userId } edges { parentId childId } } }',
+      variables: { id: flow.root.id },
+    };
+    const seen = await postGraphQL<{ flow: { jobs: { id: string; userId: string }[]; edges: unknown[] } | null }>(
+      conveyor.graphqlUrl,
+      flowQuery,
+      {
+        authorization: `Bearer ${aliceKey}`,
+      },
+    );
+    expect(seen.data?.flow).toEqual({
+      jobs: flow.jobs.slice(0, 2).map((job) => ({ id: job.id, userId: 'alice' })),
+      edges: [{ parentId: flow.root.id, childId: flow.jobs[1]!.id }],
+    });
     const statuses = await Promise.all(flow.jobs.map(async (job) => [job.userId, (await conveyor.queue.getJob(job.id))?.status]));
     expect(statuses).toEqual([
       ['alice', 'CANCELLED'],

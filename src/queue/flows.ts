@@ -203,10 +203,13 @@ export class Flows {
     return ids.length === 0 ? [] : dependencyList(this.#db, ids, direction, options);
   }
 
-  /** A flow's jobs in submission order (no payloads or results), the first `limit` (null: all), and its parent-child edges. */
-  async get(rootId: string, limit: number | null = null) {
+  /**
+   * A flow's jobs in submission order (no payloads or results), the first `limit` (null: all), and its
+   * parent-child edges; only `userId`'s jobs, and the edges between them, with one.
+   */
+  async get(rootId: string, limit: number | null = null, userId: string | null = null) {
     checkJobId(rootId);
-    return flowGet(this.#db, rootId, limit);
+    return flowGet(this.#db, rootId, limit, userId);
   }
 
   /** A flow's jobs after `afterSeq` (from its first with null) in submission order, at most `limit`, without payloads and results; only `userId`'s with one. */

@@ -76,14 +76,16 @@ builder.queryFields((t) => ({
   flow: t.field({
     type: FlowRef,
     nullable: true,
-    description: 'A flow by its root job (null when there is none, or it is not yours).',
+    description:
+      'A flow by its root job (null when there is none). Under a USER key, only your jobs of it and the edges between ' +
+      "them (a flow an admin built may hold other users' jobs), null when none is yours.",
     args: { rootId: t.arg.id({ required: true }) },
     authScopes: { ADMIN: true, WORKER: true, USER: true },
     resolve: async (_root, { rootId }, ctx, info) => {
       let edges: { parentId: string; childId: string }[] = [];
       const budget = ctx.responseBudget.forExecution(info);
       const jobs = await budget.readJobs(`flow ${String(rootId)}`, async (limit) => {
-        const flow = await ctx.queue.flows.get(String(rootId), limit);
+        const flow = await ctx.queue.flows.get(String(rootId), limit, ownUserId(ctx.viewer));
         edges = flow.edges;
         return flow.jobs;
       });

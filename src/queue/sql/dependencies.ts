@@ -303,13 +303,18 @@ export function flowJobsPage(db: Db, p: { rootId: string; afterSeq: bigint | nul
   ORDER BY c.seq LIMIT ${p.limit}::int`);
 }
 
-/** The jobs of a flow (without payloads and results) in submission order, the first `limit` (null: all), and its child edges. */
-export async function flowGet(db: Db, rootId: string, limit: number | null = null) {
+/**
+ * The jobs of a flow (without payloads and results) in submission order, the first `limit` (null: all),
+ * and its child edges; with `userId`, only that user's jobs and the edges between them.
+ */
+export async function flowGet(db: Db, rootId: string, limit: number | null = null, userId: string | null = null) {
   const [jobs, edges] = await Promise.all([
-    flowJobsPage(db, { rootId, afterSeq: null, limit }),
+    flowJobsPage(db, { rootId, afterSeq: null, limit, userId }),
     db.$queryRaw<{ parentId: string; childId: string }[]>(sql`
-    SELECT d.job_id AS "parentId", d.depends_on_id AS "childId" FROM job_dependencies d JOIN jobs j ON j.id = d.job_id
-    WHERE j.flow_root_id = ${rootId}::uuid AND d.is_child`),
+    SELECT d.job_id AS "parentId", d.depends_on_id AS "childId"
+    FROM job_dependencies d JOIN jobs j ON j.id = d.job_id JOIN jobs c ON c.id = d.depends_on_id
+    WHERE j.flow_root_id = ${rootId}::uuid AND d.is_child
+      AND (${userId}::text IS NULL OR (j.user_id = ${userId}::text AND c.user_id = ${userId}::text))`),
   ]);
   return { jobs, edges };
 }
