@@ -111,6 +111,12 @@ describe('retries', () => {
     expect(await waitForStatus(builtIn, job.id, ['FAILED'])).toMatchObject({ attempts: 1, lastError: 'job timed out' });
   });
 
+  it('a handler that ignores its timeout is given up on: the attempt fails as timed out, its slot comes free', async () => {
+    // Before, it kept its worker slot for good, and its job RUNNING until the lease lapsed.
+    const { job } = await builtIn.queue.submitJob({ type: 'stubborn', userId: 'b6' });
+    expect(await waitForStatus(builtIn, job.id, ['FAILED'], 10_000)).toMatchObject({ attempts: 1, lastError: 'job timed out' });
+  });
+
   it('a handler that first reads its signal after the timeout finds it aborted, and the attempt still fails', async () => {
     const { job } = await builtIn.queue.submitJob({ type: 'late_look', userId: 'b5' });
     expect(await waitForStatus(builtIn, job.id, ['FAILED'])).toMatchObject({ attempts: 1, lastError: 'job timed out' });

@@ -31,7 +31,10 @@ describe('the worker SDK (conveyor/worker) against a server process', () => {
   const processes: ConveyorProcess[] = [];
 
   beforeAll(async () => {
-    server = await startServerProcess({ WORKER_ENABLED: 'false', EXTERNAL_JOB_TYPES: 'record,blocking,strict,traced' });
+    server = await startServerProcess({
+      WORKER_ENABLED: 'false',
+      EXTERNAL_JOB_TYPES: 'record,blocking,strict,traced,stubborn,odd,winding,relapse',
+    });
     workerKey = await server.createKey('WORKER');
     admin = createConveyorClient({ url: server.graphqlUrl, apiKey: server.adminKey, webSocketImpl: WebSocket });
     await withClient(server.databaseUrl, (client) => client.query(CREATE_JOB_RUNS));
@@ -182,12 +185,54 @@ describe('the worker SDK (conveyor/worker) against a server process', () => {
         return payload.n * 2;
       },
     });
+    // Ignores its abort and never returns.
+    const stubborn = defineWorkerJobType({
+      name: 'stubborn',
+      payload: z.object({}),
+      timeoutMs: 300,
+      async handler(_payload, { job }) {
+        started.add(job.id);
+        await new Promise(() => {});
+      },
+    });
+    const odd = defineWorkerJobType({
+      name: 'odd',
+      payload: z.object({}),
+      async handler() {
+        throw Object.create(null);
+      },
+    });
+    /** Times at which a `winding` handler heard its abort and returned. */
+    const wound = new Map<string, { abortedAt: number; endedAt: number }>();
+    const winding = defineWorkerJobType({
+      name: 'winding',
+      payload: z.object({}),
+      async handler(_payload, { job, signal }) {
+        started.add(job.id);
+        await new Promise((resolve) => signal.addEventListener('abort', resolve));
+        const abortedAt = Date.now();
+        await sleep(800);
+        wound.set(job.id, { abortedAt, endedAt: Date.now() });
+        throw signal.reason as Error;
+      },
+    });
+    /** Per attempt of a `relapse` job: how its signal fired. Attempt 1 ignores its abort and returns after a while. */
+    const relapses = new Map<number, string>();
+    const relapse = defineWorkerJobType({
+      name: 'relapse',
+      payload: z.object({}),
+      async handler(_payload, { job, signal }) {
+        signal.addEventListener('abort', () => relapses.set(job.attempts, (signal.reason as Error).message));
+        relapses.set(job.attempts, 'running');
+        await (job.attempts === 1 ? sleep(2_000) : new Promise((resolve) => signal.addEventListener('abort', resolve)));
+      },
+    });
     let worker: RunningWorker | null = null;
     const start = async (options: Partial<WorkerSdkOptions> = {}) =>
       (worker = await runWorker({
         url: server.graphqlUrl,
         apiKey: workerKey,
-        jobTypes: [blocking, strict],
+        jobTypes: [blocking, strict, stubborn, odd, winding, relapse],
         concurrency: 4,
         pollIntervalMs: 200,
         logger: pino({ level: 'silent' }),
@@ -222,6 +267,61 @@ describe('the worker SDK (conveyor/worker) against a server process', () => {
         expect(await admin.get(id)).toMatchObject({ status: 'QUEUED', attempts: 0, waitingFor: null });
         await admin.cancel(id);
       }
+      expect(await checkInvariants(server.databaseUrl)).toEqual([]);
+    });
+
+    it('a handler that ignores its timeout is given up on: its job fails as timed out and its slot comes free', async () => {
+      await start({ concurrency: 1 });
+      const { job } = await admin.submit({ type: 'stubborn', userId: 'stubborn', maxAttempts: 1 });
+      // Before, the slot stayed taken for good and the job RUNNING until its lease lapsed (LEASE_EXPIRED).
+      await waitUntil(async () => (await admin.get(job.id))?.status === 'FAILED', 'the timed-out job to fail', 10_000);
+      expect(await admin.get(job.id)).toMatchObject({ lastError: 'job timed out' });
+      expect(worker!.activeJobCount).toBe(0);
+      const { job: next } = await admin.submit({ type: 'blocking', userId: 'stubborn' });
+      await waitUntil(() => started.has(next.id), 'the next job to run in the freed slot', 10_000);
+      await admin.cancel(next.id);
+      await worker!.stop(0);
+    });
+
+    it('records the failure of a handler that throws a value String() cannot print', async () => {
+      await start();
+      const { job } = await admin.submit({ type: 'odd', userId: 'odd', maxAttempts: 1 });
+      await waitUntil(async () => (await admin.get(job.id))?.status === 'FAILED', 'the job to fail', 10_000);
+      expect(await admin.get(job.id)).toMatchObject({ lastError: '[object Object]' });
+      await worker!.stop(0);
+    });
+
+    it('stop(graceMs) releases a job only once its aborted handler has returned', async () => {
+      await start();
+      const { job } = await admin.submit({ type: 'winding', userId: 'winding' });
+      await waitUntil(() => started.has(job.id), 'the handler to start');
+      const stopping = worker!.stop(100);
+      await waitUntil(async () => (await admin.get(job.id))?.status === 'QUEUED', 'the job to be released', 10_000);
+      const releasedAt = Date.now();
+      await stopping;
+      // Released at the abort before, while the handler wound down for another 800 ms.
+      expect(wound.get(job.id)!.endedAt).toBeLessThanOrEqual(releasedAt);
+      expect(await admin.get(job.id)).toMatchObject({ status: 'QUEUED', attempts: 0 });
+      await admin.cancel(job.id);
+    });
+
+    it('a job claimed again while an old run of it goes on: the old run is aborted, and its end leaves the new run in place', async () => {
+      // One heartbeat every 20 minutes: the lease this test lapses by hand stays lapsed.
+      await start({ leaseSeconds: 3600 });
+      const { job } = await admin.submit({ type: 'relapse', userId: 'relapse', maxAttempts: 3 });
+      await waitUntil(() => relapses.get(1) === 'running', 'the first run to start');
+      await query(`UPDATE jobs SET lease_expires_at = now() - interval '1 second' WHERE id = $1`, [job.id]);
+      // Maintenance takes the lease back; the same worker claims the job again.
+      await waitUntil(() => relapses.get(2) === 'running', 'the second run to start', 10_000);
+      expect(relapses.get(1)).toBe('job lease lost');
+      // The first run returns (at 2 s): before, its end took the second run out of the worker's
+      // books, which then held a job it did not count or heartbeat.
+      await sleep(2_500);
+      expect(worker!.activeJobCount).toBe(1);
+      expect(await admin.get(job.id)).toMatchObject({ status: 'RUNNING', attempts: 2 });
+      await admin.cancel(job.id);
+      await waitUntil(() => worker!.activeJobCount === 0, 'the second run to end on its cancel');
+      await worker!.stop(0);
       expect(await checkInvariants(server.databaseUrl)).toEqual([]);
     });
 

@@ -60,6 +60,17 @@ export function testJobTypes(log: HandlerLog): AnyJobType[] {
       },
     },
     {
+      // Ignores its abort and never returns.
+      name: 'stubborn',
+      payload: z.object({}),
+      timeoutMs: 200,
+      maxAttempts: 1,
+      async handler(_payload, { job }) {
+        log.recordAttempt(job.id);
+        await new Promise(() => {});
+      },
+    },
+    {
       // Looks at its signal only once past its timeout (the worker makes a signal when first read).
       name: 'late_look',
       payload: z.object({}),

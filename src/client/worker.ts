@@ -8,7 +8,16 @@ import type { z } from 'zod';
 import { isNonRetryable, NonRetryableError, runHandler, type JobTypeDefinition } from '../jobTypes/jobType.js';
 import { LIMITS } from '../queue/limits.js';
 import { contextOfTraceParent, inSpan, SpanKind } from '../tracing.js';
-import { ABORT_WAIT_MS, abortError, ClaimWakeUps, throttledProgress, toError, type AbortReason } from '../worker/running.js';
+import {
+  ABORT_WAIT_MS,
+  abandonable,
+  abortError,
+  ClaimWakeUps,
+  giveUpAfterAbort,
+  throttledProgress,
+  toError,
+  type AbortReason,
+} from '../worker/running.js';
 import { CompletionBatcher } from './completions.js';
 import { subscriptionError } from './errors.js';
 import { WorkerJobEventsDocument, type WorkerJobEventsSubscription } from './generated/graphql.js';
@@ -91,6 +100,10 @@ interface RunningJob {
   handlerDone: boolean;
   /** ctx.log was called: its lines are sent before the outcome, which ends the lease they need. */
   logged: boolean;
+  /** Until when its lease holds at least: its claim's or last heartbeat's sending time plus leaseSeconds. */
+  leaseUntil: number;
+  /** Stops the run waiting for its handler (abandonable). */
+  giveUp: ((error: Error) => void) | null;
 }
 
 /** Heartbeats in flight at once. */
@@ -178,11 +191,11 @@ class SdkWorker implements RunningWorker {
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([drained, new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)))]);
       clearTimeout(timer);
-      const unfinished = [...this.#running.values()].filter((running) => !running.handlerDone);
-      for (const running of unfinished) this.#abort(running, 'shutdown');
-      await this.#release(unfinished.map((running) => running.lease));
-      // Aborted handlers return, and finished ones finish recording their outcome.
-      await Promise.race([drained, new Promise((resolve) => setTimeout(resolve, ABORT_WAIT_MS).unref())]);
+      // Aborted handlers get ABORT_WAIT_MS to return, then their runs give up on them; each run releases
+      // its job when it ends. Released at once, a job ran on another worker while its handler here was
+      // still winding down.
+      for (const running of this.#running.values()) if (!running.handlerDone) this.#abort(running, 'shutdown');
+      await Promise.race([drained, new Promise((resolve) => setTimeout(resolve, 2 * ABORT_WAIT_MS).unref())]);
     }
     if (this.#heartbeatTimer) clearInterval(this.#heartbeatTimer);
     await this.#logLines.flush();
@@ -228,6 +241,7 @@ class SdkWorker implements RunningWorker {
       let claimed: ClaimedJob[] = [];
       this.#wakeUps.claimStarting();
       if (free > 0) {
+        const claimedAt = Date.now();
         try {
           claimed = await this.#api.claim({
             limit: free,
@@ -245,7 +259,7 @@ class SdkWorker implements RunningWorker {
           await this.#wakeUps.sleep(Math.min(this.#pollIntervalMs * 2 ** failures, MAX_CLAIM_BACKOFF_MS));
           continue;
         }
-        for (const job of claimed) this.#execute(job);
+        for (const job of claimed) this.#execute(job, claimedAt);
       } else {
         firstClaimDone();
       }
@@ -256,10 +270,25 @@ class SdkWorker implements RunningWorker {
     }
   }
 
-  #execute(job: ClaimedJob) {
+  /** Runs a job claimed at `claimedAt` (when the claim was sent: its lease holds leaseSeconds from then at least). */
+  #execute(job: ClaimedJob, claimedAt: number) {
     const definition = this.#types.get(job.type);
     const lease = { id: job.id, leaseToken: job.lease!.token };
-    const running: RunningJob = { job, lease, controller: new AbortController(), abortReason: null, handlerDone: false, logged: false };
+    const running: RunningJob = {
+      job,
+      lease,
+      controller: new AbortController(),
+      abortReason: null,
+      handlerDone: false,
+      logged: false,
+      leaseUntil: claimedAt + this.#leaseSeconds * 1000,
+      giveUp: null,
+    };
+    // Still running here under an older lease: that lease lapsed (the server was out of reach longer
+    // than it), and this claim handed the job out again. The old run is told, and its end leaves this
+    // one in place: it deleted this run from the map, which then got no heartbeats and ran a third time.
+    const stale = this.#running.get(job.id);
+    if (stale) this.#abort(stale, 'lease lost');
     this.#running.set(job.id, running);
     const logger = this.#logger.child({ jobId: job.id, type: job.type, attempt: job.attempts });
     const timeout = definition?.timeoutMs ? setTimeout(() => this.#abort(running, 'timeout'), definition.timeoutMs) : null;
@@ -286,7 +315,7 @@ class SdkWorker implements RunningWorker {
       { kind: SpanKind.CONSUMER, parent: contextOfTraceParent(job.traceparent), attributes },
       async (span) => {
         try {
-          const result = await run().finally(() => {
+          const result = await abandonable(running, run).finally(() => {
             running.handlerDone = true;
             return running.logged && this.#logLines.flush();
           });
@@ -306,16 +335,20 @@ class SdkWorker implements RunningWorker {
       .catch((error: unknown) => logger.error({ err: error }, 'recording the job outcome failed; its lease will expire'))
       .finally(() => {
         if (timeout) clearTimeout(timeout);
-        this.#running.delete(job.id);
+        if (this.#running.get(job.id) === running) this.#running.delete(job.id);
         this.#wakeUps.jobEnded(this.#eventsHeard);
         if (this.#running.size === 0) this.#idle?.();
       });
   }
 
-  /** A run that did not complete: cancelled (nothing to record), shutting down (released by stop), or failed. */
+  /** A run that did not complete: cancelled or its lease lost (nothing to record), shutting down (released), or failed. */
   async #recordFailure(running: RunningJob, error: unknown, logger: Logger) {
     if (running.abortReason === 'cancelled') return logger.info('job cancelled while running');
-    if (running.abortReason === 'shutdown') return logger.warn('job released back to the queue: the worker is shutting down');
+    if (running.abortReason === 'lease lost') return logger.warn('job run stopped: its lease lapsed before a heartbeat reached the server');
+    if (running.abortReason === 'shutdown') {
+      await this.#release([running.lease]);
+      return logger.warn('job released back to the queue: the worker is shutting down');
+    }
     const failure = running.abortReason ? abortError(running.abortReason) : toError(error);
     const retryable = !isNonRetryable(failure);
     logger.error({ err: failure, retryable }, 'job failed');
@@ -327,6 +360,7 @@ class SdkWorker implements RunningWorker {
     if (running.abortReason) return;
     running.abortReason = reason;
     running.controller.abort(new Error(`job ${reason}`));
+    giveUpAfterAbort(running, reason);
   }
 
   async #release(leases: Lease[]) {
@@ -344,7 +378,7 @@ class SdkWorker implements RunningWorker {
   /** Throttled progress: at most one heartbeat per PROGRESS_INTERVAL_MS, carrying the latest report. */
   #progressReporter(running: RunningJob, logger: Logger) {
     const report = throttledProgress((progress: { percent: number; message: string | null }) => {
-      if (!this.#running.has(running.job.id) || running.abortReason) return;
+      if (this.#running.get(running.job.id) !== running || running.abortReason) return;
       this.#api
         .heartbeat(running.lease, this.#leaseSeconds, progress)
         .then((outcome) => outcome === 'lost' && this.#abort(running, 'cancelled'))
@@ -357,16 +391,23 @@ class SdkWorker implements RunningWorker {
       });
   }
 
-  /** Extends every lease held; one the server refuses (cancelled, or lost) aborts its handler. */
+  /**
+   * Extends every lease held; one the server refuses (cancelled, or lost) aborts its handler, and so
+   * does one whose heartbeats have not reached the server for longer than the lease: maintenance may
+   * have handed its job to another worker by then.
+   */
   async #heartbeat() {
     const held = [...this.#running.values()].filter((running) => !running.abortReason);
     for (let start = 0; start < held.length; start += HEARTBEATS_AT_ONCE) {
       await Promise.all(
         held.slice(start, start + HEARTBEATS_AT_ONCE).map(async (running) => {
+          const sentAt = Date.now();
           try {
             if ((await this.#api.heartbeat(running.lease, this.#leaseSeconds)) === 'lost') this.#abort(running, 'cancelled');
+            else running.leaseUntil = sentAt + this.#leaseSeconds * 1000;
           } catch (error) {
             this.#logger.warn({ err: error, jobId: running.job.id }, 'heartbeat failed');
+            if (Date.now() > running.leaseUntil) this.#abort(running, 'lease lost');
           }
         }),
       );

@@ -4,11 +4,37 @@
  * SDK carries none of the built-in worker with it.
  */
 
-/** Why a run's AbortController fired, for the log and the failure message. */
-export type AbortReason = 'cancelled' | 'timeout' | 'shutdown';
+/**
+ * Why a run's AbortController fired, for the log and the failure message. `lease lost`: the job is no
+ * longer this run's (its lease lapsed, and a claim handed it out again, maybe to this very worker).
+ */
+export type AbortReason = 'cancelled' | 'timeout' | 'shutdown' | 'lease lost';
 
-/** After the grace period, how long aborted handlers get to return before their jobs are released. */
+/** How long an aborted handler gets to return before its run stops waiting for it (and its job is released or failed). */
 export const ABORT_WAIT_MS = 2000;
+
+/** A run that can stop waiting for its handler: `giveUp` rejects the run's promise (set by `abandonable`). */
+export interface Abandonable {
+  giveUp: ((error: Error) => void) | null;
+}
+
+/**
+ * `run()`, whose promise `holder.giveUp(error)` rejects at once: a handler that ignores its abort
+ * (never returns) then runs on detached, and its worker slot and job are not held with it. Without
+ * it, a timed-out handler that never returned kept its slot for good and its job RUNNING until the
+ * lease lapsed. One promise more per run; no timer until an abort.
+ */
+export function abandonable<T>(holder: Abandonable, run: () => Promise<T>): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    holder.giveUp = reject;
+    run().then(resolve, reject);
+  });
+}
+
+/** After an abort: the handler gets ABORT_WAIT_MS to return, then its run gives up on it. */
+export function giveUpAfterAbort(holder: Abandonable, reason: AbortReason): void {
+  setTimeout(() => holder.giveUp?.(abortError(reason)), ABORT_WAIT_MS).unref();
+}
 
 /** How often a handler's progress reports go out at most. */
 export const PROGRESS_INTERVAL_MS = 250;
@@ -143,5 +169,12 @@ export function abortError(reason: AbortReason): Error {
 }
 
 export function toError(error: unknown): Error {
-  return error instanceof Error ? error : new Error(String(error));
+  if (error instanceof Error) return error;
+  try {
+    return new Error(String(error));
+  } catch {
+    // String() itself throws for an object without a prototype (`throw Object.create(null)`): the
+    // failure was then never recorded, and the job sat RUNNING until its lease lapsed.
+    return new Error(Object.prototype.toString.call(error));
+  }
 }

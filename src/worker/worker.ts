@@ -14,7 +14,16 @@ import type { JobTypeRegistry } from '../jobTypes/registry.js';
 import { checkLogLine } from '../queue/logLines.js';
 import type { JobLogAppendLine } from '../queue/sql/logs.js';
 import { LogBuffer } from './logBuffer.js';
-import { ABORT_WAIT_MS, abortError, ClaimWakeUps, throttledProgress, toError, type AbortReason } from './running.js';
+import {
+  ABORT_WAIT_MS,
+  abandonable,
+  abortError,
+  ClaimWakeUps,
+  giveUpAfterAbort,
+  throttledProgress,
+  toError,
+  type AbortReason,
+} from './running.js';
 import { OutageLog } from '../db/outageLog.js';
 
 /** What the worker reports about each run (metrics). */
@@ -42,6 +51,8 @@ interface RunningJob {
   abortReason: AbortReason | null;
   /** ctx.log was called: its lines are written before the outcome, which ends the lease they need. */
   logged: boolean;
+  /** Stops the run waiting for its handler (abandonable). */
+  giveUp: ((error: Error) => void) | null;
 }
 
 /** The run's AbortController, made at its first need (RunningJob.controller). */
@@ -139,8 +150,9 @@ export class Worker {
       clearTimeout(timer);
       if (this.#running.size > 0) {
         for (const running of this.#running.values()) this.#abort(running, 'shutdown');
-        // A handler that ignores its AbortSignal gets a moment more; then its job is released anyway.
-        await Promise.race([drained, new Promise((resolve) => setTimeout(resolve, ABORT_WAIT_MS))]);
+        // A handler that ignores its AbortSignal gets ABORT_WAIT_MS more; then its run gives up on it
+        // and releases its job. Those whose release is not done a moment after are released here.
+        await Promise.race([drained, new Promise((resolve) => setTimeout(resolve, 2 * ABORT_WAIT_MS))]);
         const stuck = [...this.#running.values()].map(({ job }) => ({ id: job.id, leaseToken: job.leaseToken! }));
         if (stuck.length > 0) {
           await this.#queue.release(stuck).catch((error: unknown) => this.#logger.error({ err: error }, 'releasing jobs failed'));
@@ -185,7 +197,11 @@ export class Worker {
 
   #execute(job: JobWithPayload) {
     const definition = this.#registry.get(job.type);
-    const running: RunningJob = { job, controller: null, abortReason: null, logged: false };
+    const running: RunningJob = { job, controller: null, abortReason: null, logged: false, giveUp: null };
+    // Still running here under an older lease: that lease lapsed (heartbeats failed) and this claim
+    // handed the job out again. The old run is told, and its end leaves this one in place.
+    const stale = this.#running.get(job.id);
+    if (stale) this.#abort(stale, 'lease lost');
     this.#running.set(job.id, running);
     const logger = this.#logger.child({ jobId: job.id, type: job.type, attempt: job.attempts });
     const timeout = definition?.timeoutMs ? setTimeout(() => this.#abort(running, 'timeout'), definition.timeoutMs) : null;
@@ -221,7 +237,7 @@ export class Worker {
       { kind: SpanKind.CONSUMER, parent: contextOfTraceParent(job.traceParent), attributes },
       async (span) => {
         try {
-          const result = await run().finally(() => running.logged && this.#logLines.flush());
+          const result = await abandonable(running, run).finally(() => running.logged && this.#logLines.flush());
           if (running.abortReason) throw abortError(running.abortReason);
           const completion = this.#complete(lease, result);
           ran('completed');
@@ -237,7 +253,7 @@ export class Worker {
       .catch((error: unknown) => logger.error({ err: error }, 'recording the job outcome failed; its lease will expire'))
       .finally(() => {
         if (timeout) clearTimeout(timeout);
-        this.#running.delete(job.id);
+        if (this.#running.get(job.id) === running) this.#running.delete(job.id);
         this.#wakeUps.jobEnded(this.#bus !== null);
         if (this.#running.size === 0) this.#idle?.();
       });
@@ -255,6 +271,7 @@ export class Worker {
       ran('cancelled');
       return logger.info('job cancelled while running');
     }
+    if (running.abortReason === 'lease lost') return logger.warn('job run stopped: its lease lapsed and it was claimed again');
     if (running.abortReason === 'shutdown') {
       await this.#queue.release([lease]);
       return logger.warn('job released back to the queue: the worker is shutting down');
@@ -292,6 +309,7 @@ export class Worker {
     if (running.abortReason) return;
     running.abortReason = reason;
     controllerOf(running).abort(new Error(`job ${reason}`));
+    giveUpAfterAbort(running, reason);
   }
 
   /** Throttled progress: at most one write per PROGRESS_INTERVAL_MS, carrying the latest report. */
