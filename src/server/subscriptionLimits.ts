@@ -40,7 +40,8 @@ export class SubscriptionLimits {
     }
     const ofOwner = this.#perOwner.get(subscriber.owner) ?? new Set<Held>();
     if (ofOwner.size >= this.#maxPerOwner) {
-      const who = subscriber.key ? 'This API key' : 'This address';
+      // By owner, not by `key`: a graphql-ws socket's key came with its connection_init, not a header.
+      const who = subscriber.owner.startsWith(ownerOfKey('')) ? 'This API key' : 'This address';
       return new TooManySubscriptionsError(
         `${who} already has ${this.#maxPerOwner} subscriptions on this server (MAX_SUBSCRIPTIONS_PER_KEY); ` +
           'end one before starting another.',

@@ -9,6 +9,10 @@ import type { SubscriptionLimits } from '../subscriptionLimits.js';
  * MAX_SUBSCRIPTIONS_PER_CONNECTION and MAX_SUBSCRIPTIONS_PER_KEY, for graphql-ws and SSE alike (both
  * subscribe through the same envelop): over a cap, the new subscription gets TOO_MANY_SUBSCRIPTIONS
  * and the others run on. A place is held until the stream ends, however it ends.
+ *
+ * An SSE stream also ends when its request is aborted, here rather than by Yoga: a client gone while
+ * the subscribe resolver was still awaiting (jobLogAppended reads the job first) left a stream no
+ * one would ever end, and it held its place, its feed and its metric for good (6 of 36 such clients).
  */
 export function useSubscriptionLimits(limits: SubscriptionLimits): Plugin<GraphQLContext> {
   return {
@@ -19,11 +23,21 @@ export function useSubscriptionLimits(limits: SubscriptionLimits): Plugin<GraphQ
         setResultAndStopExecution({ errors: [withCode(place, place.code)] });
         return;
       }
+      // The HTTP request of an SSE subscription (graphql-ws contexts have none with a signal).
+      const signal = (args.contextValue as { request?: { signal?: AbortSignal } }).request?.signal;
       return {
         onSubscribeResult({ result, setResult }) {
           if (!isAsyncIterable(result)) return place.release(); // refused (errors): nothing is running
-          const stream = endingStream(result, { onEnd: () => place.release() });
-          place.stopWith(() => void stream.return());
+          const stop = () => void stream.return();
+          const stream = endingStream(result, {
+            onEnd: () => {
+              signal?.removeEventListener('abort', stop);
+              place.release();
+            },
+          });
+          place.stopWith(stop);
+          if (signal?.aborted) stop();
+          else signal?.addEventListener('abort', stop, { once: true });
           setResult(stream);
         },
       };
