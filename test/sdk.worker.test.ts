@@ -33,7 +33,7 @@ describe('the worker SDK (conveyor/worker) against a server process', () => {
   beforeAll(async () => {
     server = await startServerProcess({
       WORKER_ENABLED: 'false',
-      EXTERNAL_JOB_TYPES: 'record,blocking,strict,traced,stubborn,odd,winding,relapse',
+      EXTERNAL_JOB_TYPES: 'record,blocking,strict,traced,stubborn,odd,winding,relapse,chatty',
     });
     workerKey = await server.createKey('WORKER');
     admin = createConveyorClient({ url: server.graphqlUrl, apiKey: server.adminKey, webSocketImpl: WebSocket });
@@ -227,12 +227,20 @@ describe('the worker SDK (conveyor/worker) against a server process', () => {
         await (job.attempts === 1 ? sleep(2_000) : new Promise((resolve) => signal.addEventListener('abort', resolve)));
       },
     });
+    // 400 lines near their bounds: about 1.6 MB of JSON, past one request's limit.
+    const chatty = defineWorkerJobType({
+      name: 'chatty',
+      payload: z.object({}),
+      async handler(_payload, { log }) {
+        for (let i = 0; i < 400; i++) log('info', `${i} ${'x'.repeat(1990)}`, { pad: 'y'.repeat(1900) });
+      },
+    });
     let worker: RunningWorker | null = null;
     const start = async (options: Partial<WorkerSdkOptions> = {}) =>
       (worker = await runWorker({
         url: server.graphqlUrl,
         apiKey: workerKey,
-        jobTypes: [blocking, strict, stubborn, odd, winding, relapse],
+        jobTypes: [blocking, strict, stubborn, odd, winding, relapse, chatty],
         concurrency: 4,
         pollIntervalMs: 200,
         logger: pino({ level: 'silent' }),
@@ -280,6 +288,24 @@ describe('the worker SDK (conveyor/worker) against a server process', () => {
       const { job: next } = await admin.submit({ type: 'blocking', userId: 'stubborn' });
       await waitUntil(() => started.has(next.id), 'the next job to run in the freed slot', 10_000);
       await admin.cancel(next.id);
+      await worker!.stop(0);
+    });
+
+    it('sends many long log lines in requests the server accepts: none is lost', async () => {
+      await start();
+      const { job } = await admin.submit({ type: 'chatty', userId: 'chatty' });
+      await waitUntil(async () => (await admin.get(job.id))?.status === 'COMPLETED', 'the job to complete', 10_000);
+      // Sent as one request of 1.6 MB before: refused, and all 400 dropped.
+      const [stored] = await query<{ n: number; first: string; last: string }>(
+        `SELECT count(*)::int AS n, min(seq)::text AS first, max(seq)::text AS last FROM job_logs WHERE job_id = $1`,
+        [job.id],
+      );
+      expect(stored!.n).toBe(400);
+      const order = await query<{ i: number }>(
+        `SELECT split_part(message, ' ', 1)::int AS i FROM job_logs WHERE job_id = $1 ORDER BY seq`,
+        [job.id],
+      );
+      expect(order.map((row) => row.i)).toEqual(Array.from({ length: 400 }, (_, i) => i));
       await worker!.stop(0);
     });
 
