@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -70,6 +71,31 @@ describe('the embedded PostgreSQL under `conveyor serve`', () => {
     server.child.kill('SIGTERM');
     expect(await server.exited).toEqual({ code: 0, signal: null });
     expect(isAlive(restarted)).toBe(false);
+  });
+
+  it('/health/ready answers 503 within a few seconds while PostgreSQL is stopped (SIGSTOP), and 200 once it runs again', async () => {
+    const { dataDir, env, baseUrl, graphqlUrl } = await embeddedServerEnv();
+    folders.push(dataDir);
+    const server = serve(env);
+    await waitForServer(graphqlUrl, server);
+    const postmaster = (await postmasterPid(dataDir))!;
+    postmasters.push(postmaster);
+    // The postmaster and every backend: nothing of the database answers, nothing exits.
+    const children = execFileSync('ps', ['-o', 'pid=', '--ppid', String(postmaster)], { encoding: 'utf8' })
+      .split('\n')
+      .map(Number)
+      .filter((pid) => pid > 0);
+    const all = [postmaster, ...children];
+    for (const pid of all) process.kill(pid, 'SIGSTOP');
+    try {
+      // Before, the probe hung as long as PostgreSQL did.
+      const probe = await fetch(`${baseUrl}/health/ready`, { signal: AbortSignal.timeout(5_000) });
+      expect(probe.status).toBe(503);
+      expect(await probe.json()).toMatchObject({ status: 'unavailable', database: false });
+    } finally {
+      for (const pid of all) process.kill(pid, 'SIGCONT');
+    }
+    await expect.poll(() => readyStatus(baseUrl), { timeout: 10_000, interval: 100 }).toBe(200);
   });
 
   it('stops the PostgreSQL that a SIGKILLed server left running, and owns the one it starts instead', async () => {

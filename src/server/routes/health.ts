@@ -2,6 +2,9 @@ import type { MigrationStatus } from '../../db/migrator.js';
 import type { JobQueue } from '../../queue/queue.js';
 import type { HttpRoute } from './route.js';
 
+/** How long /health/ready waits for PostgreSQL before it answers 503. */
+const READY_TIMEOUT_MS = 2000;
+
 interface Readiness {
   ready: boolean;
   database: boolean;
@@ -20,8 +23,16 @@ interface Readiness {
  */
 export function healthRoute(deps: { queue: JobQueue; migrations: MigrationStatus }): HttpRoute {
   let checking: Promise<Readiness> | null = null;
+  // One ping at a time, kept until it answers: a database that does not answer (stopped, or a network
+  // that drops packets) holds one pooled connection, not one per probe.
+  let pinging: Promise<boolean> | null = null;
+  const ping = () => (pinging ??= deps.queue.ping().finally(() => (pinging = null)));
   const checkReadiness = async (): Promise<Readiness> => {
-    const database = await deps.queue.ping();
+    // A database that does not answer within READY_TIMEOUT_MS is not ready: before, the probe hung as
+    // long as PostgreSQL did (SIGSTOPped, the load balancer saw no answer at all).
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), READY_TIMEOUT_MS)));
+    const database = await Promise.race([ping(), timedOut]).finally(() => clearTimeout(timer));
     const pending = database ? await deps.migrations.pending().catch(() => null) : null;
     return { ready: database && pending !== null && pending.length === 0, database, pendingMigrations: pending };
   };
