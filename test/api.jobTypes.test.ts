@@ -7,6 +7,9 @@ import { postGraphQL } from '../testing/graphqlClient.js';
 import { withClient } from '../testing/database.js';
 import { COMPILE_AFTER_RUNS } from '../src/server/plugins/useCompiledExecution.js';
 
+/** Run by outside workers only, with a result schema. */
+const tally = defineJobType({ name: 'tally', payload: z.object({}), result: z.object({ total: z.number() }) });
+
 /** A type whose handler breaks its own result schema. */
 const liar = defineJobType({
   name: 'liar',
@@ -27,7 +30,7 @@ describe("each job type's contract in the API", () => {
   beforeAll(async () => {
     conveyor = await startTestConveyor({
       env: { AUTH_DISABLED: 'false', CONVEYOR_ADMIN_KEY: keys.admin, EXTERNAL_JOB_TYPES: 'resize_image' },
-      jobTypes: [liar],
+      jobTypes: [liar, tally],
     });
     keys.worker = (await conveyor.apiKeys.create({ name: 'worker', role: 'WORKER' })).key;
   });
@@ -113,6 +116,30 @@ describe("each job type's contract in the API", () => {
     }
   });
 
+  it("an outside worker's result is held to its type's result schema: BAD_USER_INPUT, and the job stays its to finish", async () => {
+    const { data } = await gql<{ submitJob: { job: { id: string } } }>(
+      'mutation { submitJob(input: { type: "tally", userId: "tally" }) { job { id } } }',
+    );
+    const id = data!.submitJob.job.id;
+    const claimed = await gql<{ dequeueJobs: { id: string; lease: { token: string } }[] }>(
+      'mutation { dequeueJobs(limit: 1, types: ["tally"]) { id lease { token } } }',
+      {},
+      keys.worker,
+    );
+    const token = claimed.data!.dequeueJobs[0]!.lease.token;
+    const complete = 'mutation ($c: [JobCompletionInput!]!) { completeJobs(completions: $c) { id status } }';
+    // Stored as given before: the typed tallyResult then read null.
+    const refused = await gql(complete, { c: [{ id, leaseToken: token, result: { total: 'many' } }] }, keys.worker);
+    expect(refused.errors?.[0]).toMatchObject({ extensions: { code: 'BAD_USER_INPUT' } });
+    expect(refused.errors?.[0]?.message).toMatch(/result does not match job type "tally"'s result schema: total:/);
+    expect((await gql<{ job: { status: string } }>(`{ job(id: "${id}") { status } }`)).data!.job.status).toBe('RUNNING');
+    const done = await gql(complete, { c: [{ id, leaseToken: token, result: { total: 3 } }] }, keys.worker);
+    expect(done.data).toEqual({ completeJobs: [{ id, status: 'COMPLETED' }] });
+    expect((await gql<{ job: unknown }>(`{ job(id: "${id}") { tallyResult { total } } }`)).data!.job).toEqual({
+      tallyResult: { total: 3 },
+    });
+  });
+
   it('a handler whose result breaks its type’s result schema fails the job at once, saying so', async () => {
     const { job } = await conveyor.queue.submitJob({ type: 'liar', userId: 'liar', maxAttempts: 5 });
     await expect.poll(async () => (await conveyor.queue.getJob(job.id))?.status, { timeout: 15_000 }).toBe('FAILED');
@@ -125,6 +152,6 @@ describe("each job type's contract in the API", () => {
     const response = await fetch(conveyor.graphqlUrl, { headers: { accept: 'text/html' } });
     const page = await response.text();
     expect(page).toContain('submitEcho(input: { userId: \\"alice\\", payload: {  } })');
-    expect(page).toContain("This server's job types: echo, sleep, send_email, liar, resize_image");
+    expect(page).toContain("This server's job types: echo, sleep, send_email, liar, tally, resize_image");
   });
 });

@@ -61,6 +61,20 @@ export class JobTypeRegistry {
     return this.parsePayload(type, payload);
   }
 
+  /** Whether some type has a result schema (an outside worker's completions of it are then checked). */
+  hasResultSchemas(): boolean {
+    return this.all().some((definition) => definition.result !== undefined);
+  }
+
+  /** InvalidInputError when `type` has a result schema that `result` does not match. */
+  checkResult(type: string | undefined, result: unknown): void {
+    const schema = type === undefined ? undefined : this.#types.get(type)?.result;
+    const checked = schema?.safeParse(result);
+    if (checked && !checked.success) {
+      throw new InvalidInputError(`result does not match job type "${type}"'s result schema: ${describeIssues(checked.error, 'result')}`);
+    }
+  }
+
   /** The payload as the type's schema parses it; InvalidInputError naming what is wrong otherwise. */
   parsePayload(type: string, payload: unknown): unknown {
     const definition = this.#types.get(type);

@@ -58,6 +58,8 @@ export class JobQueue {
   readonly #observer: QueueObserver;
   readonly #submissions: Submissions;
   readonly #worker: TrustedWorkerQueue;
+  /** Some job type has a result schema: outside workers' completions are checked against it. */
+  readonly #typedResults: boolean;
   /** Caps and pauses of queues and job types. */
   readonly flowGates: FlowGates;
   /** Dependencies and flows: settling dependents when jobs finish (also maintenance's). */
@@ -76,6 +78,7 @@ export class JobQueue {
     this.#db = deps.prisma;
     this.#hotDb = deps.hotDb ?? deps.prisma;
     this.jobTypes = deps.jobTypes;
+    this.#typedResults = deps.jobTypes.hasResultSchemas();
     this.settings = deps.settings;
     this.#observer = deps.observer ?? {};
     // Unique-key submits and the settling of dependents run in transactions on the hot path's pool
@@ -172,6 +175,21 @@ export class JobQueue {
         return { id: item.id, leaseToken: item.leaseToken, resultJson: serializeResult(item.result, this.settings.maxPayloadBytes) };
       }),
     );
+    // An outside worker's result is held to its type's result schema as a built-in handler's is
+    // (runHandler): one read of the jobs' types, only when some type has a result schema.
+    if (this.#typedResults) {
+      const types = new Map(
+        (
+          await reads.jobTypesOf(
+            this.#hotDb,
+            completions.map((c) => c.id),
+          )
+        ).map((row) => [row.id, row.type]),
+      );
+      completions.forEach((c, index) =>
+        withIndex(index, items.length, () => this.jobTypes.checkResult(types.get(c.id), JSON.parse(c.resultJson) as unknown)),
+      );
+    }
     return this.#worker.completeSerialized(completions, contents);
   }
 

@@ -13,6 +13,11 @@ export function jobGet(db: Db, id: string) {
 }
 
 /** Full rows of several jobs, in no particular order (missing ids are left out). */
+/** The types of jobs `ids` (those that exist). */
+export function jobTypesOf(db: Db, ids: readonly string[]) {
+  return db.$queryRaw<{ id: string; type: string }[]>(sql`SELECT id, type FROM jobs WHERE id = ANY(${[...ids]}::uuid[])`);
+}
+
 export function jobGetMany(db: Db, ids: readonly string[]) {
   return db.$queryRaw<FullJobRow[]>(sql`SELECT ${jobColumns('c', 'all')} FROM jobs c WHERE c.id = ANY(${[...ids]}::uuid[])`);
 }
