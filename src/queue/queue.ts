@@ -178,14 +178,9 @@ export class JobQueue {
     // An outside worker's result is held to its type's result schema as a built-in handler's is
     // (runHandler): one read of the jobs' types, only when some type has a result schema.
     if (this.#typedResults) {
-      const types = new Map(
-        (
-          await reads.jobTypesOf(
-            this.#hotDb,
-            completions.map((c) => c.id),
-          )
-        ).map((row) => [row.id, row.type]),
-      );
+      const ids = completions.map((c) => c.id);
+      const rows = await reads.jobTypesOf(this.#hotDb, ids);
+      const types = new Map(rows.map((row) => [row.id, row.type]));
       completions.forEach((c, index) =>
         withIndex(index, items.length, () => this.jobTypes.checkResult(types.get(c.id), JSON.parse(c.resultJson) as unknown)),
       );
