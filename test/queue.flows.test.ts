@@ -305,7 +305,7 @@ describe('flows and dependencies', () => {
     );
   });
 
-  it('a finished job whose dependents were never settled (its process stopped) is not pruned before maintenance settles it', async () => {
+  it('a finished job is not pruned before its dependents are settled (its process stopped) and have finished', async () => {
     const { queue, maintenance, databaseUrl } = harness;
     const ids = idsOf((await queue.submitFlow(threeLevels('f-prune', { top: 'RUN_ANYWAY' }))).jobs);
     await finish('f-prune', 'leaf1', { result: null });
@@ -320,10 +320,18 @@ describe('flows and dependencies', () => {
     });
     await jobPruneFinished(harness.prisma, new Date(), 1000);
     expect(await queue.getJob(ids.side), 'kept while its dependents are unsettled').not.toBeNull();
+    // Settled, but its dependent has not run: pruned before, and top's handler lost mid's result.
+    // leaf1's dependent (mid) has finished: it may go.
+    expect(await queue.getJob(ids.mid), 'kept while its dependent waits').not.toBeNull();
+    expect(await queue.getJob(ids.leaf1)).toBeNull();
     expect(await queue.getJob(ids.top)).toMatchObject({ status: 'QUEUED', holdsSlot: false, dependenciesPending: 1 });
     await maintenance.runOnce({ pruneOlderThan: new Date(Date.now() - 3_600_000) });
-    expect(await queue.getJob(ids.side)).toBeNull();
+    expect(await queue.getJob(ids.side), 'kept while its released dependent has not run').not.toBeNull();
     expect(await queue.getJob(ids.top)).toMatchObject({ status: 'QUEUED', holdsSlot: true });
+    expect((await queue.flows.dependencies([ids.top])).map((d) => d.type)).toEqual(['mid', 'side']);
+    await finish('f-prune', 'top', { result: null });
+    await jobPruneFinished(harness.prisma, new Date(Date.now() + 1000), 1000);
+    expect(await queue.getJobs(Object.values(ids))).toEqual([]);
   });
 });
 

@@ -230,7 +230,8 @@ export function withJobTypeFields(base: GraphQLSchema, jobTypes: readonly AnyJob
         type: maker.output(jsonSchemaOf(definition.result, 'output'), `${name}Result`),
         description:
           `The result, typed, when this is a completed job of type "${definition.name}"; null otherwise, and null when the ` +
-          "stored result does not match the type's result schema (one stored before the schema changed, or written by hand: " +
+          "stored result does not match the type's result schema (one stored before the schema changed, or an outside worker's " +
+          'for a type that has a handler: ' +
           '`result` has it as it is).',
         resolve: async (job, args, context, info) => {
           if ((job as { type?: string }).type !== definition.name) return null;

@@ -61,14 +61,18 @@ export class JobTypeRegistry {
     return this.parsePayload(type, payload);
   }
 
-  /** Whether some type has a result schema (an outside worker's completions of it are then checked). */
-  hasResultSchemas(): boolean {
-    return this.all().some((definition) => definition.result !== undefined);
+  /**
+   * Whether some type run by outside workers (no handler here) has a result schema: their completions
+   * are then checked (checkOutsideResult). A type with a handler is checked by it (runHandler).
+   */
+  hasOutsideResultSchemas(): boolean {
+    return this.all().some((definition) => definition.result !== undefined && !definition.handler);
   }
 
-  /** InvalidInputError when `type` has a result schema that `result` does not match. */
-  checkResult(type: string | undefined, result: unknown): void {
-    const schema = type === undefined ? undefined : this.#types.get(type)?.result;
+  /** InvalidInputError when `type` is run by outside workers and has a result schema that `result` does not match. */
+  checkOutsideResult(type: string | undefined, result: unknown): void {
+    const definition = type === undefined ? undefined : this.#types.get(type);
+    const schema = definition?.handler ? undefined : definition?.result;
     const checked = schema?.safeParse(result);
     if (checked && !checked.success) {
       throw new InvalidInputError(`result does not match job type "${type}"'s result schema: ${describeIssues(checked.error, 'result')}`);

@@ -58,7 +58,7 @@ export class JobQueue {
   readonly #observer: QueueObserver;
   readonly #submissions: Submissions;
   readonly #worker: TrustedWorkerQueue;
-  /** Some job type has a result schema: outside workers' completions are checked against it. */
+  /** Some job type run by outside workers has a result schema: their completions are checked against it. */
   readonly #typedResults: boolean;
   /** Caps and pauses of queues and job types. */
   readonly flowGates: FlowGates;
@@ -78,7 +78,7 @@ export class JobQueue {
     this.#db = deps.prisma;
     this.#hotDb = deps.hotDb ?? deps.prisma;
     this.jobTypes = deps.jobTypes;
-    this.#typedResults = deps.jobTypes.hasResultSchemas();
+    this.#typedResults = deps.jobTypes.hasOutsideResultSchemas();
     this.settings = deps.settings;
     this.#observer = deps.observer ?? {};
     // Unique-key submits and the settling of dependents run in transactions on the hot path's pool
@@ -176,13 +176,13 @@ export class JobQueue {
       }),
     );
     // An outside worker's result is held to its type's result schema as a built-in handler's is
-    // (runHandler): one read of the jobs' types, only when some type has a result schema.
+    // (runHandler): one read of the jobs' types, only when some outside-run type has a result schema.
     if (this.#typedResults) {
       const ids = completions.map((c) => c.id);
       const rows = await reads.jobTypesOf(this.#hotDb, ids);
       const types = new Map(rows.map((row) => [row.id, row.type]));
       completions.forEach((c, index) =>
-        withIndex(index, items.length, () => this.jobTypes.checkResult(types.get(c.id), JSON.parse(c.resultJson) as unknown)),
+        withIndex(index, items.length, () => this.jobTypes.checkOutsideResult(types.get(c.id), JSON.parse(c.resultJson) as unknown)),
       );
     }
     return this.#worker.completeSerialized(completions, contents);

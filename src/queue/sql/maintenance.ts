@@ -60,7 +60,9 @@ export function jobPromoteWaiting(
 /**
  * Deletes up to `limit` finished jobs that finished before `olderThan` (uncounting them, and their
  * attempt history); returns how many. A job whose unique window is still open stays until it closes:
- * the window is read from the job (uniqueness.ts), so pruning it would end the window early.
+ * the window is read from the job (uniqueness.ts), so pruning it would end the window early. A job
+ * with dependents stays until they have finished: a dependent reads its dependencies' results when it
+ * runs (pruned once its edge was settled, a dependency vanished from a waiting parent's results).
  */
 export async function jobPruneFinished(db: Db, olderThan: Date, limit: number): Promise<number> {
   const [row] = await db.$queryRaw<{ n: number }[]>(sql`
@@ -69,8 +71,11 @@ export async function jobPruneFinished(db: Db, olderThan: Date, limit: number): 
       SELECT id FROM jobs
       WHERE status = ANY(${statusArray(FINISHED_STATUSES)}) AND completed_at < ${olderThan}::timestamptz
         AND (unique_until IS NULL OR unique_until <= now())
-        -- Not before its dependents were settled (maintenance's settleDependencies): they would wait for ever.
-        AND NOT (has_dependents AND EXISTS (SELECT 1 FROM job_dependencies d WHERE d.depends_on_id = jobs.id AND NOT d.resolved))
+        -- Not before its dependents were settled (maintenance's settleDependencies: they would wait for
+        -- ever) and have finished (they read its result when they run).
+        AND NOT (has_dependents AND EXISTS (
+          SELECT 1 FROM job_dependencies d JOIN jobs w ON w.id = d.job_id
+          WHERE d.depends_on_id = jobs.id AND (NOT d.resolved OR w.status <> ALL(${statusArray(FINISHED_STATUSES)}))))
       LIMIT ${limit}::int
     ))
     RETURNING id, user_id, type, status
