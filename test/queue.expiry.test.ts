@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { withClient } from '../testing/database.js';
 import { checkInvariants } from '../testing/invariants.js';
 import { startTestQueue, type TestQueue } from '../testing/testQueue.js';
 
@@ -32,6 +33,22 @@ describe('expiry: a deadline to start', () => {
     await harness.queue.completeJob(claimed[0]!.id, claimed[0]!.leaseToken!, null);
     const retried = await harness.queue.retryJob(ready.id);
     expect(retried).toMatchObject({ status: 'QUEUED', expiresAt: null });
+    expect(await checkInvariants(harness.databaseUrl)).toEqual([]);
+  });
+
+  it("one job whose expiry fails is skipped and reported; the others' expire", async () => {
+    const { job: broken } = await harness.queue.submitJob({ type: 'echo', userId: 'exp-broken', queue: 'exp', ttlMs: 100 });
+    const { job: healthy } = await harness.queue.submitJob({ type: 'echo', userId: 'exp-healthy', queue: 'exp', ttlMs: 100 });
+    // A slot row its release would take below zero: that job's statement fails its check.
+    await withClient(harness.databaseUrl, (client) => client.query(`UPDATE user_slots SET used = 0 WHERE user_id = 'exp-broken'`));
+    await sleep(150);
+    // Before, the whole batch failed, pass after pass, and neither expired.
+    await harness.maintenance.runOnce();
+    expect((await harness.queue.getJob(healthy.id))!.status).toBe('EXPIRED');
+    expect((await harness.queue.getJob(broken.id))!.status).toBe('QUEUED');
+    await withClient(harness.databaseUrl, (client) => client.query(`UPDATE user_slots SET used = 1 WHERE user_id = 'exp-broken'`));
+    await harness.maintenance.runOnce();
+    expect((await harness.queue.getJob(broken.id))!.status).toBe('EXPIRED');
     expect(await checkInvariants(harness.databaseUrl)).toEqual([]);
   });
 

@@ -248,7 +248,7 @@ export class JobQueue {
    */
   async expireOverdueJobs(limit: number = LIMITS.bulkBatch): Promise<JobRow[]> {
     checkRange('limit', limit, 1, LIMITS.bulkBatch);
-    return jobExpireDue(this.#db, limit, this.settings);
+    return jobExpireDue(this.#db, { limit }, this.settings);
   }
 
   /**

@@ -6,8 +6,9 @@
  * each keeps the slot and gate invariants (admission.ts) by itself.
  */
 import type { FullJobRow } from '../../jobs/columns.js';
+import type { Selection } from './params.js';
 import { attemptsEnded } from './attempts.js';
-import { countFinished, type Db, jobColumns, NOTIFIED, notifyCte, raw, sql, states, type StatementSettings } from './fragments.js';
+import { countFinished, type Db, empty, jobColumns, NOTIFIED, notifyCte, raw, sql, states, type StatementSettings } from './fragments.js';
 import { ADMITTED_BY_RANK, rankUnderEveryLimit, releaseAndPromote } from './admission.js';
 import { gateColumnsOf, gatePairsOf, gateRowsLocked, gatesTaken, slotsFreedBy } from './gateUnits.js';
 import { slotsWithRoomLocked } from './userSlots.js';
@@ -61,15 +62,23 @@ export function jobCancelMany(db: Db, ids: readonly string[], settings: Statemen
 /** A job row past its deadline to start: what jobExpireDue takes (and maintenance looks for first). */
 export const PAST_DEADLINE = sql`status = ANY(${states('expire')}) AND expires_at IS NOT NULL AND expires_at <= now()`;
 
+/** The ids of up to `limit` jobs past their deadline to start, longest overdue first (no locks: for expiring them apart). */
+export function jobListPastDeadline(db: Db, limit: number) {
+  return db.$queryRaw<{ id: string }[]>(sql`SELECT id FROM jobs WHERE ${PAST_DEADLINE} ORDER BY expires_at LIMIT ${limit}::int`);
+}
+
 /**
- * QUEUED past its deadline to start → EXPIRED (maintenance: the `limit` longest overdue). A job that
- * held its slot (ready but not claimed in time) gives it back, with its gate units, to waiting jobs.
+ * QUEUED past its deadline to start → EXPIRED (maintenance: the `limit` longest overdue, or those of
+ * `ids` that are). A job that held its slot (ready but not claimed in time) gives it back, with its
+ * gate units, to waiting jobs.
  */
-export function jobExpireDue(db: Db, limit: number, settings: StatementSettings) {
+export function jobExpireDue(db: Db, which: Selection, settings: StatementSettings) {
+  const chosen = 'ids' in which ? sql`AND id = ANY(${[...which.ids]}::uuid[])` : empty;
+  const limit = 'ids' in which ? which.ids.length : which.limit;
   return db.$queryRaw<FullJobRow[]>(sql`
   WITH target AS (
     SELECT id, holds_slot FROM jobs
-    WHERE ${PAST_DEADLINE}
+    WHERE ${PAST_DEADLINE} ${chosen}
     ORDER BY expires_at
     LIMIT ${limit}::int
     FOR UPDATE SKIP LOCKED
