@@ -103,6 +103,27 @@ describe('recurring schedules over GraphQL', () => {
     expect((await ok(SchedulesDocument, {})).schedules.find((s) => s.name === 'guarded')?.paused).toBe(false);
   });
 
+  it("refuses a submit that takes a tick's key ahead of its tick, on submitJob and submitJobs", async () => {
+    // Taken before, the schedule returned that job (another type, delayed) instead of firing its own.
+    const key = `schedule:guarded:${new Date(Date.now() + 1000).toISOString()}`;
+    const single = await postGraphQL(
+      conveyor.graphqlUrl,
+      { query: `mutation ($k: String) { submitJob(input: { type: "echo", idempotencyKey: $k }) { job { id } } }`, variables: { k: key } },
+      { authorization: `Bearer ${keys.user}` },
+    );
+    expect(codeOf(single)).toBe('BAD_USER_INPUT');
+    expect(single.errors?.[0]?.message).toMatch(/idempotencyKey: "schedule:…" is reserved/);
+    const bulk = await postGraphQL(
+      conveyor.graphqlUrl,
+      {
+        query: `mutation ($k: String) { submitJobs(inputs: [{ type: "echo", userId: "u", idempotencyKey: $k }]) { job { id } } }`,
+        variables: { k: key },
+      },
+      { authorization: `Bearer ${keys.admin}` },
+    );
+    expect(bulk.errors?.[0]?.message).toMatch(/inputs\[0\]\.idempotencyKey: "schedule:…" is reserved/);
+  });
+
   it.each<[string, Partial<ScheduleInput>]>([
     ['an invalid cron expression', { intervalMs: null, cron: '61 * * * *' }],
     ['an unknown time zone', { intervalMs: null, cron: '0 9 * * *', timeZone: 'Europe/Atlantis' }],

@@ -8,9 +8,12 @@ import { ticksToFire } from './missedTicks.js';
 import { databaseNow, scheduleAdvanceMany, scheduleListDue, type ScheduleAdvance, type ScheduleRow } from './sql.js';
 import { tickAfter, type Timing } from './timing.js';
 
+/** What every tick's idempotency key starts with: reserved, the API refuses it on a submit. */
+export const TICK_KEY_PREFIX = 'schedule:';
+
 /** The idempotency key of a tick's job: unique per user, so one job per tick whoever fires it. */
 export function tickKey(name: string, tick: Date): string {
-  return `schedule:${name}:${tick.toISOString()}`;
+  return `${TICK_KEY_PREFIX}${name}:${tick.toISOString()}`;
 }
 
 export function timingOf(row: Pick<ScheduleRow, 'cron' | 'timeZone' | 'intervalMs'>): Timing {

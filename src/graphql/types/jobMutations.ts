@@ -1,6 +1,7 @@
 import { actingUserId, canSeeJob, ownUserId } from '../../auth/viewer.js';
 import { InvalidInputError, NotFoundError } from '../../errors.js';
 import { LIMITS } from '../../queue/limits.js';
+import { TICK_KEY_PREFIX } from '../../schedules/fireDue.js';
 import { builder } from '../builder.js';
 import type { GraphQLContext } from '../context.js';
 import { jobFromRow } from '../jobSource.js';
@@ -240,13 +241,19 @@ async function requireOwnJob(ctx: GraphQLContext, id: string) {
 }
 
 /** A submission for the user it acts for: a user key's own, or the one an admin names (`field` then required). */
-export function withActingUser<T extends { userId?: string | null; metadata?: unknown }>(
+export function withActingUser<T extends { userId?: string | null; metadata?: unknown; idempotencyKey?: string | null }>(
   ctx: GraphQLContext,
   input: T,
   field: string,
 ): Omit<T, 'metadata'> & { userId: string; metadata?: Record<string, unknown> | null } {
   const userId = actingUserId(ctx.viewer, input.userId);
   if (userId === null) throw new InvalidInputError(`${field} is required: whose job is it?`);
+  // A tick's key, taken ahead of its tick, made the schedule return that job instead of firing.
+  if (input.idempotencyKey?.startsWith(TICK_KEY_PREFIX)) {
+    throw new InvalidInputError(
+      `${field.replace(/userId$/, 'idempotencyKey')}: "${TICK_KEY_PREFIX}…" is reserved for recurring schedules' ticks.`,
+    );
+  }
   // The queue checks that metadata is an object (BAD_USER_INPUT otherwise).
   return { ...input, userId, metadata: input.metadata as Record<string, unknown> | null | undefined };
 }
