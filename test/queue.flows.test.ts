@@ -200,6 +200,28 @@ describe('flows and dependencies', () => {
     expect(await checkInvariants(harness.databaseUrl)).toEqual([]);
   });
 
+  it('retrying a parent its policy failed when its children were cancelled (a bulk cancel, children first) retries them too', async () => {
+    const { queue } = harness;
+    const userId = 'f-bulk-cancel';
+    const flow = await queue.submitFlow({
+      type: 'top',
+      userId,
+      queue: userId,
+      children: [1, 2].map(() => ({ type: 'leaf1', userId, queue: userId })),
+    });
+    const [root, first, second] = flow.jobs.map((job) => job.id) as [string, string, string];
+    await queue.cancelJob(first);
+    await queue.cancelJob(second);
+    expect(await queue.getJob(root)).toMatchObject({ status: 'FAILED', lastError: `Dependency ${first} ended CANCELLED` });
+    // Before, it ran at once, its children left CANCELLED.
+    expect(await queue.retryJob(root)).toMatchObject({ status: 'QUEUED', holdsSlot: false, dependenciesPending: 2 });
+    expect((await queue.getJobs([first, second])).map((job) => job.status)).toEqual(['QUEUED', 'QUEUED']);
+    await finish(userId, 'leaf1', { result: null });
+    await finish(userId, 'leaf1', { result: null });
+    expect(await queue.getJob(root)).toMatchObject({ status: 'QUEUED', holdsSlot: true });
+    expect(await checkInvariants(harness.databaseUrl)).toEqual([]);
+  });
+
   it('a retried dependent waits for its dependencies that have not finished; the finished ones are not waited for again', async () => {
     const { queue } = harness;
     const ids = idsOf((await queue.submitFlow(threeLevels('f-retry-wait'))).jobs);

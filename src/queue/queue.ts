@@ -252,9 +252,9 @@ export class JobQueue {
   }
 
   /**
-   * FAILED, CANCELLED or EXPIRED → QUEUED, attempts reset. A cancelled flow parent takes its cancelled
-   * children with it (only `onlyUserId`'s with one, as cancelJob); a job waits again for its
-   * dependencies that have not finished.
+   * FAILED, CANCELLED or EXPIRED → QUEUED, attempts reset. A flow parent takes its cancelled children
+   * with it (only `onlyUserId`'s with one, as cancelJob); a job waits again for its dependencies that
+   * have not finished.
    */
   async retryJob(id: string, options: { onlyUserId?: string | null } = {}): Promise<JobRow> {
     checkJobId(id);

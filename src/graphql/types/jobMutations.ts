@@ -218,7 +218,7 @@ builder.mutationFields((t) => ({
     type: JobRef,
     description:
       'FAILED, CANCELLED or EXPIRED → QUEUED, with its attempts reset. It waits again for its dependencies that have not finished; ' +
-      "a cancelled flow parent takes its cancelled children with it (under a USER key, only that user's).",
+      "a flow parent takes its cancelled children with it (under a USER key, only that user's).",
     args: { id: t.arg.id({ required: true }) },
     authScopes: { ADMIN: true, USER: true },
     resolve: async (_root, { id }, ctx) => {

@@ -188,13 +188,13 @@ export function pendingDescendants(db: Db, ids: readonly string[], onlyUserId: s
 }
 
 /**
- * The CANCELLED jobs under `id`, itself CANCELLED, along child edges through CANCELLED jobs only (what
- * cancelling it cancelled, and children cancelled before it), only `onlyUserId`'s with one.
+ * The CANCELLED jobs under `id` along child edges through CANCELLED jobs only (what cancelling it
+ * cancelled, and children cancelled before it or by a bulk cancel), only `onlyUserId`'s with one.
  */
 export function cancelledDescendants(db: Db, id: string, onlyUserId: string | null = null) {
   return db.$queryRaw<{ id: string }[]>(sql`
   WITH RECURSIVE tree AS (
-    SELECT id FROM jobs WHERE id = ${id}::uuid AND status = 'CANCELLED'
+    SELECT ${id}::uuid AS id
     UNION
     SELECT j.id FROM job_dependencies d JOIN tree t ON d.job_id = t.id JOIN jobs j ON j.id = d.depends_on_id
     WHERE d.is_child AND j.status = 'CANCELLED' AND (${onlyUserId}::text IS NULL OR j.user_id = ${onlyUserId}::text)
