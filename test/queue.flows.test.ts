@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { InvalidInputError, NotFoundError } from '../src/errors.js';
@@ -164,6 +166,46 @@ describe('flows and dependencies', () => {
     expect(await queue.getJob(ids.mid)).toMatchObject({ status: 'QUEUED', holdsSlot: true });
     await queue.cancelJob(ids.top);
     expect(await statuses(ids)).toEqual({ top: 'CANCELLED', mid: 'CANCELLED', leaf1: 'COMPLETED', leaf2: 'COMPLETED', side: 'CANCELLED' });
+    expect(await checkInvariants(harness.databaseUrl)).toEqual([]);
+  });
+
+  it('a child retried while its parent waits holds the parent back, even when a sibling finishes during the retry', async () => {
+    const { queue } = harness;
+    const q = 'f-retry-race';
+    const flow = await queue.submitFlow({
+      type: 'top',
+      userId: 'rr-parent',
+      queue: q,
+      onDependencyFailure: 'RUN_ANYWAY',
+      children: [
+        { type: 'leaf1', userId: 'rr-a', queue: q, maxAttempts: 1 },
+        { type: 'leaf2', userId: 'rr-b', queue: q },
+      ],
+    });
+    const [parent, a] = flow.jobs.map((job) => job.id) as [string, string, string];
+    const [claimedA] = await queue.claimJobs({ types: ['leaf1'], queues: [q], workerId: 'test' });
+    const [claimedB] = await queue.claimJobs({ types: ['leaf2'], queues: [q], workerId: 'test' });
+    await queue.failJob(claimedA!.id, claimedA!.leaseToken!, 'broke', false);
+    expect((await queue.getJob(parent))!.dependenciesPending).toBe(1);
+    // The retry of A stalls on A's user's slot row; B completes meanwhile, and its settling runs.
+    const holder = new pg.Client({ connectionString: harness.databaseUrl });
+    await holder.connect();
+    try {
+      await holder.query('BEGIN');
+      await holder.query(`SELECT 1 FROM user_slots WHERE user_id = 'rr-a' FOR UPDATE`);
+      const retrying = queue.retryJob(a);
+      await sleep(200);
+      const completing = queue.completeJob(claimedB!.id, claimedB!.leaseToken!, null);
+      await sleep(200);
+      await holder.query('COMMIT');
+      await Promise.all([retrying, completing]);
+    } finally {
+      await holder.end();
+    }
+    // Before, B's settling released the parent (its count 0), and it ran beside the retried A.
+    expect(await queue.getJob(parent)).toMatchObject({ status: 'QUEUED', holdsSlot: false, dependenciesPending: 1 });
+    await finish(q, 'leaf1', { result: 'again' });
+    expect(await queue.getJob(parent)).toMatchObject({ status: 'QUEUED', holdsSlot: true, dependenciesPending: 0 });
     expect(await checkInvariants(harness.databaseUrl)).toEqual([]);
   });
 

@@ -1,19 +1,17 @@
 import type { FullJobRow } from '../jobs/columns.js';
 import { sourceStates, type JobStatus } from '../jobs/states.js';
 import { LIMITS } from './limits.js';
-import type { QueueSettings } from './queueTypes.js';
-import { jobCancelMany, jobRetryWithKeyGates } from './sql/cancelRetry.js';
 import type { Db } from './sql/fragments.js';
 import { jobSearchIds, jobSeqLatest, type JobFilter } from './sql/search.js';
 import { retryOnDeadlock } from '../db/postgresError.js';
 
 export type BulkAction = 'cancel' | 'retry';
 
-// Rows another statement holds are skipped rather than waited for (BulkLocking).
-const STATEMENTS: Record<BulkAction, (db: Db, ids: readonly string[], settings: QueueSettings) => Promise<FullJobRow[]>> = {
-  cancel: (db, ids, settings) => jobCancelMany(db, ids, settings, 'skip'),
-  retry: (db, ids, settings) => jobRetryWithKeyGates(db, ids, settings, 'skip'),
-};
+/**
+ * What a batch runs over its ids: cancelJob's or retryJob's statement over many ids, rows another
+ * statement holds skipped rather than waited for (BulkLocking), in a transaction of its own.
+ */
+export type BatchAction = (ids: readonly string[]) => Promise<FullJobRow[]>;
 
 /**
  * Passes over the matching jobs: a job that changes state while a pass walks past it can be missed by
@@ -37,8 +35,8 @@ export async function actOnMatching(
   db: Db,
   action: BulkAction,
   filter: JobFilter,
-  settings: QueueSettings,
-  onBatch: (rows: FullJobRow[]) => void,
+  run: BatchAction,
+  onBatch: (rows: FullJobRow[]) => void = () => {},
 ): Promise<number> {
   const statuses = sourceStates(action).filter((status) => filter.status == null || filter.status === status);
   if (statuses.length === 0) return 0;
@@ -46,7 +44,7 @@ export async function actOnMatching(
   let changed = 0;
   for (let pass = 0; pass < MAX_PASSES[action]; pass++) {
     let changedInPass = 0;
-    for (const status of statuses) changedInPass += await actOnState(db, action, filter, status, latest, settings, onBatch);
+    for (const status of statuses) changedInPass += await actOnState(db, filter, status, latest, run, onBatch);
     changed += changedInPass;
     if (changedInPass === 0) break;
   }
@@ -56,11 +54,10 @@ export async function actOnMatching(
 /** One pass over the matching jobs in one state, newest first, a batch at a time. */
 async function actOnState(
   db: Db,
-  action: BulkAction,
   filter: JobFilter,
   status: JobStatus,
   latest: bigint,
-  settings: QueueSettings,
+  run: BatchAction,
   onBatch: (rows: FullJobRow[]) => void,
 ): Promise<number> {
   let changed = 0;
@@ -69,13 +66,8 @@ async function actOnState(
     const batch = await jobSearchIds(db, { filter, status, beforeSeq, limit: LIMITS.bulkBatch });
     if (batch.length === 0) return changed;
     beforeSeq = BigInt(batch.at(-1)!.seq);
-    const rows = await retryDeadlocks(() =>
-      STATEMENTS[action](
-        db,
-        batch.map((job) => job.id),
-        settings,
-      ),
-    );
+    const ids = batch.map((job) => job.id);
+    const rows = await retryDeadlocks(() => run(ids));
     changed += rows.length;
     if (rows.length > 0) onBatch(rows);
     if (batch.length < LIMITS.bulkBatch) return changed;

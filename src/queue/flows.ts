@@ -2,7 +2,7 @@ import { InvalidInputError, NotFoundError } from '../errors.js';
 import { prismaTransaction } from '../db/prisma.js';
 import type { PrismaClient } from '../generated/prisma/client.js';
 import type { Logger } from '../logger.js';
-import type { JobRow, JobWithPayload } from '../jobs/columns.js';
+import type { FullJobRow, JobRow, JobWithPayload } from '../jobs/columns.js';
 import { DEPENDENCIES_RUN_AT, isFinished, type DependencyPolicy } from '../jobs/states.js';
 import { LIMITS } from './limits.js';
 import type { QueueObserver, QueueSettings } from './queueTypes.js';
@@ -20,6 +20,7 @@ import {
   flowJobsMark,
   cancelledDescendants,
   pendingDescendants,
+  waitingDependentsLock,
   unsettledFinished,
   type DependencyEdge,
 } from './sql/dependencies.js';
@@ -230,18 +231,23 @@ export class Flows {
   }
 
   /**
-   * After a retry: the dependents still waiting for retried jobs wait for them again, and retried jobs
-   * that wait for their own dependencies are recounted (dependencyRecount); those it releases are
-   * admitted at once, in the same transaction.
+   * Runs `retry` (a retry statement over `ids`) in one transaction with what must follow it: the jobs
+   * still waiting for any of `ids` are locked first (waitingDependentsLock), then wait for the retried
+   * ones again (dependencyReopen), retried jobs that wait for their own dependencies are recounted
+   * (dependencyRecount), and those released are admitted. Returns the retried rows.
    */
-  async reopenRetried(jobs: readonly Pick<JobRow, 'id' | 'userId' | 'hasDependents' | 'dependenciesPending'>[]): Promise<void> {
-    const withDependents = jobs.filter((job) => job.hasDependents).map((job) => job.id);
-    const waiting = jobs.filter((job) => job.dependenciesPending > 0).map((job) => job.id);
-    if (withDependents.length > 0) await dependencyReopen(this.#db, withDependents, waiting);
-    if (waiting.length === 0) return;
-    await this.#inTransaction(async (tx) => {
-      const released = await dependencyRecount(tx, waiting);
-      await admitReleased(tx, new Set(released.map((row) => row.userId)), this.#settings);
+  async retryWithDependents(ids: readonly string[], retry: (db: Db) => Promise<FullJobRow[]>): Promise<FullJobRow[]> {
+    return this.#inTransaction(async (tx) => {
+      await waitingDependentsLock(tx, ids);
+      const rows = await retry(tx);
+      const withDependents = rows.filter((job) => job.hasDependents).map((job) => job.id);
+      const waiting = rows.filter((job) => job.dependenciesPending > 0).map((job) => job.id);
+      if (withDependents.length > 0) await dependencyReopen(tx, withDependents, waiting);
+      if (waiting.length > 0) {
+        const released = await dependencyRecount(tx, waiting);
+        await admitReleased(tx, new Set(released.map((row) => row.userId)), this.#settings);
+      }
+      return rows;
     });
   }
 

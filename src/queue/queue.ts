@@ -17,7 +17,8 @@ import { Flows, type FlowJobInput, type SubmittedFlow } from './flows.js';
 import { jobAttemptList, type JobAttempt } from './sql/attempts.js';
 import { checkLogLine, type LogLineInput } from './logLines.js';
 import { jobLogDroppedCount, jobLogGetMany, jobLogPage, type JobLogLine } from './sql/logs.js';
-import { jobCancelMany, jobExpireDue, jobRetryWithKeyGates } from './sql/cancelRetry.js';
+import { type BulkLocking, jobCancelMany, jobExpireDue, jobRetryMany } from './sql/cancelRetry.js';
+import { keyGatesOfJobsEnsure } from './sql/keyGates.js';
 import { jobSearch, type JobFilter } from './sql/search.js';
 import { jobThroughputGet, THROUGHPUT_LIMITS, type ThroughputPoint } from './sql/throughput.js';
 import { userSlotFill, userSlotSetLimit, userSlotShrink } from './sql/userLimits.js';
@@ -259,11 +260,17 @@ export class JobQueue {
   async retryJob(id: string, options: { onlyUserId?: string | null } = {}): Promise<JobRow> {
     checkJobId(id);
     const children = await this.flows.cancelledChildren(id, options.onlyUserId ?? null);
-    const rows = await jobRetryWithKeyGates(this.#db, [id, ...children], this.settings);
-    const job = rows.find((row) => row.id === id);
-    if (!job) return this.#stateRefusal(id, 'retry');
-    await this.flows.reopenRetried(rows);
-    return job;
+    const rows = await this.#retry([id, ...children], 'wait');
+    return rows.find((row) => row.id === id) ?? this.#stateRefusal(id, 'retry');
+  }
+
+  /**
+   * Retries `ids`: their keys' gates made first, in a statement of their own (keyGatesOfJobsEnsure
+   * says why), then the retry with its dependents' bookkeeping in one transaction (retryWithDependents).
+   */
+  async #retry(ids: readonly string[], locking: BulkLocking): Promise<FullJobRow[]> {
+    await keyGatesOfJobsEnsure(this.#db, ids);
+    return this.flows.retryWithDependents(ids, (tx) => jobRetryMany(tx, ids, this.settings, locking));
   }
 
   /** The job with its payload and result; null when there is none. */
@@ -353,10 +360,16 @@ export class JobQueue {
   async cancelJobs(filter: JobFilter): Promise<number> {
     checkJobFilter(filter);
     const cancelled: FullJobRow[] = [];
-    const count = await actOnMatching(this.#db, 'cancel', filter, this.settings, (rows) => {
-      this.#observer.jobsCancelled?.(rows);
-      cancelled.push(...rows.filter((row) => row.hasDependents || row.dependenciesPending > 0));
-    });
+    const count = await actOnMatching(
+      this.#db,
+      'cancel',
+      filter,
+      (ids) => jobCancelMany(this.#db, ids, this.settings, 'skip'),
+      (rows) => {
+        this.#observer.jobsCancelled?.(rows);
+        cancelled.push(...rows.filter((row) => row.hasDependents || row.dependenciesPending > 0));
+      },
+    );
     if (cancelled.length > 0) await this.flows.cancelPendingChildren(cancelled);
     return count;
   }
@@ -364,12 +377,7 @@ export class JobQueue {
   /** Retries every FAILED or CANCELLED job matching the filter, as retryJob does each; returns how many. */
   async retryJobs(filter: JobFilter): Promise<number> {
     checkJobFilter(filter);
-    const retried: FullJobRow[] = [];
-    const count = await actOnMatching(this.#db, 'retry', filter, this.settings, (rows) =>
-      retried.push(...rows.filter((row) => row.hasDependents || row.dependenciesPending > 0)),
-    );
-    await this.flows.reopenRetried(retried);
-    return count;
+    return actOnMatching(this.#db, 'retry', filter, (ids) => this.#retry(ids, 'skip'));
   }
 
   /** The latest jobs in one state, all users (running: newest start first; finished: newest finish first). */

@@ -12,7 +12,6 @@ import { countFinished, type Db, empty, jobColumns, NOTIFIED, notifyCte, raw, sq
 import { ADMITTED_BY_RANK, rankUnderEveryLimit, releaseAndPromote } from './admission.js';
 import { gateColumnsOf, gatePairsOf, gateRowsLocked, gatesTaken, slotsFreedBy } from './gateUnits.js';
 import { slotsWithRoomLocked } from './userSlots.js';
-import { keyGatesOfJobsEnsure } from './keyGates.js';
 import { dependenciesWaitedAfterRetry, WAITING_RUN_AT } from './dependencies.js';
 
 /**
@@ -160,10 +159,4 @@ export function jobRetryMany(db: Db, ids: readonly string[], settings: Statement
   ${gatesTaken('retried')},
   ${notifyCte('retried')}
   SELECT ${jobColumns('c', 'all')} FROM retried c WHERE ${NOTIFIED}`);
-}
-
-/** jobRetryMany after the gates of the jobs' keys are made, in a statement of their own (keyGatesOfJobsEnsure says why). */
-export async function jobRetryWithKeyGates(db: Db, ids: readonly string[], settings: StatementSettings, locking: BulkLocking = 'wait') {
-  await keyGatesOfJobsEnsure(db, ids);
-  return jobRetryMany(db, ids, settings, locking);
 }

@@ -175,6 +175,21 @@ export function dependencyReopen(db: Db, ids: readonly string[], recounted: read
   SELECT c.id FROM counted_again c WHERE ${NOTIFIED}`);
 }
 
+/**
+ * Locks the jobs still waiting for any of `ids` (in id order, as settling locks dependents), before a
+ * retry of `ids` in the same transaction: a dependency finishing meanwhile then cannot release one of
+ * them before the retry has made it wait again. Run apart, a child retried while its parent waited
+ * let a sibling's completion release the parent, which ran beside the retried child.
+ */
+export function waitingDependentsLock(db: Db, ids: readonly string[]) {
+  return db.$queryRaw<{ id: string }[]>(sql`
+  SELECT j.id FROM jobs j
+  WHERE j.id = ANY(ARRAY(SELECT d.job_id FROM job_dependencies d WHERE d.depends_on_id = ANY(${[...ids]}::uuid[])))
+    AND ${waitingForDependencies('j')}
+  ORDER BY j.id
+  FOR UPDATE`);
+}
+
 /** The QUEUED jobs under `ids` along child edges, at any depth (a cancelled parent's pending children), only `onlyUserId`'s with one. */
 export function pendingDescendants(db: Db, ids: readonly string[], onlyUserId: string | null = null) {
   return db.$queryRaw<{ id: string }[]>(sql`
