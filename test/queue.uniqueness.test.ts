@@ -156,6 +156,28 @@ describe('unique keys: unique for a while, throttle, debounce', () => {
     expect(await checkInvariants(harness.databaseUrl)).toEqual([]);
   });
 
+  it('a submitJobs refused with CONFLICT for a held key says which of its items were submitted', async () => {
+    const user = 'partial-user';
+    const refused = await holdingKeys(user, ['held'], () =>
+      harness.queue
+        .submitJobs([
+          { type: 'echo', userId: user },
+          { type: 'echo', userId: user, unique: { key: 'free', forMs: 60_000 } },
+          { type: 'echo', userId: user, unique: { key: 'held', forMs: 60_000 } },
+          { type: 'echo', userId: user },
+        ])
+        .then(
+          () => null,
+          (error: unknown) => error,
+        ),
+    );
+    expect(refused).toBeInstanceOf(ConflictError);
+    // "submit again" alone, before: following it submitted items 0, 1 and 3 twice.
+    expect((refused as Error).message).toMatch(/Items 0–1, 3 of this call were submitted: submit the others again\.$/);
+    const stats = await harness.queue.queueStats({ userId: user });
+    expect(stats.ready + stats.waiting).toBe(3);
+  });
+
   it('concurrent submits of different keys go in one transaction, in order', async () => {
     const user = 'batched';
     await harness.queue.submitJob({ type: 'echo', userId: user });

@@ -1,4 +1,4 @@
-import { InvalidInputError } from '../errors.js';
+import { ConflictError, InvalidInputError } from '../errors.js';
 import { DEFAULT_QUEUE, type JobWithPayload } from '../jobs/columns.js';
 import type { JobTypeRegistry } from '../jobTypes/registry.js';
 import { currentTraceParent, inSpan, SpanKind } from '../tracing.js';
@@ -259,7 +259,9 @@ export class Submissions {
   /**
    * A batch with unique keys: the others in one statement, then the keyed ones in input order (a
    * later one sees an earlier one's job), UNIQUE_COMMIT_BATCH to a transaction while their keys are
-   * free, else each in its own. One that fails throws; the transactions before it stay committed.
+   * free, else each in its own. One that fails throws; the transactions before it stay committed,
+   * and a CONFLICT (a key held too long) says which items those were: "submit again" alone made the
+   * caller submit the committed ones twice.
    * Results in input order.
    */
   async #insertWithUnique(params: readonly JobInsertParams[]): Promise<(Submitted | Error)[]> {
@@ -267,11 +269,18 @@ export class Submissions {
     const plainOutcomes = plain.length > 0 ? await this.#insertMany(plain) : [];
     const keyed = params.filter((p) => p.uniqueKey !== null);
     const keyedOutcomes: Submitted[] = [];
-    for (let start = 0; start < keyed.length; start += UNIQUE_COMMIT_BATCH) {
-      const chunk = keyed.slice(start, start + UNIQUE_COMMIT_BATCH);
-      const together = await this.#insertUniqueTogether(chunk);
-      if (together) keyedOutcomes.push(...together);
-      else for (const p of chunk) keyedOutcomes.push(await this.#insertUniqueAlone(p));
+    try {
+      for (let start = 0; start < keyed.length; start += UNIQUE_COMMIT_BATCH) {
+        const chunk = keyed.slice(start, start + UNIQUE_COMMIT_BATCH);
+        const together = await this.#insertUniqueTogether(chunk);
+        if (together) keyedOutcomes.push(...together);
+        else for (const p of chunk) keyedOutcomes.push(await this.#insertUniqueAlone(p));
+      }
+    } catch (error) {
+      const committed = new Set([...plain, ...keyed.slice(0, keyedOutcomes.length)]);
+      if (!(error instanceof ConflictError) || committed.size === 0) throw error;
+      const items = params.flatMap((p, index) => (committed.has(p) ? [index] : []));
+      throw new ConflictError(`${error.message} Items ${indexRanges(items)} of this call were submitted: submit the others again.`);
     }
     let nextPlain = 0;
     let nextKeyed = 0;
@@ -336,4 +345,15 @@ export class Submissions {
 /** A user's idempotency key as one Map key (NUL cannot occur in either: checkLength refuses it). */
 function keyOf(job: { userId: string; idempotencyKey: string | null }): string {
   return `${job.userId}\u0000${job.idempotencyKey}`;
+}
+
+/** Indices as ranges: [0, 1, 2, 5] → "0–2, 5". */
+function indexRanges(indices: readonly number[]): string {
+  const ranges: string[] = [];
+  for (let i = 0; i < indices.length; i++) {
+    const first = indices[i]!;
+    while (indices[i + 1] === indices[i]! + 1) i++;
+    ranges.push(first === indices[i] ? String(first) : `${first}–${indices[i]}`);
+  }
+  return ranges.join(', ');
 }
