@@ -231,24 +231,31 @@ export class Flows {
   }
 
   /**
-   * Runs `retry` (a retry statement over `ids`) in one transaction with what must follow it: the jobs
-   * still waiting for any of `ids` are locked first (waitingDependentsLock), then wait for the retried
-   * ones again (dependencyReopen), retried jobs that wait for their own dependencies are recounted
-   * (dependencyRecount), and those released are admitted. Returns the retried rows.
+   * Runs `retry` (a retry statement over `ids`) in one transaction with the jobs still waiting for any
+   * of `ids` locked first (waitingDependentsLock) and made to wait for the retried ones again
+   * (dependencyReopen). Then, in a transaction of its own, retried jobs that wait for their own
+   * dependencies are recounted (dependencyRecount) and those released admitted: the recount locks
+   * their dependencies (FOR SHARE), and inside the retry's transaction, which holds the retried jobs'
+   * slot and gate rows, it deadlocked with a dependency's completion waiting for those rows.
+   * Returns the retried rows.
    */
   async retryWithDependents(ids: readonly string[], retry: (db: Db) => Promise<FullJobRow[]>): Promise<FullJobRow[]> {
-    return this.#inTransaction(async (tx) => {
+    const rows = await this.#inTransaction(async (tx) => {
       await waitingDependentsLock(tx, ids);
-      const rows = await retry(tx);
-      const withDependents = rows.filter((job) => job.hasDependents).map((job) => job.id);
-      const waiting = rows.filter((job) => job.dependenciesPending > 0).map((job) => job.id);
+      const retried = await retry(tx);
+      const withDependents = retried.filter((job) => job.hasDependents).map((job) => job.id);
+      const waiting = retried.filter((job) => job.dependenciesPending > 0).map((job) => job.id);
       if (withDependents.length > 0) await dependencyReopen(tx, withDependents, waiting);
-      if (waiting.length > 0) {
+      return retried;
+    });
+    const waiting = rows.filter((job) => job.dependenciesPending > 0).map((job) => job.id);
+    if (waiting.length > 0) {
+      await this.#inTransaction(async (tx) => {
         const released = await dependencyRecount(tx, waiting);
         await admitReleased(tx, new Set(released.map((row) => row.userId)), this.#settings);
-      }
-      return rows;
-    });
+      });
+    }
+    return rows;
   }
 
   /**
