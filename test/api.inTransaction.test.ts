@@ -111,6 +111,8 @@ describe('submitting inside the application’s own transaction (conveyor_submit
     await expect(inSql(`run_at => '-infinity'`)).rejects.toThrow(/run_at is before the year 2000/);
     await expect(inSql(`run_at => 'infinity'`)).rejects.toThrow(/run_at may be at most 366 days ahead/);
     await expect(inSql(`expires_at => 'infinity'`)).rejects.toThrow(/expires_at may be at most 366 days ahead/);
+    // A recurring schedule's tick key, taken ahead of its tick, stood in for the tick's job.
+    await expect(inSql(`idempotency_key => 'schedule:nightly:2030-01-01T00:00:00.000Z'`)).rejects.toThrow(/"schedule:…" is reserved/);
   });
 
   it('a payload the job type refuses fails when claimed, at once and without retries, saying why', async () => {

@@ -84,3 +84,10 @@ export function shownUserLimit(stored: number): number | null {
  * PostgreSQL in conveyor_submit_job (a POSIX regular expression that reads the same).
  */
 export const TAG_PATTERN = '^[A-Za-z0-9_.:/=-]+$';
+
+/**
+ * What every recurring schedule's tick key starts with (`schedule:<name>:<tick>`, schedules/fireDue.ts):
+ * reserved, GraphQL and conveyor_submit_job refuse it as an idempotency key (one taken ahead of its
+ * tick stood in for the tick's job).
+ */
+export const TICK_KEY_PREFIX = 'schedule:';

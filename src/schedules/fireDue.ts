@@ -1,15 +1,12 @@
 import { ConveyorError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import { LIMITS } from '../queue/limits.js';
+import { LIMITS, TICK_KEY_PREFIX } from '../queue/limits.js';
 import type { JobQueue } from '../queue/queue.js';
 import type { Db } from '../queue/sql/fragments.js';
 import type { SubmitJobInput } from '../queue/submissions.js';
 import { ticksToFire } from './missedTicks.js';
 import { databaseNow, scheduleAdvanceMany, scheduleListDue, type ScheduleAdvance, type ScheduleRow } from './sql.js';
 import { tickAfter, type Timing } from './timing.js';
-
-/** What every tick's idempotency key starts with: reserved, the API refuses it on a submit. */
-export const TICK_KEY_PREFIX = 'schedule:';
 
 /** The idempotency key of a tick's job: unique per user, so one job per tick whoever fires it. */
 export function tickKey(name: string, tick: Date): string {

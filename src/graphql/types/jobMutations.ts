@@ -1,7 +1,6 @@
 import { actingUserId, canSeeJob, ownUserId } from '../../auth/viewer.js';
 import { InvalidInputError, NotFoundError } from '../../errors.js';
-import { LIMITS } from '../../queue/limits.js';
-import { TICK_KEY_PREFIX } from '../../schedules/fireDue.js';
+import { LIMITS, TICK_KEY_PREFIX } from '../../queue/limits.js';
 import { builder } from '../builder.js';
 import type { GraphQLContext } from '../context.js';
 import { jobFromRow } from '../jobSource.js';

@@ -2,7 +2,7 @@ import pg from 'pg';
 import { ADVISORY_LOCKS } from '../../db/advisoryLocks.js';
 import type { Prisma, PrismaClient } from '../../generated/prisma/client.js';
 import { UNIQUE_MODES } from '../../jobs/columns.js';
-import { LIMITS, TAG_PATTERN } from '../limits.js';
+import { LIMITS, TAG_PATTERN, TICK_KEY_PREFIX } from '../limits.js';
 import type { QueueSettings } from '../queueTypes.js';
 import { keyGateEnsureStatement } from './keyGates.js';
 import { jobDebounceStatement, jobLatestWithKeyStatement, uniqueKeyLockStatement } from './uniqueness.js';
@@ -123,6 +123,7 @@ BEGIN
   -- As checkRunAt: before 2000 is a mistake (-infinity, a zero date), not "now".
   ${refuse(`run_at < '2000-01-01'::timestamptz`, `'run_at is before the year 2000; leave it out to run now.'`)}
   ${refuse(`length(idempotency_key) NOT BETWEEN 1 AND ${LIMITS.idempotencyKeyLength}`, `'idempotency_key must be 1 to ${LIMITS.idempotencyKeyLength} characters long.'`)}
+  ${refuse(`starts_with(idempotency_key, ${pg.escapeLiteral(TICK_KEY_PREFIX)})`, pg.escapeLiteral(`idempotency_key: "${TICK_KEY_PREFIX}…" is reserved for recurring schedules' ticks.`))}
   ${refuse(`backoff_base_ms NOT BETWEEN 0 AND ${LIMITS.backoffBaseMs}`, `'backoff_base_ms must be an integer from 0 to ${LIMITS.backoffBaseMs}.'`)}
   tags := coalesce(tags, '{}');
   ${refuse(`array_ndims(tags) > 1`, `'tags must be a one-dimensional array of text.'`)}
