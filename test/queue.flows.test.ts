@@ -290,6 +290,19 @@ describe('flows and dependencies', () => {
     expect(await checkInvariants(harness.databaseUrl)).toEqual([]);
   });
 
+  it('the same three levels deep: a middle job its policy failed on a cancelled child is retried too', async () => {
+    const { queue } = harness;
+    const ids = idsOf((await queue.submitFlow(threeLevels('f-bulk-deep'))).jobs);
+    // As a bulk cancel goes, leaves first: mid fails by its policy, then top.
+    for (const id of [ids.leaf1, ids.leaf2, ids.side]) await queue.cancelJob(id);
+    expect(await statuses(ids)).toEqual({ top: 'FAILED', mid: 'FAILED', leaf1: 'CANCELLED', leaf2: 'CANCELLED', side: 'CANCELLED' });
+    // Before, the walk stopped at the FAILED mid, and top ran at once.
+    expect(await queue.retryJob(ids.top)).toMatchObject({ status: 'QUEUED', holdsSlot: false, dependenciesPending: 2 });
+    expect(await statuses(ids)).toEqual({ top: 'QUEUED', mid: 'QUEUED', leaf1: 'QUEUED', leaf2: 'QUEUED', side: 'QUEUED' });
+    expect((await queue.getJob(ids.mid))!.dependenciesPending).toBe(2);
+    expect(await checkInvariants(harness.databaseUrl)).toEqual([]);
+  });
+
   it('a retried dependent waits for its dependencies that have not finished; the finished ones are not waited for again', async () => {
     const { queue } = harness;
     const ids = idsOf((await queue.submitFlow(threeLevels('f-retry-wait'))).jobs);

@@ -95,6 +95,7 @@ export type SettleOutcome = 'RELEASED' | 'FAILED' | 'CANCELLED';
  * have dependents of their own to settle: the caller repeats with them).
  */
 export function dependencySettle(db: Db, ids: readonly string[]) {
+  // cancelledDescendants reads this message back (`Dependency … ended CANCELLED`).
   const reason = (policy: DependencyFailurePolicy) =>
     raw(`(array_agg('Dependency ' || e.depends_on_id || ' ended ' || e.status ORDER BY e.depends_on_id)
       FILTER (WHERE e.status <> 'COMPLETED' AND e.on_failure = '${policy}'))[1]`);
@@ -203,8 +204,11 @@ export function pendingDescendants(db: Db, ids: readonly string[], onlyUserId: s
 }
 
 /**
- * The CANCELLED jobs under `id` along child edges through CANCELLED jobs only (what cancelling it
- * cancelled, and children cancelled before it or by a bulk cancel), only `onlyUserId`'s with one.
+ * The jobs under `id` along child edges that a cancellation ended: CANCELLED, or FAILED by their
+ * policy because a dependency ended CANCELLED (the lastError dependencySettle writes). A bulk cancel
+ * takes a flow's leaves before their parents, and settling may fail a middle job by its policy in
+ * between: walked through CANCELLED jobs only, a three-level flow's retry stopped there and its root
+ * ran alone. Only `onlyUserId`'s with one.
  */
 export function cancelledDescendants(db: Db, id: string, onlyUserId: string | null = null) {
   return db.$queryRaw<{ id: string }[]>(sql`
@@ -212,7 +216,8 @@ export function cancelledDescendants(db: Db, id: string, onlyUserId: string | nu
     SELECT ${id}::uuid AS id
     UNION
     SELECT j.id FROM job_dependencies d JOIN tree t ON d.job_id = t.id JOIN jobs j ON j.id = d.depends_on_id
-    WHERE d.is_child AND j.status = 'CANCELLED' AND (${onlyUserId}::text IS NULL OR j.user_id = ${onlyUserId}::text)
+    WHERE d.is_child AND (${onlyUserId}::text IS NULL OR j.user_id = ${onlyUserId}::text)
+      AND (j.status = 'CANCELLED' OR (j.status = 'FAILED' AND j.last_error LIKE 'Dependency % ended CANCELLED'))
   )
   SELECT id FROM tree WHERE id <> ${id}::uuid`);
 }
