@@ -1,5 +1,6 @@
 import { InvalidInputError, NotFoundError } from '../errors.js';
 import { prismaTransaction } from '../db/prisma.js';
+import { retryOnDeadlock } from '../db/postgresError.js';
 import type { PrismaClient } from '../generated/prisma/client.js';
 import type { Logger } from '../logger.js';
 import type { FullJobRow, JobRow, JobWithPayload } from '../jobs/columns.js';
@@ -250,10 +251,15 @@ export class Flows {
     });
     const waiting = rows.filter((job) => job.dependenciesPending > 0).map((job) => job.id);
     if (waiting.length > 0) {
-      await this.#inTransaction(async (tx) => {
-        const released = await dependencyRecount(tx, waiting);
-        await admitReleased(tx, new Set(released.map((row) => row.userId)), this.#settings);
-      });
+      // The recount sets counts, it does not add to them: run again if PostgreSQL broke a deadlock with it.
+      await retryOnDeadlock(
+        () =>
+          this.#inTransaction(async (tx) => {
+            const released = await dependencyRecount(tx, waiting);
+            await admitReleased(tx, new Set(released.map((row) => row.userId)), this.#settings);
+          }),
+        { retries: 3, pauseMs: (attempt) => Math.random() * 20 * attempt },
+      );
     }
     return rows;
   }

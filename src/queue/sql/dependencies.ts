@@ -254,8 +254,11 @@ export function dependencyRecount(db: Db, ids: readonly string[]) {
     FROM deps x WHERE d.depends_on_id = x.id AND d.job_id = ANY(${[...ids]}::uuid[])
     RETURNING d.job_id, d.resolved
   ),
+  -- From the edges' rows, so that the edges are locked before the dependents, as settling locks them
+  -- (CTEs run in no set order otherwise: a recount that locked a parent first deadlocked with the
+  -- settling of its child, which held the child's edge and waited for the parent).
   dependents AS (
-    SELECT j.id FROM jobs j WHERE j.id = ANY(${[...ids]}::uuid[]) AND ${waitingForDependencies('j')}
+    SELECT j.id FROM jobs j WHERE j.id = ANY(ARRAY(SELECT DISTINCT e.job_id FROM edges e)) AND ${waitingForDependencies('j')}
     ORDER BY j.id
     FOR UPDATE
   ),
