@@ -90,6 +90,11 @@ export function isDeadlock(error: unknown): boolean {
   return false;
 }
 
+/** A short random pause before attempt `attempt` again, growing with it, so that the two sides of a deadlock do not meet again. */
+export function jitteredPause(attempt: number): number {
+  return Math.random() * 20 * attempt;
+}
+
 /** Runs `run`, again after a deadlock (PostgreSQL rolled back one side), up to `retries` times, pausing `pauseMs(attempt)` before each. */
 export async function retryOnDeadlock<T>(
   run: () => Promise<T>,

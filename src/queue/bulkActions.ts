@@ -3,7 +3,7 @@ import { sourceStates, type JobStatus } from '../jobs/states.js';
 import { LIMITS } from './limits.js';
 import type { Db } from './sql/fragments.js';
 import { jobSearchIds, jobSeqLatest, type JobFilter } from './sql/search.js';
-import { retryOnDeadlock } from '../db/postgresError.js';
+import { jitteredPause, retryOnDeadlock } from '../db/postgresError.js';
 
 export type BulkAction = 'cancel' | 'retry';
 
@@ -80,5 +80,4 @@ async function actOnState(
  * (40P01). Nothing of an aborted statement was committed, so running it again is safe (after a short
  * random pause, so that the two do not meet again).
  */
-const retryDeadlocks = <T>(run: () => Promise<T>) =>
-  retryOnDeadlock(run, { retries: DEADLOCK_RETRIES, pauseMs: (attempt) => Math.random() * 20 * attempt });
+const retryDeadlocks = <T>(run: () => Promise<T>) => retryOnDeadlock(run, { retries: DEADLOCK_RETRIES, pauseMs: jitteredPause });

@@ -1,6 +1,6 @@
 import { InvalidInputError, NotFoundError } from '../errors.js';
 import { prismaTransaction } from '../db/prisma.js';
-import { retryOnDeadlock } from '../db/postgresError.js';
+import { jitteredPause, retryOnDeadlock } from '../db/postgresError.js';
 import type { PrismaClient } from '../generated/prisma/client.js';
 import type { Logger } from '../logger.js';
 import type { FullJobRow, JobRow, JobWithPayload } from '../jobs/columns.js';
@@ -238,30 +238,29 @@ export class Flows {
    * dependencies are recounted (dependencyRecount) and those released admitted: the recount locks
    * their dependencies (FOR SHARE), and inside the retry's transaction, which holds the retried jobs'
    * slot and gate rows, it deadlocked with a dependency's completion waiting for those rows.
-   * Returns the retried rows.
+   * Each transaction runs again after a deadlock: nothing of the aborted one was committed, and the
+   * recount sets counts rather than adding to them. Returns the retried rows.
    */
   async retryWithDependents(ids: readonly string[], retry: (db: Db) => Promise<FullJobRow[]>): Promise<FullJobRow[]> {
-    const rows = await this.#inTransaction(async (tx) => {
-      await waitingDependentsLock(tx, ids);
-      const retried = await retry(tx);
-      const withDependents = retried.filter((job) => job.hasDependents).map((job) => job.id);
-      const waiting = retried.filter((job) => job.dependenciesPending > 0).map((job) => job.id);
-      if (withDependents.length > 0) await dependencyReopen(tx, withDependents, waiting);
-      return retried;
-    });
-    const waiting = rows.filter((job) => job.dependenciesPending > 0).map((job) => job.id);
+    const { retried, waiting } = await againAfterDeadlock(() =>
+      this.#inTransaction(async (tx) => {
+        await waitingDependentsLock(tx, ids);
+        const rows = await retry(tx);
+        const withDependents = rows.filter((job) => job.hasDependents).map((job) => job.id);
+        const waitingRows = rows.filter((job) => job.dependenciesPending > 0).map((job) => job.id);
+        if (withDependents.length > 0) await dependencyReopen(tx, withDependents, waitingRows);
+        return { retried: rows, waiting: waitingRows };
+      }),
+    );
     if (waiting.length > 0) {
-      // The recount sets counts, it does not add to them: run again if PostgreSQL broke a deadlock with it.
-      await retryOnDeadlock(
-        () =>
-          this.#inTransaction(async (tx) => {
-            const released = await dependencyRecount(tx, waiting);
-            await admitReleased(tx, new Set(released.map((row) => row.userId)), this.#settings);
-          }),
-        { retries: 3, pauseMs: (attempt) => Math.random() * 20 * attempt },
+      await againAfterDeadlock(() =>
+        this.#inTransaction(async (tx) => {
+          const released = await dependencyRecount(tx, waiting);
+          await admitReleased(tx, new Set(released.map((row) => row.userId)), this.#settings);
+        }),
       );
     }
-    return rows;
+    return retried;
   }
 
   /**
@@ -312,6 +311,9 @@ async function settleDependents(db: Db, finished: readonly string[]): Promise<Se
   }
   return users;
 }
+
+/** A retry's transaction again after PostgreSQL broke a deadlock with it (retryWithDependents). */
+const againAfterDeadlock = <T>(run: () => Promise<T>) => retryOnDeadlock(run, { retries: 3, pauseMs: jitteredPause });
 
 async function admitReleased(db: Db, users: ReadonlySet<string>, settings: QueueSettings): Promise<void> {
   if (users.size > 0) await jobPromoteWaiting(db, { userIds: [...users], gates: [] }, settings);

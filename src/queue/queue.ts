@@ -1,6 +1,5 @@
 import { ConflictError, InvalidInputError, NotFoundError } from '../errors.js';
 import { prismaTransaction } from '../db/prisma.js';
-import { retryOnDeadlock } from '../db/postgresError.js';
 import type { PrismaClient } from '../generated/prisma/client.js';
 import type { FullJobRow, JobRow, JobWithPayload } from '../jobs/columns.js';
 import { refusal, sourceStates, type JobStatus, type Transition } from '../jobs/states.js';
@@ -261,12 +260,7 @@ export class JobQueue {
   async retryJob(id: string, options: { onlyUserId?: string | null } = {}): Promise<JobRow> {
     checkJobId(id);
     const children = await this.flows.cancelledChildren(id, options.onlyUserId ?? null);
-    // Nothing of a statement PostgreSQL aborted to break a deadlock was committed: run it again, as a
-    // bulk batch is (bulkActions.ts), rather than fail the caller's retry.
-    const rows = await retryOnDeadlock(() => this.#retry([id, ...children], 'wait'), {
-      retries: 3,
-      pauseMs: (attempt) => Math.random() * 20 * attempt,
-    });
+    const rows = await this.#retry([id, ...children], 'wait');
     return rows.find((row) => row.id === id) ?? this.#stateRefusal(id, 'retry');
   }
 
