@@ -221,11 +221,11 @@ export class Flows {
   }
 
   /**
-   * The jobs a retry of `id` takes with it: its CANCELLED children at every level (only `onlyUserId`'s
-   * with one), so that a cancelled flow runs again as it was. Not only under a CANCELLED parent: a bulk
-   * cancel takes a big flow's children in batches before its root, and maintenance may settle them
-   * between batches, failing the root by its policy (10 000 children: the root ended FAILED, and its
-   * retry ran it alone).
+   * The jobs a retry of `id` takes with it: its children at every level that a cancellation ended
+   * (cancelledDescendants; only `onlyUserId`'s with one), so that a cancelled flow runs again as it
+   * was. Whatever `id`'s own state: a bulk cancel takes a big flow's children in batches before its
+   * root, and maintenance may settle them between batches, failing the root by its policy (10 000
+   * children: the root ended FAILED, and its retry ran it alone).
    */
   async cancelledChildren(id: string, onlyUserId: string | null = null): Promise<string[]> {
     return (await cancelledDescendants(this.#db, id, onlyUserId)).map((row) => row.id);

@@ -38,6 +38,14 @@ function waitingForDependencies(j: string) {
 /** The run_at a job waiting for its dependencies holds (DEPENDENCIES_RUN_AT), as SQL. */
 export const WAITING_RUN_AT = raw(`'${DEPENDENCIES_RUN_AT}'::timestamptz`);
 
+/**
+ * The lastError of a dependent its policy ended, as SQL over the dependency's id and status: settling
+ * writes it (`Dependency <id> ended FAILED`), and cancelledDescendants matches it with `'%'` for the id.
+ */
+function endedByDependency(id: string, status: string): string {
+  return `'Dependency ' || ${id} || ' ended ' || ${status}`;
+}
+
 export interface DependencyEdge {
   jobId: string;
   dependsOnId: string;
@@ -95,9 +103,8 @@ export type SettleOutcome = 'RELEASED' | 'FAILED' | 'CANCELLED';
  * have dependents of their own to settle: the caller repeats with them).
  */
 export function dependencySettle(db: Db, ids: readonly string[]) {
-  // cancelledDescendants reads this message back (`Dependency … ended CANCELLED`).
   const reason = (policy: DependencyFailurePolicy) =>
-    raw(`(array_agg('Dependency ' || e.depends_on_id || ' ended ' || e.status ORDER BY e.depends_on_id)
+    raw(`(array_agg(${endedByDependency('e.depends_on_id', 'e.status')} ORDER BY e.depends_on_id)
       FILTER (WHERE e.status <> 'COMPLETED' AND e.on_failure = '${policy}'))[1]`);
   return db.$queryRaw<{ id: string; userId: string; outcome: SettleOutcome; hasDependents: boolean }[]>(sql`
   WITH finished AS (
@@ -217,7 +224,7 @@ export function cancelledDescendants(db: Db, id: string, onlyUserId: string | nu
     UNION
     SELECT j.id FROM job_dependencies d JOIN tree t ON d.job_id = t.id JOIN jobs j ON j.id = d.depends_on_id
     WHERE d.is_child AND (${onlyUserId}::text IS NULL OR j.user_id = ${onlyUserId}::text)
-      AND (j.status = 'CANCELLED' OR (j.status = 'FAILED' AND j.last_error LIKE 'Dependency % ended CANCELLED'))
+      AND (j.status = 'CANCELLED' OR (j.status = 'FAILED' AND j.last_error LIKE ${raw(endedByDependency("'%'", "'CANCELLED'"))}))
   )
   SELECT id FROM tree WHERE id <> ${id}::uuid`);
 }
